@@ -1,0 +1,62 @@
+"""ExportPusher component: pushes a blessed model as SavedModel + TFLite variants + report.json.
+
+Extends TFX's Pusher (same inputs and blessing check, same PushedModel output) instead of adding an
+exporter before it, so the conversion work is only done for blessed models and the push stays one
+step that is atomic and recorded in MLMD like a standard push.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional, Sequence
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import channel, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.system_executions import Deploy
+
+from components.export_pusher import executor
+
+
+class ExportPusherSpec(ComponentSpec):
+    PARAMETERS = {
+        "serving_dir": ExecutionParameter(type=str),
+        "tflite_variants": ExecutionParameter(type=str),      # JSON list of variant names
+        "min_agreement": ExecutionParameter(type=str),        # JSON {variant: fraction}
+        "parity_examples": ExecutionParameter(type=int),      # eval examples used for the gate
+        "run_info": ExecutionParameter(type=str, optional=True),  # JSON, copied into report.json
+    }
+    INPUTS = {
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        "transformed_examples": ChannelParameter(type=standard_artifacts.Examples),
+        "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
+        "model_evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation,
+                                             optional=True),
+    }
+    OUTPUTS = {
+        "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel),
+    }
+    TYPE_ANNOTATION = Deploy
+
+
+class ExportPusher(base_component.BaseComponent):
+    """Blessed model -> `<serving_dir>/<version>/{saved_model/, model_<variant>.tflite, report.json}`."""
+    SPEC_CLASS = ExportPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, model: channel.BaseChannel, transformed_examples: channel.BaseChannel,
+                 transform_graph: channel.BaseChannel, serving_dir: str,
+                 model_blessing: Optional[channel.BaseChannel] = None,
+                 model_evaluation: Optional[channel.BaseChannel] = None,
+                 tflite_variants: Sequence[str] = ("float32", "dynamic_range", "int8"),
+                 min_agreement: Optional[Dict[str, float]] = None,
+                 parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None):
+        min_agreement = min_agreement or {"float32": 0.99, "dynamic_range": 0.99, "int8": 0.98}
+        spec = ExportPusherSpec(
+            model=model, model_blessing=model_blessing, transformed_examples=transformed_examples,
+            transform_graph=transform_graph, model_evaluation=model_evaluation,
+            serving_dir=serving_dir, tflite_variants=json.dumps(list(tflite_variants)),
+            min_agreement=json.dumps(min_agreement), parity_examples=int(parity_examples),
+            run_info=json.dumps(run_info or {}, sort_keys=True),
+            pushed_model=channel.Channel(type=standard_artifacts.PushedModel))
+        super().__init__(spec=spec)

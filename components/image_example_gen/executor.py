@@ -1,0 +1,211 @@
+"""Executor of ImageExampleGen: lists image files per split, converts each to a tf.Example in Beam.
+
+Checks that need no pixel reads (empty split, unknown class folder, too few classes) run before Beam
+starts, so a bad tree fails in seconds with a message naming the folder. Files that cannot be decoded
+are quarantined (not fatal) up to `max_quarantine_fraction` of the split.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from PIL import Image
+from tfx.components.example_gen import base_example_gen_executor, utils
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+QUARANTINE_FILE = "quarantine.json"
+_QUARANTINE_DIR_KEY = "_quarantine_dir"
+_TAG_QUARANTINE = "quarantine"
+
+
+class ImageFolderError(ValueError):
+    """The image-folder tree cannot be turned into examples (names the folder and the problem)."""
+
+
+def list_split_files(input_base: str, pattern: str) -> List[str]:
+    """Sorted regular files matching `<input_base>/<pattern>`; hidden files are skipped."""
+    paths = fileio.glob(os.path.join(input_base, pattern))
+    return sorted(p for p in paths
+                  if not os.path.basename(p).startswith(".") and not fileio.isdir(p))
+
+
+def check_split(input_base: str, split: str, pattern: str, files: List[str],
+                class_names: List[str]) -> None:
+    """Raises ImageFolderError when a split is empty or has a class folder not in `class_names`."""
+    where = os.path.join(input_base, pattern)
+    if not files:
+        raise ImageFolderError(f"split '{split}': no files match {where} "
+                               f"(expected <split>/<class>/<image> files)")
+    folders = sorted({os.path.basename(os.path.dirname(p)) for p in files})
+    unknown = [f for f in folders if f not in class_names]
+    if unknown:
+        raise ImageFolderError(f"split '{split}': class folder(s) {unknown} under {input_base} are "
+                               f"not among the configured classes {class_names}")
+
+
+def _example(features: Dict[str, Any]) -> tf.train.Example:
+    feature = {}
+    for key, value in features.items():
+        if isinstance(value, bytes):
+            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        else:
+            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def image_file_to_example(path: str, input_base: str, class_names: List[str],
+                          max_image_pixels: int) -> Tuple[Optional[tf.train.Example], str]:
+    """Reads one image file. Returns (example, '') or (None, reason) when it must be quarantined.
+
+    The example holds the file's bytes unchanged in `image`; decoding is Transform's job. Here the
+    file is fully decoded once with Pillow to prove it is a readable image of sane size.
+    """
+    with fileio.open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        return None, "empty file"
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > max_image_pixels:
+                return None, (f"image is {width}x{height} = {width * height} pixels, above "
+                              f"max_image_pixels={max_image_pixels}")
+            if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
+                return None, f"format {img.format} is not decodable by TensorFlow (PNG/JPEG/GIF/BMP)"
+            img.load()  # full decode: catches truncated / corrupt data
+    except Exception as e:  # pylint: disable=broad-except
+        return None, f"not a decodable image ({type(e).__name__}: {e})"
+    class_name = os.path.basename(os.path.dirname(path))
+    rel = os.path.relpath(path, input_base)
+    return _example({
+        "image": data,
+        "label": class_names.index(class_name),
+        "class_name": class_name.encode(),
+        "path": rel.encode(),
+        "height": height,
+        "width": width,
+    }), ""
+
+
+class _ConvertDoFn(beam.DoFn):
+    """path -> serialized tf.Example, or a quarantine record on the tagged output."""
+
+    def __init__(self, input_base: str, class_names: List[str], max_image_pixels: int):
+        self._input_base = input_base
+        self._class_names = class_names
+        self._max_pixels = max_image_pixels
+
+    def process(self, path: str) -> Iterable[Any]:
+        example, reason = image_file_to_example(path, self._input_base, self._class_names,
+                                                self._max_pixels)
+        if example is None:
+            yield beam.pvalue.TaggedOutput(_TAG_QUARANTINE, json.dumps(
+                {"path": path, "reason": reason}))
+        else:
+            yield example
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Converts image-folder splits to tf.Examples and enforces the quarantine limit."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        raise NotImplementedError("ImageExampleGen overrides GenerateExamplesByBeam")
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: Dict[str, Any]) -> Dict[str, beam.PCollection]:
+        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        class_names = json.loads(exec_properties["class_names"])
+        max_pixels = int(exec_properties.get("max_image_pixels") or 25_000_000)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+                                  input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+                                  output_config)
+        split_names = utils.generate_output_split_names(input_config, output_config)
+        if len(class_names) < 2:
+            raise ImageFolderError(f"class_names {class_names}: need at least 2 classes")
+
+        converted = {}
+        for split in input_config.splits:
+            files = list_split_files(input_base, split.pattern)
+            check_split(input_base, split.name, split.pattern, files, class_names)
+            logging.info("ImageExampleGen: split %s has %d files", split.name, len(files))
+            self._file_counts[split.name] = len(files)
+            converted[split.name] = (
+                pipeline
+                | f"ListFiles[{split.name}]" >> beam.Create(files, reshuffle=False)
+                | f"ToExample[{split.name}]" >> beam.ParDo(
+                    _ConvertDoFn(input_base, class_names, max_pixels)).with_outputs(
+                        _TAG_QUARANTINE, main="examples"))
+            (converted[split.name][_TAG_QUARANTINE]
+             | f"WriteQuarantine[{split.name}]" >> beam.io.WriteToText(
+                 os.path.join(exec_properties[_QUARANTINE_DIR_KEY], split.name),
+                 file_name_suffix=".jsonl"))
+
+        if output_config.split_config.splits:
+            # One input split hash-partitioned into the configured output splits.
+            (only,) = converted.values()
+            buckets, total = [], 0
+            for s in output_config.split_config.splits:
+                total += s.hash_buckets
+                buckets.append(total)
+            parts = only["examples"] | "SplitData" >> beam.Partition(
+                base_example_gen_executor._PartitionFn,  # pylint: disable=protected-access
+                len(buckets), buckets, output_config.split_config)
+            return {name: parts[i] for i, name in enumerate(split_names)}
+        return {name: converted[s.name]["examples"]
+                for name, s in zip(split_names, input_config.splits)}
+
+    def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
+           exec_properties: Dict[str, Any]) -> None:
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY])
+        quarantine_dir = os.path.join(self._get_tmp_dir(), "quarantine")
+        exec_properties = dict(exec_properties)
+        exec_properties[_QUARANTINE_DIR_KEY] = quarantine_dir
+        self._file_counts: Dict[str, int] = {}
+        super().Do(input_dict, output_dict, exec_properties)
+        report = summarize_quarantine(quarantine_dir, self._file_counts)
+        with fileio.open(os.path.join(examples.uri, QUARANTINE_FILE), "w") as f:
+            f.write(json.dumps(report, indent=2))
+        examples.set_int_custom_property("quarantined", report["quarantined"])
+        limit = float(exec_properties.get("max_quarantine_fraction") or 0.0)
+        for split, info in report["splits"].items():
+            if info["fraction"] > limit:
+                listed = "; ".join(f"{q['path']}: {q['reason']}" for q in info["files"][:10])
+                raise ImageFolderError(
+                    f"split '{split}': {info['quarantined']} of {info['files_total']} files "
+                    f"({info['fraction']:.1%}) could not be read, above max_quarantine_fraction="
+                    f"{limit:.1%}. First ones: {listed}. Full list: "
+                    f"{os.path.join(examples.uri, QUARANTINE_FILE)}")
+            for q in info["files"]:
+                logging.warning("ImageExampleGen quarantined %s: %s", q["path"], q["reason"])
+
+
+def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int]) -> Dict[str, Any]:
+    """Reads the quarantine shards written by Beam into {'quarantined': n, 'splits': {...}}."""
+    splits: Dict[str, Any] = {}
+    total = 0
+    for split, n_files in file_counts.items():
+        records = []
+        for shard in fileio.glob(os.path.join(quarantine_dir, split + "*")):
+            with fileio.open(shard) as f:
+                records += [json.loads(line) for line in f if line.strip()]
+        records.sort(key=lambda r: r["path"])
+        total += len(records)
+        splits[split] = {"files_total": n_files, "quarantined": len(records),
+                         "fraction": len(records) / max(n_files, 1), "files": records}
+    return {"quarantined": total, "splits": splits}
+
+
+__all__ = ["Executor", "image_file_to_example", "list_split_files", "check_split",
+           "ImageFolderError"]

@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""Build a small, reproducible image-folder dataset from Fashion-MNIST.
+
+The source is Debian's ``dataset-fashion-mnist`` package, which installs the
+four upstream IDX files under ``/usr/share/datasets/fashion-mnist``.  The
+output layout is the one the pipeline's image-folder ingestion expects::
+
+    <out>/
+      MANIFEST.sha256              # "<sha256>  <relative path>", sorted
+      train/<class_folder>/train-<index:05d>.png   # from train-*-ubyte.gz
+      eval/<class_folder>/t10k-<index:05d>.png     # from t10k-*-ubyte.gz
+
+``<index>`` is the 0-based position of the image in its IDX file, so every PNG
+can be traced back to exactly one source record.  Downstream, the label of an
+image is the index of its class folder in the *sorted* list of class folders
+(for the default pair: ``shirt`` = 0, ``tshirt_top`` = 1).
+
+Sampling is deterministic: for every (split, class) pair the candidate indices
+(all records of that class, ascending) are sampled without replacement with
+``numpy.random.default_rng([seed, split_code, label])`` and the result is
+sorted.  Because each (split, class) has its own generator, the images chosen
+for one class do not depend on which other classes are requested.
+
+PNGs are written by Pillow in mode ``L`` with no metadata chunks, so rebuilding
+with the same numpy/Pillow (see ``requirements/lock.txt``) gives byte-identical
+files.  ``--verify`` rebuilds into a temporary directory and compares against
+the existing ``MANIFEST.sha256``.
+
+Usage (from the repository root)::
+
+    python data/build_dataset.py                      # default shirt vs tshirt_top
+    python data/build_dataset.py --verify             # prove it is reproducible
+    python data/build_dataset.py --classes all --out /tmp/fmnist10
+    python data/build_dataset.py --eval-per-class all --out /tmp/pair_full_eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import struct
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+# --------------------------------------------------------------------------
+# Constants
+# --------------------------------------------------------------------------
+
+#: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
+DEFAULT_SOURCE_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: Default output directory (repository-relative, independent of the CWD).
+DEFAULT_OUT = Path(__file__).resolve().parent / "fashion_binary"
+
+DEFAULT_CLASSES = ("shirt", "tshirt_top")
+DEFAULT_TRAIN_PER_CLASS = 500
+DEFAULT_EVAL_PER_CLASS = 150
+DEFAULT_SEED = 42
+
+MANIFEST_NAME = "MANIFEST.sha256"
+APT_HINT = "install it with: sudo apt-get install dataset-fashion-mnist"
+
+#: Folder names (snake_case of the upstream class names), indexed by label.
+CLASS_FOLDERS: Tuple[str, ...] = (
+    "tshirt_top",   # 0 T-shirt/top
+    "trouser",      # 1 Trouser
+    "pullover",     # 2 Pullover
+    "dress",        # 3 Dress
+    "coat",         # 4 Coat
+    "sandal",       # 5 Sandal
+    "shirt",        # 6 Shirt
+    "sneaker",      # 7 Sneaker
+    "bag",          # 8 Bag
+    "ankle_boot",   # 9 Ankle boot
+)
+LABEL_OF: Dict[str, int] = {name: i for i, name in enumerate(CLASS_FOLDERS)}
+
+#: Extra spellings accepted by ``--classes`` (after normalisation).
+_CLASS_ALIASES = {"t_shirt_top": "tshirt_top", "t_shirt": "tshirt_top", "tshirt": "tshirt_top"}
+
+
+class Split(NamedTuple):
+    """One output split and the IDX files it is sampled from."""
+
+    name: str                 # output folder: train / eval
+    source: str               # IDX file prefix: train / t10k
+    code: int                 # mixed into the RNG seed
+    available_per_class: int  # images per class in the IDX file
+
+
+SPLITS: Tuple[Split, ...] = (
+    Split("train", "train", 0, 6000),
+    Split("eval", "t10k", 1, 1000),
+)
+
+_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
+_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
+
+
+class BuildError(Exception):
+    """A user-facing error (bad option, missing source, unsafe output dir)."""
+
+
+class SourceNotFoundError(BuildError, FileNotFoundError):
+    """A Fashion-MNIST IDX file is missing."""
+
+
+# --------------------------------------------------------------------------
+# Source reading
+# --------------------------------------------------------------------------
+
+def idx_paths(source_dir: Path, source: str) -> Tuple[Path, Path]:
+    """Return ``(images_path, labels_path)`` for IDX prefix ``train``/``t10k``."""
+    source_dir = Path(source_dir)
+    return (source_dir / f"{source}-images-idx3-ubyte.gz",
+            source_dir / f"{source}-labels-idx1-ubyte.gz")
+
+
+def check_source(source_dir: Path, sources: Iterable[str] = ("train", "t10k")) -> None:
+    """Raise :class:`SourceNotFoundError` naming the first missing IDX file."""
+    for source in sources:
+        for path in idx_paths(source_dir, source):
+            if not path.is_file():
+                raise SourceNotFoundError(
+                    f"Fashion-MNIST source file not found: {path}\n"
+                    f"It is provided by the Debian package 'dataset-fashion-mnist'; "
+                    f"{APT_HINT} (or pass --source-dir DIR containing the IDX .gz files)."
+                )
+
+
+def read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """Read a gzip-compressed IDX file of unsigned bytes into a numpy array."""
+    with gzip.open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4:
+        raise BuildError(f"{path}: truncated IDX file")
+    magic = struct.unpack(">I", data[:4])[0]
+    if magic != expected_magic:
+        raise BuildError(f"{path}: bad IDX magic 0x{magic:08x}, expected 0x{expected_magic:08x}")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    shape = struct.unpack(">" + "I" * ndim, data[4:header])
+    array = np.frombuffer(data, dtype=np.uint8, offset=header)
+    if array.size != int(np.prod(shape)):
+        raise BuildError(f"{path}: expected {int(np.prod(shape))} bytes of data for shape "
+                         f"{shape}, found {array.size}")
+    return array.reshape(shape)
+
+
+def load_split(source_dir: Path, source: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Load ``(images[N, 28, 28], labels[N])`` for IDX prefix ``train``/``t10k``.
+
+    Results are cached per process (keyed on path, size and mtime), so repeated
+    builds, e.g. in tests, decompress each file only once.  The returned
+    arrays are read-only.
+    """
+    check_source(source_dir, [source])
+    stamps = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in idx_paths(source_dir, source))
+    return _load_split_cached(stamps)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_split_cached(stamps: Tuple[Tuple[str, int, int], ...]) -> Tuple[np.ndarray, np.ndarray]:
+    """Uncached body of :func:`load_split` (``stamps`` = ((path, size, mtime), ...))."""
+    images_path, labels_path = (Path(stamp[0]) for stamp in stamps)
+    images = read_idx(images_path, _IMAGES_MAGIC)
+    labels = read_idx(labels_path, _LABELS_MAGIC)
+    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+        raise BuildError(f"{images_path}: unexpected shape {images.shape} "
+                         f"for {labels.shape[0]} labels")
+    return images, labels
+
+
+# --------------------------------------------------------------------------
+# Option parsing helpers
+# --------------------------------------------------------------------------
+
+def normalise_class_name(name: str) -> str:
+    """Map a user spelling (``Shirt``, ``T-shirt/top``, ``6``) to a folder name."""
+    raw = name.strip()
+    if raw.isdigit() and int(raw) < len(CLASS_FOLDERS):
+        return CLASS_FOLDERS[int(raw)]
+    key = re.sub(r"[^a-z0-9]+", "_", raw.lower()).strip("_")
+    key = _CLASS_ALIASES.get(key, key)
+    if key not in LABEL_OF:
+        raise BuildError(f"unknown class {name!r}; choose from: {', '.join(CLASS_FOLDERS)} "
+                         f"(or 'all')")
+    return key
+
+
+def parse_classes(spec: str) -> List[str]:
+    """Parse ``--classes`` (comma separated, or ``all``) into sorted folder names."""
+    if spec.strip().lower() == "all":
+        return sorted(CLASS_FOLDERS)
+    names = [normalise_class_name(part) for part in spec.split(",") if part.strip()]
+    if len(set(names)) != len(names):
+        raise BuildError(f"duplicate class in --classes {spec!r}")
+    if len(names) < 2:
+        raise BuildError(f"--classes needs at least two classes, got {spec!r}")
+    return sorted(names)
+
+
+def parse_count(value: str, available: int, option: str) -> int:
+    """Parse a per-class count: a positive int <= ``available`` or ``all``."""
+    if value.strip().lower() == "all":
+        return available
+    try:
+        count = int(value)
+    except ValueError:
+        raise BuildError(f"{option} must be a positive integer or 'all', got {value!r}") from None
+    if not 1 <= count <= available:
+        raise BuildError(f"{option} must be between 1 and {available} (or 'all'), got {count}")
+    return count
+
+
+# --------------------------------------------------------------------------
+# Sampling and writing
+# --------------------------------------------------------------------------
+
+def sample_indices(labels: np.ndarray, label: int, count: int, seed: int,
+                   split_code: int) -> np.ndarray:
+    """Pick ``count`` sorted record indices of class ``label`` deterministically.
+
+    The generator is ``numpy.random.default_rng([seed, split_code, label])``;
+    candidates are all indices with that label in ascending order.  If
+    ``count`` equals the number of candidates, all of them are returned.
+    """
+    candidates = np.flatnonzero(labels == label)
+    if count > candidates.size:
+        raise BuildError(f"class {CLASS_FOLDERS[label]} has only {candidates.size} images, "
+                         f"{count} requested")
+    if count == candidates.size:
+        return candidates
+    rng = np.random.default_rng([seed, split_code, label])
+    return np.sort(rng.choice(candidates, size=count, replace=False))
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Encode a 2-D uint8 array as a deterministic greyscale PNG (no metadata)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape
+    image = Image.frombytes("L", (width, height), pixels.tobytes())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=9, optimize=False)
+    return buf.getvalue()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of the file at ``path``."""
+    return sha256_bytes(Path(path).read_bytes())
+
+
+def format_manifest(entries: Mapping[str, str]) -> str:
+    """Render ``{relative_path: sha256}`` as ``sha256sum``-compatible text."""
+    return "".join(f"{entries[rel]}  {rel}\n" for rel in sorted(entries))
+
+
+def parse_manifest(text: str) -> Dict[str, str]:
+    """Parse MANIFEST.sha256 text into ``{relative_path: sha256}``."""
+    entries: Dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = re.fullmatch(r"([0-9a-f]{64})  (.+)", line)
+        if not match:
+            raise BuildError(f"{MANIFEST_NAME}:{lineno}: malformed line {line!r}")
+        entries[match.group(2)] = match.group(1)
+    return entries
+
+
+def read_manifest(out: Path) -> Dict[str, str]:
+    """Read ``<out>/MANIFEST.sha256``."""
+    return parse_manifest((Path(out) / MANIFEST_NAME).read_text(encoding="utf-8"))
+
+
+def write_dataset(target: Path, classes: Sequence[str], counts: Mapping[str, int],
+                  seed: int, source_dir: Path) -> Dict[str, str]:
+    """Write all PNGs and the manifest into the (new, empty) directory ``target``.
+
+    ``counts`` maps split name (``train``/``eval``) to images per class.
+    Returns the manifest as ``{relative_path: sha256}``.
+    """
+    entries: Dict[str, str] = {}
+    for split in SPLITS:
+        images, labels = load_split(source_dir, split.source)
+        for folder in classes:
+            label = LABEL_OF[folder]
+            class_dir = target / split.name / folder
+            class_dir.mkdir(parents=True)
+            for index in sample_indices(labels, label, counts[split.name], seed, split.code):
+                name = f"{split.source}-{int(index):05d}.png"
+                data = encode_png(images[index])
+                (class_dir / name).write_bytes(data)
+                entries[f"{split.name}/{folder}/{name}"] = sha256_bytes(data)
+    (target / MANIFEST_NAME).write_text(format_manifest(entries), encoding="utf-8")
+    return entries
+
+
+def existing_files(out: Path) -> List[str]:
+    """Relative POSIX paths of all regular files (and symlinks) below ``out``."""
+    out = Path(out)
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir())
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to replace ``out`` if it holds anything but a previous build.
+
+    A previous build is a directory whose files are exactly ``MANIFEST.sha256``
+    plus (a subset of) the paths listed in it.  Missing, empty directories are
+    fine too.
+    """
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise BuildError(f"--out {out} exists and is not a directory; use --force to replace it")
+    files = existing_files(out)
+    if not files:
+        return
+    if MANIFEST_NAME not in files:
+        raise BuildError(f"--out {out} is not empty and has no {MANIFEST_NAME} (not a previous "
+                         f"build); refusing to replace it without --force")
+    try:
+        listed = set(read_manifest(out))
+    except BuildError as exc:
+        raise BuildError(f"--out {out}: {exc}; refusing to replace it without --force") from None
+    unrelated = [f for f in files if f != MANIFEST_NAME and f not in listed]
+    if unrelated:
+        shown = ", ".join(unrelated[:5]) + (" ..." if len(unrelated) > 5 else "")
+        raise BuildError(f"--out {out} contains {len(unrelated)} file(s) not in its "
+                         f"{MANIFEST_NAME} ({shown}); refusing to replace it without --force")
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, symlink or directory tree if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def build(out: Path, classes: Sequence[str], train_per_class: int, eval_per_class: int,
+          seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR,
+          force: bool = False) -> Dict[str, str]:
+    """Build the dataset into ``out`` atomically and return its manifest.
+
+    The data is written into a hidden sibling temp directory which then
+    replaces ``out`` by rename, so ``out`` is never left half-written.
+    """
+    out = Path(out).absolute()
+    if seed < 0:
+        raise BuildError(f"--seed must be non-negative, got {seed}")
+    check_source(source_dir)
+    for precious in (Path(__file__).resolve(), Path(source_dir).resolve()):
+        if precious == out.resolve() or out.resolve() in precious.parents:
+            raise BuildError(f"--out {out} would replace {precious}; choose another directory")
+    if not force:
+        check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        entries = write_dataset(tmp, classes, {"train": train_per_class, "eval": eval_per_class},
+                                seed, source_dir)
+        os.chmod(tmp, 0o755)  # mkdtemp creates 0700
+        if out.exists() or out.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old.rmdir()
+            os.replace(out, old)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old, out)
+                raise
+            _remove(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return entries
+
+
+def compare_manifests(expected: Mapping[str, str], actual: Mapping[str, str]) -> List[str]:
+    """Describe differences between two manifests (empty list if identical)."""
+    problems = []
+    for rel in sorted(set(expected) | set(actual)):
+        if rel not in actual:
+            problems.append(f"in {MANIFEST_NAME} but not produced by rebuild: {rel}")
+        elif rel not in expected:
+            problems.append(f"produced by rebuild but not in {MANIFEST_NAME}: {rel}")
+        elif expected[rel] != actual[rel]:
+            problems.append(f"rebuilt sha256 differs from {MANIFEST_NAME}: {rel}")
+    return problems
+
+
+def verify(out: Path, classes: Sequence[str], train_per_class: int, eval_per_class: int,
+           seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR) -> List[str]:
+    """Rebuild into a temp dir and compare with ``<out>/MANIFEST.sha256``.
+
+    Also checks that the files currently in ``out`` match that manifest.
+    Returns a list of human-readable differences (empty means reproducible).
+    """
+    out = Path(out)
+    if not (out / MANIFEST_NAME).is_file():
+        raise BuildError(f"cannot verify: {out / MANIFEST_NAME} does not exist")
+    check_source(source_dir)
+    committed = read_manifest(out)
+    problems: List[str] = []
+    on_disk = {f for f in existing_files(out) if f != MANIFEST_NAME}
+    for rel in sorted(on_disk - set(committed)):
+        problems.append(f"file in {out} not listed in {MANIFEST_NAME}: {rel}")
+    for rel in sorted(committed):
+        path = out / rel
+        if not path.is_file():
+            problems.append(f"listed in {MANIFEST_NAME} but missing in {out}: {rel}")
+        elif sha256_file(path) != committed[rel]:
+            problems.append(f"file in {out} does not match {MANIFEST_NAME}: {rel}")
+    with tempfile.TemporaryDirectory(prefix="fashion-verify-") as tmp:
+        rebuilt = write_dataset(Path(tmp), classes,
+                                {"train": train_per_class, "eval": eval_per_class},
+                                seed, source_dir)
+    problems.extend(compare_manifests(committed, rebuilt))
+    return problems
+
+
+# --------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        description="Build a deterministic Fashion-MNIST image-folder dataset "
+                    "(<out>/{train,eval}/<class>/*.png) from the Debian package "
+                    "dataset-fashion-mnist.")
+    parser.add_argument("--classes", default=",".join(DEFAULT_CLASSES),
+                        help="comma-separated class folder names, or 'all' "
+                             f"(default: %(default)s; choices: {', '.join(CLASS_FOLDERS)})")
+    parser.add_argument("--train-per-class", default=str(DEFAULT_TRAIN_PER_CLASS),
+                        help="train images per class, sampled from train-*-ubyte.gz "
+                             "(max 6000 or 'all'; default: %(default)s)")
+    parser.add_argument("--eval-per-class", default=str(DEFAULT_EVAL_PER_CLASS),
+                        help="eval images per class, sampled from t10k-*-ubyte.gz "
+                             "(max 1000 or 'all'; default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help="non-negative sampling seed (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output directory (default: data/fashion_binary in the repo)")
+    parser.add_argument("--source-dir", type=Path, default=DEFAULT_SOURCE_DIR,
+                        help="directory with the Fashion-MNIST IDX .gz files "
+                             "(default: %(default)s)")
+    parser.add_argument("--verify", action="store_true",
+                        help="rebuild into a temp dir and compare with <out>/MANIFEST.sha256 "
+                             "instead of writing; exits 1 on any difference")
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out even if it holds files that are not a previous build")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        classes = parse_classes(args.classes)
+        train_n = parse_count(args.train_per_class, SPLITS[0].available_per_class,
+                              "--train-per-class")
+        eval_n = parse_count(args.eval_per_class, SPLITS[1].available_per_class,
+                             "--eval-per-class")
+        if args.verify:
+            problems = verify(args.out, classes, train_n, eval_n, args.seed, args.source_dir)
+            if problems:
+                print(f"VERIFY FAILED for {args.out}: {len(problems)} difference(s)",
+                      file=sys.stderr)
+                for line in problems[:50]:
+                    print(f"  {line}", file=sys.stderr)
+                if len(problems) > 50:
+                    print(f"  ... and {len(problems) - 50} more", file=sys.stderr)
+                print("(if the directory was built with non-default options, pass the same "
+                      "--classes/--train-per-class/--eval-per-class/--seed)", file=sys.stderr)
+                return 1
+            n = len(read_manifest(args.out))
+            print(f"OK: {args.out} is reproducible ({n} files match {MANIFEST_NAME})")
+            return 0
+        entries = build(args.out, classes, train_n, eval_n, args.seed, args.source_dir,
+                        args.force)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    manifest_sha = sha256_file(Path(args.out) / MANIFEST_NAME)
+    labels = ", ".join(f"{name}={i}" for i, name in enumerate(classes))
+    print(f"wrote {len(entries)} PNGs to {args.out} "
+          f"({train_n} train + {eval_n} eval per class, seed {args.seed})")
+    print(f"labels (sorted folder index): {labels}")
+    print(f"sha256({MANIFEST_NAME}) = {manifest_sha}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Serving signatures that embed the Transform graph, and TFLite conversion of the trained model.
+
+SavedModel signatures:
+  serving_default(examples: string [B])        serialized tf.Example with the raw `image` bytes
+                                               -> {'probability': float32 [B, 1] | [B, C]}
+  serving_image(image_xf: float32 [B, H, W, 3]) Transform output, RGB in [0, 255] -> same outputs
+The TFLite variants are converted from `serving_image`: their input is the Transform output.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from typing import Callable, Dict, Iterable, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+import tf_keras  # noqa: E402
+
+from modules.features import IMAGE_KEY, RAW_IMAGE_KEY  # noqa: E402
+
+OUTPUT_KEY = "probability"
+IMAGE_SIGNATURE = "serving_image"
+TFLITE_VARIANTS = ("float32", "dynamic_range", "int8")
+
+
+def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTransformOutput,
+                         export_dir: str) -> None:
+    """Saves `model` with the serving_default (tf.Example) and serving_image signatures."""
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_spec = {RAW_IMAGE_KEY: tf_transform_output.raw_feature_spec()[RAW_IMAGE_KEY]}
+    image_shape = model.input_shape[1:]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        parsed = tf.io.parse_example(serialized, raw_spec)
+        transformed = model.tft_layer(parsed)
+        return {OUTPUT_KEY: model(transformed[IMAGE_KEY], training=False)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32,
+                                                name=IMAGE_KEY)])
+    def serve_images(images):
+        return {OUTPUT_KEY: model(images, training=False)}
+
+    model.save(export_dir, save_format="tf", include_optimizer=False, signatures={
+        "serving_default": serve_examples, IMAGE_SIGNATURE: serve_images})
+
+
+def convert_tflite(saved_model_dir: str, variant: str,
+                   representative_images: Optional[Callable[[], Iterable[np.ndarray]]] = None,
+                   sparse: bool = False) -> bytes:
+    """Converts the `serving_image` signature. variant: float32 | dynamic_range | int8.
+
+    int8 is full-integer quantization of the weights and activations with float32 input and output
+    (so callers feed the Transform output unchanged); it needs `representative_images`, a callable
+    yielding float32 [1, H, W, 3] arrays from the train split.
+    """
+    if variant not in TFLITE_VARIANTS:
+        raise ValueError(f"TFLite variant {variant!r}: expected one of {TFLITE_VARIANTS}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
+                                                         signature_keys=[IMAGE_SIGNATURE])
+    optimizations = []
+    if variant in ("dynamic_range", "int8"):
+        optimizations.append(tf.lite.Optimize.DEFAULT)
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    converter.optimizations = optimizations
+    if variant == "int8":
+        if representative_images is None:
+            raise ValueError("int8 TFLite conversion needs representative images")
+        converter.representative_dataset = lambda: ([img] for img in representative_images())
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.float32
+        converter.inference_output_type = tf.float32
+    return converter.convert()
+
+
+class TFLiteModel:
+    """A TFLite flatbuffer in `tf.lite.Interpreter`: predict(images [N, H, W, 3]) -> [N, K]."""
+
+    def __init__(self, model_content: bytes):
+        self.interpreter = tf.lite.Interpreter(model_content=model_content, num_threads=1)
+        self.runner = self.interpreter.get_signature_runner(IMAGE_SIGNATURE)
+        self.input_name = list(self.runner.get_input_details())[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        outs = [self.runner(**{self.input_name: images[i:i + 1].astype(np.float32)})[OUTPUT_KEY]
+                for i in range(len(images))]
+        return np.concatenate(outs, axis=0)
+
+
+def predicted_class(probabilities: np.ndarray) -> np.ndarray:
+    """[N, 1] sigmoid -> {0, 1}; [N, C] softmax -> argmax."""
+    if probabilities.shape[-1] == 1:
+        return (probabilities[:, 0] >= 0.5).astype(np.int64)
+    return np.argmax(probabilities, axis=-1)
+
+
+def class_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of rows whose predicted class is the same in `a` and `b`."""
+    return float(np.mean(predicted_class(a) == predicted_class(b)))
+
+
+def load_image_signature(saved_model_dir: str) -> Callable[[np.ndarray], np.ndarray]:
+    """SavedModel `serving_image` as a numpy function images [N, H, W, 3] -> [N, K]."""
+    loaded = tf.saved_model.load(saved_model_dir)
+    fn = loaded.signatures[IMAGE_SIGNATURE]
+
+    def predict(images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        outs = [fn(tf.constant(images[i:i + batch_size], tf.float32))[OUTPUT_KEY].numpy()
+                for i in range(0, len(images), batch_size)]
+        return np.concatenate(outs, axis=0)
+
+    predict.loaded = loaded  # keep the SavedModel alive
+    return predict
+
+

@@ -1,0 +1,5 @@
+"""Feature keys shared by ExampleGen, Transform, Trainer, Evaluator and the serving signature."""
+RAW_IMAGE_KEY = "image"            # encoded image bytes, as in the file
+LABEL_KEY = "label"                # int64 index of the sorted class-folder name
+IMAGE_KEY = "image_xf"             # Transform output: float32 [H, W, 3] RGB in [0, 255]
+METADATA_KEYS = ("path", "class_name", "height", "width")  # raw-only, for tracing and statistics

@@ -1,0 +1,98 @@
+"""VGG16 transfer model, built flat so tfmot can prune any of its layers.
+
+    image_xf float32 [B, H, W, 3] RGB in [0, 255]
+      -> augmentation layers (training only)
+      -> VGG16 caffe preprocessing (RGB->BGR, minus ImageNet mean)
+      -> 13 conv layers block1_conv1 .. block5_conv3 + 5 max-pools (Keras VGG16 names, no top)
+      -> Flatten -> Dense(head_units, relu) -> Dropout -> Dense(1, sigmoid) | Dense(C, softmax)
+
+Output: P(label == 1), float32 [B, 1] for two classes; class probabilities [B, C] otherwise.
+Keras's own VGG16 would be a nested model, which `prune_low_magnitude` silently skips; the same
+layer names make `load_weights(by_name=True)` take Keras's ImageNet weights file unchanged.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from typing import List, Optional  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+from modules.augmentation import AugmentationConfig, augmentation_layers  # noqa: E402
+from modules.features import IMAGE_KEY  # noqa: E402
+
+VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))  # (conv layers, filters)
+CONV_LAYER_NAMES = [f"block{b}_conv{i}" for b, (n, _) in enumerate(VGG16_BLOCKS, 1)
+                    for i in range(1, n + 1)]
+HEAD_LAYER_NAMES = ["head_dense", "predictions"]
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+# block1_conv1 bias[0] of the ImageNet weights: proves pretrained weights really loaded.
+IMAGENET_BLOCK1_CONV1_BIAS0 = 0.73429835
+
+
+class VGGPreprocess(tf_keras.layers.Layer):
+    """`vgg16.preprocess_input` (caffe mode): RGB [0, 255] -> BGR minus the ImageNet mean."""
+
+    def call(self, inputs):
+        bgr = tf.reverse(inputs, axis=[-1])
+        return bgr - tf.constant(IMAGENET_BGR_MEAN, dtype=inputs.dtype)
+
+
+def conv_block_of(layer_name: str) -> int:
+    """'block4_conv2' -> 4."""
+    return int(layer_name.split("_")[0][len("block"):])
+
+
+def build_model(image_size: int, num_classes: int = 2, weights_path: Optional[str] = None,
+                head_units: int = 128, dropout: float = 0.3, base_trainable: bool = False,
+                augmentation: Optional[AugmentationConfig] = None, seed: int = 42
+                ) -> tf_keras.Model:
+    """Builds (not compiles) the transfer model; loads ImageNet conv weights from `weights_path`."""
+    tf_keras.utils.set_random_seed(seed)
+    inputs = tf_keras.Input(shape=(image_size, image_size, 3), name=IMAGE_KEY, dtype=tf.float32)
+    x = inputs
+    for layer in augmentation_layers(augmentation or AugmentationConfig(enabled=False), seed):
+        x = layer(x)
+    x = VGGPreprocess(name="vgg_preprocess")(x)
+    for block, (n_convs, filters) in enumerate(VGG16_BLOCKS, 1):
+        for i in range(1, n_convs + 1):
+            x = tf_keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
+                                       name=f"block{block}_conv{i}")(x)
+        x = tf_keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+    x = tf_keras.layers.Flatten(name="flatten")(x)
+    x = tf_keras.layers.Dense(head_units, activation="relu", name="head_dense")(x)
+    x = tf_keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
+    if num_classes == 2:
+        outputs = tf_keras.layers.Dense(1, activation="sigmoid", name="predictions")(x)
+    else:
+        outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    model = tf_keras.Model(inputs, outputs, name="vgg16_transfer")
+    if weights_path:
+        load_vgg16_weights(model, weights_path)
+    set_base_trainable(model, base_trainable)
+    return model
+
+
+def load_vgg16_weights(model: tf_keras.Model, weights_path: str) -> None:
+    """Loads the 13 conv layers from a Keras VGG16 (no top) .h5 file and proves they loaded."""
+    model.load_weights(weights_path, by_name=True)
+    bias0 = float(model.get_layer("block1_conv1").bias.numpy()[0])
+    if not np.isclose(bias0, IMAGENET_BLOCK1_CONV1_BIAS0, atol=1e-6):
+        raise ValueError(f"weights file {weights_path}: block1_conv1 bias[0] is {bias0}, expected "
+                         f"{IMAGENET_BLOCK1_CONV1_BIAS0} for ImageNet VGG16 weights")
+
+
+def set_base_trainable(model: tf_keras.Model, trainable: bool, top_blocks: int = 5) -> List[str]:
+    """Freezes all conv layers, then unfreezes the top `top_blocks` blocks if `trainable`.
+
+    Returns the names of the trainable conv layers.
+    """
+    unfrozen = []
+    for name in CONV_LAYER_NAMES:
+        layer = model.get_layer(name)
+        layer.trainable = bool(trainable) and conv_block_of(name) > 5 - top_blocks
+        if layer.trainable:
+            unfrozen.append(name)
+    return unfrozen

@@ -1,0 +1,103 @@
+"""What the last run produced, read back from MLMD and the pushed report: the end-of-run summary."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(cfg)
+
+
+def _latest(store, type_name: str):
+    artifacts = store.get_artifacts_by_type(type_name)
+    live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE]
+    return max(live, key=lambda a: a.id) if live else None
+
+
+def _int_prop(artifact, key: str) -> Optional[int]:
+    if artifact is None or key not in artifact.custom_properties:
+        return None
+    return artifact.custom_properties[key].int_value
+
+
+def _str_prop(artifact, key: str) -> Optional[str]:
+    if artifact is None or key not in artifact.custom_properties:
+        return None
+    return artifact.custom_properties[key].string_value
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metrics of the candidate model from a TFMA evaluation artifact."""
+    import tensorflow_model_analysis as tfma
+    out: Dict[str, float] = {}
+    for m in tfma.load_metrics(evaluation_uri):
+        if m.slice_key.single_slice_keys:
+            continue
+        for kv in m.metric_keys_and_values:
+            if kv.key.is_diff:
+                continue
+            if kv.key.model_name not in ("", "candidate"):
+                continue
+            if kv.value.HasField("double_value"):
+                out[kv.key.name] = kv.value.double_value.value
+    return out
+
+
+def run_summary(metadata_path: str) -> Dict[str, Any]:
+    """Latest blessing, metrics, pushed version and its artifact sizes."""
+    store = _store(metadata_path)
+    blessing = _latest(store, "ModelBlessing")
+    evaluation = _latest(store, "ModelEvaluation")
+    pushed = _latest(store, "PushedModel")
+    summary: Dict[str, Any] = {
+        "blessed": bool(_int_prop(blessing, "blessed")),
+        "metrics": overall_metrics(evaluation.uri) if evaluation else {},
+        "pushed": bool(_int_prop(pushed, "pushed")),
+        "pushed_destination": _str_prop(pushed, "pushed_destination"),
+    }
+    if summary["pushed"] and summary["pushed_destination"]:
+        report_path = os.path.join(summary["pushed_destination"], "report.json")
+        if os.path.exists(report_path):
+            with open(report_path) as f:
+                summary["report"] = json.load(f)
+    return summary
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+    """Human-readable lines for the end of `make run`."""
+    m = summary["metrics"]
+    lines = ["", "=== run summary ==="]
+    acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
+    lines.append(f"evaluation (TFMA, eval split): accuracy={_fmt(acc)} auc={_fmt(m.get('auc'))} "
+                 f"examples={_fmt(m.get('example_count'), '{:.0f}')}")
+    lines.append(f"blessed: {'yes' if summary['blessed'] else 'NO'}")
+    report = summary.get("report")
+    if summary["pushed"] and report:
+        lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
+        lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}")
+        sm = report["saved_model"]
+        lines.append(f"  saved_model/          {sm['bytes'] / 1e6:8.2f} MB  gzip "
+                     f"{sm['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(sm['accuracy'])} "
+                     f"latency={sm['latency_ms']:.2f} ms")
+        for name, v in report.get("tflite", {}).items():
+            lines.append(f"  {v['file']:<22}{v['bytes'] / 1e6:8.2f} MB  gzip "
+                         f"{v['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(v['accuracy'])} "
+                         f"latency={v['latency_ms']:.2f} ms  agreement={v['agreement']:.1%}")
+        for name, v in report.get("rejected", {}).items():
+            lines.append(f"  REJECTED {name}: {v['reason']}")
+    else:
+        lines.append("nothing pushed (model not blessed): the previously pushed versions are "
+                     "unchanged")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any, pattern: str = "{:.4f}") -> str:
+    return "n/a" if value is None else pattern.format(value)
