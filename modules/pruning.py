@@ -36,6 +36,9 @@ class PruningSchedule:
                                              end_step=self.end_step, frequency=frequency)
         if self.kind == "polynomial":
             end = self.end_step if self.end_step > 0 else max(self.begin_step + 1, total_steps)
+            # Masks update only at begin_step + k * frequency: with a frequency longer than
+            # end - begin the end step (the target sparsity) would never be reached.
+            frequency = max(1, min(frequency, end - self.begin_step))
             return sparsity.PolynomialDecay(self.initial_sparsity, self.target_sparsity,
                                             begin_step=self.begin_step, end_step=end,
                                             frequency=frequency)

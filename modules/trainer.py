@@ -22,7 +22,7 @@ from absl import logging  # noqa: E402
 from modules import export, pruning  # noqa: E402
 from modules.augmentation import AugmentationConfig  # noqa: E402
 from modules.data import make_dataset  # noqa: E402
-from modules.model import HEAD_LAYER_NAMES, build_model  # noqa: E402
+from modules.model import HEAD_LAYER_NAMES, build_model, set_base_trainable  # noqa: E402
 from modules.training import compile_model, evaluate  # noqa: E402
 
 SUMMARY_FILE = "training_summary.json"
@@ -71,9 +71,15 @@ def run_fn(fn_args) -> None:
                    "eval": evaluate(model, eval_ds)},
     }
 
+    if weights_path and cfg.get("fine_tune", {}).get("unfreeze_blocks", 0) > 0:
+        summary["phase2"] = _gradual_unfreezing(model, cfg["fine_tune"], num_classes, train_ds,
+                                                eval_ds)
     prune_cfg = cfg.get("pruning", {})
     if prune_cfg.get("enabled", False):
-        model, summary["pruning"] = _prune_and_fine_tune(model, prune_cfg, hp, num_classes,
+        # Unfrozen conv layers are fine-tuned at phase 2's lower learning rate, never phase 1's.
+        prune_lr = (float(cfg["fine_tune"]["learning_rate"]) if "phase2" in summary
+                    else float(hp["learning_rate"]))
+        model, summary["pruning"] = _prune_and_fine_tune(model, prune_cfg, prune_lr, num_classes,
                                                          train_ds, eval_ds, fn_args.model_run_dir)
     summary["train_seconds"] = round(time.time() - started, 1)
     summary["final_eval"] = evaluate_stripped(model, eval_ds, hp["learning_rate"], num_classes)
@@ -85,7 +91,27 @@ def run_fn(fn_args) -> None:
         f.write(json.dumps(summary, indent=2, default=str))
 
 
-def _prune_and_fine_tune(model, prune_cfg, hp, num_classes, train_ds, eval_ds, log_dir):
+def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds) -> Dict[str, Any]:
+    """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
+
+    Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
+    with early stopping on the eval split's loss (best weights restored).
+    """
+    steps = []
+    for blocks in range(1, int(ft_cfg["unfreeze_blocks"]) + 1):
+        unfrozen = set_base_trainable(model, True, top_blocks=blocks)
+        compile_model(model, float(ft_cfg["learning_rate"]), num_classes)
+        history = model.fit(train_ds, validation_data=eval_ds, verbose=2,
+                            epochs=int(ft_cfg["epochs_per_step"]), callbacks=[
+                                tf_keras.callbacks.EarlyStopping(
+                                    monitor="val_loss", patience=int(ft_cfg["patience"]),
+                                    restore_best_weights=True)])
+        steps.append({"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
+                      "history": _history(history), "eval": evaluate(model, eval_ds)})
+    return {"learning_rate": float(ft_cfg["learning_rate"]), "steps": steps}
+
+
+def _prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds, eval_ds, log_dir):
     """Wraps the trainable Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info)."""
     layer_names = [l.name for l in model.layers
                    if l.trainable and l.weights and (l.name in HEAD_LAYER_NAMES or
@@ -103,12 +129,13 @@ def _prune_and_fine_tune(model, prune_cfg, hp, num_classes, train_ds, eval_ds, l
         frequency=int(prune_cfg.get("frequency", 100)),
     ).build(total_steps=steps_per_epoch * epochs)
     pruned = pruning.apply_pruning(model, layer_names, schedule)
-    compile_model(pruned, hp["learning_rate"], num_classes)
+    compile_model(pruned, learning_rate, num_classes)
     history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs, verbose=2, callbacks=[
         pruning.sparsity.UpdatePruningStep(),
         pruning.sparsity.PruningSummaries(log_dir=os.path.join(log_dir, "pruning"))])
     stripped = pruning.strip_pruning(pruned)
-    info = {"layers": layer_names, "target_sparsity": float(prune_cfg["target_sparsity"]),
+    info = {"layers": layer_names, "learning_rate": learning_rate,
+            "target_sparsity": float(prune_cfg["target_sparsity"]),
             "fine_tune_epochs": epochs, "history": _history(history),
             "layer_sparsity": pruning.layer_sparsity(stripped, layer_names),
             "overall_sparsity": pruning.overall_sparsity(stripped, layer_names)}

@@ -70,8 +70,18 @@ class PruningConfig:
 
 
 @dataclass
+class FineTuneConfig:
+    """Phase 2, gradual unfreezing: unfreeze the top conv blocks one step at a time (lower LR)."""
+    unfreeze_blocks: int = 1               # 0 disables phase 2; at most 5
+    learning_rate: float = 1e-4
+    epochs_per_step: int = 2
+    patience: int = 1                      # early stopping on the eval split's loss
+
+
+@dataclass
 class TrainerConfig:
-    epochs: int = 3
+    epochs: int = 3                        # phase 1: frozen base, head only
+    fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
 
@@ -201,6 +211,13 @@ def _build(cls: Any, values: Dict[str, Any], prefix: str = "") -> Any:
                           f"(known keys under '{prefix.rstrip('.') or 'top level'}': "
                           f"{', '.join(sorted(names))})")
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
+    for f in dataclasses.fields(cls):
+        # A partial mapping (e.g. only export.min_agreement.float32) updates the default mapping
+        # instead of replacing it, so the other entries keep their defaults.
+        if isinstance(kwargs.get(f.name), dict) and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+            if isinstance(default, dict):
+                kwargs[f.name] = {**default, **kwargs[f.name]}
     return cls(**kwargs)
 
 
@@ -246,12 +263,15 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
                 # Relative data paths in a YAML file are relative to that file.
                 file_values["data"]["root"] = str(
                     (Path(path).resolve().parent / root).resolve())
-    profile = profile or file_values.get("profile") or "quick"
+    override_trees = [_parse_override(item) for item in overrides or []]
+    # `--set profile=full` selects the profile too (it used to be silently overwritten below).
+    set_profile = next((t["profile"] for t in reversed(override_trees) if "profile" in t), None)
+    profile = profile or set_profile or file_values.get("profile") or "quick"
     if profile not in PROFILES:
         raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
     merged = _deep_merge(PROFILE_DEFAULTS[profile], file_values)
-    for item in overrides or []:
-        merged = _deep_merge(merged, _parse_override(item))
+    for tree in override_trees:
+        merged = _deep_merge(merged, tree)
     merged["profile"] = profile
     config = _build(PipelineConfig, merged)
     validate(config, check_paths=check_paths)
@@ -286,6 +306,9 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if tr.augmentation.fill_mode not in ("nearest", "reflect", "wrap", "constant"):
         raise ConfigError(f"trainer.augmentation.fill_mode: expected nearest, reflect, wrap or "
                           f"constant, got {tr.augmentation.fill_mode!r}")
+    if not (0 <= tr.fine_tune.unfreeze_blocks <= 5):
+        raise ConfigError(f"trainer.fine_tune.unfreeze_blocks: expected 0..5, got "
+                          f"{tr.fine_tune.unfreeze_blocks}")
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
     known_variants = ("float32", "dynamic_range", "int8")

@@ -90,6 +90,14 @@ class Executor(pusher_executor.Executor):
         serving_dir = exec_properties["serving_dir"]
         model_path = self.GetModelPath(input_dict)
         model_uri = artifact_utils.get_single_uri(input_dict["model"])
+        existing = find_pushed_version(serving_dir, model_uri)
+        if existing is not None:
+            # Idempotent: an unchanged re-run (e.g. re-blessed against itself) pushes nothing new.
+            final = os.path.join(serving_dir, str(existing))
+            logging.info("ExportPusher: model %s is already pushed as version %s", model_uri,
+                         existing)
+            self._MarkPushed(model_push, pushed_destination=final, pushed_version=str(existing))
+            return
         removed = versioning.remove_incomplete(serving_dir)
         if removed:
             logging.warning("ExportPusher: removed interrupted pushes %s", removed)
@@ -99,6 +107,7 @@ class Executor(pusher_executor.Executor):
             report = self._build_version(staging, model_path, model_uri, input_dict,
                                          exec_properties)
             report["version"] = version
+            report["model_uri"] = model_uri
             with open(os.path.join(staging, REPORT_FILE), "w") as f:
                 json.dump(report, f, indent=2, sort_keys=True, default=str)
             final = versioning.publish(staging, serving_dir, version)
@@ -162,6 +171,15 @@ class Executor(pusher_executor.Executor):
                 f.write(content)
             report["tflite"][variant] = {**info, "file": filename}
         return report
+
+
+def find_pushed_version(serving_dir: str, model_uri: str):
+    """The version whose report.json records `model_uri`, or None."""
+    for version in reversed(versioning.list_versions(serving_dir)):
+        report = _read_json(os.path.join(serving_dir, str(version), REPORT_FILE))
+        if report.get("model_uri") == model_uri:
+            return version
+    return None
 
 
 def _read_json(path: str) -> Dict[str, Any]:

@@ -12,6 +12,7 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from PIL import Image
@@ -31,10 +32,16 @@ class ImageFolderError(ValueError):
 
 
 def list_split_files(input_base: str, pattern: str) -> List[str]:
-    """Sorted regular files matching `<input_base>/<pattern>`; hidden files are skipped."""
+    """Sorted regular files matching `<input_base>/<pattern>`; hidden files are skipped.
+
+    So are files inside hidden folders (e.g. `train/.ipynb_checkpoints/x.png`): unlike Python's
+    glob (used by the config's class discovery), `fileio.glob` lets `*` match a leading dot.
+    """
     paths = fileio.glob(os.path.join(input_base, pattern))
     return sorted(p for p in paths
-                  if not os.path.basename(p).startswith(".") and not fileio.isdir(p))
+                  if not any(part.startswith(".")
+                             for part in os.path.relpath(p, input_base).split(os.sep))
+                  and not fileio.isdir(p))
 
 
 def check_split(input_base: str, split: str, pattern: str, files: List[str],
@@ -81,6 +88,17 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
             if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
                 return None, f"format {img.format} is not decodable by TensorFlow (PNG/JPEG/GIF/BMP)"
             img.load()  # full decode: catches truncated / corrupt data
+            if img.format == "BMP":
+                # TensorFlow's BMP decoder reads palette images as grey indices and rejects
+                # 1/4/16-bit files: keep only BMPs it decodes to the same pixels as Pillow.
+                try:
+                    same = bool((tf.io.decode_image(data, channels=3, expand_animations=False)
+                                 .numpy() == np.asarray(img.convert("RGB"))).all())
+                except tf.errors.InvalidArgumentError:
+                    same = False
+                if not same:
+                    return None, (f"BMP ({img.mode}, {width}x{height}) is not decoded "
+                                  f"correctly by TensorFlow (palette or bit depth unsupported)")
     except Exception as e:  # pylint: disable=broad-except
         return None, f"not a decodable image ({type(e).__name__}: {e})"
     class_name = os.path.basename(os.path.dirname(path))

@@ -1,0 +1,51 @@
+# Two commands on a fresh clone: `make run` and `make test`. Both create .venv (Python 3.11) and
+# install the pinned stack when missing. The lock is installed with --no-deps, so pip never
+# resolves tfx (which backtracks for many minutes); tfx and ml-pipelines-sdk 1.16.0 declare
+# Requires-Python <3.11 but work on 3.11, hence --ignore-requires-python for those two only.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 1
+
+.PHONY: run test install weights data-check benchmark image clean-outputs
+
+run: install weights
+	$(PY) -m pipeline run $(ARGS)
+
+test: install weights
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "error: $(PYTHON) not found. This project needs Python 3.11 (TFX 1.16 stack):"; \
+	  echo "  install it (e.g. 'apt-get install python3.11 python3.11-venv' or 'pyenv install 3.11')"; \
+	  echo "  or point make at one: make run PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "error: $(PYTHON) is not Python 3.11 ($$($(PYTHON) --version)); set PYTHON=..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements/lock.txt setup.py | $(PY)
+	$(PIP) install --no-deps -r requirements/lock.txt
+	$(PIP) install --no-deps --ignore-requires-python tfx==1.16.0 ml-pipelines-sdk==1.16.0
+	$(PIP) install --no-deps -e .
+	touch $(STAMP)
+
+# ImageNet VGG16 conv weights, provisioned offline when the Keras download is unreachable.
+weights: install
+	$(PY) -m pipeline weights
+
+data-check: install
+	$(PY) data/build_dataset.py --verify
+
+benchmark: install weights
+	$(PY) benchmarks/quick_profile.py
+
+clean-outputs:
+	rm -rf outputs

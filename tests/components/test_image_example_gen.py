@@ -1,0 +1,200 @@
+"""ImageExampleGen executor helpers: file -> tf.Example, quarantine reasons, split checks."""
+import json
+
+import pytest
+
+from components.image_example_gen.executor import (ImageFolderError, check_split,
+                                                   image_file_to_example, list_split_files,
+                                                   summarize_quarantine)
+
+CLASSES = ["shirt", "tshirt_top"]
+MAX_PIXELS = 25_000_000
+
+
+def _features(example):
+    f = example.features.feature
+    return {
+        "image": f["image"].bytes_list.value[0],
+        "label": f["label"].int64_list.value[0],
+        "class_name": f["class_name"].bytes_list.value[0].decode(),
+        "path": f["path"].bytes_list.value[0].decode(),
+        "height": f["height"].int64_list.value[0],
+        "width": f["width"].int64_list.value[0],
+    }
+
+
+def _write(root, rel, data: bytes):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# ------------------------------------------------------------------------- image_file_to_example
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_real_png_becomes_example(tiny_image_tree, cls):
+    path = sorted((tiny_image_tree / "eval" / cls).iterdir())[-1]
+    example, reason = image_file_to_example(str(path), str(tiny_image_tree), CLASSES, MAX_PIXELS)
+    assert reason == ""
+    feats = _features(example)
+    assert feats["image"] == path.read_bytes()  # bytes unchanged: decoding is Transform's job
+    assert feats["label"] == CLASSES.index(cls)
+    assert feats["class_name"] == cls
+    assert feats["path"] == f"eval/{cls}/{path.name}"
+    assert (feats["height"], feats["width"]) == (28, 28)
+    assert set(example.features.feature) == {"image", "label", "class_name", "path", "height",
+                                             "width"}
+
+
+def test_example_serializes_and_parses_with_tf(real_png, tiny_image_tree):
+    import tensorflow as tf
+    example, _ = image_file_to_example(str(real_png), str(tiny_image_tree), CLASSES, MAX_PIXELS)
+    parsed = tf.io.parse_single_example(example.SerializeToString(), {
+        "image": tf.io.FixedLenFeature([1], tf.string),
+        "label": tf.io.FixedLenFeature([1], tf.int64)})
+    assert parsed["image"].numpy()[0] == real_png.read_bytes()
+    assert parsed["label"].numpy()[0] == 0
+
+
+def test_height_and_width_are_not_swapped(tmp_path, image_helpers):
+    import numpy as np
+    data = image_helpers.encode_image(np.zeros((20, 40, 3), np.uint8))  # 20 rows, 40 columns
+    path = _write(tmp_path, "train/shirt/wide.png", data)
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert reason == ""
+    feats = _features(example)
+    assert (feats["height"], feats["width"]) == (20, 40)
+
+
+def test_truncated_png_is_quarantined(tmp_path, real_png):
+    data = real_png.read_bytes()
+    path = _write(tmp_path, "train/shirt/truncated.png", data[: len(data) * 2 // 3])
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert example is None
+    assert reason.startswith("not a decodable image (")
+    assert "truncated" in reason.lower() or "error" in reason.lower()
+
+
+def test_text_file_named_png_is_quarantined(tmp_path):
+    path = _write(tmp_path, "train/shirt/notes.png", b"this is not an image\n" * 10)
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert example is None
+    assert reason.startswith("not a decodable image (UnidentifiedImageError")
+
+
+def test_empty_file_is_quarantined(tmp_path):
+    path = _write(tmp_path, "train/shirt/empty.png", b"")
+    assert image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS) == (
+        None, "empty file")
+
+
+def test_too_large_image_is_quarantined_before_decoding(real_png, tiny_image_tree):
+    example, reason = image_file_to_example(str(real_png), str(tiny_image_tree), CLASSES,
+                                            max_image_pixels=28 * 28 - 1)
+    assert example is None
+    assert reason == "image is 28x28 = 784 pixels, above max_image_pixels=783"
+    # exactly at the limit is fine
+    example, reason = image_file_to_example(str(real_png), str(tiny_image_tree), CLASSES,
+                                            max_image_pixels=28 * 28)
+    assert example is not None and reason == ""
+
+
+def test_format_tensorflow_cannot_decode_is_quarantined(tmp_path, image_helpers):
+    data = image_helpers.encode_image(image_helpers.asymmetric_rgb(16), fmt="TIFF")
+    path = _write(tmp_path, "train/shirt/photo.png", data)
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert example is None
+    assert "format TIFF is not decodable by TensorFlow" in reason
+
+
+@pytest.mark.parametrize("kind", ["RGBA", "P", "I;16", "L-jpeg"])
+def test_unusual_modes_are_accepted(tmp_path, image_helpers, kind):
+    data = image_helpers.special_pngs(32)[kind]
+    ext = "jpg" if kind.endswith("jpeg") else "png"
+    path = _write(tmp_path, f"train/tshirt_top/img.{ext}", data)
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert reason == "", reason
+    feats = _features(example)
+    assert feats["image"] == data
+    assert feats["label"] == 1
+    assert (feats["height"], feats["width"]) == (32, 32)
+
+
+# ------------------------------------------------------------------------ split listing / checks
+
+
+def test_list_split_files_skips_hidden_files_and_directories(tmp_path):
+    _write(tmp_path, "train/shirt/b.png", b"x")
+    _write(tmp_path, "train/shirt/a.png", b"x")
+    _write(tmp_path, "train/shirt/.DS_Store", b"x")
+    _write(tmp_path, "train/shirt/._a.png", b"x")           # macOS resource fork
+    (tmp_path / "train" / "shirt" / "subdir.png").mkdir()    # a directory matching the pattern
+    _write(tmp_path, "train/tshirt_top/c.png", b"x")
+    _write(tmp_path, "train/.ipynb_checkpoints/d.png", b"x")  # file inside a hidden folder
+    files = list_split_files(str(tmp_path), "train/*/*")
+    assert files == [str(tmp_path / "train/shirt/a.png"), str(tmp_path / "train/shirt/b.png"),
+                     str(tmp_path / "train/tshirt_top/c.png")]
+    check_split(str(tmp_path), "train", "train/*/*", files, CLASSES)  # no hidden 'class'
+
+
+def test_list_split_files_on_real_tree(tiny_image_tree):
+    files = list_split_files(str(tiny_image_tree), "eval/*/*")
+    assert len(files) == 6
+    assert files == sorted(files)
+    assert {f.split("/")[-2] for f in files} == set(CLASSES)
+
+
+def test_check_split_empty_split_names_split_and_pattern(tmp_path):
+    (tmp_path / "eval").mkdir()
+    files = list_split_files(str(tmp_path), "eval/*/*")
+    assert files == []
+    with pytest.raises(ImageFolderError) as exc:
+        check_split(str(tmp_path), "eval", "eval/*/*", files, CLASSES)
+    msg = str(exc.value)
+    assert "split 'eval'" in msg and str(tmp_path / "eval/*/*") in msg and "no files" in msg
+
+
+def test_check_split_unknown_class_folder_is_named(make_image_tree):
+    root = make_image_tree(per_class=1)
+    _write(root, "train/dress/x.png", b"x")
+    files = list_split_files(str(root), "train/*/*")
+    with pytest.raises(ImageFolderError) as exc:
+        check_split(str(root), "train", "train/*/*", files, CLASSES)
+    msg = str(exc.value)
+    assert "split 'train'" in msg and "['dress']" in msg and str(root) in msg
+    # the known folders alone pass
+    check_split(str(root), "train", "train/*/*", [f for f in files if "/dress/" not in f], CLASSES)
+
+
+def test_summarize_quarantine_reads_beam_shards(tmp_path):
+    qdir = tmp_path / "q"
+    qdir.mkdir()
+    (qdir / "train-00000-of-00002.jsonl").write_text(
+        json.dumps({"path": "/b.png", "reason": "empty file"}) + "\n")
+    (qdir / "train-00001-of-00002.jsonl").write_text(
+        json.dumps({"path": "/a.png", "reason": "x"}) + "\n\n")
+    report = summarize_quarantine(str(qdir), {"train": 8, "eval": 4})
+    assert report["quarantined"] == 2
+    assert report["splits"]["train"]["fraction"] == 0.25
+    assert [r["path"] for r in report["splits"]["train"]["files"]] == ["/a.png", "/b.png"]
+    assert report["splits"]["eval"] == {"files_total": 4, "quarantined": 0, "fraction": 0.0,
+                                        "files": []}
+
+
+@pytest.mark.parametrize("mode, accepted", [("RGB", True), ("L", True), ("P", False),
+                                            ("1", False)])
+def test_bmp_accepted_only_when_tensorflow_decodes_it_like_pillow(tmp_path, image_helpers,
+                                                                  mode, accepted):
+    # TF reads a palette BMP's indices as grey levels (silently wrong pixels) and fails on
+    # 1-bit BMPs (which would crash Transform): both must be quarantined, not passed on.
+    data = image_helpers.encode_image(image_helpers.asymmetric_rgb(16), mode=mode, fmt="BMP")
+    path = _write(tmp_path, "train/shirt/img.bmp", data)
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    if accepted:
+        assert reason == "" and _features(example)["image"] == data
+    else:
+        assert example is None
+        assert reason == (f"BMP ({mode}, 16x16) is not decoded correctly by TensorFlow "
+                          f"(palette or bit depth unsupported)")

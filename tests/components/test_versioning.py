@@ -1,0 +1,119 @@
+"""components/export_pusher/versioning.py: numbered, atomically published model versions."""
+import os
+import time
+
+import pytest
+
+from components.export_pusher import versioning
+from components.export_pusher.versioning import (INCOMPLETE_PREFIX, list_versions,
+                                                 make_staging_dir, next_version, publish,
+                                                 remove_incomplete)
+
+
+def _stage(serving, version, files=None):
+    staging = make_staging_dir(str(serving), version)
+    for name, text in (files or {"saved_model/saved_model.pb": "pb", "report.json": "{}"}).items():
+        path = os.path.join(staging, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return staging
+
+
+def test_list_versions_ignores_non_digit_incomplete_and_files(tmp_path):
+    for name in ("9", "10", "2", "abc", "v3", "7.tmp", "-4", f"{INCOMPLETE_PREFIX}11-x1y2"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "12").write_text("a file, not a version")
+    assert list_versions(str(tmp_path)) == [2, 9, 10]  # numeric, not lexicographic, order
+
+
+def test_list_versions_of_missing_dir_is_empty(tmp_path):
+    assert list_versions(str(tmp_path / "absent")) == []
+
+
+def test_next_version_is_greater_than_existing(tmp_path):
+    future = int(time.time()) + 10_000
+    for v in (5, future, 100):
+        (tmp_path / str(v)).mkdir()
+    assert next_version(str(tmp_path)) == future + 1
+
+
+def test_next_version_without_versions_is_unix_time(tmp_path):
+    before = int(time.time())
+    v = next_version(str(tmp_path / "absent"))
+    assert before <= v <= int(time.time())
+    (tmp_path / str(v)).mkdir()
+    assert next_version(str(tmp_path)) > v  # even within the same second
+
+
+def test_staging_dir_is_hidden_and_not_a_version(tmp_path):
+    staging = _stage(tmp_path / "serving", 42)
+    assert os.path.dirname(staging) == str(tmp_path / "serving")
+    assert os.path.basename(staging).startswith(f"{INCOMPLETE_PREFIX}42-")
+    assert list_versions(str(tmp_path / "serving")) == []
+
+
+def test_publish_is_an_atomic_rename(tmp_path, monkeypatch):
+    serving = tmp_path / "serving"
+    staging = _stage(serving, 7)
+    final = serving / "7"
+    seen = {}
+    real_rename = os.rename
+
+    def spy_rename(src, dst):
+        # at the moment of the rename the target does not exist and the staging dir is complete
+        seen["target_existed"] = os.path.exists(dst)
+        seen["staged"] = sorted(os.listdir(src))
+        seen["args"] = (src, dst)
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(versioning.os, "rename", spy_rename)
+    assert not final.exists()
+    assert publish(staging, str(serving), 7) == str(final)
+    assert seen == {"target_existed": False, "staged": ["report.json", "saved_model"],
+                    "args": (staging, str(final))}
+    assert not os.path.exists(staging)
+    assert (final / "saved_model" / "saved_model.pb").read_text() == "pb"
+    assert list_versions(str(serving)) == [7]
+
+
+def test_publish_failing_rename_leaves_no_version(tmp_path, monkeypatch):
+    serving = tmp_path / "serving"
+    staging = _stage(serving, 8)
+
+    def broken_rename(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(versioning.os, "rename", broken_rename)
+    with pytest.raises(OSError, match="disk full"):
+        publish(staging, str(serving), 8)
+    assert not (serving / "8").exists()
+    assert list_versions(str(serving)) == []
+    monkeypatch.undo()
+    assert remove_incomplete(str(serving)) == [os.path.basename(staging)]
+
+
+def test_publish_refuses_to_overwrite_existing_version(tmp_path):
+    serving = tmp_path / "serving"
+    first = publish(_stage(serving, 3, {"model.txt": "first"}), str(serving), 3)
+    second = _stage(serving, 3, {"model.txt": "second"})
+    with pytest.raises(FileExistsError, match="already exists"):
+        publish(second, str(serving), 3)
+    with open(os.path.join(first, "model.txt")) as f:
+        assert f.read() == "first"
+    assert os.path.isdir(second)  # left for the caller to delete
+    assert list_versions(str(serving)) == [3]
+
+
+def test_remove_incomplete_removes_leftovers_but_never_complete_versions(tmp_path):
+    serving = tmp_path / "serving"
+    publish(_stage(serving, 1), str(serving), 1)
+    leftover_a = _stage(serving, 2)
+    leftover_b = _stage(serving, 3)
+    (serving / "notes").mkdir()
+    removed = remove_incomplete(str(serving))
+    assert sorted(removed) == sorted([os.path.basename(leftover_a), os.path.basename(leftover_b)])
+    assert sorted(os.listdir(serving)) == ["1", "notes"]
+    assert (serving / "1" / "saved_model" / "saved_model.pb").read_text() == "pb"
+    assert remove_incomplete(str(serving)) == []
+    assert remove_incomplete(str(tmp_path / "absent")) == []

@@ -1,0 +1,241 @@
+"""pipeline/config.py: profile defaults <- YAML <- --set overrides, and the validation errors."""
+import os
+
+import pytest
+
+from pipeline.__main__ import main
+from pipeline.config import (REPO_ROOT, ConfigError, PipelineConfig, discover_class_names,
+                             load_config)
+
+
+# ------------------------------------------------------------------------------------ defaults
+
+
+def test_quick_profile_defaults_load_and_validate():
+    cfg = load_config()
+    assert isinstance(cfg, PipelineConfig)
+    assert cfg.profile == "quick"
+    assert cfg.model.image_size == 32
+    assert cfg.trainer.epochs == 3
+    assert cfg.tuner.learning_rate == [0.001, 0.01, 0.1]
+    assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]
+    assert cfg.data_root == str(REPO_ROOT / "data" / "fashion_binary")
+    assert cfg.serving_dir == os.path.join(cfg.output_root, "serving")
+    assert cfg.data.class_names == ["shirt", "tshirt_top"]
+
+
+def test_full_profile_overrides_only_its_keys():
+    cfg = load_config(profile="full")
+    assert cfg.profile == "full"
+    assert cfg.model.image_size == 224
+    assert cfg.model.head_units == 256
+    assert cfg.tuner.strategy == "grid" and cfg.tuner.max_trials == 9
+    assert cfg.trainer.epochs == 10
+    assert cfg.trainer.pruning.fine_tune_epochs == 3
+    # deep merge: the sibling keys of an overridden nested key keep their defaults
+    assert cfg.trainer.pruning.target_sparsity == 0.5
+    assert cfg.trainer.pruning.enabled is True
+    assert cfg.model.weights == "imagenet"
+
+
+def test_class_names_are_discovered_sorted(tmp_path):
+    # created in reverse order: the result must not depend on directory order
+    for cls in ("zebra", "ant", "moth"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        (tmp_path / "train" / cls / "x.png").write_bytes(b"x")
+    (tmp_path / "train" / "empty_class").mkdir()  # no files: not a class
+    assert discover_class_names(str(tmp_path), "train/*/*") == ["ant", "moth", "zebra"]
+    cfg = load_config(overrides=[f"data.root={tmp_path}"])
+    assert cfg.data.class_names == ["ant", "moth", "zebra"]
+
+
+# ------------------------------------------------------------------------- file and overrides
+
+
+def test_yaml_file_overrides_profile_and_relative_data_root(tmp_path, tiny_image_tree):
+    path = tmp_path / "my.yaml"
+    rel_root = os.path.relpath(tiny_image_tree, tmp_path)  # e.g. ../../tiny_tree0
+    assert rel_root.startswith("..")
+    path.write_text(
+        "profile: full\n"
+        "trainer:\n  epochs: 4\n  pruning:\n    schedule: polynomial\n"
+        f"data:\n  root: {rel_root}\n"
+        "tuner:\n  learning_rate: [0.5, 1]\n")
+    cfg = load_config(str(path))
+    assert cfg.profile == "full"
+    assert cfg.model.image_size == 224            # from the full profile
+    assert cfg.trainer.epochs == 4                 # the file wins over the profile
+    assert cfg.trainer.pruning.schedule == "polynomial"
+    assert cfg.trainer.pruning.fine_tune_epochs == 3
+    assert cfg.tuner.learning_rate == [0.5, 1.0]   # int accepted where float expected
+    assert all(isinstance(v, float) for v in cfg.tuner.learning_rate)
+    # a relative data root in a YAML file is relative to that file
+    assert cfg.data_root == str(tiny_image_tree.resolve())
+    assert cfg.data.class_names == ["shirt", "tshirt_top"]
+
+
+def test_set_overrides_win_over_file_and_profile(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("trainer:\n  epochs: 4\n")
+    cfg = load_config(str(path), overrides=["trainer.epochs=2", "tuner.batch_size=[8]",
+                                            "trainer.augmentation.enabled=false",
+                                            "export.tflite_variants=[int8]"])
+    assert cfg.trainer.epochs == 2
+    assert cfg.tuner.batch_size == [8]
+    assert cfg.trainer.augmentation.enabled is False
+    assert cfg.trainer.augmentation.rotation_range == 40.0  # sibling default kept
+    assert cfg.export.tflite_variants == ["int8"]
+
+
+def test_set_override_single_key():
+    assert load_config(overrides=["trainer.epochs=2"]).trainer.epochs == 2
+
+
+def test_profile_argument_beats_profile_in_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("profile: full\n")
+    assert load_config(str(path), profile="quick").model.image_size == 32
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+def _error(**kwargs) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load_config(**kwargs)
+    return str(exc.value)
+
+
+def test_unknown_top_level_key():
+    msg = _error(overrides=["bogus=1"])
+    assert "unknown config key bogus" in msg
+    assert "trainer" in msg  # lists the known keys
+
+
+def test_unknown_nested_key_names_dotted_key():
+    msg = _error(overrides=["trainer.pruning.sparsity=0.3"])
+    assert "unknown config key trainer.pruning.sparsity" in msg
+    assert "target_sparsity" in msg
+
+
+def test_unknown_key_in_yaml_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  image_sise: 64\n")
+    assert "unknown config key model.image_sise" in _error(path=str(path))
+
+
+@pytest.mark.parametrize("override, key, expected", [
+    ("trainer.epochs=abc", "trainer.epochs", "expected int, got str"),
+    ("trainer.epochs=2.5", "trainer.epochs", "expected int, got float"),
+    ("trainer.epochs=true", "trainer.epochs", "expected int, got bool"),
+    ("trainer.pruning.enabled=3", "trainer.pruning.enabled", "expected true/false"),
+    ("tuner.learning_rate=0.1", "tuner.learning_rate", "expected a list of float"),
+    ("tuner.batch_size=[16, x]", "tuner.batch_size[1]", "expected int, got str"),
+    ("trainer=5", "trainer", "expected a mapping"),
+])
+def test_wrong_type_names_key_and_type(override, key, expected):
+    msg = _error(overrides=[override])
+    assert msg.startswith(key + ":"), msg
+    assert expected in msg
+
+
+def test_missing_data_path(tmp_path):
+    missing = tmp_path / "nope"
+    msg = _error(overrides=[f"data.root={missing}"])
+    assert "data.root" in msg and str(missing) in msg and "does not exist" in msg
+
+
+def test_data_root_with_one_class_is_rejected(tmp_path):
+    (tmp_path / "train" / "only").mkdir(parents=True)
+    (tmp_path / "train" / "only" / "a.png").write_bytes(b"x")
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "need at least 2" in msg and "only" in msg
+
+
+def test_check_paths_false_skips_data_checks(tmp_path):
+    cfg = load_config(overrides=[f"data.root={tmp_path / 'nope'}"], check_paths=False)
+    assert cfg.data.root == str(tmp_path / "nope")
+
+
+def test_missing_config_file(tmp_path):
+    missing = tmp_path / "absent.yaml"
+    msg = _error(path=str(missing))
+    assert str(missing) in msg and "no such file" in msg
+
+
+def test_invalid_yaml_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("trainer: [unclosed\n")
+    assert "not valid YAML" in _error(path=str(path))
+
+
+def test_bad_profile():
+    msg = _error(profile="huge")
+    assert msg.startswith("profile:") and "'huge'" in msg and "quick, full" in msg
+
+
+@pytest.mark.parametrize("key", ["learning_rate", "batch_size"])
+def test_empty_search_space(key):
+    msg = _error(overrides=[f"tuner.{key}=[]"])
+    assert msg == f"tuner.{key}: the search space is empty"
+
+
+def test_bad_tflite_variant():
+    msg = _error(overrides=["export.tflite_variants=[float32, float16]"])
+    assert "export.tflite_variants" in msg and "'float16'" in msg
+    assert "float32, dynamic_range, int8" in msg
+
+
+@pytest.mark.parametrize("override, key", [
+    ("model.image_size=16", "model.image_size"),
+    ("model.dropout=1.0", "model.dropout"),
+    ("tuner.strategy=bayes", "tuner.strategy"),
+    ("trainer.pruning.target_sparsity=1.0", "trainer.pruning.target_sparsity"),
+    ("trainer.pruning.schedule=cubic", "trainer.pruning.schedule"),
+    ("trainer.augmentation.fill_mode=mirror", "trainer.augmentation.fill_mode"),
+    ("export.min_agreement.float32=1.5", "export.min_agreement.float32"),
+    ("evaluator.auc_lower_bound=2", "evaluator.auc_lower_bound"),
+    ("model.weights=/no/such/weights.h5", "model.weights"),
+])
+def test_semantic_errors_name_the_key(override, key):
+    assert _error(overrides=[override]).startswith(key + ":")
+
+
+def test_override_without_equals():
+    assert "expected KEY=VALUE" in _error(overrides=["trainer.epochs"])
+
+
+# ----------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_validate_config_error_exit_code_2_without_traceback(capsys):
+    assert main(["validate", "--set", "bogus=1"]) == 2
+    out, err = capsys.readouterr()
+    assert "config error" in err
+    assert "bogus" in err
+    assert "Traceback" not in err and "Traceback" not in out
+    assert out == ""
+
+
+def test_cli_validate_prints_the_config(capsys):
+    import json
+    assert main(["validate", "--set", "trainer.epochs=7"]) == 0
+    out, _ = capsys.readouterr()
+    printed = json.loads(out)
+    assert printed["trainer"]["epochs"] == 7
+    assert printed["data"]["class_names"] == ["shirt", "tshirt_top"]
+
+
+def test_partial_mapping_override_keeps_other_entries():
+    cfg = load_config(overrides=["export.min_agreement.float32=0.95"])
+    assert cfg.export.min_agreement == {"float32": 0.95, "dynamic_range": 0.99, "int8": 0.98}
+
+
+def test_set_profile_override_selects_the_profile(tmp_path):
+    cfg = load_config(overrides=["profile=full"])
+    assert cfg.profile == "full" and cfg.model.image_size == 224
+    path = tmp_path / "c.yaml"
+    path.write_text("profile: full\n")
+    assert load_config(str(path), overrides=["profile=quick"]).model.image_size == 32
+    assert load_config(overrides=["profile=full"], profile="quick").model.image_size == 32
+    assert _error(overrides=["profile=huge"]).startswith("profile:")
