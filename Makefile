@@ -5,7 +5,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check
+PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
