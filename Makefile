@@ -9,10 +9,11 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+IMAGE ?= image-classifier-pipeline:latest
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: run test install weights data-check benchmark image clean-outputs
+.PHONY: run test install weights data-check benchmark benchmark-compression image clean-outputs
 
 run: install weights
 	$(PY) -m pipeline run $(ARGS)
@@ -46,6 +47,18 @@ data-check: install
 
 benchmark: install weights
 	$(PY) benchmarks/quick_profile.py
+
+# Dense control vs pruned + int8 deployed model, >= 3 seeds on all 2,000 test images of the two
+# classes (needs the dataset-fashion-mnist Debian package); BENCH_ARGS e.g. "--image-size 32".
+BENCH_ARGS ?=
+benchmark-compression: install weights
+	nice $(PY) benchmarks/compression.py $(BENCH_ARGS)
+
+# The pipeline image Kubeflow / Vertex runs (Dockerfile: the same install steps as above; needs a
+# Docker engine): make image IMAGE=<registry>/<name>:<tag>, docker push it, then
+# python -m pipeline compile|submit|schedule --set vertex.default_image=<registry>/<name>:<tag>
+image:
+	docker build -t $(IMAGE) .
 
 clean-outputs:
 	rm -rf outputs

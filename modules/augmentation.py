@@ -1,7 +1,12 @@
 """Train-time augmentation as tf_keras layers: the seed's seven `ImageDataGenerator` settings.
 
-Each layer is active only when the model is called with `training=True`; at inference (evaluation,
-serving, TFLite) it returns its input unchanged. Inputs and outputs: float32 [batch, H, W, 3].
+Like Keras's own Random* layers (whose `call` defaults to `training=True`), each layer transforms
+its input when called with `training=True` *or with `training` left unset (None)* — a bare
+`model(x)` augments — and returns its input unchanged only with `training=False`. Keras's `fit`
+passes training=True; `evaluate` and `predict` pass training=False; and the product passes
+training=False explicitly wherever it runs the model for inference (the `serving_default` and
+`serving_image` signatures in modules/export.py, from which the TFLite variants are converted), so
+augmentation never runs at serving time. Inputs and outputs: float32 [batch, H, W, 3].
 
 ImageDataGenerator semantics kept: rotation in degrees, shifts and zoom as fractions of the size,
 shear as an angle in degrees (so the seed's `shear_range=0.2` is a small 0.2 degree shear),
@@ -22,7 +27,8 @@ from modules.augmentation_config import AugmentationConfig  # noqa: E402,F401
 
 
 class RandomShear(BaseRandomLayer):
-    """Shears along x by an angle uniform in [-shear_range, shear_range] degrees (training only)."""
+    """Shears along x by an angle uniform in [-shear_range, shear_range] degrees (not with
+    training=False)."""
 
     def __init__(self, shear_range: float, fill_mode: str = "nearest", seed: Optional[int] = None,
                  **kwargs):
@@ -31,7 +37,9 @@ class RandomShear(BaseRandomLayer):
         self.fill_mode = fill_mode
         self.seed = seed
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):  # Keras Random* convention: None/unset augments too
+        if training is None:
+            training = True
         if not training or self.shear_range == 0:
             return inputs
         batch = tf.shape(inputs)[0]
@@ -43,9 +51,14 @@ class RandomShear(BaseRandomLayer):
         # Output (x, y) samples input (x + shear * (y - h/2), y): a shear about the centre row.
         transforms = tf.stack([ones, shear, -shear * height / 2.0, zeros, ones, zeros,
                                zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
+        outputs = tf.raw_ops.ImageProjectiveTransformV3(
             images=inputs, transforms=transforms, output_shape=tf.shape(inputs)[1:3],
             fill_value=0.0, interpolation="BILINEAR", fill_mode=self.fill_mode.upper())
+        outputs.set_shape(inputs.shape)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
     def get_config(self):
         return {**super().get_config(), "shear_range": self.shear_range,

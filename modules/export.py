@@ -10,6 +10,8 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+import gzip  # noqa: E402
+import time  # noqa: E402
 from typing import Callable, Dict, Iterable, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -22,6 +24,7 @@ from modules.features import IMAGE_KEY, RAW_IMAGE_KEY  # noqa: E402
 OUTPUT_KEY = "probability"
 IMAGE_SIGNATURE = "serving_image"
 TFLITE_VARIANTS = ("float32", "dynamic_range", "int8")
+LATENCY_RUNS = 50
 
 
 def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTransformOutput,
@@ -44,6 +47,20 @@ def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTrans
 
     model.save(export_dir, save_format="tf", include_optimizer=False, signatures={
         "serving_default": serve_examples, IMAGE_SIGNATURE: serve_images})
+
+
+def save_image_model(model: tf_keras.Model, export_dir: str) -> None:
+    """Saves `model` with only the `serving_image` signature (no Transform graph): for code that
+    works on Transform-output arrays directly, such as benchmarks/compression.py."""
+    image_shape = model.input_shape[1:]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32,
+                                                name=IMAGE_KEY)])
+    def serve_images(images):
+        return {OUTPUT_KEY: model(images, training=False)}
+
+    model.save(export_dir, save_format="tf", include_optimizer=False,
+               signatures={IMAGE_SIGNATURE: serve_images})
 
 
 def convert_tflite(saved_model_dir: str, variant: str,
@@ -115,3 +132,20 @@ def load_image_signature(saved_model_dir: str) -> Callable[[np.ndarray], np.ndar
     return predict
 
 
+
+
+def gzip_size(data: bytes) -> int:
+    """Bytes of `data` gzipped at level 9 (how a model download is usually shipped)."""
+    return len(gzip.compress(data, compresslevel=9))
+
+
+def median_latency_ms(fn, image: np.ndarray, runs: int = LATENCY_RUNS) -> float:
+    """Median wall time of `fn(image)` over `runs` calls after 5 warm-up calls, in milliseconds."""
+    for _ in range(5):
+        fn(image)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn(image)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times))

@@ -22,11 +22,8 @@ import tf_keras  # noqa: E402
 
 from modules.augmentation import AugmentationConfig, augmentation_layers  # noqa: E402
 from modules.features import IMAGE_KEY  # noqa: E402
+from modules.layer_names import CONV_LAYER_NAMES, HEAD_LAYER_NAMES, VGG16_BLOCKS  # noqa: E402,F401
 
-VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))  # (conv layers, filters)
-CONV_LAYER_NAMES = [f"block{b}_conv{i}" for b, (n, _) in enumerate(VGG16_BLOCKS, 1)
-                    for i in range(1, n + 1)]
-HEAD_LAYER_NAMES = ["head_dense", "predictions"]
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 # block1_conv1 bias[0] of the ImageNet weights: proves pretrained weights really loaded.
 IMAGENET_BLOCK1_CONV1_BIAS0 = 0.73429835

@@ -36,9 +36,14 @@ class PruningSchedule:
                                              end_step=self.end_step, frequency=frequency)
         if self.kind == "polynomial":
             end = self.end_step if self.end_step > 0 else max(self.begin_step + 1, total_steps)
-            # Masks update only at begin_step + k * frequency: with a frequency longer than
-            # end - begin the end step (the target sparsity) would never be reached.
-            frequency = max(1, min(frequency, end - self.begin_step))
+            # Masks update only at begin_step + k * frequency (<= end_step): the target sparsity
+            # is reached only if end_step is such a step. So the frequency is at most
+            # end - begin, and end_step is moved back to the last update step at or before it
+            # (e.g. end 38, frequency 20 would stop at step 20 with the sparsity of 20/38 of the
+            # ramp; it becomes end 20).
+            span = max(1, end - self.begin_step)
+            frequency = max(1, min(frequency, span))
+            end = self.begin_step + (span // frequency) * frequency
             return sparsity.PolynomialDecay(self.initial_sparsity, self.target_sparsity,
                                             begin_step=self.begin_step, end_step=end,
                                             frequency=frequency)

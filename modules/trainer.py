@@ -1,8 +1,10 @@
 """TFX Trainer `run_fn`: VGG16 transfer learning, magnitude pruning with retraining, export.
 
 Phase 1 trains the head on a frozen ImageNet base (or the whole network when `weights: none`:
-a frozen random base learns nothing). Then the head (and any trainable conv layers) is wrapped with
-`prune_low_magnitude` and fine-tuned with `UpdatePruningStep`; `strip_pruning` runs before export.
+a frozen random base learns nothing). Phase 2 unfreezes the top conv blocks one at a time at a
+lower learning rate. Then the layers chosen by `pruning.layers` (default: the head and the
+trainable conv layers) are wrapped with `prune_low_magnitude` and fine-tuned with
+`UpdatePruningStep`; `strip_pruning` runs before export.
 Writes `<model>/Format-Serving` (signatures in modules/export.py) and `<model>/training_summary.json`.
 """
 import os
@@ -11,7 +13,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import json  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Dict  # noqa: E402
+from typing import Any, Dict, List, Optional  # noqa: E402
 
 import keras_tuner  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -22,8 +24,10 @@ from absl import logging  # noqa: E402
 from modules import export, pruning  # noqa: E402
 from modules.augmentation import AugmentationConfig  # noqa: E402
 from modules.data import make_dataset  # noqa: E402
-from modules.model import HEAD_LAYER_NAMES, build_model, set_base_trainable  # noqa: E402
+from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers  # noqa: E402
+from modules.model import build_model, set_base_trainable  # noqa: E402
 from modules.training import compile_model, evaluate  # noqa: E402
+from modules.warm_start import warm_start  # noqa: E402
 
 SUMMARY_FILE = "training_summary.json"
 
@@ -61,26 +65,34 @@ def run_fn(fn_args) -> None:
                         base_trainable=weights_path is None,
                         augmentation=AugmentationConfig(**cfg.get("augmentation", {})),
                         seed=seed)
+    # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
+    warm = warm_start(model, fn_args.base_model) if fn_args.base_model else None
     started = time.time()
     compile_model(model, hp["learning_rate"], num_classes)
     history = model.fit(train_ds, validation_data=eval_ds, epochs=int(cfg["epochs"]), verbose=2)
     summary: Dict[str, Any] = {
         "hyperparameters": hp, "weights_path": weights_path,
         "weights_source": cfg.get("weights_source", "none"),
+        "seed": seed, "augmentation": cfg.get("augmentation", {}), "warm_start": warm,
         "phase1": {"epochs": int(cfg["epochs"]), "history": _history(history),
                    "eval": evaluate(model, eval_ds)},
     }
 
-    if weights_path and cfg.get("fine_tune", {}).get("unfreeze_blocks", 0) > 0:
-        summary["phase2"] = _gradual_unfreezing(model, cfg["fine_tune"], num_classes, train_ds,
+    ft_cfg = fine_tune_config(cfg, hp)
+    if weights_path and ft_cfg.get("unfreeze_blocks", 0) > 0:
+        summary["phase2"] = _gradual_unfreezing(model, ft_cfg, num_classes, train_ds,
                                                 eval_ds)
     prune_cfg = cfg.get("pruning", {})
     if prune_cfg.get("enabled", False):
-        # Unfrozen conv layers are fine-tuned at phase 2's lower learning rate, never phase 1's.
-        prune_lr = (float(cfg["fine_tune"]["learning_rate"]) if "phase2" in summary
+        # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
+        # fine-tuned at phase 2's lower learning rate, never phase 1's.
+        conv_pruned = any(n in CONV_LAYER_NAMES for n in
+                          pruned_layer_names(model, prune_cfg.get("layers", "trainable")))
+        prune_lr = (float(cfg["fine_tune"]["learning_rate"])
+                    if "phase2" in summary or (weights_path and conv_pruned)
                     else float(hp["learning_rate"]))
-        model, summary["pruning"] = _prune_and_fine_tune(model, prune_cfg, prune_lr, num_classes,
-                                                         train_ds, eval_ds, fn_args.model_run_dir)
+        model, summary["pruning"] = prune_and_fine_tune(model, prune_cfg, prune_lr, num_classes,
+                                                        train_ds, eval_ds, fn_args.model_run_dir)
     summary["train_seconds"] = round(time.time() - started, 1)
     summary["final_eval"] = evaluate_stripped(model, eval_ds, hp["learning_rate"], num_classes)
     logging.info("Training summary: %s", json.dumps(summary, default=str))
@@ -91,7 +103,16 @@ def run_fn(fn_args) -> None:
         f.write(json.dumps(summary, indent=2, default=str))
 
 
-def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds) -> Dict[str, Any]:
+def fine_tune_config(cfg: Dict[str, Any], hp: Dict[str, Any]) -> Dict[str, Any]:
+    """Phase 2 settings: `trainer.fine_tune`, with the Tuner's `unfreeze_blocks` when it tuned it."""
+    ft_cfg = dict(cfg.get("fine_tune", {}))
+    if "unfreeze_blocks" in hp:
+        ft_cfg["unfreeze_blocks"] = int(hp["unfreeze_blocks"])
+    return ft_cfg
+
+
+def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds,
+                        callbacks=()) -> Dict[str, Any]:
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
     Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
@@ -105,17 +126,28 @@ def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds) -> Dict[s
                             epochs=int(ft_cfg["epochs_per_step"]), callbacks=[
                                 tf_keras.callbacks.EarlyStopping(
                                     monitor="val_loss", patience=int(ft_cfg["patience"]),
-                                    restore_best_weights=True)])
+                                    restore_best_weights=True), *callbacks])
         steps.append({"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
                       "history": _history(history), "eval": evaluate(model, eval_ds)})
     return {"learning_rate": float(ft_cfg["learning_rate"]), "steps": steps}
 
 
-def _prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds, eval_ds, log_dir):
-    """Wraps the trainable Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info)."""
-    layer_names = [l.name for l in model.layers
-                   if l.trainable and l.weights and (l.name in HEAD_LAYER_NAMES or
-                                                     l.name.startswith("block"))]
+def pruned_layer_names(model, layers_spec) -> List[str]:
+    """`trainer.pruning.layers` resolved against `model`'s currently trainable conv layers."""
+    trainable_conv = [n for n in CONV_LAYER_NAMES if model.get_layer(n).trainable]
+    return resolve_pruning_layers(layers_spec, trainable_conv)
+
+
+def prune_and_fine_tune(model, prune_cfg: Dict[str, Any], learning_rate: float, num_classes: int,
+                        train_ds, eval_ds=None, log_dir: Optional[str] = None):
+    """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
+
+    Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
+    trainable first: pruning without retraining would only cut weights.
+    """
+    layer_names = pruned_layer_names(model, prune_cfg.get("layers", "trainable"))
+    for name in layer_names:
+        model.get_layer(name).trainable = True
     steps_per_epoch = int(tf.data.experimental.cardinality(train_ds).numpy())
     if steps_per_epoch < 0:  # unknown cardinality
         steps_per_epoch = sum(1 for _ in train_ds)
@@ -130,11 +162,14 @@ def _prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds,
     ).build(total_steps=steps_per_epoch * epochs)
     pruned = pruning.apply_pruning(model, layer_names, schedule)
     compile_model(pruned, learning_rate, num_classes)
-    history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs, verbose=2, callbacks=[
-        pruning.sparsity.UpdatePruningStep(),
-        pruning.sparsity.PruningSummaries(log_dir=os.path.join(log_dir, "pruning"))])
+    callbacks = [pruning.sparsity.UpdatePruningStep()]
+    if log_dir:
+        callbacks.append(pruning.sparsity.PruningSummaries(log_dir=os.path.join(log_dir, "pruning")))
+    history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
+                         verbose=2, callbacks=callbacks)
     stripped = pruning.strip_pruning(pruned)
-    info = {"layers": layer_names, "learning_rate": learning_rate,
+    info = {"layers": layer_names, "layers_config": prune_cfg.get("layers", "trainable"),
+            "learning_rate": learning_rate, "schedule": prune_cfg.get("schedule", "constant"),
             "target_sparsity": float(prune_cfg["target_sparsity"]),
             "fine_tune_epochs": epochs, "history": _history(history),
             "layer_sparsity": pruning.layer_sparsity(stripped, layer_names),

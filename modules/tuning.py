@@ -1,105 +1,150 @@
-"""TFX Tuner `tuner_fn`: Keras Tuner random or grid search over the Trainer's hyperparameters.
+"""TFX Tuner `tuner_fn`: seeded Keras Tuner random or grid search over the Trainer's hyperparameters.
 
 keras-tuner's own `run_trial` insists on Keras 3 models; the project builds `tf_keras` ones, so the
 tuners here override `run_trial`: each trial builds the model, trains it on in-memory Transform
 output with the trial's batch size (a real hyperparameter: the dataset is rebuilt per trial), and
-returns its metrics. With `cv_folds > 1` a trial is k-fold cross-validated on the train split and
-its objective is the mean over folds.
+returns its metrics. With `cv_folds > 1` a trial is k-fold cross-validated on the train split (folds
+fixed by the seed) and its objective is the mean eval accuracy over folds; `cv_folds == 1` trains on
+the train split and scores on the eval split.
+
+Search space (`custom_config['search_space']`): learning_rate, batch_size and optionally head_units,
+dropout and unfreeze_blocks (phase 2 depth: after the head epochs, the top N VGG16 conv blocks are
+unfrozen and trained `tuner_epochs` more epochs at `fine_tune.learning_rate`).
+A trial's score depends only on its hyperparameters, the seed and the data, never on search order.
 """
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import time  # noqa: E402
-from typing import Any, Dict, List  # noqa: E402
+from typing import Any, Dict, List, Sequence, Tuple  # noqa: E402
 
 import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
 import tf_keras  # noqa: E402
 from absl import logging  # noqa: E402
-from tfx.components.tuner.component import TunerFnResult  # noqa: E402
 
 from modules.augmentation import AugmentationConfig  # noqa: E402
-from modules.data import arrays_dataset, load_arrays  # noqa: E402
-from modules.model import build_model  # noqa: E402
+from modules.data import arrays_dataset  # noqa: E402
+from modules.model import build_model, set_base_trainable  # noqa: E402
 from modules.training import compile_model  # noqa: E402
 
 OBJECTIVE = "val_accuracy"
-SEARCH_SPACE_KEYS = ("learning_rate", "batch_size", "head_units", "dropout")
+STRATEGIES = ("random", "grid")
+# name -> Python type of its values. The pipeline config validates against the same table.
+SEARCH_SPACE_TYPES = {"learning_rate": float, "batch_size": int, "head_units": int,
+                      "dropout": float, "unfreeze_blocks": int}
+SEARCH_SPACE_KEYS = tuple(SEARCH_SPACE_TYPES)
+
+Fold = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
 
 
-def search_space(space: Dict[str, List[Any]]) -> keras_tuner.HyperParameters:
+def search_space(space: Dict[str, Sequence[Any]]) -> keras_tuner.HyperParameters:
     """{'learning_rate': [..], 'batch_size': [..], ...} -> HyperParameters of Choice entries."""
     hp = keras_tuner.HyperParameters()
     for name, values in space.items():
-        if name not in SEARCH_SPACE_KEYS:
+        if name not in SEARCH_SPACE_TYPES:
             raise ValueError(f"search space: unknown hyperparameter {name!r} "
                              f"(known: {', '.join(SEARCH_SPACE_KEYS)})")
         if not values:
             raise ValueError(f"search space: {name} has no values")
-        hp.Choice(name, list(values), ordered=False)
+        cast = SEARCH_SPACE_TYPES[name]
+        hp.Choice(name, [cast(v) for v in values], ordered=False)
     return hp
 
 
+def grid_size(hp: keras_tuner.HyperParameters) -> int:
+    """Number of combinations in a space of Choice entries (product of their sizes)."""
+    return int(np.prod([len(p.values) for p in hp.space]))
+
+
 def kfold_indices(n: int, folds: int, seed: int) -> List[np.ndarray]:
-    """Deterministic, seeded partition of range(n) into `folds` index arrays."""
+    """Deterministic, seeded partition of range(n) into `folds` sorted index arrays."""
+    if folds > n:
+        raise ValueError(f"cv_folds={folds} exceeds the {n} training examples")
     perm = np.random.default_rng(seed).permutation(n)
     return [np.sort(part) for part in np.array_split(perm, folds)]
 
 
+def make_folds(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, folds: int,
+               seed: int) -> List[Fold]:
+    """k (train, held-out) splits of the train arrays; folds == 1: [(train, eval)]."""
+    if folds <= 1:
+        return [(x, y, x_val, y_val)]
+    splits = kfold_indices(len(y), folds, seed)
+    out = []
+    for k in range(folds):
+        tr = np.concatenate([s for j, s in enumerate(splits) if j != k])
+        out.append((x[tr], y[tr], x[splits[k]], y[splits[k]]))
+    return out
+
+
+def train_and_score(values: Dict[str, Any], config: Dict[str, Any], fold: Fold,
+                    seed: int) -> float:
+    """Builds, trains and scores one model; returns eval accuracy in [0, 1] on the fold's val part."""
+    xt, yt, xv, yv = fold
+    num_classes = len(config["class_names"])
+    weights_path = config.get("weights_path") or None
+    lr = float(values.get("learning_rate", config["learning_rate"]))
+    batch_size = int(values.get("batch_size", config["batch_size"]))
+    epochs = int(config["tuner_epochs"])
+    tf_keras.backend.clear_session()
+    model = build_model(int(config["image_size"]), num_classes, weights_path=weights_path,
+                        head_units=int(values.get("head_units", config["head_units"])),
+                        dropout=float(values.get("dropout", config["dropout"])),
+                        base_trainable=weights_path is None,
+                        augmentation=AugmentationConfig(**config.get("augmentation", {})),
+                        seed=seed)
+    compile_model(model, lr, num_classes)
+    # custom_config['run_eagerly'] (tests on a few dozen images): skips ~8 s of graph tracing.
+    model.run_eagerly = bool(config.get("run_eagerly", False))
+    train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed)
+    model.fit(train_ds, epochs=epochs, verbose=0)
+    blocks = int(values.get("unfreeze_blocks", 0))
+    if weights_path and blocks > 0:
+        set_base_trainable(model, True, top_blocks=blocks)
+        compile_model(model, float(config.get("fine_tune", {}).get("learning_rate", 1e-4)),
+                      num_classes)
+        model.run_eagerly = bool(config.get("run_eagerly", False))
+        model.fit(train_ds, epochs=epochs, verbose=0)
+    result = model.evaluate(arrays_dataset(xv, yv, 256, False, seed), verbose=0, return_dict=True)
+    return float(result["accuracy"])
+
+
+def cross_validate(values: Dict[str, Any], config: Dict[str, Any], folds: List[Fold],
+                   seed: int) -> Dict[str, float]:
+    """One trial: per-fold accuracies, their mean and std (population), and wall seconds."""
+    started = time.time()
+    scores = [train_and_score(values, config, fold, seed + k) for k, fold in enumerate(folds)]
+    metrics = {OBJECTIVE: float(np.mean(scores)), "val_accuracy_std": float(np.std(scores)),
+               "seconds": time.time() - started}
+    for k, s in enumerate(scores):
+        metrics[f"fold{k}_accuracy"] = s
+    return metrics
+
+
 class _ArrayTrialsMixin:
-    """run_trial on in-memory arrays; fit kwargs: x, y, x_val, y_val, config."""
+    """run_trial on in-memory arrays; search() kwargs: x, y, x_val, y_val, config."""
 
     def run_trial(self, trial, x, y, x_val, y_val, config):  # pylint: disable=arguments-differ
+        folds = make_folds(x, y, x_val, y_val, int(config.get("cv_folds", 1)), tuner_seed(config))
         values = dict(trial.hyperparameters.values)
-        lr = float(values.get("learning_rate", config["learning_rate"]))
-        batch_size = int(values.get("batch_size", config["batch_size"]))
-        seed = int(config["seed"])
-        folds = int(config.get("cv_folds", 1))
-        if folds > 1:
-            splits = kfold_indices(len(y), folds, seed)
-            pairs = [(np.concatenate([s for j, s in enumerate(splits) if j != k]), splits[k])
-                     for k in range(folds)]
-            data = [(x[tr], y[tr], x[va], y[va]) for tr, va in pairs]
-        else:
-            data = [(x, y, x_val, y_val)]
-        started = time.time()
-        scores, aucs = [], []
-        for fold, (xt, yt, xv, yv) in enumerate(data):
-            tf_keras.backend.clear_session()
-            model = build_model(int(config["image_size"]), len(config["class_names"]),
-                                weights_path=config.get("weights_path") or None,
-                                head_units=int(values.get("head_units", config["head_units"])),
-                                dropout=float(values.get("dropout", config["dropout"])),
-                                base_trainable=not config.get("weights_path"),
-                                augmentation=AugmentationConfig(**config.get("augmentation", {})),
-                                seed=seed + fold)
-            compile_model(model, lr, len(config["class_names"]))
-            model.fit(arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed + fold),
-                      epochs=int(config["tuner_epochs"]), verbose=0)
-            result = model.evaluate(arrays_dataset(xv, yv, 256, False, seed), verbose=0,
-                                    return_dict=True)
-            scores.append(float(result["accuracy"]))
-            aucs.append(float(result.get("auc", float("nan"))))
-        metrics = {OBJECTIVE: float(np.mean(scores)), "val_accuracy_std": float(np.std(scores)),
-                   "val_auc": float(np.mean(aucs)), "seconds": time.time() - started}
-        for k, s in enumerate(scores):
-            metrics[f"fold{k}_accuracy"] = s
+        metrics = cross_validate(values, config, folds, int(config["seed"]))
         logging.info("Trial %s %s -> %s", trial.trial_id, values, metrics)
         return metrics
 
 
 class RandomSearchTuner(_ArrayTrialsMixin, keras_tuner.RandomSearch):
-    """Seeded random search over the Choice space."""
+    """Seeded random search over the Choice space (never repeats a combination)."""
 
 
 class GridSearchTuner(_ArrayTrialsMixin, keras_tuner.GridSearch):
-    """Exhaustive search over the Choice space."""
+    """Exhaustive search: every combination of the Choice space exactly once."""
 
 
-def grid_size(hp: keras_tuner.HyperParameters) -> int:
-    return int(np.prod([len(p.values) for p in hp.space]))
+def tuner_seed(config: Dict[str, Any]) -> int:
+    """Seed of the search order and the folds (`tuner.seed`); models train with `seed`."""
+    return int(config.get("tuner_seed", config["seed"]))
 
 
 def make_tuner(config: Dict[str, Any], directory: str, project_name: str = "tuning"):
@@ -108,17 +153,23 @@ def make_tuner(config: Dict[str, Any], directory: str, project_name: str = "tuni
     objective = keras_tuner.Objective(OBJECTIVE, direction="max")
     common = dict(hypermodel=None, objective=objective, hyperparameters=space,
                   tune_new_entries=False, directory=directory, project_name=project_name,
-                  overwrite=True, seed=int(config["seed"]))
+                  overwrite=True, seed=tuner_seed(config))
     if config["strategy"] == "grid":
         # TFX's result writer needs an integer max_trials (None crashes it): the grid's size.
         return GridSearchTuner(max_trials=grid_size(space), **common)
     if config["strategy"] == "random":
-        return RandomSearchTuner(max_trials=int(config["max_trials"]), **common)
-    raise ValueError(f"tuner strategy {config['strategy']!r}: expected 'random' or 'grid'")
+        # More trials than combinations would only repeat: cap at the grid's size.
+        return RandomSearchTuner(max_trials=min(int(config["max_trials"]), grid_size(space)),
+                                 **common)
+    raise ValueError(f"tuner strategy {config['strategy']!r}: expected one of {STRATEGIES}")
 
 
-def tuner_fn(fn_args) -> TunerFnResult:
+def tuner_fn(fn_args):
     """TFX Tuner entry point: loads the Transform output into memory and returns the tuner."""
+    import tensorflow_transform as tft  # local: keeps the trial code importable without TFX
+    from tfx.components.tuner.component import TunerFnResult
+
+    from modules.data import load_arrays
     config = fn_args.custom_config
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)

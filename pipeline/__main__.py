@@ -4,6 +4,15 @@
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
   weights  [--weights-file PATH] [--offline]                                   provision VGG16 weights
   report   [--config ...]                                                      print the last run's summary
+  beam-cluster up|start|stop|status [--state-dir DIR]                          local Beam portable stack
+  retrain  [--config ...]                        train on the newest data span (cron-safe, locked)
+  compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON
+  submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run] [--config ...]
+  schedule [--cron 'EXPR'] [--template ...] [--param ...] [--dry-run] [--config ...]
+
+Exit codes: 0 done, 2 config error, 3 another run holds the outputs' lock, 4 the data or model was
+refused (image tree, anomalies, parity; message printed), 5 Vertex AI unreachable or refused the
+request (e.g. no credentials), 1 any other failure (traceback in logs/).
 """
 from __future__ import annotations
 
@@ -30,6 +39,35 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)"))
     _config_args(sub.add_parser("validate", help="load and validate the config, print it"))
     _config_args(sub.add_parser("report", help="print the last run's summary from MLMD"))
+    bc = sub.add_parser("beam-cluster", help="a local Beam portable stack (worker pool + job "
+                        "service) for beam.runner=portable")
+    bc.add_argument("action", choices=["up", "start", "stop", "status"],
+                    help="up: foreground until Ctrl-C; start: background; stop; status")
+    bc.add_argument("--state-dir", default=None, help="pids, ports and logs (default: "
+                    "$TMPDIR/tfx-beam-cluster)")
+    bc.add_argument("--smoke-timeout", type=float, default=120.0,
+                    help="seconds a 3-element test job may take before start fails")
+    _config_args(sub.add_parser("retrain", help="retrain on the newest span (cron / systemd "
+                                "timer safe: a second run exits at once)"))
+    c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)")
+    c.add_argument("--output", required=True, metavar="FILE.json", help="where to write the spec")
+    _config_args(c)
+    for name, text in (("submit", "submit one run to Vertex AI Pipelines"),
+                       ("schedule", "create a Vertex AI pipeline job schedule (cron)")):
+        v = sub.add_parser(name, help=text)
+        if name == "schedule":
+            v.add_argument("--cron", help="unix-cron expression, e.g. '0 3 * * *' (optional "
+                           "'CRON_TZ=Europe/Berlin ' prefix); default: vertex.cron")
+        v.add_argument("--template", metavar="FILE.json",
+                       help="a compiled spec (default: compile the config now)")
+        v.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="runtime parameter value: data_root, range_config, eval_config, "
+                            "trainer_custom_config (repeatable)")
+        if name == "submit":
+            v.add_argument("--span", type=int, help="read this span (default: the newest)")
+        v.add_argument("--dry-run", action="store_true",
+                       help="print the exact request as JSON; needs no credentials, sends nothing")
+        _config_args(v)
     w = sub.add_parser("weights", help="provision ImageNet VGG16 weights (offline capable)")
     w.add_argument("--weights-file", help="use this .h5 instead of downloading")
     w.add_argument("--cache-dir", help="where to keep the weights file")
@@ -41,8 +79,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pipeline.config import ConfigError, load_config
     from pipeline.run_lock import AlreadyRunningError
+    from pipeline.vertex import VertexError
 
     try:
+        if args.command == "beam-cluster":
+            from pipeline import beam_cluster
+            return beam_cluster.main(args.action, args.state_dir or beam_cluster.DEFAULT_STATE_DIR,
+                                     args.smoke_timeout)
         if args.command == "weights":
             from modules import weights
             wargs: List[str] = []
@@ -61,6 +104,24 @@ def main(argv: Optional[List[str]] = None) -> int:
             from pipeline.summary import format_summary, run_summary
             print(format_summary(run_summary(config.metadata_path)))
             return 0
+        if args.command in ("compile", "submit", "schedule"):
+            return _kubeflow_command(args, config)
+        if config.beam.runner == "portable":  # fail in seconds, not ~300 s, if workers can't start
+            from pipeline.beam_cluster import BeamClusterError, preflight
+            try:
+                preflight(config.beam_pipeline_args)
+            except BeamClusterError as e:
+                print(f"error: beam.runner=portable: {e}", file=sys.stderr)
+                return 1
+        if args.command == "retrain":
+            from pipeline.retrain import check_span_layout, format_retrain, retrain
+            from pipeline.summary import format_summary
+            check_span_layout(config)
+            summary = retrain(config)
+            print(format_summary(summary))
+            print(format_retrain(summary))
+            print(f"wall time: {summary['wall_seconds']} s; MLMD: {config.metadata_path}")
+            return 0
         from pipeline.local_runner import run
         from pipeline.summary import format_summary
         summary = run(config)
@@ -73,6 +134,47 @@ def main(argv: Optional[List[str]] = None) -> int:
     except AlreadyRunningError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except VertexError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 5
+    except Exception as e:  # pylint: disable=broad-except
+        from pipeline.local_runner import RunFailedError
+        if not isinstance(e, RunFailedError):
+            raise
+        print(f"error: {e}\n(full traceback: {e.log_path})", file=sys.stderr)
+        return 4 if e.known else 1
+
+
+def _kubeflow_command(args: argparse.Namespace, config) -> int:
+    """compile / submit / schedule (Kubeflow Pipelines v2, Vertex AI)."""
+    from pipeline import vertex
+    if args.command == "schedule":  # checked before anything is compiled or sent
+        cron = vertex.validate_cron(args.cron or config.vertex.cron)
+    if args.command == "compile":
+        from pipeline.kubeflow_v2_runner import compile_pipeline
+        job = compile_pipeline(config, args.output)
+        tasks = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
+        print(f"wrote {args.output}: {len(tasks)} tasks, image {config.vertex.default_image}, "
+              f"pipeline root {config.vertex.pipeline_root}")
+        return 0
+    # Checked before compiling (seconds to minutes): the project, and credentials unless dry run.
+    vertex.check_target(config)
+    if not args.dry_run:
+        vertex.credentials()
+    template = vertex.resolve_template(config, args.template)
+    from pipeline.kubeflow_v2_runner import load_job
+    values = vertex.parse_parameters(args.param, getattr(args, "span", None),
+                                     vertex.template_parameters(load_job(template)))
+    if args.command == "submit":
+        result = vertex.submit(config, template, values, dry_run=args.dry_run)
+    else:
+        result = vertex.create_schedule(config, template, cron, values, dry_run=args.dry_run)
+    if args.dry_run:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        what = "pipeline job" if args.command == "submit" else "schedule"
+        print(f"created {what} {result['name']}")
+    return 0
 
 
 if __name__ == "__main__":

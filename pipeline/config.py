@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
 from modules.augmentation_config import AugmentationConfig
+from modules.layer_names import check_pruning_layers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "full")
@@ -29,10 +31,14 @@ class DataConfig:
     """Where the image-folder tree lives: `<root>/<split>/<class>/*.<ext>`."""
     root: str = "data/fashion_binary"
     train_pattern: str = "train/*/*"       # relative to root; may contain {SPAN}
-    eval_pattern: str = "eval/*/*"
+    eval_pattern: str = "eval/*/*"         # '' : no eval folders, train_pattern is hash-split
+    split_hash_buckets: Dict[str, int] = field(default_factory=lambda: {"train": 4, "eval": 1})
     class_names: List[str] = field(default_factory=list)  # empty: sorted folder names under train
     max_quarantine_fraction: float = 0.01  # undecodable files tolerated before the run fails
     max_image_pixels: int = 25_000_000     # larger images are quarantined, not decoded
+    # A curated schema (schema.pbtxt, e.g. a copy of a past run's SchemaGen output) that new spans
+    # are validated against (ImportSchemaGen); '' infers the schema from the data (SchemaGen).
+    schema_path: str = ""
 
 
 @dataclass
@@ -53,7 +59,12 @@ class TunerConfig:
     seed: int = 42
     learning_rate: List[float] = field(default_factory=lambda: [0.001, 0.01, 0.1])
     batch_size: List[int] = field(default_factory=lambda: [16, 32, 64])
+    # Optional dimensions (null: not tuned; the Trainer uses model.* / trainer.fine_tune.*).
+    head_units: Optional[List[int]] = None
+    dropout: Optional[List[float]] = None
+    unfreeze_blocks: Optional[List[int]] = None  # phase-2 depth, 0..5
     cv_folds: int = 1                      # > 1: k-fold cross-validation on the train split
+    parallel_trials: int = 1               # > 1: Vertex Tuner runs trials in parallel (compile)
 
 
 @dataclass
@@ -67,6 +78,11 @@ class PruningConfig:
     end_step: int = -1                     # -1: end of fine-tuning
     frequency: int = 100
     fine_tune_epochs: int = 1
+    # Which layers: 'head' (the 2 Dense layers) | 'trainable' (head + conv layers unfrozen by
+    # phase 2) | 'all' (head + all 13 conv layers, made trainable for the pruning fine-tune at
+    # phase 2's learning rate) | a list of layer names (e.g. [block5_conv3, head_dense]; frozen
+    # conv layers named here are made trainable too).
+    layers: Union[str, List[str]] = "trainable"
 
 
 @dataclass
@@ -110,6 +126,92 @@ class OutputConfig:
 
 
 @dataclass
+class PortableBeamConfig:
+    """Beam's portable stack: a Job API endpoint and the SDK workers' environment."""
+    job_endpoint: str = ""                 # host:port of the job service (beam-cluster prints it)
+    environment_type: str = "EXTERNAL"     # EXTERNAL (worker pool) | DOCKER | PROCESS | LOOPBACK
+    environment_config: str = ""           # EXTERNAL: worker pool host:port; DOCKER: image
+    sdk_worker_parallelism: int = 1        # bundles processed concurrently per SDK worker
+    setup_file: str = ""                   # stage the project to workers that lack it (not EXTERNAL)
+
+
+@dataclass
+class DataflowBeamConfig:
+    """Google Cloud Dataflow (Runner v2). Workers need this project installed (image or setup)."""
+    project: str = ""
+    region: str = "us-central1"
+    temp_location: str = ""                # gs://bucket/tmp
+    staging_location: str = ""             # gs://bucket/staging (default: under temp_location)
+    sdk_container_image: str = ""          # worker image with this project pip-installed
+    setup_file: str = ""                   # alternative: build and stage the project per job
+    max_num_workers: int = 0               # 0: Dataflow's default autoscaling limit
+    machine_type: str = ""                 # '' : Dataflow's default
+
+
+@dataclass
+class FlinkBeamConfig:
+    """Beam's Flink job server (a jar from Maven) submitting to a Flink cluster."""
+    master_url: str = ""                   # host:port of the Flink JobManager REST endpoint
+    job_server_jar: str = ""               # beam-runners-flink-<v>-job-server-<beam>.jar
+    environment_type: str = "DOCKER"
+    environment_config: str = ""           # DOCKER: SDK image with this project installed
+    parallelism: int = 0                   # 0: Flink's default
+
+
+@dataclass
+class SparkBeamConfig:
+    """Beam's Spark job server (a jar from Maven) submitting to a Spark master."""
+    master_url: str = ""                   # spark://host:7077
+    job_server_jar: str = ""               # beam-runners-spark-3-job-server-<beam>.jar
+    environment_type: str = "DOCKER"
+    environment_config: str = ""
+
+
+@dataclass
+class BeamConfig:
+    """Which Beam runner the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator...)
+    use; turned into Beam flags by `pipeline.beam_args.beam_pipeline_args` only."""
+    runner: str = "local"                  # local | portable | dataflow | flink | spark
+    portable: PortableBeamConfig = field(default_factory=PortableBeamConfig)
+    dataflow: DataflowBeamConfig = field(default_factory=DataflowBeamConfig)
+    flink: FlinkBeamConfig = field(default_factory=FlinkBeamConfig)
+    spark: SparkBeamConfig = field(default_factory=SparkBeamConfig)
+    extra_args: List[str] = field(default_factory=list)  # appended verbatim, e.g. --job_name=x
+
+
+@dataclass
+class RetrainConfig:
+    """`python -m pipeline retrain`: data arriving in spans (`{SPAN}` in data.train_pattern).
+
+    ExampleGen ingests the newest span; Transform, Tuner and Trainer read the newest `num_spans`
+    ingested spans (a RollingRange; earlier spans of the window that were never ingested are
+    ingested first by `retrain`). StatisticsGen, ExampleValidator and Evaluator see the newest span.
+    """
+    num_spans: int = 1                     # RollingRange.num_spans: the window of spans trained on
+    warm_start: bool = False               # Trainer's base_model: the latest blessed model
+
+
+@dataclass
+class VertexConfig:
+    """`compile` / `submit` / `schedule`: the KFP v2 spec (KubeflowV2DagRunner) on Vertex AI."""
+    project: str = ""                      # Google Cloud project id
+    region: str = "us-central1"            # Vertex AI location (aiplatform `location`)
+    pipeline_root: str = ""                # gs://bucket/prefix: artifacts of the Vertex runs
+    default_image: str = "image-classifier-pipeline:latest"  # `make image IMAGE=...`, pushed
+    service_account: str = ""              # runs as this account ('' : Compute Engine default)
+    cron: str = "0 3 * * *"                # `schedule` without --cron (optional CRON_TZ=... prefix)
+    max_concurrent_run_count: int = 1      # scheduled runs never overlap (Vertex's run lock)
+    display_name: str = ""                 # '' : pipeline_name
+    enable_caching: bool = True
+    labels: Dict[str, str] = field(default_factory=dict)
+    data_root: str = ""                    # input_base on Vertex, e.g. gs://bucket/incoming;
+    #                                        '' : data.root as baked into the image (/app/...)
+    serving_dir: str = ""                  # '' : /gcs/<bucket>/<prefix>/serving (Cloud Storage
+    #                                        FUSE, mounted by Vertex AI at /gcs)
+    weights_path: str = "/app/weights/vgg16_imagenet_notop.h5"  # baked into the image
+
+
+@dataclass
 class PipelineConfig:
     pipeline_name: str = "image-classifier"
     profile: str = "quick"
@@ -121,13 +223,24 @@ class PipelineConfig:
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    beam_pipeline_args: List[str] = field(default_factory=lambda: [
-        "--runner=FnApiRunner", "--direct_num_workers=1"])
+    beam: BeamConfig = field(default_factory=BeamConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    vertex: VertexConfig = field(default_factory=VertexConfig)
+
+    @property
+    def beam_pipeline_args(self) -> List[str]:
+        """Beam flags derived from `beam` (see pipeline/beam_args.py)."""
+        from pipeline.beam_args import beam_pipeline_args
+        return beam_pipeline_args(self)
 
     # ---- derived locations (absolute) ----
     @property
     def data_root(self) -> str:
         return _abs(self.data.root)
+
+    @property
+    def schema_path(self) -> str:
+        return _abs(self.data.schema_path) if self.data.schema_path else ""
 
     @property
     def output_root(self) -> str:
@@ -155,13 +268,20 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
     "quick": {},
     "full": {
         "model": {"image_size": 224, "head_units": 256, "dropout": 0.5},
-        "tuner": {"max_trials": 9, "epochs": 3, "strategy": "grid"},
+        "tuner": {"max_trials": 9, "epochs": 3, "strategy": "grid", "cv_folds": 3},
         "trainer": {"epochs": 10, "pruning": {"fine_tune_epochs": 3}},
     },
 }
 
 
+def is_uri(path: str) -> bool:
+    """gs://, s3://, ... : a remote location (kept as is, never checked on the local disk)."""
+    return "://" in path
+
+
 def _abs(path: str) -> str:
+    if is_uri(path):
+        return path
     p = Path(os.path.expanduser(path))
     return str(p if p.is_absolute() else (REPO_ROOT / p))
 
@@ -173,9 +293,20 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Checks `value` against the annotation `tp`; ints are accepted where floats are expected."""
     origin = typing.get_origin(tp)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union:  # Optional[X], or Union[X, Y]: the first alternative that fits
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _coerce(value, args[0], key)
+        if value is None and len(args) < len(typing.get_args(tp)):
+            return None
+        errors = []
+        for arg in args:
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        if len(args) == 1:
+            raise ConfigError(errors[0])
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got "
+                          f"{type(value).__name__} {value!r}")
     if origin in (list, List):
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -289,12 +420,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
         raise ConfigError(f"model.head_units: expected >= 1, got {m.head_units}")
     if t.strategy not in ("random", "grid"):
         raise ConfigError(f"tuner.strategy: expected 'random' or 'grid', got {t.strategy!r}")
-    for name in ("learning_rate", "batch_size"):
-        values = getattr(t, name)
-        if not values:
-            raise ConfigError(f"tuner.{name}: the search space is empty")
-        if any(v <= 0 for v in values):
-            raise ConfigError(f"tuner.{name}: values must be > 0, got {values}")
+    _validate_search_space(t)
     if t.max_trials < 1 or t.epochs < 1 or tr.epochs < 1:
         raise ConfigError("tuner.max_trials, tuner.epochs and trainer.epochs must be >= 1")
     if not (0.0 < tr.pruning.target_sparsity < 1.0):
@@ -303,6 +429,10 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if tr.pruning.schedule not in ("constant", "polynomial"):
         raise ConfigError(f"trainer.pruning.schedule: expected 'constant' or 'polynomial', "
                           f"got {tr.pruning.schedule!r}")
+    try:
+        check_pruning_layers(tr.pruning.layers)
+    except ValueError as e:
+        raise ConfigError(f"trainer.pruning.layers: {e}") from None
     if tr.augmentation.fill_mode not in ("nearest", "reflect", "wrap", "constant"):
         raise ConfigError(f"trainer.augmentation.fill_mode: expected nearest, reflect, wrap or "
                           f"constant, got {tr.augmentation.fill_mode!r}")
@@ -328,22 +458,136 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
             _abs(m.weights)):
         raise ConfigError(f"model.weights: {m.weights} is not 'imagenet', 'none' or an "
                           f"existing weights file")
+    config.beam_pipeline_args  # noqa: B018  raises ConfigError for a bad beam: section
+    buckets = config.data.split_hash_buckets
+    if sorted(buckets) != ["eval", "train"] or any(v < 1 for v in buckets.values()):
+        raise ConfigError(f"data.split_hash_buckets: expected positive train and eval bucket "
+                          f"counts (e.g. {{train: 4, eval: 1}}), got {buckets}")
+    if config.retrain.num_spans < 1:
+        raise ConfigError(f"retrain.num_spans: expected >= 1, got {config.retrain.num_spans}")
+    if config.vertex.max_concurrent_run_count < 1:
+        raise ConfigError(f"vertex.max_concurrent_run_count: expected >= 1, got "
+                          f"{config.vertex.max_concurrent_run_count}")
     if check_paths:
         _validate_data(config)
 
 
+# Tuner search-space dimension -> (check, what it must be). Types are checked by the dataclass.
+_SEARCH_SPACE_CHECKS = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "batch_size": (lambda v: v > 0, "> 0"),
+    "head_units": (lambda v: v >= 1, ">= 1"),
+    "dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "unfreeze_blocks": (lambda v: 0 <= v <= 5, "in 0..5"),
+}
+
+
+def _validate_search_space(t: TunerConfig) -> None:
+    """Each tuned dimension: a non-empty list of distinct, in-range values."""
+    for name, (ok, what) in _SEARCH_SPACE_CHECKS.items():
+        values = getattr(t, name)
+        if values is None:
+            continue
+        if not values:
+            raise ConfigError(f"tuner.{name}: the search space is empty (give values, or null "
+                              f"to not tune it)" if name not in ("learning_rate", "batch_size")
+                              else f"tuner.{name}: the search space is empty")
+        bad = [v for v in values if not ok(v)]
+        if bad:
+            raise ConfigError(f"tuner.{name}: values must be {what}, got {bad[0]!r} in {values}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"tuner.{name}: duplicate values in {values}")
+    if t.parallel_trials < 1:
+        raise ConfigError(f"tuner.parallel_trials: expected >= 1, got {t.parallel_trials}")
+
+
 def _validate_data(config: PipelineConfig) -> None:
     root = config.data_root
+    if is_uri(root):
+        return  # remote data (gs://...) is read by ExampleGen; class names must be configured
     if not os.path.isdir(root):
         raise ConfigError(f"data.root: {root} does not exist (expected <root>/train/<class>/*.png)")
-    if "{SPAN}" in config.data.train_pattern:
-        return  # span folders are resolved by ExampleGen's driver at run time
+    if config.data.schema_path and not os.path.isfile(_abs(config.data.schema_path)):
+        raise ConfigError(f"data.schema_path: {_abs(config.data.schema_path)} does not exist "
+                          f"(expected a schema.pbtxt)")
+    train_pattern, eval_pattern = config.data.train_pattern, config.data.eval_pattern
+    if has_span(train_pattern):
+        # ExampleGen's driver resolves {SPAN} at run time (the newest span); here the newest span
+        # on disk is checked, and class names are discovered from it when not configured.
+        spans = spans_on_disk(root, train_pattern)
+        if not spans:
+            raise ConfigError(f"data.train_pattern: no files match {train_pattern!r} under {root} "
+                              f"(no span yet; expected e.g. span-1/<class>/*.png)")
+        train_pattern = pattern_for_span(train_pattern, spans[-1])
+        eval_pattern = pattern_for_span(eval_pattern, spans[-1]) if eval_pattern else ""
+    for pattern in (train_pattern, eval_pattern):
+        if not pattern:
+            continue  # one input split, hash-split into train/eval
+        empty = empty_class_folders(root, pattern)
+        if empty:
+            raise ConfigError(f"data.root: empty class folder(s) {empty} (no files match "
+                              f"{pattern!r} in them): a class needs images in every split; "
+                              f"add images or remove the folder")
     if not config.data.class_names:
-        config.data.class_names = discover_class_names(root, config.data.train_pattern)
+        config.data.class_names = discover_class_names(root, train_pattern)
     if len(config.data.class_names) < 2:
         raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
-                          f"under {config.data.train_pattern!r}; need at least 2 "
+                          f"under {train_pattern!r}; need at least 2 "
                           f"(found: {config.data.class_names})")
+
+
+_SPAN_SPEC = re.compile(r"\{SPAN(?::(\d+))?\}")
+_VERSION_SPEC = re.compile(r"\{VERSION(?::(\d+))?\}")
+
+
+def has_span(pattern: str) -> bool:
+    """True when `pattern` holds TFX's `{SPAN}` (or `{SPAN:width}`) placeholder."""
+    return bool(_SPAN_SPEC.search(pattern))
+
+
+def pattern_for_span(pattern: str, span: int) -> str:
+    """`span-{SPAN}/*/*`, 3 -> `span-3/*/*` (zero-padded for `{SPAN:width}`); {VERSION} -> *."""
+    def fill(m: "re.Match[str]") -> str:
+        return str(span).zfill(int(m.group(1))) if m.group(1) else str(span)
+    return _VERSION_SPEC.sub("*", _SPAN_SPEC.sub(fill, pattern))
+
+
+def spans_on_disk(root: str, pattern: str) -> List[int]:
+    """Sorted span numbers that have at least one file matching `<root>/<pattern>`."""
+    import glob
+    glob_pattern = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", pattern))
+    regex_parts = []
+    for piece in re.split(r"(\{SPAN(?::\d+)?\}|\{VERSION(?::\d+)?\}|\*|\?)", pattern):
+        if _SPAN_SPEC.fullmatch(piece):
+            width = _SPAN_SPEC.fullmatch(piece).group(1)
+            regex_parts.append(f"(?P<span>\\d{{{width}}})" if width else "(?P<span>\\d+)")
+        elif _VERSION_SPEC.fullmatch(piece) or piece == "*":
+            regex_parts.append("[^/]*")
+        elif piece == "?":
+            regex_parts.append("[^/]")
+        else:
+            regex_parts.append(re.escape(piece))
+    regex = re.compile("".join(regex_parts))
+    spans = set()
+    for path in glob.glob(os.path.join(root, glob_pattern)):
+        m = regex.fullmatch(os.path.relpath(path, root))
+        if m and os.path.isfile(path):
+            spans.add(int(m.group("span")))
+    return sorted(spans)
+
+
+def empty_class_folders(root: str, pattern: str) -> List[str]:
+    """Non-hidden folders at the class level of `<root>/<pattern>` that contain no matching file.
+
+    Class discovery (below) only sees folders that hold files, so without this check an empty
+    class folder would silently disappear (and shift the labels of the classes after it).
+    """
+    import glob
+    class_glob = os.path.join(root, os.path.dirname(pattern))
+    folders = [d for d in glob.glob(class_glob) if os.path.isdir(d)]
+    return sorted(os.path.relpath(d, root) for d in folders
+                  if not any(os.path.isfile(p) for p in
+                             glob.glob(os.path.join(d, os.path.basename(pattern)))))
 
 
 def discover_class_names(root: str, pattern: str) -> List[str]:

@@ -1,4 +1,10 @@
-"""Runs the pipeline locally with TFX's LocalDagRunner and SQLite MLMD, under the run lock."""
+"""Runs the pipeline locally with TFX's LocalDagRunner and SQLite MLMD, under the run lock.
+
+The lock is taken before the TFX stack is imported, so a second run on the same outputs exits in
+seconds. A component failure becomes `RunFailedError`: one readable message for the CLI (the
+component's own message for known errors: bad image tree, data anomalies, parity), with the full
+traceback written to `<output_root>/logs/`.
+"""
 from __future__ import annotations
 
 import os
@@ -6,24 +12,68 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import time  # noqa: E402
-from typing import Any, Dict  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any, Dict, Tuple  # noqa: E402
 
 from pipeline.config import PipelineConfig  # noqa: E402
 from pipeline.run_lock import run_lock  # noqa: E402
 
 
+class RunFailedError(RuntimeError):
+    """The pipeline run failed; `str()` is the user-facing message, `log_path` the traceback."""
+
+    def __init__(self, message: str, log_path: str, known: bool):
+        super().__init__(message)
+        self.log_path = log_path
+        self.known = known
+
+
+def known_error_types() -> Tuple[type, ...]:
+    """Errors whose message is written for users (printed as is, without a traceback)."""
+    from components.anomalies_gate import AnomaliesFoundError
+    from components.export_pusher.executor import ParityError
+    from components.image_example_gen.executor import ImageFolderError
+    return (ImageFolderError, AnomaliesFoundError, ParityError)
+
+
+def _write_traceback(output_root: str, exc: BaseException) -> str:
+    logs = os.path.join(output_root, "logs")
+    os.makedirs(logs, exist_ok=True)
+    path = os.path.join(logs, time.strftime("error-%Y%m%d-%H%M%S.log"))
+    with open(path, "w") as f:
+        f.write("".join(traceback.format_exception(exc)))
+    return path
+
+
 def run(config: PipelineConfig) -> Dict[str, Any]:
-    """Runs every component (cached ones are reused); returns the run summary."""
-    from absl import logging
-    from tfx import v1 as tfx
+    """Runs every component (cached ones are reused); returns the run summary.
 
-    from pipeline.pipeline import create_pipeline
-    from pipeline.summary import run_summary
-
-    logging.set_verbosity(logging.INFO)
+    Raises AlreadyRunningError (another run holds the lock) or RunFailedError (a component failed).
+    """
     with run_lock(config.output_root):
+        from absl import logging
+        from tfx import v1 as tfx
+
+        from pipeline.pipeline import create_pipeline
+        from pipeline.stale_executions import cancel_stale_executions
+        from pipeline.summary import run_summary
+
+        logging.set_verbosity(logging.INFO)
         started = time.time()
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+        cancelled = cancel_stale_executions(config.metadata_path)
+        if cancelled:
+            logging.warning("marked executions of a killed run CANCELED: %s", cancelled)
+        try:
+            tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+        except Exception as e:  # pylint: disable=broad-except
+            log_path = _write_traceback(config.output_root, e)
+            logging.error("pipeline run failed; traceback in %s", log_path)
+            known = isinstance(e, known_error_types())
+            message = str(e) if known else (
+                f"the pipeline failed: {type(e).__name__}: "
+                f"{(str(e).strip().splitlines() or [''])[-1][:500]}")
+            raise RunFailedError(message, log_path, known) from e
         summary = run_summary(config.metadata_path)
+        summary["cancelled_stale_executions"] = cancelled
         summary["wall_seconds"] = round(time.time() - started, 1)
     return summary

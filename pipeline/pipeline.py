@@ -1,7 +1,12 @@
-"""`create_pipeline(config)`: the nine components wired into one TFX pipeline. No ML code here.
+"""`create_pipeline(config)`: the ten components wired into one TFX pipeline. No ML code here.
 
-ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator
-                -> Transform -> Tuner -> Trainer -> Evaluator (vs latest blessed) -> ExportPusher
+ImageExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen) -> ExampleValidator
+                -> AnomaliesGate (fails on any anomaly) -> Transform -> Tuner -> Trainer -> Evaluator (vs latest blessed) -> ExportPusher
+
+ExportPusher sits in a `tfx.dsl.Cond` on the Evaluator's blessing (a trigger condition on
+Kubeflow / Vertex). With `retrain.num_spans > 1` a span window resolver feeds Transform; with
+`retrain.warm_start` a resolver feeds the Trainer's base_model (pipeline/resolvers.py).
+`create_components(..., kubeflow=True)` is what pipeline/kubeflow_v2_runner.py compiles.
 """
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import dataclasses  # noqa: E402
+import json  # noqa: E402
 from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
 
 import tensorflow_model_analysis as tfma  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
-from tfx.proto import example_gen_pb2  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+from tfx.proto import example_gen_pb2, range_config_pb2  # noqa: E402
 
+from components.anomalies_gate import AnomaliesGate  # noqa: E402
 from components.export_pusher import ExportPusher  # noqa: E402
 from components.image_example_gen import ImageExampleGen  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
@@ -60,8 +68,52 @@ def module_config(config: PipelineConfig, weights_path: Optional[str],
         "max_trials": t.max_trials,
         "tuner_epochs": t.epochs,
         "cv_folds": t.cv_folds,
-        "search_space": {"learning_rate": list(t.learning_rate), "batch_size": list(t.batch_size)},
+        "tuner_seed": t.seed,
+        "search_space": search_space(config),
     }
+
+
+def search_space(config: PipelineConfig) -> Dict[str, List[Any]]:
+    """The tuned dimensions {name: values}: learning_rate, batch_size, plus any optional ones set."""
+    t = config.tuner
+    return {name: list(getattr(t, name)) for name in
+            ("learning_rate", "batch_size", "head_units", "dropout", "unfreeze_blocks")
+            if getattr(t, name) is not None}
+
+
+VERTEX_TUNER_MACHINE_TYPE = "n1-standard-4"
+
+
+def tuner_component(config: PipelineConfig, custom: Dict[str, Any], examples: Any,
+                    transform_graph: Any, target: str = "local") -> Any:
+    """The Tuner node (id 'Tuner'), chosen by where the pipeline runs.
+
+    target 'local' or `tuner.parallel_trials == 1`: `TrialsTuner` (TFX's Tuner whose executor also
+    writes trials.json/csv/png into `tuner_results`), trials one after another.
+    target 'vertex' with `tuner.parallel_trials > 1`: TFX's Vertex Tuner
+    (`tfx.extensions.google_cloud_ai_platform.Tuner`) with TuneArgs(num_parallel_trials=N): one
+    Vertex training job, a chief plus N-1 workers of the pipeline image sharing one oracle (its
+    `tuner_results` has TFX's tuner_results.json only, no trials.* files).
+    """
+    common = dict(tuner_fn=TUNER_FN, examples=examples, transform_graph=transform_graph,
+                  train_args=tfx.proto.TrainArgs(splits=["train"]),
+                  eval_args=tfx.proto.EvalArgs(splits=["eval"]))
+    if target not in ("local", "vertex"):
+        raise ValueError(f"tuner target {target!r}: expected 'local' or 'vertex'")
+    n = config.tuner.parallel_trials
+    if target == "vertex" and n > 1:
+        from tfx.proto import tuner_pb2
+        gcp = tfx.extensions.google_cloud_ai_platform
+        v = config.vertex
+        tuning_args = {"project": v.project, "job_spec": {"worker_pool_specs": [{
+            "machine_spec": {"machine_type": VERTEX_TUNER_MACHINE_TYPE}, "replica_count": 1,
+            "container_spec": {"image_uri": v.default_image}}]}}
+        vertex_custom = {**custom, gcp.experimental.TUNING_ARGS_KEY: tuning_args,
+                         gcp.ENABLE_VERTEX_KEY: True, gcp.VERTEX_REGION_KEY: v.region}
+        return gcp.Tuner(tune_args=tuner_pb2.TuneArgs(num_parallel_trials=n),
+                         custom_config=vertex_custom, **common).with_id("Tuner")
+    from components.trials_tuner import TrialsTuner
+    return TrialsTuner(custom_config=custom, **common).with_id("Tuner")
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -86,38 +138,124 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
 
 
-def create_components(config: PipelineConfig, weights_path: Optional[str],
-                      weights_source: str) -> List[Any]:
-    """The pipeline's components in topological order."""
+SINGLE_SPLIT = "single_split"  # TFX's name for one input split that is hash-split into outputs
+
+
+def example_gen_io(config: PipelineConfig) -> Tuple[example_gen_pb2.Input,
+                                                    Optional[example_gen_pb2.Output]]:
+    """Input splits train/eval from folders, or one input split hash-split into train/eval.
+
+    With `data.eval_pattern: ''` (e.g. `span-{SPAN}/<class>/*.png`, no train/eval folders) the
+    files go to train or eval by a hash of their path (`data.split_hash_buckets`, 4:1 by default),
+    so a file keeps its split when its span is ingested again.
+    """
     d = config.data
-    example_gen = ImageExampleGen(
-        input_base=config.data_root, class_names=d.class_names,
-        input_config=example_gen_pb2.Input(splits=[
+    if d.eval_pattern:
+        return example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="train", pattern=d.train_pattern),
-            example_gen_pb2.Input.Split(name="eval", pattern=d.eval_pattern)]),
+            example_gen_pb2.Input.Split(name="eval", pattern=d.eval_pattern)]), None
+    return (example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=d.train_pattern)]),
+        example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+            splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n)
+                    for name, n in (("train", d.split_hash_buckets["train"]),
+                                    ("eval", d.split_hash_buckets["eval"]))],
+            partition_feature_name="path")))
+
+
+def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weights_source: str,
+                       data_root: str) -> Dict[str, Any]:
+    """RuntimeParameters of the compiled (Kubeflow / Vertex) pipeline, defaults from `config`.
+
+    Top-level execution properties are the only place KubeflowV2DagRunner accepts them:
+    ImageExampleGen's input_base (`data_root`) and range_config (`range_config`: a RangeConfig as
+    JSON, e.g. {"static_range": {"start_span_number": 3, "end_span_number": 3}}; '' = the newest
+    span), the Evaluator's eval_config (`eval_config`: thresholds, tfma.EvalConfig JSON) and the
+    Trainer's custom_config (`trainer_custom_config`: epochs, fine-tuning, pruning..., JSON).
+    """
+    defaults = {
+        "data_root": data_root,
+        "range_config": "",
+        "eval_config": json_format.MessageToJson(eval_config(config), sort_keys=True,
+                                                 indent=None),
+        "trainer_custom_config": json.dumps(module_config(config, weights_path, weights_source),
+                                            sort_keys=True),
+    }
+    return {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
+            for name, value in defaults.items()}
+
+
+def create_components(config: PipelineConfig, weights_path: Optional[str],
+                      weights_source: str, kubeflow: bool = False,
+                      data_root: Optional[str] = None,
+                      serving_dir: Optional[str] = None) -> List[Any]:
+    """The pipeline's components in topological order.
+
+    `kubeflow=True` (compile for KFP v2 / Vertex): `data_root` (ExampleGen's input_base),
+    `range_config` (which span; '' = the newest), `eval_config` (the Evaluator's thresholds, JSON)
+    and `trainer_custom_config` (epochs etc., JSON) become RuntimeParameters with the config's
+    values as defaults; `data_root` / `serving_dir` override the local paths.
+    """
+    d = config.data
+    data_root = data_root or config.data_root
+    serving_dir = serving_dir or config.serving_dir
+    params = runtime_parameters(config, weights_path, weights_source, data_root) if kubeflow else {}
+    input_config, output_config = example_gen_io(config)
+    example_gen = ImageExampleGen(
+        input_base=params.get("data_root", data_root),
+        class_names=d.class_names, input_config=input_config, output_config=output_config,
+        range_config=params.get("range_config"),
         max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels)
+    # Transform, Tuner and Trainer read a rolling window of spans; the other components the newest.
+    training_examples = example_gen.outputs["examples"]
+    span_resolver = None
+    if config.retrain.num_spans > 1:
+        from pipeline.resolvers import SpanWindowStrategy
+        span_resolver = tfx.dsl.Resolver(
+            strategy_class=SpanWindowStrategy,
+            config={"range_config": range_config_pb2.RangeConfig(
+                rolling_range=range_config_pb2.RollingRange(num_spans=config.retrain.num_spans))},
+            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
+                                     producer_component_id=example_gen.id,
+                                     output_key="examples")).with_id("span_window_resolver")
+        span_resolver.add_upstream_node(example_gen)
+        training_examples = span_resolver.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                          infer_feature_shape=True)
+    if d.schema_path:  # new spans are validated against a curated schema
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                              infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        examples=training_examples, schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"image_size": config.model.image_size})
+    # ExampleValidator only records anomalies; the gate fails the run on any, before Transform.
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    transform.add_upstream_node(anomalies_gate)
     custom = module_config(config, weights_path, weights_source)
-    tuner = tfx.components.Tuner(
-        tuner_fn=TUNER_FN, examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]), custom_config=custom)
+    tuner = tuner_component(config, custom, transform.outputs["transformed_examples"],
+                            transform.outputs["transform_graph"],
+                            target="vertex" if kubeflow else "local")
+    warm_start_resolver = None
+    if config.retrain.warm_start:
+        from pipeline.resolvers import WarmStartModelStrategy
+        warm_start_resolver = tfx.dsl.Resolver(
+            strategy_class=WarmStartModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            examples=training_examples).with_id("warm_start_model_resolver")
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         hyperparameters=tuner.outputs["best_hyperparameters"],
+        base_model=warm_start_resolver.outputs["model"] if warm_start_resolver else None,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]), custom_config=custom)
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=params.get("trainer_custom_config", custom))
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -125,20 +263,29 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"], eval_config=eval_config(config))
-    pusher = ExportPusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        model_evaluation=evaluator.outputs["evaluation"],
-        transformed_examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        serving_dir=config.serving_dir,
-        tflite_variants=config.export.tflite_variants,
-        min_agreement=dict(config.export.min_agreement),
-        parity_examples=config.export.parity_examples,
-        run_info={"profile": config.profile, "weights_source": weights_source,
-                  "class_names": list(d.class_names), "data_root": config.data_root})
-    return [example_gen, statistics_gen, schema_gen, example_validator, transform, tuner,
-            trainer, model_resolver, evaluator, pusher]
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=params.get("eval_config", eval_config(config)))
+    # Only a blessed model is pushed: the condition is on the Evaluator's blessing (on Kubeflow /
+    # Vertex a triggerPolicy condition; locally the node is skipped when it is false).
+    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
+                      .custom_property("blessed") == 1):
+        pusher = ExportPusher(
+            model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+            model_evaluation=evaluator.outputs["evaluation"],
+            transformed_examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            tuner_results=tuner.outputs["tuner_results"],
+            serving_dir=serving_dir,
+            tflite_variants=config.export.tflite_variants,
+            min_agreement=dict(config.export.min_agreement),
+            parity_examples=config.export.parity_examples,
+            run_info={"profile": config.profile, "weights_source": weights_source,
+                      "class_names": list(d.class_names), "data_root": data_root,
+                      "data_patterns": [d.train_pattern, d.eval_pattern],
+                      "config": config.to_dict()})
+    resolvers = [r for r in (span_resolver, warm_start_resolver) if r is not None]
+    return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+            *resolvers, transform, tuner, trainer, model_resolver, evaluator, pusher]
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = None,

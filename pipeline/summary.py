@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -56,13 +56,16 @@ def run_summary(metadata_path: str) -> Dict[str, Any]:
     store = _store(metadata_path)
     blessing = _latest(store, "ModelBlessing")
     evaluation = _latest(store, "ModelEvaluation")
-    pushed = _latest(store, "PushedModel")
+    # ExportPusher runs only for a blessed model (tfx.dsl.Cond): when the latest model is not
+    # blessed, the latest PushedModel is an earlier run's and this run pushed nothing.
+    pushed = _latest(store, "PushedModel") if _int_prop(blessing, "blessed") else None
     summary: Dict[str, Any] = {
         "blessed": bool(_int_prop(blessing, "blessed")),
         "metrics": overall_metrics(evaluation.uri) if evaluation else {},
         "pushed": bool(_int_prop(pushed, "pushed")),
         "pushed_destination": _str_prop(pushed, "pushed_destination"),
     }
+    summary["data"] = data_report(store)
     if summary["pushed"] and summary["pushed_destination"]:
         report_path = os.path.join(summary["pushed_destination"], "report.json")
         if os.path.exists(report_path):
@@ -71,10 +74,49 @@ def run_summary(metadata_path: str) -> Dict[str, Any]:
     return summary
 
 
+def data_report(store) -> Dict[str, Any]:
+    """The latest ImageExampleGen output's quarantine.json and leakage.json (empty when absent)."""
+    examples = [a for a in store.get_artifacts_by_type("Examples")
+                if a.state == metadata_store_pb2.Artifact.LIVE and "quarantined" in a.custom_properties]
+    if not examples:
+        return {}
+    uri = max(examples, key=lambda a: a.id).uri
+    out: Dict[str, Any] = {"examples_uri": uri}
+    for key, name in (("quarantine", "quarantine.json"), ("leakage", "leakage.json")):
+        path = os.path.join(uri, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                out[key] = json.load(f)
+    return out
+
+
+def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
+    """Lines listing quarantined files (path: reason) and train/eval duplicates, if any."""
+    lines = []
+    quarantine = data.get("quarantine") or {}
+    if quarantine.get("quarantined"):
+        lines.append(f"quarantined (not used): {quarantine['quarantined']} file(s), full list in "
+                     f"{os.path.join(data['examples_uri'], 'quarantine.json')}")
+        files = [q for info in quarantine["splits"].values() for q in info["files"]]
+        lines += [f"  {q['path']}: {q['reason']}" for q in files[:max_listed]]
+    leakage = data.get("leakage") or {}
+    if leakage.get("leaked_files"):
+        lines.append(f"LEAKAGE: {len(leakage['duplicates'])} image(s) with identical bytes in more "
+                     f"than one split ({leakage['leaked_files']} files), listed in "
+                     f"{os.path.join(data['examples_uri'], 'leakage.json')}")
+        for d in leakage["duplicates"][:max_listed]:
+            lines.append("  " + " == ".join(p for paths in d["paths"].values() for p in paths))
+    return lines
+
+
 def format_summary(summary: Dict[str, Any]) -> str:
     """Human-readable lines for the end of `make run`."""
     m = summary["metrics"]
     lines = ["", "=== run summary ==="]
+    lines += format_data_report(summary.get("data") or {})
+    if summary.get("cancelled_stale_executions"):
+        lines.append(f"recovered from a killed run: marked CANCELED "
+                     f"{', '.join(summary['cancelled_stale_executions'])}")
     acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
     lines.append(f"evaluation (TFMA, eval split): accuracy={_fmt(acc)} auc={_fmt(m.get('auc'))} "
                  f"examples={_fmt(m.get('example_count'), '{:.0f}')}")
@@ -93,6 +135,13 @@ def format_summary(summary: Dict[str, Any]) -> str:
                          f"latency={v['latency_ms']:.2f} ms  agreement={v['agreement']:.1%}")
         for name, v in report.get("rejected", {}).items():
             lines.append(f"  REJECTED {name}: {v['reason']}")
+        sparsity = report.get("sparsity") or {}
+        if sparsity.get("overall") is not None:
+            lines.append(f"sparsity of the exported pruned layers: {sparsity['overall']:.1%} "
+                         f"over {len(sparsity['layers'])} layer(s)")
+        html_path = os.path.join(summary["pushed_destination"], "report.html")
+        if os.path.exists(html_path):
+            lines.append(f"report: {html_path}")
     else:
         lines.append("nothing pushed (model not blessed): the previously pushed versions are "
                      "unchanged")

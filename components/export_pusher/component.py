@@ -32,6 +32,8 @@ class ExportPusherSpec(ComponentSpec):
         "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "model_evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation,
                                              optional=True),
+        # The Tuner's trials (trials.json/.csv/.png), copied into the version and its report.
+        "tuner_results": ChannelParameter(type=standard_artifacts.TunerResults, optional=True),
     }
     OUTPUTS = {
         "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel),
@@ -40,7 +42,13 @@ class ExportPusherSpec(ComponentSpec):
 
 
 class ExportPusher(base_component.BaseComponent):
-    """Blessed model -> `<serving_dir>/<version>/{saved_model/, model_<variant>.tflite, report.json}`."""
+    """Blessed model -> `<serving_dir>/<version>/{saved_model/, model_<variant>.tflite,
+    report.json, report.html, report_files/, tuner/}`.
+
+    `run_info` (JSON) is copied into report.json; the report reads `weights_source`,
+    `class_names`, `data_root` and `data_patterns` (for the data manifest hash) and `config`
+    from it.
+    """
     SPEC_CLASS = ExportPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
@@ -48,6 +56,7 @@ class ExportPusher(base_component.BaseComponent):
                  transform_graph: channel.BaseChannel, serving_dir: str,
                  model_blessing: Optional[channel.BaseChannel] = None,
                  model_evaluation: Optional[channel.BaseChannel] = None,
+                 tuner_results: Optional[channel.BaseChannel] = None,
                  tflite_variants: Sequence[str] = ("float32", "dynamic_range", "int8"),
                  min_agreement: Optional[Dict[str, float]] = None,
                  parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None):
@@ -55,6 +64,7 @@ class ExportPusher(base_component.BaseComponent):
         spec = ExportPusherSpec(
             model=model, model_blessing=model_blessing, transformed_examples=transformed_examples,
             transform_graph=transform_graph, model_evaluation=model_evaluation,
+            tuner_results=tuner_results,
             serving_dir=serving_dir, tflite_variants=json.dumps(list(tflite_variants)),
             min_agreement=json.dumps(min_agreement), parity_examples=int(parity_examples),
             run_info=json.dumps(run_info or {}, sort_keys=True),

@@ -1,11 +1,9 @@
 """ExportPusher executor: blessing check, TFLite conversion, parity gate, report, atomic push."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
-import time
 from typing import Any, Dict, List
 
 import numpy as np
@@ -14,26 +12,24 @@ from tfx.components.pusher import executor as pusher_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
 from modules import export
 from modules.data import load_transformed_split
+from modules.export import gzip_size, median_latency_ms  # noqa: F401  (re-exported)
 
 REPORT_FILE = "report.json"
 SAVED_MODEL_DIR = "saved_model"
 TRAINING_SUMMARY = "training_summary.json"
-LATENCY_RUNS = 50
+TUNER_RESULTS_KEY = "tuner_results"
 
 
 class ParityError(RuntimeError):
     """No deployable artifact passed the parity gate."""
 
 
-def gzip_size(data: bytes) -> int:
-    return len(gzip.compress(data, compresslevel=9))
-
-
 def dir_sizes(path: str) -> Dict[str, int]:
-    """Raw bytes of all files under `path` and of their gzipped tar-like concatenation."""
+    """Raw bytes of all files under `path` and the sum of their gzipped sizes."""
     raw, gz = 0, 0
     for dirpath, _, files in os.walk(path):
         for name in sorted(files):
@@ -42,18 +38,6 @@ def dir_sizes(path: str) -> Dict[str, int]:
             raw += len(data)
             gz += gzip_size(data)
     return {"bytes": raw, "gzip_bytes": gz}
-
-
-def median_latency_ms(fn, image: np.ndarray, runs: int = LATENCY_RUNS) -> float:
-    """Median wall time of `fn(image)` over `runs` calls after 5 warm-up calls, in milliseconds."""
-    for _ in range(5):
-        fn(image)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn(image)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(times))
 
 
 def accuracy_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -108,6 +92,7 @@ class Executor(pusher_executor.Executor):
                                          exec_properties)
             report["version"] = version
             report["model_uri"] = model_uri
+            report_lib.write_html(report, staging, report["plots"])
             with open(os.path.join(staging, REPORT_FILE), "w") as f:
                 json.dump(report, f, indent=2, sort_keys=True, default=str)
             final = versioning.publish(staging, serving_dir, version)
@@ -124,7 +109,10 @@ class Executor(pusher_executor.Executor):
                        exec_properties: Dict[str, Any]) -> Dict[str, Any]:
         saved_model = os.path.join(staging, SAVED_MODEL_DIR)
         io_utils.copy_dir(model_path, saved_model)
-        examples = artifact_utils.get_single_instance(input_dict["transformed_examples"])
+        # One artifact per span when the Trainer read a window of spans: the newest span's.
+        examples = max(input_dict["transformed_examples"],
+                       key=lambda a: (a.get_int_custom_property("span")
+                                      if a.has_custom_property("span") else -1, a.id))
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         limit = int(exec_properties["parity_examples"])
         images, labels = load_transformed_split(examples, "eval", transform_uri, limit=limit)
@@ -134,6 +122,7 @@ class Executor(pusher_executor.Executor):
 
         sm_predict = export.load_image_signature(saved_model)
         sm_probs = sm_predict(images)
+        predictions = {"saved_model": sm_probs}
         report: Dict[str, Any] = {
             "run": json.loads(exec_properties.get("run_info") or "{}"),
             "training": training,
@@ -170,6 +159,11 @@ class Executor(pusher_executor.Executor):
             with open(os.path.join(staging, filename), "wb") as f:
                 f.write(content)
             report["tflite"][variant] = {**info, "file": filename}
+            predictions[variant] = probs
+        tuner = input_dict.get(TUNER_RESULTS_KEY) or []
+        report_lib.complete(report, staging, variables=sm_predict.loaded.variables,
+                            labels=labels, predictions=predictions, train_images=train_images,
+                            tuner_dir=tuner[0].uri if tuner else None)
         return report
 
 

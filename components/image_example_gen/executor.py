@@ -15,12 +15,14 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tfx.components.example_gen import base_example_gen_executor, utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
+
+from components.image_example_gen.leakage import LEAKAGE_FILE, find_leakage
 
 QUARANTINE_FILE = "quarantine.json"
 _QUARANTINE_DIR_KEY = "_quarantine_dir"
@@ -100,7 +102,9 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
                     return None, (f"BMP ({img.mode}, {width}x{height}) is not decoded "
                                   f"correctly by TensorFlow (palette or bit depth unsupported)")
     except Exception as e:  # pylint: disable=broad-except
-        return None, f"not a decodable image ({type(e).__name__}: {e})"
+        detail = ("content is not an image format Pillow recognises"
+                  if isinstance(e, UnidentifiedImageError) else str(e))  # not a BytesIO repr
+        return None, f"not a decodable image ({type(e).__name__}: {detail})"
     class_name = os.path.basename(os.path.dirname(path))
     rel = os.path.relpath(path, input_base)
     return _example({
@@ -158,6 +162,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             check_split(input_base, split.name, split.pattern, files, class_names)
             logging.info("ImageExampleGen: split %s has %d files", split.name, len(files))
             self._file_counts[split.name] = len(files)
+            self._files[split.name] = files
             converted[split.name] = (
                 pipeline
                 | f"ListFiles[{split.name}]" >> beam.Create(files, reshuffle=False)
@@ -191,7 +196,16 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         exec_properties = dict(exec_properties)
         exec_properties[_QUARANTINE_DIR_KEY] = quarantine_dir
         self._file_counts: Dict[str, int] = {}
+        self._files: Dict[str, List[str]] = {}
         super().Do(input_dict, output_dict, exec_properties)
+        leakage = find_leakage(self._files, exec_properties[standard_component_specs.INPUT_BASE_KEY])
+        with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
+            f.write(json.dumps(leakage, indent=2))
+        examples.set_int_custom_property("leaked_files", leakage["leaked_files"])
+        if leakage["leaked_files"]:
+            logging.warning("ImageExampleGen: %d files have identical bytes in more than one split "
+                            "(train/eval leakage), listed in %s", leakage["leaked_files"],
+                            os.path.join(examples.uri, LEAKAGE_FILE))
         report = summarize_quarantine(quarantine_dir, self._file_counts)
         with fileio.open(os.path.join(examples.uri, QUARANTINE_FILE), "w") as f:
             f.write(json.dumps(report, indent=2))

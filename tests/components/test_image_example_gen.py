@@ -198,3 +198,82 @@ def test_bmp_accepted_only_when_tensorflow_decodes_it_like_pillow(tmp_path, imag
         assert example is None
         assert reason == (f"BMP ({mode}, 16x16) is not decoded correctly by TensorFlow "
                           f"(palette or bit depth unsupported)")
+
+
+# ------------------------------------------------------------------- reliability: more bad inputs
+
+
+def test_cmyk_jpeg_is_accepted_and_keeps_its_bytes(tmp_path, image_helpers):
+    """TensorFlow's JPEG decoder reads CMYK (checked in test_preprocessing): not quarantined."""
+    data = image_helpers.encode_image(image_helpers.asymmetric_rgb(32), mode="CMYK", fmt="JPEG",
+                                      quality=95)
+    path = _write(tmp_path, "train/shirt/print.jpg", data)
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert reason == "", reason
+    assert _features(example)["image"] == data
+
+
+def test_content_decides_not_the_extension(tmp_path, real_png):
+    """A PNG named .jpg is a valid image; a .txt holding text is quarantined."""
+    path = _write(tmp_path, "train/shirt/really_a_png.jpg", real_png.read_bytes())
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert reason == "" and _features(example)["image"] == real_png.read_bytes()
+    path = _write(tmp_path, "train/shirt/readme.txt", b"labels were checked by Ann")
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert example is None and reason == ("not a decodable image (UnidentifiedImageError: "
+                                          "content is not an image format Pillow recognises)")
+
+
+def test_10000x10000_png_is_refused_by_the_pixel_cap_without_decoding(tmp_path):
+    """A real 10000x10000 PNG (solid, 1-bit: small file) with the default cap of 25 Mpixels.
+
+    A second file with the same header but no pixel data proves the refusal happens before the
+    decode: decoding it would fail with 'not a decodable image'."""
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("1", (10000, 10000)).save(buf, format="PNG")
+    data = buf.getvalue()
+    expected = "image is 10000x10000 = 100000000 pixels, above max_image_pixels=25000000"
+    for name, content in (("huge.png", data), ("huge_header_only.png", data[:100])):
+        path = _write(tmp_path, f"train/shirt/{name}", content)
+        example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+        assert example is None and reason == expected, (name, reason)
+
+
+def test_one_configured_class_is_refused_by_the_executor(tmp_path):
+    """Only one class: refused by the config (test_config) and again by the executor itself."""
+    from tfx.proto import example_gen_pb2
+    from tfx.utils import proto_utils
+
+    from components.image_example_gen.executor import Executor
+    _write(tmp_path, "train/shirt/a.png", b"x")
+    props = {"input_base": str(tmp_path), "class_names": json.dumps(["shirt"]),
+             "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+                 example_gen_pb2.Input.Split(name="train", pattern="train/*/*")])),
+             "output_config": proto_utils.proto_to_json(example_gen_pb2.Output())}
+    with pytest.raises(ImageFolderError, match=r"class_names \['shirt'\]: need at least 2"):
+        Executor().GenerateExamplesByBeam(None, props)
+
+
+def test_leakage_finds_identical_bytes_across_splits_only(tmp_path, real_png, image_helpers):
+    from components.image_example_gen.leakage import find_leakage
+    png = real_png.read_bytes()
+    other = image_helpers.encode_image(image_helpers.asymmetric_rgb(16))
+    files = {
+        "train": [_write(tmp_path, "train/shirt/a.png", png),
+                  _write(tmp_path, "train/shirt/a_again.png", png),      # same split: not leakage
+                  _write(tmp_path, "train/tshirt_top/b.png", other)],
+        "eval": [_write(tmp_path, "eval/tshirt_top/a_renamed.png", png),  # leaked
+                 _write(tmp_path, "eval/shirt/c.png", other[:-1] + b"\0")],
+    }
+    report = find_leakage({s: [str(p) for p in ps] for s, ps in files.items()}, str(tmp_path))
+    assert report["leaked_files"] == 3
+    (dup,) = report["duplicates"]
+    assert dup["paths"] == {"train": ["train/shirt/a.png", "train/shirt/a_again.png"],
+                            "eval": ["eval/tshirt_top/a_renamed.png"]}
+    import hashlib
+    assert dup["sha256"] == hashlib.sha256(png).hexdigest()
+    clean = find_leakage({"train": [str(files["train"][2])], "eval": [str(files["eval"][1])]},
+                         str(tmp_path))
+    assert clean == {"leaked_files": 0, "duplicates": []}

@@ -139,3 +139,35 @@ def test_rerun_pushes_no_new_version(runs):
     versions = [v for v in os.listdir(runs["config"].serving_dir) if v.isdigit()]
     assert len(versions) == 1, versions
     assert runs["second"]["pushed_destination"] == runs["first"]["pushed_destination"]
+
+
+def test_pushed_version_has_the_run_report(runs):
+    """report.json facts (exported sparsity, manifest, versions, config) and report.html + plots."""
+    import json
+    dest = runs["first"]["pushed_destination"]
+    with open(os.path.join(dest, "report.json")) as f:
+        report = json.load(f)
+    config = runs["config"]
+    pruning = report["training"]["pruning"]
+    # default layers 'trainable': the head and block 5 (unfrozen by phase 2's one step)
+    assert pruning["layers"] == ["block5_conv1", "block5_conv2", "block5_conv3", "head_dense",
+                                 "predictions"]
+    sparsity = report["sparsity"]
+    assert set(sparsity["layers"]) == set(pruning["layers"])
+    for layer, value in sparsity["layers"].items():
+        assert value == pytest.approx(config.trainer.pruning.target_sparsity, abs=0.02), layer
+    assert report["data_manifest"]["files"] == 2 * (PER_CLASS["train"] + PER_CLASS["eval"])
+    assert len(report["data_manifest"]["sha256"]) == 64
+    assert report["library_versions"]["tfx"] == "1.16.0"
+    assert report["run"]["config"]["trainer"]["pruning"]["layers"] == "trainable"
+    assert report["weights_source"].startswith("imagenet")
+    assert report["deployed"] in report["tflite"]
+    assert os.path.isfile(os.path.join(dest, "report.html"))
+    for plot in ("accuracy_vs_size", "confusion", "augmentation"):
+        assert os.path.isfile(os.path.join(dest, report["plots"][plot])), plot
+    # whatever the Tuner wrote into its tuner_results artifact is copied beside the report
+    tuner_dirs = glob.glob(os.path.join(config.pipeline_root, "Tuner", "tuner_results", "*"))
+    for name in ("trials.json", "trials.csv", "trials.png"):
+        if any(os.path.isfile(os.path.join(d, name)) for d in tuner_dirs):
+            assert f"tuner/{name}" in report["tuner_files"], name
+            assert os.path.isfile(os.path.join(dest, "tuner", name)), name

@@ -237,3 +237,18 @@ def test_shear_is_about_the_centre_row_in_degrees():
     # the seed's 0.2 is 0.2 degrees: a sub-pixel shear
     small = RandomShear(0.2, seed=11)(tf.constant(batch), training=True).numpy()
     assert np.abs(small - batch).max() <= math.tan(math.radians(0.2)) * SIZE / 2 * 8.0 + 1e-3
+
+
+def test_every_augmentation_layer_follows_the_keras_training_convention():
+    """training=True or unset (None) augments, training=False never does (as the docstring says)."""
+    import tensorflow as tf
+    batch = tf.constant(np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)), tf.float32)
+    cfg = AugmentationConfig(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
+                             shear_range=20, zoom_range=0.2, horizontal_flip=True)
+    for layer in augmentation_layers(cfg, seed=3):
+        np.testing.assert_array_equal(layer(batch, training=False).numpy(), batch.numpy())
+        changed_unset = any(not np.allclose(layer(batch).numpy(), batch.numpy())
+                            for _ in range(5))  # a flip may leave one batch unflipped
+        changed_true = any(not np.allclose(layer(batch, training=True).numpy(), batch.numpy())
+                           for _ in range(5))
+        assert changed_unset and changed_true, layer.name

@@ -140,3 +140,16 @@ def test_decode_and_resize_grayscale_jpeg(image_helpers):
     np.testing.assert_array_equal(out[..., 0], out[..., 1])
     expected = image_helpers.asymmetric_rgb(32)[..., 1].astype(np.float32)
     assert np.abs(out[..., 0] - expected).mean() < 4.0  # lossy, but the same picture
+
+
+def test_decode_and_resize_cmyk_jpeg_gives_rgb_like_pillow(image_helpers):
+    """CMYK JPEG (print workflows): TensorFlow decodes it to the same RGB as Pillow, within JPEG
+    loss, so ImageExampleGen keeps such files (the `image` feature stays the file's bytes)."""
+    rgb = image_helpers.asymmetric_rgb(32)
+    data = image_helpers.encode_image(rgb, mode="CMYK", fmt="JPEG", quality=95)
+    assert Image.open(io.BytesIO(data)).mode == "CMYK"
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32)
+    out = decode_and_resize(tf.constant(data), 32).numpy()
+    assert out.shape == (32, 32, 3)
+    assert np.abs(out - expected).mean() < 2.0
+    assert np.abs(out - rgb.astype(np.float32)).mean() < 8.0  # and it is still the picture

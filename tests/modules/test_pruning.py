@@ -142,3 +142,17 @@ def test_schedule_build_values_and_unknown_kind():
     assert (cfg["initial_sparsity"], cfg["final_sparsity"], cfg["end_step"]) == (0.2, 0.7, 50)
     with pytest.raises(ValueError, match="'cubic'"):
         PruningSchedule(kind="cubic").build(10)
+
+
+def test_polynomial_end_step_not_on_an_update_step_still_reaches_final():
+    # 6 steps, frequency 4: updates at steps 0 and 4 only; the ramp must end at step 4, not 6
+    schedule = PruningSchedule(kind="polynomial", initial_sparsity=0.3, target_sparsity=0.8,
+                               frequency=4)
+    cfg = schedule.build(total_steps=6).get_config()["config"]
+    assert (cfg["end_step"], cfg["frequency"]) == (4, 4)
+    stripped = _fine_tune(schedule, steps_per_epoch=3, epochs=2)
+    for name, value in layer_sparsity(stripped, PRUNED).items():
+        assert value == pytest.approx(0.8, abs=0.02), (name, value)
+    explicit = PruningSchedule(kind="polynomial", target_sparsity=0.8, end_step=38,
+                               frequency=20).build(total_steps=57).get_config()["config"]
+    assert (explicit["end_step"], explicit["frequency"]) == (20, 20)

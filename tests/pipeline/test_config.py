@@ -45,6 +45,10 @@ def test_class_names_are_discovered_sorted(tmp_path):
         (tmp_path / "train" / cls / "x.png").write_bytes(b"x")
     (tmp_path / "train" / "empty_class").mkdir()  # no files: not a class
     assert discover_class_names(str(tmp_path), "train/*/*") == ["ant", "moth", "zebra"]
+    # ... but the config refuses the empty folder rather than drop it silently (reliability)
+    assert "empty class folder(s) ['train/empty_class']" in _error(
+        overrides=[f"data.root={tmp_path}"])
+    (tmp_path / "train" / "empty_class").rmdir()
     cfg = load_config(overrides=[f"data.root={tmp_path}"])
     assert cfg.data.class_names == ["ant", "moth", "zebra"]
 
@@ -152,6 +156,25 @@ def test_data_root_with_one_class_is_rejected(tmp_path):
     assert "need at least 2" in msg and "only" in msg
 
 
+def test_empty_class_folder_is_a_config_error_naming_it(tmp_path):
+    """Discovery only sees folders holding files: an empty class folder must not vanish silently."""
+    for split in ("train", "eval"):
+        for cls in ("shirt", "tshirt_top"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            (tmp_path / split / cls / "a.png").write_bytes(b"x")
+    load_config(overrides=[f"data.root={tmp_path}"])  # complete tree: fine
+    (tmp_path / "eval" / "dress").mkdir()
+    (tmp_path / "eval" / "dress" / ".hidden").write_bytes(b"x")
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "empty class folder(s) ['eval/dress']" in msg and "eval/*/*" in msg
+
+
+def test_missing_schema_path(tiny_image_tree, tmp_path):
+    msg = _error(overrides=[f"data.root={tiny_image_tree}",
+                            f"data.schema_path={tmp_path / 'schema.pbtxt'}"])
+    assert "data.schema_path" in msg and "does not exist" in msg
+
+
 def test_check_paths_false_skips_data_checks(tmp_path):
     cfg = load_config(overrides=[f"data.root={tmp_path / 'nope'}"], check_paths=False)
     assert cfg.data.root == str(tmp_path / "nope")
@@ -239,3 +262,31 @@ def test_set_profile_override_selects_the_profile(tmp_path):
     assert load_config(str(path), overrides=["profile=quick"]).model.image_size == 32
     assert load_config(overrides=["profile=full"], profile="quick").model.image_size == 32
     assert _error(overrides=["profile=huge"]).startswith("profile:")
+
+
+# ------------------------------------------------------------------- trainer.pruning.layers
+
+
+def test_pruning_layers_default_and_keywords():
+    assert load_config().trainer.pruning.layers == "trainable"
+    for keyword in ("head", "trainable", "all"):
+        assert load_config(overrides=[f"trainer.pruning.layers={keyword}"]
+                           ).trainer.pruning.layers == keyword
+
+
+def test_pruning_layers_explicit_list():
+    cfg = load_config(overrides=["trainer.pruning.layers=[block5_conv3, head_dense]"])
+    assert cfg.trainer.pruning.layers == ["block5_conv3", "head_dense"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("[block6_conv1]", "unknown layer name(s) ['block6_conv1']"),
+    ("everything", "unknown layer name(s) ['everything']"),
+    ("[]", "non-empty list of layer names"),
+    ("[all, head_dense]", "cannot be combined"),
+    ("3", "expected str or List"),
+])
+def test_pruning_layers_rejected_before_the_run(value, expected):
+    msg = _error(overrides=[f"trainer.pruning.layers={value}"])
+    assert msg.startswith("trainer.pruning.layers: ")
+    assert expected in msg

@@ -1,0 +1,33 @@
+# The image every component of the compiled pipeline runs in (Kubeflow Pipelines v2 / Vertex AI):
+#   make image IMAGE=us-central1-docker.pkg.dev/<project>/<repo>/image-classifier:<tag>
+#   docker push <that tag>; then compile/submit with --set vertex.default_image=<that tag>
+# The install steps are the Makefile's `install` steps (tests/pipeline/test_kubeflow_compile.py
+# checks that they match): the pinned lock with --no-deps (pip never resolves tfx), then tfx and
+# ml-pipelines-sdk 1.16.0 with --no-deps --ignore-requires-python, then the project itself.
+FROM python:3.11-bookworm
+
+# The compiled spec does not carry the environment: Keras 2 (tf-keras) must be set here.
+ENV TF_USE_LEGACY_KERAS=1 \
+    TF_CPP_MIN_LOG_LEVEL=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TFX_IMAGE_WEIGHTS_CACHE=/app/weights
+
+WORKDIR /app
+
+# Dependencies first: this layer is reused while only the project's code changes.
+COPY requirements/lock.txt requirements/lock.txt
+RUN python -m pip --disable-pip-version-check -q install --no-deps -r requirements/lock.txt \
+ && python -m pip --disable-pip-version-check -q install --no-deps --ignore-requires-python tfx==1.16.0 ml-pipelines-sdk==1.16.0
+
+# The project, baked in: components load module code by dotted path (modules.trainer.run_fn, ...),
+# so nothing is uploaded at compile or run time. The embedded data set comes along
+# (/app/data/fashion_binary, the compiled pipeline's default data_root).
+COPY . .
+RUN python -m pip --disable-pip-version-check -q install --no-deps -e . \
+ && python -m pipeline weights \
+ && python -c "import pipeline.pipeline, modules.trainer, components.export_pusher.executor, components.image_example_gen.executor"
+# ImageNet VGG16 weights provisioned above at /app/weights/vgg16_imagenet_notop.h5
+# (vertex.weights_path).
+
+CMD ["python", "-m", "pipeline", "--help"]

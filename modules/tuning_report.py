@@ -1,0 +1,94 @@
+"""The trials report: every trial's hyperparameters, per-fold scores, mean ± std and wall seconds.
+
+Writes `trials.json`, `trials.csv` and `trials.png` (score per trial with its fold std as error bar,
+plus the best-so-far curve) into one directory, normally the Tuner's `tuner_results` artifact.
+Scores are eval accuracy in [0, 1]; trials are in the order they ran.
+"""
+import csv
+import json
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+
+TRIALS_JSON, TRIALS_CSV, TRIALS_PNG = "trials.json", "trials.csv", "trials.png"
+
+
+def _metric(trial, name: str) -> Any:
+    try:
+        return trial.metrics.get_last_value(name)
+    except (KeyError, ValueError):
+        return None
+
+
+def trial_rows(tuner, objective: str = "val_accuracy") -> List[Dict[str, Any]]:
+    """One dict per trial of a finished keras-tuner search, in run order.
+
+    Keys: trial (1-based), trial_id, status, hyperparameters {name: value}, fold_scores [k],
+    mean, std, seconds, best_so_far (max mean over trials 1..n; None until a trial completes).
+    """
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
+    rows, best = [], None
+    for n, t in enumerate(trials, 1):
+        names = t.metrics.metrics.keys() if t.metrics else []
+        folds = sorted((int(m[len("fold"):-len("_accuracy")]), m) for m in names
+                       if m.startswith("fold") and m.endswith("_accuracy"))
+        mean = _metric(t, objective)
+        if mean is not None:
+            best = mean if best is None else max(best, mean)
+        rows.append({
+            "trial": n, "trial_id": t.trial_id, "status": str(t.status),
+            "hyperparameters": dict(t.hyperparameters.values),
+            "fold_scores": [_metric(t, m) for _, m in folds],
+            "mean": mean, "std": _metric(t, f"{objective}_std"),
+            "seconds": _metric(t, "seconds"), "best_so_far": best})
+    return rows
+
+
+def write_trials_report(rows: List[Dict[str, Any]], out_dir: str) -> Dict[str, str]:
+    """Writes trials.json, trials.csv and trials.png into `out_dir`; returns {name: path}."""
+    import tensorflow as tf  # gfile: out_dir may be a gs:// artifact URI
+    tf.io.gfile.makedirs(out_dir)
+    paths = {name: os.path.join(out_dir, name) for name in (TRIALS_JSON, TRIALS_CSV, TRIALS_PNG)}
+    with tf.io.gfile.GFile(paths[TRIALS_JSON], "w") as f:
+        json.dump(rows, f, indent=2)
+    hp_names = sorted({k for r in rows for k in r["hyperparameters"]})
+    max_folds = max([len(r["fold_scores"]) for r in rows] or [0])
+    header = (["trial", "trial_id", "status"] + hp_names +
+              [f"fold{k + 1}" for k in range(max_folds)] + ["mean", "std", "seconds",
+                                                              "best_so_far"])
+    with tf.io.gfile.GFile(paths[TRIALS_CSV], "w") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in rows:
+            folds = r["fold_scores"] + [None] * (max_folds - len(r["fold_scores"]))
+            writer.writerow([r["trial"], r["trial_id"], r["status"]] +
+                            [r["hyperparameters"].get(h) for h in hp_names] + folds +
+                            [r["mean"], r["std"], r["seconds"], r["best_so_far"]])
+    _plot(rows, paths[TRIALS_PNG])
+    return paths
+
+
+def _plot(rows: List[Dict[str, Any]], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import tensorflow as tf
+    done = [r for r in rows if r["mean"] is not None]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if done:
+        x = np.array([r["trial"] for r in done])
+        ax.errorbar(x, [r["mean"] for r in done], yerr=[r["std"] or 0.0 for r in done], fmt="o",
+                    capsize=3, label="trial score (mean ± std over folds)")
+        ax.step(x, [r["best_so_far"] for r in done], where="post", color="tab:red",
+                label="best so far")
+        ax.set_xticks(x)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("eval accuracy")
+    ax.set_title(f"Tuner trials ({len(done)} completed)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with tf.io.gfile.GFile(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,334 @@
+"""A local Beam portable stack: an EXTERNAL worker pool + a job service on free loopback ports.
+
+    with beam_cluster() as cluster:        # started, health-checked, smoke-tested
+        config = load_config(overrides=cluster.overrides())
+    # both process groups are stopped here
+
+CLI: `python -m pipeline beam-cluster up|start|stop|status [--state-dir DIR]`.
+The worker pool starts SDK workers as plain `python` processes, so the venv's bin directory is put
+first on their PATH (they import this project because it is pip-installed editable in the venv).
+If a worker cannot start, Beam's job waits ~300 s before failing; `smoke_test` runs a 3-element
+job on the stack under a deadline instead, so a broken stack fails in seconds with the logs named.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional
+
+DEFAULT_STATE_DIR = os.path.join(tempfile.gettempdir(), "tfx-beam-cluster")
+STATE_FILE = "cluster.json"
+
+
+class BeamClusterError(RuntimeError):
+    """The portable stack did not start, is not healthy, or could not run a job in time."""
+
+
+@dataclass
+class BeamCluster:
+    """Addresses, process ids (each its own process group) and log files of a running stack."""
+    job_endpoint: str                      # localhost:P2, the Job API (PortableRunner target)
+    worker_pool: str                       # localhost:P1, the EXTERNAL environment_config
+    staging_dir: str
+    worker_pool_pid: int
+    job_service_pid: int
+    worker_pool_log: str
+    job_service_log: str
+
+    def overrides(self) -> List[str]:
+        """`--set` items selecting this stack: `beam.runner=portable` and its two addresses."""
+        return ["beam.runner=portable", f"beam.portable.job_endpoint={self.job_endpoint}",
+                "beam.portable.environment_type=EXTERNAL",
+                f"beam.portable.environment_config={self.worker_pool}"]
+
+    def pipeline_args(self) -> List[str]:
+        """The Beam flags for this stack (what `beam_pipeline_args` derives from `overrides`)."""
+        return ["--runner=PortableRunner", f"--job_endpoint={self.job_endpoint}",
+                "--environment_type=EXTERNAL", f"--environment_config={self.worker_pool}",
+                "--sdk_worker_parallelism=1"]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_env(extra_env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Environment of the stack: this interpreter's bin dir first on PATH, legacy Keras."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.setdefault("TF_USE_LEGACY_KERAS", "1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(extra_env or {})
+    return env
+
+
+def _spawn(cmd: List[str], log_path: str, env: Dict[str, str]) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        log.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def health_check(cluster: BeamCluster, timeout: float = 30.0) -> None:
+    """Both processes alive and both gRPC servers accepting within `timeout` s, or BeamClusterError."""
+    import grpc
+    for name, pid, address, log in (
+            ("worker pool", cluster.worker_pool_pid, cluster.worker_pool, cluster.worker_pool_log),
+            ("job service", cluster.job_service_pid, cluster.job_endpoint,
+             cluster.job_service_log)):
+        deadline = time.time() + timeout
+        while True:
+            if not _alive(pid):
+                raise BeamClusterError(f"{name} (pid {pid}) exited; last lines of {log}:\n"
+                                       f"{_tail(log)}")
+            channel = grpc.insecure_channel(address)
+            try:
+                grpc.channel_ready_future(channel).result(timeout=min(2.0, timeout))
+                break
+            except grpc.FutureTimeoutError:
+                if time.time() > deadline:
+                    raise BeamClusterError(f"{name} at {address} not accepting after {timeout:.0f} "
+                                           f"s; see {log}") from None
+            finally:
+                channel.close()
+
+
+SMOKE_JOB = """
+import sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+with beam.Pipeline(options=PipelineOptions(sys.argv[1:])) as p:
+    assert_that(p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x * 2), equal_to([2, 4, 6]))
+"""
+
+
+def smoke_test(pipeline_args: List[str], timeout: float = 120.0, log_hint: str = "") -> float:
+    """Runs a 3-element job with `pipeline_args` in a subprocess; seconds taken, or
+    BeamClusterError after `timeout` s (a worker that cannot start would otherwise hang the job
+    ~300 s). `log_hint`: the worker pool's log file, quoted in the error."""
+    started = time.time()
+    cmd = [sys.executable, "-c", SMOKE_JOB] + list(pipeline_args)
+    endpoint = next((a.split("=", 1)[1] for a in pipeline_args
+                     if a.startswith("--job_endpoint=")), "?")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env=worker_env())
+    except subprocess.TimeoutExpired:
+        tail = f"\nworker pool log {log_hint}:\n{_tail(log_hint)}" if log_hint else ""
+        raise BeamClusterError(
+            f"a 3-element smoke job on {endpoint} did not finish within {timeout:.0f} s: SDK "
+            f"workers probably cannot start (is `python` on the worker pool's PATH the venv's "
+            f"python?){tail}") from None
+    if proc.returncode != 0:
+        raise BeamClusterError(f"smoke job on {endpoint} failed (exit {proc.returncode}):\n"
+                               f"{proc.stderr[-2000:]}")
+    return time.time() - started
+
+
+def _flag(pipeline_args: List[str], name: str) -> str:
+    return next((a.split("=", 1)[1] for a in pipeline_args if a.startswith(f"--{name}=")), "")
+
+
+def preflight(pipeline_args: List[str], connect_timeout: float = 10.0,
+              smoke_timeout: float = 120.0) -> None:
+    """Before a portable run: the job endpoint (and an EXTERNAL worker pool) accept gRPC within
+    `connect_timeout` s, then a smoke job finishes within `smoke_timeout` s; else
+    BeamClusterError naming what is unreachable."""
+    import grpc
+    targets = [("job service (beam.portable.job_endpoint)", _flag(pipeline_args, "job_endpoint"))]
+    if _flag(pipeline_args, "environment_type") == "EXTERNAL":
+        targets.append(("worker pool (beam.portable.environment_config)",
+                        _flag(pipeline_args, "environment_config")))
+    for name, address in targets:
+        channel = grpc.insecure_channel(address)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=connect_timeout)
+        except grpc.FutureTimeoutError:
+            raise BeamClusterError(f"{name} {address} is not reachable within "
+                                   f"{connect_timeout:.0f} s; start a stack with `python -m "
+                                   f"pipeline beam-cluster start` and use the addresses it "
+                                   f"prints") from None
+        finally:
+            channel.close()
+    smoke_test(pipeline_args, smoke_timeout)
+
+
+def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
+          startup_timeout: float = 60.0, smoke_timeout: float = 120.0) -> BeamCluster:
+    """Starts worker pool + job service (own process groups), health-checks and smoke-tests them;
+    writes `<state_dir>/cluster.json`. Stops what it started if any check fails."""
+    os.makedirs(state_dir, exist_ok=True)
+    state_path = os.path.join(state_dir, STATE_FILE)
+    if os.path.exists(state_path):
+        old = load_state(state_dir)
+        if old is not None and (_alive(old.worker_pool_pid) or _alive(old.job_service_pid)):
+            raise BeamClusterError(f"a stack is already running from {state_path} (job endpoint "
+                                   f"{old.job_endpoint}); stop it first")
+    env = worker_env(extra_env)
+    staging = os.path.join(state_dir, "staging")
+    os.makedirs(staging, exist_ok=True)
+    pool_port, job_port = free_port(), free_port()
+    while job_port == pool_port:
+        job_port = free_port()
+    pool_log = os.path.join(state_dir, "worker_pool.log")
+    job_log = os.path.join(state_dir, "job_service.log")
+    pool = _spawn([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                   f"--service_port={pool_port}"], pool_log, env)
+    job = _spawn([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+                  "-p", str(job_port), "--staging_dir", staging], job_log, env)
+    cluster = BeamCluster(job_endpoint=f"localhost:{job_port}",
+                          worker_pool=f"localhost:{pool_port}", staging_dir=staging,
+                          worker_pool_pid=pool.pid, job_service_pid=job.pid,
+                          worker_pool_log=pool_log, job_service_log=job_log)
+    with open(state_path, "w") as f:
+        json.dump(dataclasses.asdict(cluster), f, indent=2)
+    try:
+        health_check(cluster, startup_timeout)
+        if smoke_timeout > 0:
+            smoke_test(cluster.pipeline_args(), smoke_timeout, cluster.worker_pool_log)
+    except BaseException:
+        stop(cluster)
+        raise
+    return cluster
+
+
+def stop(cluster: BeamCluster, grace: float = 10.0) -> None:
+    """SIGTERM to both process groups (the pool's SDK workers are in the pool's group), then
+    SIGKILL after `grace` s; removes the state file if it describes this stack."""
+    pids = [cluster.worker_pool_pid, cluster.job_service_pid]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    for pid in pids:
+        while time.time() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _alive(pid):
+                break
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    state_path = os.path.join(os.path.dirname(cluster.staging_dir), STATE_FILE)
+    with contextlib.suppress(OSError):
+        with open(state_path) as f:
+            if json.load(f).get("job_service_pid") == cluster.job_service_pid:
+                os.remove(state_path)
+
+
+def load_state(state_dir: str) -> Optional[BeamCluster]:
+    """The stack recorded in `<state_dir>/cluster.json`, or None."""
+    try:
+        with open(os.path.join(state_dir, STATE_FILE)) as f:
+            return BeamCluster(**json.load(f))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+@contextlib.contextmanager
+def beam_cluster(state_dir: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None,
+                 startup_timeout: float = 60.0, smoke_timeout: float = 120.0
+                 ) -> Iterator[BeamCluster]:
+    """A started, healthy stack for the `with` block; stopped (process groups) on exit."""
+    with contextlib.ExitStack() as stack:
+        if state_dir is None:
+            state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="beam-cluster-"))
+        cluster = start(state_dir, extra_env, startup_timeout, smoke_timeout)
+        try:
+            yield cluster
+        finally:
+            stop(cluster)
+
+
+def describe(cluster: BeamCluster) -> str:
+    """What to pass to `python -m pipeline run` (and the YAML equivalent) to use the stack."""
+    sets = " ".join(f"--set {o}" for o in cluster.overrides())
+    return (f"job service : {cluster.job_endpoint} (log {cluster.job_service_log})\n"
+            f"worker pool : {cluster.worker_pool} (log {cluster.worker_pool_log})\n"
+            f"run with    : python -m pipeline run {sets}\n"
+            f"or in YAML  :\n  beam:\n    runner: portable\n    portable:\n"
+            f"      job_endpoint: {cluster.job_endpoint}\n      environment_type: EXTERNAL\n"
+            f"      environment_config: {cluster.worker_pool}")
+
+
+def main(action: str, state_dir: str = DEFAULT_STATE_DIR, smoke_timeout: float = 120.0) -> int:
+    """`up` (foreground until Ctrl-C), `start` (background), `stop`, `status`. Exit 1 on error."""
+    try:
+        if action in ("start", "up"):
+            cluster = start(state_dir, smoke_timeout=smoke_timeout)
+            print(f"Beam portable stack started and smoke-tested (state: {state_dir}).")
+            print(describe(cluster))
+            if action == "start":
+                print(f"stop it with: python -m pipeline beam-cluster stop --state-dir {state_dir}")
+                return 0
+            print("Ctrl-C (or SIGTERM) stops it.", flush=True)
+
+            def _interrupt(*_):
+                raise KeyboardInterrupt
+
+            # Also when started in the background, where SIGINT is inherited as ignored.
+            signal.signal(signal.SIGINT, _interrupt)
+            signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                while _alive(cluster.worker_pool_pid) and _alive(cluster.job_service_pid):
+                    time.sleep(1)
+                print("error: a stack process exited; stopping", file=sys.stderr)
+                return 1
+            except KeyboardInterrupt:
+                return 0
+            finally:
+                stop(cluster)
+        cluster = load_state(state_dir)
+        if cluster is None:
+            print(f"no Beam stack recorded in {state_dir}")
+            return 0 if action == "stop" else 1
+        if action == "stop":
+            stop(cluster)
+            print(f"stopped job service {cluster.job_endpoint} and worker pool "
+                  f"{cluster.worker_pool}")
+            return 0
+        health_check(cluster, timeout=5)
+        print("healthy\n" + describe(cluster))
+        return 0
+    except BeamClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

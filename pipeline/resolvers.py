@@ -1,0 +1,120 @@
+"""Resolver strategies for retraining on spans, and the MLMD lineage helpers they rest on.
+
+`SpanWindowStrategy`: TFX's SpanRangeStrategy (RollingRange) keeping one Examples artifact per span:
+the latest ingestion of it (a span whose files changed is ingested again by ExampleGen; training on
+both ingestions would count its images twice).
+
+`WarmStartModelStrategy`: the Trainer's `base_model` for warm starts. The latest blessed model
+*not trained on exactly the examples this run trains on*: on new data that is the latest blessed
+model; on an unchanged re-run it is the same model as in the run that trained on this data, so the
+Trainer's inputs are unchanged and TFX serves it from the cache instead of fine-tuning the newest
+model on the same data again (and again at every cron tick).
+
+Both are local-only: KubeflowV2DagRunner compiles only LatestArtifactStrategy and
+LatestBlessedModelStrategy resolvers.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Set
+
+from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
+from tfx.dsl.components.common import resolver
+
+SPAN = "span"
+
+
+# ------------------------------------------------------------------------------------ lineage
+
+
+def _events(store, artifact_ids: Iterable[int]) -> List[metadata_store_pb2.Event]:
+    ids = list(artifact_ids)
+    return list(store.get_events_by_artifact_ids(ids)) if ids else []
+
+
+def producer_execution_ids(store, artifact_id: int) -> List[int]:
+    """Executions that output the artifact (the original one first; cached re-uses after it)."""
+    return sorted(e.execution_id for e in _events(store, [artifact_id])
+                  if e.type == metadata_store_pb2.Event.OUTPUT)
+
+
+def input_artifact_ids(store, execution_id: int, key: str) -> List[int]:
+    """Artifacts the execution read under input key `key` (e.g. 'examples', 'baseline_model')."""
+    return sorted(e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+                  if e.type in (metadata_store_pb2.Event.INPUT,
+                                metadata_store_pb2.Event.DECLARED_INPUT)
+                  and e.path.steps and e.path.steps[0].key == key)
+
+
+def output_artifact_ids(store, execution_id: int, key: str) -> List[int]:
+    """Artifacts the execution output under key `key` (e.g. 'model', 'blessing')."""
+    return sorted(e.artifact_id for e in store.get_events_by_execution_ids([execution_id])
+                  if e.type == metadata_store_pb2.Event.OUTPUT
+                  and e.path.steps and e.path.steps[0].key == key)
+
+
+def training_examples_ids(store, model_id: int) -> Set[int]:
+    """ExampleGen Examples behind a Model: Trainer <- transformed examples <- Transform <- them."""
+    producers = producer_execution_ids(store, model_id)
+    if not producers:
+        return set()
+    out: Set[int] = set()
+    for transformed in input_artifact_ids(store, producers[0], "examples"):
+        transform_runs = producer_execution_ids(store, transformed)
+        if transform_runs:
+            out.update(input_artifact_ids(store, transform_runs[0], "examples"))
+    return out
+
+
+def blessed_model_ids(blessings: Iterable[types.Artifact]) -> List[int]:
+    """Model ids blessed by the Evaluator (custom property current_model_id), newest first."""
+    ids = {b.get_int_custom_property("current_model_id") for b in blessings
+           if b.get_int_custom_property("blessed") == 1}
+    return sorted(ids, reverse=True)
+
+
+# ------------------------------------------------------------------------------------ strategies
+
+
+def _span(artifact: types.Artifact) -> int:
+    text = artifact.get_string_custom_property(SPAN)
+    return int(text) if text else artifact.get_int_custom_property(SPAN)
+
+
+class SpanWindowStrategy(SpanRangeStrategy):
+    """SpanRangeStrategy (static or rolling range) with one artifact per span: the latest one."""
+
+    def _resolve(self, input_dict: Dict[str, List[types.Artifact]]):
+        result = {}
+        for key, artifacts in super()._resolve(input_dict).items():
+            latest: Dict[int, types.Artifact] = {}
+            for a in artifacts:
+                if _span(a) not in latest or a.id > latest[_span(a)].id:
+                    latest[_span(a)] = a
+            result[key] = [latest[s] for s in sorted(latest, reverse=True)]
+        return result
+
+
+class WarmStartModelStrategy(resolver.ResolverStrategy):
+    """Latest blessed model not trained on exactly the `examples` input (see module docstring).
+
+    Inputs: `model` and `model_blessing` (all, as for LatestBlessedModelStrategy) and `examples`
+    (what this run's Transform reads). Output `model`: zero or one model.
+    """
+
+    def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]
+                          ) -> Optional[Dict[str, List[types.Artifact]]]:
+        models = {m.id: m for m in input_dict["model"]}
+        current = {a.id for a in input_dict.get("examples", [])}
+        chosen: List[types.Artifact] = []
+        for model_id in blessed_model_ids(input_dict["model_blessing"]):
+            if model_id in models and training_examples_ids(store, model_id) != current:
+                chosen = [models[model_id]]
+                break
+        blessing = [b for b in input_dict["model_blessing"]
+                    if chosen and b.get_int_custom_property("current_model_id") == chosen[0].id
+                    and b.get_int_custom_property("blessed") == 1][-1:]
+        return {"model": chosen, "model_blessing": blessing,
+                "examples": list(input_dict.get("examples", []))}
+

@@ -1,0 +1,215 @@
+"""`python -m pipeline retrain`: retrain on the newest span of data, safe to run from cron.
+
+Data arrives in spans, e.g. `incoming/span-<N>/<class>/*.png` with
+
+    data: {root: incoming, train_pattern: "span-{SPAN}/*/*", eval_pattern: ""}
+
+(`eval_pattern: ''`: no train/eval folders; each file goes to train or eval by a hash of its path).
+One `retrain`:
+
+1. takes the run lock on the output root first: a second `retrain` (or `run`) while one is
+   running exits at once with "already running" (exit code 3), before TensorFlow is imported;
+2. finds the spans on disk; ImageExampleGen's driver (TFX's FileBasedDriver) ingests the newest;
+   with `retrain.num_spans: N > 1`, Transform, Tuner and Trainer read the newest N ingested spans
+   (RollingRange), and spans of that window never ingested yet are ingested first (ExampleGen only);
+3. runs the pipeline: unchanged data is served from TFX's cache (no new training); new data trains a
+   candidate, warm-started from the latest blessed model when `retrain.warm_start: true`, that the
+   Evaluator compares with the latest blessed model (LatestBlessedModelStrategy): it is pushed as a
+   new version only if it is not worse (`evaluator.max_accuracy_drop`) and passes the absolute gates.
+
+Cron line (daily at 03:00; the lock makes overlapping ticks harmless):
+
+    0 3 * * * cd /path/to/project && .venv/bin/python -m pipeline retrain --config retrain.yaml >> outputs/retrain.log 2>&1
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from typing import Any, Dict, List, Optional  # noqa: E402
+
+from pipeline.config import (ConfigError, PipelineConfig, has_span,  # noqa: E402
+                             spans_on_disk)
+from pipeline.run_lock import run_lock  # noqa: E402
+
+EXAMPLE_GEN = "ImageExampleGen"
+
+
+def check_span_layout(config: PipelineConfig) -> None:
+    if not has_span(config.data.train_pattern):
+        raise ConfigError(
+            f"retrain reads data in spans: data.train_pattern {config.data.train_pattern!r} has no "
+            f"{{SPAN}}; e.g. --set data.root=incoming --set 'data.train_pattern=span-{{SPAN}}/*/*' "
+            f"--set data.eval_pattern= (files under incoming/span-<N>/<class>/)")
+
+
+def span_window(spans: List[int], num_spans: int) -> List[int]:
+    """The spans of the rolling window ending at the newest span (those present on disk)."""
+    if not spans:
+        return []
+    return [s for s in spans if s > spans[-1] - num_spans]
+
+
+def _store(metadata_path: str, readonly: bool = True):
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    modes = metadata_store_pb2.SqliteMetadataSourceConfig
+    cfg.sqlite.connection_mode = modes.READONLY if readonly else modes.READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(cfg)
+
+
+def node_executions(store, pipeline_name: str, node: str) -> list:
+    """MLMD executions of a pipeline node, oldest first."""
+    ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
+    return sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id) if ctx else []
+
+
+def ingested_spans(config: PipelineConfig) -> List[int]:
+    """Spans ImageExampleGen has ingested (LIVE Examples artifacts in MLMD)."""
+    if not os.path.exists(config.metadata_path):
+        return []
+    from ml_metadata.proto import metadata_store_pb2
+    store = _store(config.metadata_path)
+    ctx = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{EXAMPLE_GEN}")
+    if ctx is None:
+        return []
+    spans = set()
+    for a in store.get_artifacts_by_context(ctx.id):
+        if a.state == metadata_store_pb2.Artifact.LIVE and "span" in a.custom_properties:
+            value = a.custom_properties["span"]
+            spans.add(int(value.string_value) if value.string_value else value.int_value)
+    return sorted(spans)
+
+
+def ingest_span(config: PipelineConfig, span: int) -> None:
+    """Runs ImageExampleGen alone on one span (RangeConfig static_range), same node as the
+    pipeline's, so the span window resolver finds its Examples."""
+    from tfx import v1 as tfx
+    from tfx.proto import range_config_pb2
+
+    from components.image_example_gen import ImageExampleGen
+    from pipeline.pipeline import example_gen_io
+
+    input_config, output_config = example_gen_io(config)
+    d = config.data
+    example_gen = ImageExampleGen(
+        input_base=config.data_root, class_names=d.class_names, input_config=input_config,
+        output_config=output_config,
+        range_config=range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
+            start_span_number=span, end_span_number=span)),
+        max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels)
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
+        components=[example_gen], enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args)))
+
+
+def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
+    """ingest_span, with a failure reported like a failed run (RunFailedError: one message,
+    the traceback in <output.root>/logs/)."""
+    from pipeline import local_runner
+    try:
+        ingest_span(config, span)
+    except Exception as e:  # pylint: disable=broad-except
+        log_path = local_runner._write_traceback(  # pylint: disable=protected-access
+            config.output_root, e)
+        known = isinstance(e, local_runner.known_error_types())
+        last_line = (str(e).strip().splitlines() or [""])[-1][:500]
+        detail = str(e) if known else f"{type(e).__name__}: {last_line}"
+        raise local_runner.RunFailedError(f"ingesting span {span} (of the window): {detail}",
+                                          log_path, known) from e
+
+
+def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
+    """From MLMD, for the latest run: what the Trainer and Evaluator read (model ids, versions)."""
+    from components.export_pusher.executor import find_pushed_version
+    from pipeline.resolvers import input_artifact_ids, output_artifact_ids
+
+    store = _store(config.metadata_path)
+
+    def model_info(model_id: Optional[int]) -> Optional[Dict[str, Any]]:
+        if model_id is None:
+            return None
+        (model,) = store.get_artifacts_by_id([model_id])
+        return {"model_id": model_id, "uri": model.uri,
+                "version": find_pushed_version(config.serving_dir, model.uri)}
+
+    out: Dict[str, Any] = {}
+    evaluators = node_executions(store, config.pipeline_name, "Evaluator")
+    trainers = node_executions(store, config.pipeline_name, "Trainer")
+    if evaluators:
+        candidate = input_artifact_ids(store, evaluators[-1].id, "model")
+        baseline = input_artifact_ids(store, evaluators[-1].id, "baseline_model")
+        # MLMD keeps one input event per artifact: when the baseline is the candidate itself
+        # (an unchanged re-run) only the 'model' event exists; the blessing names both.
+        blessings = store.get_artifacts_by_id(output_artifact_ids(store, evaluators[-1].id,
+                                                                  "blessing"))
+        if not baseline and blessings and "baseline_model_id" in blessings[0].custom_properties:
+            baseline = [blessings[0].custom_properties["baseline_model_id"].int_value]
+        out["baseline"] = model_info(baseline[0] if baseline else None)
+        out["candidate"] = model_info(candidate[0] if candidate else None)
+    if trainers:
+        base = input_artifact_ids(store, trainers[-1].id, "base_model")
+        out["warm_start_from"] = model_info(base[0] if base else None)
+        out["trainer_state"] = _state_name(trainers[-1].last_known_state)
+    return out
+
+
+def _state_name(state: int) -> str:
+    from ml_metadata.proto import metadata_store_pb2
+    return metadata_store_pb2.Execution.State.Name(state)
+
+
+def retrain(config: PipelineConfig) -> Dict[str, Any]:
+    """One retraining run (see the module docstring); returns the run summary plus `spans` and
+    `lineage`. Raises ConfigError, AlreadyRunningError or RunFailedError."""
+    check_span_layout(config)
+    with run_lock(config.output_root):
+        from pipeline.local_runner import run
+
+        spans = spans_on_disk(config.data_root, config.data.train_pattern)
+        if not spans:
+            raise ConfigError(f"data.train_pattern: no span under {config.data_root} matches "
+                              f"{config.data.train_pattern!r}")
+        window = span_window(spans, config.retrain.num_spans)
+        backfilled = []
+        if len(window) > 1:
+            known = set(ingested_spans(config))
+            for span in window[:-1]:
+                if span not in known:
+                    _ingest_or_fail(config, span)
+                    backfilled.append(span)
+        summary = run(config)
+        summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
+                            "backfilled": backfilled}
+        summary["lineage"] = lineage_report(config)
+    return summary
+
+
+def format_retrain(summary: Dict[str, Any]) -> str:
+    """Lines added after the run summary: spans, warm start, baseline, the Trainer's state."""
+    spans, lineage = summary["spans"], summary.get("lineage", {})
+
+    def model(info: Optional[Dict[str, Any]]) -> str:
+        if not info:
+            return "none"
+        version = info.get("version")
+        return f"model {info['model_id']}" + (f" (version {version})" if version else "")
+
+    lines = [f"spans: newest {spans['newest']}, trained on {spans['window']}"
+             + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")]
+    if "trainer_state" in lineage:
+        warm = (f"warm-started from {model(lineage['warm_start_from'])}"
+                if lineage.get("warm_start_from") else "")
+        if lineage["trainer_state"] == "CACHED":
+            lines.append("trainer: unchanged data, served from the cache (no training)")
+        else:
+            lines.append("trainer: trained a new model" + (f", {warm}" if warm else ""))
+    if "baseline" in lineage:
+        lines.append(f"evaluator baseline (latest blessed model): {model(lineage['baseline'])}")
+    return "\n".join(lines)

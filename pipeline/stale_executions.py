@@ -1,0 +1,49 @@
+"""Executions left NEW/RUNNING by a killed run: marked CANCELED (their pending outputs ABANDONED).
+
+Only called while holding the run lock (pipeline/run_lock.py), which proves no other process is
+running any of them. TFX's LocalDagRunner starts every run in a new `pipeline_run` context, so it
+never resumes such executions itself; they would otherwise stay RUNNING in MLMD forever.
+"""
+from __future__ import annotations
+
+import os
+from typing import List
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+ACTIVE = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    return metadata_store.MetadataStore(cfg)
+
+
+def cancel_stale_executions(metadata_path: str) -> List[str]:
+    """Marks every active execution CANCELED; returns '<type> #<id>' of each (empty: none)."""
+    if not os.path.exists(metadata_path):
+        return []
+    store = _store(metadata_path)
+    stale = [e for e in store.get_executions() if e.last_known_state in ACTIVE]
+    if not stale:
+        return []
+    types = {t.id: t.name for t in store.get_execution_types()}
+    for execution in stale:
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+        execution.custom_properties["cancel_reason"].string_value = (
+            "process killed before the execution finished (found by the next run)")
+    store.put_executions(stale)
+    outputs = {ev.artifact_id for ev in store.get_events_by_execution_ids([e.id for e in stale])
+               if ev.type in (metadata_store_pb2.Event.OUTPUT,
+                              metadata_store_pb2.Event.PENDING_OUTPUT)}
+    pending = [a for a in store.get_artifacts_by_id(list(outputs))
+               if a.state in (metadata_store_pb2.Artifact.PENDING,
+                              metadata_store_pb2.Artifact.UNKNOWN)]
+    for artifact in pending:
+        artifact.state = metadata_store_pb2.Artifact.ABANDONED
+    if pending:
+        store.put_artifacts(pending)
+    return [f"{types.get(e.type_id, '?').rsplit('.', 1)[-1]} #{e.id}" for e in stale]

@@ -1,0 +1,311 @@
+"""Submit the compiled pipeline to Vertex AI Pipelines, or schedule it with a cron expression.
+
+  python -m pipeline submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run]
+  python -m pipeline schedule [--cron EXPR] [--template FILE.json] [--param ...] [--dry-run]
+
+Both build an `aiplatform.PipelineJob` from the PipelineJob JSON (`compile` output; compiled from
+the config when --template is not given). `submit` sends it (CreatePipelineJob); `schedule` creates
+a Vertex pipeline job schedule (CreateSchedule, as `PipelineJob.create_schedule` does) that starts a
+run at every cron tick, at most `vertex.max_concurrent_run_count` (default 1) at a time: scheduled
+runs never overlap. Each scheduled run reads the newest span (`range_config` '').
+
+`--dry-run` needs no credentials and sends nothing: the SDK builds the request as usual, with
+anonymous credentials and an API client that records the call instead of making it, and the
+request is printed as JSON. Without --dry-run, missing credentials or a refused request is one
+line on stderr (exit code 5), never a traceback. The cron expression is checked before any of it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.config import ConfigError, PipelineConfig
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+class VertexError(RuntimeError):
+    """Vertex AI could not be reached or refused the request (one-line message)."""
+
+
+# ------------------------------------------------------------------------------------- cron
+
+_MONTHS = {m: i for i, m in enumerate(
+    "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1)}
+_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+# (name, lowest, highest, names allowed)
+_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+           ("month", 1, 12, _MONTHS), ("day of week", 0, 7, _DAYS))
+_TZ_PREFIX = re.compile(r"^(CRON_TZ|TZ)=(\S+)\s+")
+
+
+def _cron_value(text: str, field: Tuple[str, int, int, Dict[str, int]], expr: str) -> int:
+    name, low, high, names = field
+    if text.upper() in names:
+        return names[text.upper()]
+    if not text.isdigit():
+        raise ConfigError(f"cron {expr!r}: {name} value {text!r} is not a number"
+                          + (f" or a name ({', '.join(names)})" if names else ""))
+    value = int(text)
+    if not low <= value <= high:
+        raise ConfigError(f"cron {expr!r}: {name} {value} is out of range {low}-{high}")
+    return value
+
+
+def validate_cron(expr: str) -> str:
+    """Checks a unix-cron expression (5 fields, optional `CRON_TZ=Area/City ` prefix); returns it
+    stripped, or raises ConfigError naming the field and the value that is wrong."""
+    text = " ".join(expr.split())
+    rest = text
+    m = _TZ_PREFIX.match(text)
+    if m:
+        try:
+            ZoneInfo(m.group(2))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"cron {expr!r}: unknown time zone {m.group(2)!r} "
+                              f"(expected an IANA name, e.g. Europe/Berlin)") from None
+        rest = text[m.end():]
+    if rest.startswith("@"):
+        raise ConfigError(f"cron {expr!r}: macros like {rest.split()[0]} are not supported; "
+                          f"write the 5 fields, e.g. '0 3 * * *' for daily at 03:00")
+    fields = rest.split(" ")
+    if len(fields) != 5:
+        raise ConfigError(f"cron {expr!r}: expected 5 fields (minute hour day-of-month month "
+                          f"day-of-week), got {len(fields)}")
+    for value, field in zip(fields, _FIELDS):
+        name, low, high, _ = field
+        for item in value.split(","):
+            base, _, step = item.partition("/")
+            if step:
+                if not step.isdigit() or not 1 <= int(step) <= high:
+                    raise ConfigError(f"cron {expr!r}: {name} step {step!r} must be a number "
+                                      f"from 1 to {high}")
+            if base == "*":
+                continue
+            if not base:
+                raise ConfigError(f"cron {expr!r}: empty {name} item in {value!r}")
+            if "-" in base:
+                first, _, last = base.partition("-")
+                a, b = _cron_value(first, field, expr), _cron_value(last, field, expr)
+                if a > b:
+                    raise ConfigError(f"cron {expr!r}: {name} range {base} runs backwards")
+            else:
+                if step:
+                    raise ConfigError(f"cron {expr!r}: {name} {item!r}: a step needs '*' or a "
+                                      f"range before it (e.g. */15 or 0-30/10)")
+                _cron_value(base, field, expr)
+    return text
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def parse_parameters(items: List[str], span: Optional[int],
+                     known: Dict[str, Any]) -> Dict[str, Any]:
+    """`--param NAME=VALUE` items (and `--span N`) -> parameter_values, checked against the
+    template's runtime parameters."""
+    values: Dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r}: expected NAME=VALUE")
+        name, value = item.split("=", 1)
+        if name not in known:
+            raise ConfigError(f"--param {name}: not a runtime parameter of the pipeline (known: "
+                              f"{', '.join(sorted(known))})")
+        values[name] = value
+    if span is not None:
+        if span < 0:
+            raise ConfigError(f"--span {span}: expected a span number >= 0")
+        values["range_config"] = json.dumps({"static_range": {
+            "start_span_number": span, "end_span_number": span}})
+    return values
+
+
+def template_parameters(job: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(job.get("pipelineSpec", {}).get("root", {}).get("inputDefinitions", {})
+                .get("parameters", {}))
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+class _Captured(Exception):
+    """Raised by the recording client: the request was built and not sent."""
+
+
+class _RecordingClient:
+    """Stands in for the SDK's GAPIC client in --dry-run: records the first call, sends nothing."""
+
+    def __init__(self) -> None:
+        self.method: Optional[str] = None
+        self.kwargs: Dict[str, Any] = {}
+
+    def __getattr__(self, method: str):
+        def call(**kwargs):
+            self.method, self.kwargs = method, kwargs
+            raise _Captured(method)
+        return call
+
+
+def credentials(dry_run: bool = False):
+    """Anonymous credentials for a dry run; else Application Default Credentials, or VertexError."""
+    if dry_run:
+        from google.auth.credentials import AnonymousCredentials
+        return AnonymousCredentials()
+    import google.auth
+    from google.auth import exceptions as auth_exceptions
+    try:
+        found, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except auth_exceptions.DefaultCredentialsError:
+        raise VertexError(
+            "no Google Cloud credentials found: run `gcloud auth application-default login` or "
+            "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (use --dry-run to "
+            "print the request without sending it)") from None
+    return found
+
+
+def check_target(config: PipelineConfig) -> None:
+    v = config.vertex
+    if not v.project:
+        raise ConfigError("vertex.project: set the Google Cloud project id (e.g. "
+                          "--set vertex.project=my-project)")
+    if not v.region:
+        raise ConfigError("vertex.region: set the Vertex AI region (e.g. us-central1)")
+    if v.pipeline_root and not v.pipeline_root.startswith("gs://"):
+        raise ConfigError(f"vertex.pipeline_root: expected gs://bucket/path, got "
+                          f"{v.pipeline_root!r}")
+
+
+def build_pipeline_job(config: PipelineConfig, template_path: str,
+                       parameter_values: Dict[str, Any], creds):
+    """The `aiplatform.PipelineJob` for the template (built locally; nothing is sent)."""
+    from google.cloud import aiplatform
+    v = config.vertex
+    return aiplatform.PipelineJob(
+        display_name=v.display_name or config.pipeline_name,
+        template_path=template_path,
+        pipeline_root=v.pipeline_root or None,
+        parameter_values=parameter_values or None,
+        enable_caching=v.enable_caching,
+        labels=dict(v.labels) or None,
+        project=v.project, location=v.region, credentials=creds)
+
+
+def _request_json(method: str, kwargs: Dict[str, Any], region: str) -> Dict[str, Any]:
+    from google.cloud import aiplatform_v1
+    from google.protobuf import json_format
+    if method == "create_pipeline_job":
+        request = aiplatform_v1.CreatePipelineJobRequest(
+            parent=kwargs["parent"], pipeline_job=kwargs["pipeline_job"],
+            pipeline_job_id=kwargs.get("pipeline_job_id") or "")
+        rpc = "google.cloud.aiplatform.v1.PipelineService.CreatePipelineJob"
+    elif method == "create_schedule":
+        request = aiplatform_v1.CreateScheduleRequest(parent=kwargs["parent"],
+                                                      schedule=kwargs["schedule"])
+        rpc = "google.cloud.aiplatform.v1.ScheduleService.CreateSchedule"
+    else:  # pragma: no cover - the SDK changed its call
+        raise VertexError(f"dry run: unexpected API call {method}")
+    return {"dry_run": True, "endpoint": f"{region}-aiplatform.googleapis.com", "rpc": rpc,
+            # The canonical proto3 JSON mapping of the request (fields left at their defaults
+            # are not sent, so not shown).
+            "request": json_format.MessageToDict(type(request).pb(request))}
+
+
+@contextlib.contextmanager
+def _sdk_logging_off() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.startswith("google.cloud.aiplatform")]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, disabled in zip(loggers, before):
+            lg.disabled = disabled
+
+
+def _send(action, dry_run: bool, client_owner, region: str) -> Dict[str, Any]:
+    """Runs `action()` (the SDK call); in dry-run with a recording client. Returns the request
+    JSON (dry run) or {'name': resource name}."""
+    if dry_run:
+        recorder = _RecordingClient()
+        client_owner.api_client = recorder
+        try:
+            with _sdk_logging_off():  # the SDK logs "Creating PipelineJob" to stdout
+                action()
+        except _Captured:
+            return _request_json(recorder.method, recorder.kwargs, region)
+        raise VertexError("dry run: the SDK made no API call")  # pragma: no cover
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+    try:
+        action()
+    except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise VertexError(f"Vertex AI refused the request: {type(e).__name__}: {first}") from None
+    return {"name": client_owner.resource_name}
+
+
+def submit(config: PipelineConfig, template_path: str, parameter_values: Dict[str, Any],
+           dry_run: bool = False) -> Dict[str, Any]:
+    """CreatePipelineJob for the template (`PipelineJob.submit`)."""
+    check_target(config)
+    creds = credentials(dry_run)
+    job = build_pipeline_job(config, template_path, parameter_values, creds)
+    service_account = config.vertex.service_account or None
+
+    def action():
+        if dry_run:  # submit() first makes sure the pipeline root's bucket exists: not in a dry run
+            from google.cloud.aiplatform.utils import gcs_utils
+            real = gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist
+            gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist = (
+                lambda **kwargs: None)
+            try:
+                job.submit(service_account=service_account)
+            finally:
+                gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist = real
+        else:
+            job.submit(service_account=service_account)
+
+    return _send(action, dry_run, job, config.vertex.region)
+
+
+def create_schedule(config: PipelineConfig, template_path: str, cron: str,
+                    parameter_values: Dict[str, Any], dry_run: bool = False) -> Dict[str, Any]:
+    """CreateSchedule: a Vertex pipeline job schedule starting the template at each cron tick
+    (what `PipelineJob.create_schedule(cron=...)` does, with these credentials)."""
+    cron = validate_cron(cron)
+    check_target(config)
+    creds = credentials(dry_run)
+    from google.cloud import aiplatform
+    job = build_pipeline_job(config, template_path, parameter_values, creds)
+    display_name = f"{config.vertex.display_name or config.pipeline_name}-schedule"
+    schedule = aiplatform.PipelineJobSchedule(
+        pipeline_job=job, display_name=display_name, credentials=creds,
+        project=config.vertex.project, location=config.vertex.region)
+
+    def action():
+        schedule.create(cron=cron,
+                        max_concurrent_run_count=config.vertex.max_concurrent_run_count,
+                        service_account=config.vertex.service_account or None)
+
+    return _send(action, dry_run, schedule, config.vertex.region)
+
+
+def resolve_template(config: PipelineConfig, template: Optional[str]) -> str:
+    """--template as given, else the config compiled to <output.root>/vertex/<name>.json."""
+    if template:
+        if not os.path.isfile(template):
+            raise ConfigError(f"--template {template}: no such file (make one with "
+                              f"`python -m pipeline compile --output {template}`)")
+        return template
+    from pipeline.kubeflow_v2_runner import compile_pipeline
+    path = os.path.join(config.output_root, "vertex", f"{config.pipeline_name}.json")
+    compile_pipeline(config, path)
+    return path

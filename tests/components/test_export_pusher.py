@@ -1,0 +1,369 @@
+"""The ExportPusher executor on artifacts built here: real small SavedModels, transformed-examples
+TFRecords and a transform graph (no pipeline run, no mocks of the gate or the push).
+
+- a pruned model is pushed with its three TFLite variants, report.json and report.html (plots,
+  exported per-layer sparsity ~ target, data manifest hash, library versions, tuner trials);
+- a model whose int8 conversion cannot keep its decisions is pushed without the int8 variant, and
+  the report says why;
+- a failure while the version is built leaves neither a version dir nor an `.incomplete-*` one;
+- a model that is not blessed pushes nothing.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils  # noqa: E402
+from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+
+from components.export_pusher import report as report_lib  # noqa: E402
+from components.export_pusher import versioning  # noqa: E402
+from components.export_pusher.executor import Executor  # noqa: E402
+from modules import export, pruning  # noqa: E402
+from modules.augmentation_config import AugmentationConfig  # noqa: E402
+from modules.features import IMAGE_KEY, LABEL_KEY  # noqa: E402
+
+SIZE = 16
+TARGET = 0.6
+PRUNED_LAYERS = ["conv_a", "dense_a"]
+MIN_AGREEMENT = {"float32": 0.99, "dynamic_range": 0.99, "int8": 0.98}
+# as modules/tuning_report.py writes them
+TRIALS = [{"trial": 1, "trial_id": "00", "status": "COMPLETED",
+           "hyperparameters": {"learning_rate": 0.001, "batch_size": 16},
+           "fold_scores": [0.8, 0.82], "mean": 0.81, "std": 0.01, "seconds": 12.5,
+           "best_so_far": 0.81},
+          {"trial": 2, "trial_id": "01", "status": "COMPLETED",
+           "hyperparameters": {"learning_rate": 0.01, "batch_size": 32},
+           "fold_scores": [0.7, 0.78], "mean": 0.74, "std": 0.04, "seconds": 11.0,
+           "best_so_far": 0.81}]
+
+
+# ---------------------------------------------------------------- artifacts
+
+def _write_split(root, split, images, labels):
+    os.makedirs(os.path.join(root, f"Split-{split}"), exist_ok=True)
+    path = os.path.join(root, f"Split-{split}", "transformed_examples-00000-of-00001.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for img, label in zip(images, labels):
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                IMAGE_KEY: tf.train.Feature(float_list=tf.train.FloatList(
+                    value=img.reshape(-1).tolist())),
+                LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+            })).SerializeToString())
+
+
+def _transform_graph(root):
+    """A Transform output dir as far as the ExportPusher reads it: transformed_metadata/."""
+    schema = schema_utils.schema_from_feature_spec({
+        IMAGE_KEY: tf.io.FixedLenFeature([SIZE, SIZE, 3], tf.float32),
+        LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)})
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
+                               os.path.join(root, "transformed_metadata"))
+    return root
+
+
+def _examples(root, train, evals, splits=("train", "eval")):
+    art = standard_artifacts.Examples()
+    art.uri = root
+    art.split_names = artifact_utils.encode_split_names(list(splits))
+    if "train" in splits:
+        _write_split(root, "train", *train)
+    if "eval" in splits:
+        _write_split(root, "eval", *evals)
+    return art
+
+
+def _model_artifact(root, keras_model, training_summary):
+    art = standard_artifacts.Model()
+    art.uri = root
+    export.save_image_model(keras_model, os.path.join(root, "Format-Serving"))
+    with open(os.path.join(root, "training_summary.json"), "w") as f:
+        json.dump(training_summary, f)
+    return art
+
+
+def _artifact(cls, uri, **int_props):
+    art = cls()
+    art.uri = uri
+    os.makedirs(uri, exist_ok=True)
+    for k, v in int_props.items():
+        art.set_int_custom_property(k, v)
+    return art
+
+
+def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data_root=None):
+    serving = os.path.join(tmp, "serving")
+    pushed = _artifact(standard_artifacts.PushedModel, os.path.join(tmp, "pushed"))
+    inputs = {"model": [model], "transformed_examples": [examples],
+              "transform_graph": [_artifact(standard_artifacts.TransformGraph, transform_uri)],
+              "model_blessing": [_artifact(standard_artifacts.ModelBlessing,
+                                           os.path.join(tmp, "blessing"),
+                                           blessed=int(blessed))]}
+    if tuner_dir:
+        inputs["tuner_results"] = [_artifact(standard_artifacts.TunerResults, tuner_dir)]
+    run_info = {"profile": "test", "weights_source": "none (test)",
+                "class_names": ["neg", "pos"], "data_root": data_root or "",
+                "data_patterns": ["train/*/*", "eval/*/*"],
+                "config": {"seed": 0, "trainer": {"pruning": {"layers": PRUNED_LAYERS}}}}
+    Executor().Do(inputs, {"pushed_model": [pushed]}, {
+        "serving_dir": serving, "tflite_variants": json.dumps(list(export.TFLITE_VARIANTS)),
+        "min_agreement": json.dumps(MIN_AGREEMENT), "parity_examples": 200,
+        "run_info": json.dumps(run_info)})
+    return serving, pushed
+
+
+# ---------------------------------------------------------------- a pruned model
+
+def _pruned_model():
+    """A small conv net with conv_a and dense_a pruned to TARGET by tfmot, then stripped."""
+    tf_keras.utils.set_random_seed(0)
+    inputs = tf_keras.Input((SIZE, SIZE, 3), name=IMAGE_KEY)
+    x = tf_keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = tf_keras.layers.Conv2D(16, 3, activation="relu", name="conv_a")(x)
+    x = tf_keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv_b")(x)
+    x = tf_keras.layers.Flatten()(x)
+    x = tf_keras.layers.Dense(16, activation="relu", name="dense_a")(x)
+    outputs = tf_keras.layers.Dense(1, activation="sigmoid", name="predictions")(x)
+    model = tf_keras.Model(inputs, outputs)
+    pruned = pruning.apply_pruning(model, PRUNED_LAYERS,
+                                   pruning.sparsity.ConstantSparsity(TARGET, 0, frequency=1))
+    pruned.compile(optimizer="adam", loss="binary_crossentropy", run_eagerly=True)
+    x_train, y_train = _bright_vs_dark(32, seed=5)
+    pruned.fit(x_train, y_train, batch_size=8, epochs=1, verbose=0,
+               callbacks=[pruning.sparsity.UpdatePruningStep()])
+    return pruning.strip_pruning(pruned)
+
+
+def _bright_vs_dark(n, seed):
+    """Textured images; label 1 = brighter half. float32 [n, SIZE, SIZE, 3] in [0, 255]."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    base = np.where(labels == 1, 170.0, 80.0)[:, None, None, None]
+    images = np.clip(base + rng.normal(0, 30, (n, SIZE, SIZE, 3)), 0, 255).astype(np.float32)
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def pruned_push(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("pruned_push"))
+    model = _model_artifact(os.path.join(tmp, "model"), _pruned_model(), {
+        "seed": 0, "weights_source": "none (test)",
+        "augmentation": vars(AugmentationConfig()),
+        "pruning": {"layers": PRUNED_LAYERS, "target_sparsity": TARGET,
+                    "schedule": "constant"}})
+    examples = _examples(os.path.join(tmp, "examples"), _bright_vs_dark(24, 1),
+                         _bright_vs_dark(40, 2))
+    transform_uri = _transform_graph(os.path.join(tmp, "transform"))
+    tuner_dir = os.path.join(tmp, "tuner_results")
+    os.makedirs(tuner_dir)
+    with open(os.path.join(tuner_dir, "trials.json"), "w") as f:
+        json.dump(TRIALS, f)
+    with open(os.path.join(tuner_dir, "trials.csv"), "w") as f:
+        f.write("trial_id,learning_rate,batch_size,score\n00,0.001,16,0.81\n01,0.01,32,0.74\n")
+    report_lib.plot_accuracy_vs_size(  # any real PNG stands in for the tuner's plot
+        {"saved_model": {"gzip_bytes": 1e6, "accuracy": 0.8}, "tflite": {},
+         "eval_examples": 1}, os.path.join(tuner_dir, "trials.png"))
+    data_root = os.path.join(tmp, "data")
+    for rel, content in [("train/neg/a.png", b"a"), ("train/pos/b.png", b"bb"),
+                         ("eval/neg/c.png", b"ccc")]:
+        os.makedirs(os.path.dirname(os.path.join(data_root, rel)), exist_ok=True)
+        with open(os.path.join(data_root, rel), "wb") as f:
+            f.write(content)
+    serving, pushed = _run(tmp, model, examples, transform_uri, tuner_dir=tuner_dir,
+                           data_root=data_root)
+    versions = versioning.list_versions(serving)
+    assert len(versions) == 1, os.listdir(serving)
+    dest = os.path.join(serving, str(versions[0]))
+    with open(os.path.join(dest, "report.json")) as f:
+        report = json.load(f)
+    return {"dest": dest, "report": report, "pushed": pushed, "serving": serving,
+            "data_root": data_root}
+
+
+def test_pruned_model_pushed_with_all_variants(pruned_push):
+    dest, report = pruned_push["dest"], pruned_push["report"]
+    assert sorted(report["tflite"]) == sorted(export.TFLITE_VARIANTS), report["rejected"]
+    assert report["rejected"] == {}
+    for variant in export.TFLITE_VARIANTS:
+        assert os.path.isfile(os.path.join(dest, f"model_{variant}.tflite"))
+        assert report["tflite"][variant]["sparsity_flag"] is True
+    assert os.path.isfile(os.path.join(dest, "saved_model", "saved_model.pb"))
+    assert pruned_push["pushed"].get_int_custom_property("pushed") == 1
+    assert report["deployed"] == "int8"
+    assert not [n for n in os.listdir(pruned_push["serving"])
+                if n.startswith(versioning.INCOMPLETE_PREFIX)]
+
+
+def test_exported_sparsity_per_layer_matches_target(pruned_push):
+    sp = pruned_push["report"]["sparsity"]
+    assert set(sp["layers"]) == set(PRUNED_LAYERS)
+    for layer, value in sp["layers"].items():
+        assert value == pytest.approx(TARGET, abs=0.02), (layer, value)
+    assert sp["overall"] == pytest.approx(TARGET, abs=0.02)
+    # counted independently from the pushed SavedModel's variables
+    loaded = tf.saved_model.load(os.path.join(pruned_push["dest"], "saved_model"))
+    kernels = {v.name: v.numpy() for v in loaded.variables if v.name.endswith("kernel:0")}
+    assert np.mean(kernels["conv_a/kernel:0"] == 0) == pytest.approx(sp["layers"]["conv_a"])
+    assert np.mean(kernels["conv_b/kernel:0"] == 0) < 0.05  # not pruned
+
+
+def test_report_json_has_run_facts(pruned_push):
+    report = pruned_push["report"]
+    versions = report["library_versions"]
+    for lib in ("tensorflow", "tfx", "tfmot", "tft", "tfma", "keras-tuner"):
+        assert versions[lib][0].isdigit(), (lib, versions[lib])
+    assert report["weights_source"] == "none (test)"
+    assert report["run"]["config"]["trainer"]["pruning"]["layers"] == PRUNED_LAYERS
+    # sha256 over the "<sha256>  <relative path>" lines of the data files, sorted by path
+    lines = [f"{hashlib.sha256(c).hexdigest()}  {rel}\n" for rel, c in [
+        ("eval/neg/c.png", b"ccc"), ("train/neg/a.png", b"a"), ("train/pos/b.png", b"bb")]]
+    manifest = report["data_manifest"]
+    assert manifest["files"] == 3
+    assert manifest["sha256"] == hashlib.sha256("".join(lines).encode()).hexdigest()
+    cm = report["confusion_matrix"]
+    assert cm["artifact"] == "int8"
+    assert np.sum(cm["rows_true_columns_predicted"]) == report["eval_examples"] == 40
+    assert report["tuner_files"] == ["tuner/trials.json", "tuner/trials.csv", "tuner/trials.png"]
+
+
+def test_data_manifest_ignores_location_and_sees_changes(pruned_push, tmp_path):
+    root = pruned_push["data_root"]
+    first = report_lib.data_manifest(root, ["train/*/*", "eval/*/*"])
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    assert report_lib.data_manifest(copy, ["train/*/*", "eval/*/*"])["sha256"] == first["sha256"]
+    with open(os.path.join(copy, "eval", "neg", "c.png"), "ab") as f:
+        f.write(b"!")
+    assert report_lib.data_manifest(copy, ["train/*/*", "eval/*/*"])["sha256"] != first["sha256"]
+
+
+def test_report_html_with_plots_and_tuner_trials(pruned_push):
+    dest = pruned_push["dest"]
+    with open(os.path.join(dest, "report.html")) as f:
+        page = f.read()
+    plots = pruned_push["report"]["plots"]
+    assert set(plots) == {"accuracy_vs_size", "confusion", "augmentation"}
+    for rel in plots.values():
+        path = os.path.join(dest, rel)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", rel
+    assert page.count("data:image/png;base64,") == 4  # 3 plots + the tuner's trials.png
+    for text in ("Artifacts", "gzip bytes", "Confusion matrix", "Sparsity of the exported model", "conv_a",
+                 "Augmented training samples", "Tuner trials", "<th>learning_rate</th>",
+                 "0.8000, 0.8200",
+                 "Library versions", "tensorflow", "Resolved config", "none (test)",
+                 pruned_push["report"]["data_manifest"]["sha256"]):
+        assert text in page, text
+    for name in ("trials.json", "trials.csv", "trials.png"):
+        assert os.path.isfile(os.path.join(dest, "tuner", name))
+
+
+def test_augmented_grid_shows_changed_images():
+    layers = report_lib.augmentation_layers_of(
+        {"augmentation": vars(AugmentationConfig()), "seed": 3}, {})
+    assert len(layers) == 5  # rotation, shift (width + height), shear, zoom, flip
+    images, _ = _bright_vs_dark(4, 0)
+    out = report_lib.augment_samples(layers, images, repeats=2)
+    assert out[0].shape == images.shape
+    assert not np.allclose(out[0], images) and not np.allclose(out[0], out[1])
+    assert report_lib.augmentation_layers_of({"augmentation": vars(
+        AugmentationConfig(enabled=False))}, {}) == []
+
+
+# ---------------------------------------------------------------- the parity gate
+
+def _threshold_model():
+    """P(class 1) = sigmoid(20 * (mean pixel - 100)): its decisions hinge on sub-unit pixel
+    differences, which int8 activations (calibrated on images spanning 0..255, one step ~ 1.0)
+    cannot represent; float32 and dynamic range (tiny kernel, left in float) keep them."""
+    inputs = tf_keras.Input((SIZE, SIZE, 3), name=IMAGE_KEY)
+    x = tf_keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = tf_keras.layers.Dense(1, activation="sigmoid", name="predictions")
+    model = tf_keras.Model(inputs, dense(x))
+    dense.set_weights([np.full((3, 1), 20.0 / 3, np.float32), np.array([-2000.0], np.float32)])
+    return model
+
+
+def _near_threshold(n, seed):
+    """Flat images at 100 +- (0.05..0.45): label 1 above 100."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    delta = rng.uniform(0.05, 0.45, n) * np.where(labels == 1, 1, -1)
+    images = np.broadcast_to((100.0 + delta)[:, None, None, None], (n, SIZE, SIZE, 3))
+    return images.astype(np.float32), labels
+
+
+def _full_range(n, seed):
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(0, 255, n)[:, None, None, None]
+    images = np.clip(levels + rng.normal(0, 5, (n, SIZE, SIZE, 3)), 0, 255)
+    return images.astype(np.float32), (np.arange(n) % 2)
+
+
+@pytest.fixture(scope="module")
+def parity_push(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("parity_push"))
+    model = _model_artifact(os.path.join(tmp, "model"), _threshold_model(), {"seed": 0})
+    examples = _examples(os.path.join(tmp, "examples"), _full_range(32, 1),
+                         _near_threshold(60, 2))
+    serving, pushed = _run(tmp, model, examples, _transform_graph(os.path.join(tmp, "tf")))
+    (version,) = versioning.list_versions(serving)
+    dest = os.path.join(serving, str(version))
+    with open(os.path.join(dest, "report.json")) as f:
+        return {"dest": dest, "report": json.load(f), "pushed": pushed}
+
+
+def test_parity_gate_refuses_disagreeing_int8(parity_push):
+    dest, report = parity_push["dest"], parity_push["report"]
+    assert report["saved_model"]["accuracy"] == 1.0
+    assert sorted(report["tflite"]) == ["dynamic_range", "float32"]
+    for variant in ("float32", "dynamic_range"):
+        assert report["tflite"][variant]["agreement"] == 1.0
+        assert os.path.isfile(os.path.join(dest, f"model_{variant}.tflite"))
+    rejected = report["rejected"]["int8"]
+    assert rejected["agreement"] < 0.98
+    assert "below 98.00%" in rejected["reason"] and "60 eval examples" in rejected["reason"]
+    assert not os.path.exists(os.path.join(dest, "model_int8.tflite"))
+    assert report["deployed"] == "dynamic_range"
+    assert "sparsity" not in report
+    with open(os.path.join(dest, "report.html")) as f:
+        page = f.read()
+    assert "Rejected by the parity gate" in page and "below 98.00%" in page
+    assert parity_push["pushed"].get_int_custom_property("pushed") == 1
+
+
+# ---------------------------------------------------------------- atomicity, blessing
+
+@pytest.fixture()
+def small_inputs(tmp_path):
+    model = _model_artifact(str(tmp_path / "model"), _threshold_model(), {"seed": 0})
+    transform_uri = _transform_graph(str(tmp_path / "tf"))
+    return str(tmp_path), model, transform_uri
+
+
+def test_failure_during_build_leaves_no_version_and_no_staging(small_inputs):
+    tmp, model, transform_uri = small_inputs
+    # The eval split is missing: the build fails after the SavedModel was copied into staging.
+    examples = _examples(os.path.join(tmp, "examples"), _full_range(8, 1), None,
+                         splits=("train",))
+    serving = os.path.join(tmp, "serving")
+    with pytest.raises(Exception):
+        _run(tmp, model, examples, transform_uri)
+    assert os.listdir(serving) == [], os.listdir(serving)
+
+
+def test_not_blessed_pushes_nothing(small_inputs):
+    tmp, model, transform_uri = small_inputs
+    examples = _examples(os.path.join(tmp, "examples"), _full_range(8, 1),
+                         _near_threshold(8, 2))
+    serving, pushed = _run(tmp, model, examples, transform_uri, blessed=False)
+    assert not os.path.exists(serving) or os.listdir(serving) == []
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert not os.path.exists(os.path.join(pushed.uri, "report.json"))

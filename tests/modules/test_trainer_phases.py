@@ -1,0 +1,136 @@
+"""modules/trainer.py phases on the real (32x32, random-init) VGG16 transfer model:
+gradual unfreezing goes top-down one block per step, and the pruning fine-tune prunes the layers
+`trainer.pruning.layers` names (making frozen ones trainable) to the target sparsity.
+
+tf.functions run eagerly here: the same code paths without minutes of graph tracing of VGG16
+and tfmot on this 2-core machine (the e2e pipeline run covers graph mode).
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+from modules import trainer  # noqa: E402
+from modules.data import arrays_dataset  # noqa: E402
+from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES, check_pruning_layers,  # noqa: E402
+                                 resolve_pruning_layers)
+from modules.model import build_model, set_base_trainable  # noqa: E402
+from modules.training import compile_model  # noqa: E402
+
+SIZE = 32
+BLOCK = {name: int(name[5]) for name in CONV_LAYER_NAMES}
+
+
+@pytest.fixture()
+def eager():
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def _data(n=4, seed=0):  # one batch: one step per epoch
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = np.clip(rng.normal(100 + 60 * labels[:, None, None, None], 40, (n, SIZE, SIZE, 3)),
+                     0, 255).astype(np.float32)
+    return arrays_dataset(images, labels.astype(np.int64), batch_size=4, shuffle=False, seed=0)
+
+
+def _model():
+    return build_model(SIZE, 2, weights_path=None, head_units=64, dropout=0.0,
+                       base_trainable=False, seed=1)
+
+
+def _conv_weights(model):
+    return {n: model.get_layer(n).kernel.numpy().copy() for n in CONV_LAYER_NAMES}
+
+
+class _RecordTrainable(tf_keras.callbacks.Callback):
+    """The conv layers that are trainable when each fit() starts, and the weights around it."""
+
+    def __init__(self):
+        super().__init__()
+        self.trainable, self.before, self.after = [], [], []
+
+    def on_train_begin(self, logs=None):
+        self.trainable.append([n for n in CONV_LAYER_NAMES if self.model.get_layer(n).trainable])
+        self.before.append(_conv_weights(self.model))
+
+    def on_train_end(self, logs=None):
+        self.after.append(_conv_weights(self.model))
+
+
+def test_gradual_unfreezing_is_top_down_one_block_per_step(eager):
+    model = _model()
+    ds = _data()
+    record = _RecordTrainable()
+    info = trainer._gradual_unfreezing(
+        model, {"unfreeze_blocks": 3, "learning_rate": 1e-3, "epochs_per_step": 1,
+                "patience": 1}, 2, ds, ds, callbacks=[record])
+    expected = [[n for n in CONV_LAYER_NAMES if BLOCK[n] >= 6 - step] for step in (1, 2, 3)]
+    assert record.trainable == expected
+    assert [s["trainable_conv_layers"] for s in info["steps"]] == expected
+    assert [s["unfrozen_blocks"] for s in info["steps"]] == [1, 2, 3]
+    assert info["learning_rate"] == 1e-3
+    for step, trainable in enumerate(expected):
+        before, after = record.before[step], record.after[step]
+        for name in CONV_LAYER_NAMES:
+            changed = not np.array_equal(before[name], after[name])
+            assert changed == (name in trainable), (step + 1, name)
+
+
+def test_pruning_layers_resolution():
+    trainable_conv = ["block5_conv1", "block5_conv2", "block5_conv3"]
+    assert resolve_pruning_layers("head", trainable_conv) == HEAD_LAYER_NAMES
+    assert resolve_pruning_layers("trainable", trainable_conv) == trainable_conv + HEAD_LAYER_NAMES
+    assert resolve_pruning_layers("all", []) == CONV_LAYER_NAMES + HEAD_LAYER_NAMES
+    assert resolve_pruning_layers(["predictions", "block1_conv1"], []) == ["block1_conv1",
+                                                                          "predictions"]
+    for bad, message in [(["block6_conv1"], "unknown layer name"), ([], "non-empty"),
+                         (["all", "head_dense"], "cannot be combined"),
+                         (["head_dense", "head_dense"], "duplicate")]:
+        with pytest.raises(ValueError, match=message):
+            check_pruning_layers(bad)
+
+
+def test_pruned_layer_names_follow_the_model():
+    model = _model()
+    assert trainer.pruned_layer_names(model, "trainable") == HEAD_LAYER_NAMES
+    set_base_trainable(model, True, top_blocks=1)
+    assert trainer.pruned_layer_names(model, "trainable") == [
+        "block5_conv1", "block5_conv2", "block5_conv3", *HEAD_LAYER_NAMES]
+
+
+def test_prune_and_fine_tune_all_layers_reaches_target(eager):
+    model = _model()
+    compile_model(model, 1e-3, 2)
+    assert not any(model.get_layer(n).trainable for n in CONV_LAYER_NAMES)
+    before = _conv_weights(model)
+    stripped, info = trainer.prune_and_fine_tune(
+        model, {"layers": "all", "schedule": "polynomial", "initial_sparsity": 0.3,
+                "target_sparsity": 0.7, "frequency": 1, "fine_tune_epochs": 2},
+        1e-4, 2, _data())
+    assert info["layers"] == CONV_LAYER_NAMES + HEAD_LAYER_NAMES
+    assert not any("prune_low_magnitude" in layer.name for layer in stripped.layers)
+    for name, value in info["layer_sparsity"].items():
+        size = stripped.get_layer(name).kernel.shape.num_elements()
+        assert value == pytest.approx(0.7, abs=max(0.02, 1.0 / size)), (name, value)
+    assert info["overall_sparsity"] == pytest.approx(0.7, abs=0.02)
+    # frozen conv layers were made trainable: their surviving weights were fine-tuned too
+    kernel = stripped.get_layer("block1_conv1").kernel.numpy()
+    kept = kernel != 0
+    assert not np.allclose(kernel[kept], before["block1_conv1"][kept])
+
+
+def test_prune_and_fine_tune_head_only_leaves_conv_dense(eager):
+    model = _model()
+    stripped, info = trainer.prune_and_fine_tune(
+        model, {"layers": "head", "schedule": "constant", "target_sparsity": 0.5,
+                "frequency": 1, "fine_tune_epochs": 1}, 1e-3, 2, _data())
+    assert info["layers"] == HEAD_LAYER_NAMES
+    assert info["layer_sparsity"]["head_dense"] == pytest.approx(0.5, abs=0.02)
+    assert float(np.mean(stripped.get_layer("block5_conv3").kernel.numpy() == 0)) < 0.01

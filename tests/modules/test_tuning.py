@@ -1,0 +1,167 @@
+"""Tuner mechanics on tiny in-memory arrays (32x32, random init): grid coverage, seeded random
+search, k-fold CV, the trials report and the TFX Tuner executor that writes it."""
+import csv
+import itertools
+import json
+import os
+
+import numpy as np
+import pytest
+
+from modules import tuning, tuning_report
+
+SIZE = 32
+
+
+def _arrays(n, seed):
+    """Separable toy images: class 1 is bright, class 0 dark. float32 [n, 32, 32, 3], int64 [n]."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.uniform(0, 100, (n, SIZE, SIZE, 3)) + 150 * y[:, None, None, None]
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def tiny_config(**over):
+    """custom_config as the pipeline builds it, shrunk for speed."""
+    cfg = {"seed": 7, "class_names": ["a", "b"], "image_size": SIZE, "head_units": 4,
+           "dropout": 0.0, "weights_path": "", "learning_rate": 0.001, "batch_size": 8,
+           "augmentation": {"enabled": False}, "fine_tune": {"learning_rate": 1e-4},
+           "strategy": "random", "max_trials": 3, "tuner_epochs": 1, "cv_folds": 1,
+           "search_space": {"learning_rate": [0.001, 0.01, 0.1], "batch_size": [8, 16, 32]},
+           "run_eagerly": True}  # a few dozen images: eager beats tracing VGG16
+    cfg.update(over)
+    return cfg
+
+
+X, Y = _arrays(24, 0)
+XV, YV = _arrays(12, 1)
+
+
+def _search(cfg, directory):
+    tuner = tuning.make_tuner(cfg, str(directory))
+    tuner.search(x=X, y=Y, x_val=XV, y_val=YV, config=cfg)
+    return tuner
+
+
+def _sequence(tuner):
+    return [(r["hyperparameters"], r["mean"]) for r in tuning_report.trial_rows(tuner)]
+
+
+def tiny_tuner_fn(fn_args):
+    """A tuner_fn for the executor test: the real tuner on the tiny arrays (ignores the files)."""
+    from tfx.components.tuner.component import TunerFnResult
+    cfg = fn_args.custom_config
+    return TunerFnResult(tuner=tuning.make_tuner(cfg, fn_args.working_dir),
+                         fit_kwargs={"x": X, "y": Y, "x_val": XV, "y_val": YV, "config": cfg})
+
+
+@pytest.fixture(scope="module")
+def random_runs(tmp_path_factory):
+    """Two random searches with seed 7 and one with seed 8 (2 trials each)."""
+    d = tmp_path_factory.mktemp("random")
+    return [_search(tiny_config(seed=s, max_trials=2), d / f"run{i}")
+            for i, s in enumerate((7, 7, 8))]
+
+
+def test_random_search_is_reproducible(random_runs):
+    first, again, _ = random_runs
+    assert len(_sequence(first)) == 2
+    assert _sequence(first) == _sequence(again)
+    assert (first.get_best_hyperparameters()[0].values ==
+            again.get_best_hyperparameters()[0].values)
+
+
+def test_different_seeds_give_different_random_orders(random_runs):
+    first, _, other = random_runs
+    order = [r["hyperparameters"] for r in tuning_report.trial_rows(first)]
+    other_order = [r["hyperparameters"] for r in tuning_report.trial_rows(other)]
+    assert order != other_order
+
+
+def test_grid_max_trials_is_the_grid_size():
+    cfg = tiny_config(strategy="grid", max_trials=1)  # max_trials is ignored by the grid
+    tuner = tuning.make_tuner(cfg, "/tmp/unused-grid", project_name="size")
+    assert tuner.oracle.max_trials == 9  # an integer: TFX's results writer needs one
+
+
+def test_kfold_partition_is_seeded_and_complete():
+    folds = tuning.kfold_indices(20, 3, seed=5)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(20))
+    assert [len(f) for f in folds] == [7, 7, 6]
+    assert all(np.array_equal(a, b) for a, b in zip(folds, tuning.kfold_indices(20, 3, seed=5)))
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, tuning.kfold_indices(20, 3, 6)))
+    with pytest.raises(ValueError, match="cv_folds=30 exceeds"):
+        tuning.kfold_indices(20, 30, seed=5)
+
+
+def test_make_folds_holds_out_each_fold_once():
+    folds = tuning.make_folds(X, Y, XV, YV, 3, seed=1)
+    assert len(folds) == 3
+    held_out = np.concatenate([xv for _, _, xv, _ in folds])
+    assert held_out.shape[0] == len(Y)
+    for xt, _, xv, _ in folds:  # no overlap between a fold's train and held-out parts
+        assert len(xt) + len(xv) == len(Y)
+        assert not set(map(bytes, xt)) & set(map(bytes, xv))
+    (only,) = tuning.make_folds(X, Y, XV, YV, 1, seed=1)  # cv_folds 1: plain train/eval
+    assert only[2] is XV
+
+
+def test_cross_validated_trial_records_folds_mean_std_and_seconds(tmp_path):
+    cfg = tiny_config(cv_folds=2, max_trials=1)
+    rows = tuning_report.trial_rows(_search(cfg, tmp_path))
+    (row,) = rows
+    assert len(row["fold_scores"]) == 2
+    assert row["mean"] == pytest.approx(np.mean(row["fold_scores"]))
+    assert row["std"] == pytest.approx(np.std(row["fold_scores"]))
+    assert row["seconds"] > 0
+    paths = tuning_report.write_trials_report(rows, str(tmp_path / "report"))
+    with open(paths["trials.csv"]) as f:
+        table = list(csv.DictReader(f))
+    assert [k for k in table[0] if k.startswith("fold")] == ["fold1", "fold2"]
+    assert float(table[0]["mean"]) == pytest.approx(row["mean"])
+
+
+def test_unknown_or_empty_search_space_is_rejected():
+    with pytest.raises(ValueError, match="unknown hyperparameter 'momentum'"):
+        tuning.search_space({"momentum": [0.9]})
+    with pytest.raises(ValueError, match="batch_size has no values"):
+        tuning.search_space({"batch_size": []})
+
+
+def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
+    """The TFX Tuner executor path with the grid strategy over 2 x 2: every combination exactly
+    once; best_hyperparameters.txt, tuner_results.json and trials.json/csv/png written."""
+    from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as specs
+
+    from components.trials_tuner.executor import Executor
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    best, results = standard_artifacts.HyperParameters(), standard_artifacts.TunerResults()
+    best.uri, results.uri = str(tmp_path / "best"), str(tmp_path / "results")
+    for a in (best, results):
+        os.makedirs(a.uri)
+    space = {"learning_rate": [0.001, 0.01], "batch_size": [8, 16]}
+    cfg = tiny_config(strategy="grid", max_trials=1, search_space=space)
+    exec_properties = {
+        specs.TUNER_FN_KEY: f"{__name__}.tiny_tuner_fn",
+        specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}', specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
+        specs.CUSTOM_CONFIG_KEY: json.dumps(cfg)}
+    executor = Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1"))
+    executor.Do({specs.EXAMPLES_KEY: [examples]},
+                  {specs.BEST_HYPERPARAMETERS_KEY: [best], specs.TUNER_RESULTS_KEY: [results]},
+                  exec_properties)
+    assert os.path.isfile(os.path.join(best.uri, "best_hyperparameters.txt"))
+    names = sorted(os.listdir(results.uri))
+    assert names == ["trials.csv", "trials.json", "trials.png", "tuner_results.json"]
+    with open(os.path.join(results.uri, "trials.json")) as f:
+        trials = json.load(f)
+    seen = [(t["hyperparameters"]["learning_rate"], t["hyperparameters"]["batch_size"])
+            for t in trials]
+    assert sorted(seen) == sorted(itertools.product(*space.values()))
+    with open(os.path.join(results.uri, "tuner_results.json")) as f:
+        assert len(json.load(f)) == 4  # TFX's own table: all 4 trials (max_trials = grid size)
+    assert trials[-1]["best_so_far"] == max(t["mean"] for t in trials)
+    with open(os.path.join(results.uri, "trials.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

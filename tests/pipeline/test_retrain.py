@@ -1,0 +1,170 @@
+"""Fast checks of the retraining pieces: span patterns, the window, the single-split layout, the
+span resolver, the re-entrant lock and the CLI's config errors (the real runs are in
+tests/e2e/test_retrain_spans.py)."""
+import os
+import shutil
+
+import pytest
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import standard_artifacts
+
+from pipeline.__main__ import main
+from pipeline.config import (ConfigError, has_span, load_config, pattern_for_span,
+                             spans_on_disk)
+from pipeline.pipeline import SINGLE_SPLIT, example_gen_io
+from pipeline.resolvers import SpanWindowStrategy, blessed_model_ids
+from pipeline.retrain import check_span_layout, span_window
+from pipeline.run_lock import AlreadyRunningError, run_lock
+
+
+def _spans(root, real_png, spans, classes=("shirt", "tshirt_top"), fmt="span-{}"):
+    for span in spans:
+        for cls in classes:
+            d = root / fmt.format(span) / cls
+            d.mkdir(parents=True, exist_ok=True)
+            shutil.copy(real_png, d / "a.png")
+    return root
+
+
+def test_span_patterns(tmp_path, real_png):
+    assert has_span("span-{SPAN}/*/*") and has_span("{SPAN:3}/*") and not has_span("train/*/*")
+    assert pattern_for_span("span-{SPAN}/*/*", 12) == "span-12/*/*"
+    assert pattern_for_span("s{SPAN:3}/v{VERSION}/*", 7) == "s007/v*/*"
+    _spans(tmp_path, real_png, [1, 2, 10])
+    (tmp_path / "span-11").mkdir()  # no files: not a span
+    (tmp_path / "span-x" / "shirt").mkdir(parents=True)
+    shutil.copy(real_png, tmp_path / "span-x" / "shirt" / "a.png")
+    assert spans_on_disk(str(tmp_path), "span-{SPAN}/*/*") == [1, 2, 10]
+
+
+def test_span_window():
+    assert span_window([1, 2, 3, 5], 1) == [5]
+    assert span_window([1, 2, 3, 5], 3) == [3, 5]  # span 4 never arrived
+    assert span_window([], 2) == []
+
+
+def test_span_layout_discovers_classes_from_the_newest_span(tmp_path, real_png):
+    _spans(tmp_path, real_png, [1], classes=("a", "b"))
+    _spans(tmp_path, real_png, [2], classes=("a", "b", "c"))
+    config = load_config(overrides=[f"data.root={tmp_path}", "data.train_pattern=span-{SPAN}/*/*",
+                                    "data.eval_pattern="])
+    assert config.data.class_names == ["a", "b", "c"]
+    check_span_layout(config)
+
+
+def test_span_layout_without_any_span_is_a_config_error(tmp_path):
+    (tmp_path / "incoming").mkdir()
+    with pytest.raises(ConfigError, match="no files match 'span-{SPAN}/\\*/\\*'"):
+        load_config(overrides=[f"data.root={tmp_path / 'incoming'}",
+                               "data.train_pattern=span-{SPAN}/*/*", "data.eval_pattern="])
+
+
+def test_retrain_needs_span_in_the_pattern(capsys, tiny_image_tree):
+    assert main(["retrain", "--set", f"data.root={tiny_image_tree}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: retrain reads data in spans") and "{SPAN}" in err
+
+
+@pytest.mark.parametrize("override, message", [
+    ("retrain.num_spans=0", "retrain.num_spans: expected >= 1"),
+    ("data.split_hash_buckets={test: 1}", "data.split_hash_buckets"),
+    ("data.split_hash_buckets={train: 4, eval: 0}", "data.split_hash_buckets"),
+    ("vertex.max_concurrent_run_count=0", "vertex.max_concurrent_run_count"),
+])
+def test_retrain_and_vertex_values_are_validated(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+def test_single_input_split_is_hash_split_by_path():
+    config = load_config(overrides=["data.eval_pattern=", "data.split_hash_buckets={train: 3, "
+                                    "eval: 2}"], check_paths=False)
+    input_config, output_config = example_gen_io(config)
+    assert [(s.name, s.pattern) for s in input_config.splits] == [(SINGLE_SPLIT, "train/*/*")]
+    split = output_config.split_config
+    assert [(s.name, s.hash_buckets) for s in split.splits] == [("train", 3), ("eval", 2)]
+    assert split.partition_feature_name == "path"
+    folders = example_gen_io(load_config(check_paths=False))
+    assert [s.name for s in folders[0].splits] == ["train", "eval"] and folders[1] is None
+
+
+def test_single_split_output_is_what_the_executor_partitions():
+    from tfx.components.example_gen import utils
+    config = load_config(overrides=["data.eval_pattern="], check_paths=False)
+    input_config, output_config = example_gen_io(config)
+    assert utils.generate_output_split_names(input_config, output_config) == ["train", "eval"]
+    assert isinstance(output_config, example_gen_pb2.Output)
+
+
+def _examples(artifact_id, span):
+    a = standard_artifacts.Examples()
+    a.id = artifact_id
+    a.set_int_custom_property("span", span)
+    return a
+
+
+def test_span_window_strategy_keeps_the_latest_ingestion_per_span():
+    strategy = SpanWindowStrategy(range_config=range_config_pb2.RangeConfig(
+        rolling_range=range_config_pb2.RollingRange(num_spans=2)))
+    artifacts = [_examples(1, 1), _examples(2, 2), _examples(5, 2), _examples(7, 3),
+                 _examples(3, 1)]
+    resolved = strategy._resolve(  # pylint: disable=protected-access
+        {"examples": artifacts})["examples"]
+    assert [(a.id, a.get_int_custom_property("span")) for a in resolved] == [(7, 3), (5, 2)]
+
+
+def test_blessed_model_ids_newest_first():
+    def blessing(model_id, blessed):
+        b = standard_artifacts.ModelBlessing()
+        b.set_int_custom_property("current_model_id", model_id)
+        b.set_int_custom_property("blessed", blessed)
+        return b
+    assert blessed_model_ids([blessing(3, 1), blessing(9, 0), blessing(5, 1)]) == [5, 3]
+
+
+def test_run_lock_is_reentrant_within_a_process_only(tmp_path):
+    with run_lock(str(tmp_path)) as path:
+        with run_lock(str(tmp_path)) as again:  # e.g. retrain -> local_runner.run
+            assert again == path
+        assert os.path.exists(path)
+        # The outer hold is still in place for other processes (see test_run_lock.py); in this
+        # process, after the inner exit, the lock is still held by the outer block.
+    with run_lock(str(tmp_path)):
+        pass
+
+
+def test_run_lock_conflict_message_says_already_running(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pipeline.run_lock import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n",
+         str(tmp_path)], cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+        text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(AlreadyRunningError, match="already running"):
+            with run_lock(str(tmp_path)):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.slow
+def test_spans_of_the_window_never_ingested_are_ingested_first(tmp_path, real_png):
+    """What `retrain` does before the run when num_spans > 1: ExampleGen alone, one span each."""
+    from pipeline.retrain import ingest_span, ingested_spans
+    data = _spans(tmp_path / "incoming", real_png, [1, 2, 3])
+    for cls in ("shirt", "tshirt_top"):  # a few files per class so both splits get some
+        for i in range(4):
+            shutil.copy(real_png, data / "span-2" / cls / f"b{i}.png")
+    config = load_config(overrides=[f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*",
+                                    "data.eval_pattern=", f"output.root={tmp_path / 'out'}",
+                                    "retrain.num_spans=3"])
+    assert ingested_spans(config) == []
+    ingest_span(config, 2)
+    assert ingested_spans(config) == [2]
+    ingest_span(config, 1)
+    assert ingested_spans(config) == [1, 2]

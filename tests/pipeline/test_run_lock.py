@@ -1,0 +1,45 @@
+"""The run lock across real processes: a second run exits at once; a SIGKILLed holder frees it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.run_lock import AlreadyRunningError, run_lock
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOLD = ("import sys, time; from pipeline.run_lock import run_lock\n"
+        "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(600)\n")
+
+
+def test_cli_run_on_locked_outputs_exits_3_at_once(tmp_path, tiny_image_tree):
+    with run_lock(str(tmp_path)):
+        started = time.time()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "run", "--set", f"data.root={tiny_image_tree}",
+             "--set", f"output.root={tmp_path}"], cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=120)
+        seconds = time.time() - started
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("error: a pipeline run is already running on")
+    assert f"held by pid {os.getpid()}" in proc.stderr and "Traceback" not in proc.stderr
+    assert seconds < 20  # before the TFX stack is imported
+    assert sorted(os.listdir(tmp_path)) == [".run.lock"]  # nothing else touched
+
+
+def test_lock_is_released_when_the_holder_is_sigkilled(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(AlreadyRunningError, match=f"held by pid {holder.pid}"):
+            with run_lock(str(tmp_path)):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with run_lock(str(tmp_path)):  # the kernel released the flock with the process
+        pass

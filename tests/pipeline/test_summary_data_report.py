@@ -1,0 +1,32 @@
+"""The run summary lists quarantined files (path: reason) and train/eval leakage."""
+from pipeline.summary import format_data_report, format_summary
+
+DATA = {
+    "examples_uri": "/out/ImageExampleGen/examples/1",
+    "quarantine": {"quarantined": 1, "splits": {
+        "train": {"files_total": 41, "quarantined": 1, "fraction": 1 / 41, "files": [
+            {"path": "/data/train/shirt/corrupt.png", "reason": "not a decodable image (x)"}]},
+        "eval": {"files_total": 20, "quarantined": 0, "fraction": 0.0, "files": []}}},
+    "leakage": {"leaked_files": 2, "duplicates": [
+        {"sha256": "ab", "paths": {"train": ["train/shirt/a.png"], "eval": ["eval/shirt/b.png"]}}]},
+}
+
+
+def test_quarantine_and_leakage_lines():
+    lines = format_data_report(DATA)
+    assert lines == [
+        "quarantined (not used): 1 file(s), full list in "
+        "/out/ImageExampleGen/examples/1/quarantine.json",
+        "  /data/train/shirt/corrupt.png: not a decodable image (x)",
+        "LEAKAGE: 1 image(s) with identical bytes in more than one split (2 files), listed in "
+        "/out/ImageExampleGen/examples/1/leakage.json",
+        "  train/shirt/a.png == eval/shirt/b.png",
+    ]
+
+
+def test_clean_data_adds_no_lines_and_summary_shows_them():
+    assert format_data_report({"examples_uri": "/x", "quarantine": {"quarantined": 0},
+                               "leakage": {"leaked_files": 0, "duplicates": []}}) == []
+    text = format_summary({"metrics": {}, "blessed": False, "pushed": False, "data": DATA,
+                           "cancelled_stale_executions": ["Trainer #7"]})
+    assert "corrupt.png" in text and "LEAKAGE" in text and "Trainer #7" in text
