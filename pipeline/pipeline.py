@@ -117,21 +117,30 @@ def tuner_component(config: PipelineConfig, custom: Dict[str, Any], examples: An
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Accuracy and AUC gates, plus 'not worse than the latest blessed model' on accuracy."""
+    """Accuracy and AUC gates, plus 'not worse than the latest blessed model' on accuracy.
+
+    Gates apply to the overall slice only: the per-class slices (`class_name`) are reported, but a
+    one-class slice has no AUC and per-class accuracy is not what the thresholds are about.
+    """
     ev = config.evaluator
     binary = len(config.data.class_names) == 2
+
+    def overall(threshold: tfma.MetricThreshold):
+        return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                             threshold=threshold)]
+
     accuracy = tfma.MetricConfig(
         class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
-        threshold=tfma.MetricThreshold(
+        per_slice_thresholds=overall(tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.accuracy_lower_bound}),
             change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -ev.max_accuracy_drop})))
+                absolute={"value": -ev.max_accuracy_drop}))))
     metrics = [tfma.MetricConfig(class_name="ExampleCount"), accuracy]
     if binary:
         metrics.append(tfma.MetricConfig(
-            class_name="AUC", threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.auc_lower_bound}))))
+            class_name="AUC", per_slice_thresholds=overall(tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.auc_lower_bound})))))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="label")],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["class_name"])],

@@ -122,10 +122,14 @@ def test_runtime_parameters_are_declared_with_the_config_defaults(compiled):
     assert defaults["range_config"] == ""  # the newest span
     eval_config = json.loads(defaults["eval_config"])
     metrics = {m["className"]: m for m in eval_config["metricsSpecs"][0]["metrics"]}
-    accuracy = metrics["BinaryAccuracy"]["threshold"]
+    # Gates apply to the overall slice only (the per-class slices are reported, not gated).
+    accuracy_gate, = metrics["BinaryAccuracy"]["perSliceThresholds"]
+    assert accuracy_gate["slicingSpecs"] == [{}]
+    accuracy = accuracy_gate["threshold"]
     assert accuracy["valueThreshold"]["lowerBound"] == config.evaluator.accuracy_lower_bound
     assert accuracy["changeThreshold"]["absolute"] == -config.evaluator.max_accuracy_drop
-    assert metrics["AUC"]["threshold"]["valueThreshold"]["lowerBound"] == \
+    auc_gate, = metrics["AUC"]["perSliceThresholds"]
+    assert auc_gate["threshold"]["valueThreshold"]["lowerBound"] == \
         config.evaluator.auc_lower_bound
     custom = json.loads(defaults["trainer_custom_config"])
     assert custom["epochs"] == config.trainer.epochs
