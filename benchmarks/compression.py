@@ -280,7 +280,9 @@ def main(argv=None) -> int:
             rows.append(run_seed(seed, args, data, info.path, tmp))
             r = rows[-1]
             log(f"seed {seed} done in {time.time() - t0:.0f}s: dense acc {r['dense_acc']:.4f}, "
-                f"deployed acc {r['deployed_acc']:.4f}, gzip {r['dense_f32_gz']} -> "
+                f"pruned SavedModel acc {r['pruned_sm_acc']:.4f}, deployed acc "
+                f"{r['deployed_acc']:.4f} (int8 agreement {r['int8_agreement']:.4f}), gzip "
+                f"{r['dense_f32_gz']} -> "
                 f"{r['deployed_gz']} bytes, latency {r['sm_ms']:.1f} -> {r['deployed_ms']:.2f} ms")
             elapsed = time.time() - started
             if (args.max_minutes and seed + 1 < args.seeds and

@@ -294,10 +294,13 @@ def test_dockerfile_bakes_in_the_project_and_keras_2():
 
 
 def test_make_image_builds_the_configured_tag():
-    out = subprocess.run(["make", "-n", "image", "IMAGE=registry.example/x/y:7"], cwd=REPO_ROOT,
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would add "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "image",
+                          "IMAGE=registry.example/x/y:7"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "docker build -t registry.example/x/y:7 ."
     default = load_config().vertex.default_image
-    out = subprocess.run(["make", "-n", "image"], cwd=REPO_ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["make", "--no-print-directory", "-n", "image"], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == f"docker build -t {default} ."
