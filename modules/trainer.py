@@ -164,7 +164,8 @@ def prune_and_fine_tune(model, prune_cfg: Dict[str, Any], learning_rate: float, 
     compile_model(pruned, learning_rate, num_classes)
     callbacks = [pruning.sparsity.UpdatePruningStep()]
     if log_dir:
-        callbacks.append(pruning.sparsity.PruningSummaries(log_dir=os.path.join(log_dir, "pruning")))
+        callbacks.append(pruning.sparsity.PruningSummaries(
+            log_dir=os.path.join(log_dir, "pruning")))
     history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
                          verbose=2, callbacks=callbacks)
     stripped = pruning.strip_pruning(pruned)

@@ -101,7 +101,8 @@ def deployed_variant(report: Dict[str, Any]) -> str:
     return "saved_model"
 
 
-def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> List[List[int]]:
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray,
+                     num_classes: int) -> List[List[int]]:
     """rows: true class, columns: predicted class."""
     cm = np.zeros((num_classes, num_classes), np.int64)
     for t, p in zip(labels.astype(int), predicted.astype(int)):

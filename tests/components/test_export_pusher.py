@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils  # noqa: E402
+from tensorflow_transform.tf_metadata import (dataset_metadata, metadata_io,  # noqa: E402
+                                              schema_utils)
 from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 
 from components.export_pusher import report as report_lib  # noqa: E402
@@ -255,7 +256,8 @@ def test_report_html_with_plots_and_tuner_trials(pruned_push):
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", rel
     assert page.count("data:image/png;base64,") == 4  # 3 plots + the tuner's trials.png
-    for text in ("Artifacts", "gzip bytes", "Confusion matrix", "Sparsity of the exported model", "conv_a",
+    for text in ("Artifacts", "gzip bytes", "Confusion matrix", "Sparsity of the exported model",
+                 "conv_a",
                  "Augmented training samples", "Tuner trials", "<th>learning_rate</th>",
                  "0.8000, 0.8200",
                  "Library versions", "tensorflow", "Resolved config", "none (test)",

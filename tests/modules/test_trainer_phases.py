@@ -16,8 +16,8 @@ import tf_keras  # noqa: E402
 
 from modules import trainer  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
-from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES, check_pruning_layers,  # noqa: E402
-                                 resolve_pruning_layers)
+from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES,  # noqa: E402
+                                 check_pruning_layers, resolve_pruning_layers)
 from modules.model import build_model, set_base_trainable  # noqa: E402
 from modules.training import compile_model  # noqa: E402
 
