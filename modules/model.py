@@ -93,3 +93,18 @@ def set_base_trainable(model: tf_keras.Model, trainable: bool, top_blocks: int =
         if layer.trainable:
             unfrozen.append(name)
     return unfrozen
+
+
+def build_model_from_config(config, values, weights_path, seed: int) -> "tf_keras.Model":
+    """The transfer model for a tuner/trainer `custom_config` and chosen hyperparameter `values`.
+
+    Tuned `head_units` / `dropout` win over the config's; the base is trainable only without
+    pretrained weights (a frozen random base learns nothing).
+    """
+    return build_model(int(config["image_size"]), len(config["class_names"]),
+                       weights_path=weights_path,
+                       head_units=int(values.get("head_units", config["head_units"])),
+                       dropout=float(values.get("dropout", config["dropout"])),
+                       base_trainable=weights_path is None,
+                       augmentation=AugmentationConfig(**config.get("augmentation", {})),
+                       seed=seed)

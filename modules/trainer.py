@@ -22,10 +22,9 @@ import tf_keras  # noqa: E402
 from absl import logging  # noqa: E402
 
 from modules import export, pruning  # noqa: E402
-from modules.augmentation import AugmentationConfig  # noqa: E402
 from modules.data import make_dataset  # noqa: E402
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers  # noqa: E402
-from modules.model import build_model, set_base_trainable  # noqa: E402
+from modules.model import build_model_from_config, set_base_trainable  # noqa: E402
 from modules.training import compile_model, evaluate  # noqa: E402
 from modules.warm_start import warm_start  # noqa: E402
 
@@ -59,12 +58,7 @@ def run_fn(fn_args) -> None:
     eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                            batch_size)
     weights_path = cfg.get("weights_path") or None
-    model = build_model(int(cfg["image_size"]), num_classes, weights_path=weights_path,
-                        head_units=int(hp.get("head_units", cfg["head_units"])),
-                        dropout=float(hp.get("dropout", cfg["dropout"])),
-                        base_trainable=weights_path is None,
-                        augmentation=AugmentationConfig(**cfg.get("augmentation", {})),
-                        seed=seed)
+    model = build_model_from_config(cfg, hp, weights_path, seed)
     # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
     warm = warm_start(model, fn_args.base_model) if fn_args.base_model else None
     started = time.time()

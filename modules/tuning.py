@@ -24,9 +24,8 @@ import numpy as np  # noqa: E402
 import tf_keras  # noqa: E402
 from absl import logging  # noqa: E402
 
-from modules.augmentation import AugmentationConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
-from modules.model import build_model, set_base_trainable  # noqa: E402
+from modules.model import build_model_from_config, set_base_trainable  # noqa: E402
 from modules.training import compile_model  # noqa: E402
 
 OBJECTIVE = "val_accuracy"
@@ -89,12 +88,7 @@ def train_and_score(values: Dict[str, Any], config: Dict[str, Any], fold: Fold,
     batch_size = int(values.get("batch_size", config["batch_size"]))
     epochs = int(config["tuner_epochs"])
     tf_keras.backend.clear_session()
-    model = build_model(int(config["image_size"]), num_classes, weights_path=weights_path,
-                        head_units=int(values.get("head_units", config["head_units"])),
-                        dropout=float(values.get("dropout", config["dropout"])),
-                        base_trainable=weights_path is None,
-                        augmentation=AugmentationConfig(**config.get("augmentation", {})),
-                        seed=seed)
+    model = build_model_from_config(config, values, weights_path, seed)
     compile_model(model, lr, num_classes)
     # custom_config['run_eagerly'] (tests on a few dozen images): skips ~8 s of graph tracing.
     model.run_eagerly = bool(config.get("run_eagerly", False))
