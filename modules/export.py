@@ -101,8 +101,12 @@ class TFLiteModel:
     for the SavedModel it is compared with.
     """
 
+    @staticmethod
+    def default_threads() -> int:
+        return int(os.cpu_count() or 1)
+
     def __init__(self, model_content: bytes, num_threads: Optional[int] = None):
-        self.num_threads = int(num_threads or os.cpu_count() or 1)
+        self.num_threads = int(num_threads or self.default_threads())
         self.interpreter = tf.lite.Interpreter(model_content=model_content,
                                                num_threads=self.num_threads)
         inputs = self.interpreter.get_input_details()

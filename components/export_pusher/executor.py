@@ -132,6 +132,9 @@ class Executor(pusher_executor.Executor):
                             "auc": auc_of(sm_probs, labels),
                             "latency_ms": median_latency_ms(sm_predict, images[:1])},
             "tflite": {}, "rejected": {},
+            "latency_method": (f"median of {export.LATENCY_RUNS} single-image calls after 5 "
+                               f"warm-up calls; TensorFlow and the TFLite interpreter on "
+                               f"{export.TFLiteModel.default_threads()} threads"),
         }
         min_agreement = json.loads(exec_properties["min_agreement"])
         for variant in json.loads(exec_properties["tflite_variants"]):

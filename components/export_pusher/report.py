@@ -355,6 +355,8 @@ def write_html(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> 
     s.append(_table(["artifact", "file", "bytes", "gzip bytes", "accuracy", "AUC",
                      "latency ms (median, 1 image)", "class agreement with SavedModel",
                      "status"], rows, numeric_from=2))
+    if report.get("latency_method"):
+        s.append(f"<p>Latency: {_e(report['latency_method'])}.</p>")
     if report["rejected"]:
         s.append("<h3>Rejected by the parity gate</h3><ul>")
         for variant, info in report["rejected"].items():

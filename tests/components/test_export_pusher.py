@@ -232,6 +232,7 @@ def test_report_json_has_run_facts(pruned_push):
     assert cm["artifact"] == "int8"
     assert np.sum(cm["rows_true_columns_predicted"]) == report["eval_examples"] == 40
     assert report["tuner_files"] == ["tuner/trials.json", "tuner/trials.csv", "tuner/trials.png"]
+    assert f"on {os.cpu_count()} threads" in report["latency_method"]
 
 
 def test_data_manifest_ignores_location_and_sees_changes(pruned_push, tmp_path):
