@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import List
+from typing import List, Tuple
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -81,6 +81,24 @@ def subsample(src: str, dest: str, per_class: int) -> str:
     return dest
 
 
+def benchmark_data(work: str, per_class: int) -> Tuple[str, int]:
+    """(data root, number of images): the embedded data, or `per_class` images per class/split."""
+    data = os.path.join(REPO_ROOT, "data", "fashion_binary")
+    if per_class:
+        data = subsample(data, os.path.join(work, "data"), per_class)
+    return data, len(glob.glob(os.path.join(data, "*", "*", "*")))
+
+
+def print_ratio_table(mode_header: str, baseline: Tuple[str, float], other: Tuple[str, float],
+                      ratio_header: str) -> None:
+    """Markdown table of two wall times (s), the second also as a multiple of the first."""
+    print()
+    print(f"| {mode_header} | wall s | vs {ratio_header} |")
+    print("|---|---|---|")
+    print(f"| {baseline[0]} | {baseline[1]:.1f} | 1.00x |")
+    print(f"| {other[0]} | {other[1]:.1f} | {other[1] / baseline[1]:.2f}x |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,10 +116,7 @@ def main(argv=None) -> int:
 
     work = tempfile.mkdtemp(prefix="bench-beam-")
     try:
-        data = os.path.join(REPO_ROOT, "data", "fashion_binary")
-        if args.per_class:
-            data = subsample(data, os.path.join(work, "data"), args.per_class)
-        n = len(glob.glob(os.path.join(data, "*", "*", "*")))
+        data, n = benchmark_data(work, args.per_class)
         common = [f"data.root={data}", "model.image_size=32"] + args.overrides
         print(f"Beam components {', '.join(BEAM_NODES)} on {n} images ({data}); wall times "
               f"depend on machine load (both runs in this invocation, one after the other).",
@@ -115,12 +130,8 @@ def main(argv=None) -> int:
             portable_s = run_child(common + cluster.overrides() + [f"output.root={work}/portable"],
                                    "portable")
         print(f"portable (job service + EXTERNAL worker pool): {portable_s:.1f} s")
-        print()
-        print("| runner | wall s | vs local |")
-        print("|---|---|---|")
-        print(f"| local (FnApiRunner, in-process) | {local_s:.1f} | 1.00x |")
-        print(f"| portable (PortableRunner, worker pool) | {portable_s:.1f} | "
-              f"{portable_s / local_s:.2f}x |")
+        print_ratio_table("runner", ("local (FnApiRunner, in-process)", local_s),
+                          ("portable (PortableRunner, worker pool)", portable_s), "local")
         print(f"local_s={local_s:.1f} portable_s={portable_s:.1f} "
               f"ratio={portable_s / local_s:.2f} stack_startup_s={startup_s:.1f} examples={n}")
     finally:

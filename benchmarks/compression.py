@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from modules import export, pruning, weights  # noqa: E402
+from modules import export, weights  # noqa: E402
 from modules.augmentation import AugmentationConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
 from modules.model import build_model, set_base_trainable  # noqa: E402

@@ -12,7 +12,6 @@ Last line: `in_process_s=<s> multi_processing_s=<s> ratio=<multi/in> workers=<n>
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import sys
@@ -21,7 +20,8 @@ import tempfile
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
 
-from beam_runners import BEAM_NODES, run_child, subsample  # noqa: E402
+from beam_runners import (BEAM_NODES, benchmark_data, print_ratio_table,  # noqa: E402
+                          run_child)
 
 
 def main(argv=None) -> int:
@@ -35,10 +35,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="bench-direct-")
     try:
-        data = os.path.join(REPO_ROOT, "data", "fashion_binary")
-        if args.per_class:
-            data = subsample(data, os.path.join(work, "data"), args.per_class)
-        n = len(glob.glob(os.path.join(data, "*", "*", "*")))
+        data, n = benchmark_data(work, args.per_class)
         common = [f"data.root={data}", "model.image_size=32"]
         print(f"Beam components {', '.join(BEAM_NODES)} on {n} images; wall times depend on "
               f"machine load (both runs in this invocation, one after the other).", flush=True)
@@ -55,12 +52,8 @@ def main(argv=None) -> int:
                 print(f"multi_processing ({args.workers} worker processes): "
                       f"{times[side]:.1f} s", flush=True)
         in_s, multi_s = times["in"], times["multi"]
-        print()
-        print("| local Beam mode | wall s | vs in-process |")
-        print("|---|---|---|")
-        print(f"| in-process (default) | {in_s:.1f} | 1.00x |")
-        print(f"| multi-processing, {args.workers} workers | {multi_s:.1f} | "
-              f"{multi_s / in_s:.2f}x |")
+        print_ratio_table("local Beam mode", ("in-process (default)", in_s),
+                          (f"multi-processing, {args.workers} workers", multi_s), "in-process")
         print(f"in_process_s={in_s:.1f} multi_processing_s={multi_s:.1f} "
               f"ratio={multi_s / in_s:.2f} workers={args.workers} examples={n}")
     finally:

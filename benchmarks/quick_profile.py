@@ -7,7 +7,6 @@ run (goal <= 10 %). Last line: `cold_s=<s> peak_rss_gb=<gb> cached_s=<s> cached_
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess

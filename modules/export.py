@@ -12,7 +12,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import gzip  # noqa: E402
 import time  # noqa: E402
-from typing import Callable, Dict, Iterable, Optional  # noqa: E402
+from typing import Callable, Iterable, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -265,11 +265,7 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=params.get("trainer_custom_config", custom))
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    model_resolver = baseline_model_resolver(trainer, kubeflow)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
@@ -295,6 +291,22 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     resolvers = [r for r in (span_resolver, warm_start_resolver) if r is not None]
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
             *resolvers, transform, tuner, trainer, model_resolver, evaluator, pusher]
+
+
+def baseline_model_resolver(trainer: Any, kubeflow: bool) -> Any:
+    """The Evaluator's baseline: the latest blessed model other than this run's candidate
+    (pipeline/resolvers.BaselineModelStrategy, runs after the Trainer); compiled for Kubeflow /
+    Vertex, TFX's LatestBlessedModelStrategy (the only model strategy KFP v2 compiles)."""
+    channels = {"model": tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+                "model_blessing": tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)}
+    if kubeflow:
+        strategy = tfx.dsl.experimental.LatestBlessedModelStrategy
+    else:
+        from pipeline.resolvers import BaselineModelStrategy
+        strategy = BaselineModelStrategy
+        channels["candidate"] = trainer.outputs["model"]
+    return tfx.dsl.Resolver(strategy_class=strategy, **channels).with_id(
+        "latest_blessed_model_resolver")
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = None,

@@ -10,8 +10,13 @@ model; on an unchanged re-run it is the same model as in the run that trained on
 Trainer's inputs are unchanged and TFX serves it from the cache instead of fine-tuning the newest
 model on the same data again (and again at every cron tick).
 
-Both are local-only: KubeflowV2DagRunner compiles only LatestArtifactStrategy and
-LatestBlessedModelStrategy resolvers.
+`BaselineModelStrategy`: the Evaluator's `baseline_model`. The latest blessed model *other than
+the candidate*: comparing a model with itself measures nothing, and with TFX's
+LatestBlessedModelStrategy every unchanged re-run after a blessing re-ran the Evaluator and the
+ExportPusher once (the baseline input had become the cached candidate itself).
+
+All three are local-only: KubeflowV2DagRunner compiles only LatestArtifactStrategy and
+LatestBlessedModelStrategy resolvers (the compiled pipeline uses the latter for the baseline).
 """
 from __future__ import annotations
 
@@ -118,3 +123,23 @@ class WarmStartModelStrategy(resolver.ResolverStrategy):
         return {"model": chosen, "model_blessing": blessing,
                 "examples": list(input_dict.get("examples", []))}
 
+
+
+class BaselineModelStrategy(resolver.ResolverStrategy):
+    """Latest blessed model that is not the `candidate` (see module docstring).
+
+    Inputs: `model` and `model_blessing` (all, as for LatestBlessedModelStrategy) and `candidate`
+    (this run's Trainer output). Output `model`: zero or one model; `model_blessing` its blessing.
+    """
+
+    def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]
+                          ) -> Optional[Dict[str, List[types.Artifact]]]:
+        models = {m.id: m for m in input_dict["model"]}
+        candidates = {m.id for m in input_dict.get("candidate", [])}
+        chosen = next(([models[i]] for i in blessed_model_ids(input_dict["model_blessing"])
+                       if i in models and i not in candidates), [])
+        blessing = [b for b in input_dict["model_blessing"]
+                    if chosen and b.get_int_custom_property("current_model_id") == chosen[0].id
+                    and b.get_int_custom_property("blessed") == 1][-1:]
+        return {"model": chosen, "model_blessing": blessing,
+                "candidate": list(input_dict.get("candidate", []))}

@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import glob  # noqa: E402
-import shutil  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -40,34 +39,11 @@ def _executions_by_node(store, pipeline_name):
     return out
 
 
-PER_CLASS = {"train": 20, "eval": 10}
-
-
 @pytest.fixture(scope="module")
-def e2e_tree(data_root, tmp_path_factory):
-    """20 train and 10 eval real images per class, copied from data/fashion_binary."""
-    root = tmp_path_factory.mktemp("e2e_data")
-    for split, n in PER_CLASS.items():
-        for cls in ("shirt", "tshirt_top"):
-            os.makedirs(root / split / cls)
-            for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:n]:
-                shutil.copy(src, root / split / cls)
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(e2e_tree, tmp_path_factory):
+def runs(e2e_tree, fast_run_overrides, tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e_outputs")
-    config = load_config(overrides=[
-        f"data.root={e2e_tree}", f"output.root={out}",
-        "model.image_size=32", "model.head_units=16",
-        "tuner.max_trials=1", "tuner.epochs=1", "tuner.learning_rate=[0.001]",
-        "tuner.batch_size=[16]", "trainer.epochs=1", "trainer.pruning.fine_tune_epochs=1",
-        "trainer.fine_tune.epochs_per_step=1",
-        # Gates are exercised by the reliability tests; here the run must push.
-        "evaluator.accuracy_lower_bound=0.0", "evaluator.auc_lower_bound=0.0",
-        "evaluator.max_accuracy_drop=1.0", "export.parity_examples=20",
-    ])
+    config = load_config(overrides=[f"data.root={e2e_tree}", f"output.root={out}",
+                                    *fast_run_overrides])
     first = run(config)
     store = _store(config.metadata_path)
     after_first = _executions_by_node(store, config.pipeline_name)
@@ -83,7 +59,7 @@ def test_every_component_finished(runs):
         assert executions[-1].last_known_state == metadata_store_pb2.Execution.COMPLETE, node
 
 
-def test_blessed_and_pushed(runs):
+def test_blessed_and_pushed(runs, e2e_per_class):
     first = runs["first"]
     assert first["blessed"] is True
     assert first["pushed"] is True
@@ -91,7 +67,7 @@ def test_blessed_and_pushed(runs):
     assert os.path.isdir(os.path.join(dest, "saved_model"))
     assert os.path.dirname(dest) == runs["config"].serving_dir
     assert first["report"]["run"]["weights_source"].startswith("imagenet")
-    assert first["metrics"]["example_count"] == 2 * PER_CLASS["eval"]
+    assert first["metrics"]["example_count"] == 2 * e2e_per_class["eval"]
 
 
 def test_pushed_saved_model_scores_a_serialized_example(runs, e2e_tree):
@@ -121,18 +97,15 @@ def test_pushed_tflite_runs_in_interpreter(runs):
         assert out.shape == (1, 1) and 0.0 <= float(out[0, 0]) <= 1.0, path
 
 
-# On the first re-run the latest blessed model (the baseline input of the Evaluator) is the model
-# blessed by the first run, so TFX rightly re-evaluates and re-checks the push; nothing else runs.
-REEVALUATED = ("Evaluator", "ExportPusher")
-
-
 def test_immediate_rerun_is_served_from_cache(runs):
+    """Every component CACHED, the Evaluator and ExportPusher too: the baseline is the latest
+    blessed model other than the candidate (pipeline/resolvers.BaselineModelStrategy), so the
+    first run's blessing does not change the re-run's Evaluator inputs."""
     before, after = runs["after_first"], runs["after_second"]
     for node in COMPONENTS:
         new = after[node][len(before[node]):]
         assert len(new) == 1, f"{node}: expected one new execution on re-run, got {len(new)}"
-        if node not in REEVALUATED:
-            assert new[0].last_known_state == metadata_store_pb2.Execution.CACHED, node
+        assert new[0].last_known_state == metadata_store_pb2.Execution.CACHED, node
 
 
 def test_rerun_pushes_no_new_version(runs):
@@ -141,7 +114,7 @@ def test_rerun_pushes_no_new_version(runs):
     assert runs["second"]["pushed_destination"] == runs["first"]["pushed_destination"]
 
 
-def test_pushed_version_has_the_run_report(runs):
+def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     """report.json facts (exported sparsity, manifest, versions, config) and report.html + plots."""
     import json
     dest = runs["first"]["pushed_destination"]
@@ -156,7 +129,7 @@ def test_pushed_version_has_the_run_report(runs):
     assert set(sparsity["layers"]) == set(pruning["layers"])
     for layer, value in sparsity["layers"].items():
         assert value == pytest.approx(config.trainer.pruning.target_sparsity, abs=0.02), layer
-    assert report["data_manifest"]["files"] == 2 * (PER_CLASS["train"] + PER_CLASS["eval"])
+    assert report["data_manifest"]["files"] == 2 * sum(e2e_per_class.values())
     assert len(report["data_manifest"]["sha256"]) == 64
     assert report["library_versions"]["tfx"] == "1.16.0"
     assert report["run"]["config"]["trainer"]["pruning"]["layers"] == "trainable"

@@ -18,7 +18,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import glob  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
@@ -37,8 +36,6 @@ from pipeline.summary import run_summary  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PER_CLASS = {"train": 20, "eval": 10}
-CLASSES = ("shirt", "tshirt_top")
 BEAM_COMPONENTS = ["ImageExampleGen", "StatisticsGen", "Transform", "Evaluator"]
 ALL_COMPONENTS = ["ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
                   "Tuner", "Trainer", "Evaluator", "ExportPusher"]
@@ -77,19 +74,7 @@ def _store(path):
 
 
 @pytest.fixture(scope="module")
-def tiny_tree(data_root, tmp_path_factory):
-    """20 train and 10 eval real images per class, copied from data/fashion_binary."""
-    root = tmp_path_factory.mktemp("portable_data")
-    for split, n in PER_CLASS.items():
-        for cls in CLASSES:
-            os.makedirs(root / split / cls)
-            for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:n]:
-                shutil.copy(src, root / split / cls)
-    return root
-
-
-@pytest.fixture(scope="module")
-def portable(tiny_tree, tmp_path_factory):
+def portable(e2e_tree, fast_run_overrides, tmp_path_factory):
     """One pipeline run on the portable stack; the stack is stopped before the tests assert."""
     work = tmp_path_factory.mktemp("portable")
     probe_site, probe_dir = work / "probe_site", work / "probe"
@@ -97,13 +82,8 @@ def portable(tiny_tree, tmp_path_factory):
     probe_dir.mkdir()
     (probe_site / "sitecustomize.py").write_text(PROBE)
     out = work / "outputs"
-    sets = [f"data.root={tiny_tree}", f"output.root={out}",
-            "model.image_size=32", "model.head_units=16",
-            "tuner.max_trials=1", "tuner.epochs=1", "tuner.learning_rate=[0.001]",
-            "tuner.batch_size=[16]", "trainer.epochs=1", "trainer.pruning.fine_tune_epochs=1",
-            "trainer.fine_tune.epochs_per_step=1", "export.tflite_variants=[float32]",
-            "evaluator.accuracy_lower_bound=0.0", "evaluator.auc_lower_bound=0.0",
-            "evaluator.max_accuracy_drop=1.0", "export.parity_examples=20"]
+    sets = [f"data.root={e2e_tree}", f"output.root={out}", *fast_run_overrides,
+            "export.tflite_variants=[float32]"]
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
     with beam_cluster(state_dir=str(work / "cluster"), smoke_timeout=0,
                       extra_env={"PYTHONPATH": str(probe_site),
@@ -192,11 +172,11 @@ def _latest_uri(config, type_name, producer, output_key=""):
     return max(artifacts, key=lambda a: a.id).uri
 
 
-def test_example_counts_and_schema(portable):
+def test_example_counts_and_schema(portable, e2e_per_class):
     config = portable["config"]
     uri = _latest_uri(config, "Examples", "ImageExampleGen")
-    for split, n in PER_CLASS.items():
-        assert len(_records(uri, split)) == n * len(CLASSES), split
+    for split, n in e2e_per_class.items():
+        assert len(_records(uri, split)) == 2 * n, split  # two classes
     from tfx.utils import io_utils
     from tensorflow_metadata.proto.v0 import schema_pb2
     schema_uri = _latest_uri(config, "Schema", "SchemaGen")
@@ -229,11 +209,11 @@ def test_transform_output_matches_in_memory_preprocessing(portable):
         np.testing.assert_allclose(g, e, atol=1e-3)
 
 
-def test_blessed_pushed_and_tfma_accuracy_matches_in_memory_scoring(portable):
+def test_blessed_pushed_and_tfma_accuracy_matches_in_memory_scoring(portable, e2e_per_class):
     summary = portable["summary"]
     assert summary["blessed"] is True and summary["pushed"] is True
     metrics = summary["metrics"]
-    n_eval = PER_CLASS["eval"] * len(CLASSES)
+    n_eval = 2 * e2e_per_class["eval"]
     assert metrics["example_count"] == n_eval
     dest = summary["pushed_destination"]
     assert os.path.isdir(os.path.join(dest, "saved_model"))

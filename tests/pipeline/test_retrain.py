@@ -12,7 +12,7 @@ from pipeline.__main__ import main
 from pipeline.config import (ConfigError, has_span, load_config, pattern_for_span,
                              spans_on_disk)
 from pipeline.pipeline import SINGLE_SPLIT, example_gen_io
-from pipeline.resolvers import SpanWindowStrategy, blessed_model_ids
+from pipeline.resolvers import BaselineModelStrategy, SpanWindowStrategy, blessed_model_ids
 from pipeline.retrain import check_span_layout, span_window
 from pipeline.run_lock import AlreadyRunningError, run_lock
 
@@ -113,13 +113,45 @@ def test_span_window_strategy_keeps_the_latest_ingestion_per_span():
     assert [(a.id, a.get_int_custom_property("span")) for a in resolved] == [(7, 3), (5, 2)]
 
 
+def _blessing(model_id, blessed):
+    b = standard_artifacts.ModelBlessing()
+    b.set_int_custom_property("current_model_id", model_id)
+    b.set_int_custom_property("blessed", blessed)
+    return b
+
+
+def _model(artifact_id):
+    m = standard_artifacts.Model()
+    m.id = artifact_id
+    return m
+
+
 def test_blessed_model_ids_newest_first():
-    def blessing(model_id, blessed):
-        b = standard_artifacts.ModelBlessing()
-        b.set_int_custom_property("current_model_id", model_id)
-        b.set_int_custom_property("blessed", blessed)
-        return b
-    assert blessed_model_ids([blessing(3, 1), blessing(9, 0), blessing(5, 1)]) == [5, 3]
+    assert blessed_model_ids([_blessing(3, 1), _blessing(9, 0), _blessing(5, 1)]) == [5, 3]
+
+
+@pytest.mark.parametrize("candidate, expected", [
+    (9, 5),      # a new, not yet blessed candidate: the latest blessed model
+    (5, 3),      # the candidate is the latest blessed model (unchanged re-run): the one before it
+    (None, 5),   # no candidate input: the latest blessed model
+])
+def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(candidate, expected):
+    models = [_model(i) for i in (3, 5, 9)]
+    blessings = [_blessing(3, 1), _blessing(5, 1), _blessing(9, 0)]
+    inputs = {"model": models, "model_blessing": blessings}
+    if candidate is not None:
+        inputs["candidate"] = [_model(candidate)]
+    out = BaselineModelStrategy().resolve_artifacts(None, inputs)
+    assert [m.id for m in out["model"]] == [expected]
+    assert [b.get_int_custom_property("current_model_id") for b in out["model_blessing"]] == \
+        [expected]
+
+
+def test_no_baseline_when_only_the_candidate_is_blessed():
+    out = BaselineModelStrategy().resolve_artifacts(
+        None, {"model": [_model(4)], "model_blessing": [_blessing(4, 1)],
+               "candidate": [_model(4)]})
+    assert out["model"] == [] and out["model_blessing"] == []
 
 
 def test_run_lock_is_reentrant_within_a_process_only(tmp_path):
