@@ -12,7 +12,9 @@ dropout and unfreeze_blocks (phase 2 depth: after the head epochs, the top N VGG
 unfrozen and trained `tuner_epochs` more epochs at `fine_tune.learning_rate`).
 A trial's score depends only on its hyperparameters, the seed and the data, never on search order.
 """
+import itertools
 import os
+import random
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -128,8 +130,39 @@ class _ArrayTrialsMixin:
         return metrics
 
 
-class RandomSearchTuner(_ArrayTrialsMixin, keras_tuner.RandomSearch):
+class CompleteRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
+    """keras-tuner's seeded random oracle that runs its `max_trials` even in a small space.
+
+    keras-tuner gives up (the search ends early) after 20 random draws in a row that repeat a
+    tried combination: with 8 of 9 combinations tried that happened in half the seeds. Then this
+    oracle draws, seeded, among the combinations not yet tried; the search ends only when every
+    combination has been tried or `max_trials` is reached.
+    """
+
+    def populate_space(self, trial_id):
+        result = super().populate_space(trial_id)
+        if result["status"] != keras_tuner.engine.trial.TrialStatus.STOPPED:
+            return result
+        names = [hp.name for hp in self.hyperparameters.space]
+        untried = [dict(zip(names, combo)) for combo in itertools.product(
+            *[hp.values for hp in self.hyperparameters.space])]
+        untried = [v for v in untried if not self._duplicate(v)]
+        if not untried:
+            return result
+        rng = random.Random(f"{self.seed}-{len(self.trials)}")
+        return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                "values": rng.choice(untried)}
+
+
+class RandomSearchTuner(_ArrayTrialsMixin, keras_tuner.Tuner):
     """Seeded random search over the Choice space (never repeats a combination)."""
+
+    def __init__(self, max_trials: int, seed: int, hyperparameters, objective,
+                 tune_new_entries: bool = False, **kwargs):
+        oracle = CompleteRandomSearchOracle(objective=objective, max_trials=max_trials, seed=seed,
+                                            hyperparameters=hyperparameters,
+                                            tune_new_entries=tune_new_entries)
+        super().__init__(oracle=oracle, **kwargs)
 
 
 class GridSearchTuner(_ArrayTrialsMixin, keras_tuner.GridSearch):

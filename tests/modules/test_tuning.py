@@ -78,6 +78,34 @@ def test_different_seeds_give_different_random_orders(random_runs):
     assert order != other_order
 
 
+def _oracle_trials(oracle, directory):
+    """Drives a keras-tuner oracle as Tuner.search does (score 0.5 each); returns the trials'
+    hyperparameter values in order."""
+    import keras_tuner
+    oracle._set_project_dir(str(directory), "oracle")  # pylint: disable=protected-access
+    seen = []
+    while True:
+        trial = oracle.create_trial("tuner0")
+        if trial.status == keras_tuner.engine.trial.TrialStatus.STOPPED:
+            return seen
+        seen.append(tuple(sorted(trial.hyperparameters.values.items())))
+        oracle.update_trial(trial.trial_id, {tuning.OBJECTIVE: 0.5})
+        oracle.end_trial(trial)
+
+
+def test_random_search_runs_every_trial_asked_for(tmp_path):
+    """max_trials = grid size: every seed tries all 9 combinations once (keras-tuner's own oracle
+    gave up early for about half the seeds after 20 repeated draws)."""
+    import keras_tuner
+    space = tuning.search_space({"learning_rate": [0.001, 0.01, 0.1], "batch_size": [16, 32, 64]})
+    for seed in range(12):
+        oracle = tuning.CompleteRandomSearchOracle(
+            objective=keras_tuner.Objective(tuning.OBJECTIVE, "max"), max_trials=9, seed=seed,
+            hyperparameters=space)
+        trials = _oracle_trials(oracle, tmp_path / str(seed))
+        assert len(trials) == 9 and len(set(trials)) == 9, (seed, trials)
+
+
 def test_grid_max_trials_is_the_grid_size():
     cfg = tiny_config(strategy="grid", max_trials=1)  # max_trials is ignored by the grid
     tuner = tuning.make_tuner(cfg, "/tmp/unused-grid", project_name="size")
