@@ -87,6 +87,14 @@ def _span(artifact: types.Artifact) -> int:
     return int(text) if text else artifact.get_int_custom_property(SPAN)
 
 
+def _blessing_of(chosen: List[types.Artifact], blessings: Iterable[types.Artifact]
+                 ) -> List[types.Artifact]:
+    """The latest positive blessing of the model in `chosen` (zero or one model), as a list."""
+    return [b for b in blessings
+            if chosen and b.get_int_custom_property("current_model_id") == chosen[0].id
+            and b.get_int_custom_property("blessed") == 1][-1:]
+
+
 class SpanWindowStrategy(SpanRangeStrategy):
     """SpanRangeStrategy (static or rolling range) with one artifact per span: the latest one."""
 
@@ -117,12 +125,9 @@ class WarmStartModelStrategy(resolver.ResolverStrategy):
             if model_id in models and training_examples_ids(store, model_id) != current:
                 chosen = [models[model_id]]
                 break
-        blessing = [b for b in input_dict["model_blessing"]
-                    if chosen and b.get_int_custom_property("current_model_id") == chosen[0].id
-                    and b.get_int_custom_property("blessed") == 1][-1:]
+        blessing = _blessing_of(chosen, input_dict["model_blessing"])
         return {"model": chosen, "model_blessing": blessing,
                 "examples": list(input_dict.get("examples", []))}
-
 
 
 class BaselineModelStrategy(resolver.ResolverStrategy):
@@ -138,8 +143,6 @@ class BaselineModelStrategy(resolver.ResolverStrategy):
         candidates = {m.id for m in input_dict.get("candidate", [])}
         chosen = next(([models[i]] for i in blessed_model_ids(input_dict["model_blessing"])
                        if i in models and i not in candidates), [])
-        blessing = [b for b in input_dict["model_blessing"]
-                    if chosen and b.get_int_custom_property("current_model_id") == chosen[0].id
-                    and b.get_int_custom_property("blessed") == 1][-1:]
+        blessing = _blessing_of(chosen, input_dict["model_blessing"])
         return {"model": chosen, "model_blessing": blessing,
                 "candidate": list(input_dict.get("candidate", []))}

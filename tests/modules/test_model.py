@@ -111,24 +111,18 @@ def test_vgg_preprocess_is_bgr_minus_imagenet_mean():
                                [-103.939, -116.779, 255.0 - 123.68], atol=1e-4)
 
 
-def test_vgg_preprocess_survives_full_int8_quantization():
+def test_vgg_preprocess_survives_full_int8_quantization(tmp_path):
     """TFLite's int8 converter mis-handled REVERSE_V2 -> per-channel SUB -> conv (errors ~30 of
     255); the preprocessing must reach the first conv within ~one quantization step of float."""
+    from modules.export import TFLiteModel, convert_tflite, save_image_model
     inputs = tf_keras.Input((8, 8, 3))
     conv = tf_keras.layers.Conv2D(3, 1, use_bias=False)  # identity, like block1_conv1 after it
     model = tf_keras.Model(inputs, conv(VGGPreprocess()(inputs)))
     conv.set_weights([np.eye(3, dtype=np.float32)[None, None]])
     x = np.random.default_rng(5).uniform(0, 255, (40, 8, 8, 3)).astype(np.float32)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(len(x)))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    interpreter = tf.lite.Interpreter(model_content=converter.convert())
-    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    save_image_model(model, str(tmp_path / "sm"))
+    content = convert_tflite(str(tmp_path / "sm"), "int8", lambda: x[:, None])
+    out = TFLiteModel(content).predict(x)
     expected = x[..., ::-1] - np.array(IMAGENET_BGR_MEAN, np.float32)
     assert np.mean(np.abs(out - expected)) < 1.0
     assert np.max(np.abs(out - expected)) < 2.5
