@@ -20,6 +20,12 @@ COPY requirements/lock.txt requirements/lock.txt
 RUN python -m pip --disable-pip-version-check -q install --no-deps -r requirements/lock.txt \
  && python -m pip --disable-pip-version-check -q install --no-deps --ignore-requires-python tfx==1.16.0 ml-pipelines-sdk==1.16.0
 
+# Standalone LiteRT in its own environment (numpy 2), as `make` builds .venv-litert: the parity
+# gate runs every .tflite in it before pushing.
+COPY requirements/litert-lock.txt requirements/litert-lock.txt
+RUN python -m venv /app/.venv-litert \
+ && /app/.venv-litert/bin/python -m pip --disable-pip-version-check -q install --no-deps --require-hashes -r requirements/litert-lock.txt
+
 # The project, baked in: components load module code by dotted path (modules.trainer.run_fn, ...),
 # so nothing is uploaded at compile or run time. The embedded data set comes along
 # (/app/data/fashion_binary, the compiled pipeline's default data_root).

@@ -7,6 +7,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
+# Standalone LiteRT (ai-edge-litert, numpy 2) in its own environment: the runtime users deploy
+# .tflite files with; the ExportPusher's parity gate and `predict` call it as a subprocess.
+LITERT_VENV ?= .venv-litert
+LITERT_PY := $(LITERT_VENV)/bin/python
+LITERT_STAMP := $(LITERT_VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 IMAGE ?= image-classifier-pipeline:latest
@@ -21,7 +26,7 @@ run: install weights
 test: install weights
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-install: $(STAMP)
+install: $(STAMP) $(LITERT_STAMP)
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
@@ -37,6 +42,11 @@ $(STAMP): requirements/lock.txt setup.py | $(PY)
 	$(PIP) install --no-deps --ignore-requires-python tfx==1.16.0 ml-pipelines-sdk==1.16.0
 	$(PIP) install --no-deps -e .
 	touch $(STAMP)
+
+$(LITERT_STAMP): requirements/litert-lock.txt | $(PY)
+	$(PYTHON) -m venv $(LITERT_VENV)
+	$(LITERT_PY) -m pip --disable-pip-version-check -q install --no-deps --require-hashes -r requirements/litert-lock.txt
+	touch $(LITERT_STAMP)
 
 # ImageNet VGG16 conv weights, provisioned offline when the Keras download is unreachable.
 weights: install
