@@ -8,19 +8,24 @@ For each seed, in one run, with ImageNet VGG16 weights and the seven augmentatio
             (modules/trainer.prune_and_fine_tune) with `layers: all` (13 conv + 2 dense layers),
             PolynomialDecay `--initial-sparsity` -> `--target-sparsity` reached after
             `--prune-fraction` of the fine-tune steps, then strip_pruning; deployed as full int8
-            TFLite with EXPERIMENTAL_SPARSITY (what the ExportPusher pushes)
+            TFLite (what the ExportPusher pushes; the sparse-storage variant `int8_sparse` is
+            measured beside it but LiteRT's default delegate cannot load it)
 
 Same training budget: both arms get head-epochs + fine-tune-epochs epochs, the same learning rates,
 data order and augmentation seed, so pruning cannot look like a gain that is really extra epochs.
 Accuracy is measured on every test image of the two classes (2,000 for Fashion-MNIST Shirt vs
 T-shirt/top, rebuilt from the Debian package with data/build_dataset.py --eval-per-class all):
-the dense control through its SavedModel, the deployed model through the int8 TFLite interpreter.
+the dense control through its SavedModel, the deployed model through standalone LiteRT
+(ai-edge-litert, default delegates: what users run).
 
 Printed side by side per seed: gzip size of the dense float32 TFLite vs the deployed int8 TFLite,
-accuracy of each, single-image latency (median of 50 after warm-up) of the pruned SavedModel vs the
-deployed TFLite; plus int8-alone (dense int8) and the EXPERIMENTAL_SPARSITY raw/gzip trade-off.
-Last line: `size_ratio=<x> accuracy_delta_pt=<y> latency_ratio=<z> ...` (means over the seeds;
-accuracy_delta_pt = dense - deployed, in points, with its standard deviation and range).
+accuracy of each, and single-image latency (median of 50 after 5 warm-up calls) at 1 thread and at
+the machine's threads: both .tflite files in LiteRT (the same runtime: what compression buys) and
+the SavedModels in TensorFlow with intra-op threads set explicitly (a second column); plus
+int8-alone (dense int8) and the sparse-storage raw/gzip trade-off.
+Last line: `size_ratio=<x> accuracy_delta_pt=<y> accuracy_delta_ci95_pt=<+-> litert_latency_ratio=
+<z> ...` (means over the seeds; accuracy_delta_pt = dense - deployed, in points, with its 95 %
+t-interval half-width over the seeds, standard deviation and range).
 
 This uses the project's modules on in-memory arrays (decode_and_resize is the Transform's own
 decode), not the TFX pipeline, so that 3 seeds fit in ~30 minutes on 2 CPU cores.
@@ -47,7 +52,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from modules import export, weights  # noqa: E402
+from modules import export, latency, litert, metrics, weights  # noqa: E402
 from modules.augmentation import AugmentationConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
 from modules.model import build_model, set_base_trainable  # noqa: E402
@@ -90,7 +95,31 @@ def load_split(root: str, split: str, image_size: int, limit_per_class: int = 0
 
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(export.predicted_class(probs) == labels))
+    return metrics.accuracy_of(probs, labels)
+
+
+THREADS = sorted({1, int(os.cpu_count() or 1)})
+
+
+def litert_run(content: bytes, images: np.ndarray, workdir: str, name: str):
+    """LiteRT predictions [N, K] and {threads: latency} of a .tflite (default delegates)."""
+    path = os.path.join(workdir, f"{name}.tflite")
+    with open(path, "wb") as f:
+        f.write(content)
+    result = litert.run_litert(path, images=images, threads=THREADS)
+    os.remove(path)
+    if not result.ok:
+        raise RuntimeError(f"LiteRT cannot run {name}: {result.error}")
+    return result.predictions, result.latency
+
+
+def t_half_width(values: List[float]) -> float:
+    """Half-width of the 95 % Student-t interval of the mean of `values`."""
+    if len(values) < 2:
+        return float("nan")
+    from scipy import stats
+    return float(stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values)
+                 / np.sqrt(len(values)))
 
 
 def run_seed(seed: int, args, data, weights_path: str, workdir: str) -> Dict[str, float]:
@@ -147,41 +176,40 @@ def run_seed(seed: int, args, data, weights_path: str, workdir: str) -> Dict[str
     representative = lambda: rep[:, None]  # noqa: E731
     dense_f32 = export.convert_tflite(dense_dir, "float32")
     dense_int8 = export.convert_tflite(dense_dir, "int8", representative)
-    deployed = export.convert_tflite(pruned_dir, "int8", representative, sparse=True)
-    pruned_int8_noflag = export.convert_tflite(pruned_dir, "int8", representative, sparse=False)
+    deployed = export.convert_tflite(pruned_dir, "int8", representative)
+    sparse_storage = export.convert_tflite(pruned_dir, "int8_sparse", representative)
     log(f"seed {seed}: 4 TFLite conversions {time.time() - t0:.0f}s")
 
     t0 = time.time()
-    dense_sm = export.load_image_signature(dense_dir)
-    pruned_sm = export.load_image_signature(pruned_dir)
-    deployed_tfl = export.TFLiteModel(deployed)
-    dense_f32_tfl = export.TFLiteModel(dense_f32)
-    dense_acc = accuracy(dense_sm(x_test), y_test)
-    deployed_probs = deployed_tfl.predict(x_test)
+    dense_acc = accuracy(export.load_image_signature(dense_dir)(x_test), y_test)
+    pruned_sm_probs = export.load_image_signature(pruned_dir)(x_test)
+    deployed_probs, deployed_lat = litert_run(deployed, x_test, workdir, "deployed")
+    _, dense_f32_lat = litert_run(dense_f32, x_test[:8], workdir, "dense_f32")
     deployed_acc = accuracy(deployed_probs, y_test)
-    pruned_sm_probs = pruned_sm(x_test)
-    one = x_test[:1]
-    sm_ms = export.median_latency_ms(pruned_sm, one)
-    dense_sm_ms = export.median_latency_ms(dense_sm, one)
-    deployed_ms = export.median_latency_ms(deployed_tfl.predict, one)
-    f32_ms = export.median_latency_ms(dense_f32_tfl.predict, one)
+    sm_lat = latency.saved_model_latency(pruned_dir, x_test, THREADS)
+    dense_sm_lat = latency.saved_model_latency(dense_dir, x_test, THREADS)
     log(f"seed {seed}: evaluation on {len(y_test)} test images {time.time() - t0:.0f}s")
     for d in (dense_dir, pruned_dir):
         shutil.rmtree(d, ignore_errors=True)
-    return {
+    row = {
         "seed": seed,
         "dense_acc": dense_acc, "pruned_sm_acc": accuracy(pruned_sm_probs, y_test),
         "deployed_acc": deployed_acc,
-        "int8_agreement": export.class_agreement(deployed_probs, pruned_sm_probs),
+        "int8_agreement": metrics.class_agreement(deployed_probs, pruned_sm_probs),
         "delta_pt": 100.0 * (dense_acc - deployed_acc),
         "dense_f32_raw": len(dense_f32), "dense_f32_gz": export.gzip_size(dense_f32),
         "dense_int8_gz": export.gzip_size(dense_int8),
         "deployed_raw": len(deployed), "deployed_gz": export.gzip_size(deployed),
-        "noflag_raw": len(pruned_int8_noflag), "noflag_gz": export.gzip_size(pruned_int8_noflag),
+        "sparse_raw": len(sparse_storage), "sparse_gz": export.gzip_size(sparse_storage),
         "sparsity": info["overall_sparsity"],
-        "sm_ms": sm_ms, "dense_sm_ms": dense_sm_ms, "deployed_ms": deployed_ms,
-        "dense_f32_ms": f32_ms,
     }
+    for t in THREADS:
+        row[f"deployed_ms_{t}"] = deployed_lat[str(t)]["median_ms"]
+        row[f"dense_f32_ms_{t}"] = dense_f32_lat[str(t)]["median_ms"]
+        row[f"sm_ms_{t}"] = sm_lat[str(t)]["median_ms"]
+        row[f"dense_sm_ms_{t}"] = dense_sm_lat[str(t)]["median_ms"]
+    row["loadavg"] = os.getloadavg()[0]
+    return row
 
 
 def mb(n: float) -> str:
@@ -194,45 +222,60 @@ def print_results(rows: List[Dict[str, float]], args, n_test: int) -> None:
           f"{args.train_per_class}/class train, {n_test} test images, {len(rows)} seed(s); "
           f"budget per arm: "
           f"{args.head_epochs} head + {args.fine_tune_epochs} fine-tune epochs; pruned: 13 conv + "
-          f"2 dense, PolynomialDecay {args.initial_sparsity}->{args.target_sparsity}")
+          f"2 dense, PolynomialDecay {args.initial_sparsity}->{args.target_sparsity}; latency: "
+          f"single image, median of {latency.LATENCY_RUNS} after {latency.WARMUP_RUNS} warm-up "
+          f"calls, .tflite in standalone LiteRT (ai-edge-litert, default "
+          f"delegates), SavedModel in TensorFlow (intra-op threads = t, inter-op 1)")
+    t1, tn = THREADS[0], THREADS[-1]
     print()
-    print("| seed | dense acc | deployed acc | delta (pt) | dense f32 gzip MB | deployed int8 "
-          "gzip MB | size ratio | SavedModel ms | deployed ms | latency ratio | sparsity |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| seed | dense acc | deployed acc | delta (pt) | dense f32 gzip MB | deployed int8 "
+          f"gzip MB | size ratio | LiteRT ms dense f32 / int8, {t1}t | LiteRT ratio {t1}t | "
+          f"LiteRT ratio {tn}t | vs SavedModel (TF) {t1}t | sparsity | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def line(label, r, delta):
+        return (f"| {label} | {r['dense_acc']:.4f} | {r['deployed_acc']:.4f} | {delta} | "
+                f"{mb(r['dense_f32_gz'])} | {mb(r['deployed_gz'])} | "
+                f"{r['dense_f32_gz'] / r['deployed_gz']:.1f}x | "
+                f"{r[f'dense_f32_ms_{t1}']:.2f} / {r[f'deployed_ms_{t1}']:.2f} | "
+                f"{r[f'dense_f32_ms_{t1}'] / r[f'deployed_ms_{t1}']:.1f}x | "
+                f"{r[f'dense_f32_ms_{tn}'] / r[f'deployed_ms_{tn}']:.1f}x | "
+                f"{r[f'dense_sm_ms_{t1}'] / r[f'deployed_ms_{t1}']:.1f}x | "
+                f"{r['sparsity']:.3f} | {r['loadavg']:.1f} |")
     for r in rows:
-        print(f"| {r['seed']} | {r['dense_acc']:.4f} | {r['deployed_acc']:.4f} | "
-              f"{r['delta_pt']:+.2f} | {mb(r['dense_f32_gz'])} | {mb(r['deployed_gz'])} | "
-              f"{r['dense_f32_gz'] / r['deployed_gz']:.1f}x | {r['sm_ms']:.1f} | "
-              f"{r['deployed_ms']:.2f} | {r['sm_ms'] / r['deployed_ms']:.1f}x | "
-              f"{r['sparsity']:.3f} |")
+        print(line(str(r["seed"]), r, f"{r['delta_pt']:+.2f}"))
     mean = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "seed"}
     deltas = [r["delta_pt"] for r in rows]
     sd = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
+    ci = t_half_width(deltas)
+    print(line("mean", mean, f"{mean['delta_pt']:+.2f} ± {ci:.2f} (95 %)"))
     size_ratio = mean["dense_f32_gz"] / mean["deployed_gz"]
-    latency_ratio = mean["sm_ms"] / mean["deployed_ms"]
-    print(f"| mean | {mean['dense_acc']:.4f} | {mean['deployed_acc']:.4f} | "
-          f"{mean['delta_pt']:+.2f} ± {sd:.2f} | {mb(mean['dense_f32_gz'])} | "
-          f"{mb(mean['deployed_gz'])} | {size_ratio:.1f}x | {mean['sm_ms']:.1f} | "
-          f"{mean['deployed_ms']:.2f} | {latency_ratio:.1f}x | {mean['sparsity']:.3f} |")
+    litert_ratio = mean[f"dense_f32_ms_{t1}"] / mean[f"deployed_ms_{t1}"]
+    sm_ratio = mean[f"dense_sm_ms_{t1}"] / mean[f"deployed_ms_{t1}"]
     print()
     print("| also measured (means) | value |")
     print("|---|---:|")
     print(f"| pruned SavedModel accuracy (before int8) | {mean['pruned_sm_acc']:.4f} |")
-    print(f"| deployed int8 vs pruned SavedModel class agreement | "
+    print(f"| deployed int8 (LiteRT) vs pruned SavedModel class agreement | "
           f"{mean['int8_agreement']:.4f} |")
     print(f"| int8 alone (dense int8 gzip) size ratio | "
           f"{mean['dense_f32_gz'] / mean['dense_int8_gz']:.1f}x |")
-    print(f"| pruned int8 raw MB: with / without EXPERIMENTAL_SPARSITY | "
-          f"{mb(mean['deployed_raw'])} / {mb(mean['noflag_raw'])} |")
-    print(f"| pruned int8 gzip MB: with / without EXPERIMENTAL_SPARSITY | "
-          f"{mb(mean['deployed_gz'])} / {mb(mean['noflag_gz'])} |")
+    print(f"| pruned int8 raw MB: dense storage (deployed) / sparse storage (int8_sparse) | "
+          f"{mb(mean['deployed_raw'])} / {mb(mean['sparse_raw'])} |")
+    print(f"| pruned int8 gzip MB: dense storage (deployed) / sparse storage (int8_sparse) | "
+          f"{mb(mean['deployed_gz'])} / {mb(mean['sparse_gz'])} |")
     print(f"| dense float32 TFLite raw MB | {mb(mean['dense_f32_raw'])} |")
-    print(f"| latency ms: dense SavedModel / dense float32 TFLite | "
-          f"{mean['dense_sm_ms']:.1f} / {mean['dense_f32_ms']:.2f} |")
+    for t in THREADS:
+        print(f"| latency ms at {t} thread(s): dense SavedModel (TF) / dense f32 (LiteRT) / "
+              f"pruned SavedModel (TF) / deployed int8 (LiteRT) | "
+              f"{mean[f'dense_sm_ms_{t}']:.2f} / {mean[f'dense_f32_ms_{t}']:.2f} / "
+              f"{mean[f'sm_ms_{t}']:.2f} / {mean[f'deployed_ms_{t}']:.2f} |")
     print()
     print(f"size_ratio={size_ratio:.2f} accuracy_delta_pt={mean['delta_pt']:.2f} "
-          f"latency_ratio={latency_ratio:.2f} accuracy_delta_sd_pt={sd:.2f} "
-          f"accuracy_delta_range_pt=[{min(deltas):.2f},{max(deltas):.2f}] seeds={len(rows)}")
+          f"accuracy_delta_ci95_pt={ci:.2f} litert_latency_ratio={litert_ratio:.2f} "
+          f"savedmodel_latency_ratio={sm_ratio:.2f} accuracy_delta_sd_pt={sd:.2f} "
+          f"accuracy_delta_range_pt=[{min(deltas):.2f},{max(deltas):.2f}] seeds={len(rows)} "
+          f"method=prune_int8")
 
 
 def main(argv=None) -> int:
@@ -282,8 +325,8 @@ def main(argv=None) -> int:
             log(f"seed {seed} done in {time.time() - t0:.0f}s: dense acc {r['dense_acc']:.4f}, "
                 f"pruned SavedModel acc {r['pruned_sm_acc']:.4f}, deployed acc "
                 f"{r['deployed_acc']:.4f} (int8 agreement {r['int8_agreement']:.4f}), gzip "
-                f"{r['dense_f32_gz']} -> "
-                f"{r['deployed_gz']} bytes, latency {r['sm_ms']:.1f} -> {r['deployed_ms']:.2f} ms")
+                f"{r['dense_f32_gz']} -> {r['deployed_gz']} bytes, LiteRT 1-thread latency "
+                f"{r['dense_f32_ms_1']:.2f} -> {r['deployed_ms_1']:.2f} ms")
             elapsed = time.time() - started
             if (args.max_minutes and seed + 1 < args.seeds and
                     elapsed + elapsed / len(rows) > 60 * args.max_minutes):

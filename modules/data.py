@@ -52,24 +52,86 @@ def arrays_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuf
     return ds.batch(batch_size)
 
 
-def load_transformed_split(examples_artifact, split: str, transform_graph_uri: str,
-                           limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Reads one split of Transform's output artifact (gzipped TFRecords of tf.Example) into memory.
-
-    Returns images float32 [N, H, W, 3] and labels int64 [N] (N <= limit).
-    """
+def _split_files(examples_artifact, split: str) -> List[str]:
     from tfx.types import artifact_utils  # local: keeps this module light for run_fn users
     split_uri = artifact_utils.get_split_uri([examples_artifact], split)
     files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
     if not files:
         raise FileNotFoundError(f"no transformed examples in {split_uri}")
+    return files
+
+
+def read_split_labels(examples_artifact, split: str) -> np.ndarray:
+    """Labels int64 [N] of one split of Transform's output, in record order (images not kept)."""
+    ds = tf.data.TFRecordDataset(_split_files(examples_artifact, split), compression_type="GZIP")
+    spec = {LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+    labels = [b[LABEL_KEY].numpy() for b in ds.batch(1024).map(
+        lambda s: tf.io.parse_example(s, spec))]
+    return np.concatenate(labels).astype(np.int64) if labels else np.zeros((0,), np.int64)
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random sample of `n` rows with each class in proportion
+    (largest-remainder rounding, every present class at least once when n allows); all rows when
+    n >= len(labels)."""
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n / len(labels)
+    take = np.floor(exact).astype(int)
+    if n >= len(classes):
+        take = np.maximum(take, 1)
+    for i in np.argsort(-(exact - np.floor(exact)), kind="stable"):
+        if take.sum() >= n:
+            break
+        take[i] += 1
+    while take.sum() > n:  # the at-least-one rule overshot: trim the largest classes
+        take[np.argmax(take)] -= 1
+    chosen = [rng.choice(np.flatnonzero(labels == c), size=min(int(k), int(m)), replace=False)
+              for c, k, m in zip(classes, take, counts)]
+    return np.sort(np.concatenate(chosen))
+
+
+def load_transformed_split(examples_artifact, split: str, transform_graph_uri: str,
+                           limit: Optional[int] = None, indices: Optional[np.ndarray] = None
+                           ) -> Tuple[np.ndarray, np.ndarray]:
+    """Reads one split of Transform's output artifact (gzipped TFRecords of tf.Example) into memory.
+
+    Returns images float32 [N, H, W, 3] and labels int64 [N]: the records at `indices` (record
+    order), else the first `limit` records, else all.
+    """
+    files = _split_files(examples_artifact, split)
     spec = tft.TFTransformOutput(transform_graph_uri).transformed_feature_spec()
     spec = {k: v for k, v in spec.items() if k in (IMAGE_KEY, LABEL_KEY)}
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    if limit:
+    if indices is not None:
+        indices = np.asarray(indices, np.int64)
+        mask = np.zeros(int(indices.max()) + 2 if len(indices) else 1, bool)
+        mask[indices] = True
+        keep = tf.constant(mask)
+        last = len(mask) - 1  # rows past the mask map to its last (False) entry
+        ds = ds.take(last).enumerate().filter(
+            lambda i, _: tf.gather(keep, tf.minimum(i, last))).map(lambda _, record: record)
+    elif limit:
         ds = ds.take(limit)
     images, labels = [], []
     for batch in ds.batch(256).map(lambda s: tf.io.parse_example(s, spec)):
         images.append(batch[IMAGE_KEY].numpy())
         labels.append(np.reshape(batch[LABEL_KEY].numpy(), [-1]))
+    if not images:
+        raise ValueError(f"split '{split}': no examples selected")
     return np.concatenate(images).astype(np.float32), np.concatenate(labels).astype(np.int64)
+
+
+def load_stratified_sample(examples_artifact, split: str, transform_graph_uri: str, n: int,
+                           seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """A seeded, class-stratified random sample of `n` examples of one split (all when fewer):
+    images float32 [n, H, W, 3], labels int64 [n]."""
+    labels = read_split_labels(examples_artifact, split)
+    if not len(labels):
+        raise ValueError(f"split '{split}' has no examples")
+    indices = stratified_indices(labels, n, seed)
+    return load_transformed_split(examples_artifact, split, transform_graph_uri,
+                                  indices=indices)

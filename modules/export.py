@@ -4,14 +4,14 @@ SavedModel signatures:
   serving_default(examples: string [B])        serialized tf.Example with the raw `image` bytes
                                                -> {'probability': float32 [B, 1] | [B, C]}
   serving_image(image_xf: float32 [B, H, W, 3]) Transform output, RGB in [0, 255] -> same outputs
-The TFLite variants are converted from `serving_image`: their input is the Transform output.
+The TFLite variants (modules/tflite_variants.py) are converted from `serving_image`: their input
+is the Transform output.
 """
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import gzip  # noqa: E402
-import time  # noqa: E402
 from typing import Callable, Iterable, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -19,12 +19,11 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras  # noqa: E402
 
-from modules.features import IMAGE_KEY, RAW_IMAGE_KEY  # noqa: E402
-
-OUTPUT_KEY = "probability"
-IMAGE_SIGNATURE = "serving_image"
-TFLITE_VARIANTS = ("float32", "dynamic_range", "int8")
-LATENCY_RUNS = 50
+from modules import tflite_variants  # noqa: E402
+from modules.features import (IMAGE_KEY, IMAGE_SIGNATURE, OUTPUT_KEY,  # noqa: E402,F401
+                              RAW_IMAGE_KEY)
+from modules.metrics import class_agreement, predicted_class  # noqa: E402,F401
+from modules.latency import LATENCY_RUNS, median_latency_ms  # noqa: E402,F401
 
 
 def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTransformOutput,
@@ -64,25 +63,28 @@ def save_image_model(model: tf_keras.Model, export_dir: str) -> None:
 
 
 def convert_tflite(saved_model_dir: str, variant: str,
-                   representative_images: Optional[Callable[[], Iterable[np.ndarray]]] = None,
-                   sparse: bool = False) -> bytes:
-    """Converts the `serving_image` signature. variant: float32 | dynamic_range | int8.
+                   representative_images: Optional[Callable[[], Iterable[np.ndarray]]] = None
+                   ) -> bytes:
+    """Converts the `serving_image` signature as the variant table says (float32, dynamic_range,
+    int8, int8_sparse, ...: modules/tflite_variants.py).
 
-    int8 is full-integer quantization of the weights and activations with float32 input and output
-    (so callers feed the Transform output unchanged); it needs `representative_images`, a callable
+    int8 quantization covers the weights and activations with float32 input and output (so
+    callers feed the Transform output unchanged); it needs `representative_images`, a callable
     yielding float32 [1, H, W, 3] arrays from the train split.
     """
-    if variant not in TFLITE_VARIANTS:
-        raise ValueError(f"TFLite variant {variant!r}: expected one of {TFLITE_VARIANTS}")
+    try:
+        spec = tflite_variants.variant(variant)
+    except ValueError as e:
+        raise ValueError(f"TFLite variant: {e}") from None
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
                                                          signature_keys=[IMAGE_SIGNATURE])
     optimizations = []
-    if variant in ("dynamic_range", "int8"):
+    if spec.quantization in ("dynamic_range", "int8"):
         optimizations.append(tf.lite.Optimize.DEFAULT)
-    if sparse:
+    if spec.sparse_storage:
         optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
     converter.optimizations = optimizations
-    if variant == "int8":
+    if spec.quantization == "int8":
         if representative_images is None:
             raise ValueError("int8 TFLite conversion needs representative images")
         converter.representative_dataset = lambda: ([img] for img in representative_images())
@@ -93,7 +95,9 @@ def convert_tflite(saved_model_dir: str, variant: str,
 
 
 class TFLiteModel:
-    """A TFLite flatbuffer in `tf.lite.Interpreter`: predict(images [N, H, W, 3]) -> [N, K].
+    """A TFLite flatbuffer in TensorFlow's own `tf.lite.Interpreter` (where it was converted):
+    predict(images [N, H, W, 3]) -> [N, K]. Users run the files in standalone LiteRT instead
+    (modules/litert.py), which the parity gate checks too.
 
     Images run one at a time through an input resized once to [1, H, W, 3]: a SignatureRunner
     call re-allocates the tensor arena on every invocation (~11 ms on these machines, more than
@@ -131,18 +135,6 @@ class TFLiteModel:
         return np.concatenate(outs, axis=0)
 
 
-def predicted_class(probabilities: np.ndarray) -> np.ndarray:
-    """[N, 1] sigmoid -> {0, 1}; [N, C] softmax -> argmax."""
-    if probabilities.shape[-1] == 1:
-        return (probabilities[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(probabilities, axis=-1)
-
-
-def class_agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Fraction of rows whose predicted class is the same in `a` and `b`."""
-    return float(np.mean(predicted_class(a) == predicted_class(b)))
-
-
 def load_image_signature(saved_model_dir: str) -> Callable[[np.ndarray], np.ndarray]:
     """SavedModel `serving_image` as a numpy function images [N, H, W, 3] -> [N, K]."""
     loaded = tf.saved_model.load(saved_model_dir)
@@ -160,15 +152,3 @@ def load_image_signature(saved_model_dir: str) -> Callable[[np.ndarray], np.ndar
 def gzip_size(data: bytes) -> int:
     """Bytes of `data` gzipped at level 9 (how a model download is usually shipped)."""
     return len(gzip.compress(data, compresslevel=9))
-
-
-def median_latency_ms(fn, image: np.ndarray, runs: int = LATENCY_RUNS) -> float:
-    """Median wall time of `fn(image)` over `runs` calls after 5 warm-up calls, in milliseconds."""
-    for _ in range(5):
-        fn(image)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn(image)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(times))

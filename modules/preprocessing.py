@@ -1,39 +1,87 @@
 """Transform's `preprocessing_fn`: decode, convert to RGB, resize. No augmentation, no scaling.
 
-Output `image_xf`: float32 [batch, H, W, 3], RGB, values in [0, 255] (H = W = custom_config
-`image_size`). The model applies train-time augmentation and VGG16's caffe preprocessing itself, so
-the same Transform graph serves training and inference.
+Output `image_xf`: float32 [batch, H, W, 3], RGB, values in [0, 255] (H = W = `image_size`). The
+model applies train-time augmentation and VGG16's caffe preprocessing itself, so the same Transform
+graph serves training and inference (the SavedModel's serving_default embeds it).
 """
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import Any, Dict  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any, Dict, List, Optional, Sequence  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
 from modules.features import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY  # noqa: E402
 
 DEFAULT_IMAGE_SIZE = 32
+WHITE = (255.0, 255.0, 255.0)
 
 
-def decode_and_resize(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-    """One encoded PNG/JPEG/GIF/BMP (scalar string) -> float32 [image_size, image_size, 3] in [0, 255].
+@dataclass
+class PreprocessingConfig:
+    """Transform's `custom_config`. image_size: pixels per side; background: RGB in [0, 255] that
+    transparent pixels are composited over."""
+    image_size: int = DEFAULT_IMAGE_SIZE
+    background: List[float] = field(default_factory=lambda: list(WHITE))
 
-    Grayscale is repeated to RGB, alpha dropped, 16-bit scaled to 8-bit by `decode_image`.
+    @classmethod
+    def from_dict(cls, values: Optional[Dict[str, Any]]) -> "PreprocessingConfig":
+        values = dict(values or {})
+        return cls(image_size=int(values.get("image_size", DEFAULT_IMAGE_SIZE)),
+                   background=[float(c) for c in values.get("background", WHITE)])
+
+
+def decode_rgb(encoded: tf.Tensor, background: Sequence[float] = WHITE) -> tf.Tensor:
+    """One encoded PNG/JPEG/GIF/BMP (scalar string) -> float32 [h, w, 3] RGB in [0, 255].
+
+    Grayscale is repeated to RGB, 16-bit scaled to 8-bit (v / 257, rounded), palette expanded;
+    alpha (RGBA, grayscale + alpha, palette transparency) is composited over `background`:
+    rgb * a + background * (1 - a), a = alpha / 255. GIF decodes to RGB (its transparency is
+    not used); only the first frame of an animation is read.
     """
-    image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size],
+    image = tf.cast(tf.io.decode_image(encoded, channels=0, dtype=tf.uint8,
+                                       expand_animations=False), tf.float32)
+    bg = tf.constant(list(background), tf.float32)
+
+    def over_background(rgb, alpha):
+        alpha = alpha / 255.0
+        return rgb * alpha + bg * (1.0 - alpha)
+
+    def gray():
+        return tf.tile(image[..., :1], [1, 1, 3])
+
+    def gray_alpha():
+        return over_background(tf.tile(image[..., :1], [1, 1, 3]), image[..., 1:2])
+
+    def rgb():
+        return image[..., :3]
+
+    def rgba():
+        return over_background(image[..., :3], image[..., 3:4])
+
+    channels = tf.shape(image)[-1]
+    out = tf.switch_case(channels - 1, [gray, gray_alpha, rgb, rgba])
+    return tf.ensure_shape(out, [None, None, 3])
+
+
+def decode_and_resize(encoded: tf.Tensor, image_size: int,
+                      background: Sequence[float] = WHITE) -> tf.Tensor:
+    """One encoded image -> float32 [image_size, image_size, 3] in [0, 255]: `decode_rgb`, then
+    bilinear resize with antialiasing (the aspect ratio is not kept)."""
+    image = tf.image.resize(decode_rgb(encoded, background), [image_size, image_size],
                             method="bilinear", antialias=True)
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
     """tf.Transform entry point. inputs['image']: string [batch, 1]; inputs['label']: int64 [batch, 1]."""
-    image_size = int((custom_config or {}).get("image_size", DEFAULT_IMAGE_SIZE))
+    config = PreprocessingConfig.from_dict(custom_config)
+    size = config.image_size
     encoded = tf.reshape(inputs[RAW_IMAGE_KEY], [-1])
-    images = tf.map_fn(lambda b: decode_and_resize(b, image_size), encoded,
-                       fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
+    images = tf.map_fn(lambda b: decode_and_resize(b, size, config.background), encoded,
+                       fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
     outputs = {IMAGE_KEY: images}
     if LABEL_KEY in inputs:
         outputs[LABEL_KEY] = tf.reshape(tf.cast(inputs[LABEL_KEY], tf.int64), [-1])

@@ -4,13 +4,15 @@
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
   weights  [--weights-file PATH] [--offline]                                   provision VGG16 weights
   report   [--config ...]                                                      print the last run's summary
+  predict  [--model DIR|FILE.tflite] [--json] IMAGE...  classify images with a pushed model
+           (default: the newest version under the config's serving dir)
   beam-cluster up|start|stop|status [--state-dir DIR]                          local Beam portable stack
   retrain  [--config ...]                        train on the newest data span (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON
   submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run] [--config ...]
   schedule [--cron 'EXPR'] [--template ...] [--param ...] [--dry-run] [--config ...]
 
-Exit codes: 0 done, 2 config error, 3 another run holds the outputs' lock, 4 the data or model was
+Exit codes: 0 done, 2 config error (or a missing/undecodable image or model for predict), 3 another run holds the outputs' lock, 4 the data or model was
 refused (image tree, anomalies, parity; message printed), 5 Vertex AI unreachable or refused the
 request (e.g. no credentials), 1 any other failure (traceback in logs/).
 """
@@ -39,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)"))
     _config_args(sub.add_parser("validate", help="load and validate the config, print it"))
     _config_args(sub.add_parser("report", help="print the last run's summary from MLMD"))
+    pr = sub.add_parser("predict", help="classify image files with a pushed model (SavedModel "
+                        "via serving_default, or a .tflite in standalone LiteRT)")
+    pr.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG/JPEG/GIF/BMP)")
+    pr.add_argument("--model", help="a pushed version directory, a SavedModel directory or a "
+                    ".tflite file (default: the newest version under the serving dir)")
+    pr.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    _config_args(pr)
     bc = sub.add_parser("beam-cluster", help="a local Beam portable stack (worker pool + job "
                         "service) for beam.runner=portable")
     bc.add_argument("action", choices=["up", "start", "stop", "status"],
@@ -96,7 +105,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.offline:
                 wargs.append("--offline")
             return weights.main(wargs)
+        if args.command == "predict":
+            return _predict(args)
         config = load_config(args.config, args.profile, args.overrides)
+        if args.command in ("run", "retrain"):
+            _check_litert(config)
         if args.command == "validate":
             print(json.dumps(config.to_dict(), indent=2))
             return 0
@@ -143,6 +156,35 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"error: {e}\n(full traceback: {e.log_path})", file=sys.stderr)
         return 4 if e.known else 1
+
+
+def _check_litert(config) -> None:
+    """The ExportPusher checks every .tflite in standalone LiteRT: fail before any work when its
+    environment is missing."""
+    from modules.litert import LiteRTUnavailableError, litert_python
+    from pipeline.config import ConfigError
+    try:
+        litert_python(config.export.litert_python)
+    except LiteRTUnavailableError as e:
+        raise ConfigError(f"export.litert_python: {e}") from None
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.predict import PredictError, format_predictions, predict
+    config = load_config(args.config, args.profile, args.overrides, check_paths=False)
+    try:
+        model_path, predictions = predict(args.images, args.model, config.serving_dir,
+                                          config.export.litert_python)
+    except PredictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"model": model_path, "predictions": [p.__dict__ for p in predictions]},
+                         indent=2))
+    else:
+        print(format_predictions(model_path, predictions))
+    return 0
 
 
 def _kubeflow_command(args: argparse.Namespace, config) -> int:

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
+from modules import tflite_variants
 from modules.augmentation_config import AugmentationConfig
 from modules.layer_names import check_pruning_layers
 
@@ -39,6 +40,8 @@ class DataConfig:
     # A curated schema (schema.pbtxt, e.g. a copy of a past run's SchemaGen output) that new spans
     # are validated against (ImportSchemaGen); '' infers the schema from the data (SchemaGen).
     schema_path: str = ""
+    # RGB that transparent pixels are composited over (Transform and serving alike)
+    alpha_background: List[float] = field(default_factory=lambda: [255.0, 255.0, 255.0])
 
 
 @dataclass
@@ -104,11 +107,17 @@ class TrainerConfig:
 
 @dataclass
 class ExportConfig:
-    """TFLite variants pushed beside the SavedModel, each gated on agreement with it."""
-    tflite_variants: List[str] = field(default_factory=lambda: ["float32", "dynamic_range", "int8"])
-    min_agreement: Dict[str, float] = field(default_factory=lambda: {
-        "float32": 0.99, "dynamic_range": 0.99, "int8": 0.98})
-    parity_examples: int = 1000            # eval examples compared (all when fewer)
+    """TFLite variants pushed beside the SavedModel, each gated on agreement with it in
+    TensorFlow's interpreter and in standalone LiteRT (modules/tflite_variants.py: the variants
+    and their default thresholds)."""
+    tflite_variants: List[str] = field(
+        default_factory=lambda: list(tflite_variants.DEFAULT_VARIANTS))
+    # per-variant overrides of the table's thresholds, e.g. {int8: 0.97}
+    min_agreement: Dict[str, float] = field(default_factory=dict)
+    max_probability_diff: Dict[str, float] = field(default_factory=dict)
+    parity_examples: int = 1000            # held-out examples compared (stratified; all if fewer)
+    litert_python: str = ".venv-litert/bin/python"  # relative to the project (make builds it)
+    latency_runs: int = 50                 # timed single-image calls per runtime and thread count
 
 
 @dataclass
@@ -412,6 +421,9 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
 def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     """Semantic checks that types alone cannot express."""
     m, t, tr, ev = config.model, config.tuner, config.trainer, config.evaluator
+    bg = config.data.alpha_background
+    if len(bg) != 3 or any(not (0.0 <= c <= 255.0) for c in bg):
+        raise ConfigError(f"data.alpha_background: expected 3 RGB values in [0, 255], got {bg}")
     if m.image_size < 32:
         raise ConfigError(f"model.image_size: VGG16 needs at least 32 pixels, got {m.image_size}")
     if not (0.0 <= m.dropout < 1.0):
@@ -441,15 +453,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{tr.fine_tune.unfreeze_blocks}")
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
-    known_variants = ("float32", "dynamic_range", "int8")
-    for v in config.export.tflite_variants:
-        if v not in known_variants:
-            raise ConfigError(f"export.tflite_variants: unknown variant {v!r} "
-                              f"(known: {', '.join(known_variants)})")
-    for v, frac in config.export.min_agreement.items():
-        if v not in known_variants or not (0.0 <= frac <= 1.0):
-            raise ConfigError(f"export.min_agreement.{v}: expected a known variant and a "
-                              f"fraction in [0, 1], got {frac}")
+    _validate_export(config.export)
     for name in ("accuracy_lower_bound", "auc_lower_bound", "max_accuracy_drop"):
         v = getattr(ev, name)
         if not (0.0 <= v <= 1.0):
@@ -470,6 +474,25 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{config.vertex.max_concurrent_run_count}")
     if check_paths:
         _validate_data(config)
+
+
+def _validate_export(ex: ExportConfig) -> None:
+    known = ", ".join(tflite_variants.VARIANTS)
+    for v in ex.tflite_variants:
+        if v not in tflite_variants.VARIANTS:
+            raise ConfigError(f"export.tflite_variants: unknown variant {v!r} (known: {known})")
+    if len(set(ex.tflite_variants)) != len(ex.tflite_variants):
+        raise ConfigError(f"export.tflite_variants: duplicate variants in {ex.tflite_variants}")
+    for key in ("min_agreement", "max_probability_diff"):
+        for v, frac in getattr(ex, key).items():
+            if v not in tflite_variants.VARIANTS:
+                raise ConfigError(f"export.{key}.{v}: unknown variant (known: {known})")
+            if not (0.0 <= frac <= 1.0):
+                raise ConfigError(f"export.{key}.{v}: expected a fraction in [0, 1], got {frac}")
+    if ex.parity_examples < 1:
+        raise ConfigError(f"export.parity_examples: expected >= 1, got {ex.parity_examples}")
+    if ex.latency_runs < 1:
+        raise ConfigError(f"export.latency_runs: expected >= 1, got {ex.latency_runs}")
 
 
 # Tuner search-space dimension -> (check, what it must be). Types are checked by the dataclass.

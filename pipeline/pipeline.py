@@ -240,7 +240,8 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     transform = tfx.components.Transform(
         examples=training_examples, schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"image_size": config.model.image_size})
+        custom_config={"image_size": config.model.image_size,
+                       "background": list(config.data.alpha_background)})
     # ExampleValidator only records anomalies; the gate fails the run on any, before Transform.
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
     transform.add_upstream_node(anomalies_gate)
@@ -283,7 +284,10 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
             serving_dir=serving_dir,
             tflite_variants=config.export.tflite_variants,
             min_agreement=dict(config.export.min_agreement),
-            parity_examples=config.export.parity_examples,
+            max_probability_diff=dict(config.export.max_probability_diff),
+            parity_examples=config.export.parity_examples, parity_split="eval",
+            seed=config.seed, litert_python=config.export.litert_python,
+            latency_runs=config.export.latency_runs,
             run_info={"profile": config.profile, "weights_source": weights_source,
                       "class_names": list(d.class_names), "data_root": data_root,
                       "data_patterns": [d.train_pattern, d.eval_pattern],

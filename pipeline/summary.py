@@ -126,13 +126,17 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
         lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}")
         sm = report["saved_model"]
-        lines.append(f"  saved_model/          {sm['bytes'] / 1e6:8.2f} MB  gzip "
+        held_out = report.get("held_out", {})
+        lines.append(f"artifacts (accuracy on {held_out.get('examples', '?')} held-out examples "
+                     f"of split '{held_out.get('split', '?')}'; latency: single image, median, "
+                     f"by threads; .tflite in LiteRT, SavedModel in TensorFlow):")
+        lines.append(f"  {'saved_model/':<28}{sm['bytes'] / 1e6:8.2f} MB  gzip "
                      f"{sm['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(sm['accuracy'])} "
-                     f"latency={sm['latency_ms']:.2f} ms")
+                     f"latency {_latency(sm)}")
         for name, v in report.get("tflite", {}).items():
-            lines.append(f"  {v['file']:<22}{v['bytes'] / 1e6:8.2f} MB  gzip "
+            lines.append(f"  {v['file']:<28}{v['bytes'] / 1e6:8.2f} MB  gzip "
                          f"{v['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(v['accuracy'])} "
-                         f"latency={v['latency_ms']:.2f} ms  agreement={v['agreement']:.1%}")
+                         f"latency {_latency(v)}  agreement={v['agreement']:.1%}")
         for name, v in report.get("rejected", {}).items():
             lines.append(f"  REJECTED {name}: {v['reason']}")
         sparsity = report.get("sparsity") or {}
@@ -146,6 +150,14 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append("nothing pushed (model not blessed): the previously pushed versions are "
                      "unchanged")
     return "\n".join(lines)
+
+
+def _latency(info: Dict[str, Any]) -> str:
+    """'1t 2.10 ms, 2t 1.30 ms' from an artifact's `latency` ({threads: {median_ms, ...}})."""
+    lat = info.get("latency") or {}
+    if not lat:
+        return f"{info['latency_ms']:.2f} ms" if "latency_ms" in info else "n/a"
+    return ", ".join(f"{t}t {lat[t]['median_ms']:.2f} ms" for t in sorted(lat, key=int))
 
 
 def _fmt(value: Any, pattern: str = "{:.4f}") -> str:

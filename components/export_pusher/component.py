@@ -15,6 +15,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.types.system_executions import Deploy
 
 from components.export_pusher import executor
+from modules import tflite_variants as variant_table
 
 
 class ExportPusherSpec(ComponentSpec):
@@ -22,8 +23,15 @@ class ExportPusherSpec(ComponentSpec):
         "serving_dir": ExecutionParameter(type=str),
         "tflite_variants": ExecutionParameter(type=str),      # JSON list of variant names
         "min_agreement": ExecutionParameter(type=str),        # JSON {variant: fraction}
-        "parity_examples": ExecutionParameter(type=int),      # eval examples used for the gate
+        "parity_examples": ExecutionParameter(type=int),      # held-out examples for the gate
         "run_info": ExecutionParameter(type=str, optional=True),  # JSON, copied into report.json
+        # JSON {variant: max |p - p_savedmodel|}; missing variants use the table's default
+        "max_probability_diff": ExecutionParameter(type=str, optional=True),
+        "parity_split": ExecutionParameter(type=str, optional=True),  # held-out split name
+        "seed": ExecutionParameter(type=int, optional=True),  # the stratified samples' seed
+        # Python of the LiteRT environment ('' : .venv-litert/bin/python under the project)
+        "litert_python": ExecutionParameter(type=str, optional=True),
+        "latency_runs": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
@@ -43,7 +51,11 @@ class ExportPusherSpec(ComponentSpec):
 
 class ExportPusher(base_component.BaseComponent):
     """Blessed model -> `<serving_dir>/<version>/{saved_model/, model_<variant>.tflite,
-    report.json, report.html, report_files/, tuner/}`.
+    labels.txt, MODEL.md, report.json, report.html, report_files/, tuner/}`.
+
+    Each variant (modules/tflite_variants.py) is pushed only when it passes the parity gate
+    (components/export_pusher/parity.py) in TensorFlow's interpreter and in standalone LiteRT,
+    on a stratified sample of `parity_examples` examples of `parity_split`.
 
     `run_info` (JSON) is copied into report.json; the report reads `weights_source`,
     `class_names`, `data_root` and `data_patterns` (for the data manifest hash) and `config`
@@ -57,16 +69,23 @@ class ExportPusher(base_component.BaseComponent):
                  model_blessing: Optional[channel.BaseChannel] = None,
                  model_evaluation: Optional[channel.BaseChannel] = None,
                  tuner_results: Optional[channel.BaseChannel] = None,
-                 tflite_variants: Sequence[str] = ("float32", "dynamic_range", "int8"),
+                 tflite_variants: Sequence[str] = variant_table.DEFAULT_VARIANTS,
                  min_agreement: Optional[Dict[str, float]] = None,
-                 parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None):
-        min_agreement = min_agreement or {"float32": 0.99, "dynamic_range": 0.99, "int8": 0.98}
+                 parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None,
+                 max_probability_diff: Optional[Dict[str, float]] = None,
+                 parity_split: str = "eval", seed: int = 0, litert_python: str = "",
+                 latency_runs: int = 50):
+        for name in tflite_variants:
+            variant_table.variant(name)  # ValueError naming the known variants
         spec = ExportPusherSpec(
             model=model, model_blessing=model_blessing, transformed_examples=transformed_examples,
             transform_graph=transform_graph, model_evaluation=model_evaluation,
             tuner_results=tuner_results,
             serving_dir=serving_dir, tflite_variants=json.dumps(list(tflite_variants)),
-            min_agreement=json.dumps(min_agreement), parity_examples=int(parity_examples),
+            min_agreement=json.dumps(min_agreement or {}), parity_examples=int(parity_examples),
+            max_probability_diff=json.dumps(max_probability_diff or {}),
+            parity_split=parity_split, seed=int(seed), litert_python=litert_python,
+            latency_runs=int(latency_runs),
             run_info=json.dumps(run_info or {}, sort_keys=True),
             pushed_model=channel.Channel(type=standard_artifacts.PushedModel))
         super().__init__(spec=spec)

@@ -1,10 +1,12 @@
-"""ExportPusher executor: blessing check, TFLite conversion, parity gate, report, atomic push."""
+"""ExportPusher executor: blessing check, TFLite conversion, parity gate (TensorFlow's interpreter
+and standalone LiteRT), contract, report, atomic world-readable push."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from absl import logging
@@ -12,20 +14,20 @@ from tfx.components.pusher import executor as pusher_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components.export_pusher import contract as contract_lib
+from components.export_pusher import parity
 from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
-from modules import export
-from modules.data import load_transformed_split
-from modules.export import gzip_size, median_latency_ms  # noqa: F401  (re-exported)
+from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
+from modules import export, latency, litert, metrics, tflite_variants
+from modules.data import load_stratified_sample
+from modules.export import gzip_size  # noqa: F401  (re-exported)
 
 REPORT_FILE = "report.json"
 SAVED_MODEL_DIR = "saved_model"
 TRAINING_SUMMARY = "training_summary.json"
 TUNER_RESULTS_KEY = "tuner_results"
-
-
-class ParityError(RuntimeError):
-    """No deployable artifact passed the parity gate."""
+REPRESENTATIVE_EXAMPLES = 200  # int8 calibration: a stratified sample of the train split
 
 
 def dir_sizes(path: str) -> Dict[str, int]:
@@ -41,27 +43,51 @@ def dir_sizes(path: str) -> Dict[str, int]:
 
 
 def accuracy_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(export.predicted_class(probabilities) == labels))
+    return metrics.accuracy_of(probabilities, labels)
 
 
-def auc_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """ROC AUC of P(label == 1) (binary only; NaN otherwise), via the rank statistic."""
-    if probabilities.shape[-1] != 1 or len(set(labels.tolist())) < 2:
-        return float("nan")
-    scores = probabilities[:, 0]
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tie = scores == value
-        ranks[tie] = ranks[tie].mean()
-    pos = labels == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+def auc_of(probabilities: np.ndarray, labels: np.ndarray) -> Optional[float]:
+    """ROC AUC (binary) or macro one-vs-rest AUC (multi-class); None with one class present."""
+    return metrics.auc_of(probabilities, labels)
+
+
+def strict_json(value: Any, path: str = "", non_finite: Optional[List[str]] = None) -> Any:
+    """`value` with every NaN/Infinity replaced by None (their paths appended to `non_finite`),
+    so the result serializes as strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if non_finite is not None:
+            non_finite.append(path or "<root>")
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v, f"{path}.{k}" if path else str(k), non_finite)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v, f"{path}[{i}]", non_finite) for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return strict_json(value.item(), path, non_finite)
+    return value
+
+
+def write_report_json(report: Dict[str, Any], path: str) -> None:
+    """report.json as strict JSON: non-finite numbers become null, listed under `non_finite`."""
+    non_finite: List[str] = []
+    clean = strict_json(report, "", non_finite)
+    if non_finite:
+        clean["non_finite"] = {"paths": non_finite,
+                               "reason": "not a finite number (not representable in JSON): written as null"}
+    with open(path, "w") as f:
+        json.dump(clean, f, indent=2, sort_keys=True, default=str, allow_nan=False)
+
+
+def latency_threads() -> List[int]:
+    """Thread counts latency is measured with: 1 and the machine's CPU count."""
+    return sorted({1, int(os.cpu_count() or 1)})
 
 
 class Executor(pusher_executor.Executor):
-    """Pushes only blessed models; each TFLite variant must agree with the SavedModel."""
+    """Pushes only blessed models, and of those only the TFLite variants that pass the parity
+    gate in TensorFlow's interpreter and in standalone LiteRT; refuses the push (ParityError)
+    when the model predicts a single class or no configured variant passes."""
 
     def Do(self, input_dict: Dict[str, List[Any]], output_dict: Dict[str, List[Any]],
            exec_properties: Dict[str, Any]) -> None:
@@ -82,6 +108,8 @@ class Executor(pusher_executor.Executor):
                          existing)
             self._MarkPushed(model_push, pushed_destination=final, pushed_version=str(existing))
             return
+        # Checked before any conversion: without LiteRT nothing can be shown to load for users.
+        litert.litert_python(exec_properties.get("litert_python") or "")
         removed = versioning.remove_incomplete(serving_dir)
         if removed:
             logging.warning("ExportPusher: removed interrupted pushes %s", removed)
@@ -93,8 +121,7 @@ class Executor(pusher_executor.Executor):
             report["version"] = version
             report["model_uri"] = model_uri
             report_lib.write_html(report, staging, report["plots"])
-            with open(os.path.join(staging, REPORT_FILE), "w") as f:
-                json.dump(report, f, indent=2, sort_keys=True, default=str)
+            write_report_json(report, os.path.join(staging, REPORT_FILE))
             final = versioning.publish(staging, serving_dir, version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -114,60 +141,146 @@ class Executor(pusher_executor.Executor):
                        key=lambda a: (a.get_int_custom_property("span")
                                       if a.has_custom_property("span") else -1, a.id))
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
-        limit = int(exec_properties["parity_examples"])
-        images, labels = load_transformed_split(examples, "eval", transform_uri, limit=limit)
-        train_images, _ = load_transformed_split(examples, "train", transform_uri, limit=200)
+        run_info = json.loads(exec_properties.get("run_info") or "{}")
+        class_names = list(run_info.get("class_names") or [])
+        seed = int(exec_properties.get("seed") or 0)
+        split = exec_properties.get("parity_split") or "eval"
+        images, labels = load_stratified_sample(examples, split, transform_uri,
+                                                int(exec_properties["parity_examples"]), seed)
+        train_images, _ = load_stratified_sample(examples, "train", transform_uri,
+                                                 REPRESENTATIVE_EXAMPLES, seed)
+        rng = np.random.default_rng(seed)
+        train_images = train_images[rng.permutation(len(train_images))]  # classes interleaved
+        if not class_names:
+            class_names = [str(i) for i in range(int(max(labels.max() + 1, 2)))]
         training = _read_json(os.path.join(model_uri, TRAINING_SUMMARY))
-        sparse = bool(training.get("pruning"))
+        threads = latency_threads()
+        runs = int(exec_properties.get("latency_runs") or latency.LATENCY_RUNS)
+        python = exec_properties.get("litert_python") or ""
 
         sm_predict = export.load_image_signature(saved_model)
         sm_probs = sm_predict(images)
+        parity.check_not_single_class(sm_probs, labels, class_names, split)
+        sm_latency = latency.saved_model_latency(saved_model, images, threads, runs=runs)
         predictions = {"saved_model": sm_probs}
         report: Dict[str, Any] = {
-            "run": json.loads(exec_properties.get("run_info") or "{}"),
-            "training": training,
+            "run": run_info, "training": training,
+            "held_out": {"split": split, "examples": int(len(labels)), "seed": seed,
+                         "sampling": "class-stratified seeded random sample (all examples "
+                                     "when the split has at most parity_examples)",
+                         "per_class": {class_names[int(c)] if int(c) < len(class_names)
+                                       else str(c): int(n) for c, n in
+                                       zip(*np.unique(labels, return_counts=True))}},
             "eval_examples": int(len(labels)),
-            "saved_model": {**dir_sizes(saved_model),
-                            "accuracy": accuracy_of(sm_probs, labels),
-                            "auc": auc_of(sm_probs, labels),
-                            "latency_ms": median_latency_ms(sm_predict, images[:1])},
+            "saved_model": {**dir_sizes(saved_model), **_quality(sm_probs, labels),
+                            "latency": sm_latency,
+                            "latency_ms": sm_latency[str(threads[0])]["median_ms"]},
             "tflite": {}, "rejected": {},
-            "latency_method": (f"median of {export.LATENCY_RUNS} single-image calls after 5 "
-                               f"warm-up calls; TensorFlow and the TFLite interpreter on "
-                               f"{export.TFLiteModel.default_threads()} threads"),
+            "latency_method": (
+                f"single image, median (p10/p90) of {runs} calls after {latency.WARMUP_RUNS} "
+                f"warm-up calls, at {' and '.join(str(t) for t in threads)} thread(s): each "
+                f".tflite in standalone LiteRT (ai-edge-litert, default delegates, num_threads); "
+                f"the SavedModel's serving_image in TensorFlow in a fresh process with "
+                f"intra_op_parallelism_threads = threads, inter_op = 1. latency_ms is the "
+                f"{threads[0]}-thread median; load average while measuring in `loadavg`"),
         }
-        min_agreement = json.loads(exec_properties["min_agreement"])
+        tflite_io: Dict[str, Dict[str, Any]] = {}
         for variant in json.loads(exec_properties["tflite_variants"]):
-            content = export.convert_tflite(saved_model, variant,
-                                            representative_images=lambda: train_images[:, None],
-                                            sparse=sparse)
-            tfl = export.TFLiteModel(content)
-            probs = tfl.predict(images)
-            agreement = export.class_agreement(probs, sm_probs)
-            info = {"bytes": len(content), "gzip_bytes": gzip_size(content),
-                    "sparsity_flag": sparse, "agreement": agreement,
-                    "min_agreement": float(min_agreement.get(variant, 0.99)),
-                    "max_abs_diff": float(np.max(np.abs(probs - sm_probs))),
-                    "accuracy": accuracy_of(probs, labels), "auc": auc_of(probs, labels),
-                    "latency_ms": median_latency_ms(tfl.predict, images[:1])}
-            if agreement < info["min_agreement"]:
-                report["rejected"][variant] = {
-                    **info, "reason": f"predicted class agrees with the SavedModel on "
-                                      f"{agreement:.2%} of {len(labels)} eval examples, below "
-                                      f"{info['min_agreement']:.2%}"}
-                logging.warning("ExportPusher: TFLite %s rejected: %s", variant,
-                                report["rejected"][variant]["reason"])
+            info, probs = self._check_variant(variant, saved_model, staging, images, labels,
+                                              sm_probs, train_images, class_names, threads,
+                                              runs, python, exec_properties)
+            if info.get("reasons"):
+                report["rejected"][variant] = info
+                logging.warning("ExportPusher: TFLite %s rejected: %s", variant, info["reason"])
                 continue
-            filename = f"model_{variant}.tflite"
-            with open(os.path.join(staging, filename), "wb") as f:
-                f.write(content)
-            report["tflite"][variant] = {**info, "file": filename}
+            report["tflite"][variant] = info
             predictions[variant] = probs
+            tflite_io[info["file"]] = {"input": info["litert"]["input"],
+                                       "output": info["litert"]["output"]}
+        variants = json.loads(exec_properties["tflite_variants"])
+        if variants and not report["tflite"]:
+            raise ParityError("no TFLite variant passed the parity gate, nothing pushed: " +
+                              "; ".join(f"{v}: {report['rejected'][v]['reason']}"
+                                        for v in variants))
+        background = (run_info.get("config", {}).get("data", {}).get("alpha_background")
+                      or [255.0, 255.0, 255.0])
+        report["contract"] = contract_lib.build(class_names, int(images.shape[1]), background,
+                                                tflite_io)
+        report["contract_files"] = contract_lib.write(staging, report["contract"])
         tuner = input_dict.get(TUNER_RESULTS_KEY) or []
         report_lib.complete(report, staging, variables=sm_predict.loaded.variables,
                             labels=labels, predictions=predictions, train_images=train_images,
                             tuner_dir=tuner[0].uri if tuner else None)
         return report
+
+    def _check_variant(self, variant: str, saved_model: str, staging: str, images: np.ndarray,
+                       labels: np.ndarray, sm_probs: np.ndarray, train_images: np.ndarray,
+                       class_names: List[str], threads: List[int], runs: int, python: str,
+                       exec_properties: Dict[str, Any]):
+        """Converts one variant into the staging dir and runs the gate on it. Returns (info,
+        LiteRT probabilities); info["reasons"] is non-empty (and the file removed) when refused."""
+        spec = tflite_variants.variant(variant)
+        min_agreement = float(json.loads(exec_properties["min_agreement"]).get(
+            variant, spec.min_agreement))
+        max_diff = float(json.loads(exec_properties.get("max_probability_diff") or "{}").get(
+            variant, spec.max_probability_diff))
+        content = export.convert_tflite(saved_model, variant,
+                                        representative_images=lambda: train_images[:, None])
+        filename = f"model_{variant}.tflite"
+        path = os.path.join(staging, filename)
+        with open(path, "wb") as f:
+            f.write(content)
+        runtimes: Dict[str, Dict[str, Any]] = {}
+        errors: Dict[str, str] = {}
+        try:
+            tf_probs = export.TFLiteModel(content).predict(images)
+            runtimes["TensorFlow's interpreter"] = parity.agreement(tf_probs, sm_probs, labels,
+                                                                   class_names)
+        except Exception as e:  # pylint: disable=broad-except
+            errors["TensorFlow's interpreter"] = f"{type(e).__name__}: {e}"
+        lrt = litert.run_litert(path, images=images, threads=threads, latency_runs=runs,
+                                python=python)
+        probs = lrt.predictions
+        if lrt.ok and probs is not None and probs.shape == sm_probs.shape:
+            runtimes["LiteRT"] = parity.agreement(probs, sm_probs, labels, class_names)
+        else:
+            errors["LiteRT"] = lrt.error or (f"output shape {None if probs is None else probs.shape}"
+                                             f", expected {sm_probs.shape}")
+        reasons = parity.decide(runtimes, errors, min_agreement, max_diff)
+        info: Dict[str, Any] = {
+            "file": filename, "bytes": len(content), "gzip_bytes": gzip_size(content),
+            "quantization": spec.quantization, "sparse_storage": spec.sparse_storage,
+            "min_agreement": min_agreement, "max_probability_diff": max_diff,
+            "runtimes": runtimes, "load_errors": errors,
+            "litert": {"runtime": lrt.runtime, "loaded": lrt.loaded, "input": lrt.input,
+                       "output": lrt.output, "latency": lrt.latency, "loadavg": lrt.loadavg},
+        }
+        if "LiteRT" in runtimes:
+            info.update(_quality(probs, labels))
+            info["agreement"] = runtimes["LiteRT"]["agreement"]
+            info["per_class_agreement"] = {k: v["agreement"] for k, v in
+                                           runtimes["LiteRT"]["per_class"].items()}
+            info["max_abs_diff"] = max(r["max_abs_diff"] for r in runtimes.values())
+        if lrt.latency:
+            info["latency"] = lrt.latency
+            info["latency_ms"] = lrt.latency[str(threads[0])]["median_ms"]
+        if reasons:
+            os.remove(path)
+            info["reasons"] = reasons
+            info["reason"] = "; ".join(reasons)
+            info.pop("file")
+        return info, probs
+
+
+def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:
+    """accuracy and AUC (null with the reason when it is undefined) on the held-out sample."""
+    out: Dict[str, Any] = {"accuracy": accuracy_of(probabilities, labels),
+                           "auc": auc_of(probabilities, labels)}
+    if out["auc"] is None:
+        out["auc_note"] = "undefined: the held-out sample holds a single class"
+    elif probabilities.shape[-1] > 1:
+        out["auc_note"] = "macro average of one-vs-rest ROC AUCs"
+    return out
 
 
 def find_pushed_version(serving_dir: str, model_uri: str):

@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from modules import metrics, tflite_variants
+
 HTML_FILE = "report.html"
 FILES_DIR = "report_files"
 TUNER_DIR = "tuner"
@@ -26,8 +28,6 @@ TUNER_FILES = ("trials.json", "trials.csv", "trials.png")
 LIBRARIES = {"tensorflow": "tensorflow", "tfx": "tfx", "tfmot": "tensorflow-model-optimization",
              "tft": "tensorflow-transform", "tfma": "tensorflow-model-analysis",
              "keras-tuner": "keras-tuner", "tf-keras": "tf-keras"}
-# Preferred deployment target: the smallest artifact that passed the parity gate.
-DEPLOY_ORDER = ("int8", "dynamic_range", "float32")
 
 
 # ---------------------------------------------------------------- facts for report.json
@@ -93,21 +93,15 @@ def exported_sparsity(variables: Iterable[Any], layer_names: Sequence[str]) -> D
 
 
 def deployed_variant(report: Dict[str, Any]) -> str:
-    """The artifact a device would get: the smallest TFLite variant that passed, else the
-    SavedModel."""
-    for variant in DEPLOY_ORDER:
+    """The artifact a device would get: the passing TFLite variant of lowest deploy rank
+    (modules/tflite_variants.py), else the SavedModel."""
+    for variant in tflite_variants.deploy_order():
         if variant in report.get("tflite", {}):
             return variant
     return "saved_model"
 
 
-def confusion_matrix(predicted: np.ndarray, labels: np.ndarray,
-                     num_classes: int) -> List[List[int]]:
-    """rows: true class, columns: predicted class."""
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    for t, p in zip(labels.astype(int), predicted.astype(int)):
-        cm[t, p] += 1
-    return cm.tolist()
+confusion_matrix = metrics.confusion_matrix
 
 
 def copy_tuner_results(tuner_dir: Optional[str], dest_dir: str) -> List[str]:
@@ -142,7 +136,7 @@ def plot_accuracy_vs_size(report: Dict[str, Any], path: str) -> None:
     points += [(f"TFLite {v}", info, "tab:green", markers.get(v, "s"))
                for v, info in report["tflite"].items()]
     points += [(f"TFLite {v} (rejected)", info, "tab:red", markers.get(v, "x"))
-               for v, info in report.get("rejected", {}).items()]
+               for v, info in report.get("rejected", {}).items() if "accuracy" in info]
     for label, info, color, marker in points:
         size_mb = info["gzip_bytes"] / 1e6
         ax.scatter([size_mb], [info["accuracy"]], color=color, marker=marker, s=60,
@@ -159,7 +153,9 @@ def plot_accuracy_vs_size(report: Dict[str, Any], path: str) -> None:
     else:
         ax.set_xlim(0, max(sizes) * 1.15)
         ax.set_xlabel("gzip size (MB)")
-    ax.set_ylabel(f"accuracy on the eval split ({report['eval_examples']} examples)")
+    held_out = report.get("held_out", {})
+    ax.set_ylabel(f"accuracy, {held_out.get('split', 'held-out')} split "
+                  f"({report['eval_examples']} examples)")
     ax.set_title("Accuracy vs size")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -336,25 +332,31 @@ def write_html(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> 
         ("classes", ", ".join(run.get("class_names", []))),
         ("data manifest sha256", f"{manifest.get('sha256')} ({manifest.get('files')} files "
                                  f"under {manifest.get('root')})"),
-        ("eval examples (parity, accuracy)", report.get("eval_examples")),
+        ("held-out examples (parity, metrics)",
+         f"{report.get('eval_examples')} of split '{report.get('held_out', {}).get('split')}'"),
         ("model", report.get("model_uri")),
     ], numeric_from=9))
 
     s.append("<h2>Artifacts</h2>")
     rows = []
     sm = report["saved_model"]
+    threads = sorted(sm.get("latency", {}), key=int)
     rows.append(("SavedModel", SAVED_MODEL_LABEL, sm["bytes"], sm["gzip_bytes"],
-                 _fmt(sm["accuracy"]), _fmt(sm["auc"]), _fmt(sm["latency_ms"], 2), "–", ok))
+                 _fmt(sm["accuracy"]), _fmt(sm.get("auc")),
+                 *[_fmt(sm["latency"][t]["median_ms"], 2) for t in threads], "–", ok))
     for variant, info in list(report["tflite"].items()) + list(report["rejected"].items()):
         pushed = variant in report["tflite"]
+        lat = info.get("latency", {})
+        agreement = (f"{info['agreement']:.2%} (min {info['min_agreement']:.0%})"
+                     if "agreement" in info else "–")
         rows.append((f"TFLite {variant}", info.get("file", "–"), info["bytes"],
-                     info["gzip_bytes"], _fmt(info["accuracy"]), _fmt(info["auc"]),
-                     _fmt(info["latency_ms"], 2),
-                     f"{info['agreement']:.2%} (min {info['min_agreement']:.0%})",
-                     ok if pushed else bad))
+                     info["gzip_bytes"], _fmt(info.get("accuracy")), _fmt(info.get("auc")),
+                     *[_fmt(lat[t]["median_ms"], 2) if t in lat else "–" for t in threads],
+                     agreement, ok if pushed else bad))
     s.append(_table(["artifact", "file", "bytes", "gzip bytes", "accuracy", "AUC",
-                     "latency ms (median, 1 image)", "class agreement with SavedModel",
-                     "status"], rows, numeric_from=2))
+                     *[f"latency ms, {t} thread(s)" for t in threads],
+                     "class agreement with SavedModel (LiteRT)", "status"], rows,
+                    numeric_from=2))
     if report.get("latency_method"):
         s.append(f"<p>Latency: {_e(report['latency_method'])}.</p>")
     if report["rejected"]:
@@ -367,8 +369,19 @@ def write_html(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> 
 
     s.append("<h2>Confusion matrix</h2>")
     if "confusion" in plots:
-        s.append(f"<p>{_e(report.get('deployed'))} on the eval split (rows: true class).</p>")
+        s.append(f"<p>{_e(report.get('deployed'))} on the held-out sample (rows: true "
+                 f"class).</p>")
         s.append(_img(dest_dir, plots["confusion"], "confusion matrix"))
+
+    per_class = report.get("per_class", {}).get("classes", {})
+    if per_class:
+        s.append(_table(["class", "precision", "recall", "examples"],
+                        [(name, _fmt(v["precision"]), _fmt(v["recall"]), v["support"])
+                         for name, v in per_class.items()]))
+    if report.get("contract_files"):
+        s.append("<h2>Contract</h2><p>How to call the SavedModel and each .tflite without this "
+                 "project: " + ", ".join(f'<a href="{_e(f)}">{_e(f)}</a>'
+                                         for f in report["contract_files"]) + ".</p>")
 
     s.append("<h2>Sparsity of the exported model</h2>")
     sp = report.get("sparsity")
@@ -441,7 +454,6 @@ def complete(report: Dict[str, Any], staging: str, *, variables: Iterable[Any],
     """Adds manifest, versions, exported sparsity, deployed confusion matrix and tuner files to
     `report`, and writes the plots into `staging`. Returns {plot name: path relative to staging}.
     """
-    from modules import export
     run, training = report.get("run", {}), report.get("training", {})
     report["weights_source"] = run.get("weights_source") or training.get("weights_source",
                                                                           "unknown")
@@ -455,16 +467,20 @@ def complete(report: Dict[str, Any], staging: str, *, variables: Iterable[Any],
     probs = predictions[report["deployed"]]
     num_classes = 2 if probs.shape[-1] == 1 else probs.shape[-1]
     class_names = list(run.get("class_names") or [str(i) for i in range(num_classes)])
-    cm = confusion_matrix(export.predicted_class(probs), labels, num_classes)
+    predicted = metrics.predicted_class(probs)
+    cm = confusion_matrix(predicted, labels, num_classes)
     report["confusion_matrix"] = {"artifact": report["deployed"], "class_names": class_names,
                                   "rows_true_columns_predicted": cm}
+    report["per_class"] = {"artifact": report["deployed"],
+                           "classes": metrics.per_class_precision_recall(predicted, labels,
+                                                                         class_names)}
     report["tuner_files"] = copy_tuner_results(tuner_dir, staging)
 
     os.makedirs(os.path.join(staging, FILES_DIR), exist_ok=True)
     plots = {"accuracy_vs_size": f"{FILES_DIR}/accuracy_vs_size.png",
              "confusion": f"{FILES_DIR}/confusion_matrix.png"}
     plot_accuracy_vs_size(report, os.path.join(staging, plots["accuracy_vs_size"]))
-    plot_confusion(cm, class_names, f"{report['deployed']} on the eval split "
+    plot_confusion(cm, class_names, f"{report['deployed']} on the held-out sample "
                    f"({len(labels)} examples)", os.path.join(staging, plots["confusion"]))
     layers = augmentation_layers_of(training, run)
     if layers and len(train_images):

@@ -2,7 +2,9 @@
 
 A version is built in `<serving_dir>/.incomplete-<version>-<random>/` and moved into place with one
 `os.rename` (atomic on a POSIX filesystem). Leftover `.incomplete-*` folders from a killed run are
-never served and are removed by the next push.
+never served and are removed by the next push. A published version is readable by every user
+(directories 0755, files 0644, whatever the umask), so a serving process running as another user
+can load it.
 """
 from __future__ import annotations
 
@@ -51,10 +53,24 @@ def publish(staging_dir: str, serving_dir: str, version: int) -> str:
     final = os.path.join(serving_dir, str(version))
     if os.path.exists(final):
         raise FileExistsError(f"model version {final} already exists; refusing to overwrite it")
+    make_world_readable(staging_dir)
     _fsync_tree(staging_dir)
     os.rename(staging_dir, final)
     _fsync_dir(serving_dir)
     return final
+
+
+DIR_MODE, FILE_MODE = 0o755, 0o644
+
+
+def make_world_readable(root: str) -> None:
+    """chmod 0755 on `root` and every directory under it, 0644 on every file."""
+    os.chmod(root, DIR_MODE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), DIR_MODE)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), FILE_MODE)
 
 
 def _fsync_tree(root: str) -> None:

@@ -1,10 +1,15 @@
 """The ExportPusher executor on artifacts built here: real small SavedModels, transformed-examples
 TFRecords and a transform graph (no pipeline run, no mocks of the gate or the push).
 
-- a pruned model is pushed with its three TFLite variants, report.json and report.html (plots,
-  exported per-layer sparsity ~ target, data manifest hash, library versions, tuner trials);
+- a pruned model is pushed with its three default TFLite variants (each checked in TensorFlow's
+  interpreter and in standalone LiteRT), labels.txt, MODEL.md, strict report.json and report.html
+  (plots, exported per-layer sparsity ~ target, data manifest hash, library versions, tuner
+  trials), world-readable; its sparse-storage int8 variant, which LiteRT's default delegate
+  cannot load, is refused with LiteRT's own error;
 - a model whose int8 conversion cannot keep its decisions is pushed without the int8 variant, and
-  the report says why;
+  the report says why; when no configured variant passes, nothing is pushed (ParityError);
+- a model that predicts one class for every held-out example is refused (ParityError);
+- the held-out sample is stratified and seeded, not the first N records;
 - a failure while the version is built leaves neither a version dir nor an `.incomplete-*` one;
 - a model that is not blessed pushes nothing.
 """
@@ -15,6 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
+import stat  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -27,7 +33,8 @@ from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 from components.export_pusher import report as report_lib  # noqa: E402
 from components.export_pusher import versioning  # noqa: E402
 from components.export_pusher.executor import Executor  # noqa: E402
-from modules import export, pruning  # noqa: E402
+from components.export_pusher.parity import ParityError  # noqa: E402
+from modules import export, pruning, tflite_variants  # noqa: E402
 from modules.augmentation_config import AugmentationConfig  # noqa: E402
 from modules.features import IMAGE_KEY, LABEL_KEY  # noqa: E402
 
@@ -99,7 +106,8 @@ def _artifact(cls, uri, **int_props):
     return art
 
 
-def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data_root=None):
+def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data_root=None,
+         variants=tflite_variants.DEFAULT_VARIANTS, parity_examples=200):
     serving = os.path.join(tmp, "serving")
     pushed = _artifact(standard_artifacts.PushedModel, os.path.join(tmp, "pushed"))
     inputs = {"model": [model], "transformed_examples": [examples],
@@ -114,8 +122,9 @@ def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data
                 "data_patterns": ["train/*/*", "eval/*/*"],
                 "config": {"seed": 0, "trainer": {"pruning": {"layers": PRUNED_LAYERS}}}}
     Executor().Do(inputs, {"pushed_model": [pushed]}, {
-        "serving_dir": serving, "tflite_variants": json.dumps(list(export.TFLITE_VARIANTS)),
-        "min_agreement": json.dumps(MIN_AGREEMENT), "parity_examples": 200,
+        "serving_dir": serving, "tflite_variants": json.dumps(list(variants)),
+        "min_agreement": json.dumps(MIN_AGREEMENT), "parity_examples": parity_examples,
+        "parity_split": "eval", "seed": 7, "latency_runs": 5,
         "run_info": json.dumps(run_info)})
     return serving, pushed
 
@@ -135,11 +144,15 @@ def _pruned_model():
     model = tf_keras.Model(inputs, outputs)
     pruned = pruning.apply_pruning(model, PRUNED_LAYERS,
                                    pruning.sparsity.ConstantSparsity(TARGET, 0, frequency=1))
-    pruned.compile(optimizer="adam", loss="binary_crossentropy", run_eagerly=True)
-    x_train, y_train = _bright_vs_dark(32, seed=5)
-    pruned.fit(x_train, y_train, batch_size=8, epochs=1, verbose=0,
+    pruned.compile(optimizer=tf_keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+    x_train, y_train = _bright_vs_dark(64, seed=5)
+    pruned.fit(x_train, y_train, batch_size=8, epochs=6, verbose=0,
                callbacks=[pruning.sparsity.UpdatePruningStep()])
-    return pruning.strip_pruning(pruned)
+    stripped = pruning.strip_pruning(pruned)
+    x_eval, y_eval = _bright_vs_dark(40, seed=2)
+    accuracy = np.mean((stripped.predict(x_eval, verbose=0)[:, 0] >= 0.5) == y_eval)
+    assert accuracy >= 0.9, f"the test model did not learn bright vs dark: {accuracy}"
+    return stripped
 
 
 def _bright_vs_dark(n, seed):
@@ -178,7 +191,8 @@ def pruned_push(tmp_path_factory):
         with open(os.path.join(data_root, rel), "wb") as f:
             f.write(content)
     serving, pushed = _run(tmp, model, examples, transform_uri, tuner_dir=tuner_dir,
-                           data_root=data_root)
+                           data_root=data_root,
+                           variants=[*tflite_variants.DEFAULT_VARIANTS, "int8_sparse"])
     versions = versioning.list_versions(serving)
     assert len(versions) == 1, os.listdir(serving)
     dest = os.path.join(serving, str(versions[0]))
@@ -188,13 +202,17 @@ def pruned_push(tmp_path_factory):
             "data_root": data_root}
 
 
-def test_pruned_model_pushed_with_all_variants(pruned_push):
+def test_pruned_model_pushed_with_all_default_variants(pruned_push):
     dest, report = pruned_push["dest"], pruned_push["report"]
-    assert sorted(report["tflite"]) == sorted(export.TFLITE_VARIANTS), report["rejected"]
-    assert report["rejected"] == {}
-    for variant in export.TFLITE_VARIANTS:
+    assert sorted(report["tflite"]) == sorted(tflite_variants.DEFAULT_VARIANTS), report["rejected"]
+    for variant in tflite_variants.DEFAULT_VARIANTS:
         assert os.path.isfile(os.path.join(dest, f"model_{variant}.tflite"))
-        assert report["tflite"][variant]["sparsity_flag"] is True
+        info = report["tflite"][variant]
+        assert info["sparse_storage"] is False
+        # checked where it was converted and where users run it
+        assert set(info["runtimes"]) == {"TensorFlow's interpreter", "LiteRT"}
+        assert info["litert"]["loaded"] and info["litert"]["runtime"].startswith("ai-edge-litert")
+        assert set(info["latency"]) == {str(t) for t in sorted({1, os.cpu_count()})}
     assert os.path.isfile(os.path.join(dest, "saved_model", "saved_model.pb"))
     assert pruned_push["pushed"].get_int_custom_property("pushed") == 1
     assert report["deployed"] == "int8"
@@ -232,7 +250,8 @@ def test_report_json_has_run_facts(pruned_push):
     assert cm["artifact"] == "int8"
     assert np.sum(cm["rows_true_columns_predicted"]) == report["eval_examples"] == 40
     assert report["tuner_files"] == ["tuner/trials.json", "tuner/trials.csv", "tuner/trials.png"]
-    assert f"on {os.cpu_count()} threads" in report["latency_method"]
+    assert "standalone LiteRT" in report["latency_method"]
+    assert report["held_out"]["split"] == "eval" and report["held_out"]["examples"] == 40
 
 
 def test_data_manifest_ignores_location_and_sees_changes(pruned_push, tmp_path):
@@ -332,7 +351,8 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
         assert os.path.isfile(os.path.join(dest, f"model_{variant}.tflite"))
     rejected = report["rejected"]["int8"]
     assert rejected["agreement"] < 0.98
-    assert "below 98.00%" in rejected["reason"] and "60 eval examples" in rejected["reason"]
+    assert "below 98.00%" in rejected["reason"] and "60 held-out examples" in rejected["reason"]
+    assert "LiteRT:" in rejected["reason"]
     assert not os.path.exists(os.path.join(dest, "model_int8.tflite"))
     assert report["deployed"] == "dynamic_range"
     assert "sparsity" not in report
@@ -340,6 +360,91 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
         page = f.read()
     assert "Rejected by the parity gate" in page and "below 98.00%" in page
     assert parity_push["pushed"].get_int_custom_property("pushed") == 1
+
+
+def test_sparse_storage_variant_litert_cannot_load_is_refused_with_its_error(pruned_push):
+    """EXPERIMENTAL_SPARSITY: TensorFlow's interpreter runs it, LiteRT's default XNNPACK delegate
+    fails to prepare it; the gate refuses it with LiteRT's message and pushes the others."""
+    rejected = pruned_push["report"]["rejected"]["int8_sparse"]
+    assert rejected["sparse_storage"] is True
+    assert "TensorFlow's interpreter" in rejected["runtimes"]  # loads where converted
+    assert "LiteRT" in rejected["load_errors"]
+    assert "LiteRT: failed to load or run:" in rejected["reason"]
+    assert "prepare" in rejected["reason"] or "delegate" in rejected["reason"]
+    assert not os.path.exists(os.path.join(pruned_push["dest"], "model_int8_sparse.tflite"))
+
+
+def test_pushed_version_carries_the_contract_and_is_world_readable(pruned_push):
+    dest, report = pruned_push["dest"], pruned_push["report"]
+    with open(os.path.join(dest, "labels.txt")) as f:
+        assert f.read() == "neg\npos\n"
+    with open(os.path.join(dest, "MODEL.md")) as f:
+        card = f.read()
+    for text in ("`examples`", "`image_xf`", "antialias", "composited over RGB (255, 255, 255)",
+                 "P(class 1 = 'pos')", f"[1, {SIZE}, {SIZE}, 3]"):
+        assert text in card, text
+    for variant in tflite_variants.DEFAULT_VARIANTS:
+        io_ = report["contract"]["tflite"][f"model_{variant}.tflite"]
+        assert io_["input"]["shape"] == [1, SIZE, SIZE, 3] and io_["input"]["dtype"] == "float32"
+        assert f"`model_{variant}.tflite`: input `{io_['input']['name']}`" in card
+    for dirpath, dirnames, filenames in os.walk(dest):
+        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o755, dirpath
+        for name in filenames:
+            assert stat.S_IMODE(os.stat(os.path.join(dirpath, name)).st_mode) == 0o644, name
+
+
+def test_report_json_is_strict_json(pruned_push):
+    with open(os.path.join(pruned_push["dest"], "report.json")) as f:
+        json.loads(f.read(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
+
+
+def test_no_passing_variant_refuses_the_push(tmp_path):
+    """Only int8 configured and it cannot keep the decisions: one-line ParityError, no version."""
+    model = _model_artifact(str(tmp_path / "model"), _threshold_model(), {"seed": 0})
+    examples = _examples(str(tmp_path / "examples"), _full_range(32, 1), _near_threshold(40, 2))
+    with pytest.raises(ParityError, match=r"no TFLite variant passed the parity gate, nothing "
+                                          r"pushed: int8: .*below 98.00%"):
+        _run(str(tmp_path), model, examples, _transform_graph(str(tmp_path / "tf")),
+             variants=["int8"])
+    assert os.listdir(str(tmp_path / "serving")) == []
+
+
+def _constant_model():
+    """Predicts class 1 (P = 0.73) for every image: agrees with any of its own conversions."""
+    inputs = tf_keras.Input((SIZE, SIZE, 3), name=IMAGE_KEY)
+    x = tf_keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = tf_keras.layers.Dense(1, activation="sigmoid", name="predictions")
+    model = tf_keras.Model(inputs, dense(x))
+    dense.set_weights([np.zeros((3, 1), np.float32), np.array([1.0], np.float32)])
+    return model
+
+
+def test_single_class_model_is_refused(tmp_path):
+    model = _model_artifact(str(tmp_path / "model"), _constant_model(), {"seed": 0})
+    examples = _examples(str(tmp_path / "examples"), _full_range(16, 1), _near_threshold(20, 2))
+    with pytest.raises(ParityError, match=r"predicts class 'pos' for all 20 held-out examples"):
+        _run(str(tmp_path), model, examples, _transform_graph(str(tmp_path / "tf")))
+    assert os.listdir(str(tmp_path / "serving")) == []
+
+
+def test_held_out_sample_is_stratified_not_the_first_records(tmp_path):
+    """60 eval records written class by class (30 of class 0 first): a sample of 20 holds 10 of
+    each, so the gate and the report see both classes."""
+    images, labels = _near_threshold(60, 3)
+    order = np.argsort(labels, kind="stable")
+    model = _model_artifact(str(tmp_path / "model"), _threshold_model(), {"seed": 0})
+    examples = _examples(str(tmp_path / "examples"), _full_range(16, 1),
+                         (images[order], labels[order]))
+    serving, _ = _run(str(tmp_path), model, examples, _transform_graph(str(tmp_path / "tf")),
+                      variants=["float32"], parity_examples=20)
+    (version,) = versioning.list_versions(serving)
+    with open(os.path.join(serving, str(version), "report.json")) as f:
+        report = json.load(f)
+    assert report["held_out"]["per_class"] == {"neg": 10, "pos": 10}
+    per_class = report["tflite"]["float32"]["runtimes"]["LiteRT"]["per_class"]
+    assert {k: v["examples"] for k, v in per_class.items()} == {"neg": 10, "pos": 10}
+    assert np.sum(report["confusion_matrix"]["rows_true_columns_predicted"], axis=1).tolist() \
+        == [10, 10]
 
 
 # ---------------------------------------------------------------- atomicity, blessing

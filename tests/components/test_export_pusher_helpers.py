@@ -1,6 +1,6 @@
-"""The ExportPusher executor's pure helpers: AUC, accuracy, sizes, latency."""
+"""The ExportPusher executor's pure helpers: AUC, accuracy, sizes, strict JSON; latency timing."""
 import gzip
-import math
+import json
 import os
 
 import numpy as np
@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from components.export_pusher.executor import (accuracy_of, auc_of, dir_sizes, gzip_size,
-                                               median_latency_ms)
+                                               write_report_json)
+from modules.latency import median_latency_ms, time_calls
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -37,9 +38,31 @@ def test_auc_extremes():
     assert auc_of(np.full((4, 1), 0.5), labels) == 0.5
 
 
-def test_auc_is_nan_for_one_class_or_multiclass():
-    assert math.isnan(auc_of(np.array([[0.2], [0.7]]), np.array([1, 1])))
-    assert math.isnan(auc_of(np.array([[0.2, 0.8], [0.6, 0.4]]), np.array([0, 1])))
+def test_auc_is_none_for_one_class():
+    assert auc_of(np.array([[0.2], [0.7]]), np.array([1, 1])) is None
+    assert auc_of(np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]]), np.array([2, 2])) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multiclass_auc_is_sklearn_macro_one_vs_rest(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, 300)
+    logits = rng.normal(0, 1, (300, 3)) + np.eye(3)[labels] * 1.2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = roc_auc_score(labels, probs, multi_class="ovr", average="macro")
+    assert auc_of(probs, labels) == pytest.approx(expected, abs=1e-9)
+
+
+def test_report_json_is_strict_json_with_non_finite_values_named(tmp_path):
+    path = tmp_path / "report.json"
+    write_report_json({"saved_model": {"auc": float("nan"), "accuracy": 0.75},
+                       "history": [1.0, float("inf")], "n": np.int64(3)}, str(path))
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    report = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    assert report["saved_model"] == {"auc": None, "accuracy": 0.75}
+    assert report["history"] == [1.0, None] and report["n"] == 3
+    assert sorted(report["non_finite"]["paths"]) == ["history[1]", "saved_model.auc"]
 
 
 def test_accuracy_of_binary_and_multiclass():
@@ -74,3 +97,11 @@ def test_median_latency_ms_calls_warmup_plus_runs():
     ms = median_latency_ms(lambda image: calls.append(image), np.zeros(1), runs=7)
     assert len(calls) == 5 + 7
     assert 0.0 <= ms < 50.0
+
+
+def test_time_calls_cycles_single_images_and_orders_percentiles():
+    seen = []
+    stats = time_calls(lambda x: seen.append(x.shape), np.zeros((3, 4, 4, 3)), runs=9, warmup=2)
+    assert seen == [(1, 4, 4, 3)] * 11
+    assert stats["runs"] == 9
+    assert 0.0 <= stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"]

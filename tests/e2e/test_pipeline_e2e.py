@@ -1,6 +1,7 @@
 """End to end: the real LocalDagRunner over a tiny slice of the embedded data, real MLMD, real Beam.
 
-One module-scoped run (then an immediate re-run) backs every assertion, to keep CI time low.
+One session-scoped run (then an immediate re-run; the `runs` fixture in conftest.py) backs every
+assertion here and in test_deployed_contract.py, to keep CI time low.
 """
 import os
 
@@ -11,46 +12,12 @@ import glob  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from ml_metadata import metadata_store  # noqa: E402
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
-
-from pipeline.config import load_config  # noqa: E402
-from pipeline.local_runner import run  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 COMPONENTS = ["ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
               "Tuner", "Trainer", "Evaluator", "ExportPusher"]
-DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-
-
-def _store(path):
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(cfg)
-
-
-def _executions_by_node(store, pipeline_name):
-    out = {}
-    for node in COMPONENTS:
-        ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
-        out[node] = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id) if ctx else []
-    return out
-
-
-@pytest.fixture(scope="module")
-def runs(e2e_tree, fast_run_overrides, tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e_outputs")
-    config = load_config(overrides=[f"data.root={e2e_tree}", f"output.root={out}",
-                                    *fast_run_overrides])
-    first = run(config)
-    store = _store(config.metadata_path)
-    after_first = _executions_by_node(store, config.pipeline_name)
-    second = run(config)
-    after_second = _executions_by_node(_store(config.metadata_path), config.pipeline_name)
-    return {"config": config, "first": first, "second": second,
-            "after_first": after_first, "after_second": after_second}
 
 
 def test_every_component_finished(runs):
@@ -83,18 +50,6 @@ def test_pushed_saved_model_scores_a_serialized_example(runs, e2e_tree):
     prob = out["probability"].numpy()
     assert prob.shape == (1, 1)
     assert 0.0 <= float(prob[0, 0]) <= 1.0
-
-
-def test_pushed_tflite_runs_in_interpreter(runs):
-    dest = runs["first"]["pushed_destination"]
-    files = sorted(glob.glob(os.path.join(dest, "*.tflite")))
-    assert files, f"no .tflite in {dest}"
-    for path in files:
-        interpreter = tf.lite.Interpreter(model_path=path)
-        runner = interpreter.get_signature_runner("serving_image")
-        (name,) = runner.get_input_details()
-        out = runner(**{name: np.full((1, 32, 32, 3), 128.0, np.float32)})["probability"]
-        assert out.shape == (1, 1) and 0.0 <= float(out[0, 0]) <= 1.0, path
 
 
 def test_immediate_rerun_is_served_from_cache(runs):

@@ -101,15 +101,54 @@ def test_preprocessing_fn_without_label_serves_images_only():
 # ---------------------------------------------------------------------------- decode_and_resize
 
 
+def _composited(rgb: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    return rgb.astype(np.float32) * a + np.asarray(background, np.float32) * (1.0 - a)
+
+
 @pytest.mark.parametrize("size", [32, 48])
-def test_decode_and_resize_rgba_drops_alpha(image_helpers, size):
-    data = image_helpers.special_pngs(32)["RGBA"]
+def test_decode_and_resize_rgba_composites_alpha_over_white(image_helpers, size):
+    data = image_helpers.special_pngs(32)["RGBA"]  # alpha 128 everywhere
     out = decode_and_resize(tf.constant(data), size).numpy()
     assert out.shape == (size, size, 3) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 255.0
-    if size == 32:  # no resize: colours exact, alpha (128) not blended in
-        np.testing.assert_allclose(out, image_helpers.asymmetric_rgb(32).astype(np.float32),
+    if size == 32:  # no resize: exactly rgb * a + white * (1 - a)
+        rgb = image_helpers.asymmetric_rgb(32)
+        np.testing.assert_allclose(out, _composited(rgb, np.full((32, 32), 128), (255,) * 3),
                                    atol=1e-3)
+
+
+def test_transparent_png_background_is_the_configured_colour(image_helpers):
+    """A fully transparent pixel becomes the background (white by default, any RGB configured),
+    an opaque one keeps its colour; grayscale + alpha likewise."""
+    rgb = image_helpers.asymmetric_rgb(32)
+    alpha = np.zeros((32, 32), np.uint8)
+    alpha[:16] = 255  # top half opaque, bottom half transparent
+    rgba = image_helpers.encode_image(np.concatenate([rgb, alpha[..., None]], axis=-1))
+    white = decode_and_resize(tf.constant(rgba), 32).numpy()
+    np.testing.assert_allclose(white[:16], rgb[:16].astype(np.float32), atol=1e-3)
+    np.testing.assert_allclose(white[16:], 255.0, atol=1e-3)
+    green = decode_and_resize(tf.constant(rgba), 32, background=(0.0, 255.0, 0.0)).numpy()
+    np.testing.assert_allclose(green[16:], np.broadcast_to([0.0, 255.0, 0.0], (16, 32, 3)),
+                               atol=1e-3)
+    la = Image.fromarray(np.concatenate([rgb, alpha[..., None]], axis=-1)).convert("LA")
+    buf = io.BytesIO()
+    la.save(buf, format="PNG")
+    gray = np.asarray(la, np.float32)
+    out = decode_and_resize(tf.constant(buf.getvalue()), 32).numpy()
+    np.testing.assert_allclose(out[..., 0], _composited(gray[..., :1].repeat(3, -1),
+                                                         gray[..., 1], (255,) * 3)[..., 0],
+                               atol=1e-3)
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])
+
+
+def test_preprocessing_fn_uses_the_background_from_custom_config(image_helpers):
+    rgba = np.zeros((8, 8, 4), np.uint8)  # fully transparent black
+    data = image_helpers.encode_image(rgba)
+    out = preprocessing_fn({"image": tf.constant([[data]])},
+                           {"image_size": 32, "background": [10, 20, 30]})[IMAGE_KEY].numpy()
+    np.testing.assert_allclose(out[0], np.broadcast_to([10.0, 20.0, 30.0], (32, 32, 3)),
+                               atol=1e-3)
 
 
 def test_decode_and_resize_palette_gives_palette_colours(image_helpers):

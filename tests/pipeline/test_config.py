@@ -250,8 +250,29 @@ def test_cli_validate_prints_the_config(capsys):
 
 
 def test_partial_mapping_override_keeps_other_entries():
-    cfg = load_config(overrides=["export.min_agreement.float32=0.95"])
-    assert cfg.export.min_agreement == {"float32": 0.95, "dynamic_range": 0.99, "int8": 0.98}
+    cfg = load_config(overrides=["data.split_hash_buckets.eval=2"])
+    assert cfg.data.split_hash_buckets == {"train": 4, "eval": 2}
+
+
+def test_export_thresholds_override_the_variant_table_per_variant():
+    cfg = load_config(overrides=["export.min_agreement.int8=0.95",
+                                 "export.max_probability_diff.float32=0.001",
+                                 "export.tflite_variants=[float32, int8, int8_sparse]"])
+    assert cfg.export.min_agreement == {"int8": 0.95}
+    assert cfg.export.max_probability_diff == {"float32": 0.001}
+    assert cfg.export.tflite_variants == ["float32", "int8", "int8_sparse"]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("export.max_probability_diff.int4=0.1", "export.max_probability_diff.int4"),
+    ("export.max_probability_diff.int8=2", "export.max_probability_diff.int8"),
+    ("export.tflite_variants=[int8, int8]", "export.tflite_variants"),
+    ("export.parity_examples=0", "export.parity_examples"),
+    ("data.alpha_background=[255, 255]", "data.alpha_background"),
+    ("data.alpha_background=[0, 0, 300]", "data.alpha_background"),
+])
+def test_bad_export_and_background_values_name_the_key(override, key):
+    assert key in _error(overrides=[override])
 
 
 def test_set_profile_override_selects_the_profile(tmp_path):

@@ -1,0 +1,121 @@
+"""The input/output contract of a pushed version: `labels.txt`, `MODEL.md` and report["contract"].
+
+Everything a client needs to call the SavedModel or a `.tflite` without this project's code:
+input names, dtypes, shapes, value range, colour order, resize method, alpha handling and what
+each output means. tests/external/ follows only this text (Pillow, numpy, LiteRT, plain
+TensorFlow) and must reach the parity gate's agreement.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Sequence
+
+LABELS_FILE = "labels.txt"
+MODEL_CARD = "MODEL.md"
+
+RESIZE = ("bilinear interpolation with antialiasing, to exactly H x W (the aspect ratio is not "
+          "kept): TensorFlow `tf.image.resize(image, [H, W], method='bilinear', "
+          "antialias=True)`; Pillow `Image.resize((W, H), Image.BILINEAR)` on each channel as a "
+          "float ('F') image gives the same values (on uint8 channels within 1 level). A resize "
+          "without antialiasing (e.g. OpenCV INTER_LINEAR, or antialias=False) gives different "
+          "inputs when shrinking and measurably lower agreement")
+DECODE = ("the image file as stored: PNG, JPEG, GIF (first frame) or BMP; EXIF orientation is "
+          "not applied; grayscale is repeated to 3 channels; palette images are expanded to "
+          "their colours; 16-bit images are scaled to 8 bits (v / 257, rounded); JPEG decoders "
+          "differ by a few levels (TensorFlow uses libjpeg's fast integer IDCT)")
+
+
+def alpha_rule(background: Sequence[float]) -> str:
+    bg = ", ".join(f"{c:g}" for c in background)
+    return (f"transparency (RGBA, grayscale + alpha, palette transparency) is composited over "
+            f"RGB ({bg}): rgb * a + ({bg}) * (1 - a), with a = alpha / 255; GIF transparency is "
+            f"not used")
+
+
+def output_meaning(class_names: Sequence[str]) -> str:
+    if len(class_names) == 2:
+        return (f"float32 [batch, 1]: P(class 1 = '{class_names[1]}'); the predicted class is "
+                f"'{class_names[1]}' when it is >= 0.5, else '{class_names[0]}'")
+    return (f"float32 [batch, {len(class_names)}]: softmax probabilities in labels.txt order; "
+            f"the predicted class is the argmax")
+
+
+def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
+          tflite: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
+    as LiteRT reports them."""
+    image = {"height": int(image_size), "width": int(image_size), "channels": 3,
+             "colour_order": "RGB", "dtype": "float32", "value_range": [0.0, 255.0],
+             "normalisation": "none (no scaling to [0, 1], no mean subtraction): the model "
+                              "converts to BGR and subtracts the ImageNet mean itself",
+             "decode": DECODE, "alpha": alpha_rule(background),
+             "alpha_background_rgb": [float(c) for c in background], "resize": RESIZE}
+    return {
+        "class_names": list(class_names), "labels_file": LABELS_FILE,
+        "output": {"name": "probability", "meaning": output_meaning(class_names)},
+        "image": image,
+        "saved_model": {
+            "serving_default": {
+                "input": {"name": "examples", "dtype": "string", "shape": [None],
+                          "content": "serialized tf.Example protos, each with the bytes feature "
+                                     "'image' = the image file's bytes (decoding, alpha, resize "
+                                     "happen inside: the Transform graph)"},
+                "output": {"name": "probability", "meaning": output_meaning(class_names)}},
+            "serving_image": {
+                "input": {"name": "image_xf", "dtype": "float32",
+                          "shape": [None, int(image_size), int(image_size), 3],
+                          "content": "images prepared as `image` says"},
+                "output": {"name": "probability", "meaning": output_meaning(class_names)}}},
+        "tflite": {name: {"input": {**info.get("input", {}),
+                                    "content": "one image prepared as `image` says"},
+                          "output": {**info.get("output", {}),
+                                     "meaning": output_meaning(class_names)}}
+                   for name, info in sorted(tflite.items())},
+    }
+
+
+def model_card(contract: Dict[str, Any]) -> str:
+    """MODEL.md: the contract for people."""
+    img, names = contract["image"], contract["class_names"]
+    h, w = img["height"], img["width"]
+    lines: List[str] = [
+        "# Model contract", "",
+        f"Classes ({len(names)}), index order, also in `{LABELS_FILE}`: "
+        + ", ".join(f"{i} = `{n}`" for i, n in enumerate(names)) + ".", "",
+        "## SavedModel (`saved_model/`)", "",
+        "- Signature `serving_default`: input `examples`, `tf.string` `[batch]`: serialized "
+        "`tf.Example` protos, each with the bytes feature `image` holding the image file's bytes "
+        "(PNG/JPEG/GIF/BMP as stored). Decoding, alpha, resizing happen inside the model (the "
+        "Transform graph). Output `probability`: " + contract["output"]["meaning"] + ".",
+        f"- Signature `serving_image`: input `image_xf`, `float32` `[batch, {h}, {w}, 3]`, "
+        "prepared as below. Same output.", "",
+        "## TFLite files (LiteRT, default delegates)", "",
+    ]
+    for name, info in contract["tflite"].items():
+        i, o = info["input"], info["output"]
+        lines.append(f"- `{name}`: input `{i.get('name')}`, `{i.get('dtype')}` "
+                     f"`{i.get('shape')}`; output `{o.get('name')}`, `{o.get('dtype')}` "
+                     f"`{o.get('shape')}`.")
+    if not contract["tflite"]:
+        lines.append("- none pushed (see report.json: rejected)")
+    lines += [
+        "", "Each TFLite input is one image prepared as follows; the output is "
+        + contract["output"]["meaning"] + ".", "",
+        "## Preparing an image (`serving_image` and every `.tflite`)", "",
+        f"1. Decode: {img['decode']}.",
+        f"2. Alpha: {img['alpha']}.",
+        f"3. Resize to {h} x {w}: {img['resize']}.",
+        f"4. Feed `float32` RGB values in [0, 255], shape `[1, {h}, {w}, 3]`; normalisation: "
+        f"{img['normalisation']}.", "",
+        "`python -m pipeline predict --model <this directory or a .tflite> IMAGE...` does all "
+        "of this.", ""]
+    return "\n".join(lines)
+
+
+def write(staging: str, contract: Dict[str, Any]) -> List[str]:
+    """Writes labels.txt and MODEL.md into the staging directory; returns their names."""
+    with open(os.path.join(staging, LABELS_FILE), "w") as f:
+        f.write("".join(f"{name}\n" for name in contract["class_names"]))
+    with open(os.path.join(staging, MODEL_CARD), "w") as f:
+        f.write(model_card(contract))
+    return [LABELS_FILE, MODEL_CARD]

@@ -1,0 +1,90 @@
+"""The parity gate: may a TFLite variant stand in for the SavedModel?
+
+Compared on a seeded, class-stratified random sample of held-out examples. A variant passes when,
+in every runtime it was run in (TensorFlow's interpreter where it was converted, and standalone
+LiteRT where users run it), it loads, its predicted class equals the SavedModel's on at least
+`min_agreement` of the examples overall and within each true class (the required count rounded
+down: at least floor(p * n) of n), and no output probability differs from the SavedModel's by more
+than `max_probability_diff`. A model whose own predictions are all one class is refused outright.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from modules.metrics import predicted_class
+
+
+class ParityError(RuntimeError):
+    """Nothing deployable: the model predicts a single class, or no TFLite variant passed."""
+
+
+def class_name(index: int, class_names: Sequence[str]) -> str:
+    return class_names[index] if 0 <= index < len(class_names) else str(index)
+
+
+def check_not_single_class(probabilities: np.ndarray, labels: np.ndarray,
+                           class_names: Sequence[str], split: str) -> None:
+    """Raises ParityError when the SavedModel predicts one class for every example of a sample
+    that holds several: such a model passes any agreement test and is useless."""
+    predicted = np.unique(predicted_class(probabilities))
+    present = np.unique(labels)
+    if len(present) > 1 and len(predicted) == 1:
+        raise ParityError(
+            f"the model predicts class '{class_name(int(predicted[0]), class_names)}' for all "
+            f"{len(labels)} held-out examples of split '{split}' ({len(present)} classes "
+            f"present): refused, nothing pushed")
+
+
+def agreement(a: np.ndarray, b: np.ndarray, labels: np.ndarray,
+              class_names: Sequence[str]) -> Dict[str, Any]:
+    """Predicted-class agreement of `a` with `b`, overall and per true class (name -> fraction),
+    with the counts it comes from."""
+    same = predicted_class(a) == predicted_class(b)
+    per_class = {}
+    for c in np.unique(labels):
+        mask = labels == c
+        per_class[class_name(int(c), class_names)] = {
+            "agreement": float(np.mean(same[mask])), "agree": int(same[mask].sum()),
+            "examples": int(mask.sum())}
+    return {"agreement": float(np.mean(same)), "agree": int(same.sum()),
+            "examples": int(len(same)), "per_class": per_class,
+            "max_abs_diff": float(np.max(np.abs(a - b))) if len(a) else 0.0}
+
+
+def required(fraction: float, n: int) -> int:
+    """The agreeing examples `fraction` asks of `n`: floor(fraction * n) (1e-9 guards 0.98 * 50)."""
+    return int(math.floor(fraction * n + 1e-9))
+
+
+def judge(runtime: str, measured: Dict[str, Any], min_agreement: float,
+          max_probability_diff: float) -> Optional[str]:
+    """None when `measured` (from `agreement`) passes in `runtime`; else the reason."""
+    if measured["agree"] < required(min_agreement, measured["examples"]):
+        return (f"{runtime}: predicted class agrees with the SavedModel on "
+                f"{measured['agreement']:.2%} of {measured['examples']} held-out examples, below "
+                f"{min_agreement:.2%}")
+    for name, info in measured["per_class"].items():
+        if info["agree"] < required(min_agreement, info["examples"]):
+            return (f"{runtime}: on class '{name}' the predicted class agrees with the "
+                    f"SavedModel on {info['agreement']:.2%} of {info['examples']} examples, "
+                    f"below {min_agreement:.2%}")
+    if measured["max_abs_diff"] > max_probability_diff:
+        return (f"{runtime}: an output probability differs from the SavedModel's by "
+                f"{measured['max_abs_diff']:.4f}, above max_probability_diff "
+                f"{max_probability_diff:.4f}")
+    return None
+
+
+def decide(runtimes: Dict[str, Dict[str, Any]], load_errors: Dict[str, str],
+           min_agreement: float, max_probability_diff: float) -> List[str]:
+    """Reasons (empty: passed) over every runtime: a load/run error, then the agreement checks."""
+    reasons = [f"{runtime}: failed to load or run: {error}"
+               for runtime, error in load_errors.items()]
+    for runtime, measured in runtimes.items():
+        reason = judge(runtime, measured, min_agreement, max_probability_diff)
+        if reason:
+            reasons.append(reason)
+    return reasons

@@ -1,0 +1,82 @@
+"""Classification metrics on model outputs, numpy only (shared by the parity gate, the report,
+`predict` and the benchmarks).
+
+probabilities: float32 [N, 1] (two classes: P(label == 1)) or [N, C] (softmax); labels: int [N].
+"""
+from typing import List, Optional
+
+import numpy as np
+
+
+def predicted_class(probabilities: np.ndarray) -> np.ndarray:
+    """[N, 1] sigmoid -> {0, 1} (threshold 0.5); [N, C] softmax -> argmax."""
+    if probabilities.shape[-1] == 1:
+        return (probabilities[:, 0] >= 0.5).astype(np.int64)
+    return np.argmax(probabilities, axis=-1)
+
+
+def class_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """[N, 1] sigmoid -> [N, 2] (P(class 0), P(class 1)); [N, C] unchanged."""
+    if probabilities.shape[-1] == 1:
+        return np.concatenate([1.0 - probabilities, probabilities], axis=-1)
+    return probabilities
+
+
+def class_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of rows whose predicted class is the same in `a` and `b`."""
+    return float(np.mean(predicted_class(a) == predicted_class(b)))
+
+
+def accuracy_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(predicted_class(probabilities) == labels))
+
+
+def binary_auc(scores: np.ndarray, positives: np.ndarray) -> Optional[float]:
+    """ROC AUC of `scores` for the boolean `positives` (rank statistic, ties averaged); None when
+    one of the two groups is empty."""
+    positives = np.asarray(positives, bool)
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # average ranks of ties
+        tie = scores == value
+        ranks[tie] = ranks[tie].mean()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_of(probabilities: np.ndarray, labels: np.ndarray) -> Optional[float]:
+    """Two classes: ROC AUC of P(label == 1). More: the macro average of one-vs-rest AUCs over
+    the classes present. None when fewer than two classes are present."""
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        return None
+    if probabilities.shape[-1] == 1:
+        return binary_auc(probabilities[:, 0], labels == 1)
+    aucs = [binary_auc(probabilities[:, c], labels == c) for c in np.unique(labels)]
+    aucs = [a for a in aucs if a is not None]
+    return float(np.mean(aucs)) if aucs else None
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray,
+                     num_classes: int) -> List[List[int]]:
+    """rows: true class, columns: predicted class."""
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    for t, p in zip(np.asarray(labels).astype(int), np.asarray(predicted).astype(int)):
+        cm[t, p] += 1
+    return cm.tolist()
+
+
+def per_class_precision_recall(predicted: np.ndarray, labels: np.ndarray,
+                               class_names: List[str]) -> dict:
+    """{class name: {precision, recall, support}}; precision None when the class is never
+    predicted."""
+    out = {}
+    for c, name in enumerate(class_names):
+        tp = int(np.sum((predicted == c) & (labels == c)))
+        n_pred, n_true = int(np.sum(predicted == c)), int(np.sum(labels == c))
+        out[name] = {"precision": tp / n_pred if n_pred else None,
+                     "recall": tp / n_true if n_true else None, "support": n_true}
+    return out

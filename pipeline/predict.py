@@ -1,0 +1,154 @@
+"""`python -m pipeline predict [--model DIR|FILE.tflite] IMAGE...`: classify image files with a
+pushed model, as a client would.
+
+A version directory (or a SavedModel directory) is called through its `serving_default`
+signature with each file's bytes in a tf.Example (the Transform graph inside decodes and resizes);
+a `.tflite` runs in standalone LiteRT (.venv-litert), the file decoded and resized there following
+the pushed contract (MODEL.md). Class names come from the version's labels.txt.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from modules import metrics
+
+LABELS_FILE = "labels.txt"
+REPORT_FILE = "report.json"
+
+
+class PredictError(ValueError):
+    """A model or image the client cannot use (names the path and what is wrong)."""
+
+
+@dataclass
+class Prediction:
+    path: str
+    class_name: str
+    probability: float        # of the predicted class
+    probabilities: List[float]  # per class, in labels.txt order
+
+
+def newest_version(serving_dir: str) -> str:
+    """`<serving_dir>/<highest numeric version>`; PredictError when there is none."""
+    versions = sorted(int(n) for n in os.listdir(serving_dir)
+                      if n.isdigit() and os.path.isdir(os.path.join(serving_dir, n))) \
+        if os.path.isdir(serving_dir) else []
+    if not versions:
+        raise PredictError(f"no pushed model under {serving_dir}: run the pipeline first "
+                           f"(make run) or pass --model DIR|FILE.tflite")
+    return os.path.join(serving_dir, str(versions[-1]))
+
+
+def resolve_model(model: Optional[str], serving_dir: str) -> Tuple[str, str, str]:
+    """(kind 'saved_model' | 'tflite', model path, directory holding labels.txt/report.json)."""
+    path = model or newest_version(serving_dir)
+    if not os.path.exists(path):
+        raise PredictError(f"model {path}: no such file or directory")
+    if os.path.isfile(path):
+        if not path.endswith(".tflite"):
+            raise PredictError(f"model {path}: expected a .tflite file or a model directory")
+        return "tflite", path, os.path.dirname(os.path.abspath(path))
+    for candidate in (os.path.join(path, "saved_model"), path):
+        if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
+            home = path if candidate != path else os.path.dirname(os.path.abspath(path))
+            return "saved_model", candidate, home
+    raise PredictError(f"model {path}: no saved_model.pb in it or in its saved_model/ folder")
+
+
+def class_names_for(home: str, num_classes: int) -> List[str]:
+    labels = os.path.join(home, LABELS_FILE)
+    names: List[str] = []
+    if os.path.isfile(labels):
+        with open(labels) as f:
+            names = [line.strip() for line in f if line.strip()]
+    if len(names) != num_classes:
+        names = [str(i) for i in range(num_classes)]
+    return names
+
+
+def background_for(home: str) -> List[float]:
+    """The alpha background the version's contract names (white when unknown)."""
+    try:
+        with open(os.path.join(home, REPORT_FILE)) as f:
+            report = json.load(f)
+        return list(report["contract"]["image"]["alpha_background_rgb"])
+    except (OSError, KeyError, ValueError):
+        return [255.0, 255.0, 255.0]
+
+
+def check_images(paths: Sequence[str]) -> None:
+    """PredictError for the first path that is missing or not a decodable image."""
+    from PIL import Image
+    if not paths:
+        raise PredictError("no image given: python -m pipeline predict IMAGE...")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise PredictError(f"image {path}: no such file")
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
+                    raise PredictError(f"image {path}: format {img.format} is not supported "
+                                       f"(PNG, JPEG, GIF, BMP)")
+                img.load()
+        except PredictError:
+            raise
+        except Exception as e:  # pylint: disable=broad-except
+            from PIL import UnidentifiedImageError
+            detail = ("content is not an image format Pillow recognises"
+                      if isinstance(e, UnidentifiedImageError) else f"{type(e).__name__}: {e}")
+            raise PredictError(f"image {path}: not a decodable image ({detail})") from None
+
+
+def saved_model_probabilities(saved_model_dir: str, paths: Sequence[str]) -> np.ndarray:
+    """serving_default on serialized tf.Examples holding each file's bytes -> [N, K]."""
+    import tensorflow as tf
+    loaded = tf.saved_model.load(saved_model_dir)
+    serve = loaded.signatures["serving_default"]
+    examples = []
+    for path in paths:
+        with open(path, "rb") as f:
+            feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.read()]))}
+        examples.append(tf.train.Example(features=tf.train.Features(feature=feature))
+                        .SerializeToString())
+    return serve(examples=tf.constant(examples))["probability"].numpy()
+
+
+def tflite_probabilities(tflite_path: str, paths: Sequence[str], background: Sequence[float],
+                         litert_python: str = "") -> np.ndarray:
+    from modules import litert
+    result = litert.run_litert(tflite_path, files=paths, background=background,
+                               python=litert_python)
+    if not result.ok or result.predictions is None:
+        raise PredictError(f"model {tflite_path}: LiteRT could not run it: {result.error}")
+    return result.predictions
+
+
+def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
+            litert_python: str = "") -> Tuple[str, List[Prediction]]:
+    """(the model path used, one Prediction per image)."""
+    kind, model_path, home = resolve_model(model, serving_dir)
+    check_images(paths)
+    if kind == "saved_model":
+        probs = saved_model_probabilities(model_path, paths)
+    else:
+        probs = tflite_probabilities(model_path, paths, background_for(home), litert_python)
+    per_class = metrics.class_probabilities(probs)
+    names = class_names_for(home, per_class.shape[-1])
+    predicted = metrics.predicted_class(probs)
+    return model_path, [Prediction(p, names[int(c)], float(per_class[i, int(c)]),
+                                   [float(v) for v in per_class[i]])
+                        for i, (p, c) in enumerate(zip(paths, predicted))]
+
+
+def format_predictions(model_path: str, predictions: Sequence[Prediction]) -> str:
+    lines = [f"model: {model_path}"]
+    lines += [f"{p.path}: {p.class_name} ({p.probability:.4f})" for p in predictions]
+    return "\n".join(lines)

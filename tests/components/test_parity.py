@@ -1,0 +1,67 @@
+"""components/export_pusher/parity.py: the gate's rules on outputs built here."""
+import numpy as np
+import pytest
+
+from components.export_pusher import parity
+
+NAMES = ["cat", "dog"]
+
+
+def test_required_count_rounds_down():
+    assert parity.required(0.98, 50) == 49
+    assert parity.required(0.98, 10) == 9
+    assert parity.required(0.99, 300) == 297
+    assert parity.required(1.0, 7) == 7
+
+
+def _probs(classes):
+    return np.asarray([[0.9] if c == 1 else [0.1] for c in classes], np.float32)
+
+
+def test_agreement_overall_and_per_class():
+    labels = np.array([0] * 8 + [1] * 2)
+    sm = _probs([0] * 8 + [1] * 2)
+    variant = _probs([0] * 8 + [0, 1])  # flips one example of the rare class
+    m = parity.agreement(variant, sm, labels, NAMES)
+    assert m["agreement"] == 0.9 and m["per_class"]["dog"]["agreement"] == 0.5
+    assert m["per_class"]["cat"] == {"agreement": 1.0, "agree": 8, "examples": 8}
+    assert m["max_abs_diff"] == pytest.approx(0.8)
+
+
+def test_a_class_the_variant_breaks_is_refused_even_when_overall_passes():
+    labels = np.array([0] * 98 + [1] * 2)
+    sm = _probs([0] * 98 + [1] * 2)
+    variant = _probs([0] * 98 + [0, 0])
+    m = parity.agreement(variant, sm, labels, NAMES)
+    assert m["agreement"] == 0.98
+    reason = parity.judge("LiteRT", {**m, "max_abs_diff": 0.0}, 0.98, 1.0)
+    assert reason and "class 'dog'" in reason and "LiteRT:" in reason
+
+
+def test_probability_bound_is_checked():
+    labels = np.array([0, 1])
+    sm = np.array([[0.2], [0.8]], np.float32)
+    variant = np.array([[0.45], [0.8]], np.float32)  # same classes, p moved by 0.25
+    m = parity.agreement(variant, sm, labels, NAMES)
+    assert m["agreement"] == 1.0
+    assert "0.2500" in parity.judge("LiteRT", m, 0.99, 0.2)
+    assert parity.judge("LiteRT", m, 0.99, 0.3) is None
+
+
+def test_load_errors_refuse_whatever_else_passed():
+    labels = np.array([0, 1])
+    ok = parity.agreement(_probs([0, 1]), _probs([0, 1]), labels, NAMES)
+    assert parity.decide({"TensorFlow's interpreter": ok}, {}, 0.99, 0.01) == []
+    reasons = parity.decide({"TensorFlow's interpreter": ok},
+                            {"LiteRT": "RuntimeError: failed to prepare"}, 0.99, 0.01)
+    assert reasons == ["LiteRT: failed to load or run: RuntimeError: failed to prepare"]
+
+
+def test_single_class_model_refused_multiclass_too():
+    labels = np.array([0, 1, 2, 2])
+    softmax = np.tile([[0.1, 0.2, 0.7]], (4, 1))
+    with pytest.raises(parity.ParityError, match="predicts class 'c' for all 4"):
+        parity.check_not_single_class(softmax, labels, ["a", "b", "c"], "test")
+    parity.check_not_single_class(softmax, np.array([2, 2, 2, 2]), ["a", "b", "c"], "test")
+    varied = np.array([[0.8, 0.1, 0.1], [0.1, 0.2, 0.7]] * 2)
+    parity.check_not_single_class(varied, labels, ["a", "b", "c"], "test")

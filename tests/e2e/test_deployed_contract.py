@@ -1,0 +1,162 @@
+"""What a user's independent client sees of the version the e2e run pushed (`runs`, conftest.py).
+
+- Every pushed `.tflite` loads in standalone LiteRT (ai-edge-litert, default delegates) and, fed by
+  a client written from MODEL.md and labels.txt only (tests/external/tflite_client.py: Pillow +
+  LiteRT in .venv-litert, no project code), agrees with the SavedModel called from plain
+  TensorFlow (serving_default on the files' bytes) at least as well as the parity gate demands,
+  and its accuracy is within 3 points, on the 300 embedded eval images plus "stranger" copies of
+  60 of them (RGBA PNG with transparent padding, JPEG at an odd size, grayscale + alpha).
+- `python -m pipeline predict` on PNG and JPEG, through the SavedModel and a .tflite, gives the
+  SavedModel's classes.
+- labels.txt is there, report.json is strict JSON, the version directory is world-readable.
+"""
+import glob
+import json
+import math
+import os
+import stat
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLIENT = os.path.join(REPO_ROOT, "tests", "external", "tflite_client.py")
+LITERT_PYTHON = os.path.join(REPO_ROOT, ".venv-litert", "bin", "python")
+
+
+@pytest.fixture(scope="module")
+def version(runs):
+    dest = runs["first"]["pushed_destination"]
+    with open(os.path.join(dest, "report.json")) as f:
+        return dest, json.load(f)
+
+
+def _stranger_copies(sources, out_dir):
+    """(path, label) copies of real eval images the way other people's folders hold them."""
+    out = []
+    for i, (path, label) in enumerate(sources):
+        gray = np.asarray(Image.open(path).convert("L"))
+        kind = i % 3
+        if kind == 0:  # RGBA, the garment opaque on a transparent 40x40 canvas
+            canvas = np.zeros((40, 40, 4), np.uint8)
+            canvas[6:34, 6:34, :3] = gray[..., None]
+            canvas[6:34, 6:34, 3] = 255
+            img, name = Image.fromarray(canvas, "RGBA"), f"{i}.png"
+        elif kind == 1:  # JPEG, RGB, odd size (upscaled, aspect changed)
+            img, name = Image.fromarray(gray).convert("RGB").resize((61, 97)), f"{i}.jpg"
+        else:  # grayscale + alpha gradient, 45x45
+            alpha = np.tile(np.linspace(80, 255, 45).astype(np.uint8), (45, 1))
+            img = Image.fromarray(np.stack([np.asarray(Image.fromarray(gray).resize((45, 45))),
+                                            alpha], -1), "LA")
+            name = f"{i}.png"
+        target = os.path.join(out_dir, name)
+        img.save(target)
+        out.append((target, label))
+    return out
+
+
+@pytest.fixture(scope="module")
+def images(data_root, class_names, tmp_path_factory):
+    """(paths, labels): the 300 embedded eval images and 60 stranger copies."""
+    plain = [(p, c) for c, name in enumerate(class_names)
+             for p in sorted(glob.glob(os.path.join(data_root, "eval", name, "*.png")))]
+    strangers = _stranger_copies(plain[::5], str(tmp_path_factory.mktemp("strangers")))
+    items = plain + strangers
+    return [p for p, _ in items], np.array([c for _, c in items])
+
+
+def _saved_model_outputs(saved_model_dir, paths):
+    """serving_default, called as a plain TensorFlow client: tf.Example with the file's bytes."""
+    serve = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
+    outputs = []
+    for i in range(0, len(paths), 64):
+        examples = []
+        for path in paths[i:i + 64]:
+            with open(path, "rb") as f:
+                feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[f.read()]))}
+            examples.append(tf.train.Example(features=tf.train.Features(
+                feature=feature)).SerializeToString())
+        outputs.append(serve(examples=tf.constant(examples))["probability"].numpy())
+    return np.concatenate(outputs)
+
+
+def _classes(outputs):
+    outputs = np.asarray(outputs)
+    return (outputs[:, 0] >= 0.5).astype(int) if outputs.shape[-1] == 1 else outputs.argmax(-1)
+
+
+@pytest.fixture(scope="module")
+def saved_model_classes(version, images):
+    dest, _ = version
+    return _classes(_saved_model_outputs(os.path.join(dest, "saved_model"), images[0]))
+
+
+def test_default_variants_pushed_with_labels_and_strict_report(version, class_names):
+    dest, report = version
+    assert sorted(report["tflite"]) == ["dynamic_range", "float32", "int8"], report["rejected"]
+    with open(os.path.join(dest, "labels.txt")) as f:
+        assert f.read().split() == class_names
+    with open(os.path.join(dest, "report.json")) as f:
+        json.loads(f.read(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
+    for dirpath, _, filenames in os.walk(dest):
+        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o755, dirpath
+        for name in filenames:
+            assert stat.S_IMODE(os.stat(os.path.join(dirpath, name)).st_mode) == 0o644, name
+
+
+@pytest.mark.parametrize("variant", ["float32", "dynamic_range", "int8"])
+def test_tflite_from_the_contract_alone_agrees_with_the_saved_model(version, images,
+                                                                    saved_model_classes,
+                                                                    variant, tmp_path):
+    dest, report = version
+    paths, labels = images
+    assert len(set(saved_model_classes.tolist())) == 2, "degenerate model: agreement is vacuous"
+    out = tmp_path / "client.json"
+    subprocess.run([LITERT_PYTHON, CLIENT, dest, os.path.join(dest, f"model_{variant}.tflite"),
+                    str(out), *paths], check=True, capture_output=True, text=True)
+    client = _classes(json.loads(out.read_text())["outputs"])
+    agree = int(np.sum(client == saved_model_classes))
+    # the gate's rule: at least floor(min_agreement * n) of n examples agree
+    required = math.floor(report["tflite"][variant]["min_agreement"] * len(client) + 1e-9)
+    assert agree >= required, (agree, len(client), required)
+    accuracy_gap = abs(np.mean(client == labels) - np.mean(saved_model_classes == labels))
+    assert accuracy_gap <= 0.03, accuracy_gap
+
+
+def test_predict_cli_png_and_jpeg_gives_the_saved_models_classes(runs, version, images,
+                                                                 saved_model_classes,
+                                                                 class_names, capsys):
+    from pipeline.__main__ import main
+    dest, _ = version
+    paths, _ = images
+    picks = [i for i, p in enumerate(paths) if p.endswith(".jpg")][:3] + [0, len(paths) // 3]
+    chosen = [paths[i] for i in picks]
+    expected = [class_names[saved_model_classes[i]] for i in picks]
+    root = runs["config"].output.root
+    assert main(["predict", "--set", f"output.root={root}", *chosen]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"model: {os.path.join(dest, 'saved_model')}"  # the newest version
+    assert [line.rsplit(": ", 1)[1].split(" (")[0] for line in lines[1:]] == expected
+    assert main(["predict", "--json", "--model", os.path.join(dest, "model_float32.tflite"),
+                 *chosen]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [p["class_name"] for p in printed["predictions"]] == expected
+    for p in printed["predictions"]:
+        assert 0.5 <= p["probability"] <= 1.0 and len(p["probabilities"]) == 2
+
+
+def test_predict_cli_names_a_bad_image(runs, tmp_path, capsys):
+    from pipeline.__main__ import main
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    root = runs["config"].output.root
+    assert main(["predict", "--set", f"output.root={root}", str(bad)]) == 2
+    assert f"image {bad}: not a decodable image" in capsys.readouterr().err
+    assert main(["predict", "--set", f"output.root={root}", str(tmp_path / "gone.jpg")]) == 2
+    assert "gone.jpg: no such file" in capsys.readouterr().err
