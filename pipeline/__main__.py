@@ -4,7 +4,7 @@
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
   weights  [--weights-file PATH] [--offline]                                   provision VGG16 weights
   report   [--config ...]                                                      print the last run's summary
-  beam-cluster up|start|stop|status [--state-dir DIR]                          local Beam portable stack
+  beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
   retrain  [--config ...]                        train on the newest data span (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON
   submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run] [--config ...]
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "$TMPDIR/tfx-beam-cluster)")
     bc.add_argument("--smoke-timeout", type=float, default=120.0,
                     help="seconds a 3-element test job may take before start fails")
+    _config_args(bc)  # beam.portable.bind_address (default: loopback only)
     _config_args(sub.add_parser("retrain", help="retrain on the newest span (cron / systemd "
                                 "timer safe: a second run exits at once)"))
     c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)")
@@ -84,8 +85,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "beam-cluster":
             from pipeline import beam_cluster
+            from pipeline.beam_args import bind_address
+            config = load_config(args.config, args.profile, args.overrides, check_paths=False)
             return beam_cluster.main(args.action, args.state_dir or beam_cluster.DEFAULT_STATE_DIR,
-                                     args.smoke_timeout)
+                                     args.smoke_timeout, bind_address(config.beam))
         if args.command == "weights":
             from modules import weights
             wargs: List[str] = []
