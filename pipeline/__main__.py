@@ -109,6 +109,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command in ("compile", "submit", "schedule"):
             return _kubeflow_command(args, config)
+        # gRPC servers Beam may start in this process (a LOOPBACK-environment worker pool,
+        # multi_processing workers' control/data servers) bind loopback only (docs/security.md).
+        from pipeline.beam_launcher import install_bind_hook
+        install_bind_hook(public_port=0)
         if config.beam.runner == "portable":  # fail in seconds, not ~300 s, if workers can't start
             from pipeline.beam_cluster import BeamClusterError, preflight
             try:

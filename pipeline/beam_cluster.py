@@ -203,6 +203,15 @@ def preflight(pipeline_args: List[str], connect_timeout: float = 10.0,
     smoke_test(pipeline_args, smoke_timeout)
 
 
+def _check_owned(state_dir: str) -> None:
+    """The state dir (default: a fixed name under /tmp) must be this user's: its cluster.json
+    names the process groups `stop` signals, and jobs stage their artifacts under it."""
+    owner = os.stat(state_dir).st_uid
+    if owner != os.getuid():
+        raise BeamClusterError(f"{state_dir} belongs to uid {owner}, not to this user; use "
+                               f"--state-dir DIR with a directory of your own")
+
+
 def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
           startup_timeout: float = 60.0, smoke_timeout: float = 120.0,
           bind_address: str = LOOPBACK) -> BeamCluster:
@@ -214,7 +223,8 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
         bind_address = check_bind_address(bind_address)
     except ValueError as e:
         raise BeamClusterError(f"beam.portable.bind_address: {e}") from None
-    os.makedirs(state_dir, exist_ok=True)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    _check_owned(state_dir)
     state_path = os.path.join(state_dir, STATE_FILE)
     if os.path.exists(state_path):
         old = load_state(state_dir)
@@ -223,7 +233,7 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
                                    f"{old.job_endpoint}); stop it first")
     env = worker_env(extra_env)
     staging = os.path.join(state_dir, "staging")
-    os.makedirs(staging, exist_ok=True)
+    os.makedirs(staging, mode=0o700, exist_ok=True)
     pool_port, job_port = free_port(), free_port()
     while job_port == pool_port:
         job_port = free_port()

@@ -304,3 +304,49 @@ def test_launcher_hook_rewrites_wildcard_binds_to_loopback(monkeypatch):
     assert beam_launcher.bind_hosts(True, "0.0.0.0") == ["0.0.0.0"]
     assert beam_launcher.bind_hosts(True, "10.1.2.3") == ["127.0.0.1", "::1", "10.1.2.3"]
     assert beam_launcher.check_bind_address("[::]") == "::"
+
+
+def test_a_state_dir_of_another_user_is_refused(tmp_path, monkeypatch):
+    """The default state dir has a fixed name under /tmp: a directory planted there by another
+    user (its cluster.json names the process groups `stop` signals) is not used."""
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+    with pytest.raises(bc.BeamClusterError, match="not to this user"):
+        bc.start(str(tmp_path / "s"), smoke_timeout=0)
+    assert not (tmp_path / "s" / bc.STATE_FILE).exists()
+
+
+# What `python -m pipeline run` does before running (pipeline/__main__.py), then a Beam job whose
+# FnApiRunner starts SDK worker subprocesses and its control/data/state/logging servers in this
+# driver process (what beam.extra_args=[--direct_running_mode=multi_processing] would do).
+DRIVER_JOB = """
+import sys
+from pipeline.beam_launcher import install_bind_hook
+install_bind_hook(public_port=0)
+""" + HOLD_JOB
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp6"), reason="needs Linux /proc/net")
+def test_beam_servers_in_the_driver_process_bind_loopback_too(tmp_path):
+    marker, release = tmp_path / "running", tmp_path / "release"
+    args = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+            "--direct_num_workers=1"]
+    job = subprocess.Popen([sys.executable, "-c", DRIVER_JOB, str(marker), str(release)] + args,
+                           env=bc.worker_env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(marker, job)
+        pids = _descendants([job.pid])
+        assert int(marker.read_text()) in pids - {job.pid}, "the SDK worker is a subprocess"
+        held = _listening_sockets(pids)
+        assert len({port for pid, _, port in held if pid == job.pid}) >= 4, held
+        assert [h for h in held if not _is_loopback(h[1])] == [], held
+        for address in _non_loopback_addresses():
+            assert {_connect(address, port) for _, _, port in held} == {"refused"}
+    finally:
+        release.write_text("go")
+        try:
+            _, err = job.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            raise
+    assert job.returncode == 0, err[-3000:]
