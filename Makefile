@@ -2,6 +2,9 @@
 # install the pinned stack when missing. The lock is installed with --no-deps, so pip never
 # resolves tfx (which backtracks for many minutes); tfx and ml-pipelines-sdk 1.16.0 declare
 # Requires-Python <3.11 but work on 3.11, hence --ignore-requires-python for those two only.
+# Every file is hash-checked (--require-hashes; requirements/README.md): the build backend first,
+# so the lock's few sdists and the project build with it (--no-build-isolation) instead of an
+# unverified setuptools fetched into a temporary build environment.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -37,10 +40,11 @@ $(PY):
 	  echo "error: $(PYTHON) is not Python 3.11 ($$($(PYTHON) --version)); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements/lock.txt setup.py | $(PY)
-	$(PIP) install --no-deps -r requirements/lock.txt
-	$(PIP) install --no-deps --ignore-requires-python tfx==1.16.0 ml-pipelines-sdk==1.16.0
-	$(PIP) install --no-deps -e .
+$(STAMP): requirements/build.txt requirements/lock.txt requirements/tfx.txt setup.py | $(PY)
+	$(PIP) install --no-deps --require-hashes -r requirements/build.txt
+	$(PIP) install --no-deps --require-hashes --no-build-isolation -r requirements/lock.txt
+	$(PIP) install --no-deps --require-hashes --ignore-requires-python -r requirements/tfx.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 $(LITERT_STAMP): requirements/litert-lock.txt | $(PY)

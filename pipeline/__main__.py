@@ -6,15 +6,16 @@
   report   [--config ...]                                                      print the last run's summary
   predict  [--model DIR|FILE.tflite] [--json] IMAGE...  classify images with a pushed model
            (default: the newest version under the config's serving dir)
-  beam-cluster up|start|stop|status [--state-dir DIR]                          local Beam portable stack
+  beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
   retrain  [--config ...]                        train on the newest data span (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON
   submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run] [--config ...]
   schedule [--cron 'EXPR'] [--template ...] [--param ...] [--dry-run] [--config ...]
 
-Exit codes: 0 done, 2 config error (or a missing/undecodable image or model for predict), 3 another run holds the outputs' lock, 4 the data or model was
-refused (image tree, anomalies, parity; message printed), 5 Vertex AI unreachable or refused the
-request (e.g. no credentials), 1 any other failure (traceback in logs/).
+Exit codes: 0 done, 2 config error (or a missing/undecodable image or model for predict), 3
+another run holds the outputs' lock, 4 the data or model was refused (image tree, anomalies,
+parity gate; message printed), 5 Vertex AI unreachable or refused the request (e.g. no
+credentials), 1 any other failure (traceback in logs/).
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "$TMPDIR/tfx-beam-cluster)")
     bc.add_argument("--smoke-timeout", type=float, default=120.0,
                     help="seconds a 3-element test job may take before start fails")
+    _config_args(bc)  # beam.portable.bind_address (default: loopback only)
     _config_args(sub.add_parser("retrain", help="retrain on the newest span (cron / systemd "
                                 "timer safe: a second run exits at once)"))
     c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)")
@@ -93,8 +95,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "beam-cluster":
             from pipeline import beam_cluster
+            from pipeline.beam_args import bind_address
+            config = load_config(args.config, args.profile, args.overrides, check_paths=False)
             return beam_cluster.main(args.action, args.state_dir or beam_cluster.DEFAULT_STATE_DIR,
-                                     args.smoke_timeout)
+                                     args.smoke_timeout, bind_address(config.beam))
         if args.command == "weights":
             from modules import weights
             wargs: List[str] = []
@@ -119,6 +123,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command in ("compile", "submit", "schedule"):
             return _kubeflow_command(args, config)
+        # gRPC servers Beam may start in this process (a LOOPBACK-environment worker pool,
+        # multi_processing workers' control/data servers) bind loopback only (docs/security.md).
+        from pipeline.beam_launcher import install_bind_hook
+        install_bind_hook(public_port=0)
         if config.beam.runner == "portable":  # fail in seconds, not ~300 s, if workers can't start
             from pipeline.beam_cluster import BeamClusterError, preflight
             try:

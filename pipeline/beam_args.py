@@ -8,11 +8,13 @@ Runners (`beam.runner`):
   flink     Beam's Flink job server (jar) against a Flink master
   spark     Beam's Spark job server (jar) against a Spark master
 `beam.extra_args` are appended verbatim (last wins in Beam's parser).
+`beam.portable.bind_address` is not a Beam flag: it is where `beam-cluster` listens (checked here).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, List
 
+from pipeline.beam_launcher import check_bind_address
 from pipeline.config import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,9 +119,19 @@ def _job_server_runner(b: "BeamConfig", name: str) -> List[str]:
     return args
 
 
+def bind_address(b: "BeamConfig") -> str:
+    """beam.portable.bind_address, normalised: 'localhost' (loopback only, the default), an IP
+    address, or 0.0.0.0 / ::; else ConfigError."""
+    try:
+        return check_bind_address(b.portable.bind_address)
+    except ValueError as e:
+        raise ConfigError(f"beam.portable.bind_address: {e}") from None
+
+
 def beam_pipeline_args(config: "PipelineConfig") -> List[str]:
     """The Beam flags for `config.beam` (a list of '--key=value' strings), or ConfigError."""
     b = config.beam
+    bind_address(b)
     if b.runner not in RUNNERS:
         raise ConfigError(f"beam.runner: expected one of {', '.join(RUNNERS)}, got {b.runner!r}")
     if b.runner == "local":

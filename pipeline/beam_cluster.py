@@ -4,11 +4,16 @@
         config = load_config(overrides=cluster.overrides())
     # both process groups are stopped here
 
-CLI: `python -m pipeline beam-cluster up|start|stop|status [--state-dir DIR]`.
+CLI: `python -m pipeline beam-cluster up|start|stop|status [--state-dir DIR]
+[--set beam.portable.bind_address=ADDR]`.
 The worker pool starts SDK workers as plain `python` processes, so the venv's bin directory is put
 first on their PATH (they import this project because it is pip-installed editable in the venv).
 If a worker cannot start, Beam's job waits ~300 s before failing; `smoke_test` runs a 3-element
 job on the stack under a deadline instead, so a broken stack fails in seconds with the logs named.
+Both services are started through `pipeline.beam_launcher`, which binds every gRPC port they open
+(and the per-job servers inside the job service) to loopback; `bind_address` (config
+beam.portable.bind_address) additionally opens the two service ports on another address, with a
+warning: they are unauthenticated (docs/security.md).
 """
 from __future__ import annotations
 
@@ -24,6 +29,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional
+
+from pipeline.beam_launcher import (LOOPBACK, check_bind_address, is_loopback, join_host_port,
+                                    unauthenticated_warning)
 
 DEFAULT_STATE_DIR = os.path.join(tempfile.gettempdir(), "tfx-beam-cluster")
 STATE_FILE = "cluster.json"
@@ -43,6 +51,11 @@ class BeamCluster:
     job_service_pid: int
     worker_pool_log: str
     job_service_log: str
+    bind_address: str = LOOPBACK           # where the two ports listen besides loopback
+
+    def exposed(self) -> bool:
+        """Whether the two service ports are open beyond loopback (beam.portable.bind_address)."""
+        return not is_loopback(self.bind_address)
 
     def overrides(self) -> List[str]:
         """`--set` items selecting this stack: `beam.runner=portable` and its two addresses."""
@@ -190,11 +203,28 @@ def preflight(pipeline_args: List[str], connect_timeout: float = 10.0,
     smoke_test(pipeline_args, smoke_timeout)
 
 
+def _check_owned(state_dir: str) -> None:
+    """The state dir (default: a fixed name under /tmp) must be this user's: its cluster.json
+    names the process groups `stop` signals, and jobs stage their artifacts under it."""
+    owner = os.stat(state_dir).st_uid
+    if owner != os.getuid():
+        raise BeamClusterError(f"{state_dir} belongs to uid {owner}, not to this user; use "
+                               f"--state-dir DIR with a directory of your own")
+
+
 def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
-          startup_timeout: float = 60.0, smoke_timeout: float = 120.0) -> BeamCluster:
+          startup_timeout: float = 60.0, smoke_timeout: float = 120.0,
+          bind_address: str = LOOPBACK) -> BeamCluster:
     """Starts worker pool + job service (own process groups), health-checks and smoke-tests them;
-    writes `<state_dir>/cluster.json`. Stops what it started if any check fails."""
-    os.makedirs(state_dir, exist_ok=True)
+    writes `<state_dir>/cluster.json`. Stops what it started if any check fails.
+    Every port listens on loopback only, unless `bind_address` (an IP of this machine, or
+    0.0.0.0 / ::) opens the two service ports there too: unauthenticated, a warning is printed."""
+    try:
+        bind_address = check_bind_address(bind_address)
+    except ValueError as e:
+        raise BeamClusterError(f"beam.portable.bind_address: {e}") from None
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    _check_owned(state_dir)
     state_path = os.path.join(state_dir, STATE_FILE)
     if os.path.exists(state_path):
         old = load_state(state_dir)
@@ -203,20 +233,25 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
                                    f"{old.job_endpoint}); stop it first")
     env = worker_env(extra_env)
     staging = os.path.join(state_dir, "staging")
-    os.makedirs(staging, exist_ok=True)
+    os.makedirs(staging, mode=0o700, exist_ok=True)
     pool_port, job_port = free_port(), free_port()
     while job_port == pool_port:
         job_port = free_port()
     pool_log = os.path.join(state_dir, "worker_pool.log")
     job_log = os.path.join(state_dir, "job_service.log")
-    pool = _spawn([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                   f"--service_port={pool_port}"], pool_log, env)
-    job = _spawn([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
-                  "-p", str(job_port), "--staging_dir", staging], job_log, env)
+    if not is_loopback(bind_address):
+        print(unauthenticated_warning(bind_address, f"the worker pool (port {pool_port}) and "
+                                      f"the job service (port {job_port})"), file=sys.stderr)
+    launcher = [sys.executable, "-m", "pipeline.beam_launcher"]
+    pool = _spawn(launcher + ["worker-pool", "--port", str(pool_port),
+                              "--bind-address", bind_address], pool_log, env)
+    job = _spawn(launcher + ["job-service", "--port", str(job_port), "--staging-dir", staging,
+                             "--bind-address", bind_address], job_log, env)
     cluster = BeamCluster(job_endpoint=f"localhost:{job_port}",
                           worker_pool=f"localhost:{pool_port}", staging_dir=staging,
                           worker_pool_pid=pool.pid, job_service_pid=job.pid,
-                          worker_pool_log=pool_log, job_service_log=job_log)
+                          worker_pool_log=pool_log, job_service_log=job_log,
+                          bind_address=bind_address)
     with open(state_path, "w") as f:
         json.dump(dataclasses.asdict(cluster), f, indent=2)
     try:
@@ -266,13 +301,13 @@ def load_state(state_dir: str) -> Optional[BeamCluster]:
 
 @contextlib.contextmanager
 def beam_cluster(state_dir: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None,
-                 startup_timeout: float = 60.0, smoke_timeout: float = 120.0
-                 ) -> Iterator[BeamCluster]:
+                 startup_timeout: float = 60.0, smoke_timeout: float = 120.0,
+                 bind_address: str = LOOPBACK) -> Iterator[BeamCluster]:
     """A started, healthy stack for the `with` block; stopped (process groups) on exit."""
     with contextlib.ExitStack() as stack:
         if state_dir is None:
             state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="beam-cluster-"))
-        cluster = start(state_dir, extra_env, startup_timeout, smoke_timeout)
+        cluster = start(state_dir, extra_env, startup_timeout, smoke_timeout, bind_address)
         try:
             yield cluster
         finally:
@@ -282,19 +317,29 @@ def beam_cluster(state_dir: Optional[str] = None, extra_env: Optional[Dict[str, 
 def describe(cluster: BeamCluster) -> str:
     """What to pass to `python -m pipeline run` (and the YAML equivalent) to use the stack."""
     sets = " ".join(f"--set {o}" for o in cluster.overrides())
+    listen = "loopback only"
+    if cluster.exposed():
+        ports = [a.rsplit(":", 1)[1] for a in (cluster.job_endpoint, cluster.worker_pool)]
+        listen = (f"loopback, and job service {join_host_port(cluster.bind_address, ports[0])}, "
+                  f"worker pool {join_host_port(cluster.bind_address, ports[1])}: "
+                  f"UNAUTHENTICATED, keep them behind a firewall / VPN / mTLS proxy "
+                  f"(docs/security.md)")
     return (f"job service : {cluster.job_endpoint} (log {cluster.job_service_log})\n"
             f"worker pool : {cluster.worker_pool} (log {cluster.worker_pool_log})\n"
+            f"listening on: {listen}\n"
             f"run with    : python -m pipeline run {sets}\n"
             f"or in YAML  :\n  beam:\n    runner: portable\n    portable:\n"
             f"      job_endpoint: {cluster.job_endpoint}\n      environment_type: EXTERNAL\n"
             f"      environment_config: {cluster.worker_pool}")
 
 
-def main(action: str, state_dir: str = DEFAULT_STATE_DIR, smoke_timeout: float = 120.0) -> int:
-    """`up` (foreground until Ctrl-C), `start` (background), `stop`, `status`. Exit 1 on error."""
+def main(action: str, state_dir: str = DEFAULT_STATE_DIR, smoke_timeout: float = 120.0,
+         bind_address: str = LOOPBACK) -> int:
+    """`up` (foreground until Ctrl-C), `start` (background), `stop`, `status`. Exit 1 on error.
+    `bind_address`: beam.portable.bind_address (default: loopback only)."""
     try:
         if action in ("start", "up"):
-            cluster = start(state_dir, smoke_timeout=smoke_timeout)
+            cluster = start(state_dir, smoke_timeout=smoke_timeout, bind_address=bind_address)
             print(f"Beam portable stack started and smoke-tested (state: {state_dir}).")
             print(describe(cluster))
             if action == "start":

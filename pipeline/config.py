@@ -142,6 +142,7 @@ class PortableBeamConfig:
     environment_config: str = ""           # EXTERNAL: worker pool host:port; DOCKER: image
     sdk_worker_parallelism: int = 1        # bundles processed concurrently per SDK worker
     setup_file: str = ""                   # stage the project to workers that lack it (not EXTERNAL)
+    bind_address: str = "localhost"        # beam-cluster: loopback; an IP opens it UNAUTHENTICATED
 
 
 @dataclass

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from pipeline.beam_args import LOCAL_ARGS, beam_pipeline_args
+from pipeline.beam_args import LOCAL_ARGS, beam_pipeline_args, bind_address
 from pipeline.config import ConfigError, load_config
 
 DATAFLOW = ["beam.runner=dataflow", "beam.dataflow.project=my-proj",
@@ -82,6 +82,7 @@ def test_yaml_beam_section(tmp_path):
     (DATAFLOW + ["beam.extra_args=[job_name=x]"], "beam.extra_args[0]: expected a flag"),
     (["beam.runer=local"], "unknown config key beam.runer"),
     (["beam_pipeline_args=[--runner=DirectRunner]"], "unknown config key beam_pipeline_args"),
+    (["beam.portable.bind_address=pool.example.org"], "beam.portable.bind_address: expected"),
 ])
 def test_bad_combinations_are_config_errors(overrides, message):
     with pytest.raises(ConfigError, match=None) as info:
@@ -109,3 +110,14 @@ def test_local_runner_is_pinned_in_process_without_prism(caplog):
     # Offline the download fails within ~2 s and Beam falls back in-process.
     _, default_logs = _run_tiny_beam_job([], caplog)
     assert "PrismRunner" in default_logs
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("localhost", "localhost"), ("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "0.0.0.0"),
+    ('"::"', "::"), ("192.0.2.7", "192.0.2.7")])
+def test_bind_address_is_loopback_by_default_and_never_a_beam_flag(value, expected):
+    assert load_config(check_paths=False).beam.portable.bind_address == "localhost"
+    config = load_config(overrides=PORTABLE + [f"beam.portable.bind_address={value}"],
+                         check_paths=False)
+    assert bind_address(config.beam) == expected
+    assert config.beam_pipeline_args == PORTABLE_ARGS  # where beam-cluster listens, not a flag

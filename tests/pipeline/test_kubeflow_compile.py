@@ -271,7 +271,7 @@ def _dockerfile_run_commands():
 
 def test_dockerfile_installs_exactly_like_the_makefile():
     make = _makefile_install_commands()
-    assert len(make) == 3, make  # lock, tfx + ml-pipelines-sdk, the project
+    assert len(make) == 4, make  # build backend, lock, tfx + ml-pipelines-sdk, the project
     _, docker = _dockerfile_run_commands()
     installs = [c for c in docker if c.startswith("python -m pip ")]
     assert installs == make
@@ -279,7 +279,11 @@ def test_dockerfile_installs_exactly_like_the_makefile():
 
 def test_dockerfile_bakes_in_the_project_and_keras_2():
     text, commands = _dockerfile_run_commands()
-    assert re.search(r"^FROM python:3\.11(-\w+)?$", text, re.M)
+    # The base image is a build arg whose default is python:3.11[-variant], optionally pinned by
+    # digest (docker build --build-arg BASE_IMAGE=python:3.11-bookworm@sha256:...).
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.M).group(1)
+    assert re.fullmatch(r"python:3\.11(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+    assert re.findall(r"^FROM .*$", text, re.M) == ["FROM ${BASE_IMAGE}"]
     assert re.search(r"^\s*TF_USE_LEGACY_KERAS=1\b|^ENV TF_USE_LEGACY_KERAS=1\b", text, re.M)
     assert re.search(rf"^WORKDIR {IMAGE_WORKDIR}$", text, re.M)
     assert re.search(r"^COPY \. \.$", text, re.M)
