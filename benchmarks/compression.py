@@ -172,7 +172,7 @@ def run_seed(seed: int, args, data, weights_path: str, workdir: str) -> Dict[str
 
     t0 = time.time()
     rng = np.random.default_rng(seed)
-    rep = x_train[rng.choice(len(x_train), args.representative, replace=False)]
+    rep = x_train[rng.choice(len(x_train), min(args.representative, len(x_train)), replace=False)]
     representative = lambda: rep[:, None]  # noqa: E731
     dense_f32 = export.convert_tflite(dense_dir, "float32")
     dense_int8 = export.convert_tflite(dense_dir, "int8", representative)
