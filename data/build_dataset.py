@@ -7,24 +7,41 @@ output layout is the one the pipeline's image-folder ingestion expects::
 
     <out>/
       MANIFEST.sha256              # "<sha256>  <relative path>", sorted
-      train/<class_folder>/train-<index:05d>.png   # from train-*-ubyte.gz
-      eval/<class_folder>/t10k-<index:05d>.png     # from t10k-*-ubyte.gz
+      train/<class_folder>/train-<index:05d>.png   # from train-*-ubyte.gz  (fit)
+      eval/<class_folder>/t10k-<index:05d>.png     # from t10k-*-ubyte.gz   (validation)
+      test/<class_folder>/t10k-<index:05d>.png     # from t10k-*-ubyte.gz   (held-out test)
 
-``<index>`` is the 0-based position of the image in its IDX file, so every PNG
+``<index>`` is the 0-based position of the image in its IDX file, so every file
 can be traced back to exactly one source record.  Downstream, the label of an
 image is the index of its class folder in the *sorted* list of class folders
 (for the default pair: ``shirt`` = 0, ``tshirt_top`` = 1).
 
 Sampling is deterministic: for every (split, class) pair the candidate indices
 (all records of that class, ascending) are sampled without replacement with
-``numpy.random.default_rng([seed, split_code, label])`` and the result is
-sorted.  Because each (split, class) has its own generator, the images chosen
-for one class do not depend on which other classes are requested.
+``numpy.random.default_rng([seed, split_code, label])`` (``split_code`` 0 =
+train, 1 = eval, 2 = test) and the result is sorted.  Because each (split,
+class) has its own generator, the images chosen for one class do not depend on
+which other classes are requested.
 
-PNGs are written by Pillow in mode ``L`` with no metadata chunks, so rebuilding
-with the same numpy/Pillow (see ``requirements/lock.txt``) gives byte-identical
-files.  ``--verify`` rebuilds into a temporary directory and compares against
-the existing ``MANIFEST.sha256``.
+The test split is drawn from the same upstream ``t10k`` file as eval, but its
+candidates are the class's ``t10k`` records that were *not* picked for eval, so
+eval and test never overlap.  Consequences:
+
+* train and eval picks do not depend on ``--test-per-class`` (adding the test
+  split left the committed ``train/`` and ``eval/`` files byte-identical);
+* the test picks do depend on ``--eval-per-class`` (and the seed);
+* eval + test per class can be at most 1,000 (the ``t10k`` images per class).
+  ``--test-per-class`` defaults to 250, except that with ``--eval-per-class
+  all`` (or 1000), which leaves no candidates, it defaults to 0 (no ``test/``
+  folder, and exactly the pre-test output).  Asking for test images that are
+  not left (``--eval-per-class all --test-per-class 10``, or ``all``, or
+  ``--eval-per-class 900`` with the default 250) is an error naming the limit.
+  ``--test-per-class all`` takes every remaining candidate (1000 - eval).
+
+PNGs are written by Pillow in mode ``L`` with no metadata
+chunks, so rebuilding with the same numpy/Pillow (see ``requirements/lock.txt``)
+gives byte-identical files.  ``--verify`` rebuilds into a temporary directory
+and compares against the existing ``MANIFEST.sha256``.
 
 Usage (from the repository root)::
 
@@ -66,6 +83,8 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "fashion_binary"
 DEFAULT_CLASSES = ("shirt", "tshirt_top")
 DEFAULT_TRAIN_PER_CLASS = 500
 DEFAULT_EVAL_PER_CLASS = 150
+#: Default test images per class (0 instead when eval takes every t10k image).
+DEFAULT_TEST_PER_CLASS = 250
 DEFAULT_SEED = 42
 
 MANIFEST_NAME = "MANIFEST.sha256"
@@ -93,16 +112,19 @@ _CLASS_ALIASES = {"t_shirt_top": "tshirt_top", "t_shirt": "tshirt_top", "tshirt"
 class Split(NamedTuple):
     """One output split and the IDX files it is sampled from."""
 
-    name: str                 # output folder: train / eval
+    name: str                 # output folder: train / eval / test
     source: str               # IDX file prefix: train / t10k
     code: int                 # mixed into the RNG seed
     available_per_class: int  # images per class in the IDX file
+    disjoint_from: Optional[str] = None  # earlier split whose picks are excluded
 
 
 SPLITS: Tuple[Split, ...] = (
     Split("train", "train", 0, 6000),
     Split("eval", "t10k", 1, 1000),
+    Split("test", "t10k", 2, 1000, disjoint_from="eval"),
 )
+SPLIT_BY_NAME: Dict[str, Split] = {split.name: split for split in SPLITS}
 
 _IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
 _LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
@@ -225,22 +247,67 @@ def parse_count(value: str, available: int, option: str) -> int:
     return count
 
 
+def parse_test_count(value: Optional[str], eval_per_class: int) -> int:
+    """Resolve ``--test-per-class`` given the eval count per class.
+
+    Test images come from the ``t10k`` records of a class that eval did not
+    take, so at most ``1000 - eval_per_class`` are left.  ``None`` (option not
+    given) means the default, 250, or 0 when eval takes every record.  ``all``
+    means every remaining record; ``0`` means no test split.  Asking for more
+    than is left (including ``all`` when nothing is left) is an error.
+    """
+    available = SPLIT_BY_NAME["test"].available_per_class
+    left = available - eval_per_class
+    if value is None:
+        if left == 0:
+            return 0
+        count, spelled = DEFAULT_TEST_PER_CLASS, f"{DEFAULT_TEST_PER_CLASS} (the default)"
+    elif value.strip().lower() == "all":
+        count, spelled = left, "all"
+    else:
+        try:
+            count = int(value)
+        except ValueError:
+            raise BuildError(f"--test-per-class must be a non-negative integer or 'all', "
+                             f"got {value!r}") from None
+        if count < 0:
+            raise BuildError(f"--test-per-class must be non-negative, got {count}")
+        spelled = str(count)
+    if left == 0 and (count > 0 or spelled == "all"):
+        raise BuildError(
+            f"--test-per-class {spelled}: no t10k images are left for a test split, because "
+            f"--eval-per-class {eval_per_class} takes all {available} per class (test images "
+            f"are the t10k images eval did not take); use --test-per-class 0, or a smaller "
+            f"--eval-per-class")
+    if count > left:
+        raise BuildError(
+            f"--test-per-class {spelled}: test images are the t10k images eval did not take, "
+            f"and --eval-per-class {eval_per_class} leaves only {left} of {available} per "
+            f"class; pass --test-per-class {left} or less ('all' = {left}), 0 for no test "
+            f"split, or a smaller --eval-per-class")
+    return count
+
+
 # --------------------------------------------------------------------------
 # Sampling and writing
 # --------------------------------------------------------------------------
 
 def sample_indices(labels: np.ndarray, label: int, count: int, seed: int,
-                   split_code: int) -> np.ndarray:
+                   split_code: int, exclude: Optional[np.ndarray] = None) -> np.ndarray:
     """Pick ``count`` sorted record indices of class ``label`` deterministically.
 
     The generator is ``numpy.random.default_rng([seed, split_code, label])``;
-    candidates are all indices with that label in ascending order.  If
+    candidates are all indices with that label in ascending order, minus the
+    indices in ``exclude`` (the test split excludes the eval picks).  If
     ``count`` equals the number of candidates, all of them are returned.
     """
     candidates = np.flatnonzero(labels == label)
+    if exclude is not None and len(exclude):
+        candidates = candidates[~np.isin(candidates, exclude)]
     if count > candidates.size:
-        raise BuildError(f"class {CLASS_FOLDERS[label]} has only {candidates.size} images, "
-                         f"{count} requested")
+        left = " left after excluding the eval picks" if exclude is not None else ""
+        raise BuildError(f"class {CLASS_FOLDERS[label]} has only {candidates.size} images"
+                         f"{left}, {count} requested")
     if count == candidates.size:
         return candidates
     rng = np.random.default_rng([seed, split_code, label])
@@ -294,17 +361,28 @@ def write_dataset(target: Path, classes: Sequence[str], counts: Mapping[str, int
                   seed: int, source_dir: Path) -> Dict[str, str]:
     """Write all PNGs and the manifest into the (new, empty) directory ``target``.
 
-    ``counts`` maps split name (``train``/``eval``) to images per class.
-    Returns the manifest as ``{relative_path: sha256}``.
+    ``counts`` maps split name (``train``/``eval``/``test``) to images per
+    class; a missing or 0 count writes no folder for that split.  Returns the
+    manifest as ``{relative_path: sha256}``.
     """
     entries: Dict[str, str] = {}
+    picks: Dict[Tuple[str, str], np.ndarray] = {}   # (split name, folder) -> indices
     for split in SPLITS:
+        count = counts.get(split.name, 0)
         images, labels = load_split(source_dir, split.source)
         for folder in classes:
             label = LABEL_OF[folder]
+            exclude = None
+            if split.disjoint_from is not None:
+                exclude = picks.get((split.disjoint_from, folder), np.empty(0, np.int64))
+            if count == 0:
+                picks[(split.name, folder)] = np.empty(0, np.int64)
+                continue
+            chosen = sample_indices(labels, label, count, seed, split.code, exclude)
+            picks[(split.name, folder)] = chosen
             class_dir = target / split.name / folder
             class_dir.mkdir(parents=True)
-            for index in sample_indices(labels, label, counts[split.name], seed, split.code):
+            for index in chosen:
                 name = f"{split.source}-{int(index):05d}.png"
                 data = encode_png(images[index])
                 (class_dir / name).write_bytes(data)
@@ -356,14 +434,31 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _counts(train_per_class: int, eval_per_class: int, test_per_class: int) -> Dict[str, int]:
+    """Validate the per-class counts (library entry points) and map them by split."""
+    if train_per_class < 1 or eval_per_class < 1:
+        raise BuildError("train and eval need at least one image per class")
+    if test_per_class < 0:
+        raise BuildError(f"--test-per-class must be non-negative, got {test_per_class}")
+    t10k = SPLIT_BY_NAME["test"].available_per_class
+    if eval_per_class + test_per_class > t10k:
+        raise BuildError(f"eval ({eval_per_class}) + test ({test_per_class}) images per class "
+                         f"exceed the {t10k} t10k images per class they are both drawn from "
+                         f"(disjointly)")
+    return {"train": train_per_class, "eval": eval_per_class, "test": test_per_class}
+
+
 def build(out: Path, classes: Sequence[str], train_per_class: int, eval_per_class: int,
           seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR,
-          force: bool = False) -> Dict[str, str]:
+          force: bool = False, *, test_per_class: int = 0) -> Dict[str, str]:
     """Build the dataset into ``out`` atomically and return its manifest.
 
     The data is written into a hidden sibling temp directory which then
     replaces ``out`` by rename, so ``out`` is never left half-written.
+    ``test_per_class`` defaults to 0 here (no test split); the CLI's default
+    is 250 (see :func:`parse_test_count`).
     """
+    counts = _counts(train_per_class, eval_per_class, test_per_class)
     out = Path(out).absolute()
     if seed < 0:
         raise BuildError(f"--seed must be non-negative, got {seed}")
@@ -376,8 +471,7 @@ def build(out: Path, classes: Sequence[str], train_per_class: int, eval_per_clas
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        entries = write_dataset(tmp, classes, {"train": train_per_class, "eval": eval_per_class},
-                                seed, source_dir)
+        entries = write_dataset(tmp, classes, counts, seed, source_dir)
         os.chmod(tmp, 0o755)  # mkdtemp creates 0700
         if out.exists() or out.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -411,12 +505,14 @@ def compare_manifests(expected: Mapping[str, str], actual: Mapping[str, str]) ->
 
 
 def verify(out: Path, classes: Sequence[str], train_per_class: int, eval_per_class: int,
-           seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR) -> List[str]:
+           seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR, *,
+           test_per_class: int = 0) -> List[str]:
     """Rebuild into a temp dir and compare with ``<out>/MANIFEST.sha256``.
 
     Also checks that the files currently in ``out`` match that manifest.
     Returns a list of human-readable differences (empty means reproducible).
     """
+    counts = _counts(train_per_class, eval_per_class, test_per_class)
     out = Path(out)
     if not (out / MANIFEST_NAME).is_file():
         raise BuildError(f"cannot verify: {out / MANIFEST_NAME} does not exist")
@@ -433,9 +529,7 @@ def verify(out: Path, classes: Sequence[str], train_per_class: int, eval_per_cla
         elif sha256_file(path) != committed[rel]:
             problems.append(f"file in {out} does not match {MANIFEST_NAME}: {rel}")
     with tempfile.TemporaryDirectory(prefix="fashion-verify-") as tmp:
-        rebuilt = write_dataset(Path(tmp), classes,
-                                {"train": train_per_class, "eval": eval_per_class},
-                                seed, source_dir)
+        rebuilt = write_dataset(Path(tmp), classes, counts, seed, source_dir)
     problems.extend(compare_manifests(committed, rebuilt))
     return problems
 
@@ -448,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
         description="Build a deterministic Fashion-MNIST image-folder dataset "
-                    "(<out>/{train,eval}/<class>/*.png) from the Debian package "
+                    "(<out>/{train,eval,test}/<class>/*.png) from the Debian package "
                     "dataset-fashion-mnist.")
     parser.add_argument("--classes", default=",".join(DEFAULT_CLASSES),
                         help="comma-separated class folder names, or 'all' "
@@ -459,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-per-class", default=str(DEFAULT_EVAL_PER_CLASS),
                         help="eval images per class, sampled from t10k-*-ubyte.gz "
                              "(max 1000 or 'all'; default: %(default)s)")
+    parser.add_argument("--test-per-class", default=None,
+                        help="held-out test images per class, sampled from the t10k images of "
+                             "the class that eval did not take (so eval + test <= 1000); 'all' "
+                             "= every remaining one, 0 = no test/ folder (default: "
+                             f"{DEFAULT_TEST_PER_CLASS}, or 0 when --eval-per-class is all)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help="non-negative sampling seed (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -483,8 +582,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               "--train-per-class")
         eval_n = parse_count(args.eval_per_class, SPLITS[1].available_per_class,
                              "--eval-per-class")
+        test_n = parse_test_count(args.test_per_class, eval_n)
         if args.verify:
-            problems = verify(args.out, classes, train_n, eval_n, args.seed, args.source_dir)
+            problems = verify(args.out, classes, train_n, eval_n, args.seed, args.source_dir,
+                              test_per_class=test_n)
             if problems:
                 print(f"VERIFY FAILED for {args.out}: {len(problems)} difference(s)",
                       file=sys.stderr)
@@ -493,20 +594,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if len(problems) > 50:
                     print(f"  ... and {len(problems) - 50} more", file=sys.stderr)
                 print("(if the directory was built with non-default options, pass the same "
-                      "--classes/--train-per-class/--eval-per-class/--seed)", file=sys.stderr)
+                      "--classes/--train-per-class/--eval-per-class/--test-per-class/--seed)", file=sys.stderr)
                 return 1
             n = len(read_manifest(args.out))
             print(f"OK: {args.out} is reproducible ({n} files match {MANIFEST_NAME})")
             return 0
         entries = build(args.out, classes, train_n, eval_n, args.seed, args.source_dir,
-                        args.force)
+                        args.force, test_per_class=test_n)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     manifest_sha = sha256_file(Path(args.out) / MANIFEST_NAME)
     labels = ", ".join(f"{name}={i}" for i, name in enumerate(classes))
     print(f"wrote {len(entries)} PNGs to {args.out} "
-          f"({train_n} train + {eval_n} eval per class, seed {args.seed})")
+          f"({train_n} train + {eval_n} eval + {test_n} test per class, seed {args.seed})")
+    if test_n == 0 and args.test_per_class is None:
+        print(f"note: no test split: --eval-per-class {eval_n} uses every t10k image "
+              f"(test images are t10k images eval did not take)")
     print(f"labels (sorted folder index): {labels}")
     print(f"sha256({MANIFEST_NAME}) = {manifest_sha}")
     return 0

@@ -34,8 +34,24 @@ needs_debian = pytest.mark.skipif(
 )
 
 
-def _tiny_build(out: Path, seed: int = 42, train: int = 5, eval_: int = 3) -> dict:
-    return bd.build(out, ["shirt", "tshirt_top"], train, eval_, seed=seed, source_dir=DEBIAN_DIR)
+#: sha256 of MANIFEST.sha256 before the test split was added (train/ and eval/ only); the
+#: train/eval lines of today's manifest must still hash to it.
+TRAIN_EVAL_MANIFEST_SHA256 = "0451b9c16061ccd513988bb93826759bc3d780d55b938c52c0418642beab2ad3"
+
+
+def _tiny_build(out: Path, seed: int = 42, train: int = 5, eval_: int = 3, test: int = 4,
+                **kwargs) -> dict:
+    return bd.build(out, ["shirt", "tshirt_top"], train, eval_, seed=seed, source_dir=DEBIAN_DIR,
+                    test_per_class=test, **kwargs)
+
+
+def _without_split(manifest: dict, split: str) -> dict:
+    return {rel: digest for rel, digest in manifest.items() if not rel.startswith(split + "/")}
+
+
+def _stems(manifest: dict, split: str, cls: str) -> set:
+    prefix = f"{split}/{cls}/"
+    return {Path(rel).stem for rel in manifest if rel.startswith(prefix)}
 
 
 # ---------------------------------------------------------------- committed data
@@ -55,8 +71,9 @@ def test_committed_dataset_matches_manifest():
 
 
 def test_committed_dataset_counts_classes_and_images():
-    expected = {"train": ("train", 500), "eval": ("t10k", 150)}
-    assert sorted(p.name for p in DATASET.iterdir() if p.is_dir()) == ["eval", "train"]
+    expected = {"train": ("train", 500), "eval": ("t10k", 150), "test": ("t10k", 250)}
+    assert sorted(p.name for p in DATASET.iterdir() if p.is_dir()) == ["eval", "test", "train"]
+    assert len(bd.read_manifest(DATASET)) == 2 * (500 + 150 + 250) == 1800
     for split, (source, count) in expected.items():
         classes = sorted(p.name for p in (DATASET / split).iterdir())
         assert classes == ["shirt", "tshirt_top"]  # label = sorted index: shirt=0, tshirt_top=1
@@ -67,6 +84,23 @@ def test_committed_dataset_counts_classes_and_images():
                 assert re.fullmatch(rf"{source}-\d{{5}}\.png", f.name), f
                 with Image.open(f) as im:
                     assert im.format == "PNG" and im.mode == "L" and im.size == (28, 28)
+
+
+def test_committed_eval_and_test_are_disjoint():
+    """Both come from t10k; test is drawn from the records eval did not take."""
+    for cls in ("shirt", "tshirt_top"):
+        eval_names = {f.name for f in (DATASET / "eval" / cls).iterdir()}
+        test_names = {f.name for f in (DATASET / "test" / cls).iterdir()}
+        assert len(eval_names) == 150 and len(test_names) == 250
+        assert not eval_names & test_names, cls
+
+
+def test_committed_train_and_eval_unchanged_by_test_split():
+    """The train/eval lines of the manifest are exactly the pre-test manifest (same bytes)."""
+    text = (DATASET / bd.MANIFEST_NAME).read_text()
+    train_eval = "".join(line for line in text.splitlines(keepends=True)
+                         if not line.split("  ", 1)[1].startswith("test/"))
+    assert hashlib.sha256(train_eval.encode()).hexdigest() == TRAIN_EVAL_MANIFEST_SHA256
 
 
 @needs_debian
@@ -83,6 +117,30 @@ def test_committed_pixels_trace_back_to_idx_records():
                     assert np.array_equal(np.asarray(im), images[index]), f
 
 
+@needs_debian
+def test_committed_test_split_follows_documented_sampling():
+    """test/ = sorted default_rng([42, 2, label]).choice(t10k class records not in eval/)."""
+    _, labels = bd.load_split(DEBIAN_DIR, "t10k")
+    for cls in ("shirt", "tshirt_top"):
+        label = bd.LABEL_OF[cls]
+        eval_idx = {int(f.stem.split("-")[1]) for f in (DATASET / "eval" / cls).iterdir()}
+        candidates = [i for i in np.flatnonzero(labels == label) if i not in eval_idx]
+        assert len(candidates) == 1000 - 150
+        expected = sorted(np.random.default_rng([42, 2, label]).choice(
+            np.array(candidates), size=250, replace=False).tolist())
+        actual = sorted(int(f.stem.split("-")[1]) for f in (DATASET / "test" / cls).iterdir())
+        assert actual == expected, cls
+
+
+@needs_debian
+def test_committed_train_eval_rebuild_without_test_split(tmp_path):
+    """Building with --test-per-class 0 reproduces the committed train/ and eval/ files."""
+    rebuilt = bd.build(tmp_path / "no_test", ["shirt", "tshirt_top"], 500, 150,
+                       source_dir=DEBIAN_DIR, test_per_class=0)
+    assert not (tmp_path / "no_test" / "test").exists()
+    assert rebuilt == _without_split(bd.read_manifest(DATASET), "test")
+
+
 # ---------------------------------------------------------------- determinism
 
 @needs_debian
@@ -92,27 +150,81 @@ def test_tiny_build_is_deterministic_and_seed_dependent(tmp_path):
     assert first == second
     assert (tmp_path / "a" / bd.MANIFEST_NAME).read_bytes() == \
         (tmp_path / "b" / bd.MANIFEST_NAME).read_bytes()
-    assert len(first) == 2 * (5 + 3)
+    assert len(first) == 2 * (5 + 3 + 4)
+    for split, n in (("train", 5), ("eval", 3), ("test", 4)):
+        for cls in ("shirt", "tshirt_top"):
+            assert len(_stems(first, split, cls)) == n, (split, cls)
     other = _tiny_build(tmp_path / "c", seed=7)
     assert set(other) != set(first)
+    for split in ("train", "eval", "test"):
+        assert _stems(other, split, "shirt") != _stems(first, split, "shirt"), split
     for rel in first:  # provenance-tracing file names
-        assert re.fullmatch(r"(train/\w+/train|eval/\w+/t10k)-\d{5}\.png", rel)
+        assert re.fullmatch(r"(train/\w+/train|eval/\w+/t10k|test/\w+/t10k)-\d{5}\.png", rel)
+
+
+@needs_debian
+def test_test_split_disjoint_from_eval_and_leaves_train_eval_alone(tmp_path):
+    without = _tiny_build(tmp_path / "none", test=0)
+    assert not (tmp_path / "none" / "test").exists()
+    assert not any(rel.startswith("test/") for rel in without)
+    for test_n in (4, 40):
+        built = _tiny_build(tmp_path / f"t{test_n}", test=test_n)
+        assert _without_split(built, "test") == without  # train/eval byte-identical
+        for cls in ("shirt", "tshirt_top"):
+            test_stems = _stems(built, "test", cls)
+            assert len(test_stems) == test_n
+            assert not test_stems & _stems(built, "eval", cls)
+    # more eval images: eval grows, test is still disjoint from it
+    big_eval = _tiny_build(tmp_path / "e900", eval_=900, test=100)
+    for cls in ("shirt", "tshirt_top"):
+        eval_stems, test_stems = _stems(big_eval, "eval", cls), _stems(big_eval, "test", cls)
+        assert len(eval_stems) == 900 and len(test_stems) == 100
+        assert not eval_stems & test_stems  # 900 + 100: together every t10k record of the class
+
+
+@needs_debian
+def test_test_all_takes_every_remaining_candidate():
+    _, labels = bd.load_split(DEBIAN_DIR, "t10k")
+    label = bd.LABEL_OF["shirt"]
+    eval_picks = bd.sample_indices(labels, label, 150, 42, 1)
+    rest = bd.sample_indices(labels, label, 850, 42, 2, exclude=eval_picks)
+    assert sorted(set(rest.tolist()) | set(eval_picks.tolist())) == \
+        np.flatnonzero(labels == label).tolist()
+    with pytest.raises(bd.BuildError, match="left after excluding the eval picks"):
+        bd.sample_indices(labels, label, 851, 42, 2, exclude=eval_picks)
+
+
+@needs_debian
+def test_pixels_of_test_files_trace_back_to_t10k(tmp_path):
+    built = _tiny_build(tmp_path / "ds", test=6)
+    images, labels = bd.load_split(DEBIAN_DIR, "t10k")
+    test_files = sorted(rel for rel in built if rel.startswith("test/"))
+    assert len(test_files) == 12
+    for rel in test_files:
+        f = tmp_path / "ds" / rel
+        index = int(f.stem.split("-")[1])
+        assert re.fullmatch(r"t10k-\d{5}\.png", f.name)
+        assert labels[index] == bd.LABEL_OF[f.parent.name], rel
+        with Image.open(f) as im:
+            assert im.mode == "L" and np.array_equal(np.asarray(im), images[index]), rel
 
 
 @needs_debian
 def test_class_sample_independent_of_other_classes(tmp_path):
     pair = _tiny_build(tmp_path / "pair")
     trio = bd.build(tmp_path / "trio", ["shirt", "tshirt_top", "bag"], 5, 3, seed=42,
-                    source_dir=DEBIAN_DIR)
+                    source_dir=DEBIAN_DIR, test_per_class=4)
     assert {k: v for k, v in trio.items() if "/bag/" not in k} == pair
 
 
 @needs_debian
 def test_cli_verify_detects_changes(tmp_path, capsys):
     out = tmp_path / "ds"
-    args = ["--out", str(out), "--train-per-class", "4", "--eval-per-class", "2"]
+    args = ["--out", str(out), "--train-per-class", "4", "--eval-per-class", "2",
+            "--test-per-class", "3"]
     assert bd.main(args) == 0
     assert bd.main(args + ["--verify"]) == 0
+    assert len(bd.read_manifest(out)) == 2 * (4 + 2 + 3)
     victim = sorted((out / "train" / "shirt").iterdir())[0]
     victim.write_bytes(b"not a png")
     capsys.readouterr()
@@ -120,6 +232,26 @@ def test_cli_verify_detects_changes(tmp_path, capsys):
     assert victim.name in capsys.readouterr().err
     # a different seed is not reproducible against this manifest either
     assert bd.main(args + ["--seed", "1", "--verify"]) == 1
+    # nor a different test count (the test split is part of the manifest)
+    victim.unlink()
+    assert bd.main(args + ["--verify"]) == 1
+    assert bd.main(args) == 0
+    assert bd.main(args[:-2] + ["--test-per-class", "0", "--verify"]) == 1
+    assert "--test-per-class" in capsys.readouterr().err
+
+
+@needs_debian
+def test_cli_eval_all_defaults_to_no_test_split(tmp_path, capsys):
+    out = tmp_path / "full_eval"
+    assert bd.main(["--out", str(out), "--train-per-class", "2", "--eval-per-class", "all"]) == 0
+    assert "no test split" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["eval", "train"]
+    assert len(bd.read_manifest(out)) == 2 * (2 + 1000)
+    rc = bd.main(["--out", str(tmp_path / "x"), "--eval-per-class", "all",
+                  "--test-per-class", "5"])
+    assert rc == 2
+    assert "--test-per-class 0" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 @needs_debian
@@ -127,7 +259,8 @@ def test_refuses_unrelated_content_unless_forced(tmp_path, capsys):
     out = tmp_path / "ds"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    args = ["--out", str(out), "--train-per-class", "2", "--eval-per-class", "1"]
+    args = ["--out", str(out), "--train-per-class", "2", "--eval-per-class", "1",
+            "--test-per-class", "1"]
     assert bd.main(args) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "notes.txt").exists()
@@ -173,3 +306,29 @@ def test_option_parsing():
     assert bd.parse_count("150", 1000, "--eval-per-class") == 150
     with pytest.raises(bd.BuildError):
         bd.parse_count("1001", 1000, "--eval-per-class")
+
+
+def test_test_count_parsing():
+    assert bd.parse_test_count(None, 150) == 250          # the committed default
+    assert bd.parse_test_count(None, 1000) == 0           # --eval-per-class all: nothing left
+    assert bd.parse_test_count("0", 150) == 0
+    assert bd.parse_test_count("0", 1000) == 0
+    assert bd.parse_test_count("all", 150) == 850
+    assert bd.parse_test_count("850", 150) == 850
+    assert bd.parse_test_count("ALL", 999) == 1
+    for value, eval_n, message in (("851", 150, "leaves only 850"),
+                                   (None, 900, "leaves only 100"),
+                                   ("1", 1000, "no t10k images are left"),
+                                   ("all", 1000, "no t10k images are left"),
+                                   ("-1", 150, "non-negative"),
+                                   ("many", 150, "non-negative integer or 'all'")):
+        with pytest.raises(bd.BuildError, match=message):
+            bd.parse_test_count(value, eval_n)
+
+
+def test_library_rejects_overlapping_counts(tmp_path):
+    with pytest.raises(bd.BuildError, match="exceed the 1000 t10k images"):
+        bd.build(tmp_path / "out", ["shirt", "tshirt_top"], 2, 1000, test_per_class=1,
+                 source_dir=tmp_path / "nope")
+    assert not (tmp_path / "out").exists()
+
