@@ -38,10 +38,37 @@ eval and test never overlap.  Consequences:
   ``--eval-per-class 900`` with the default 250) is an error naming the limit.
   ``--test-per-class all`` takes every remaining candidate (1000 - eval).
 
-PNGs are written by Pillow in mode ``L`` with no metadata
+By default, files are PNGs written by Pillow in mode ``L`` with no metadata
 chunks, so rebuilding with the same numpy/Pillow (see ``requirements/lock.txt``)
 gives byte-identical files.  ``--verify`` rebuilds into a temporary directory
 and compares against the existing ``MANIFEST.sha256``.
+
+``--mixed-formats`` (off by default; for benchmarks, never for the committed
+set) writes the *same selection* of records, but each file in one of five
+forms, the way a stranger's image folder looks.  The form and its parameters
+come from a per-file generator ``numpy.random.default_rng([seed, 3,
+source_code, index])`` (``source_code`` 0 = ``train`` file, 1 = ``t10k`` file),
+so a record always gets the same form regardless of the other options; each
+form is picked with probability 1/5:
+
+* ``gray``: 8-bit greyscale PNG (mode ``L``), 28x28, as without the option;
+* ``rgb``:  PNG, mode ``RGB`` (grey replicated into R=G=B), upscaled (bicubic)
+  to a random odd width and, independently, odd height in 41..159 px (so the
+  aspect ratio changes);
+* ``rgba``: PNG, mode ``RGBA``: a random canvas of 32..96 px per side, fully
+  transparent (0, 0, 0, 0), with the 28x28 image pasted opaque (alpha 255,
+  R=G=B = pixel) at a random offset;
+* ``la``:   PNG, mode ``LA`` (greyscale + alpha), 28x28, alpha 255 everywhere
+  (a two-channel PNG; compositing over any background gives the original);
+* ``jpeg``: baseline JPEG, RGB (grey replicated), quality 85..95, upscaled
+  (bicubic) to a random odd size as for ``rgb``; no EXIF.
+
+File extensions match the format (``.png`` or ``.jpg``, e.g.
+``train/coat/train-00123.jpg``); ``MANIFEST.sha256`` lists the sha256 of every
+written file, and ``--verify --mixed-formats`` checks a mixed build.  Pixel
+provenance: ``gray``/``la`` hold the raw IDX bytes, ``rgba`` holds them
+unmodified in its opaque 28x28 window, ``rgb`` equals Pillow's bicubic resize of
+the raw record to the file's size, ``jpeg`` is a lossy encoding of that.
 
 Usage (from the repository root)::
 
@@ -49,6 +76,8 @@ Usage (from the repository root)::
     python data/build_dataset.py --verify             # prove it is reproducible
     python data/build_dataset.py --classes all --out /tmp/fmnist10
     python data/build_dataset.py --eval-per-class all --out /tmp/pair_full_eval
+    python data/build_dataset.py --classes pullover,coat,shirt --train-per-class 300 \\
+        --eval-per-class 100 --test-per-class 300 --mixed-formats --out /tmp/fmnist3_mixed
 """
 
 from __future__ import annotations
@@ -125,6 +154,18 @@ SPLITS: Tuple[Split, ...] = (
     Split("test", "t10k", 2, 1000, disjoint_from="eval"),
 )
 SPLIT_BY_NAME: Dict[str, Split] = {split.name: split for split in SPLITS}
+
+#: ``--mixed-formats``: per-file generator ``default_rng([seed, FORMAT_CODE,
+#: SOURCE_CODE[split.source], index])``.
+FORMAT_CODE = 3
+SOURCE_CODE: Dict[str, int] = {"train": 0, "t10k": 1}
+#: The forms ``--mixed-formats`` chooses from (uniformly), with their extensions.
+MIXED_FORMS: Tuple[str, ...] = ("gray", "rgb", "rgba", "la", "jpeg")
+FORM_EXTENSION: Dict[str, str] = {"gray": ".png", "rgb": ".png", "rgba": ".png", "la": ".png",
+                                  "jpeg": ".jpg"}
+ODD_SIZE_RANGE = (41, 159)      # rgb / jpeg: odd width and height, inclusive
+CANVAS_SIZE_RANGE = (32, 96)    # rgba: canvas width and height, inclusive
+JPEG_QUALITY_RANGE = (85, 95)   # jpeg: quality, inclusive
 
 _IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
 _LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
@@ -324,6 +365,75 @@ def encode_png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def _gray_image(pixels: np.ndarray) -> Image.Image:
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape
+    return Image.frombytes("L", (width, height), pixels.tobytes())
+
+
+def _odd_size(rng: np.random.Generator) -> Tuple[int, int]:
+    low, high = ODD_SIZE_RANGE
+    width, height = (low + 2 * int(v) for v in rng.integers(0, (high - low) // 2 + 1, size=2))
+    return width, height
+
+
+def mixed_form(seed: int, source: str, index: int) -> Tuple[str, np.random.Generator]:
+    """The ``--mixed-formats`` form of record ``index`` of IDX file ``source``.
+
+    Returns ``(form, rng)``; ``rng`` is the per-file generator
+    ``default_rng([seed, FORMAT_CODE, SOURCE_CODE[source], index])`` after the
+    form draw, from which the form's parameters (size, offset, quality) follow.
+    """
+    rng = np.random.default_rng([seed, FORMAT_CODE, SOURCE_CODE[source], int(index)])
+    return MIXED_FORMS[int(rng.integers(len(MIXED_FORMS)))], rng
+
+
+def encode_mixed(pixels: np.ndarray, seed: int, source: str, index: int) -> Tuple[str, bytes]:
+    """Encode a 28x28 record in its ``--mixed-formats`` form: ``(extension, bytes)``.
+
+    See the module docstring for the five forms.  Deterministic for a given
+    (seed, source, index) and numpy/Pillow build.
+    """
+    form, rng = mixed_form(seed, source, index)
+    gray = _gray_image(pixels)
+    if form == "gray":
+        data = encode_png(pixels)
+    elif form == "rgb":
+        size = _odd_size(rng)
+        image = gray.resize(size, Image.Resampling.BICUBIC).convert("RGB")
+        data = _encode(image, "PNG", compress_level=9, optimize=False)
+    elif form == "rgba":
+        low, high = CANVAS_SIZE_RANGE
+        width, height = (int(v) for v in rng.integers(low, high + 1, size=2))
+        h, w = pixels.shape
+        left = int(rng.integers(0, width - w + 1))
+        top = int(rng.integers(0, height - h + 1))
+        canvas = np.zeros((height, width, 4), np.uint8)   # transparent (0, 0, 0, 0)
+        canvas[top:top + h, left:left + w, :3] = np.asarray(pixels, np.uint8)[..., None]
+        canvas[top:top + h, left:left + w, 3] = 255
+        image = Image.frombytes("RGBA", (width, height), canvas.tobytes())
+        data = _encode(image, "PNG", compress_level=9, optimize=False)
+    elif form == "la":
+        la = np.stack([np.asarray(pixels, np.uint8), np.full(pixels.shape, 255, np.uint8)], -1)
+        image = Image.frombytes("LA", (pixels.shape[1], pixels.shape[0]), la.tobytes())
+        data = _encode(image, "PNG", compress_level=9, optimize=False)
+    elif form == "jpeg":
+        size = _odd_size(rng)
+        low, high = JPEG_QUALITY_RANGE
+        quality = int(rng.integers(low, high + 1))
+        image = gray.resize(size, Image.Resampling.BICUBIC).convert("RGB")
+        data = _encode(image, "JPEG", quality=quality, optimize=False, progressive=False)
+    else:  # pragma: no cover - MIXED_FORMS and this function change together
+        raise AssertionError(form)
+    return FORM_EXTENSION[form], data
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
@@ -358,8 +468,8 @@ def read_manifest(out: Path) -> Dict[str, str]:
 
 
 def write_dataset(target: Path, classes: Sequence[str], counts: Mapping[str, int],
-                  seed: int, source_dir: Path) -> Dict[str, str]:
-    """Write all PNGs and the manifest into the (new, empty) directory ``target``.
+                  seed: int, source_dir: Path, mixed_formats: bool = False) -> Dict[str, str]:
+    """Write all images and the manifest into the (new, empty) directory ``target``.
 
     ``counts`` maps split name (``train``/``eval``/``test``) to images per
     class; a missing or 0 count writes no folder for that split.  Returns the
@@ -383,8 +493,11 @@ def write_dataset(target: Path, classes: Sequence[str], counts: Mapping[str, int
             class_dir = target / split.name / folder
             class_dir.mkdir(parents=True)
             for index in chosen:
-                name = f"{split.source}-{int(index):05d}.png"
-                data = encode_png(images[index])
+                if mixed_formats:
+                    ext, data = encode_mixed(images[index], seed, split.source, int(index))
+                else:
+                    ext, data = ".png", encode_png(images[index])
+                name = f"{split.source}-{int(index):05d}{ext}"
                 (class_dir / name).write_bytes(data)
                 entries[f"{split.name}/{folder}/{name}"] = sha256_bytes(data)
     (target / MANIFEST_NAME).write_text(format_manifest(entries), encoding="utf-8")
@@ -450,7 +563,8 @@ def _counts(train_per_class: int, eval_per_class: int, test_per_class: int) -> D
 
 def build(out: Path, classes: Sequence[str], train_per_class: int, eval_per_class: int,
           seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR,
-          force: bool = False, *, test_per_class: int = 0) -> Dict[str, str]:
+          force: bool = False, *, test_per_class: int = 0,
+          mixed_formats: bool = False) -> Dict[str, str]:
     """Build the dataset into ``out`` atomically and return its manifest.
 
     The data is written into a hidden sibling temp directory which then
@@ -471,7 +585,7 @@ def build(out: Path, classes: Sequence[str], train_per_class: int, eval_per_clas
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        entries = write_dataset(tmp, classes, counts, seed, source_dir)
+        entries = write_dataset(tmp, classes, counts, seed, source_dir, mixed_formats)
         os.chmod(tmp, 0o755)  # mkdtemp creates 0700
         if out.exists() or out.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -506,7 +620,7 @@ def compare_manifests(expected: Mapping[str, str], actual: Mapping[str, str]) ->
 
 def verify(out: Path, classes: Sequence[str], train_per_class: int, eval_per_class: int,
            seed: int = DEFAULT_SEED, source_dir: Path = DEFAULT_SOURCE_DIR, *,
-           test_per_class: int = 0) -> List[str]:
+           test_per_class: int = 0, mixed_formats: bool = False) -> List[str]:
     """Rebuild into a temp dir and compare with ``<out>/MANIFEST.sha256``.
 
     Also checks that the files currently in ``out`` match that manifest.
@@ -529,7 +643,7 @@ def verify(out: Path, classes: Sequence[str], train_per_class: int, eval_per_cla
         elif sha256_file(path) != committed[rel]:
             problems.append(f"file in {out} does not match {MANIFEST_NAME}: {rel}")
     with tempfile.TemporaryDirectory(prefix="fashion-verify-") as tmp:
-        rebuilt = write_dataset(Path(tmp), classes, counts, seed, source_dir)
+        rebuilt = write_dataset(Path(tmp), classes, counts, seed, source_dir, mixed_formats)
     problems.extend(compare_manifests(committed, rebuilt))
     return problems
 
@@ -558,6 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "the class that eval did not take (so eval + test <= 1000); 'all' "
                              "= every remaining one, 0 = no test/ folder (default: "
                              f"{DEFAULT_TEST_PER_CLASS}, or 0 when --eval-per-class is all)")
+    parser.add_argument("--mixed-formats", action="store_true",
+                        help="write each image in one of five forms chosen per file (8-bit "
+                             "grey PNG, upscaled RGB PNG, RGBA PNG on a transparent canvas, LA "
+                             "PNG, upscaled JPEG); for benchmarks, not the committed set")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help="non-negative sampling seed (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -585,7 +703,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         test_n = parse_test_count(args.test_per_class, eval_n)
         if args.verify:
             problems = verify(args.out, classes, train_n, eval_n, args.seed, args.source_dir,
-                              test_per_class=test_n)
+                              test_per_class=test_n, mixed_formats=args.mixed_formats)
             if problems:
                 print(f"VERIFY FAILED for {args.out}: {len(problems)} difference(s)",
                       file=sys.stderr)
@@ -594,19 +712,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if len(problems) > 50:
                     print(f"  ... and {len(problems) - 50} more", file=sys.stderr)
                 print("(if the directory was built with non-default options, pass the same "
-                      "--classes/--train-per-class/--eval-per-class/--test-per-class/--seed)", file=sys.stderr)
+                      "--classes/--train-per-class/--eval-per-class/--test-per-class/--seed/"
+                      "--mixed-formats)", file=sys.stderr)
                 return 1
             n = len(read_manifest(args.out))
             print(f"OK: {args.out} is reproducible ({n} files match {MANIFEST_NAME})")
             return 0
         entries = build(args.out, classes, train_n, eval_n, args.seed, args.source_dir,
-                        args.force, test_per_class=test_n)
+                        args.force, test_per_class=test_n, mixed_formats=args.mixed_formats)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     manifest_sha = sha256_file(Path(args.out) / MANIFEST_NAME)
     labels = ", ".join(f"{name}={i}" for i, name in enumerate(classes))
-    print(f"wrote {len(entries)} PNGs to {args.out} "
+    kind = "files (mixed formats)" if args.mixed_formats else "PNGs"
+    print(f"wrote {len(entries)} {kind} to {args.out} "
           f"({train_n} train + {eval_n} eval + {test_n} test per class, seed {args.seed})")
     if test_n == 0 and args.test_per_class is None:
         print(f"note: no test split: --eval-per-class {eval_n} uses every t10k image "

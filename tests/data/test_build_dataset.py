@@ -332,3 +332,133 @@ def test_library_rejects_overlapping_counts(tmp_path):
                  source_dir=tmp_path / "nope")
     assert not (tmp_path / "out").exists()
 
+
+# ---------------------------------------------------------------- mixed formats
+
+MIXED_CLASSES = ["coat", "pullover", "shirt"]
+MIXED_PER_CLASS = 10
+
+
+def _form_of(path: Path, im: Image.Image) -> str:
+    """Which of bd.MIXED_FORMS a decoded file is (from its format and mode)."""
+    if im.format == "JPEG":
+        return "jpeg"
+    return {"L": "gray", "RGB": "rgb", "RGBA": "rgba", "LA": "la"}[im.mode]
+
+
+@pytest.fixture(scope="module")
+def mixed_builds(tmp_path_factory):
+    if not DEBIAN_DIR.is_dir():
+        pytest.skip(f"{DEBIAN_DIR} absent (apt-get install dataset-fashion-mnist to run this test)")
+    root = tmp_path_factory.mktemp("mixed")
+    n = MIXED_PER_CLASS
+    builds = [bd.build(root / name, MIXED_CLASSES, n, n, source_dir=DEBIAN_DIR,
+                       test_per_class=n, mixed_formats=True) for name in ("a", "b")]
+    plain = bd.build(root / "plain", MIXED_CLASSES, n, n, source_dir=DEBIAN_DIR,
+                     test_per_class=n)
+    return root, builds, plain
+
+
+def test_mixed_build_is_deterministic(mixed_builds):
+    root, (first, second), _ = mixed_builds
+    assert first == second
+    assert (root / "a" / bd.MANIFEST_NAME).read_bytes() == \
+        (root / "b" / bd.MANIFEST_NAME).read_bytes()
+    assert len(first) == len(MIXED_CLASSES) * 3 * MIXED_PER_CLASS
+
+
+def test_mixed_build_selects_the_same_records_as_a_plain_build(mixed_builds):
+    _, (mixed, _), plain = mixed_builds
+    for split in ("train", "eval", "test"):
+        for cls in MIXED_CLASSES:
+            assert _stems(mixed, split, cls) == _stems(plain, split, cls), (split, cls)
+
+
+def test_mixed_build_has_every_form_and_matching_extensions(mixed_builds):
+    root, (manifest, _), _ = mixed_builds
+    forms, sizes = {}, set()
+    for rel, digest in manifest.items():
+        path = root / "a" / rel
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, rel  # manifest = file
+        assert re.fullmatch(r"(train/\w+/train|(eval|test)/\w+/t10k)-\d{5}\.(png|jpg)", rel)
+        with Image.open(path) as im:
+            im.load()  # decodes completely
+            form = _form_of(path, im)
+            sizes.add(im.size)
+        assert path.suffix == bd.FORM_EXTENSION[form], rel
+        assert path.suffix == (".jpg" if form == "jpeg" else ".png")
+        forms.setdefault(form, []).append(rel)
+    assert set(forms) == set(bd.MIXED_FORMS) == {"gray", "rgb", "rgba", "la", "jpeg"}
+    assert len(sizes) > 10  # sizes vary ...
+    assert any(w != h for w, h in sizes)  # ... and so do aspect ratios
+    assert (28, 28) in sizes
+
+
+@needs_debian
+def test_mixed_files_trace_back_to_idx_records(mixed_builds):
+    root, (manifest, _), _ = mixed_builds
+    sources = {name: bd.load_split(DEBIAN_DIR, name) for name in ("train", "t10k")}
+    seen_transparent = 0
+    for rel in manifest:
+        path = root / "a" / rel
+        source, index = path.stem.split("-")
+        images, labels = sources[source]
+        raw = images[int(index)]
+        assert labels[int(index)] == bd.LABEL_OF[path.parent.name], rel
+        with Image.open(path) as im:
+            form = _form_of(path, im)
+            assert form == bd.mixed_form(42, source, int(index))[0], rel
+            arr = np.asarray(im)
+            size = im.size
+        if form == "gray":
+            assert arr.shape == (28, 28) and np.array_equal(arr, raw), rel
+        elif form == "la":
+            assert arr.shape == (28, 28, 2), rel
+            assert np.array_equal(arr[..., 0], raw) and (arr[..., 1] == 255).all(), rel
+        elif form == "rgba":
+            w, h = size
+            assert 32 <= w <= 96 and 32 <= h <= 96, rel
+            alpha = arr[..., 3]
+            ys, xs = np.nonzero(alpha)
+            top, left = ys.min(), xs.min()
+            window = (slice(top, top + 28), slice(left, left + 28))
+            assert (alpha[window] == 255).all() and alpha.sum() == 255 * 28 * 28, rel
+            for c in range(3):
+                assert np.array_equal(arr[window][..., c], raw), rel
+            assert (arr[alpha == 0] == 0).all(), rel  # transparent = (0, 0, 0, 0)
+            seen_transparent += 1
+        else:  # rgb / jpeg: grey replicated, upscaled to odd sizes in 41..159
+            w, h = size
+            assert w % 2 == 1 and h % 2 == 1 and 41 <= w <= 159 and 41 <= h <= 159, rel
+            assert arr.shape == (h, w, 3), rel
+            expected = np.asarray(Image.fromarray(raw).resize(size, Image.Resampling.BICUBIC))
+            if form == "rgb":
+                for c in range(3):
+                    assert np.array_equal(arr[..., c], expected), rel
+            else:
+                gray = arr.astype(np.float32).mean(axis=-1)
+                assert np.abs(gray - expected).mean() < 4.0, rel
+    assert seen_transparent > 0
+
+
+def test_mixed_rgba_has_transparent_pixels(mixed_builds):
+    root, (manifest, _), _ = mixed_builds
+    rgba = 0
+    for rel in manifest:
+        with Image.open(root / "a" / rel) as im:
+            if im.mode == "RGBA":
+                alpha = np.asarray(im)[..., 3]
+                assert alpha.min() == 0 and alpha.max() == 255, rel
+                rgba += 1
+    assert rgba > 0
+
+
+@needs_debian
+def test_cli_mixed_formats_verify(tmp_path, capsys):
+    out = tmp_path / "mixed"
+    args = ["--out", str(out), "--classes", "pullover,coat,shirt", "--train-per-class", "3",
+            "--eval-per-class", "2", "--test-per-class", "2", "--mixed-formats"]
+    assert bd.main(args) == 0
+    assert "mixed formats" in capsys.readouterr().out
+    assert bd.main(args + ["--verify"]) == 0
+    assert bd.main(args[:-1] + ["--verify"]) == 1  # a plain rebuild is not this manifest
