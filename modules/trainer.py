@@ -65,11 +65,13 @@ def run_fn(fn_args) -> None:
     compile_model(model, hp["learning_rate"], num_classes)
     history = model.fit(train_ds, validation_data=eval_ds, epochs=int(cfg["epochs"]), verbose=2)
     summary: Dict[str, Any] = {
+        "class_names": list(cfg["class_names"]),
+        "data_roles": {"fit": "train", "early_stopping_and_selection": "validation"},
         "hyperparameters": hp, "weights_path": weights_path,
         "weights_source": cfg.get("weights_source", "none"),
         "seed": seed, "augmentation": cfg.get("augmentation", {}), "warm_start": warm,
         "phase1": {"epochs": int(cfg["epochs"]), "history": _history(history),
-                   "eval": evaluate(model, eval_ds)},
+                   "validation": evaluate(model, eval_ds)},
     }
 
     ft_cfg = fine_tune_config(cfg, hp)
@@ -88,7 +90,8 @@ def run_fn(fn_args) -> None:
         model, summary["pruning"] = prune_and_fine_tune(model, prune_cfg, prune_lr, num_classes,
                                                         train_ds, eval_ds, fn_args.model_run_dir)
     summary["train_seconds"] = round(time.time() - started, 1)
-    summary["final_eval"] = evaluate_stripped(model, eval_ds, hp["learning_rate"], num_classes)
+    summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
+                                                    num_classes)
     logging.info("Training summary: %s", json.dumps(summary, default=str))
 
     export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
@@ -110,7 +113,8 @@ def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds,
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
     Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
-    with early stopping on the eval split's loss (best weights restored).
+    with early stopping on the validation split's loss (best weights restored; never the test
+    split).
     """
     steps = []
     for blocks in range(1, int(ft_cfg["unfreeze_blocks"]) + 1):
@@ -122,7 +126,7 @@ def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds,
                                     monitor="val_loss", patience=int(ft_cfg["patience"]),
                                     restore_best_weights=True), *callbacks])
         steps.append({"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
-                      "history": _history(history), "eval": evaluate(model, eval_ds)})
+                      "history": _history(history), "validation": evaluate(model, eval_ds)})
     return {"learning_rate": float(ft_cfg["learning_rate"]), "steps": steps}
 
 

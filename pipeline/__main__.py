@@ -119,7 +119,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "report":
             from pipeline.summary import format_summary, run_summary
-            print(format_summary(run_summary(config.metadata_path)))
+            print(format_summary(run_summary(config.metadata_path,
+                                             list(config.data.class_names))))
             return 0
         if args.command in ("compile", "submit", "schedule"):
             return _kubeflow_command(args, config)

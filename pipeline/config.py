@@ -18,6 +18,9 @@ import yaml
 from modules import tflite_variants
 from modules.augmentation_config import AugmentationConfig
 from modules.layer_names import check_pruning_layers
+from pipeline import data_layout
+from pipeline.data_layout import (discover_class_names, empty_class_folders,  # noqa: F401
+                                  has_span, is_uri, pattern_for_span, spans_on_disk)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("quick", "full")
@@ -29,11 +32,17 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    """Where the image-folder tree lives: `<root>/<split>/<class>/*.<ext>`."""
+    """Where the image-folder tree lives: `<root>/<split>/<class>/*.<ext>`, and which files are
+    train, validation and test (pipeline/data_layout.py)."""
     root: str = "data/fashion_binary"
     train_pattern: str = "train/*/*"       # relative to root; may contain {SPAN}
-    eval_pattern: str = "eval/*/*"         # '' : no eval folders, train_pattern is hash-split
-    split_hash_buckets: Dict[str, int] = field(default_factory=lambda: {"train": 4, "eval": 1})
+    # The second folder: the held-out test split, or validation when a test split exists.
+    # '' : no folders, train_pattern is hash-split into train/validation/test (split_hash_buckets)
+    eval_pattern: str = "eval/*/*"
+    test_pattern: str = "auto"             # 'auto': test/*/* if present; '': none; or a pattern
+    validation_fraction: float = 0.2       # of train, by path hash, when no validation folder
+    split_hash_buckets: Dict[str, int] = field(
+        default_factory=lambda: {"train": 3, "validation": 1, "test": 1})
     class_names: List[str] = field(default_factory=list)  # empty: sorted folder names under train
     max_quarantine_fraction: float = 0.01  # undecodable files tolerated before the run fails
     max_image_pixels: int = 25_000_000     # larger images are quarantined, not decoded
@@ -122,15 +131,19 @@ class ExportConfig:
 
 @dataclass
 class EvaluatorConfig:
-    """TFMA gates: absolute lower bounds and the allowed drop against the latest blessed model."""
+    """TFMA gates on the held-out test split: absolute lower bounds and the allowed drop against
+    the latest blessed model of the same classes (components/tfma_gates.py)."""
     accuracy_lower_bound: float = 0.70
-    auc_lower_bound: float = 0.80
+    auc_lower_bound: float = 0.80          # binary AUC; 3+ classes: macro one-vs-rest AUC
+    min_class_recall: float = 0.50         # every class's recall (binary: recall and specificity)
     max_accuracy_drop: float = 0.01        # candidate may be at most this much worse than baseline
 
 
 @dataclass
 class OutputConfig:
-    root: str = "outputs"                  # pipeline_root, metadata.sqlite and serving/ live here
+    # pipeline_root, metadata.sqlite, logs/ and serving/ live here. '' : outputs/<data set>, the
+    # data root's folder name, so two data sets never share MLMD, caches or serving dirs.
+    root: str = ""
     serving_dir: str = ""                  # default: <root>/serving
 
 
@@ -254,7 +267,17 @@ class PipelineConfig:
 
     @property
     def output_root(self) -> str:
-        return _abs(self.output.root)
+        if self.output.root:
+            return _abs(self.output.root)
+        return _abs(os.path.join("outputs", data_set_name(self.data.root)))
+
+    @property
+    def split_layout(self) -> "data_layout.SplitLayout":
+        """Which files are train, validation and test (pipeline/data_layout.py)."""
+        d = self.data
+        return data_layout.split_layout(self.data_root, d.train_pattern, d.eval_pattern,
+                                        d.test_pattern, d.validation_fraction,
+                                        d.split_hash_buckets)
 
     @property
     def pipeline_root(self) -> str:
@@ -284,9 +307,11 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def is_uri(path: str) -> bool:
-    """gs://, s3://, ... : a remote location (kept as is, never checked on the local disk)."""
-    return "://" in path
+def data_set_name(root: str) -> str:
+    """The data root's folder name (`data/fashion_binary` -> `fashion_binary`): the default
+    output root is outputs/<it>."""
+    name = os.path.basename(os.path.normpath(root.rstrip("/"))) or "data"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 def _abs(path: str) -> str:
@@ -455,7 +480,8 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
     _validate_export(config.export)
-    for name in ("accuracy_lower_bound", "auc_lower_bound", "max_accuracy_drop"):
+    for name in ("accuracy_lower_bound", "auc_lower_bound", "min_class_recall",
+                 "max_accuracy_drop"):
         v = getattr(ev, name)
         if not (0.0 <= v <= 1.0):
             raise ConfigError(f"evaluator.{name}: expected a value in [0, 1], got {v}")
@@ -465,9 +491,13 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"existing weights file")
     config.beam_pipeline_args  # noqa: B018  raises ConfigError for a bad beam: section
     buckets = config.data.split_hash_buckets
-    if sorted(buckets) != ["eval", "train"] or any(v < 1 for v in buckets.values()):
-        raise ConfigError(f"data.split_hash_buckets: expected positive train and eval bucket "
-                          f"counts (e.g. {{train: 4, eval: 1}}), got {buckets}")
+    if sorted(buckets) != ["test", "train", "validation"] or any(v < 1 for v in buckets.values()):
+        raise ConfigError(f"data.split_hash_buckets: expected positive train, validation and "
+                          f"test bucket counts (e.g. {{train: 3, validation: 1, test: 1}}), got "
+                          f"{buckets}")
+    if not (0.0 < config.data.validation_fraction < 1.0):
+        raise ConfigError(f"data.validation_fraction: expected 0 < fraction < 1, got "
+                          f"{config.data.validation_fraction}")
     if config.retrain.num_spans < 1:
         raise ConfigError(f"retrain.num_spans: expected >= 1, got {config.retrain.num_spans}")
     if config.vertex.max_concurrent_run_count < 1:
@@ -526,6 +556,8 @@ def _validate_search_space(t: TunerConfig) -> None:
 
 
 def _validate_data(config: PipelineConfig) -> None:
+    """The tree on disk fits the layout: every configured class has images in every split (train,
+    validation, test), no split holds an unconfigured class folder, no class folder is empty."""
     root = config.data_root
     if is_uri(root):
         return  # remote data (gs://...) is read by ExampleGen; class names must be configured
@@ -534,88 +566,34 @@ def _validate_data(config: PipelineConfig) -> None:
     if config.data.schema_path and not os.path.isfile(_abs(config.data.schema_path)):
         raise ConfigError(f"data.schema_path: {_abs(config.data.schema_path)} does not exist "
                           f"(expected a schema.pbtxt)")
-    train_pattern, eval_pattern = config.data.train_pattern, config.data.eval_pattern
-    if has_span(train_pattern):
+    layout = config.split_layout
+    span = None
+    if has_span(config.data.train_pattern):
         # ExampleGen's driver resolves {SPAN} at run time (the newest span); here the newest span
         # on disk is checked, and class names are discovered from it when not configured.
-        spans = spans_on_disk(root, train_pattern)
+        spans = spans_on_disk(root, config.data.train_pattern)
         if not spans:
-            raise ConfigError(f"data.train_pattern: no files match {train_pattern!r} under {root} "
-                              f"(no span yet; expected e.g. span-1/<class>/*.png)")
-        train_pattern = pattern_for_span(train_pattern, spans[-1])
-        eval_pattern = pattern_for_span(eval_pattern, spans[-1]) if eval_pattern else ""
-    for pattern in (train_pattern, eval_pattern):
-        if not pattern:
-            continue  # one input split, hash-split into train/eval
-        empty = empty_class_folders(root, pattern)
+            raise ConfigError(f"data.train_pattern: no files match "
+                              f"{config.data.train_pattern!r} under {root} (no span yet; "
+                              f"expected e.g. span-1/<class>/*.png)")
+        span = spans[-1]
+    for pattern in set(layout.patterns.values()):
+        concrete = pattern_for_span(pattern, span) if span is not None else pattern
+        empty = empty_class_folders(root, concrete)
         if empty:
             raise ConfigError(f"data.root: empty class folder(s) {empty} (no files match "
-                              f"{pattern!r} in them): a class needs images in every split; "
+                              f"{concrete!r} in them): a class needs images in every split; "
                               f"add images or remove the folder")
+    train_like = pattern_for_span(config.data.train_pattern, span) if span is not None \
+        else config.data.train_pattern
     if not config.data.class_names:
-        config.data.class_names = discover_class_names(root, train_pattern)
+        config.data.class_names = discover_class_names(root, train_like)
     if len(config.data.class_names) < 2:
         raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
-                          f"under {train_pattern!r}; need at least 2 "
+                          f"under {train_like!r}; need at least 2 "
                           f"(found: {config.data.class_names})")
-
-
-_SPAN_SPEC = re.compile(r"\{SPAN(?::(\d+))?\}")
-_VERSION_SPEC = re.compile(r"\{VERSION(?::(\d+))?\}")
-
-
-def has_span(pattern: str) -> bool:
-    """True when `pattern` holds TFX's `{SPAN}` (or `{SPAN:width}`) placeholder."""
-    return bool(_SPAN_SPEC.search(pattern))
-
-
-def pattern_for_span(pattern: str, span: int) -> str:
-    """`span-{SPAN}/*/*`, 3 -> `span-3/*/*` (zero-padded for `{SPAN:width}`); {VERSION} -> *."""
-    def fill(m: "re.Match[str]") -> str:
-        return str(span).zfill(int(m.group(1))) if m.group(1) else str(span)
-    return _VERSION_SPEC.sub("*", _SPAN_SPEC.sub(fill, pattern))
-
-
-def spans_on_disk(root: str, pattern: str) -> List[int]:
-    """Sorted span numbers that have at least one file matching `<root>/<pattern>`."""
-    import glob
-    glob_pattern = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", pattern))
-    regex_parts = []
-    for piece in re.split(r"(\{SPAN(?::\d+)?\}|\{VERSION(?::\d+)?\}|\*|\?)", pattern):
-        if _SPAN_SPEC.fullmatch(piece):
-            width = _SPAN_SPEC.fullmatch(piece).group(1)
-            regex_parts.append(f"(?P<span>\\d{{{width}}})" if width else "(?P<span>\\d+)")
-        elif _VERSION_SPEC.fullmatch(piece) or piece == "*":
-            regex_parts.append("[^/]*")
-        elif piece == "?":
-            regex_parts.append("[^/]")
-        else:
-            regex_parts.append(re.escape(piece))
-    regex = re.compile("".join(regex_parts))
-    spans = set()
-    for path in glob.glob(os.path.join(root, glob_pattern)):
-        m = regex.fullmatch(os.path.relpath(path, root))
-        if m and os.path.isfile(path):
-            spans.add(int(m.group("span")))
-    return sorted(spans)
-
-
-def empty_class_folders(root: str, pattern: str) -> List[str]:
-    """Non-hidden folders at the class level of `<root>/<pattern>` that contain no matching file.
-
-    Class discovery (below) only sees folders that hold files, so without this check an empty
-    class folder would silently disappear (and shift the labels of the classes after it).
-    """
-    import glob
-    class_glob = os.path.join(root, os.path.dirname(pattern))
-    folders = [d for d in glob.glob(class_glob) if os.path.isdir(d)]
-    return sorted(os.path.relpath(d, root) for d in folders
-                  if not any(os.path.isfile(p) for p in
-                             glob.glob(os.path.join(d, os.path.basename(pattern)))))
-
-
-def discover_class_names(root: str, pattern: str) -> List[str]:
-    """Sorted class-folder names: the parent folders of files matched by `<root>/<pattern>`."""
-    import glob
-    files = [p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p)]
-    return sorted({os.path.basename(os.path.dirname(p)) for p in files})
+    try:
+        data_layout.check_classes(data_layout.files_by_split(root, layout, span),
+                                  list(config.data.class_names), layout)
+    except data_layout.LayoutError as e:
+        raise ConfigError(f"data.class_names / data.root: {e}") from None

@@ -73,7 +73,7 @@ def run(config: PipelineConfig) -> Dict[str, Any]:
                 f"the pipeline failed: {type(e).__name__}: "
                 f"{(str(e).strip().splitlines() or [''])[-1][:500]}")
             raise RunFailedError(message, log_path, known) from e
-        summary = run_summary(config.metadata_path)
+        summary = run_summary(config.metadata_path, list(config.data.class_names))
         summary["cancelled_stale_executions"] = cancelled
         summary["wall_seconds"] = round(time.time() - started, 1)
     return summary

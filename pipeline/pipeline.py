@@ -23,9 +23,11 @@ from tfx import v1 as tfx  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 from tfx.proto import example_gen_pb2, range_config_pb2  # noqa: E402
 
+from components import tfma_gates  # noqa: E402
 from components.anomalies_gate import AnomaliesGate  # noqa: E402
 from components.export_pusher import ExportPusher  # noqa: E402
 from components.image_example_gen import ImageExampleGen  # noqa: E402
+from modules.splits import SINGLE_SPLIT, TEST, TRAIN, VALIDATION  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
@@ -96,8 +98,8 @@ def tuner_component(config: PipelineConfig, custom: Dict[str, Any], examples: An
     `tuner_results` has TFX's tuner_results.json only, no trials.* files).
     """
     common = dict(tuner_fn=TUNER_FN, examples=examples, transform_graph=transform_graph,
-                  train_args=tfx.proto.TrainArgs(splits=["train"]),
-                  eval_args=tfx.proto.EvalArgs(splits=["eval"]))
+                  train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
+                  eval_args=tfx.proto.EvalArgs(splits=[VALIDATION]))
     if target not in ("local", "vertex"):
         raise ValueError(f"tuner target {target!r}: expected 'local' or 'vertex'")
     n = config.tuner.parallel_trials
@@ -116,60 +118,39 @@ def tuner_component(config: PipelineConfig, custom: Dict[str, Any], examples: An
     return TrialsTuner(custom_config=custom, **common).with_id("Tuner")
 
 
+def gates(config: PipelineConfig):
+    """The Evaluator's gates for this config's classes (components/tfma_gates.py)."""
+    ev = config.evaluator
+    return tfma_gates.gates_for(config.data.class_names, ev.accuracy_lower_bound,
+                                ev.auc_lower_bound, ev.min_class_recall, ev.max_accuracy_drop)
+
+
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Accuracy and AUC gates, plus 'not worse than the latest blessed model' on accuracy.
+    """Accuracy, AUC (macro one-vs-rest for 3+ classes) and per-class recall gates, plus 'not
+    worse than the latest blessed model of the same classes' on accuracy, on the test split.
 
     Gates apply to the overall slice only: the per-class slices (`class_name`) are reported, but a
     one-class slice has no AUC and per-class accuracy is not what the thresholds are about.
     """
     ev = config.evaluator
-    binary = len(config.data.class_names) == 2
-
-    def overall(threshold: tfma.MetricThreshold):
-        return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                             threshold=threshold)]
-
-    accuracy = tfma.MetricConfig(
-        class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
-        per_slice_thresholds=overall(tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.accuracy_lower_bound}),
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -ev.max_accuracy_drop}))))
-    metrics = [tfma.MetricConfig(class_name="ExampleCount"), accuracy]
-    if binary:
-        metrics.append(tfma.MetricConfig(
-            class_name="AUC", per_slice_thresholds=overall(tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.auc_lower_bound})))))
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key="label")],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["class_name"])],
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
-
-
-SINGLE_SPLIT = "single_split"  # TFX's name for one input split that is hash-split into outputs
+    return tfma_gates.eval_config(config.data.class_names, ev.accuracy_lower_bound,
+                                  ev.auc_lower_bound, ev.min_class_recall, ev.max_accuracy_drop)
 
 
 def example_gen_io(config: PipelineConfig) -> Tuple[example_gen_pb2.Input,
-                                                    Optional[example_gen_pb2.Output]]:
-    """Input splits train/eval from folders, or one input split hash-split into train/eval.
-
-    With `data.eval_pattern: ''` (e.g. `span-{SPAN}/<class>/*.png`, no train/eval folders) the
-    files go to train or eval by a hash of their path (`data.split_hash_buckets`, 4:1 by default),
-    so a file keeps its split when its span is ingested again.
-    """
-    d = config.data
-    if d.eval_pattern:
-        return example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="train", pattern=d.train_pattern),
-            example_gen_pb2.Input.Split(name="eval", pattern=d.eval_pattern)]), None
-    return (example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=d.train_pattern)]),
-        example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-            splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n)
-                    for name, n in (("train", d.split_hash_buckets["train"]),
-                                    ("eval", d.split_hash_buckets["eval"]))],
-            partition_feature_name="path")))
+                                                    Optional[example_gen_pb2.Output], float]:
+    """ExampleGen's input splits (train / validation / test, pipeline/data_layout.py), the output
+    hash split when one input is partitioned by path, and the carved validation fraction."""
+    layout = config.split_layout
+    splits = [example_gen_pb2.Input.Split(name=name, pattern=pattern)
+              for name, pattern in layout.patterns.items()]
+    if not layout.hashed:
+        return example_gen_pb2.Input(splits=splits), None, layout.validation_fraction
+    return (example_gen_pb2.Input(splits=splits),
+            example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+                splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n)
+                        for name, n in layout.hash_buckets.items()],
+                partition_feature_name="path")), 0.0)
 
 
 def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weights_source: str,
@@ -209,12 +190,13 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     data_root = data_root or config.data_root
     serving_dir = serving_dir or config.serving_dir
     params = runtime_parameters(config, weights_path, weights_source, data_root) if kubeflow else {}
-    input_config, output_config = example_gen_io(config)
+    input_config, output_config, validation_fraction = example_gen_io(config)
     example_gen = ImageExampleGen(
         input_base=params.get("data_root", data_root),
         class_names=d.class_names, input_config=input_config, output_config=output_config,
         range_config=params.get("range_config"),
-        max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels)
+        max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels,
+        validation_fraction=validation_fraction)
     # Transform, Tuner and Trainer read a rolling window of spans; the other components the newest.
     training_examples = example_gen.outputs["examples"]
     span_resolver = None
@@ -263,13 +245,13 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
         schema=schema_gen.outputs["schema"],
         hyperparameters=tuner.outputs["best_hyperparameters"],
         base_model=warm_start_resolver.outputs["model"] if warm_start_resolver else None,
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[VALIDATION]),
         custom_config=params.get("trainer_custom_config", custom))
     model_resolver = baseline_model_resolver(trainer, kubeflow)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=model_resolver.outputs["model"], example_splits=[TEST],
         eval_config=params.get("eval_config", eval_config(config)))
     # Only a blessed model is pushed: the condition is on the Evaluator's blessing (on Kubeflow /
     # Vertex a triggerPolicy condition; locally the node is skipped when it is false).
@@ -285,12 +267,13 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
             tflite_variants=config.export.tflite_variants,
             min_agreement=dict(config.export.min_agreement),
             max_probability_diff=dict(config.export.max_probability_diff),
-            parity_examples=config.export.parity_examples, parity_split="eval",
+            parity_examples=config.export.parity_examples, parity_split=TEST,
             seed=config.seed, litert_python=config.export.litert_python,
             latency_runs=config.export.latency_runs,
             run_info={"profile": config.profile, "weights_source": weights_source,
                       "class_names": list(d.class_names), "data_root": data_root,
-                      "data_patterns": [d.train_pattern, d.eval_pattern],
+                      "data_patterns": sorted(set(config.split_layout.patterns.values())),
+                      "splits": config.split_layout.description,
                       "config": config.to_dict()})
     resolvers = [r for r in (span_resolver, warm_start_resolver) if r is not None]
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,

@@ -11,15 +11,18 @@ Trainer's inputs are unchanged and TFX serves it from the cache instead of fine-
 model on the same data again (and again at every cron tick).
 
 `BaselineModelStrategy`: the Evaluator's `baseline_model`. The latest blessed model *other than
-the candidate*: comparing a model with itself measures nothing, and with TFX's
+the candidate* and *trained on the same class names* (read from each model's
+training_summary.json): comparing a model with itself measures nothing (and with TFX's
 LatestBlessedModelStrategy every unchanged re-run after a blessing re-ran the Evaluator and the
-ExportPusher once (the baseline input had become the cached candidate itself).
+ExportPusher once), and a model of another class set is not a baseline for this one at all.
 
 All three are local-only: KubeflowV2DagRunner compiles only LatestArtifactStrategy and
 LatestBlessedModelStrategy resolvers (the compiled pipeline uses the latter for the baseline).
 """
 from __future__ import annotations
 
+import json
+import os
 from typing import Dict, Iterable, List, Optional, Set
 
 from ml_metadata.proto import metadata_store_pb2
@@ -28,6 +31,19 @@ from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStr
 from tfx.dsl.components.common import resolver
 
 SPAN = "span"
+TRAINING_SUMMARY = "training_summary.json"  # written by modules/trainer.run_fn into the Model
+
+
+def model_class_names(model: types.Artifact) -> Optional[List[str]]:
+    """The class names a Model was trained on (its training_summary.json), None if unknown."""
+    from tfx.dsl.io import fileio
+    path = os.path.join(model.uri, TRAINING_SUMMARY)
+    try:
+        with fileio.open(path, "r") as f:
+            names = json.load(f).get("class_names")
+    except Exception:  # pylint: disable=broad-except  (missing or unreadable: unknown)
+        return None
+    return list(names) if names else None
 
 
 # ------------------------------------------------------------------------------------ lineage
@@ -131,7 +147,8 @@ class WarmStartModelStrategy(resolver.ResolverStrategy):
 
 
 class BaselineModelStrategy(resolver.ResolverStrategy):
-    """Latest blessed model that is not the `candidate` (see module docstring).
+    """Latest blessed model that is not the `candidate` and has its class names (see module
+    docstring).
 
     Inputs: `model` and `model_blessing` (all, as for LatestBlessedModelStrategy) and `candidate`
     (this run's Trainer output). Output `model`: zero or one model; `model_blessing` its blessing.
@@ -141,8 +158,10 @@ class BaselineModelStrategy(resolver.ResolverStrategy):
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
         models = {m.id: m for m in input_dict["model"]}
         candidates = {m.id for m in input_dict.get("candidate", [])}
+        wanted = next((model_class_names(m) for m in input_dict.get("candidate", [])), None)
         chosen = next(([models[i]] for i in blessed_model_ids(input_dict["model_blessing"])
-                       if i in models and i not in candidates), [])
+                       if i in models and i not in candidates
+                       and wanted is not None and model_class_names(models[i]) == wanted), [])
         blessing = _blessing_of(chosen, input_dict["model_blessing"])
         return {"model": chosen, "model_blessing": blessing,
                 "candidate": list(input_dict.get("candidate", []))}

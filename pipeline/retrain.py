@@ -4,7 +4,8 @@ Data arrives in spans, e.g. `incoming/span-<N>/<class>/*.png` with
 
     data: {root: incoming, train_pattern: "span-{SPAN}/*/*", eval_pattern: ""}
 
-(`eval_pattern: ''`: no train/eval folders; each file goes to train or eval by a hash of its path).
+(`eval_pattern: ''`: no split folders; each file goes to train, validation or test by a hash of its
+path, `data.split_hash_buckets`).
 One `retrain`:
 
 1. takes the run lock on the output root first: a second `retrain` (or `run`) while one is
@@ -93,14 +94,15 @@ def ingest_span(config: PipelineConfig, span: int) -> None:
     from components.image_example_gen import ImageExampleGen
     from pipeline.pipeline import example_gen_io
 
-    input_config, output_config = example_gen_io(config)
+    input_config, output_config, validation_fraction = example_gen_io(config)
     d = config.data
     example_gen = ImageExampleGen(
         input_base=config.data_root, class_names=d.class_names, input_config=input_config,
         output_config=output_config,
         range_config=range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
             start_span_number=span, end_span_number=span)),
-        max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels)
+        max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels,
+        validation_fraction=validation_fraction)
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
         components=[example_gen], enable_cache=True,

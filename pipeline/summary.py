@@ -51,8 +51,9 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
     return out
 
 
-def run_summary(metadata_path: str) -> Dict[str, Any]:
-    """Latest blessing, metrics, pushed version and its artifact sizes."""
+def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
+    and its artifact sizes."""
     store = _store(metadata_path)
     blessing = _latest(store, "ModelBlessing")
     evaluation = _latest(store, "ModelEvaluation")
@@ -65,6 +66,13 @@ def run_summary(metadata_path: str) -> Dict[str, Any]:
         "pushed": bool(_int_prop(pushed, "pushed")),
         "pushed_destination": _str_prop(pushed, "pushed_destination"),
     }
+    if evaluation:
+        from components.tfma_gates import gates_from_evaluation, read_gates
+        try:
+            summary["gates"] = read_gates(evaluation.uri, gates_from_evaluation(
+                evaluation.uri, list(class_names or [])))
+        except Exception as e:  # pylint: disable=broad-except  (the summary must still print)
+            summary["gates_error"] = f"{type(e).__name__}: {e}"
     summary["data"] = data_report(store)
     if summary["pushed"] and summary["pushed_destination"]:
         report_path = os.path.join(summary["pushed_destination"], "report.json")
@@ -118,10 +126,17 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"recovered from a killed run: marked CANCELED "
                      f"{', '.join(summary['cancelled_stale_executions'])}")
     acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
-    lines.append(f"evaluation (TFMA, eval split): accuracy={_fmt(acc)} auc={_fmt(m.get('auc'))} "
+    lines.append(f"evaluation (TFMA, held-out test split): accuracy={_fmt(acc)} "
                  f"examples={_fmt(m.get('example_count'), '{:.0f}')}")
-    lines.append(f"blessed: {'yes' if summary['blessed'] else 'NO'}")
-    report = summary.get("report")
+    lines += format_gates(summary)
+    report = summary.get("report") or {}
+    per_class = (report.get("per_class") or {}).get("classes") or {}
+    if per_class:
+        lines.append("per class (" + report["per_class"].get("artifact", "?") + ", held-out "
+                     "sample): " + "; ".join(
+                         f"{name} precision={_fmt(v['precision'], '{:.3f}')} "
+                         f"recall={_fmt(v['recall'], '{:.3f}')} (n={v['support']})"
+                         for name, v in per_class.items()))
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
         lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}")
@@ -150,6 +165,25 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append("nothing pushed (model not blessed): the previously pushed versions are "
                      "unchanged")
     return "\n".join(lines)
+
+
+def format_gates(summary: Dict[str, Any]) -> List[str]:
+    """'blessed: yes|NO' and one line per gate: metric, threshold, value, pass/fail, and for a
+    failure the config key that sets it."""
+    from components.tfma_gates import format_gate
+    gates = summary.get("gates") or []
+    failed = [g for g in gates if g["passed"] is False]
+    head = "blessed: yes" if summary["blessed"] else "blessed: NO"
+    if not summary["blessed"] and failed:
+        head += " (failed: " + ", ".join(g["name"] for g in failed) + ")"
+    lines = [head]
+    if summary.get("gates_error"):
+        lines.append(f"  gates could not be read: {summary['gates_error']}")
+    lines += [f"  gate {format_gate(g)}" for g in gates]
+    if gates and not any(g["kind"] == "change" for g in gates):
+        lines.append("  gate accuracy vs baseline: n/a, no blessed model of the same classes yet "
+                     "(this model becomes the baseline if blessed)")
+    return lines
 
 
 def _latency(info: Dict[str, Any]) -> str:

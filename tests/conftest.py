@@ -20,15 +20,18 @@ import pytest  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO_ROOT / "data" / "fashion_binary"
 CLASS_NAMES = ["shirt", "tshirt_top"]
-SPLITS = ("train", "eval")
+# tree split -> (source split in data/fashion_binary, offset): train/ eval/ test/ as committed, so
+# that eval/ is the validation split and test/ the held-out one (pipeline/data_layout.py).
+SPLITS = {"train": ("train", 0), "eval": ("eval", 0), "test": ("test", 0)}
 
 
 def _copy_tree(dest: Path, per_class: int) -> Path:
-    """Copies the first `per_class` images (sorted) of each class of each split to `dest`."""
-    for split in SPLITS:
+    """Copies `per_class` real images (sorted) of each class into each of train/, eval/, test/."""
+    for split, (source, offset) in SPLITS.items():
         for cls in CLASS_NAMES:
-            src_dir = DATA_ROOT / split / cls
-            files = sorted(p for p in src_dir.iterdir() if p.suffix == ".png")[:per_class]
+            src_dir = DATA_ROOT / source / cls
+            files = sorted(p for p in src_dir.iterdir()
+                           if p.suffix == ".png")[offset:offset + per_class]
             assert len(files) == per_class, f"{src_dir} has fewer than {per_class} images"
             out_dir = dest / split / cls
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -51,8 +54,8 @@ def class_names() -> List[str]:
 
 @pytest.fixture(scope="session")
 def tiny_image_tree(tmp_path_factory) -> Path:
-    """`<root>/<split>/<class>/*.png`: 3 real 28x28 grayscale PNGs per class per split (shared:
-    tests must not modify it; use `make_image_tree` for a private, writable tree)."""
+    """`<root>/{train,eval,test}/<class>/*.png`: 3 real 28x28 grayscale PNGs per class per split
+    (shared: tests must not modify it; use `make_image_tree` for a private, writable tree)."""
     return _copy_tree(tmp_path_factory.mktemp("tiny_tree"), per_class=3)
 
 

@@ -294,24 +294,26 @@ def _training_section(training: Dict[str, Any]) -> str:
     rows = []
     if "phase1" in training:
         p1 = training["phase1"]
+        v = p1.get("validation", p1.get("eval", {}))
         rows.append(("phase 1: head on frozen base", p1.get("epochs"),
-                     _fmt(p1["eval"].get("accuracy")), _fmt(p1["eval"].get("auc"))))
+                     _fmt(v.get("accuracy")), _fmt(v.get("auc"))))
     for step in training.get("phase2", {}).get("steps", []):
         epochs = len(next(iter(step.get("history", {}).values()), []))
         rows.append((f"phase 2: top {step['unfrozen_blocks']} block(s) unfrozen "
                      f"({len(step['trainable_conv_layers'])} conv layers, "
                      f"lr {training['phase2']['learning_rate']})", epochs,
-                     _fmt(step["eval"].get("accuracy")), _fmt(step["eval"].get("auc"))))
+                     _fmt(step.get("validation", step.get("eval", {})).get("accuracy")),
+                     _fmt(step.get("validation", step.get("eval", {})).get("auc"))))
     if "pruning" in training:
         pr = training["pruning"]
         rows.append((f"pruning fine-tune: {pr.get('schedule', '')} to "
                      f"{pr.get('target_sparsity')} on {len(pr.get('layers', []))} layers "
                      f"(lr {pr.get('learning_rate')})", pr.get("fine_tune_epochs"), "", ""))
-    if "final_eval" in training:
-        fe = training["final_eval"]
+    if "final_validation" in training or "final_eval" in training:
+        fe = training.get("final_validation", training.get("final_eval"))
         rows.append(("final (stripped) model", "", _fmt(fe.get("accuracy")),
                      _fmt(fe.get("auc"))))
-    parts.append(_table(["phase", "epochs", "eval accuracy", "eval AUC"], rows))
+    parts.append(_table(["phase", "epochs", "validation accuracy", "validation AUC"], rows))
     if "train_seconds" in training:
         parts.append(f"<p>Training time: {training['train_seconds']} s.</p>")
     return "".join(parts)

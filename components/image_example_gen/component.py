@@ -23,6 +23,7 @@ from components.image_example_gen import executor
 CLASS_NAMES_KEY = "class_names"
 MAX_QUARANTINE_FRACTION_KEY = "max_quarantine_fraction"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
+VALIDATION_FRACTION_KEY = executor.VALIDATION_FRACTION_KEY
 
 
 class ImageExampleGenSpec(FileBasedExampleGenSpec):
@@ -32,6 +33,7 @@ class ImageExampleGenSpec(FileBasedExampleGenSpec):
         CLASS_NAMES_KEY: ExecutionParameter(type=str),  # JSON list; label = index in it
         MAX_QUARANTINE_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
         MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int, optional=True),
+        VALIDATION_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
     }
 
 
@@ -41,7 +43,9 @@ class ImageExampleGen(FileBasedExampleGen):
     Features: `image` (encoded bytes, as in the file), `label` (int64, index of the class folder in
     `class_names`), `class_name`, `path` (relative to input_base), `height`, `width` (pixels).
     Undecodable files are quarantined (listed in `<examples>/quarantine.json`); the execution fails
-    when their fraction exceeds `max_quarantine_fraction`.
+    when their fraction exceeds `max_quarantine_fraction`. With `validation_fraction` > 0 and an
+    input split 'validation' whose pattern is train's, that fraction of train's files (chosen by a
+    stable hash of the relative path: modules/splits.py) goes to validation.
     """
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
@@ -52,7 +56,7 @@ class ImageExampleGen(FileBasedExampleGen):
                  output_config: Optional[example_gen_pb2.Output] = None,
                  range_config: Optional[range_config_pb2.RangeConfig] = None,
                  max_quarantine_fraction: float = 0.01,
-                 max_image_pixels: int = 25_000_000):
+                 max_image_pixels: int = 25_000_000, validation_fraction: float = 0.0):
         input_config = input_config or example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="train", pattern="train/*/*"),
             example_gen_pb2.Input.Split(name="eval", pattern="eval/*/*"),
@@ -68,5 +72,6 @@ class ImageExampleGen(FileBasedExampleGen):
             class_names=json.dumps(list(class_names)),
             max_quarantine_fraction=float(max_quarantine_fraction),
             max_image_pixels=int(max_image_pixels),
+            validation_fraction=float(validation_fraction),
             examples=channel.Channel(type=standard_artifacts.Examples))
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

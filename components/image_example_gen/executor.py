@@ -22,10 +22,14 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from modules import splits as split_roles
 from components.image_example_gen.leakage import LEAKAGE_FILE, find_leakage
 
 QUARANTINE_FILE = "quarantine.json"
 _QUARANTINE_DIR_KEY = "_quarantine_dir"
+# > 0: the input split 'validation' has train's pattern; this fraction of train's files (by a
+# stable hash of the relative path) goes to validation instead of train.
+VALIDATION_FRACTION_KEY = "validation_fraction"
 _TAG_QUARANTINE = "quarantine"
 
 
@@ -47,8 +51,9 @@ def list_split_files(input_base: str, pattern: str) -> List[str]:
 
 
 def check_split(input_base: str, split: str, pattern: str, files: List[str],
-                class_names: List[str]) -> None:
-    """Raises ImageFolderError when a split is empty or has a class folder not in `class_names`."""
+                class_names: List[str], every_class: bool = True) -> None:
+    """Raises ImageFolderError when a split is empty, has a class folder not in `class_names`,
+    or (every_class) has no image of a configured class."""
     where = os.path.join(input_base, pattern)
     if not files:
         raise ImageFolderError(f"split '{split}': no files match {where} "
@@ -58,6 +63,40 @@ def check_split(input_base: str, split: str, pattern: str, files: List[str],
     if unknown:
         raise ImageFolderError(f"split '{split}': class folder(s) {unknown} under {input_base} are "
                                f"not among the configured classes {class_names}")
+    missing = [c for c in class_names if c not in folders]
+    if every_class and missing:
+        raise ImageFolderError(f"split '{split}': no images of configured class(es) {missing} "
+                               f"(files matching {where}); every class needs images in every "
+                               f"split")
+
+
+def check_hash_split(input_base: str, files: List[str], output_config: example_gen_pb2.Output,
+                     class_names: List[str]) -> None:
+    """Before Beam: every output split of a hash split gets images of every configured class
+    (the partition is TFX's, replicated by splits.hash_split)."""
+    names = [s.name for s in output_config.split_config.splits]
+    buckets = [s.hash_buckets for s in output_config.split_config.splits]
+    seen: Dict[str, set] = {n: set() for n in names}
+    for p in files:
+        rel = os.path.relpath(p, input_base)
+        seen[split_roles.hash_split(rel, names, buckets)].add(os.path.basename(os.path.dirname(p)))
+    for name in names:
+        missing = [c for c in class_names if c not in seen[name]]
+        if missing:
+            raise ImageFolderError(
+                f"split '{name}' (hash-split {dict(zip(names, buckets))} of "
+                f"{len(files)} files): no images of configured class(es) {missing}; every class "
+                f"needs images in every split: add images or change data.split_hash_buckets")
+
+
+def carve_validation(files: List[str], input_base: str, fraction: float
+                     ) -> Tuple[List[str], List[str]]:
+    """(train, validation): `fraction` of `files` by a stable hash of their relative path."""
+    train, validation = [], []
+    for p in files:
+        carved = split_roles.in_carved_split(os.path.relpath(p, input_base), fraction)
+        (validation if carved else train).append(p)
+    return train, validation
 
 
 def _example(features: Dict[str, Any]) -> tf.train.Example:
@@ -156,10 +195,23 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         if len(class_names) < 2:
             raise ImageFolderError(f"class_names {class_names}: need at least 2 classes")
 
+        listed = {split.name: list_split_files(input_base, split.pattern)
+                  for split in input_config.splits}
+        patterns = {split.name: split.pattern for split in input_config.splits}
+        fraction = float(exec_properties.get(VALIDATION_FRACTION_KEY) or 0.0)
+        if fraction and patterns.get(split_roles.VALIDATION) == patterns.get(split_roles.TRAIN):
+            # validation is carved out of train's files by a stable hash of the path
+            listed[split_roles.TRAIN], listed[split_roles.VALIDATION] = carve_validation(
+                listed[split_roles.TRAIN], input_base, fraction)
+        hashed = bool(output_config.split_config.splits)
+        if hashed:
+            check_hash_split(input_base, next(iter(listed.values())), output_config, class_names)
         converted = {}
         for split in input_config.splits:
-            files = list_split_files(input_base, split.pattern)
-            check_split(input_base, split.name, split.pattern, files, class_names)
+            files = listed[split.name]
+            # one input hash-split into the outputs: classes are checked per output split later
+            check_split(input_base, split.name, split.pattern, files, class_names,
+                        every_class=not hashed)
             logging.info("ImageExampleGen: split %s has %d files", split.name, len(files))
             self._file_counts[split.name] = len(files)
             self._files[split.name] = files

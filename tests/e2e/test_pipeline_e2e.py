@@ -34,7 +34,7 @@ def test_blessed_and_pushed(runs, e2e_per_class):
     assert os.path.isdir(os.path.join(dest, "saved_model"))
     assert os.path.dirname(dest) == runs["config"].serving_dir
     assert first["report"]["run"]["weights_source"].startswith("imagenet")
-    assert first["metrics"]["example_count"] == 2 * e2e_per_class["eval"]
+    assert first["metrics"]["example_count"] == 2 * e2e_per_class["test"]  # TFMA on test only
 
 
 def test_pushed_saved_model_scores_a_serialized_example(runs, e2e_tree):

@@ -175,8 +175,9 @@ def _latest_uri(config, type_name, producer, output_key=""):
 def test_example_counts_and_schema(portable, e2e_per_class):
     config = portable["config"]
     uri = _latest_uri(config, "Examples", "ImageExampleGen")
-    for split, n in e2e_per_class.items():
-        assert len(_records(uri, split)) == 2 * n, split  # two classes
+    role = {"train": "train", "eval": "validation", "test": "test"}  # tree folder -> split
+    for folder, n in e2e_per_class.items():
+        assert len(_records(uri, role[folder])) == 2 * n, folder  # two classes
     from tfx.utils import io_utils
     from tensorflow_metadata.proto.v0 import schema_pb2
     schema_uri = _latest_uri(config, "Schema", "SchemaGen")
@@ -191,14 +192,14 @@ def test_transform_output_matches_in_memory_preprocessing(portable):
     from modules.preprocessing import decode_and_resize
     config = portable["config"]
     examples_uri = _latest_uri(config, "Examples", "ImageExampleGen")
-    raw = [tf.train.Example.FromString(r) for r in _records(examples_uri, "eval")]
+    raw = [tf.train.Example.FromString(r) for r in _records(examples_uri, "test")]
     expected = [(int(e.features.feature["label"].int64_list.value[0]),
                  decode_and_resize(tf.constant(e.features.feature["image"].bytes_list.value[0]),
                                    32).numpy()) for e in raw]
     expected.sort(key=lambda t: (t[0], float(t[1].sum())))
     got = []
     transformed = _latest_uri(config, "Examples", "Transform", "transformed_examples")
-    for r in _records(transformed, "eval"):
+    for r in _records(transformed, "test"):
         f = tf.train.Example.FromString(r).features.feature
         image = np.asarray(f["image_xf"].float_list.value, np.float32)
         assert image.shape == (32 * 32 * 3,)
@@ -213,13 +214,13 @@ def test_blessed_pushed_and_tfma_accuracy_matches_in_memory_scoring(portable, e2
     summary = portable["summary"]
     assert summary["blessed"] is True and summary["pushed"] is True
     metrics = summary["metrics"]
-    n_eval = 2 * e2e_per_class["eval"]
+    n_eval = 2 * e2e_per_class["test"]
     assert metrics["example_count"] == n_eval
     dest = summary["pushed_destination"]
     assert os.path.isdir(os.path.join(dest, "saved_model"))
     assert len(glob.glob(os.path.join(dest, "*.tflite"))) == 1  # export.tflite_variants=[float32]
     loaded = tf.saved_model.load(os.path.join(dest, "saved_model"))
-    raw = _records(summary["data"]["examples_uri"], "eval")
+    raw = _records(summary["data"]["examples_uri"], "test")
     labels = np.array([tf.train.Example.FromString(r).features.feature["label"]
                        .int64_list.value[0] for r in raw])
     prob = loaded.signatures["serving_default"](examples=tf.constant(raw))["probability"].numpy()

@@ -38,11 +38,17 @@ def test_full_profile_overrides_only_its_keys():
     assert cfg.model.weights == "imagenet"
 
 
+def _tree(root, classes, splits=("train", "eval", "test"), files=("a.png",)):
+    for split in splits:
+        for cls in classes:
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for name in files:
+                (root / split / cls / name).write_bytes(b"x")
+
+
 def test_class_names_are_discovered_sorted(tmp_path):
     # created in reverse order: the result must not depend on directory order
-    for cls in ("zebra", "ant", "moth"):
-        (tmp_path / "train" / cls).mkdir(parents=True)
-        (tmp_path / "train" / cls / "x.png").write_bytes(b"x")
+    _tree(tmp_path, ("zebra", "ant", "moth"))
     (tmp_path / "train" / "empty_class").mkdir()  # no files: not a class
     assert discover_class_names(str(tmp_path), "train/*/*") == ["ant", "moth", "zebra"]
     # ... but the config refuses the empty folder rather than drop it silently (reliability)
@@ -158,15 +164,82 @@ def test_data_root_with_one_class_is_rejected(tmp_path):
 
 def test_empty_class_folder_is_a_config_error_naming_it(tmp_path):
     """Discovery only sees folders holding files: an empty class folder must not vanish silently."""
-    for split in ("train", "eval"):
-        for cls in ("shirt", "tshirt_top"):
-            (tmp_path / split / cls).mkdir(parents=True)
-            (tmp_path / split / cls / "a.png").write_bytes(b"x")
+    _tree(tmp_path, ("shirt", "tshirt_top"))
     load_config(overrides=[f"data.root={tmp_path}"])  # complete tree: fine
     (tmp_path / "eval" / "dress").mkdir()
     (tmp_path / "eval" / "dress" / ".hidden").write_bytes(b"x")
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert "empty class folder(s) ['eval/dress']" in msg and "eval/*/*" in msg
+
+
+# ------------------------------------------------------------------------- data roles, classes
+
+
+def test_train_eval_tree_carves_validation_from_train_and_holds_eval_out(tmp_path):
+    """Today's layout: eval/ becomes the held-out test split, validation is 20 % of train by a
+    stable hash of the path (disjoint from test, the same files on every call)."""
+    from pipeline import data_layout
+    names = [f"img{i:03d}.png" for i in range(60)]
+    _tree(tmp_path, ("cat", "dog"), splits=("train", "eval"), files=names)
+    cfg = load_config(overrides=[f"data.root={tmp_path}"])
+    layout = cfg.split_layout
+    assert layout.patterns == {"train": "train/*/*", "validation": "train/*/*",
+                               "test": "eval/*/*"}
+    files = data_layout.files_by_split(str(tmp_path), layout)
+    assert not set(files["train"]) & set(files["validation"])
+    assert not set(files["validation"]) & set(files["test"])
+    assert all(p.startswith("eval/") for p in files["test"]) and len(files["test"]) == 120
+    assert 12 <= len(files["validation"]) <= 36  # about 20 % of 120
+    assert files == data_layout.files_by_split(str(tmp_path), layout)  # stable
+    # adding images to train does not move any existing file between train and validation
+    (tmp_path / "train" / "cat" / "zzz_new.png").write_bytes(b"x")
+    again = data_layout.files_by_split(str(tmp_path), layout)
+    assert set(files["validation"]) <= set(again["validation"])
+    assert set(files["train"]) <= set(again["train"])
+
+
+def test_test_folder_makes_eval_the_validation_split(tmp_path):
+    _tree(tmp_path, ("cat", "dog"))
+    layout = load_config(overrides=[f"data.root={tmp_path}"]).split_layout
+    assert layout.patterns == {"train": "train/*/*", "validation": "eval/*/*",
+                               "test": "test/*/*"}
+    assert layout.validation_fraction == 0.0
+    _tree(tmp_path / "other", ("cat", "dog"), splits=("train", "test"),
+          files=[f"{i}.png" for i in range(30)])
+    layout = load_config(overrides=[f"data.root={tmp_path / 'other'}"]).split_layout
+    assert layout.patterns["validation"] == "train/*/*" and layout.validation_fraction == 0.2
+    assert layout.patterns["test"] == "test/*/*"
+
+
+def test_configured_class_without_images_is_a_config_error_before_any_work(tmp_path):
+    _tree(tmp_path, ("cat", "dog"))
+    msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, dog, emu]"])
+    assert "split 'train'" in msg and "['emu']" in msg
+    msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, dgo]"])
+    assert "['dog']" in msg and "not among data.class_names" in msg  # misspelt
+
+
+def test_class_missing_from_the_test_folder_is_named(tmp_path):
+    _tree(tmp_path, ("cat", "dog"))
+    (tmp_path / "test" / "dog" / "a.png").unlink()
+    (tmp_path / "test" / "dog").rmdir()
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "split 'test'" in msg and "['dog']" in msg
+
+
+def test_too_few_images_for_a_carved_validation_split_say_what_to_do(tmp_path):
+    _tree(tmp_path, ("cat", "dog"), splits=("train", "eval"))  # one train image per class
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "split 'validation'" in msg and "data.validation_fraction" in msg
+
+
+def test_default_output_root_is_per_data_set(tmp_path):
+    _tree(tmp_path / "birds", ("cat", "dog"))
+    cfg = load_config(overrides=[f"data.root={tmp_path / 'birds'}"])
+    assert cfg.output_root == str(REPO_ROOT / "outputs" / "birds")
+    assert load_config().output_root == str(REPO_ROOT / "outputs" / "fashion_binary")
+    cfg = load_config(overrides=[f"data.root={tmp_path / 'birds'}", f"output.root={tmp_path}"])
+    assert cfg.output_root == str(tmp_path)
 
 
 def test_missing_schema_path(tiny_image_tree, tmp_path):
@@ -250,8 +323,8 @@ def test_cli_validate_prints_the_config(capsys):
 
 
 def test_partial_mapping_override_keeps_other_entries():
-    cfg = load_config(overrides=["data.split_hash_buckets.eval=2"])
-    assert cfg.data.split_hash_buckets == {"train": 4, "eval": 2}
+    cfg = load_config(overrides=["data.split_hash_buckets.test=2"])
+    assert cfg.data.split_hash_buckets == {"train": 3, "validation": 1, "test": 2}
 
 
 def test_export_thresholds_override_the_variant_table_per_variant():

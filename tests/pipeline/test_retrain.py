@@ -17,12 +17,15 @@ from pipeline.retrain import check_span_layout, span_window
 from pipeline.run_lock import AlreadyRunningError, run_lock
 
 
-def _spans(root, real_png, spans, classes=("shirt", "tshirt_top"), fmt="span-{}"):
+def _spans(root, real_png, spans, classes=("shirt", "tshirt_top"), fmt="span-{}", per_class=30):
+    """`per_class` copies of a real PNG per class per span: enough for the path-hash split to give
+    every class images in train, validation and test."""
     for span in spans:
         for cls in classes:
             d = root / fmt.format(span) / cls
             d.mkdir(parents=True, exist_ok=True)
-            shutil.copy(real_png, d / "a.png")
+            for i in range(per_class):
+                shutil.copy(real_png, d / f"a{i:02d}.png")
     return root
 
 
@@ -67,8 +70,10 @@ def test_retrain_needs_span_in_the_pattern(capsys, tiny_image_tree):
 
 @pytest.mark.parametrize("override, message", [
     ("retrain.num_spans=0", "retrain.num_spans: expected >= 1"),
-    ("data.split_hash_buckets={test: 1}", "data.split_hash_buckets"),
-    ("data.split_hash_buckets={train: 4, eval: 0}", "data.split_hash_buckets"),
+    ("data.split_hash_buckets={holdout: 1}", "data.split_hash_buckets"),
+    ("data.split_hash_buckets={train: 4, validation: 1, test: 0}", "data.split_hash_buckets"),
+    ("data.split_hash_buckets={train: 4, eval: 1}", "data.split_hash_buckets"),
+    ("data.validation_fraction=0", "data.validation_fraction"),
     ("vertex.max_concurrent_run_count=0", "vertex.max_concurrent_run_count"),
 ])
 def test_retrain_and_vertex_values_are_validated(override, message):
@@ -78,22 +83,53 @@ def test_retrain_and_vertex_values_are_validated(override, message):
 
 def test_single_input_split_is_hash_split_by_path():
     config = load_config(overrides=["data.eval_pattern=", "data.split_hash_buckets={train: 3, "
-                                    "eval: 2}"], check_paths=False)
-    input_config, output_config = example_gen_io(config)
+                                    "validation: 1, test: 2}"], check_paths=False)
+    input_config, output_config, fraction = example_gen_io(config)
     assert [(s.name, s.pattern) for s in input_config.splits] == [(SINGLE_SPLIT, "train/*/*")]
     split = output_config.split_config
-    assert [(s.name, s.hash_buckets) for s in split.splits] == [("train", 3), ("eval", 2)]
-    assert split.partition_feature_name == "path"
-    folders = example_gen_io(load_config(check_paths=False))
-    assert [s.name for s in folders[0].splits] == ["train", "eval"] and folders[1] is None
+    assert [(s.name, s.hash_buckets) for s in split.splits] == [
+        ("train", 3), ("validation", 1), ("test", 2)]
+    assert split.partition_feature_name == "path" and fraction == 0.0
+
+
+def test_folder_splits_name_the_three_roles():
+    from tfx.components.example_gen import utils
+    input_config, output_config, _ = example_gen_io(load_config(check_paths=False))
+    assert output_config is None
+    assert utils.generate_output_split_names(input_config, example_gen_pb2.Output()) == [
+        "train", "validation", "test"]
 
 
 def test_single_split_output_is_what_the_executor_partitions():
     from tfx.components.example_gen import utils
     config = load_config(overrides=["data.eval_pattern="], check_paths=False)
-    input_config, output_config = example_gen_io(config)
-    assert utils.generate_output_split_names(input_config, output_config) == ["train", "eval"]
+    input_config, output_config, _ = example_gen_io(config)
+    assert utils.generate_output_split_names(input_config, output_config) == [
+        "train", "validation", "test"]
     assert isinstance(output_config, example_gen_pb2.Output)
+
+
+def test_config_time_hash_split_is_tfx_partition():  # noqa: D401
+    """The config check predicts ExampleGen's hash split: TFX's own partition function on the
+    `path` feature of real tf.Examples agrees with modules.splits.hash_split for every file."""
+    import tensorflow as tf
+    from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
+    from modules.splits import hash_split
+    config = load_config(overrides=["data.eval_pattern="], check_paths=False)
+    _, output_config, _ = example_gen_io(config)
+    names = [s.name for s in output_config.split_config.splits]
+    buckets, total = [], 0
+    for s in output_config.split_config.splits:
+        total += s.hash_buckets
+        buckets.append(total)
+    for i in range(200):
+        rel = f"span-{i % 7}/class_{i % 3}/img-{i:04d}.png"
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "path": tf.train.Feature(bytes_list=tf.train.BytesList(value=[rel.encode()]))}))
+        tfx_split = names[_PartitionFn(example, len(buckets), buckets,
+                                       output_config.split_config)]
+        assert hash_split(rel, names, [s.hash_buckets for s in
+                                       output_config.split_config.splits]) == tfx_split, rel
 
 
 def _examples(artifact_id, span):
@@ -120,9 +156,17 @@ def _blessing(model_id, blessed):
     return b
 
 
-def _model(artifact_id):
+def _model(artifact_id, root=None, class_names=("cat", "dog")):
+    """A Model artifact; with `root`, its uri holds a training_summary.json naming its classes
+    (as modules/trainer.run_fn writes it)."""
+    import json
     m = standard_artifacts.Model()
     m.id = artifact_id
+    if root is not None:
+        m.uri = str(root / f"model_{artifact_id}")
+        os.makedirs(m.uri, exist_ok=True)
+        with open(os.path.join(m.uri, "training_summary.json"), "w") as f:
+            json.dump({"class_names": list(class_names)}, f)
     return m
 
 
@@ -135,23 +179,45 @@ def test_blessed_model_ids_newest_first():
     (5, 3),      # the candidate is the latest blessed model (unchanged re-run): the one before it
     (None, 5),   # no candidate input: the latest blessed model
 ])
-def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(candidate, expected):
-    models = [_model(i) for i in (3, 5, 9)]
+def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(candidate, expected,
+                                                                      tmp_path):
+    models = [_model(i, tmp_path) for i in (3, 5, 9)]
     blessings = [_blessing(3, 1), _blessing(5, 1), _blessing(9, 0)]
-    inputs = {"model": models, "model_blessing": blessings}
-    if candidate is not None:
-        inputs["candidate"] = [_model(candidate)]
+    inputs = {"model": models, "model_blessing": blessings,
+              "candidate": [_model(candidate if candidate is not None else 11, tmp_path)]}
     out = BaselineModelStrategy().resolve_artifacts(None, inputs)
     assert [m.id for m in out["model"]] == [expected]
     assert [b.get_int_custom_property("current_model_id") for b in out["model_blessing"]] == \
         [expected]
 
 
-def test_no_baseline_when_only_the_candidate_is_blessed():
+def test_no_baseline_when_only_the_candidate_is_blessed(tmp_path):
     out = BaselineModelStrategy().resolve_artifacts(
-        None, {"model": [_model(4)], "model_blessing": [_blessing(4, 1)],
-               "candidate": [_model(4)]})
+        None, {"model": [_model(4, tmp_path)], "model_blessing": [_blessing(4, 1)],
+               "candidate": [_model(4, tmp_path)]})
     assert out["model"] == [] and out["model_blessing"] == []
+
+
+def test_a_model_of_another_class_set_is_never_the_baseline(tmp_path):
+    """Latest blessed is a 3-class model, the candidate has 2 classes: the baseline is the older
+    2-class model; with no same-class model there is none (never a model of other classes, nor
+    one whose classes are unknown)."""
+    two, three = ("shirt", "tshirt_top"), ("coat", "pullover", "shirt")
+    models = [_model(3, tmp_path, two), _model(5, tmp_path, three), _model(6, tmp_path, three),
+              _model(7)]  # 7: no training summary (classes unknown)
+    blessings = [_blessing(3, 1), _blessing(5, 1), _blessing(6, 1), _blessing(7, 1)]
+    out = BaselineModelStrategy().resolve_artifacts(
+        None, {"model": models, "model_blessing": blessings,
+               "candidate": [_model(9, tmp_path, two)]})
+    assert [m.id for m in out["model"]] == [3]
+    out = BaselineModelStrategy().resolve_artifacts(
+        None, {"model": models[1:], "model_blessing": blessings[1:],
+               "candidate": [_model(10, tmp_path, two)]})
+    assert out["model"] == []
+    out = BaselineModelStrategy().resolve_artifacts(
+        None, {"model": models, "model_blessing": blessings,
+               "candidate": [_model(11, tmp_path, ("coat", "shirt", "pullover"))]})
+    assert out["model"] == []  # same classes, another order: other labels, not comparable
 
 
 def test_run_lock_is_reentrant_within_a_process_only(tmp_path):

@@ -1,0 +1,225 @@
+"""The Evaluator's gates: one list, turned into TFMA's EvalConfig and read back with values.
+
+For any number of classes, on the held-out test split (overall slice):
+
+    accuracy            >= accuracy_lower_bound       (evaluator.accuracy_lower_bound)
+    auc                 >= auc_lower_bound            binary ROC AUC; 3+ classes the macro
+                                                      average of one-vs-rest AUCs
+    recall of <class>   >= min_class_recall           every class: the fraction of its test
+                                                      images predicted as it (argmax; binary:
+                                                      TFMA's Recall for class 1 and
+                                                      Specificity for class 0)
+    accuracy change     >= -max_accuracy_drop         vs the baseline model (when there is one)
+
+`read_gates` returns each gate with its threshold, measured value and pass/fail, and the config
+key that sets it, for the run summary and the report; `gates_from_evaluation` reads the gates an
+evaluation actually applied from its stored eval_config.json (so a report shows the thresholds of
+that run, whatever the config says now, including Vertex runtime-parameter overrides).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+LABEL_KEY = "label"
+
+
+@dataclass
+class Gate:
+    """One threshold. metric: TFMA metric name; class_id: sub-key (binarized) or None; kind:
+    'value' (lower bound on the candidate) or 'change' (lower bound on candidate - baseline)."""
+    name: str
+    metric: str
+    threshold: float
+    config_key: str
+    kind: str = "value"
+    class_id: Optional[int] = None
+    macro: bool = False
+
+
+def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
+              min_class_recall: float, max_accuracy_drop: float) -> List[Gate]:
+    """The gates for this class list (see module docstring)."""
+    binary = len(class_names) == 2
+    accuracy = "binary_accuracy" if binary else "sparse_categorical_accuracy"
+    gates = [Gate("accuracy", accuracy, accuracy_lower_bound, "evaluator.accuracy_lower_bound"),
+             Gate("AUC" if binary else "macro one-vs-rest AUC", "auc", auc_lower_bound,
+                  "evaluator.auc_lower_bound", macro=not binary)]
+    if binary:
+        gates += [Gate(f"recall of '{class_names[0]}'", "specificity", min_class_recall,
+                       "evaluator.min_class_recall"),
+                  Gate(f"recall of '{class_names[1]}'", "recall", min_class_recall,
+                       "evaluator.min_class_recall")]
+    else:
+        gates += [Gate(f"recall of '{name}'", "recall", min_class_recall,
+                       "evaluator.min_class_recall", class_id=i)
+                  for i, name in enumerate(class_names)]
+    gates.append(Gate("accuracy vs baseline", accuracy, -max_accuracy_drop,
+                      "evaluator.max_accuracy_drop", kind="change"))
+    return gates
+
+
+def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
+                min_class_recall: float, max_accuracy_drop: float):
+    """tfma.EvalConfig with the gates on the overall slice; per-class slices reported only."""
+    import tensorflow_model_analysis as tfma
+    binary = len(class_names) == 2
+    overall = [tfma.SlicingSpec()]
+
+    def threshold(lower: float, change: Optional[float] = None):
+        t = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": lower}))
+        if change is not None:
+            t.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": change}))
+        return [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=t)]
+
+    accuracy = tfma.MetricConfig(
+        class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
+        per_slice_thresholds=threshold(accuracy_lower_bound, -max_accuracy_drop))
+    specs = []
+    if binary:
+        specs.append(tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"), accuracy,
+            tfma.MetricConfig(class_name="AUC",
+                              per_slice_thresholds=threshold(auc_lower_bound)),
+            tfma.MetricConfig(class_name="Recall",
+                              per_slice_thresholds=threshold(min_class_recall)),
+            tfma.MetricConfig(class_name="Specificity",
+                              per_slice_thresholds=threshold(min_class_recall))]))
+    else:
+        ids = list(range(len(class_names)))
+        specs.append(tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
+                                               accuracy]))
+        specs.append(tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name="AUC",
+                                       per_slice_thresholds=threshold(auc_lower_bound))],
+            aggregate=tfma.AggregationOptions(macro_average=True,
+                                              class_weights={i: 1.0 for i in ids})))
+        # recall of class i among the argmax (top-1) predictions: class_id from binarize,
+        # top_k from the metric (TFMA then thresholds at -inf, i.e. "is class i the top one")
+        specs.append(tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name="Recall", config='{"top_k": 1}',
+                                       per_slice_thresholds=threshold(min_class_recall))],
+            binarize=tfma.BinarizationOptions(class_ids={"values": ids})))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=LABEL_KEY)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["class_name"])],
+        metrics_specs=specs)
+
+
+# TFMA metric class -> (metric key name, config key of its threshold)
+_METRICS = {"BinaryAccuracy": ("binary_accuracy", "evaluator.accuracy_lower_bound"),
+            "SparseCategoricalAccuracy": ("sparse_categorical_accuracy",
+                                          "evaluator.accuracy_lower_bound"),
+            "AUC": ("auc", "evaluator.auc_lower_bound"),
+            "Recall": ("recall", "evaluator.min_class_recall"),
+            "Specificity": ("specificity", "evaluator.min_class_recall")}
+
+
+def _gate_name(class_name: str, macro: bool, class_id: Optional[int],
+               class_names: Sequence[str]) -> str:
+    def label(i):
+        return class_names[i] if i is not None and 0 <= i < len(class_names) else str(i)
+    binary = len(class_names) == 2
+    if class_name in ("BinaryAccuracy", "SparseCategoricalAccuracy"):
+        return "accuracy"
+    if class_name == "AUC":
+        return "macro one-vs-rest AUC" if macro else "AUC"
+    if class_name == "Specificity" and binary:
+        return f"recall of '{class_names[0]}'"
+    if class_name == "Recall":
+        return f"recall of '{label(class_id if class_id is not None else 1)}'"
+    return class_name
+
+
+def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> List[Gate]:
+    """The gates of the overall slice as the Evaluator applied them (its eval_config.json). TFX
+    drops change thresholds when there is no baseline model, so then no change gate appears."""
+    with open(os.path.join(evaluation_uri, "eval_config.json")) as f:
+        config = json.load(f).get("evalConfig", {})
+    gates: List[Gate] = []
+    change_gates: List[Gate] = []
+    for spec in config.get("metricsSpecs", []):
+        macro = bool(spec.get("aggregate", {}).get("macroAverage"))
+        class_ids = spec.get("binarize", {}).get("classIds", {}).get("values") or [None]
+        for metric in spec.get("metrics", []):
+            kind = metric.get("className", "")
+            if kind not in _METRICS:
+                continue
+            thresholds = [t["threshold"] for t in metric.get("perSliceThresholds", [])
+                          if not any(s for s in t.get("slicingSpecs", [{}]))]
+            if "threshold" in metric:
+                thresholds.append(metric["threshold"])
+            name, key = _METRICS[kind]
+            for threshold in thresholds:
+                lower = threshold.get("valueThreshold", {}).get("lowerBound")
+                for class_id in class_ids:
+                    if lower is not None:
+                        gates.append(Gate(_gate_name(kind, macro, class_id, class_names), name,
+                                          float(lower), key, class_id=class_id, macro=macro))
+                change = threshold.get("changeThreshold", {}).get("absolute")
+                if change is not None:
+                    change_gates.append(Gate(f"{_gate_name(kind, macro, None, class_names)} vs "
+                                             f"baseline", name, float(change),
+                                             "evaluator.max_accuracy_drop", kind="change"))
+    return gates + change_gates
+
+
+def overall_metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
+    """Every overall-slice metric of a TFMA evaluation: name, class_id, macro, is_diff, model,
+    value (floats only)."""
+    import tensorflow_model_analysis as tfma
+    out = []
+    for m in tfma.load_metrics(evaluation_uri):
+        if m.slice_key.single_slice_keys:
+            continue
+        for kv in m.metric_keys_and_values:
+            if not kv.value.HasField("double_value"):
+                continue
+            key = kv.key
+            out.append({"name": key.name, "model": key.model_name or "candidate",
+                        "class_id": (key.sub_key.class_id.value
+                                     if key.sub_key.HasField("class_id") else None),
+                        "macro": key.aggregation_type.macro_average,
+                        "is_diff": key.is_diff, "value": kv.value.double_value.value})
+    return out
+
+
+def _find(values: List[Dict[str, Any]], gate: Gate) -> Optional[float]:
+    for v in values:
+        if (v["name"] == gate.metric and v["class_id"] == gate.class_id
+                and bool(v["macro"]) == gate.macro and v["is_diff"] == (gate.kind == "change")
+                and v["model"] in ("candidate", "")):
+            return v["value"]
+    return None
+
+
+def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any]]:
+    """Each gate with its measured value and whether it passed ('change' gates without a
+    baseline are reported as not applicable)."""
+    values = overall_metric_values(evaluation_uri)
+    out = []
+    for gate in gates:
+        value = _find(values, gate)
+        row = {**asdict(gate), "value": value}
+        if value is None:
+            row["passed"] = None
+            row["note"] = ("no baseline model of the same classes yet" if gate.kind == "change"
+                           else "not computed")
+        else:
+            row["passed"] = value >= gate.threshold - 1e-12
+        out.append(row)
+    return out
+
+
+def format_gate(row: Dict[str, Any]) -> str:
+    """'accuracy >= 0.70: 0.7633 pass' style line."""
+    comparison = (f"candidate - baseline >= {row['threshold']:+.4f}" if row["kind"] == "change"
+                  else f">= {row['threshold']:.4f}")
+    if row["passed"] is None:
+        return f"{row['name']} ({comparison}): n/a, {row.get('note', '')}"
+    verdict = "pass" if row["passed"] else f"FAIL (set {row['config_key']})"
+    return f"{row['name']} ({comparison}): {row['value']:.4f} {verdict}"

@@ -1,0 +1,225 @@
+"""Where each data role's files are in an image-folder tree, and the checks made before a run.
+
+Three roles (modules/splits.py): train, validation, test. From the config's
+patterns (relative to `data.root`):
+
+    eval_pattern == ''                   one input (e.g. `span-{SPAN}/<class>/*`) hash-split by
+                                         path into train / validation / test (split_hash_buckets)
+    a test split exists                  train_pattern -> train, test_pattern -> test, and
+                                         eval_pattern -> validation (or, when it matches nothing,
+                                         validation is carved out of train)
+    otherwise (today's train/ + eval/)   train_pattern -> train minus the carved validation
+                                         (validation_fraction, by a stable hash of the path),
+                                         eval_pattern -> test (held out)
+
+test_pattern 'auto' (the default) is `test/*/*` when that matches files under a local root, and
+no test split otherwise (a remote root cannot be listed: name its test folder explicitly);
+'' means no test split; any other pattern is the test split.
+
+`check_classes` proves before any work that every configured class has images in every split and
+that no split holds a class folder that is not configured.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from modules import splits as roles
+
+
+class LayoutError(ValueError):
+    """The data tree does not fit the configured layout (the message names split and class)."""
+
+
+_SPAN_SPEC = re.compile(r"\{SPAN(?::(\d+))?\}")
+_VERSION_SPEC = re.compile(r"\{VERSION(?::(\d+))?\}")
+
+
+def is_uri(path: str) -> bool:
+    """gs://, s3://, ... : a remote location (kept as is, never checked on the local disk)."""
+    return "://" in path
+
+
+def has_span(pattern: str) -> bool:
+    """True when `pattern` holds TFX's `{SPAN}` (or `{SPAN:width}`) placeholder."""
+    return bool(_SPAN_SPEC.search(pattern))
+
+
+def pattern_for_span(pattern: str, span: int) -> str:
+    """`span-{SPAN}/*/*`, 3 -> `span-3/*/*` (zero-padded for `{SPAN:width}`); {VERSION} -> *."""
+    def fill(m: "re.Match[str]") -> str:
+        return str(span).zfill(int(m.group(1))) if m.group(1) else str(span)
+    return _VERSION_SPEC.sub("*", _SPAN_SPEC.sub(fill, pattern))
+
+
+def spans_on_disk(root: str, pattern: str) -> List[int]:
+    """Sorted span numbers that have at least one file matching `<root>/<pattern>`."""
+    glob_pattern = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", pattern))
+    regex_parts = []
+    for piece in re.split(r"(\{SPAN(?::\d+)?\}|\{VERSION(?::\d+)?\}|\*|\?)", pattern):
+        if _SPAN_SPEC.fullmatch(piece):
+            width = _SPAN_SPEC.fullmatch(piece).group(1)
+            regex_parts.append(f"(?P<span>\\d{{{width}}})" if width else "(?P<span>\\d+)")
+        elif _VERSION_SPEC.fullmatch(piece) or piece == "*":
+            regex_parts.append("[^/]*")
+        elif piece == "?":
+            regex_parts.append("[^/]")
+        else:
+            regex_parts.append(re.escape(piece))
+    regex = re.compile("".join(regex_parts))
+    spans = set()
+    for path in glob.glob(os.path.join(root, glob_pattern)):
+        m = regex.fullmatch(os.path.relpath(path, root))
+        if m and os.path.isfile(path):
+            spans.add(int(m.group("span")))
+    return sorted(spans)
+
+
+def files_matching(root: str, pattern: str) -> List[str]:
+    """Sorted regular files matching `<root>/<pattern>` (hidden files and folders skipped)."""
+    return sorted(p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p))
+
+
+def empty_class_folders(root: str, pattern: str) -> List[str]:
+    """Non-hidden folders at the class level of `<root>/<pattern>` that contain no matching file.
+
+    Class discovery (below) only sees folders that hold files, so without this check an empty
+    class folder would silently disappear (and shift the labels of the classes after it).
+    """
+    class_glob = os.path.join(root, os.path.dirname(pattern))
+    folders = [d for d in glob.glob(class_glob) if os.path.isdir(d)]
+    return sorted(os.path.relpath(d, root) for d in folders
+                  if not any(os.path.isfile(p) for p in
+                             glob.glob(os.path.join(d, os.path.basename(pattern)))))
+
+
+def discover_class_names(root: str, pattern: str) -> List[str]:
+    """Sorted class-folder names: the parent folders of files matched by `<root>/<pattern>`."""
+    return sorted({os.path.basename(os.path.dirname(p)) for p in files_matching(root, pattern)})
+
+
+@dataclass
+class SplitLayout:
+    """How ExampleGen makes the three roles. patterns: input split name -> pattern (relative to
+    the root, may hold {SPAN}); `validation_fraction` > 0 when validation is carved out of train
+    (then patterns['validation'] == patterns['train']); `hash_buckets` when one input is
+    hash-split (patterns has the single input)."""
+    patterns: Dict[str, str]
+    validation_fraction: float = 0.0
+    hash_buckets: Dict[str, int] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def hashed(self) -> bool:
+        return bool(self.hash_buckets)
+
+
+def _matches(root: str, pattern: str) -> bool:
+    if not pattern or is_uri(root):
+        return False
+    if has_span(pattern):
+        return bool(spans_on_disk(root, pattern))
+    return bool(files_matching(root, pattern))
+
+
+AUTO = "auto"
+AUTO_TEST_PATTERN = "test/*/*"
+
+
+def resolve_test_pattern(root: str, test_pattern: str) -> str:
+    """'auto' -> 'test/*/*' when it matches files under a local root, else ''."""
+    if test_pattern != AUTO:
+        return test_pattern
+    return AUTO_TEST_PATTERN if _matches(root, AUTO_TEST_PATTERN) else ""
+
+
+def split_layout(root: str, train_pattern: str, eval_pattern: str, test_pattern: str,
+                 validation_fraction: float, hash_buckets: Dict[str, int]) -> SplitLayout:
+    """The layout rule of the module docstring."""
+    if not eval_pattern:
+        return SplitLayout({roles.SINGLE_SPLIT: train_pattern},
+                           hash_buckets={r: int(hash_buckets[r]) for r in roles.ROLES},
+                           description=f"{train_pattern} hash-split by path "
+                                       f"{dict(hash_buckets)}")
+    test_pattern = resolve_test_pattern(root, test_pattern)
+    if test_pattern:
+        if eval_pattern and (is_uri(root) or _matches(root, eval_pattern)):
+            return SplitLayout({roles.TRAIN: train_pattern, roles.VALIDATION: eval_pattern,
+                                roles.TEST: test_pattern},
+                               description=f"train {train_pattern}, validation {eval_pattern}, "
+                                           f"test {test_pattern}")
+        return SplitLayout({roles.TRAIN: train_pattern, roles.VALIDATION: train_pattern,
+                            roles.TEST: test_pattern}, validation_fraction=validation_fraction,
+                           description=f"train {train_pattern} minus a carved "
+                                       f"{validation_fraction:.0%} validation, test "
+                                       f"{test_pattern}")
+    return SplitLayout({roles.TRAIN: train_pattern, roles.VALIDATION: train_pattern,
+                        roles.TEST: eval_pattern}, validation_fraction=validation_fraction,
+                       description=f"train {train_pattern} minus a carved "
+                                   f"{validation_fraction:.0%} validation, test (held out) "
+                                   f"{eval_pattern}")
+
+
+def files_by_split(root: str, layout: SplitLayout, span: Optional[int] = None
+                   ) -> Dict[str, List[str]]:
+    """Relative paths of each role's files on the local disk (the newest span's when the
+    patterns hold {SPAN}), assigned exactly as ImageExampleGen will."""
+    def listed(pattern: str) -> List[str]:
+        if span is not None:
+            pattern = pattern_for_span(pattern, span)
+        return [os.path.relpath(p, root) for p in files_matching(root, pattern)]
+
+    if layout.hashed:
+        (pattern,) = layout.patterns.values()
+        names = list(layout.hash_buckets)
+        out: Dict[str, List[str]] = {n: [] for n in names}
+        for rel in listed(pattern):
+            out[roles.hash_split(rel, names, list(layout.hash_buckets.values()))].append(rel)
+        return out
+    out = {name: listed(pattern) for name, pattern in layout.patterns.items()}
+    if layout.validation_fraction:
+        train = out[roles.TRAIN]
+        out[roles.VALIDATION] = [p for p in train
+                                 if roles.in_carved_split(p, layout.validation_fraction)]
+        out[roles.TRAIN] = [p for p in train
+                            if not roles.in_carved_split(p, layout.validation_fraction)]
+    return out
+
+
+def class_of(rel_path: str) -> str:
+    return os.path.basename(os.path.dirname(rel_path))
+
+
+def check_classes(files: Dict[str, List[str]], class_names: List[str],
+                  layout: SplitLayout) -> Dict[str, Dict[str, int]]:
+    """Images per split and class; LayoutError naming the split and class when a configured
+    class has no image in a split or a split holds a class folder that is not configured."""
+    counts: Dict[str, Dict[str, int]] = {}
+    for split, rels in files.items():
+        per_class = {c: 0 for c in class_names}
+        unknown = set()
+        for rel in rels:
+            if class_of(rel) in per_class:
+                per_class[class_of(rel)] += 1
+            else:
+                unknown.add(class_of(rel))
+        if unknown:
+            raise LayoutError(f"split '{split}': class folder(s) {sorted(unknown)} are not "
+                              f"among data.class_names {class_names} (misspelt? add them to "
+                              f"data.class_names or remove the folders)")
+        missing = [c for c, n in per_class.items() if n == 0]
+        if missing:
+            how = ""
+            if split == roles.VALIDATION and layout.validation_fraction:
+                how = (f" (validation is carved from train: {layout.validation_fraction:.0%} "
+                       f"of each class's files by path hash; add images, raise "
+                       f"data.validation_fraction or give a validation folder)")
+            elif layout.hashed:
+                how = f" (hash split {layout.hash_buckets}: add images or change the buckets)"
+            raise LayoutError(f"split '{split}': no images of class(es) {missing}; every "
+                              f"configured class needs images in every split{how}")
+        counts[split] = per_class
+    return counts

@@ -1,0 +1,150 @@
+"""components/tfma_gates.py with real TFMA (run_model_analysis, as TFX's Evaluator runs it) on
+SavedModels whose outputs are fixed by the examples, so every gate value is known exactly:
+
+- binary: accuracy, AUC, recall of each class (Recall / Specificity) read back with thresholds,
+  values equal to sklearn's, pass/fail and the config key of a failing gate;
+- three classes: macro one-vs-rest AUC (= sklearn's macro OvR) and argmax recall per class;
+- a baseline model: the change gate (candidate - baseline accuracy);
+- the gates are those the evaluation applied (its eval_config.json), not the current config's.
+"""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.metrics import roc_auc_score
+
+from components import tfma_gates
+
+SCORES = "scores"
+
+
+class _ScoreModel(tf.Module):
+    """serving_default(examples) -> {'probability': f(scores feature)}; f = sigmoid | softmax."""
+
+    def __init__(self, num_outputs: int, shift: float = 0.0):
+        super().__init__()
+        self.num_outputs, self.shift = num_outputs, shift
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples):
+        spec = {SCORES: tf.io.FixedLenFeature([self.num_outputs], tf.float32)}
+        x = tf.io.parse_example(examples, spec)[SCORES] + self.shift
+        prob = tf.sigmoid(x) if self.num_outputs == 1 else tf.nn.softmax(x)
+        return {"probability": prob}
+
+
+def _save(module, path):
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    return path
+
+
+def _write(path, scores, labels, class_names):
+    with tf.io.TFRecordWriter(path) as w:
+        for s, y in zip(scores, labels):
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                SCORES: tf.train.Feature(float_list=tf.train.FloatList(value=list(s))),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(y)])),
+                "class_name": tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[class_names[int(y)].encode()]))})).SerializeToString())
+    return path
+
+
+def _evaluate(tmp, model_path, data, config, baseline_path=None):
+    """As TFX's Evaluator executor: defaults filled in (a baseline spec when there is a baseline,
+    change thresholds dropped when there is none), one shared model per model spec."""
+    import tensorflow_model_analysis as tfma
+    out = os.path.join(tmp, "evaluation")
+    config = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=baseline_path is not None, rubber_stamp=True)
+    models = [tfma.default_eval_shared_model(
+        baseline_path if spec.is_baseline else model_path, model_name=spec.name,
+        eval_config=config) for spec in config.model_specs]
+    tfma.run_model_analysis(eval_shared_model=models if len(models) > 1 else models[0],
+                            eval_config=config, data_location=data, output_path=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def binary_eval(tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp("binary"))
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 40 + [1] * 40)
+    scores = (labels * 1.5 - 0.75 + rng.normal(0, 1.0, 80))[:, None].astype(np.float32)
+    names = ["cat", "dog"]
+    config = tfma_gates.eval_config(names, accuracy_lower_bound=0.6, auc_lower_bound=0.99,
+                                    min_class_recall=0.5, max_accuracy_drop=0.01)
+    out = _evaluate(tmp, _save(_ScoreModel(1), os.path.join(tmp, "m")),
+                    _write(os.path.join(tmp, "d.tfrecord"), scores, labels, names), config)
+    return out, scores[:, 0], labels, names
+
+
+def test_binary_gates_are_read_back_with_exact_values(binary_eval):
+    out, scores, labels, names = binary_eval
+    gates = tfma_gates.gates_from_evaluation(out, names)
+    assert [g.name for g in gates] == ["accuracy", "AUC", "recall of 'dog'", "recall of 'cat'"]
+    rows = {r["name"]: r for r in tfma_gates.read_gates(out, gates)}
+    prob = 1 / (1 + np.exp(-scores))
+    predicted = (prob >= 0.5).astype(int)
+    assert rows["accuracy"]["value"] == pytest.approx(np.mean(predicted == labels), abs=1e-6)
+    assert rows["AUC"]["value"] == pytest.approx(roc_auc_score(labels, prob), abs=0.01)
+    assert rows["recall of 'dog'"]["value"] == pytest.approx(
+        np.mean(predicted[labels == 1] == 1), abs=1e-6)
+    assert rows["recall of 'cat'"]["value"] == pytest.approx(
+        np.mean(predicted[labels == 0] == 0), abs=1e-6)
+    assert rows["accuracy"]["passed"] is True
+    assert rows["AUC"]["passed"] is False  # 0.99 is out of reach for these scores
+    line = tfma_gates.format_gate(rows["AUC"])
+    assert line.startswith("AUC (>= 0.9900): ") and "FAIL (set evaluator.auc_lower_bound)" in line
+
+
+def test_the_evaluations_thresholds_are_reported_not_the_current_configs(binary_eval):
+    out, _, _, names = binary_eval
+    accuracy = next(g for g in tfma_gates.gates_from_evaluation(out, names)
+                    if g.name == "accuracy")
+    assert accuracy.threshold == 0.6  # as evaluated, whatever evaluator.* says today
+
+
+def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
+    rng = np.random.default_rng(1)
+    names = ["coat", "pullover", "shirt"]
+    labels = np.repeat([0, 1, 2], 30)
+    logits = rng.normal(0, 1, (90, 3)).astype(np.float32)
+    logits[np.arange(90), labels] += 1.0
+    logits[labels == 2, 0] += 1.6  # 'shirt' is often taken for 'coat': its recall is low
+    config = tfma_gates.eval_config(names, accuracy_lower_bound=0.3, auc_lower_bound=0.5,
+                                    min_class_recall=0.45, max_accuracy_drop=0.01)
+    out = _evaluate(str(tmp_path), _save(_ScoreModel(3), str(tmp_path / "m")),
+                    _write(str(tmp_path / "d.tfrecord"), logits, labels, names), config)
+    gates = tfma_gates.gates_from_evaluation(out, names)
+    assert [g.name for g in gates] == ["accuracy", "macro one-vs-rest AUC", "recall of 'coat'",
+                                       "recall of 'pullover'", "recall of 'shirt'"]
+    rows = {r["name"]: r for r in tfma_gates.read_gates(out, gates)}
+    prob = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    predicted = prob.argmax(1)
+    assert rows["accuracy"]["value"] == pytest.approx(np.mean(predicted == labels), abs=1e-6)
+    assert rows["macro one-vs-rest AUC"]["value"] == pytest.approx(
+        roc_auc_score(labels, prob, multi_class="ovr", average="macro"), abs=0.01)
+    for c, name in enumerate(names):
+        expected = np.mean(predicted[labels == c] == c)
+        assert rows[f"recall of '{name}'"]["value"] == pytest.approx(expected, abs=1e-6), name
+        assert rows[f"recall of '{name}'"]["passed"] == (expected >= 0.45)
+    assert rows["recall of 'shirt'"]["passed"] is False
+    assert "evaluator.min_class_recall" in tfma_gates.format_gate(rows["recall of 'shirt'"])
+
+
+def test_change_gate_against_a_baseline(tmp_path):
+    names = ["cat", "dog"]
+    labels = np.array([0] * 20 + [1] * 20)
+    scores = np.where(labels == 1, 1.0, -1.0)[:, None].astype(np.float32)
+    scores[:4] *= -1  # the candidate gets 4 of 40 wrong: accuracy 0.9
+    data = _write(str(tmp_path / "d.tfrecord"), scores, labels, names)
+    candidate = _save(_ScoreModel(1), str(tmp_path / "candidate"))
+    baseline = _save(_ScoreModel(1, shift=-1.5), str(tmp_path / "baseline"))  # says 'cat': 0.5
+    config = tfma_gates.eval_config(names, 0.0, 0.0, 0.0, max_accuracy_drop=0.01)
+    out = _evaluate(str(tmp_path), candidate, data, config, baseline_path=baseline)
+    gates = tfma_gates.gates_from_evaluation(out, names)
+    (change,) = [g for g in gates if g.kind == "change"]
+    assert change.threshold == -0.01 and change.config_key == "evaluator.max_accuracy_drop"
+    row = next(r for r in tfma_gates.read_gates(out, gates) if r["kind"] == "change")
+    assert row["value"] == pytest.approx(0.9 - 0.5, abs=1e-6) and row["passed"] is True
