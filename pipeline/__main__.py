@@ -1,13 +1,15 @@
 """CLI: `python -m pipeline <command>` (also the `image-pipeline` console script).
 
-  run      [--config FILE.yaml] [--profile quick|full] [--set key=value ...]  run locally
+  run      [--config FILE.yaml] [--profile quick|full] [--set key=value ...] [--verbose]
+           run locally: one line per component on the console, the full log in
+           <output.root>/logs/run-*.log (--verbose: the full stream on the console instead)
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
   weights  [--weights-file PATH] [--offline]                                   provision VGG16 weights
   report   [--config ...]                                                      print the last run's summary
   predict  [--model DIR|FILE.tflite] [--json] IMAGE...  classify images with a pushed model
            (default: the newest version under the config's serving dir)
   beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
-  retrain  [--config ...]                        train on the newest data span (cron-safe, locked)
+  retrain  [--config ...] [--verbose]            train on the newest data span (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON
   submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run] [--config ...]
   schedule [--cron 'EXPR'] [--template ...] [--param ...] [--dry-run] [--config ...]
@@ -35,11 +37,19 @@ def _config_args(p: argparse.ArgumentParser) -> None:
                    help="override one key, e.g. --set trainer.epochs=2 (repeatable)")
 
 
+def _verbose_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="print the full TensorFlow/TFX/Beam stream instead of one line per "
+                        "component (default: that stream goes to <output.root>/logs/run-*.log)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    _config_args(sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)"))
+    r = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
+    _config_args(r)
+    _verbose_arg(r)
     _config_args(sub.add_parser("validate", help="load and validate the config, print it"))
     _config_args(sub.add_parser("report", help="print the last run's summary from MLMD"))
     pr = sub.add_parser("predict", help="classify image files with a pushed model (SavedModel "
@@ -58,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--smoke-timeout", type=float, default=120.0,
                     help="seconds a 3-element test job may take before start fails")
     _config_args(bc)  # beam.portable.bind_address (default: loopback only)
-    _config_args(sub.add_parser("retrain", help="retrain on the newest span (cron / systemd "
-                                "timer safe: a second run exits at once)"))
+    rt = sub.add_parser("retrain", help="retrain on the newest span (cron / systemd timer safe: "
+                        "a second run exits at once)")
+    _config_args(rt)
+    _verbose_arg(rt)
     c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)")
     c.add_argument("--output", required=True, metavar="FILE.json", help="where to write the spec")
     _config_args(c)
@@ -139,14 +151,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             from pipeline.retrain import check_span_layout, format_retrain, retrain
             from pipeline.summary import format_summary
             check_span_layout(config)
-            summary = retrain(config)
+            summary = retrain(config, quiet=not args.verbose)
             print(format_summary(summary))
             print(format_retrain(summary))
             print(f"wall time: {summary['wall_seconds']} s; MLMD: {config.metadata_path}")
             return 0
         from pipeline.local_runner import run
         from pipeline.summary import format_summary
-        summary = run(config)
+        summary = run(config, quiet=not args.verbose)
         print(format_summary(summary))
         print(f"wall time: {summary['wall_seconds']} s; MLMD: {config.metadata_path}")
         return 0
@@ -163,7 +175,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         from pipeline.local_runner import RunFailedError
         if not isinstance(e, RunFailedError):
             raise
-        print(f"error: {e}\n(full traceback: {e.log_path})", file=sys.stderr)
+        full_log = f"; full log: {e.run_log}" if e.run_log else ""
+        print(f"error: {e}\n(full traceback: {e.log_path}{full_log})", file=sys.stderr)
         return 4 if e.known else 1
 
 

@@ -3,7 +3,9 @@
 The lock is taken before the TFX stack is imported, so a second run on the same outputs exits in
 seconds. A component failure becomes `RunFailedError`: one readable message for the CLI (the
 component's own message for known errors: bad image tree, data anomalies, parity), with the full
-traceback written to `<output_root>/logs/`.
+traceback written to `<output_root>/logs/`. With `quiet=True` (the CLI's default) the console shows
+one line per component and the project's warnings, the full stream goes to
+`<output_root>/logs/run-*.log` (pipeline/console.py).
 """
 from __future__ import annotations
 
@@ -13,19 +15,22 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import time  # noqa: E402
 import traceback  # noqa: E402
-from typing import Any, Dict, Tuple  # noqa: E402
+from typing import Any, Dict, Optional, Tuple  # noqa: E402
 
 from pipeline.config import PipelineConfig  # noqa: E402
+from pipeline.console import current_log, quiet_run  # noqa: E402
 from pipeline.run_lock import run_lock  # noqa: E402
 
 
 class RunFailedError(RuntimeError):
-    """The pipeline run failed; `str()` is the user-facing message, `log_path` the traceback."""
+    """The pipeline run failed; `str()` is the user-facing message, `log_path` the traceback,
+    `run_log` the run's full log (None: the stream went to the console)."""
 
-    def __init__(self, message: str, log_path: str, known: bool):
+    def __init__(self, message: str, log_path: str, known: bool, run_log: Optional[str] = None):
         super().__init__(message)
         self.log_path = log_path
         self.known = known
+        self.run_log = run_log
 
 
 def known_error_types() -> Tuple[type, ...]:
@@ -45,12 +50,13 @@ def _write_traceback(output_root: str, exc: BaseException) -> str:
     return path
 
 
-def run(config: PipelineConfig) -> Dict[str, Any]:
-    """Runs every component (cached ones are reused); returns the run summary.
+def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
+    """Runs every component (cached ones are reused); returns the run summary. `quiet`: see
+    pipeline/console.py (joins the caller's quiet run if there is one).
 
     Raises AlreadyRunningError (another run holds the lock) or RunFailedError (a component failed).
     """
-    with run_lock(config.output_root):
+    with run_lock(config.output_root), quiet_run(config.output_root, verbose=not quiet):
         from absl import logging
         from tfx import v1 as tfx
 
@@ -72,7 +78,7 @@ def run(config: PipelineConfig) -> Dict[str, Any]:
             message = str(e) if known else (
                 f"the pipeline failed: {type(e).__name__}: "
                 f"{(str(e).strip().splitlines() or [''])[-1][:500]}")
-            raise RunFailedError(message, log_path, known) from e
+            raise RunFailedError(message, log_path, known, run_log=current_log()) from e
         summary = run_summary(config.metadata_path, list(config.data.class_names))
         summary["cancelled_stale_executions"] = cancelled
         summary["wall_seconds"] = round(time.time() - started, 1)

@@ -21,6 +21,9 @@ One `retrain`:
 Cron line (daily at 03:00; the lock makes overlapping ticks harmless):
 
     0 3 * * * cd /path/to/project && .venv/bin/python -m pipeline retrain --config retrain.yaml >> outputs/retrain.log 2>&1
+
+(retrain.log gets one line per component, the warnings and the summary; each run's full log is
+`<output.root>/logs/run-*.log`, or add `--verbose` to get the full stream in retrain.log.)
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from typing import Any, Dict, List, Optional  # noqa: E402
 
 from pipeline.config import (ConfigError, PipelineConfig, has_span,  # noqa: E402
                              spans_on_disk)
+from pipeline.console import current_log, quiet_run  # noqa: E402
 from pipeline.run_lock import run_lock  # noqa: E402
 
 EXAMPLE_GEN = "ImageExampleGen"
@@ -124,7 +128,7 @@ def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
         last_line = (str(e).strip().splitlines() or [""])[-1][:500]
         detail = str(e) if known else f"{type(e).__name__}: {last_line}"
         raise local_runner.RunFailedError(f"ingesting span {span} (of the window): {detail}",
-                                          log_path, known) from e
+                                          log_path, known, run_log=current_log()) from e
 
 
 def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
@@ -167,9 +171,11 @@ def _state_name(state: int) -> str:
     return metadata_store_pb2.Execution.State.Name(state)
 
 
-def retrain(config: PipelineConfig) -> Dict[str, Any]:
+def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     """One retraining run (see the module docstring); returns the run summary plus `spans` and
-    `lineage`. Raises ConfigError, AlreadyRunningError or RunFailedError."""
+    `lineage`. `quiet`: one console line per component, the full stream in a log file
+    (pipeline/console.py), backfill included. Raises ConfigError, AlreadyRunningError or
+    RunFailedError."""
     check_span_layout(config)
     with run_lock(config.output_root):
         from pipeline.local_runner import run
@@ -180,16 +186,17 @@ def retrain(config: PipelineConfig) -> Dict[str, Any]:
                               f"{config.data.train_pattern!r}")
         window = span_window(spans, config.retrain.num_spans)
         backfilled = []
-        if len(window) > 1:
-            known = set(ingested_spans(config))
-            for span in window[:-1]:
-                if span not in known:
-                    _ingest_or_fail(config, span)
-                    backfilled.append(span)
-        summary = run(config)
-        summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
-                            "backfilled": backfilled}
-        summary["lineage"] = lineage_report(config)
+        with quiet_run(config.output_root, verbose=not quiet):
+            if len(window) > 1:
+                known = set(ingested_spans(config))
+                for span in window[:-1]:
+                    if span not in known:
+                        _ingest_or_fail(config, span)
+                        backfilled.append(span)
+            summary = run(config, quiet=quiet)
+            summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
+                                "backfilled": backfilled}
+            summary["lineage"] = lineage_report(config)
     return summary
 
 

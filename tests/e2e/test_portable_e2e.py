@@ -89,7 +89,7 @@ def portable(e2e_tree, fast_run_overrides, tmp_path_factory):
                       extra_env={"PYTHONPATH": str(probe_site),
                                  "WORKER_PROBE_DIR": str(probe_dir)}) as cluster:
         overrides = cluster.overrides() + sets
-        cmd = [sys.executable, "-m", "pipeline", "run"] + [
+        cmd = [sys.executable, "-m", "pipeline", "run", "--verbose"] + [  # the full stream
             a for s in overrides for a in ("--set", s)]
         log_path = work / "driver.log"
         with open(log_path, "w") as log:

@@ -67,8 +67,9 @@ def _copy_slice(data_root, dest: Path) -> Path:
 
 
 def _cli(data: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
-    """Starts `python -m pipeline run` in its own process group; stdout+stderr go to `log`."""
-    args = [sys.executable, "-m", "pipeline", "run", "--set", f"data.root={data}",
+    """Starts `python -m pipeline run --verbose` (the full TFX stream: the kill points are found in
+    it) in its own process group; stdout+stderr go to `log`."""
+    args = [sys.executable, "-m", "pipeline", "run", "--verbose", "--set", f"data.root={data}",
             "--set", f"output.root={out}"]
     for item in FAST + list(extra):
         args += ["--set", item]

@@ -1,0 +1,277 @@
+"""The quiet console (pipeline/console.py): progress lines from TFX's own log records, the
+project-warning filter, the file-descriptor redirection into the run log, and the CLI wiring."""
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import console
+from pipeline.console import ProgressHandler, is_project_warning, quiet_run
+
+TFX_ROOT = Path(importlib.util.find_spec("tfx").submodule_search_locations[0])
+DAG_RUNNER = str(TFX_ROOT / "orchestration" / "local" / "local_dag_runner.py")
+LAUNCHER = str(TFX_ROOT / "orchestration" / "portable" / "launcher.py")
+PROJECT = Path(console.PROJECT_ROOT)
+TFX_LIKE = logging.getLogger("test_console.tfx_like")  # the handler matches messages, not names
+
+
+def record(msg, *args, level=logging.INFO, name="absl", pathname=DAG_RUNNER, lineno=105):
+    return logging.LogRecord(name=name, level=level, pathname=pathname, lineno=lineno, msg=msg,
+                             args=args, exc_info=None)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture()
+def progress():
+    """(handler, lines it wrote, clock)."""
+    lines, clock = [], Clock()
+    return ProgressHandler(lines.append, clock=clock), lines, clock
+
+
+def test_tfx_logs_the_messages_the_handler_recognises():
+    """The exact format strings of TFX 1.16 (a TFX upgrade that rewords them fails here)."""
+    dag_runner, launcher = Path(DAG_RUNNER).read_text(), Path(LAUNCHER).read_text()
+    for msg in (console.RUNNING, console.FINISHED, console.SKIPPED_NODE):
+        assert f"logging.info('{msg}', node_id)" in dag_runner, msg
+    assert f"logging.info('{console.CACHED}', execution.id)" in launcher
+    assert f"logging.info('{console.SKIPPED_EXECUTION}'," in launcher
+    assert f"logging.error('{console.EXECUTION_FAILED}'," in launcher
+
+
+def test_start_then_finish_with_duration(progress):
+    handler, lines, clock = progress
+    clock.now += 12.3
+    handler.handle(record(console.RUNNING, "Transform"))
+    clock.now += 41.2
+    handler.handle(record("Going to run a new execution %d", 7, pathname=LAUNCHER))
+    handler.handle(record(console.FINISHED, "Transform", lineno=110))
+    assert lines == ["[  12.3s] Transform ...", "[  53.5s] Transform ... done in 41.2 s"]
+
+
+def test_cached_execution(progress):
+    handler, lines, clock = progress
+    handler.handle(record(console.RUNNING, "Trainer"))
+    clock.now += 0.2
+    handler.handle(record(console.CACHED, 42, pathname=LAUNCHER, lineno=428))
+    handler.handle(record(console.FINISHED, "Trainer"))
+    assert lines == ["[   0.0s] Trainer ...", "[   0.2s] Trainer ... cached"]
+    handler.handle(record(console.RUNNING, "Evaluator"))  # the next one is not cached
+    handler.handle(record(console.FINISHED, "Evaluator"))
+    assert lines[-1] == "[   0.2s] Evaluator ... done in 0.0 s"
+
+
+def test_skipped_execution_behind_a_false_condition(progress):
+    handler, lines, _ = progress
+    handler.handle(record(console.RUNNING, "ExportPusher"))
+    handler.handle(record(console.SKIPPED_EXECUTION, "ExportPusher", pathname=LAUNCHER))
+    handler.handle(record(console.FINISHED, "ExportPusher"))
+    assert lines[-1].startswith("[   0.0s] ExportPusher ... skipped")
+    assert "not blessed" in lines[-1]
+
+
+def test_skipped_node(progress):
+    handler, lines, _ = progress
+    handler.handle(record(console.SKIPPED_NODE, "Tuner", lineno=91))
+    assert lines == ["[   0.0s] Tuner ... skipped (not part of this run)"]
+
+
+def test_failed_execution_is_one_line(progress):
+    handler, lines, clock = progress
+    handler.handle(record(console.RUNNING, "ExportPusher"))
+    clock.now += 3.0
+    handler.handle(record(console.EXECUTION_FAILED, 9, level=logging.ERROR, pathname=LAUNCHER))
+    handler.failed()  # quiet_run's own call on the way out: no second line
+    assert lines == ["[   0.0s] ExportPusher ...", "[   3.0s] ExportPusher ... FAILED after 3.0 s"]
+
+
+def test_other_library_records_print_nothing(progress):
+    handler, lines, _ = progress
+    for level in (logging.INFO, logging.WARNING, logging.ERROR):
+        handler.handle(record("Using deployment config:\n %s", "x", level=level))
+        handler.handle(record("crcmod package not found", level=level, name="root",
+                              pathname="/venv/site-packages/apache_beam/io/tfrecordio.py"))
+        handler.handle(record("deprecated", level=level, name="tensorflow",
+                              pathname="/venv/site-packages/tensorflow/python/util/deprecation.py"))
+    assert lines == []
+
+
+def test_project_warnings_pass_library_ones_do_not():
+    executor = str(PROJECT / "components" / "image_example_gen" / "executor.py")
+    runner = str(PROJECT / "pipeline" / "local_runner.py")
+    assert is_project_warning(record("ImageExampleGen quarantined %s: %s", "a.png", "bad",
+                                     level=logging.WARNING, pathname=executor))
+    assert is_project_warning(record("marked executions of a killed run CANCELED: %s", ["x"],
+                                     level=logging.WARNING, pathname=runner))
+    assert is_project_warning(record("pipeline run failed", level=logging.ERROR, pathname=runner))
+    assert is_project_warning(record("weights: ...", level=logging.WARNING, name="modules.weights",
+                                     pathname="<string>"))
+    # below WARNING, or a library's
+    assert not is_project_warning(record("Training summary", pathname=runner))
+    assert not is_project_warning(record("x", level=logging.WARNING, pathname=LAUNCHER))
+    assert not is_project_warning(record("x", level=logging.ERROR, name="tensorflow",
+                                         pathname="/v/site-packages/tensorflow/x.py"))
+    # a look-alike path outside the project's packages
+    assert not is_project_warning(record("x", level=logging.WARNING,
+                                         pathname=str(PROJECT / "pipelines" / "x.py")))
+
+
+def test_project_warning_lines_capped_per_call_site(progress):
+    handler, lines, _ = progress
+    pusher = str(PROJECT / "components" / "export_pusher" / "executor.py")
+    for i in range(8):
+        handler.handle(record("ExportPusher: TFLite %s rejected: %s", f"v{i}", "parity",
+                              level=logging.WARNING, pathname=pusher, lineno=194))
+    assert lines[0] == "[   0.0s] WARNING: ExportPusher: TFLite v0 rejected: parity"
+    assert len(lines) == 6 and "see the full log" in lines[-1]
+
+
+# ------------------------------------------------------------------------ fd redirection
+
+
+def _fd_identity(fd):
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def test_fd_writes_and_logging_go_to_the_log_file(tmp_path, capfd):
+    before = (_fd_identity(1), _fd_identity(2))
+    with quiet_run(str(tmp_path)) as path:
+        assert console.current_log() == path
+        os.write(2, b"written to fd 2 at C level\n")
+        os.write(1, b"written to fd 1 at C level\n")
+        print("python print", file=sys.__stdout__, flush=True)  # (sys.stdout: pytest's)
+        subprocess.run([sys.executable, "-c", "import os; os.write(2, b'a child process\\n')"],
+                       check=True)
+        TFX_LIKE.info("Component %s is running.", "Transform")
+        logging.getLogger("apache_beam.x").info("a library INFO record")
+        TFX_LIKE.info("Component %s is finished.", "Transform")
+    assert (_fd_identity(1), _fd_identity(2)) == before
+    assert console.current_log() is None
+    assert Path(path).parent == tmp_path / "logs" and Path(path).name.startswith("run-")
+    log = Path(path).read_text()
+    for text in ("written to fd 2 at C level", "written to fd 1 at C level", "python print",
+                 "a child process", "Component Transform is running.", "a library INFO record"):
+        assert text in log, text
+    out, err = capfd.readouterr()
+    assert out.splitlines()[0] == f"full log: {path}"
+    assert out.splitlines()[-1] == f"full log: {path}"
+    assert "Transform ... done in" in out and "Transform ..." in out
+    assert "C level" not in out + err and "library INFO" not in out + err and err == ""
+    os.write(2, b"after the run\n")
+    assert "after the run" in capfd.readouterr().err
+
+
+def test_fds_restored_when_the_body_raises(tmp_path, capfd):
+    before = (_fd_identity(1), _fd_identity(2))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    with pytest.raises(RuntimeError, match="boom"):
+        with quiet_run(str(tmp_path)) as path:
+            TFX_LIKE.info("Component %s is running.", "Trainer")
+            os.write(2, b"before the failure\n")
+            raise RuntimeError("boom")
+    assert (_fd_identity(1), _fd_identity(2)) == before
+    assert root.handlers == handlers and root.level == level
+    assert "before the failure" in Path(path).read_text()
+    out, err = capfd.readouterr()
+    assert "Trainer ... FAILED after" in out
+    assert err == f"(full log: {path})\n"  # nobody else names it
+
+
+def test_keyboard_interrupt_restores_and_names_the_log(tmp_path, capfd):
+    before = (_fd_identity(1), _fd_identity(2))
+    with pytest.raises(KeyboardInterrupt):
+        with quiet_run(str(tmp_path)) as path:
+            TFX_LIKE.info("Component %s is running.", "Tuner")
+            raise KeyboardInterrupt
+    assert (_fd_identity(1), _fd_identity(2)) == before
+    out, err = capfd.readouterr()
+    assert "Tuner ... interrupted after" in out and f"(full log: {path})" in err
+
+
+def test_an_error_that_names_the_log_is_not_repeated(tmp_path, capfd):
+    from pipeline.local_runner import RunFailedError
+    with pytest.raises(RunFailedError):
+        with quiet_run(str(tmp_path)) as path:
+            raise RunFailedError("bad data", "tb.log", True, run_log=console.current_log())
+    assert capfd.readouterr().err == ""
+    assert path
+
+
+def test_console_handlers_are_detached_for_the_run_only(tmp_path, capfd):
+    root = logging.getLogger()
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    root.addHandler(stderr_handler)
+    try:
+        with quiet_run(str(tmp_path)) as path:
+            assert stderr_handler not in root.handlers
+            TFX_LIKE.warning("a library warning")
+        assert stderr_handler in root.handlers
+    finally:
+        root.removeHandler(stderr_handler)
+    assert Path(path).read_text().count("a library warning") == 1
+    assert "a library warning" not in capfd.readouterr().err
+
+
+def test_verbose_changes_nothing_and_nested_runs_share_one_log(tmp_path, capfd):
+    with quiet_run(str(tmp_path / "v"), verbose=True) as path:
+        assert path is None and console.current_log() is None
+        os.write(2, b"straight to stderr\n")
+    assert not (tmp_path / "v").exists()
+    assert "straight to stderr" in capfd.readouterr().err
+    with quiet_run(str(tmp_path)) as outer:
+        with quiet_run(str(tmp_path), verbose=True) as inner:
+            assert inner == outer
+    assert os.listdir(tmp_path / "logs") == [Path(outer).name]
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture()
+def cli(monkeypatch, tiny_image_tree, tmp_path):
+    """main(['run', ...]) with local_runner.run replaced by `fake` (no LiteRT check, no hook)."""
+    import pipeline.__main__ as cli_main
+    monkeypatch.setattr(cli_main, "_check_litert", lambda config: None)
+    monkeypatch.setattr("pipeline.beam_launcher.install_bind_hook", lambda **kw: None)
+
+    def call(fake, *extra):
+        monkeypatch.setattr("pipeline.local_runner.run", fake)
+        return cli_main.main(["run", "--set", f"data.root={tiny_image_tree}",
+                              "--set", f"output.root={tmp_path}", *extra])
+    return call
+
+
+def test_cli_run_is_quiet_unless_verbose(cli):
+    seen = []
+
+    def fake(config, quiet=False):
+        seen.append(quiet)
+        raise KeyError("stop")
+    for extra in ((), ("--verbose",)):
+        with pytest.raises(KeyError):
+            cli(fake, *extra)
+    assert seen == [True, False]
+
+
+def test_cli_error_names_the_traceback_and_the_full_log(cli, capsys):
+    from pipeline.local_runner import RunFailedError
+
+    def fake(config, quiet=False):
+        raise RunFailedError("the pipeline failed: ValueError: x", "/o/logs/error-1.log", False,
+                             run_log="/o/logs/run-1.log")
+    assert cli(fake) == 1
+    assert capsys.readouterr().err == ("error: the pipeline failed: ValueError: x\n"
+                                       "(full traceback: /o/logs/error-1.log; "
+                                       "full log: /o/logs/run-1.log)\n")
