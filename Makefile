@@ -21,13 +21,17 @@ IMAGE ?= image-classifier-pipeline:latest
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: run test install weights data-check benchmark benchmark-compression image clean-outputs
+.PHONY: run test test-fast install weights data-check benchmark benchmark-compression image clean-outputs
 
 run: install weights
 	$(PY) -m pipeline run $(ARGS)
 
 test: install weights
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: everything but the slow end-to-end pipeline runs (a few minutes).
+test-fast: install weights
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 install: $(STAMP) $(LITERT_STAMP)
 

@@ -52,6 +52,15 @@ def arrays_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuf
     return ds.batch(batch_size)
 
 
+def labels_of_files(file_patterns: List[str]) -> np.ndarray:
+    """int64 [N] labels of transformed examples in gzipped TFRecords (images not decoded)."""
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    spec = {LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+    out = [b[LABEL_KEY].numpy() for b in ds.batch(1024).map(lambda s: tf.io.parse_example(s, spec))]
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0,), np.int64)
+
+
 def _split_files(examples_artifact, split: str) -> List[str]:
     from tfx.types import artifact_utils  # local: keeps this module light for run_fn users
     split_uri = artifact_utils.get_split_uri([examples_artifact], split)

@@ -4,7 +4,8 @@
       -> augmentation layers (training only)
       -> VGG16 caffe preprocessing (RGB->BGR, minus ImageNet mean)
       -> 13 conv layers block1_conv1 .. block5_conv3 + 5 max-pools (Keras VGG16 names, no top)
-      -> Flatten -> Dense(head_units, relu) -> Dropout -> Dense(1, sigmoid) | Dense(C, softmax)
+      -> GlobalAveragePooling (pooling 'avg') | Flatten ('flatten')
+      -> Dense(head_units, relu) -> Dropout -> Dense(1, sigmoid) | Dense(C, softmax)
 
 Output: P(label == 1), float32 [B, 1] for two classes; class probabilities [B, C] otherwise.
 Keras's own VGG16 would be a nested model, which `prune_low_magnitude` silently skips; the same
@@ -48,11 +49,20 @@ def conv_block_of(layer_name: str) -> int:
     return int(layer_name.split("_")[0][len("block"):])
 
 
+POOLINGS = ("avg", "flatten")
+
+
 def build_model(image_size: int, num_classes: int = 2, weights_path: Optional[str] = None,
                 head_units: int = 128, dropout: float = 0.3, base_trainable: bool = False,
-                augmentation: Optional[AugmentationConfig] = None, seed: int = 42
-                ) -> tf_keras.Model:
-    """Builds (not compiles) the transfer model; loads ImageNet conv weights from `weights_path`."""
+                augmentation: Optional[AugmentationConfig] = None, seed: int = 42,
+                pooling: str = "flatten") -> tf_keras.Model:
+    """Builds (not compiles) the transfer model; loads ImageNet conv weights from `weights_path`.
+
+    pooling: 'avg' (GlobalAveragePooling2D: 512 features whatever the image size, as most
+    transfer recipes) or 'flatten' (the seed's Flatten: 512 * (image_size / 32)^2 features).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
     tf_keras.utils.set_random_seed(seed)
     inputs = tf_keras.Input(shape=(image_size, image_size, 3), name=IMAGE_KEY, dtype=tf.float32)
     x = inputs
@@ -64,7 +74,10 @@ def build_model(image_size: int, num_classes: int = 2, weights_path: Optional[st
             x = tf_keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
                                        name=f"block{block}_conv{i}")(x)
         x = tf_keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
-    x = tf_keras.layers.Flatten(name="flatten")(x)
+    if pooling == "avg":
+        x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    else:
+        x = tf_keras.layers.Flatten(name="flatten")(x)
     x = tf_keras.layers.Dense(head_units, activation="relu", name="head_dense")(x)
     x = tf_keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     if num_classes == 2:
@@ -113,4 +126,4 @@ def build_model_from_config(config, values, weights_path, seed: int) -> "tf_kera
                        dropout=float(values.get("dropout", config["dropout"])),
                        base_trainable=weights_path is None,
                        augmentation=AugmentationConfig(**config.get("augmentation", {})),
-                       seed=seed)
+                       seed=seed, pooling=str(config.get("pooling", "flatten")))

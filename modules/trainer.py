@@ -22,10 +22,11 @@ import tf_keras  # noqa: E402
 from absl import logging  # noqa: E402
 
 from modules import export, pruning  # noqa: E402
-from modules.data import make_dataset  # noqa: E402
+from modules.data import labels_of_files, make_dataset  # noqa: E402
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers  # noqa: E402
 from modules.model import build_model_from_config, set_base_trainable  # noqa: E402
-from modules.training import compile_model, evaluate  # noqa: E402
+from modules.training import (class_weight_for, compile_model, early_stopping,  # noqa: E402
+                              evaluate)
 from modules.warm_start import warm_start  # noqa: E402
 
 SUMMARY_FILE = "training_summary.json"
@@ -62,33 +63,42 @@ def run_fn(fn_args) -> None:
     # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
     warm = warm_start(model, fn_args.base_model) if fn_args.base_model else None
     started = time.time()
+    class_weight = class_weight_for(cfg.get("class_weight", "none"),
+                                    labels_of_files(fn_args.train_files), num_classes)
     compile_model(model, hp["learning_rate"], num_classes)
-    history = model.fit(train_ds, validation_data=eval_ds, epochs=int(cfg["epochs"]), verbose=2)
+    patience = int(cfg.get("early_stopping_patience", 0))
+    history = model.fit(train_ds, validation_data=eval_ds, epochs=int(cfg["epochs"]), verbose=2,
+                        class_weight=class_weight, callbacks=early_stopping(patience))
     summary: Dict[str, Any] = {
         "class_names": list(cfg["class_names"]),
         "data_roles": {"fit": "train", "early_stopping_and_selection": "validation"},
         "hyperparameters": hp, "weights_path": weights_path,
         "weights_source": cfg.get("weights_source", "none"),
         "seed": seed, "augmentation": cfg.get("augmentation", {}), "warm_start": warm,
-        "phase1": {"epochs": int(cfg["epochs"]), "history": _history(history),
+        "class_weight": ({str(k): round(v, 4) for k, v in class_weight.items()}
+                         if class_weight else None),
+        "phase1": {"epochs": int(cfg["epochs"]), "epochs_run": len(history.epoch),
+                   "early_stopping_patience": patience, "history": _history(history),
                    "validation": evaluate(model, eval_ds)},
     }
 
     ft_cfg = fine_tune_config(cfg, hp)
     if weights_path and ft_cfg.get("unfreeze_blocks", 0) > 0:
         summary["phase2"] = _gradual_unfreezing(model, ft_cfg, num_classes, train_ds,
-                                                eval_ds)
+                                                eval_ds, class_weight=class_weight)
     prune_cfg = cfg.get("pruning", {})
     if prune_cfg.get("enabled", False):
         # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
         # fine-tuned at phase 2's lower learning rate, never phase 1's.
         conv_pruned = any(n in CONV_LAYER_NAMES for n in
                           pruned_layer_names(model, prune_cfg.get("layers", "trainable")))
-        prune_lr = (float(cfg["fine_tune"]["learning_rate"])
+        prune_lr = (float(prune_cfg["learning_rate"]) if prune_cfg.get("learning_rate")
+                    else float(cfg["fine_tune"]["learning_rate"])
                     if "phase2" in summary or (weights_path and conv_pruned)
                     else float(hp["learning_rate"]))
         model, summary["pruning"] = prune_and_fine_tune(model, prune_cfg, prune_lr, num_classes,
-                                                        train_ds, eval_ds, fn_args.model_run_dir)
+                                                        train_ds, eval_ds, fn_args.model_run_dir,
+                                                        class_weight=class_weight)
     summary["train_seconds"] = round(time.time() - started, 1)
     summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
                                                     num_classes)
@@ -109,7 +119,7 @@ def fine_tune_config(cfg: Dict[str, Any], hp: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds,
-                        callbacks=()) -> Dict[str, Any]:
+                        callbacks=(), class_weight=None) -> Dict[str, Any]:
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
     Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
@@ -121,10 +131,8 @@ def _gradual_unfreezing(model, ft_cfg, num_classes, train_ds, eval_ds,
         unfrozen = set_base_trainable(model, True, top_blocks=blocks)
         compile_model(model, float(ft_cfg["learning_rate"]), num_classes)
         history = model.fit(train_ds, validation_data=eval_ds, verbose=2,
-                            epochs=int(ft_cfg["epochs_per_step"]), callbacks=[
-                                tf_keras.callbacks.EarlyStopping(
-                                    monitor="val_loss", patience=int(ft_cfg["patience"]),
-                                    restore_best_weights=True), *callbacks])
+                            epochs=int(ft_cfg["epochs_per_step"]), class_weight=class_weight,
+                            callbacks=[*early_stopping(int(ft_cfg["patience"])), *callbacks])
         steps.append({"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
                       "history": _history(history), "validation": evaluate(model, eval_ds)})
     return {"learning_rate": float(ft_cfg["learning_rate"]), "steps": steps}
@@ -137,7 +145,8 @@ def pruned_layer_names(model, layers_spec) -> List[str]:
 
 
 def prune_and_fine_tune(model, prune_cfg: Dict[str, Any], learning_rate: float, num_classes: int,
-                        train_ds, eval_ds=None, log_dir: Optional[str] = None):
+                        train_ds, eval_ds=None, log_dir: Optional[str] = None,
+                        class_weight: Optional[Dict[int, float]] = None):
     """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
 
     Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
@@ -150,12 +159,15 @@ def prune_and_fine_tune(model, prune_cfg: Dict[str, Any], learning_rate: float, 
     if steps_per_epoch < 0:  # unknown cardinality
         steps_per_epoch = sum(1 for _ in train_ds)
     epochs = int(prune_cfg.get("fine_tune_epochs", 1))
+    end_step = int(prune_cfg.get("end_step", -1))
+    if end_step < 0 and float(prune_cfg.get("ramp_fraction", 1.0)) < 1.0:
+        end_step = max(1, int(steps_per_epoch * epochs * float(prune_cfg["ramp_fraction"])))
     schedule = pruning.PruningSchedule(
         kind=prune_cfg.get("schedule", "constant"),
         target_sparsity=float(prune_cfg["target_sparsity"]),
         initial_sparsity=float(prune_cfg.get("initial_sparsity", 0.0)),
         begin_step=int(prune_cfg.get("begin_step", 0)),
-        end_step=int(prune_cfg.get("end_step", -1)),
+        end_step=end_step,
         frequency=int(prune_cfg.get("frequency", 100)),
     ).build(total_steps=steps_per_epoch * epochs)
     pruned = pruning.apply_pruning(model, layer_names, schedule)
@@ -165,7 +177,7 @@ def prune_and_fine_tune(model, prune_cfg: Dict[str, Any], learning_rate: float, 
         callbacks.append(pruning.sparsity.PruningSummaries(
             log_dir=os.path.join(log_dir, "pruning")))
     history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
-                         verbose=2, callbacks=callbacks)
+                         verbose=2, callbacks=callbacks, class_weight=class_weight)
     stripped = pruning.strip_pruning(pruned)
     info = {"layers": layer_names, "layers_config": prune_cfg.get("layers", "trainable"),
             "learning_rate": learning_rate, "schedule": prune_cfg.get("schedule", "constant"),

@@ -3,8 +3,9 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import Dict  # noqa: E402
+from typing import Dict, Optional, Sequence  # noqa: E402
 
+import numpy as np  # noqa: E402
 import tf_keras  # noqa: E402
 
 
@@ -24,3 +25,30 @@ def compile_model(model: tf_keras.Model, learning_rate: float, num_classes: int)
 def evaluate(model: tf_keras.Model, dataset) -> Dict[str, float]:
     """{'loss': ..., 'accuracy': ..., 'auc': ...} on `dataset`."""
     return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+
+
+def balanced_class_weight(labels: Sequence[int], num_classes: int) -> Dict[int, float]:
+    """{class: n / (num_classes * n_class)} (scikit-learn's 'balanced'): each class contributes
+    equally to the loss whatever its image count; classes absent from `labels` get 1.0."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)
+    total = counts.sum()
+    return {c: (float(total) / (num_classes * counts[c]) if counts[c] else 1.0)
+            for c in range(num_classes)}
+
+
+def class_weight_for(mode: str, labels: Sequence[int], num_classes: int
+                     ) -> Optional[Dict[int, float]]:
+    """`trainer.class_weight`: 'balanced' -> balanced_class_weight, 'none' -> None."""
+    if mode == "none":
+        return None
+    if mode == "balanced":
+        return balanced_class_weight(labels, num_classes)
+    raise ValueError(f"class_weight: expected 'balanced' or 'none', got {mode!r}")
+
+
+def early_stopping(patience: int) -> list:
+    """[EarlyStopping on the validation loss, best weights restored] when patience > 0, else []."""
+    if patience <= 0:
+        return []
+    return [tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience),
+                                             restore_best_weights=True)]

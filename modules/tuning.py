@@ -28,7 +28,7 @@ from absl import logging  # noqa: E402
 
 from modules.data import arrays_dataset  # noqa: E402
 from modules.model import build_model_from_config, set_base_trainable  # noqa: E402
-from modules.training import compile_model  # noqa: E402
+from modules.training import class_weight_for, compile_model  # noqa: E402
 
 OBJECTIVE = "val_accuracy"
 STRATEGIES = ("random", "grid")
@@ -95,14 +95,15 @@ def train_and_score(values: Dict[str, Any], config: Dict[str, Any], fold: Fold,
     # custom_config['run_eagerly'] (tests on a few dozen images): skips ~8 s of graph tracing.
     model.run_eagerly = bool(config.get("run_eagerly", False))
     train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed)
-    model.fit(train_ds, epochs=epochs, verbose=0)
+    class_weight = class_weight_for(config.get("class_weight", "none"), yt, num_classes)
+    model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
     blocks = int(values.get("unfreeze_blocks", 0))
     if weights_path and blocks > 0:
         set_base_trainable(model, True, top_blocks=blocks)
         compile_model(model, float(config.get("fine_tune", {}).get("learning_rate", 1e-4)),
                       num_classes)
         model.run_eagerly = bool(config.get("run_eagerly", False))
-        model.fit(train_ds, epochs=epochs, verbose=0)
+        model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
     result = model.evaluate(arrays_dataset(xv, yv, 256, False, seed), verbose=0, return_dict=True)
     return float(result["accuracy"])
 

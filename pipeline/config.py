@@ -58,8 +58,9 @@ class ModelConfig:
     """VGG16 transfer model. Input is the Transform output: float32 RGB in [0, 255]."""
     image_size: int = 32                   # pixels per side after Transform's resize (>= 32)
     weights: str = "imagenet"              # 'imagenet' (provisioned offline), 'none', or an .h5 path
-    head_units: int = 128
-    dropout: float = 0.3
+    pooling: str = "avg"                   # 'avg' (GlobalAveragePooling2D) | 'flatten' (the seed's)
+    head_units: int = 256
+    dropout: float = 0.5
 
 
 @dataclass
@@ -87,7 +88,11 @@ class PruningConfig:
     target_sparsity: float = 0.5
     initial_sparsity: float = 0.0          # polynomial only
     begin_step: int = 0
-    end_step: int = -1                     # -1: end of fine-tuning
+    end_step: int = -1                     # -1: ramp_fraction of the fine-tuning steps
+    ramp_fraction: float = 1.0             # polynomial: reach the target after this share of
+    #                                        the steps, then recover with the final mask
+    learning_rate: Optional[float] = None  # null: phase 2's (pretrained conv layers pruned or
+    #                                        phase 2 ran), else phase 1's
     frequency: int = 100
     fine_tune_epochs: int = 1
     # Which layers: 'head' (the 2 Dense layers) | 'trainable' (head + conv layers unfrozen by
@@ -108,7 +113,9 @@ class FineTuneConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 3                        # phase 1: frozen base, head only
+    epochs: int = 3                        # phase 1: frozen base, head only (at most)
+    early_stopping_patience: int = 0       # phase 1: > 0 stops on the validation loss
+    class_weight: str = "balanced"         # 'balanced' (each class weighs the same) | 'none'
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
@@ -298,11 +305,25 @@ class PipelineConfig:
 
 # Profile defaults: only the differences from the dataclass defaults above.
 PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "quick": {},
+    # CPU, minutes. Chosen on the embedded data's validation split (benchmarks/peer_recipe.py
+    # and docs/results.md): at 32x32 the seed's augmentations cost 3-5 points, a gentler
+    # pruning schedule (ramp over half of 2 epochs at 1e-4) recovers what one constant-sparsity
+    # epoch lost, and the seed's learning rates 0.01 / 0.1 only waste trials.
+    "quick": {
+        "tuner": {"learning_rate": [0.0003, 0.001, 0.003], "batch_size": [32]},
+        "trainer": {"epochs": 10, "early_stopping_patience": 2,
+                    "augmentation": {"enabled": False},
+                    "fine_tune": {"epochs_per_step": 5, "patience": 2},
+                    "pruning": {"schedule": "polynomial", "ramp_fraction": 0.5,
+                                "fine_tune_epochs": 2, "learning_rate": 0.0001}},
+    },
+    # The seed's settings (GPU / cloud): 224x224, a 9-trial grid x 3 epochs x 3-fold CV, 10
+    # epochs with the seven augmentations, constant 0.5 pruning over 3 epochs.
     "full": {
-        "model": {"image_size": 224, "head_units": 256, "dropout": 0.5},
+        "model": {"image_size": 224},
         "tuner": {"max_trials": 9, "epochs": 3, "strategy": "grid", "cv_folds": 3},
-        "trainer": {"epochs": 10, "pruning": {"fine_tune_epochs": 3}},
+        "trainer": {"epochs": 10, "early_stopping_patience": 3,
+                    "pruning": {"fine_tune_epochs": 3}},
     },
 }
 
@@ -454,6 +475,14 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
         raise ConfigError(f"model.image_size: VGG16 needs at least 32 pixels, got {m.image_size}")
     if not (0.0 <= m.dropout < 1.0):
         raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}")
+    if m.pooling not in ("avg", "flatten"):
+        raise ConfigError(f"model.pooling: expected 'avg' or 'flatten', got {m.pooling!r}")
+    if tr.class_weight not in ("balanced", "none"):
+        raise ConfigError(f"trainer.class_weight: expected 'balanced' or 'none', got "
+                          f"{tr.class_weight!r}")
+    if tr.early_stopping_patience < 0:
+        raise ConfigError(f"trainer.early_stopping_patience: expected >= 0, got "
+                          f"{tr.early_stopping_patience}")
     if m.head_units < 1:
         raise ConfigError(f"model.head_units: expected >= 1, got {m.head_units}")
     if t.strategy not in ("random", "grid"):
@@ -464,6 +493,12 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if not (0.0 < tr.pruning.target_sparsity < 1.0):
         raise ConfigError(f"trainer.pruning.target_sparsity: expected 0 < s < 1, "
                           f"got {tr.pruning.target_sparsity}")
+    if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
+        raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
+                          f"{tr.pruning.ramp_fraction}")
+    if tr.pruning.learning_rate is not None and tr.pruning.learning_rate <= 0:
+        raise ConfigError(f"trainer.pruning.learning_rate: expected > 0 or null, got "
+                          f"{tr.pruning.learning_rate}")
     if tr.pruning.schedule not in ("constant", "polynomial"):
         raise ConfigError(f"trainer.pruning.schedule: expected 'constant' or 'polynomial', "
                           f"got {tr.pruning.schedule!r}")

@@ -297,7 +297,11 @@ def test_pushed_version_is_complete(env, completed):
 
 def test_worse_model_is_not_blessed_and_not_pushed(worse):
     assert worse["code"] == 0, worse["output"][-3000:]
-    assert "blessed: NO" in worse["output"]
+    assert "blessed: NO (failed: accuracy vs baseline)" in worse["output"]
+    # the summary names the gate, its threshold, the measured value and the key to change
+    line = next(x for x in worse["output"].splitlines() if "gate accuracy vs baseline" in x)
+    assert "(candidate - baseline >= -0.0100)" in line, line
+    assert "FAIL (set evaluator.max_accuracy_drop)" in line, line
     assert worse["versions"] == [worse["version"]]
 
 

@@ -1,0 +1,246 @@
+"""Benchmark: the pipeline's quick profile vs a plain Keras transfer-learning script, same folders.
+
+The plain recipe (`recipe_run`, a few dozen lines of ordinary Keras, none of the project's code):
+Pillow decode with alpha composited on white, bilinear resize, `vgg16.preprocess_input`, VGG16
+ImageNet frozen, GlobalAveragePooling -> Dense(256, relu) -> Dropout(0.5) -> softmax, Adam 1e-3
+for 10 epochs, then block5 unfrozen at 1e-5 for 5 epochs. It fits on the train split only (the
+same files the pipeline trains on) and never sees validation or test data.
+
+The pipeline: `python -m pipeline run --profile quick --set data.root=<tree> --set seed=<s>` in a
+child process on a fresh output root (so every component really runs); its accuracy is TFMA's on
+the held-out test split; its time is the whole run's wall time (ExampleGen to push, TFLite
+conversion and the LiteRT parity gate included), with the Tuner + Trainer share beside it.
+
+Both are scored on the same test split (pipeline/data_layout.py: `test/` when the tree has one,
+else `eval/`), over `--seeds` seeds each; per data set it prints each run, the means with a 95 %
+t-interval of the paired difference, and the last line
+`pipeline_acc= recipe_acc= delta_pt= time_ratio=` (means over seeds and data sets).
+
+Data sets: the embedded pair (data/fashion_binary: train / eval = validation / test) and a
+3-class tree of real Fashion-MNIST images stored the way strangers' folders are (RGB at odd sizes,
+RGBA on transparent canvases, grayscale + alpha, JPEG; built with
+`data/build_dataset.py --classes pullover,coat,shirt --mixed-formats`, needs the Debian package).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import argparse  # noqa: E402
+import glob  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Dict, List, Tuple  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+MULTICLASS = ("pullover", "coat", "shirt")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------ the plain recipe
+
+def load_folder(root: str, split: str, classes: List[str], size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Pillow decode, alpha over white, RGB, bilinear resize: float32 [N, size, size, 3], labels."""
+    from PIL import Image
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for path in sorted(glob.glob(os.path.join(root, split, name, "*"))):
+            img = Image.open(path)
+            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, rgba)
+            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+            images.append(np.asarray(img, np.float32))
+            labels.append(label)
+    return np.stack(images), np.array(labels)
+
+
+def recipe_run(root: str, train_split: str, test_split: str, classes: List[str], size: int,
+               weights: str, seed: int) -> Dict[str, float]:
+    import tf_keras as keras
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    x_train, y_train = load_folder(root, train_split, classes, size)
+    x_test, y_test = load_folder(root, test_split, classes, size)
+    prep = keras.applications.vgg16.preprocess_input
+    base = keras.applications.VGG16(include_top=False, weights=weights,
+                                    input_shape=(size, size, 3))
+    base.trainable = False
+    inputs = keras.Input((size, size, 3))
+    x = base(prep(inputs), training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(256, activation="relu")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(len(classes), activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x_train, y_train, batch_size=32, epochs=10, verbose=0)
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith("block5")
+    model.compile(keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x_train, y_train, batch_size=32, epochs=5, verbose=0)
+    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test))
+    return {"accuracy": accuracy, "seconds": time.time() - started, "test_examples": len(y_test)}
+
+
+# ------------------------------------------------------------------ the pipeline
+
+def pipeline_run(root: str, seed: int, work: str, extra: List[str]) -> Dict[str, float]:
+    out = os.path.join(work, f"out-{seed}")
+    args = [sys.executable, "-m", "pipeline", "run", "--profile", "quick",
+            "--set", f"data.root={root}", "--set", f"output.root={out}",
+            "--set", f"seed={seed}", "--set", f"tuner.seed={seed}"]
+    for item in extra:
+        args += ["--set", item]
+    started = time.time()
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    seconds = time.time() - started
+    if proc.returncode not in (0, 4):  # 4: refused by a gate after training (still scored)
+        raise RuntimeError(f"pipeline run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                           f"{proc.stderr[-3000:]}")
+    from pipeline.summary import run_summary
+    summary = run_summary(os.path.join(out, "metadata.sqlite"))
+    metrics = summary["metrics"]
+    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    phases = component_seconds(proc.stdout)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"accuracy": float(accuracy), "seconds": seconds, "blessed": summary["blessed"],
+            "test_examples": int(metrics.get("example_count", 0)),
+            "tuner_trainer_seconds": phases.get("Tuner", 0.0) + phases.get("Trainer", 0.0)}
+
+
+def component_seconds(console: str) -> Dict[str, float]:
+    """'Trainer ... done in 24.4 s' lines of the quiet console -> {component: seconds}."""
+    out = {}
+    for line in console.splitlines():
+        if " ... done in " in line:
+            name = line.split("]", 1)[-1].split(" ... ")[0].strip()
+            out[name] = float(line.rsplit("done in ", 1)[1].split(" s")[0])
+    return out
+
+
+# ------------------------------------------------------------------ data sets and report
+
+def test_split_of(root: str) -> str:
+    return "test" if os.path.isdir(os.path.join(root, "test")) else "eval"
+
+
+def classes_of(root: str) -> List[str]:
+    return sorted(d for d in os.listdir(os.path.join(root, "train"))
+                  if os.path.isdir(os.path.join(root, "train", d)))
+
+
+def build_multiclass(out: str, args) -> str:
+    subprocess.run([sys.executable, os.path.join(REPO, "data", "build_dataset.py"),
+                    "--classes", ",".join(MULTICLASS), "--train-per-class",
+                    str(args.train_per_class), "--eval-per-class", "100", "--test-per-class",
+                    "300", "--mixed-formats", "--out", out], check=True,
+                   stdout=subprocess.DEVNULL)
+    return out
+
+
+def t_half_width(values: List[float]) -> float:
+    if len(values) < 2:
+        return float("nan")
+    from scipy import stats
+    return float(stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values)
+                 / np.sqrt(len(values)))
+
+
+def report(name: str, rows: List[Dict[str, float]]) -> Dict[str, float]:
+    print()
+    print(f"{name}: test split, {rows[0]['test_examples']} images")
+    print("| seed | pipeline acc | recipe acc | delta (pt) | pipeline s (tuner+trainer s) | "
+          "recipe s | blessed |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['seed']} | {r['pipeline_acc']:.4f} | {r['recipe_acc']:.4f} | "
+              f"{r['delta_pt']:+.2f} | {r['pipeline_s']:.0f} ({r['tuner_trainer_s']:.0f}) | "
+              f"{r['recipe_s']:.0f} | {'yes' if r['blessed'] else 'NO'} |")
+    mean = {k: statistics.fmean(r[k] for r in rows) for k in
+            ("pipeline_acc", "recipe_acc", "delta_pt", "pipeline_s", "recipe_s",
+             "tuner_trainer_s")}
+    ci = t_half_width([r["delta_pt"] for r in rows])
+    print(f"| mean | {mean['pipeline_acc']:.4f} | {mean['recipe_acc']:.4f} | "
+          f"{mean['delta_pt']:+.2f} ± {ci:.2f} (95 %) | {mean['pipeline_s']:.0f} "
+          f"({mean['tuner_trainer_s']:.0f}) | {mean['recipe_s']:.0f} | |")
+    print(f"time ratio (pipeline whole run / recipe): {mean['pipeline_s'] / mean['recipe_s']:.2f}; "
+          f"(pipeline Tuner + Trainer / recipe): "
+          f"{mean['tuner_trainer_s'] / mean['recipe_s']:.2f}")
+    return {**mean, "ci": ci}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--train-per-class", type=int, default=300,
+                   help="train images per class of the 3-class tree")
+    p.add_argument("--only", choices=["pair", "multiclass"], help="one data set only")
+    p.add_argument("--set", dest="extra", action="append", default=[],
+                   help="extra pipeline override (e.g. trainer.epochs=5), repeatable")
+    p.add_argument("--skip-recipe", action="store_true", help="pipeline runs only")
+    args = p.parse_args(argv)
+    from modules import weights as provisioning  # the same ImageNet file for both arms
+    info = provisioning.load_vgg16_weights_info() or provisioning.provision_vgg16_weights()
+    weights = info.path
+    work = tempfile.mkdtemp(prefix="bench-peer-")
+    try:
+        sets = []
+        if args.only != "multiclass":
+            sets.append(("embedded pair (data/fashion_binary)",
+                         os.path.join(REPO, "data", "fashion_binary")))
+        if args.only != "pair":
+            sets.append((f"3-class mixed-format tree ({', '.join(MULTICLASS)})",
+                         build_multiclass(os.path.join(work, "fmnist3_mixed"), args)))
+        summaries = []
+        for name, root in sets:
+            classes = classes_of(root)
+            rows = []
+            for seed in range(args.seeds):
+                log(f"{name}: seed {seed}: pipeline")
+                pipe = pipeline_run(root, seed, work, [f"model.image_size={args.image_size}",
+                                                       *args.extra])
+                recipe = {"accuracy": float("nan"), "seconds": float("nan")}
+                if not args.skip_recipe:
+                    log(f"{name}: seed {seed}: recipe")
+                    recipe = recipe_run(root, "train", test_split_of(root), classes,
+                                        args.image_size, weights, seed)
+                rows.append({"seed": seed, "pipeline_acc": pipe["accuracy"],
+                             "recipe_acc": recipe["accuracy"],
+                             "delta_pt": 100 * (pipe["accuracy"] - recipe["accuracy"]),
+                             "pipeline_s": pipe["seconds"], "recipe_s": recipe["seconds"],
+                             "tuner_trainer_s": pipe["tuner_trainer_seconds"],
+                             "blessed": pipe["blessed"], "test_examples": pipe["test_examples"]})
+                log(f"{name}: seed {seed}: pipeline {pipe['accuracy']:.4f} in "
+                    f"{pipe['seconds']:.0f}s, recipe {recipe['accuracy']:.4f} in "
+                    f"{recipe['seconds']:.0f}s")
+            summaries.append(report(name, rows))
+        mean = {k: statistics.fmean(s[k] for s in summaries) for k in summaries[0]}
+        print()
+        print(f"pipeline_acc={mean['pipeline_acc']:.4f} recipe_acc={mean['recipe_acc']:.4f} "
+              f"delta_pt={mean['delta_pt']:+.2f} "
+              f"time_ratio={mean['pipeline_s'] / mean['recipe_s']:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
