@@ -21,13 +21,23 @@ IMAGE ?= image-classifier-pipeline:latest
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: run test test-fast install weights data-check benchmark benchmark-compression image clean-outputs
+.PHONY: run test test-fast lint install weights data-check benchmark benchmark-compression image clean-outputs
 
 run: install weights
 	$(PY) -m pipeline run $(ARGS)
 
 test: install weights
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff with the project's small rule set (ruff.toml), hash-pinned in requirements/lint.txt.
+LINT_STAMP := $(VENV)/.lint-installed
+
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check .
+
+$(LINT_STAMP): requirements/lint.txt | $(PY)
+	$(PIP) install --no-deps --require-hashes -r requirements/lint.txt
+	touch $(LINT_STAMP)
 
 # The inner loop: everything but the slow end-to-end pipeline runs (a few minutes).
 test-fast: install weights

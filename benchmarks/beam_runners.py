@@ -1,8 +1,9 @@
 """Benchmark: the Beam components in-memory (FnApiRunner) vs on Beam's local portable stack.
 
 Runs ImageExampleGen -> StatisticsGen -> SchemaGen -> Transform (the pipeline's components up to
-Transform, from `create_components`; the validation nodes Transform waits for included) twice on the embedded data (data/fashion_binary, or --per-class N images per
-class and split), each in a fresh child process with its own output root:
+Transform, from `create_components`; the validation nodes Transform waits for included) twice on
+the embedded data (data/fashion_binary, or --per-class N images per class and split), each in a
+fresh child process with its own output root:
   local     beam.runner=local    (in-process FnApiRunner, the default)
   portable  beam.runner=portable (job service + EXTERNAL worker pool from `pipeline.beam_cluster`)
 Each child times only `LocalDagRunner().run(...)` (wall seconds; imports excluded). The stack's

@@ -53,7 +53,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
 from modules import export, latency, litert, metrics, weights  # noqa: E402
-from modules.augmentation import AugmentationConfig  # noqa: E402
+from modules.configs import AugmentationConfig, PruningConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
 from modules.model import build_model, set_base_trainable  # noqa: E402
 from modules.preprocessing import decode_and_resize  # noqa: E402
@@ -159,11 +159,11 @@ def run_seed(seed: int, args, data, weights_path: str, workdir: str) -> Dict[str
     t0 = time.time()
     tf_keras.utils.set_random_seed(seed + 1000)
     prune_steps = steps_per_epoch * args.fine_tune_epochs
-    prune_cfg = {"layers": "all", "schedule": "polynomial",
-                 "initial_sparsity": args.initial_sparsity,
-                 "target_sparsity": args.target_sparsity, "begin_step": 0,
-                 "end_step": max(1, int(prune_steps * args.prune_fraction)),
-                 "frequency": args.frequency, "fine_tune_epochs": args.fine_tune_epochs}
+    prune_cfg = PruningConfig(layers="all", schedule="polynomial",
+                              initial_sparsity=args.initial_sparsity,
+                              target_sparsity=args.target_sparsity, begin_step=0,
+                              end_step=max(1, int(prune_steps * args.prune_fraction)),
+                              frequency=args.frequency, fine_tune_epochs=args.fine_tune_epochs)
     pruned, info = prune_and_fine_tune(model, prune_cfg, args.fine_tune_lr, 2, train_ds())
     pruned_dir = os.path.join(workdir, f"pruned_{seed}")
     export.save_image_model(pruned, pruned_dir)

@@ -33,7 +33,6 @@ sys.path.insert(0, REPO)
 
 import argparse  # noqa: E402
 import glob  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402

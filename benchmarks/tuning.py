@@ -73,18 +73,23 @@ def main(argv=None) -> int:
     if args.search_seeds < 5:
         parser.error("--search-seeds must be >= 5")
 
+    from dataclasses import replace
+
     from modules import tuning
+    from modules.configs import RunConfig
     from pipeline.config import load_config
     from pipeline.pipeline import module_config, resolve_weights
 
-    config = load_config(profile="quick", overrides=[f"model.image_size={args.image_size}"])
+    config = load_config(profile="quick", overrides=[
+        f"model.image_size={args.image_size}", "tuner.learning_rate=[0.001, 0.01, 0.1]",
+        "tuner.batch_size=[16, 32, 64]", f"tuner.epochs={args.epochs}", "tuner.cv_folds=1",
+        "tuner.strategy=grid"])  # the seed's 3 x 3 space
     weights_path, weights_source = resolve_weights(config)
-    base = module_config(config, weights_path, weights_source)
-    base.update(tuner_epochs=args.epochs, cv_folds=1, strategy="grid")
-    space = base["search_space"]
+    base = RunConfig.from_dict(module_config(config, weights_path, weights_source))
+    space = base.tuner.search_space()
     t0 = time.time()
-    x, y = load_split(config.data_root, "train", base["class_names"], args.image_size)
-    xv, yv = load_split(config.data_root, "eval", base["class_names"], args.image_size)
+    x, y = load_split(config.data_root, "train", base.class_names, args.image_size)
+    xv, yv = load_split(config.data_root, "eval", base.class_names, args.image_size)
     print(f"data: {len(y)} train / {len(yv)} eval images at {args.image_size}px "
           f"(decoded in {time.time() - t0:.1f}s); weights: {weights_source}; "
           f"{args.epochs} epoch(s)/trial, cv_folds 1")
@@ -96,7 +101,7 @@ def main(argv=None) -> int:
     grid_wall: Dict[int, float] = {}
     work = tempfile.mkdtemp(prefix="bench-tuning-")
     for seed in args.train_seeds:
-        cfg = dict(base, seed=seed)
+        cfg = replace(base, seed=seed)
         tuner = tuning.make_tuner(cfg, work, project_name=f"grid{seed}")
         started = time.time()
         with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner's per-trial display
@@ -117,20 +122,19 @@ def main(argv=None) -> int:
             + "]" for lr in space["learning_rate"]))
 
     # ---- random: the real RandomSearch oracle per search seed, trials answered from the cache ----
-    class CachedRandomSearch(tuning.RandomSearchTuner):
-        def run_trial(self, trial, cached):  # pylint: disable=arguments-differ
-            v = trial.hyperparameters.values
-            score, seconds = cached[(v["learning_rate"], v["batch_size"])]
-            return {tuning.OBJECTIVE: score, "seconds": seconds}
+    def cached_run_trial(self, trial, cached):  # replaces the real trial: scores from the grid
+        v = trial.hyperparameters.values
+        score, seconds = cached[(v["learning_rate"], v["batch_size"])]
+        return {tuning.OBJECTIVE: score, "seconds": seconds}
 
     budgets = list(range(1, n_grid + 1))
     runs = []  # (train seed, search seed, scores in order, seconds in order)
     for seed in args.train_seeds:
         for search_seed in range(1, args.search_seeds + 1):
-            cfg = dict(base, seed=seed, tuner_seed=search_seed, strategy="random",
-                       max_trials=n_grid)
+            cfg = replace(base, seed=seed, tuner=replace(base.tuner, seed=search_seed,
+                                                         strategy="random", max_trials=n_grid))
             tuner = tuning.make_tuner(cfg, work, project_name=f"random{seed}_{search_seed}")
-            tuner.__class__ = CachedRandomSearch
+            tuner.run_trial = cached_run_trial.__get__(tuner)
             with contextlib.redirect_stdout(io.StringIO()):
                 tuner.search(cached=cache[seed])
             trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))

@@ -12,18 +12,16 @@ ImageDataGenerator semantics kept: rotation in degrees, shifts and zoom as fract
 shear as an angle in degrees (so the seed's `shear_range=0.2` is a small 0.2 degree shear),
 `fill_mode='nearest'`.
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import math  # noqa: E402
-from typing import List, Optional  # noqa: E402
+import math
+from typing import List, Optional
 
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-from tf_keras.src.engine.base_layer import BaseRandomLayer  # noqa: E402
+import tensorflow as tf
+import tf_keras
+from tf_keras.src.engine.base_layer import BaseRandomLayer
 
-from modules.augmentation_config import AugmentationConfig  # noqa: E402,F401
+from modules.configs import AugmentationConfig  # noqa: F401  (re-exported for callers)
 
 
 class RandomShear(BaseRandomLayer):

@@ -4,16 +4,15 @@ Each element: (image_xf float32 [B, H, W, 3] RGB in [0, 255], label int64 [B]).
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import List, Optional, Tuple  # noqa: E402
+from typing import List, Optional, Tuple
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-from tfx_bsl.public import tfxio  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx_bsl.public import tfxio
 
-from modules.features import IMAGE_KEY, LABEL_KEY  # noqa: E402
+from modules.features import IMAGE_KEY, LABEL_KEY
 
 
 def make_dataset(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput,

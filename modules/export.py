@@ -9,21 +9,20 @@ is the Transform output.
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import gzip  # noqa: E402
-from typing import Callable, Iterable, Optional  # noqa: E402
+import gzip
+from typing import Callable, Iterable, Optional
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
 
-from modules import tflite_variants  # noqa: E402
-from modules.features import (IMAGE_KEY, IMAGE_SIGNATURE, OUTPUT_KEY,  # noqa: E402,F401
+from modules import tflite_variants
+from modules.features import (IMAGE_KEY, IMAGE_SIGNATURE, OUTPUT_KEY,  # noqa: F401
                               RAW_IMAGE_KEY)
-from modules.metrics import class_agreement, predicted_class  # noqa: E402,F401
-from modules.latency import LATENCY_RUNS, median_latency_ms  # noqa: E402,F401
+from modules.metrics import class_agreement, predicted_class  # noqa: F401
+from modules.latency import LATENCY_RUNS, median_latency_ms  # noqa: F401
 
 
 def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTransformOutput,

@@ -36,9 +36,10 @@ def preprocess(path, height, width, background=(255.0, 255.0, 255.0)):
 
     Decode (PNG/JPEG/GIF first frame/BMP, EXIF orientation not applied), convert to RGB
     (grayscale repeated, palette expanded, 16-bit divided by 257 and rounded, alpha composited
-    over `background` (RGB, the contract's colour); GIF transparency is ignored), then resize to height x width with bilinear
-    interpolation with antialiasing (Pillow's BILINEAR on float channels equals TensorFlow's
-    `tf.image.resize(..., 'bilinear', antialias=True)`); the aspect ratio is not kept.
+    over `background` (RGB, the contract's colour); GIF transparency is ignored), then resize to
+    height x width with bilinear interpolation with antialiasing (Pillow's BILINEAR on float
+    channels equals TensorFlow's `tf.image.resize(..., 'bilinear', antialias=True)`); the aspect
+    ratio is not kept.
     """
     from PIL import Image
     with Image.open(path) as img:

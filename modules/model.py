@@ -11,19 +11,18 @@ Output: P(label == 1), float32 [B, 1] for two classes; class probabilities [B, C
 Keras's own VGG16 would be a nested model, which `prune_low_magnitude` silently skips; the same
 layer names make `load_weights(by_name=True)` take Keras's ImageNet weights file unchanged.
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import List, Optional  # noqa: E402
+from typing import List, Optional
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras
 
-from modules.augmentation import AugmentationConfig, augmentation_layers  # noqa: E402
-from modules.features import IMAGE_KEY  # noqa: E402
-from modules.layer_names import CONV_LAYER_NAMES, HEAD_LAYER_NAMES, VGG16_BLOCKS  # noqa: E402,F401
+from modules.augmentation import augmentation_layers
+from modules.configs import AugmentationConfig, RunConfig
+from modules.features import IMAGE_KEY
+from modules.layer_names import CONV_LAYER_NAMES, HEAD_LAYER_NAMES, VGG16_BLOCKS  # noqa: F401
 
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 # block1_conv1 bias[0] of the ImageNet weights: proves pretrained weights really loaded.
@@ -114,16 +113,15 @@ def set_base_trainable(model: tf_keras.Model, trainable: bool, top_blocks: int =
     return unfrozen
 
 
-def build_model_from_config(config, values, weights_path, seed: int) -> "tf_keras.Model":
-    """The transfer model for a tuner/trainer `custom_config` and chosen hyperparameter `values`.
+def build_model_from_config(config: RunConfig, values, weights_path, seed: int) -> "tf_keras.Model":
+    """The transfer model for a Tuner trial or the Trainer: `config` (RunConfig) with the chosen
+    hyperparameter `values` (tuned `head_units` / `dropout` win over model.*).
 
-    Tuned `head_units` / `dropout` win over the config's; the base is trainable only without
-    pretrained weights (a frozen random base learns nothing).
+    The base is trainable only without pretrained weights (a frozen random base learns nothing).
     """
-    return build_model(int(config["image_size"]), len(config["class_names"]),
-                       weights_path=weights_path,
-                       head_units=int(values.get("head_units", config["head_units"])),
-                       dropout=float(values.get("dropout", config["dropout"])),
+    m = config.model
+    return build_model(int(m.image_size), config.num_classes, weights_path=weights_path,
+                       head_units=int(values.get("head_units", m.head_units)),
+                       dropout=float(values.get("dropout", m.dropout)),
                        base_trainable=weights_path is None,
-                       augmentation=AugmentationConfig(**config.get("augmentation", {})),
-                       seed=seed, pooling=str(config.get("pooling", "flatten")))
+                       augmentation=config.trainer.augmentation, seed=seed, pooling=m.pooling)

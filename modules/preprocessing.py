@@ -4,33 +4,16 @@ Output `image_xf`: float32 [batch, H, W, 3], RGB, values in [0, 255] (H = W = `i
 model applies train-time augmentation and VGG16's caffe preprocessing itself, so the same Transform
 graph serves training and inference (the SavedModel's serving_default embeds it).
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any, Dict, List, Optional, Sequence  # noqa: E402
+from typing import Any, Dict, Optional, Sequence
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from modules.features import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY  # noqa: E402
+from modules.configs import PreprocessingConfig, from_dict
+from modules.features import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY
 
-DEFAULT_IMAGE_SIZE = 32
 WHITE = (255.0, 255.0, 255.0)
-
-
-@dataclass
-class PreprocessingConfig:
-    """Transform's `custom_config`. image_size: pixels per side; background: RGB in [0, 255] that
-    transparent pixels are composited over."""
-    image_size: int = DEFAULT_IMAGE_SIZE
-    background: List[float] = field(default_factory=lambda: list(WHITE))
-
-    @classmethod
-    def from_dict(cls, values: Optional[Dict[str, Any]]) -> "PreprocessingConfig":
-        values = dict(values or {})
-        return cls(image_size=int(values.get("image_size", DEFAULT_IMAGE_SIZE)),
-                   background=[float(c) for c in values.get("background", WHITE)])
 
 
 def decode_rgb(encoded: tf.Tensor, background: Sequence[float] = WHITE) -> tf.Tensor:
@@ -75,9 +58,11 @@ def decode_and_resize(encoded: tf.Tensor, image_size: int,
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
-    """tf.Transform entry point. inputs['image']: string [batch, 1]; inputs['label']: int64 [batch, 1]."""
-    config = PreprocessingConfig.from_dict(custom_config)
+def preprocessing_fn(inputs: Dict[str, tf.Tensor],
+                     custom_config: Optional[Dict[str, Any]]) -> Dict[str, tf.Tensor]:
+    """tf.Transform entry point (custom_config: a PreprocessingConfig as a dict).
+    inputs['image']: string [batch, 1]; inputs['label']: int64 [batch, 1]."""
+    config = from_dict(PreprocessingConfig, custom_config or {})
     size = config.image_size
     encoded = tf.reshape(inputs[RAW_IMAGE_KEY], [-1])
     images = tf.map_fn(lambda b: decode_and_resize(b, size, config.background), encoded,

@@ -5,50 +5,47 @@ function returns the *original* layer objects, so pretrained and trained weights
 default clone function would re-initialise them). Training a pruned model needs the
 `UpdatePruningStep` callback; `strip_pruning` removes the wrappers before export.
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from dataclasses import dataclass  # noqa: E402
-from typing import Dict, Iterable, List  # noqa: E402
+from typing import Dict, Iterable, List
 
-import numpy as np  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import tensorflow_model_optimization as tfmot
+import tf_keras
+
+from modules.configs import PruningConfig
 
 sparsity = tfmot.sparsity.keras
 
 
-@dataclass
-class PruningSchedule:
-    """`constant`: ConstantSparsity(target_sparsity); `polynomial`: PolynomialDecay(initial -> target)."""
-    kind: str = "constant"
-    target_sparsity: float = 0.5
-    initial_sparsity: float = 0.0
-    begin_step: int = 0
-    end_step: int = -1          # polynomial needs an end step; -1 = the end of fine-tuning
-    frequency: int = 100        # steps between mask updates
+def build_schedule(config: PruningConfig, total_steps: int) -> "sparsity.PruningSchedule":
+    """tfmot's schedule for `config` over a fine-tune of `total_steps` steps (batches).
 
-    def build(self, total_steps: int) -> "sparsity.PruningSchedule":
-        frequency = max(1, min(self.frequency, total_steps))
-        if self.kind == "constant":
-            return sparsity.ConstantSparsity(self.target_sparsity, begin_step=self.begin_step,
-                                             end_step=self.end_step, frequency=frequency)
-        if self.kind == "polynomial":
-            end = self.end_step if self.end_step > 0 else max(self.begin_step + 1, total_steps)
-            # Masks update only at begin_step + k * frequency (<= end_step): the target sparsity
-            # is reached only if end_step is such a step. So the frequency is at most
-            # end - begin, and end_step is moved back to the last update step at or before it
-            # (e.g. end 38, frequency 20 would stop at step 20 with the sparsity of 20/38 of the
-            # ramp; it becomes end 20).
-            span = max(1, end - self.begin_step)
-            frequency = max(1, min(frequency, span))
-            end = self.begin_step + (span // frequency) * frequency
-            return sparsity.PolynomialDecay(self.initial_sparsity, self.target_sparsity,
-                                            begin_step=self.begin_step, end_step=end,
-                                            frequency=frequency)
-        raise ValueError(f"pruning schedule kind: expected 'constant' or 'polynomial', "
-                         f"got {self.kind!r}")
+    constant: ConstantSparsity(target_sparsity) from begin_step (masks every `frequency` steps).
+    polynomial: PolynomialDecay(initial_sparsity -> target_sparsity) from begin_step to end_step;
+    end_step -1 means `ramp_fraction` of the fine-tune's steps (then the final mask recovers).
+    """
+    frequency = max(1, min(config.frequency, total_steps))
+    end_step = config.end_step
+    if end_step < 0 and config.ramp_fraction < 1.0:
+        end_step = max(1, int(total_steps * config.ramp_fraction))
+    if config.schedule == "constant":
+        return sparsity.ConstantSparsity(config.target_sparsity, begin_step=config.begin_step,
+                                         end_step=end_step, frequency=frequency)
+    if config.schedule == "polynomial":
+        end = end_step if end_step > 0 else max(config.begin_step + 1, total_steps)
+        # Masks update only at begin_step + k * frequency (<= end_step): the target sparsity is
+        # reached only if end_step is such a step. So the frequency is at most end - begin, and
+        # end_step is moved back to the last update step at or before it (e.g. end 38, frequency
+        # 20 would stop at step 20 with the sparsity of 20/38 of the ramp; it becomes end 20).
+        span = max(1, end - config.begin_step)
+        frequency = max(1, min(frequency, span))
+        end = config.begin_step + (span // frequency) * frequency
+        return sparsity.PolynomialDecay(config.initial_sparsity, config.target_sparsity,
+                                        begin_step=config.begin_step, end_step=end,
+                                        frequency=frequency)
+    raise ValueError(f"pruning schedule: expected 'constant' or 'polynomial', "
+                     f"got {config.schedule!r}")
 
 
 def apply_pruning(model: tf_keras.Model, layer_names: Iterable[str],

@@ -1,12 +1,10 @@
 """Compiling and fitting the transfer model: shared by the Tuner's trials and the Trainer."""
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import Dict, Optional, Sequence  # noqa: E402
+from typing import Dict, Optional, Sequence
 
-import numpy as np  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import tf_keras
 
 
 def compile_model(model: tf_keras.Model, learning_rate: float, num_classes: int) -> None:

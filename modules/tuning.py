@@ -1,40 +1,36 @@
-"""TFX Tuner `tuner_fn`: seeded Keras Tuner random or grid search over the Trainer's hyperparameters.
+"""TFX Tuner `tuner_fn`: a seeded Keras Tuner search (modules/tuner_strategies.py) over the
+Trainer's hyperparameters.
 
 keras-tuner's own `run_trial` insists on Keras 3 models; the project builds `tf_keras` ones, so the
-tuners here override `run_trial`: each trial builds the model, trains it on in-memory Transform
-output with the trial's batch size (a real hyperparameter: the dataset is rebuilt per trial), and
-returns its metrics. With `cv_folds > 1` a trial is k-fold cross-validated on the train split (folds
-fixed by the seed) and its objective is the mean eval accuracy over folds; `cv_folds == 1` trains on
-the train split and scores on the eval split.
+tuners override `run_trial` (`ArrayTrialsMixin`): each trial builds the model, trains it on
+in-memory Transform output with the trial's batch size (a real hyperparameter: the dataset is
+rebuilt per trial), and returns its metrics. With `cv_folds > 1` a trial is k-fold
+cross-validated on the train split (folds fixed by the seed) and its objective is the mean
+held-out accuracy over folds; `cv_folds == 1` trains on the train split and scores on the
+validation split (never the test split).
 
-Search space (`custom_config['search_space']`): learning_rate, batch_size and optionally head_units,
+Search space (`tuner.search_space()`): learning_rate, batch_size and optionally head_units,
 dropout and unfreeze_blocks (phase 2 depth: after the head epochs, the top N VGG16 conv blocks are
-unfrozen and trained `tuner_epochs` more epochs at `fine_tune.learning_rate`).
+unfrozen and trained `tuner.epochs` more epochs at `trainer.fine_tune.learning_rate`).
 A trial's score depends only on its hyperparameters, the seed and the data, never on search order.
 """
 import itertools
-import os
 import random
+import time
+from typing import Any, Dict, List, Sequence, Tuple
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import keras_tuner
+import numpy as np
+import tf_keras
+from absl import logging
 
-import time  # noqa: E402
-from typing import Any, Dict, List, Sequence, Tuple  # noqa: E402
-
-import keras_tuner  # noqa: E402
-import numpy as np  # noqa: E402
-import tf_keras  # noqa: E402
-from absl import logging  # noqa: E402
-
-from modules.data import arrays_dataset  # noqa: E402
-from modules.model import build_model_from_config, set_base_trainable  # noqa: E402
-from modules.training import class_weight_for, compile_model  # noqa: E402
+from modules.configs import SEARCH_SPACE_TYPES, RunConfig
+from modules.data import arrays_dataset
+from modules.model import build_model_from_config, set_base_trainable
+from modules.training import class_weight_for, compile_model
+from modules.tuner_strategies import strategy
 
 OBJECTIVE = "val_accuracy"
-STRATEGIES = ("random", "grid")
-# name -> Python type of its values. The pipeline config validates against the same table.
-SEARCH_SPACE_TYPES = {"learning_rate": float, "batch_size": int, "head_units": int,
-                      "dropout": float, "unfreeze_blocks": int}
 SEARCH_SPACE_KEYS = tuple(SEARCH_SPACE_TYPES)
 
 Fold = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_val, y_val
@@ -80,35 +76,33 @@ def make_folds(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarra
     return out
 
 
-def train_and_score(values: Dict[str, Any], config: Dict[str, Any], fold: Fold,
-                    seed: int) -> float:
-    """Builds, trains and scores one model; returns eval accuracy in [0, 1] on the fold's val part."""
+def train_and_score(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int) -> float:
+    """Builds, trains and scores one model; returns accuracy in [0, 1] on the fold's held-out
+    part."""
     xt, yt, xv, yv = fold
-    num_classes = len(config["class_names"])
-    weights_path = config.get("weights_path") or None
-    lr = float(values.get("learning_rate", config["learning_rate"]))
-    batch_size = int(values.get("batch_size", config["batch_size"]))
-    epochs = int(config["tuner_epochs"])
+    num_classes = config.num_classes
+    weights_path = config.weights_path or None
+    lr = float(values.get("learning_rate", config.tuner.learning_rate[0]))
+    batch_size = int(values.get("batch_size", config.tuner.batch_size[0]))
+    epochs = config.tuner.epochs
     tf_keras.backend.clear_session()
     model = build_model_from_config(config, values, weights_path, seed)
     compile_model(model, lr, num_classes)
-    # custom_config['run_eagerly'] (tests on a few dozen images): skips ~8 s of graph tracing.
-    model.run_eagerly = bool(config.get("run_eagerly", False))
+    model.run_eagerly = config.run_eagerly  # tests on a few dozen images: skips graph tracing
     train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed)
-    class_weight = class_weight_for(config.get("class_weight", "none"), yt, num_classes)
+    class_weight = class_weight_for(config.trainer.class_weight, yt, num_classes)
     model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
     blocks = int(values.get("unfreeze_blocks", 0))
     if weights_path and blocks > 0:
         set_base_trainable(model, True, top_blocks=blocks)
-        compile_model(model, float(config.get("fine_tune", {}).get("learning_rate", 1e-4)),
-                      num_classes)
-        model.run_eagerly = bool(config.get("run_eagerly", False))
+        compile_model(model, config.trainer.fine_tune.learning_rate, num_classes)
+        model.run_eagerly = config.run_eagerly
         model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
     result = model.evaluate(arrays_dataset(xv, yv, 256, False, seed), verbose=0, return_dict=True)
     return float(result["accuracy"])
 
 
-def cross_validate(values: Dict[str, Any], config: Dict[str, Any], folds: List[Fold],
+def cross_validate(values: Dict[str, Any], config: RunConfig, folds: List[Fold],
                    seed: int) -> Dict[str, float]:
     """One trial: per-fold accuracies, their mean and std (population), and wall seconds."""
     started = time.time()
@@ -120,13 +114,16 @@ def cross_validate(values: Dict[str, Any], config: Dict[str, Any], folds: List[F
     return metrics
 
 
-class _ArrayTrialsMixin:
-    """run_trial on in-memory arrays; search() kwargs: x, y, x_val, y_val, config."""
+class ArrayTrialsMixin:
+    """run_trial on in-memory arrays; search() kwargs: x, y, x_val, y_val, config (a RunConfig
+    or its dict)."""
 
     def run_trial(self, trial, x, y, x_val, y_val, config):  # pylint: disable=arguments-differ
-        folds = make_folds(x, y, x_val, y_val, int(config.get("cv_folds", 1)), tuner_seed(config))
+        if not isinstance(config, RunConfig):
+            config = RunConfig.from_dict(config)
+        folds = make_folds(x, y, x_val, y_val, config.tuner.cv_folds, tuner_seed(config))
         values = dict(trial.hyperparameters.values)
-        metrics = cross_validate(values, config, folds, int(config["seed"]))
+        metrics = cross_validate(values, config, folds, config.seed)
         logging.info("Trial %s %s -> %s", trial.trial_id, values, metrics)
         return metrics
 
@@ -155,41 +152,22 @@ class CompleteRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
                 "values": rng.choice(untried)}
 
 
-class RandomSearchTuner(_ArrayTrialsMixin, keras_tuner.Tuner):
-    """Seeded random search over the Choice space (never repeats a combination)."""
-
-    def __init__(self, max_trials: int, seed: int, hyperparameters, objective,
-                 tune_new_entries: bool = False, **kwargs):
-        oracle = CompleteRandomSearchOracle(objective=objective, max_trials=max_trials, seed=seed,
-                                            hyperparameters=hyperparameters,
-                                            tune_new_entries=tune_new_entries)
-        super().__init__(oracle=oracle, **kwargs)
-
-
-class GridSearchTuner(_ArrayTrialsMixin, keras_tuner.GridSearch):
-    """Exhaustive search: every combination of the Choice space exactly once."""
-
-
-def tuner_seed(config: Dict[str, Any]) -> int:
+def tuner_seed(config: RunConfig) -> int:
     """Seed of the search order and the folds (`tuner.seed`); models train with `seed`."""
-    return int(config.get("tuner_seed", config["seed"]))
+    return config.tuner.seed
 
 
-def make_tuner(config: Dict[str, Any], directory: str, project_name: str = "tuning"):
-    """The configured tuner (`strategy` random | grid) with the search space from `config`."""
-    space = search_space(config["search_space"])
-    objective = keras_tuner.Objective(OBJECTIVE, direction="max")
-    common = dict(hypermodel=None, objective=objective, hyperparameters=space,
-                  tune_new_entries=False, directory=directory, project_name=project_name,
-                  overwrite=True, seed=tuner_seed(config))
-    if config["strategy"] == "grid":
-        # TFX's result writer needs an integer max_trials (None crashes it): the grid's size.
-        return GridSearchTuner(max_trials=grid_size(space), **common)
-    if config["strategy"] == "random":
-        # More trials than combinations would only repeat: cap at the grid's size.
-        return RandomSearchTuner(max_trials=min(int(config["max_trials"]), grid_size(space)),
-                                 **common)
-    raise ValueError(f"tuner strategy {config['strategy']!r}: expected one of {STRATEGIES}")
+def make_tuner(config: RunConfig, directory: str, project_name: str = "tuning"):
+    """The configured tuner (`tuner.strategy`, modules/tuner_strategies.py) over
+    `tuner.search_space()`. max_trials is always an integer (TFX's result writer crashes on
+    None): the strategy decides it from the configured number and the grid's size."""
+    space = search_space(config.tuner.search_space())
+    chosen = strategy(config.tuner.strategy)
+    return chosen.build(hyperparameters=space,
+                        objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+                        max_trials=chosen.max_trials(config.tuner.max_trials, grid_size(space)),
+                        seed=tuner_seed(config), tune_new_entries=False, directory=directory,
+                        project_name=project_name, overwrite=True)
 
 
 def tuner_fn(fn_args):
@@ -198,10 +176,10 @@ def tuner_fn(fn_args):
     from tfx.components.tuner.component import TunerFnResult
 
     from modules.data import load_arrays
-    config = fn_args.custom_config
+    config = RunConfig.from_dict(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
     x_val, y_val = load_arrays(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
     tuner = make_tuner(config, fn_args.working_dir)
     return TunerFnResult(tuner=tuner, fit_kwargs={"x": x, "y": y, "x_val": x_val, "y_val": y_val,
-                                                  "config": config})
+                                                  "config": config.to_dict()})

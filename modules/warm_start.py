@@ -5,14 +5,12 @@ format, written by modules/export.py). Its layers are matched to the new model's
 whose weight shapes differ (e.g. another image size or head width) keeps its fresh initialisation
 and is listed in the result, so a config change never fails a warm-started run.
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import Any, Dict  # noqa: E402
+from typing import Any, Dict
 
-import tf_keras  # noqa: E402
-from absl import logging  # noqa: E402
+import tf_keras
+from absl import logging
 
 
 def warm_start(model: tf_keras.Model, base_model_dir: str) -> Dict[str, Any]:

@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import List, Optional
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:

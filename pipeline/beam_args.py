@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, List
 
 from pipeline.beam_launcher import check_bind_address
-from pipeline.config import ConfigError
+from pipeline.config.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pipeline.config import BeamConfig, PipelineConfig
+    from pipeline.config.schema import BeamConfig, PipelineConfig
 
 RUNNERS = ("local", "portable", "dataflow", "flink", "spark")
 ENVIRONMENTS = ("EXTERNAL", "DOCKER", "PROCESS", "LOOPBACK")
@@ -50,8 +50,8 @@ def _environment(env_type: str, env_config: str, key: str) -> List[str]:
 
 def _portable(b: "BeamConfig") -> List[str]:
     p = b.portable
-    args = ["--runner=PortableRunner",
-            f"--job_endpoint={_require(p.job_endpoint, 'portable.job_endpoint', 'host:port of a Beam job service')}"]
+    endpoint = _require(p.job_endpoint, "portable.job_endpoint", "host:port of a Beam job service")
+    args = ["--runner=PortableRunner", f"--job_endpoint={endpoint}"]
     args += _environment(p.environment_type, p.environment_config, "portable")
     if p.sdk_worker_parallelism < 1:
         raise ConfigError(f"beam.portable.sdk_worker_parallelism: expected >= 1, got "

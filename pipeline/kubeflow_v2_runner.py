@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import json  # noqa: E402
-from typing import Any, Dict, Optional, Tuple  # noqa: E402
+import json
+from typing import Any, Dict, Optional, Tuple
 
-from pipeline.config import REPO_ROOT, ConfigError, PipelineConfig, is_uri  # noqa: E402
+from pipeline.config import REPO_ROOT, ConfigError, PipelineConfig, is_uri
 
 IMAGE_WORKDIR = "/app"  # WORKDIR of the Dockerfile: the project as copied into the image
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import time  # noqa: E402
-import traceback  # noqa: E402
-from typing import Any, Dict, Optional, Tuple  # noqa: E402
+import time
+import traceback
+from typing import Any, Dict, Optional, Tuple
 
-from pipeline.config import PipelineConfig  # noqa: E402
-from pipeline.console import current_log, quiet_run  # noqa: E402
-from pipeline.run_lock import run_lock  # noqa: E402
+from pipeline.config import PipelineConfig
+from pipeline.console import current_log, quiet_run
+from pipeline.run_lock import run_lock
 
 
 class RunFailedError(RuntimeError):

@@ -1,7 +1,8 @@
 """`create_pipeline(config)`: the ten components wired into one TFX pipeline. No ML code here.
 
 ImageExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen) -> ExampleValidator
-                -> AnomaliesGate (fails on any anomaly) -> Transform -> Tuner -> Trainer -> Evaluator (vs latest blessed) -> ExportPusher
+    -> AnomaliesGate (fails on any anomaly) -> Transform -> Tuner -> Trainer
+    -> Evaluator (test split, vs the latest blessed model of the same classes) -> ExportPusher
 
 ExportPusher sits in a `tfx.dsl.Cond` on the Evaluator's blessing (a trigger condition on
 Kubeflow / Vertex). With `retrain.num_spans > 1` a span window resolver feeds Transform; with
@@ -12,23 +13,23 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
+import dataclasses
+import json
+from typing import Any, Dict, List, Optional, Tuple
 
-import tensorflow_model_analysis as tfma  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
-from tfx.proto import example_gen_pb2, range_config_pb2  # noqa: E402
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from google.protobuf import json_format
+from tfx.proto import example_gen_pb2, range_config_pb2
 
-from components import tfma_gates  # noqa: E402
-from components.anomalies_gate import AnomaliesGate  # noqa: E402
-from components.export_pusher import ExportPusher  # noqa: E402
-from components.image_example_gen import ImageExampleGen  # noqa: E402
-from modules.splits import SINGLE_SPLIT, TEST, TRAIN, VALIDATION  # noqa: E402
-from pipeline.config import PipelineConfig  # noqa: E402
+from components import tfma_gates
+from components.anomalies_gate import AnomaliesGate
+from components.export_pusher import ExportPusher
+from components.image_example_gen import ImageExampleGen
+from modules.configs import PreprocessingConfig, RunConfig
+from modules.splits import TEST, TRAIN, VALIDATION
+from pipeline.config import PipelineConfig
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 TUNER_FN = "modules.tuning.tuner_fn"
@@ -50,40 +51,17 @@ def resolve_weights(config: PipelineConfig) -> Tuple[Optional[str], str]:
 
 def module_config(config: PipelineConfig, weights_path: Optional[str],
                   weights_source: str) -> Dict[str, Any]:
-    """The `custom_config` handed to tuner_fn and run_fn (plain JSON types only)."""
-    t, tr, m = config.tuner, config.trainer, config.model
-    return {
-        "seed": config.seed,
-        "class_names": list(config.data.class_names),
-        "image_size": m.image_size,
-        "pooling": m.pooling,
-        "head_units": m.head_units,
-        "dropout": m.dropout,
-        "class_weight": tr.class_weight,
-        "early_stopping_patience": tr.early_stopping_patience,
-        "weights_path": weights_path or "",
-        "weights_source": weights_source,
-        "epochs": tr.epochs,
-        "learning_rate": t.learning_rate[0],
-        "batch_size": t.batch_size[0],
-        "fine_tune": dataclasses.asdict(tr.fine_tune),
-        "pruning": dataclasses.asdict(tr.pruning),
-        "augmentation": dataclasses.asdict(tr.augmentation),
-        "strategy": t.strategy,
-        "max_trials": t.max_trials,
-        "tuner_epochs": t.epochs,
-        "cv_folds": t.cv_folds,
-        "tuner_seed": t.seed,
-        "search_space": search_space(config),
-    }
+    """The `custom_config` handed to tuner_fn and run_fn: a modules.configs.RunConfig as plain
+    JSON types (the same dataclasses the pipeline config is composed of)."""
+    return RunConfig(seed=config.seed, class_names=list(config.data.class_names),
+                     weights_path=weights_path or "", weights_source=weights_source,
+                     model=config.model, trainer=config.trainer, tuner=config.tuner).to_dict()
 
 
-def search_space(config: PipelineConfig) -> Dict[str, List[Any]]:
-    """The tuned dimensions {name: values}: learning_rate, batch_size, plus any optional ones set."""
-    t = config.tuner
-    return {name: list(getattr(t, name)) for name in
-            ("learning_rate", "batch_size", "head_units", "dropout", "unfreeze_blocks")
-            if getattr(t, name) is not None}
+def preprocessing_config(config: PipelineConfig) -> Dict[str, Any]:
+    """Transform's `custom_config`: a modules.configs.PreprocessingConfig as a dict."""
+    return dataclasses.asdict(PreprocessingConfig(
+        image_size=config.model.image_size, background=list(config.data.alpha_background)))
 
 
 VERTEX_TUNER_MACHINE_TYPE = "n1-standard-4"
@@ -225,8 +203,7 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     transform = tfx.components.Transform(
         examples=training_examples, schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"image_size": config.model.image_size,
-                       "background": list(config.data.alpha_background)})
+        custom_config=preprocessing_config(config))
     # ExampleValidator only records anomalies; the gate fails the run on any, before Transform.
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
     transform.add_upstream_node(anomalies_gate)

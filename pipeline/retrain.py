@@ -20,7 +20,8 @@ One `retrain`:
 
 Cron line (daily at 03:00; the lock makes overlapping ticks harmless):
 
-    0 3 * * * cd /path/to/project && .venv/bin/python -m pipeline retrain --config retrain.yaml >> outputs/retrain.log 2>&1
+    0 3 * * * cd /path/to/project && .venv/bin/python -m pipeline retrain --config retrain.yaml \
+        >> outputs/incoming/retrain.log 2>&1
 
 (retrain.log gets one line per component, the warnings and the summary; each run's full log is
 `<output.root>/logs/run-*.log`, or add `--verbose` to get the full stream in retrain.log.)
@@ -29,14 +30,14 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from typing import Any, Dict, List, Optional  # noqa: E402
+from typing import Any, Dict, List, Optional
 
-from pipeline.config import (ConfigError, PipelineConfig, has_span,  # noqa: E402
+from pipeline.mlmd import open_store
+from pipeline.config import (ConfigError, PipelineConfig, has_span,
                              spans_on_disk)
-from pipeline.console import current_log, quiet_run  # noqa: E402
-from pipeline.run_lock import run_lock  # noqa: E402
+from pipeline.console import current_log, quiet_run
+from pipeline.run_lock import run_lock
 
 EXAMPLE_GEN = "ImageExampleGen"
 
@@ -56,16 +57,6 @@ def span_window(spans: List[int], num_spans: int) -> List[int]:
     return [s for s in spans if s > spans[-1] - num_spans]
 
 
-def _store(metadata_path: str, readonly: bool = True):
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    modes = metadata_store_pb2.SqliteMetadataSourceConfig
-    cfg.sqlite.connection_mode = modes.READONLY if readonly else modes.READWRITE_OPENCREATE
-    return metadata_store.MetadataStore(cfg)
-
-
 def node_executions(store, pipeline_name: str, node: str) -> list:
     """MLMD executions of a pipeline node, oldest first."""
     ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
@@ -77,7 +68,7 @@ def ingested_spans(config: PipelineConfig) -> List[int]:
     if not os.path.exists(config.metadata_path):
         return []
     from ml_metadata.proto import metadata_store_pb2
-    store = _store(config.metadata_path)
+    store = open_store(config.metadata_path)
     ctx = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{EXAMPLE_GEN}")
     if ctx is None:
         return []
@@ -136,7 +127,7 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     from components.export_pusher.executor import find_pushed_version
     from pipeline.resolvers import input_artifact_ids, output_artifact_ids
 
-    store = _store(config.metadata_path)
+    store = open_store(config.metadata_path)
 
     def model_info(model_id: Optional[int]) -> Optional[Dict[str, Any]]:
         if model_id is None:

@@ -9,24 +9,17 @@ from __future__ import annotations
 import os
 from typing import List
 
-from ml_metadata import metadata_store
+from pipeline.mlmd import READWRITE, open_store
 from ml_metadata.proto import metadata_store_pb2
 
 ACTIVE = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
-
-
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    return metadata_store.MetadataStore(cfg)
 
 
 def cancel_stale_executions(metadata_path: str) -> List[str]:
     """Marks every active execution CANCELED; returns '<type> #<id>' of each (empty: none)."""
     if not os.path.exists(metadata_path):
         return []
-    store = _store(metadata_path)
+    store = open_store(metadata_path, READWRITE)
     stale = [e for e in store.get_executions() if e.last_known_state in ACTIVE]
     if not stale:
         return []

@@ -5,15 +5,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from ml_metadata import metadata_store
+from pipeline.mlmd import open_store
 from ml_metadata.proto import metadata_store_pb2
-
-
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(cfg)
 
 
 def _latest(store, type_name: str):
@@ -54,7 +47,7 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
 def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
     """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
     and its artifact sizes."""
-    store = _store(metadata_path)
+    store = open_store(metadata_path)
     blessing = _latest(store, "ModelBlessing")
     evaluation = _latest(store, "ModelEvaluation")
     # ExportPusher runs only for a blessed model (tfx.dsl.Cond): when the latest model is not
@@ -148,7 +141,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"  {'saved_model/':<28}{sm['bytes'] / 1e6:8.2f} MB  gzip "
                      f"{sm['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(sm['accuracy'])} "
                      f"latency {_latency(sm)}")
-        for name, v in report.get("tflite", {}).items():
+        for v in report.get("tflite", {}).values():
             lines.append(f"  {v['file']:<28}{v['bytes'] / 1e6:8.2f} MB  gzip "
                          f"{v['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(v['accuracy'])} "
                          f"latency {_latency(v)}  agreement={v['agreement']:.1%}")

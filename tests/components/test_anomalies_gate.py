@@ -1,14 +1,13 @@
 """AnomaliesGate executor on real TFDV anomalies (inferred schema vs drifted statistics)."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow_data_validation as tfdv  # noqa: E402
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+import pandas as pd
+import pytest
+import tensorflow_data_validation as tfdv
+from tfx.types import artifact_utils, standard_artifacts
 
-from components.anomalies_gate.executor import (ANOMALIES_FILE, AnomaliesFoundError,  # noqa: E402
+from components.anomalies_gate.executor import (ANOMALIES_FILE, AnomaliesFoundError,
                                                 Executor, describe_anomalies)
 
 

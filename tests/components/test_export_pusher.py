@@ -15,28 +15,27 @@ TFRecords and a transform graph (no pipeline run, no mocks of the gate or the pu
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import stat  # noqa: E402
+import hashlib
+import json
+import shutil
+import stat
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-from tensorflow_transform.tf_metadata import (dataset_metadata, metadata_io,  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from tensorflow_transform.tf_metadata import (dataset_metadata, metadata_io,
                                               schema_utils)
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+from tfx.types import artifact_utils, standard_artifacts
 
-from components.export_pusher import report as report_lib  # noqa: E402
-from components.export_pusher import versioning  # noqa: E402
-from components.export_pusher.executor import Executor  # noqa: E402
-from components.export_pusher.parity import ParityError  # noqa: E402
-from modules import export, pruning, tflite_variants  # noqa: E402
-from modules.augmentation_config import AugmentationConfig  # noqa: E402
-from modules.features import IMAGE_KEY, LABEL_KEY  # noqa: E402
+from components.export_pusher import report as report_lib
+from components.export_pusher import versioning
+from components.export_pusher.executor import Executor
+from components.export_pusher.parity import ParityError
+from modules import export, pruning, tflite_variants
+from modules.configs import AugmentationConfig
+from modules.features import IMAGE_KEY, LABEL_KEY
 
 SIZE = 16
 TARGET = 0.6
@@ -387,7 +386,7 @@ def test_pushed_version_carries_the_contract_and_is_world_readable(pruned_push):
         io_ = report["contract"]["tflite"][f"model_{variant}.tflite"]
         assert io_["input"]["shape"] == [1, SIZE, SIZE, 3] and io_["input"]["dtype"] == "float32"
         assert f"`model_{variant}.tflite`: input `{io_['input']['name']}`" in card
-    for dirpath, dirnames, filenames in os.walk(dest):
+    for dirpath, _, filenames in os.walk(dest):
         assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o755, dirpath
         for name in filenames:
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, name)).st_mode) == 0o644, name
@@ -462,7 +461,7 @@ def test_failure_during_build_leaves_no_version_and_no_staging(small_inputs):
     examples = _examples(os.path.join(tmp, "examples"), _full_range(8, 1), None,
                          splits=("train",))
     serving = os.path.join(tmp, "serving")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="Split-eval|split 'eval'|eval"):
         _run(tmp, model, examples, transform_uri)
     assert os.listdir(serving) == [], os.listdir(serving)
 

@@ -51,13 +51,9 @@ COMPONENTS = ["ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator
 
 
 def mlmd_store(path):
-    """A read-only MLMD store over the SQLite file at `path`."""
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(cfg)
+    """A read-only MLMD store over the SQLite file at `path` (the project's own opener)."""
+    from pipeline.mlmd import open_store
+    return open_store(path)
 
 
 def executions_by_node(store, pipeline_name):

@@ -14,24 +14,23 @@ pushed SavedModel scored here on the same eval examples.
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import glob  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
+import glob
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from ml_metadata import metadata_store  # noqa: E402
-from ml_metadata.proto import metadata_store_pb2  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.beam_cluster import beam_cluster  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.summary import run_summary  # noqa: E402
+from pipeline.beam_cluster import beam_cluster
+from pipeline.config import load_config
+from pipeline.summary import run_summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

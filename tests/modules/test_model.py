@@ -55,7 +55,7 @@ def test_inference_is_deterministic_with_augmentation_in_the_model(model):
     model.compile(run_eagerly=True)  # eager predict: skips ~10 s of autograph, same semantics
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x, training=False).numpy(),
                                atol=1e-6)
-    assert [l.name for l in model.layers[1:6]] == [
+    assert [layer.name for layer in model.layers[1:6]] == [
         "aug_rotation", "aug_shift", "aug_shear", "aug_zoom", "aug_flip"]
 
 
@@ -189,10 +189,10 @@ def test_batch(image_helpers):
 
 
 def test_augmentation_layer_list():
-    assert [l.name for l in augmentation_layers(AugmentationConfig(), seed=1)] == [
+    assert [layer.name for layer in augmentation_layers(AugmentationConfig(), seed=1)] == [
         "aug_rotation", "aug_shift", "aug_shear", "aug_zoom", "aug_flip"]
     assert augmentation_layers(AugmentationConfig(enabled=False), seed=1) == []
-    assert [l.name for l in augmentation_layers(_only("zoom"), seed=1)] == ["aug_zoom"]
+    assert [layer.name for layer in augmentation_layers(_only("zoom"), seed=1)] == ["aug_zoom"]
 
 
 def test_augmentation_inference_is_identity(test_batch):

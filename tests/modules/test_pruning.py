@@ -6,7 +6,8 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
     PruneLowMagnitude)
 
 from modules import pruning
-from modules.pruning import (PruningSchedule, apply_pruning, layer_sparsity, overall_sparsity,
+from modules.configs import PruningConfig
+from modules.pruning import (apply_pruning, build_schedule, layer_sparsity, overall_sparsity,
                              strip_pruning)
 
 PRUNED = ["conv_a", "dense_a"]
@@ -31,14 +32,14 @@ def _data(steps_per_epoch, seed=0):
             rng.integers(0, 2, (n, 1)).astype(np.float32))
 
 
-def _fine_tune(schedule_cfg: PruningSchedule, steps_per_epoch: int, epochs: int, callbacks=()):
-    """As modules/trainer.py does: build(total_steps), wrap, fit with UpdatePruningStep, strip.
+def _fine_tune(schedule_cfg: PruningConfig, steps_per_epoch: int, epochs: int, callbacks=()):
+    """As modules/trainer.py does: build_schedule, wrap, fit with UpdatePruningStep, strip.
 
     Eager fit: the same pruning code as graph mode, without ~20 s of one-time autograph
     conversion of tfmot on this shared machine (the pipeline run covers graph mode).
     """
     model = _small_model()
-    schedule = schedule_cfg.build(total_steps=steps_per_epoch * epochs)
+    schedule = build_schedule(schedule_cfg, total_steps=steps_per_epoch * epochs)
     pruned = apply_pruning(model, PRUNED, schedule)
     pruned.compile(optimizer=tf_keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                    run_eagerly=True)
@@ -60,7 +61,7 @@ def test_apply_pruning_keeps_weights_of_wrapped_and_unwrapped_layers():
     out_before = model(x, training=False).numpy()
 
     pruned = apply_pruning(model, PRUNED, pruning.sparsity.ConstantSparsity(0.5, 0))
-    wrapped = {l.name: l for l in pruned.layers if isinstance(l, PruneLowMagnitude)}
+    wrapped = {layer.name: layer for layer in pruned.layers if isinstance(layer, PruneLowMagnitude)}
     assert sorted(wrapped) == ["prune_low_magnitude_conv_a", "prune_low_magnitude_dense_a"]
     for name in PRUNED:
         inner = wrapped[f"prune_low_magnitude_{name}"].layer
@@ -80,9 +81,9 @@ def test_apply_pruning_unknown_layer_raises():
 
 
 def test_constant_schedule_reaches_target():
-    stripped = _fine_tune(PruningSchedule(kind="constant", target_sparsity=0.5),
+    stripped = _fine_tune(PruningConfig(schedule="constant", target_sparsity=0.5),
                           steps_per_epoch=3, epochs=2)
-    assert not any("prune_low_magnitude" in l.name for l in stripped.layers)
+    assert not any("prune_low_magnitude" in layer.name for layer in stripped.layers)
     sp = layer_sparsity(stripped, PRUNED)
     assert set(sp) == set(PRUNED)
     for name, value in sp.items():
@@ -107,7 +108,7 @@ class _RecordSparsity(tf_keras.callbacks.Callback):
 
 def test_polynomial_schedule_ramps_up_to_final():
     record = _RecordSparsity()
-    stripped = _fine_tune(PruningSchedule(kind="polynomial", initial_sparsity=0.1,
+    stripped = _fine_tune(PruningConfig(schedule="polynomial", initial_sparsity=0.1,
                                           target_sparsity=0.8, frequency=1),
                           steps_per_epoch=3, epochs=2, callbacks=[record])
     first, last = record.values
@@ -119,40 +120,49 @@ def test_polynomial_schedule_ramps_up_to_final():
 
 def test_polynomial_schedule_default_frequency_reaches_final():
     # the config default frequency (100) is more than the fine-tuning steps
-    stripped = _fine_tune(PruningSchedule(kind="polynomial", target_sparsity=0.6),
+    stripped = _fine_tune(PruningConfig(schedule="polynomial", target_sparsity=0.6),
                           steps_per_epoch=3, epochs=2)
     for name, value in layer_sparsity(stripped, PRUNED).items():
         assert value == pytest.approx(0.6, abs=0.02), (name, value)
 
 
 def test_polynomial_schedule_with_begin_step_reaches_final():
-    stripped = _fine_tune(PruningSchedule(kind="polynomial", target_sparsity=0.6, begin_step=2),
+    stripped = _fine_tune(PruningConfig(schedule="polynomial", target_sparsity=0.6, begin_step=2),
                           steps_per_epoch=3, epochs=2)
     for name, value in layer_sparsity(stripped, PRUNED).items():
         assert value == pytest.approx(0.6, abs=0.02), (name, value)
 
 
 def test_schedule_build_values_and_unknown_kind():
-    const = PruningSchedule(kind="constant", target_sparsity=0.3, frequency=100).build(40)
+    const = build_schedule(PruningConfig(schedule="constant", target_sparsity=0.3, frequency=100), 40)
     assert const.get_config()["config"]["target_sparsity"] == 0.3
     assert const.get_config()["config"]["frequency"] == 40
-    poly = PruningSchedule(kind="polynomial", target_sparsity=0.7, initial_sparsity=0.2,
-                           frequency=5).build(total_steps=50)
+    poly = build_schedule(PruningConfig(schedule="polynomial", target_sparsity=0.7, initial_sparsity=0.2,
+                           frequency=5), total_steps=50)
     cfg = poly.get_config()["config"]
     assert (cfg["initial_sparsity"], cfg["final_sparsity"], cfg["end_step"]) == (0.2, 0.7, 50)
     with pytest.raises(ValueError, match="'cubic'"):
-        PruningSchedule(kind="cubic").build(10)
+        build_schedule(PruningConfig(schedule="cubic"), 10)
 
 
 def test_polynomial_end_step_not_on_an_update_step_still_reaches_final():
     # 6 steps, frequency 4: updates at steps 0 and 4 only; the ramp must end at step 4, not 6
-    schedule = PruningSchedule(kind="polynomial", initial_sparsity=0.3, target_sparsity=0.8,
+    schedule = PruningConfig(schedule="polynomial", initial_sparsity=0.3, target_sparsity=0.8,
                                frequency=4)
-    cfg = schedule.build(total_steps=6).get_config()["config"]
+    cfg = build_schedule(schedule, total_steps=6).get_config()["config"]
     assert (cfg["end_step"], cfg["frequency"]) == (4, 4)
     stripped = _fine_tune(schedule, steps_per_epoch=3, epochs=2)
     for name, value in layer_sparsity(stripped, PRUNED).items():
         assert value == pytest.approx(0.8, abs=0.02), (name, value)
-    explicit = PruningSchedule(kind="polynomial", target_sparsity=0.8, end_step=38,
-                               frequency=20).build(total_steps=57).get_config()["config"]
+    explicit = build_schedule(PruningConfig(schedule="polynomial", target_sparsity=0.8, end_step=38,
+                               frequency=20), total_steps=57).get_config()["config"]
     assert (explicit["end_step"], explicit["frequency"]) == (20, 20)
+
+
+def test_ramp_fraction_ends_the_polynomial_ramp_early():
+    """ramp_fraction 0.5 of 40 steps: the target is reached at step 20, then the mask holds."""
+    ramp = PruningConfig(schedule="polynomial", target_sparsity=0.5, ramp_fraction=0.5,
+                         frequency=1)
+    assert build_schedule(ramp, total_steps=40).get_config()["config"]["end_step"] == 20
+    full = PruningConfig(schedule="polynomial", target_sparsity=0.5, frequency=1)
+    assert build_schedule(full, total_steps=40).get_config()["config"]["end_step"] == 40

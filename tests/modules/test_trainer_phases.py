@@ -5,21 +5,20 @@ gradual unfreezing goes top-down one block per step, and the pruning fine-tune p
 tf.functions run eagerly here: the same code paths without minutes of graph tracing of VGG16
 and tfmot on this 2-core machine (the e2e pipeline run covers graph mode).
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
 
-from modules import trainer  # noqa: E402
-from modules.data import arrays_dataset  # noqa: E402
-from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES,  # noqa: E402
+from modules import trainer
+from modules.configs import FineTuneConfig, PruningConfig
+from modules.data import arrays_dataset
+from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES,
                                  check_pruning_layers, resolve_pruning_layers)
-from modules.model import build_model, set_base_trainable  # noqa: E402
-from modules.training import compile_model  # noqa: E402
+from modules.model import build_model, set_base_trainable
+from modules.training import compile_model
 
 SIZE = 32
 BLOCK = {name: int(name[5]) for name in CONV_LAYER_NAMES}
@@ -69,8 +68,8 @@ def test_gradual_unfreezing_is_top_down_one_block_per_step(eager):
     ds = _data()
     record = _RecordTrainable()
     info = trainer._gradual_unfreezing(
-        model, {"unfreeze_blocks": 3, "learning_rate": 1e-3, "epochs_per_step": 1,
-                "patience": 1}, 2, ds, ds, callbacks=[record])
+        model, FineTuneConfig(unfreeze_blocks=3, learning_rate=1e-3, epochs_per_step=1,
+                              patience=1), 2, ds, ds, callbacks=[record])
     expected = [[n for n in CONV_LAYER_NAMES if BLOCK[n] >= 6 - step] for step in (1, 2, 3)]
     assert record.trainable == expected
     assert [s["trainable_conv_layers"] for s in info["steps"]] == expected
@@ -111,8 +110,8 @@ def test_prune_and_fine_tune_all_layers_reaches_target(eager):
     assert not any(model.get_layer(n).trainable for n in CONV_LAYER_NAMES)
     before = _conv_weights(model)
     stripped, info = trainer.prune_and_fine_tune(
-        model, {"layers": "all", "schedule": "polynomial", "initial_sparsity": 0.3,
-                "target_sparsity": 0.7, "frequency": 1, "fine_tune_epochs": 2},
+        model, PruningConfig(layers="all", schedule="polynomial", initial_sparsity=0.3,
+                             target_sparsity=0.7, frequency=1, fine_tune_epochs=2),
         1e-4, 2, _data())
     assert info["layers"] == CONV_LAYER_NAMES + HEAD_LAYER_NAMES
     assert not any("prune_low_magnitude" in layer.name for layer in stripped.layers)
@@ -129,8 +128,17 @@ def test_prune_and_fine_tune_all_layers_reaches_target(eager):
 def test_prune_and_fine_tune_head_only_leaves_conv_dense(eager):
     model = _model()
     stripped, info = trainer.prune_and_fine_tune(
-        model, {"layers": "head", "schedule": "constant", "target_sparsity": 0.5,
-                "frequency": 1, "fine_tune_epochs": 1}, 1e-3, 2, _data())
+        model, PruningConfig(layers="head", schedule="constant", target_sparsity=0.5,
+                             frequency=1, fine_tune_epochs=1), 1e-3, 2, _data())
     assert info["layers"] == HEAD_LAYER_NAMES
     assert info["layer_sparsity"]["head_dense"] == pytest.approx(0.5, abs=0.02)
     assert float(np.mean(stripped.get_layer("block5_conv3").kernel.numpy() == 0)) < 0.01
+
+
+def test_phase_2_uses_the_tuned_depth_when_the_tuner_chose_one():
+    from modules.configs import RunConfig
+    config = RunConfig()
+    assert config.trainer.fine_tune.unfreeze_blocks == 1
+    assert trainer.fine_tune_config(config, {"unfreeze_blocks": 2}).unfreeze_blocks == 2
+    assert trainer.fine_tune_config(config, {}).unfreeze_blocks == 1
+    assert config.trainer.fine_tune.unfreeze_blocks == 1  # the config itself is not changed

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from modules import tuning, tuning_report
+from modules.configs import (AugmentationConfig, ModelConfig, RunConfig, TrainerConfig,
+                             TunerConfig)
 
 SIZE = 32
 
@@ -21,16 +23,16 @@ def _arrays(n, seed):
     return x.astype(np.float32), y.astype(np.int64)
 
 
-def tiny_config(**over):
-    """custom_config as the pipeline builds it, shrunk for speed."""
-    cfg = {"seed": 7, "class_names": ["a", "b"], "image_size": SIZE, "head_units": 4,
-           "dropout": 0.0, "weights_path": "", "learning_rate": 0.001, "batch_size": 8,
-           "augmentation": {"enabled": False}, "fine_tune": {"learning_rate": 1e-4},
-           "strategy": "random", "max_trials": 3, "tuner_epochs": 1, "cv_folds": 1,
-           "search_space": {"learning_rate": [0.001, 0.01, 0.1], "batch_size": [8, 16, 32]},
-           "run_eagerly": True}  # a few dozen images: eager beats tracing VGG16
-    cfg.update(over)
-    return cfg
+def tiny_config(seed=7, strategy="random", max_trials=3, cv_folds=1, search_space=None):
+    """The RunConfig the pipeline hands the Tuner, shrunk for speed (random init, 4 head units,
+    no augmentation; eager: a few dozen images beat tracing VGG16)."""
+    space = search_space or {"learning_rate": [0.001, 0.01, 0.1], "batch_size": [8, 16, 32]}
+    return RunConfig(seed=seed, class_names=["a", "b"], run_eagerly=True,
+                     model=ModelConfig(image_size=SIZE, weights="none", head_units=4,
+                                       dropout=0.0),
+                     trainer=TrainerConfig(augmentation=AugmentationConfig(enabled=False)),
+                     tuner=TunerConfig(strategy=strategy, max_trials=max_trials, epochs=1,
+                                       seed=seed, cv_folds=cv_folds, **space))
 
 
 X, Y = _arrays(24, 0)
@@ -50,7 +52,7 @@ def _sequence(tuner):
 def tiny_tuner_fn(fn_args):
     """A tuner_fn for the executor test: the real tuner on the tiny arrays (ignores the files)."""
     from tfx.components.tuner.component import TunerFnResult
-    cfg = fn_args.custom_config
+    cfg = RunConfig.from_dict(fn_args.custom_config)
     return TunerFnResult(tuner=tuning.make_tuner(cfg, fn_args.working_dir),
                          fit_kwargs={"x": X, "y": Y, "x_val": XV, "y_val": YV, "config": cfg})
 
@@ -165,7 +167,7 @@ def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
 
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples.split_names = artifact_utils.encode_split_names(["train", "validation"])
     best, results = standard_artifacts.HyperParameters(), standard_artifacts.TunerResults()
     best.uri, results.uri = str(tmp_path / "best"), str(tmp_path / "results")
     for a in (best, results):
@@ -174,8 +176,9 @@ def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
     cfg = tiny_config(strategy="grid", max_trials=1, search_space=space)
     exec_properties = {
         specs.TUNER_FN_KEY: f"{__name__}.tiny_tuner_fn",
-        specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}', specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
-        specs.CUSTOM_CONFIG_KEY: json.dumps(cfg)}
+        specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
+        specs.EVAL_ARGS_KEY: '{"splits": ["validation"]}',
+        specs.CUSTOM_CONFIG_KEY: json.dumps(cfg.to_dict())}
     executor = Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1"))
     executor.Do({specs.EXAMPLES_KEY: [examples]},
                   {specs.BEST_HYPERPARAMETERS_KEY: [best], specs.TUNER_RESULTS_KEY: [results]},

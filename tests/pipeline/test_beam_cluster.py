@@ -153,7 +153,7 @@ def _non_loopback_addresses():
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True,
                              timeout=10).stdout
-        for family, address, scope in re.findall(r"\b(inet6?) (\S+)/\d+ .*?scope (\w+)", out):
+        for _, address, scope in re.findall(r"\b(inet6?) (\S+)/\d+ .*?scope (\w+)", out):
             if scope == "global":
                 found.append(address)
     if not found:

@@ -4,17 +4,15 @@ Compiled with the project's own `pipeline.kubeflow_v2_runner.compile_pipeline`
 (KubeflowV2DagRunner); each executor's container args must end with exactly the flags
 `beam_pipeline_args` gives for the same config.
 """
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import json  # noqa: E402
+import json
 
-import pytest  # noqa: E402
+import pytest
 
-from pipeline.config import load_config  # noqa: E402
+from pipeline.config import load_config
 
-from test_beam_args import (DATAFLOW, DATAFLOW_ARGS, FLINK, FLINK_ARGS, SPARK,  # noqa: E402
+from test_beam_args import (DATAFLOW, DATAFLOW_ARGS, FLINK, FLINK_ARGS, SPARK,
                             SPARK_ARGS)
 
 BEAM_EXECUTORS = ("ImageExampleGen_executor", "StatisticsGen_executor", "Transform_executor",

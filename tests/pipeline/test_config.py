@@ -16,8 +16,12 @@ def test_quick_profile_defaults_load_and_validate():
     assert isinstance(cfg, PipelineConfig)
     assert cfg.profile == "quick"
     assert cfg.model.image_size == 32
-    assert cfg.trainer.epochs == 3
-    assert cfg.tuner.learning_rate == [0.001, 0.01, 0.1]
+    # the quick profile's differences from the dataclass defaults (pipeline/config/schema.py)
+    assert cfg.trainer.epochs == 10 and cfg.trainer.early_stopping_patience == 2
+    assert cfg.trainer.augmentation.enabled is False
+    assert cfg.trainer.pruning.schedule == "polynomial"
+    assert cfg.tuner.learning_rate == [0.0003, 0.001, 0.003]
+    assert cfg.model.pooling == "avg" and cfg.trainer.class_weight == "balanced"
     assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]
     assert cfg.data_root == str(REPO_ROOT / "data" / "fashion_binary")
     assert cfg.serving_dir == os.path.join(cfg.output_root, "serving")
@@ -36,6 +40,8 @@ def test_full_profile_overrides_only_its_keys():
     assert cfg.trainer.pruning.target_sparsity == 0.5
     assert cfg.trainer.pruning.enabled is True
     assert cfg.model.weights == "imagenet"
+    assert cfg.trainer.augmentation.enabled is True  # the seed's seven augmentations
+    assert cfg.tuner.learning_rate == [0.001, 0.01, 0.1]  # the seed's space
 
 
 def _tree(root, classes, splits=("train", "eval", "test"), files=("a.png",)):

@@ -132,7 +132,7 @@ def test_runtime_parameters_are_declared_with_the_config_defaults(compiled):
     assert auc_gate["threshold"]["valueThreshold"]["lowerBound"] == \
         config.evaluator.auc_lower_bound
     custom = json.loads(defaults["trainer_custom_config"])
-    assert custom["epochs"] == config.trainer.epochs
+    assert custom["trainer"]["epochs"] == config.trainer.epochs
     assert custom["class_names"] == config.data.class_names
     assert custom["weights_path"] == config.vertex.weights_path  # baked into the image
 
@@ -153,7 +153,7 @@ def test_config_values_reach_the_spec(tmp_path):
                                            "vertex.serving_dir=/gcs/models/serving"])
     job = compile_pipeline(config, str(tmp_path / "p.json"))
     defaults = job["runtimeConfig"]["parameterValues"]
-    assert json.loads(defaults["trainer_custom_config"])["epochs"] == 7
+    assert json.loads(defaults["trainer_custom_config"])["trainer"]["epochs"] == 7
     assert "0.9" in defaults["eval_config"]
     assert defaults["data_root"] == "gs://data-bucket/incoming"
     pusher = job["pipelineSpec"]["root"]["dag"]["tasks"]["ExportPusher"]

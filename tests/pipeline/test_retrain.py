@@ -11,7 +11,8 @@ from tfx.types import standard_artifacts
 from pipeline.__main__ import main
 from pipeline.config import (ConfigError, has_span, load_config, pattern_for_span,
                              spans_on_disk)
-from pipeline.pipeline import SINGLE_SPLIT, example_gen_io
+from modules.splits import SINGLE_SPLIT
+from pipeline.pipeline import example_gen_io
 from pipeline.resolvers import BaselineModelStrategy, SpanWindowStrategy, blessed_model_ids
 from pipeline.retrain import check_span_layout, span_window
 from pipeline.run_lock import AlreadyRunningError, run_lock

@@ -1,15 +1,12 @@
 """cancel_stale_executions on a real SQLite MLMD: what a SIGKILLed run leaves behind."""
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from pipeline.mlmd import CREATE, open_store
 from pipeline.stale_executions import cancel_stale_executions
 
 
 def _store(path):
-    cfg = pb.ConnectionConfig()
-    cfg.sqlite.filename_uri = str(path)
-    cfg.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return metadata_store.MetadataStore(cfg)
+    return open_store(str(path), CREATE)
 
 
 def _execution_with_output(store, type_id, art_type, state, art_state):

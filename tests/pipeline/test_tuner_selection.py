@@ -82,13 +82,12 @@ def test_bad_search_space_is_a_config_error(override, message):
 
 
 def test_optional_dimensions_reach_the_tuner_and_trainer_config():
-    from modules.trainer import fine_tune_config
+    from modules.configs import RunConfig
     from pipeline.pipeline import module_config
-    config = load_config(overrides=["tuner.head_units=[16, 64]", "tuner.unfreeze_blocks=[0, 2]"])
-    custom = module_config(config, None, "none")
-    assert custom["search_space"] == {"learning_rate": [0.001, 0.01, 0.1],
-                                      "batch_size": [16, 32, 64], "head_units": [16, 64],
-                                      "unfreeze_blocks": [0, 2]}
-    # The Trainer's phase 2 uses the tuned depth when the Tuner chose one, else trainer.fine_tune.
-    assert fine_tune_config(custom, {"unfreeze_blocks": 2})["unfreeze_blocks"] == 2
-    assert fine_tune_config(custom, {})["unfreeze_blocks"] == config.trainer.fine_tune.unfreeze_blocks
+    config = load_config(overrides=["tuner.head_units=[16, 64]", "tuner.unfreeze_blocks=[0, 2]",
+                                    "tuner.learning_rate=[0.001, 0.01]"])
+    custom = RunConfig.from_dict(module_config(config, None, "none"))  # through JSON types
+    assert custom.tuner.search_space() == {"learning_rate": [0.001, 0.01],
+                                           "batch_size": config.tuner.batch_size,
+                                           "head_units": [16, 64], "unfreeze_blocks": [0, 2]}
+    assert custom.trainer.fine_tune == config.trainer.fine_tune

@@ -1,0 +1,173 @@
+"""The typed configs the module code consumes (pure Python: importable without TensorFlow).
+
+`pipeline/config.py` composes these into the pipeline config (adding data, evaluator, output,
+beam, retrain and vertex sections), so every default here is written once. The Tuner and the
+Trainer receive a `RunConfig` as TFX's `custom_config` (plain JSON, `to_dict`) and rebuild it with
+`RunConfig.from_dict`; Transform receives a `PreprocessingConfig`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Union
+
+from modules.tflite_variants import DEFAULT_VARIANTS
+
+WHITE = [255.0, 255.0, 255.0]
+
+
+@dataclass
+class PreprocessingConfig:
+    """Transform: decode, composite alpha over `background` (RGB in [0, 255]), resize to
+    `image_size` x `image_size` pixels."""
+    image_size: int = 32
+    background: List[float] = field(default_factory=lambda: list(WHITE))
+
+
+@dataclass
+class AugmentationConfig:
+    """The seed's ImageDataGenerator settings (training only); 0 / False switches one off."""
+    enabled: bool = True
+    rotation_range: float = 40.0      # degrees, uniform in [-r, r]
+    width_shift_range: float = 0.2    # fraction of width
+    height_shift_range: float = 0.2   # fraction of height
+    shear_range: float = 0.2          # degrees (ImageDataGenerator semantics)
+    zoom_range: float = 0.2           # zoom factor uniform in [1 - z, 1 + z]
+    horizontal_flip: bool = True
+    fill_mode: str = "nearest"        # 'nearest' | 'reflect' | 'wrap' | 'constant'
+
+
+@dataclass
+class ModelConfig:
+    """VGG16 transfer model. Input is the Transform output: float32 RGB in [0, 255]."""
+    image_size: int = 32                   # pixels per side after Transform's resize (>= 32)
+    weights: str = "imagenet"              # 'imagenet' (provisioned offline), 'none', an .h5 path
+    pooling: str = "avg"                   # 'avg' (GlobalAveragePooling2D) | 'flatten' (the seed's)
+    head_units: int = 256
+    dropout: float = 0.5
+
+
+@dataclass
+class FineTuneConfig:
+    """Phase 2, gradual unfreezing: unfreeze the top conv blocks one step at a time (lower LR)."""
+    unfreeze_blocks: int = 1               # 0 disables phase 2; at most 5
+    learning_rate: float = 1e-4
+    epochs_per_step: int = 2
+    patience: int = 1                      # early stopping on the validation loss
+
+
+@dataclass
+class PruningConfig:
+    """tfmot magnitude pruning, then fine-tuning epochs (steps = batches)."""
+    enabled: bool = True
+    schedule: str = "constant"             # 'constant' (ConstantSparsity) | 'polynomial'
+    target_sparsity: float = 0.5
+    initial_sparsity: float = 0.0          # polynomial only
+    begin_step: int = 0
+    end_step: int = -1                     # -1: ramp_fraction of the fine-tuning steps
+    ramp_fraction: float = 1.0             # polynomial: reach the target after this share of
+    #                                        the steps, then recover with the final mask
+    learning_rate: Optional[float] = None  # null: phase 2's (pretrained conv layers pruned or
+    #                                        phase 2 ran), else phase 1's
+    frequency: int = 100
+    fine_tune_epochs: int = 1
+    # Which layers: 'head' (the 2 Dense layers) | 'trainable' (head + conv layers unfrozen by
+    # phase 2) | 'all' (head + all 13 conv layers, made trainable for the pruning fine-tune at
+    # phase 2's learning rate) | a list of layer names (e.g. [block5_conv3, head_dense]; frozen
+    # conv layers named here are made trainable too).
+    layers: Union[str, List[str]] = "trainable"
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 3                        # phase 1: frozen base, head only (at most)
+    early_stopping_patience: int = 0       # phase 1: > 0 stops on the validation loss
+    class_weight: str = "balanced"         # 'balanced' (each class weighs the same) | 'none'
+    fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+
+
+# The tuned dimensions, in order, and the Python type of their values.
+SEARCH_SPACE_TYPES = {"learning_rate": float, "batch_size": int, "head_units": int,
+                      "dropout": float, "unfreeze_blocks": int}
+
+
+@dataclass
+class TunerConfig:
+    """Keras Tuner search over the Trainer's hyperparameters (modules/tuner_strategies.py)."""
+    strategy: str = "random"               # a name in modules/tuner_strategies.STRATEGIES
+    max_trials: int = 2
+    epochs: int = 1                        # epochs per trial
+    seed: int = 42                         # the search order and the folds
+    learning_rate: List[float] = field(default_factory=lambda: [0.001, 0.01, 0.1])
+    batch_size: List[int] = field(default_factory=lambda: [16, 32, 64])
+    # Optional dimensions (null: not tuned; the Trainer uses model.* / trainer.fine_tune.*).
+    head_units: Optional[List[int]] = None
+    dropout: Optional[List[float]] = None
+    unfreeze_blocks: Optional[List[int]] = None  # phase-2 depth, 0..5
+    cv_folds: int = 1                      # > 1: k-fold cross-validation on the train split
+    parallel_trials: int = 1               # > 1: Vertex Tuner runs trials in parallel (compile)
+
+    def search_space(self) -> Dict[str, List[Any]]:
+        """The tuned dimensions {name: values}: learning_rate, batch_size, plus any set."""
+        return {name: list(getattr(self, name)) for name in SEARCH_SPACE_TYPES
+                if getattr(self, name) is not None}
+
+
+@dataclass
+class ExportConfig:
+    """TFLite variants pushed beside the SavedModel, each gated on agreement with it in
+    TensorFlow's interpreter and in standalone LiteRT (modules/tflite_variants.py: the variants
+    and their default thresholds)."""
+    tflite_variants: List[str] = field(default_factory=lambda: list(DEFAULT_VARIANTS))
+    # per-variant overrides of the table's thresholds, e.g. {int8: 0.97}
+    min_agreement: Dict[str, float] = field(default_factory=dict)
+    max_probability_diff: Dict[str, float] = field(default_factory=dict)
+    parity_examples: int = 1000            # held-out examples compared (stratified; all if fewer)
+    litert_python: str = ".venv-litert/bin/python"  # relative to the project (make builds it)
+    latency_runs: int = 50                 # timed single-image calls per runtime and thread count
+
+
+@dataclass
+class RunConfig:
+    """What the Tuner's tuner_fn and the Trainer's run_fn receive (TFX custom_config)."""
+    seed: int = 42
+    class_names: List[str] = field(default_factory=list)
+    weights_path: str = ""                 # '' : no pretrained weights (random init)
+    weights_source: str = "none"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    tuner: TunerConfig = field(default_factory=TunerConfig)
+    run_eagerly: bool = False              # tests on a few dozen images: skips graph tracing
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON types (TFX serializes custom_config as JSON)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Optional[Dict[str, Any]]) -> "RunConfig":
+        return from_dict(cls, values or {})
+
+
+def from_dict(cls: Any, values: Dict[str, Any], where: str = "") -> Any:
+    """`cls` (a dataclass) from a mapping, nested dataclasses included; missing keys take the
+    defaults, an unknown key is a ValueError naming it (e.g. a hand-edited Vertex parameter)."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown key {where}{unknown[0]} (known: "
+                         f"{', '.join(sorted(names))})")
+    kwargs = {}
+    for key, value in values.items():
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            value = from_dict(tp, value, f"{where}{key}.")
+        kwargs[key] = value
+    return cls(**kwargs)

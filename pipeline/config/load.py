@@ -1,0 +1,96 @@
+"""Loads the config: the profile's defaults, then a YAML file, then `--set key=value` overrides;
+builds the typed config (typecheck.py), fills in discovered class names, validates (validate.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from pipeline.config.errors import ConfigError
+from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig
+from pipeline.config.typecheck import build
+from pipeline.config.validate import validate
+from pipeline.data_layout import (discover_class_names, has_span, is_uri, pattern_for_span,
+                                  spans_on_disk)
+
+
+def _deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _parse_override(item: str) -> Dict[str, Any]:
+    """`a.b.c=value` (value parsed as YAML) -> {'a': {'b': {'c': value}}}."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. trainer.epochs=2")
+    key, raw = item.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else ""
+    tree: Dict[str, Any] = value
+    for part in reversed(key.strip().split(".")):
+        tree = {part: tree}
+    return tree
+
+
+def load_config(path: Optional[str] = None, profile: Optional[str] = None,
+                overrides: Optional[List[str]] = None, check_paths: bool = True) -> PipelineConfig:
+    """Builds and validates the config: profile defaults, then the YAML file, then overrides."""
+    file_values: Dict[str, Any] = {}
+    if path:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file {path}: no such file")
+        try:
+            with open(path) as f:
+                file_values = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path}: not valid YAML ({e})") from None
+        if not isinstance(file_values, dict):
+            raise ConfigError(f"config file {path}: expected a mapping at the top level")
+        if path and "data" in file_values and isinstance(file_values["data"], dict):
+            root = file_values["data"].get("root")
+            if isinstance(root, str) and not os.path.isabs(os.path.expanduser(root)):
+                # Relative data paths in a YAML file are relative to that file.
+                file_values["data"]["root"] = str(
+                    (Path(path).resolve().parent / root).resolve())
+    override_trees = [_parse_override(item) for item in overrides or []]
+    # `--set profile=full` selects the profile too (it used to be silently overwritten below).
+    set_profile = next((t["profile"] for t in reversed(override_trees) if "profile" in t), None)
+    profile = profile or set_profile or file_values.get("profile") or "quick"
+    if profile not in PROFILES:
+        raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
+    merged = _deep_merge(PROFILE_DEFAULTS[profile], file_values)
+    for tree in override_trees:
+        merged = _deep_merge(merged, tree)
+    merged["profile"] = profile
+    config = build(PipelineConfig, merged)
+    if check_paths:
+        config = resolve_class_names(config)
+    validate(config, check_paths=check_paths)
+    return config
+
+
+def resolve_class_names(config: PipelineConfig) -> PipelineConfig:
+    """The config with `data.class_names` filled in from a local tree when not configured: the
+    sorted class folders under train_pattern (the newest span's). Returned as a copy."""
+    d = config.data
+    root = config.data_root
+    if d.class_names or is_uri(root) or not os.path.isdir(root):
+        return config
+    pattern = d.train_pattern
+    if has_span(pattern):
+        spans = spans_on_disk(root, pattern)
+        if not spans:
+            return config  # validate() names the missing span
+        pattern = pattern_for_span(pattern, spans[-1])
+    names = discover_class_names(root, pattern)
+    return dataclasses.replace(config, data=dataclasses.replace(d, class_names=names))
+
+

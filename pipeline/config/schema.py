@@ -1,0 +1,249 @@
+"""The pipeline config's schema: the pipeline-only sections as dataclasses, composed with the
+module configs (modules/configs.py), and the profiles' defaults. No checks here (load.py,
+validate.py)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List
+
+from modules.configs import ExportConfig, ModelConfig, TrainerConfig, TunerConfig
+from pipeline import data_layout
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ("quick", "full")
+
+
+@dataclass
+class DataConfig:
+    """Where the image-folder tree lives: `<root>/<split>/<class>/*.<ext>`, and which files are
+    train, validation and test (pipeline/data_layout.py)."""
+    root: str = "data/fashion_binary"
+    train_pattern: str = "train/*/*"       # relative to root; may contain {SPAN}
+    # The second folder: the held-out test split, or validation when a test split exists.
+    # '' : no folders, train_pattern is hash-split into train/validation/test (split_hash_buckets)
+    eval_pattern: str = "eval/*/*"
+    test_pattern: str = "auto"             # 'auto': test/*/* if present; '': none; or a pattern
+    validation_fraction: float = 0.2       # of train, by path hash, when no validation folder
+    split_hash_buckets: Dict[str, int] = field(
+        default_factory=lambda: {"train": 3, "validation": 1, "test": 1})
+    class_names: List[str] = field(default_factory=list)  # empty: sorted folder names under train
+    max_quarantine_fraction: float = 0.01  # undecodable files tolerated before the run fails
+    max_image_pixels: int = 25_000_000     # larger images are quarantined, not decoded
+    # A curated schema (schema.pbtxt, e.g. a copy of a past run's SchemaGen output) that new spans
+    # are validated against (ImportSchemaGen); '' infers the schema from the data (SchemaGen).
+    schema_path: str = ""
+    # RGB that transparent pixels are composited over (Transform and serving alike)
+    alpha_background: List[float] = field(default_factory=lambda: [255.0, 255.0, 255.0])
+
+
+@dataclass
+class EvaluatorConfig:
+    """TFMA gates on the held-out test split: absolute lower bounds and the allowed drop against
+    the latest blessed model of the same classes (components/tfma_gates.py)."""
+    accuracy_lower_bound: float = 0.70
+    auc_lower_bound: float = 0.80          # binary AUC; 3+ classes: macro one-vs-rest AUC
+    min_class_recall: float = 0.50         # every class's recall (binary: recall and specificity)
+    max_accuracy_drop: float = 0.01        # candidate may be at most this much worse than baseline
+
+
+@dataclass
+class OutputConfig:
+    # pipeline_root, metadata.sqlite, logs/ and serving/ live here. '' : outputs/<data set>, the
+    # data root's folder name, so two data sets never share MLMD, caches or serving dirs.
+    root: str = ""
+    serving_dir: str = ""                  # default: <root>/serving
+
+
+@dataclass
+class PortableBeamConfig:
+    """Beam's portable stack: a Job API endpoint and the SDK workers' environment."""
+    job_endpoint: str = ""                 # host:port of the job service (beam-cluster prints it)
+    environment_type: str = "EXTERNAL"     # EXTERNAL (worker pool) | DOCKER | PROCESS | LOOPBACK
+    environment_config: str = ""           # EXTERNAL: worker pool host:port; DOCKER: image
+    sdk_worker_parallelism: int = 1        # bundles processed concurrently per SDK worker
+    setup_file: str = ""                   # stage the project to workers that lack it (not EXTERNAL)
+    bind_address: str = "localhost"        # beam-cluster: loopback; an IP opens it UNAUTHENTICATED
+
+
+@dataclass
+class DataflowBeamConfig:
+    """Google Cloud Dataflow (Runner v2). Workers need this project installed (image or setup)."""
+    project: str = ""
+    region: str = "us-central1"
+    temp_location: str = ""                # gs://bucket/tmp
+    staging_location: str = ""             # gs://bucket/staging (default: under temp_location)
+    sdk_container_image: str = ""          # worker image with this project pip-installed
+    setup_file: str = ""                   # alternative: build and stage the project per job
+    max_num_workers: int = 0               # 0: Dataflow's default autoscaling limit
+    machine_type: str = ""                 # '' : Dataflow's default
+
+
+@dataclass
+class FlinkBeamConfig:
+    """Beam's Flink job server (a jar from Maven) submitting to a Flink cluster."""
+    master_url: str = ""                   # host:port of the Flink JobManager REST endpoint
+    job_server_jar: str = ""               # beam-runners-flink-<v>-job-server-<beam>.jar
+    environment_type: str = "DOCKER"
+    environment_config: str = ""           # DOCKER: SDK image with this project installed
+    parallelism: int = 0                   # 0: Flink's default
+
+
+@dataclass
+class SparkBeamConfig:
+    """Beam's Spark job server (a jar from Maven) submitting to a Spark master."""
+    master_url: str = ""                   # spark://host:7077
+    job_server_jar: str = ""               # beam-runners-spark-3-job-server-<beam>.jar
+    environment_type: str = "DOCKER"
+    environment_config: str = ""
+
+
+@dataclass
+class BeamConfig:
+    """Which Beam runner the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator...)
+    use; turned into Beam flags by `pipeline.beam_args.beam_pipeline_args` only."""
+    runner: str = "local"                  # local | portable | dataflow | flink | spark
+    portable: PortableBeamConfig = field(default_factory=PortableBeamConfig)
+    dataflow: DataflowBeamConfig = field(default_factory=DataflowBeamConfig)
+    flink: FlinkBeamConfig = field(default_factory=FlinkBeamConfig)
+    spark: SparkBeamConfig = field(default_factory=SparkBeamConfig)
+    extra_args: List[str] = field(default_factory=list)  # appended verbatim, e.g. --job_name=x
+
+
+@dataclass
+class RetrainConfig:
+    """`python -m pipeline retrain`: data arriving in spans (`{SPAN}` in data.train_pattern).
+
+    ExampleGen ingests the newest span; Transform, Tuner and Trainer read the newest `num_spans`
+    ingested spans (a RollingRange; earlier spans of the window that were never ingested are
+    ingested first by `retrain`). StatisticsGen, ExampleValidator and Evaluator see the newest span.
+    """
+    num_spans: int = 1                     # RollingRange.num_spans: the window of spans trained on
+    warm_start: bool = False               # Trainer's base_model: the latest blessed model
+
+
+@dataclass
+class VertexConfig:
+    """`compile` / `submit` / `schedule`: the KFP v2 spec (KubeflowV2DagRunner) on Vertex AI."""
+    project: str = ""                      # Google Cloud project id
+    region: str = "us-central1"            # Vertex AI location (aiplatform `location`)
+    pipeline_root: str = ""                # gs://bucket/prefix: artifacts of the Vertex runs
+    default_image: str = "image-classifier-pipeline:latest"  # `make image IMAGE=...`, pushed
+    service_account: str = ""              # runs as this account ('' : Compute Engine default)
+    cron: str = "0 3 * * *"                # `schedule` without --cron (optional CRON_TZ=... prefix)
+    max_concurrent_run_count: int = 1      # scheduled runs never overlap (Vertex's run lock)
+    display_name: str = ""                 # '' : pipeline_name
+    enable_caching: bool = True
+    labels: Dict[str, str] = field(default_factory=dict)
+    data_root: str = ""                    # input_base on Vertex, e.g. gs://bucket/incoming;
+    #                                        '' : data.root as baked into the image (/app/...)
+    serving_dir: str = ""                  # '' : /gcs/<bucket>/<prefix>/serving (Cloud Storage
+    #                                        FUSE, mounted by Vertex AI at /gcs)
+    weights_path: str = "/app/weights/vgg16_imagenet_notop.h5"  # baked into the image
+
+
+@dataclass
+class PipelineConfig:
+    pipeline_name: str = "image-classifier"
+    profile: str = "quick"
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tuner: TunerConfig = field(default_factory=TunerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    beam: BeamConfig = field(default_factory=BeamConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    vertex: VertexConfig = field(default_factory=VertexConfig)
+
+    @property
+    def beam_pipeline_args(self) -> List[str]:
+        """Beam flags derived from `beam` (see pipeline/beam_args.py)."""
+        from pipeline.beam_args import beam_pipeline_args
+        return beam_pipeline_args(self)
+
+    # ---- derived locations (absolute) ----
+    @property
+    def data_root(self) -> str:
+        return abs_path(self.data.root)
+
+    @property
+    def schema_path(self) -> str:
+        return abs_path(self.data.schema_path) if self.data.schema_path else ""
+
+    @property
+    def output_root(self) -> str:
+        if self.output.root:
+            return abs_path(self.output.root)
+        return abs_path(os.path.join("outputs", data_set_name(self.data.root)))
+
+    @property
+    def split_layout(self) -> "data_layout.SplitLayout":
+        """Which files are train, validation and test (pipeline/data_layout.py)."""
+        d = self.data
+        return data_layout.split_layout(self.data_root, d.train_pattern, d.eval_pattern,
+                                        d.test_pattern, d.validation_fraction,
+                                        d.split_hash_buckets)
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_root, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_root, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        return abs_path(self.output.serving_dir) if self.output.serving_dir else os.path.join(
+            self.output_root, "serving")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Profile defaults: only the differences from the dataclass defaults above.
+PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    # CPU, minutes. Chosen on the embedded data's validation split (benchmarks/peer_recipe.py
+    # and docs/results.md): at 32x32 the seed's augmentations cost 3-5 points, a gentler
+    # pruning schedule (ramp over half of 2 epochs at 1e-4) recovers what one constant-sparsity
+    # epoch lost, and the seed's learning rates 0.01 / 0.1 only waste trials.
+    "quick": {
+        "tuner": {"learning_rate": [0.0003, 0.001, 0.003], "batch_size": [32]},
+        "trainer": {"epochs": 10, "early_stopping_patience": 2,
+                    "augmentation": {"enabled": False},
+                    "fine_tune": {"epochs_per_step": 5, "patience": 2},
+                    "pruning": {"schedule": "polynomial", "ramp_fraction": 0.5,
+                                "fine_tune_epochs": 2, "learning_rate": 0.0001}},
+    },
+    # The seed's settings (GPU / cloud): 224x224, a 9-trial grid x 3 epochs x 3-fold CV, 10
+    # epochs with the seven augmentations, constant 0.5 pruning over 3 epochs.
+    "full": {
+        "model": {"image_size": 224},
+        "tuner": {"max_trials": 9, "epochs": 3, "strategy": "grid", "cv_folds": 3},
+        "trainer": {"epochs": 10, "early_stopping_patience": 3,
+                    "pruning": {"fine_tune_epochs": 3}},
+    },
+}
+
+
+def data_set_name(root: str) -> str:
+    """The data root's folder name (`data/fashion_binary` -> `fashion_binary`): the default
+    output root is outputs/<it>."""
+    name = os.path.basename(os.path.normpath(root.rstrip("/"))) or "data"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def abs_path(path: str) -> str:
+    """`path` made absolute against the project root (URIs such as gs:// are kept as they are)."""
+    if data_layout.is_uri(path):
+        return path
+    p = Path(os.path.expanduser(path))
+    return str(p if p.is_absolute() else (REPO_ROOT / p))
+
+

@@ -1,0 +1,185 @@
+"""Semantic checks of a built config (types are checked by typecheck.py): ranges, names from the
+tables (TFLite variants, tuner strategies, pruning layers), the beam section, and the data tree on
+disk (every configured class has images in every split). Never changes the config."""
+from __future__ import annotations
+
+import os
+
+from modules import tflite_variants, tuner_strategies
+from modules.configs import ExportConfig, TunerConfig
+from modules.layer_names import check_pruning_layers
+from pipeline import data_layout
+from pipeline.config.errors import ConfigError
+from pipeline.config.schema import PipelineConfig, abs_path
+from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern_for_span,
+                                  spans_on_disk)
+
+
+def validate(config: PipelineConfig, check_paths: bool = True) -> None:
+    """Semantic checks that types alone cannot express; ConfigError naming the key. Never
+    changes `config` (class names are discovered by load.resolve_class_names before)."""
+    m, t, tr, ev = config.model, config.tuner, config.trainer, config.evaluator
+    bg = config.data.alpha_background
+    if len(bg) != 3 or any(not (0.0 <= c <= 255.0) for c in bg):
+        raise ConfigError(f"data.alpha_background: expected 3 RGB values in [0, 255], got {bg}")
+    if m.image_size < 32:
+        raise ConfigError(f"model.image_size: VGG16 needs at least 32 pixels, got {m.image_size}")
+    if not (0.0 <= m.dropout < 1.0):
+        raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}")
+    if m.pooling not in ("avg", "flatten"):
+        raise ConfigError(f"model.pooling: expected 'avg' or 'flatten', got {m.pooling!r}")
+    if tr.class_weight not in ("balanced", "none"):
+        raise ConfigError(f"trainer.class_weight: expected 'balanced' or 'none', got "
+                          f"{tr.class_weight!r}")
+    if tr.early_stopping_patience < 0:
+        raise ConfigError(f"trainer.early_stopping_patience: expected >= 0, got "
+                          f"{tr.early_stopping_patience}")
+    if m.head_units < 1:
+        raise ConfigError(f"model.head_units: expected >= 1, got {m.head_units}")
+    if t.strategy not in tuner_strategies.STRATEGIES:
+        raise ConfigError(f"tuner.strategy: expected one of "
+                          f"{', '.join(tuner_strategies.STRATEGIES)}, got {t.strategy!r}")
+    _validate_search_space(t)
+    if t.max_trials < 1 or t.epochs < 1 or tr.epochs < 1:
+        raise ConfigError("tuner.max_trials, tuner.epochs and trainer.epochs must be >= 1")
+    if not (0.0 < tr.pruning.target_sparsity < 1.0):
+        raise ConfigError(f"trainer.pruning.target_sparsity: expected 0 < s < 1, "
+                          f"got {tr.pruning.target_sparsity}")
+    if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
+        raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
+                          f"{tr.pruning.ramp_fraction}")
+    if tr.pruning.learning_rate is not None and tr.pruning.learning_rate <= 0:
+        raise ConfigError(f"trainer.pruning.learning_rate: expected > 0 or null, got "
+                          f"{tr.pruning.learning_rate}")
+    if tr.pruning.schedule not in ("constant", "polynomial"):
+        raise ConfigError(f"trainer.pruning.schedule: expected 'constant' or 'polynomial', "
+                          f"got {tr.pruning.schedule!r}")
+    try:
+        check_pruning_layers(tr.pruning.layers)
+    except ValueError as e:
+        raise ConfigError(f"trainer.pruning.layers: {e}") from None
+    if tr.augmentation.fill_mode not in ("nearest", "reflect", "wrap", "constant"):
+        raise ConfigError(f"trainer.augmentation.fill_mode: expected nearest, reflect, wrap or "
+                          f"constant, got {tr.augmentation.fill_mode!r}")
+    if not (0 <= tr.fine_tune.unfreeze_blocks <= 5):
+        raise ConfigError(f"trainer.fine_tune.unfreeze_blocks: expected 0..5, got "
+                          f"{tr.fine_tune.unfreeze_blocks}")
+    if t.cv_folds < 1:
+        raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
+    _validate_export(config.export)
+    for name in ("accuracy_lower_bound", "auc_lower_bound", "min_class_recall",
+                 "max_accuracy_drop"):
+        v = getattr(ev, name)
+        if not (0.0 <= v <= 1.0):
+            raise ConfigError(f"evaluator.{name}: expected a value in [0, 1], got {v}")
+    if m.weights not in ("imagenet", "none") and check_paths and not os.path.isfile(
+            abs_path(m.weights)):
+        raise ConfigError(f"model.weights: {m.weights} is not 'imagenet', 'none' or an "
+                          f"existing weights file")
+    from pipeline.beam_args import beam_pipeline_args
+    beam_pipeline_args(config)  # raises ConfigError for a bad beam: section
+    buckets = config.data.split_hash_buckets
+    if sorted(buckets) != ["test", "train", "validation"] or any(v < 1 for v in buckets.values()):
+        raise ConfigError(f"data.split_hash_buckets: expected positive train, validation and "
+                          f"test bucket counts (e.g. {{train: 3, validation: 1, test: 1}}), got "
+                          f"{buckets}")
+    if not (0.0 < config.data.validation_fraction < 1.0):
+        raise ConfigError(f"data.validation_fraction: expected 0 < fraction < 1, got "
+                          f"{config.data.validation_fraction}")
+    if config.retrain.num_spans < 1:
+        raise ConfigError(f"retrain.num_spans: expected >= 1, got {config.retrain.num_spans}")
+    if config.vertex.max_concurrent_run_count < 1:
+        raise ConfigError(f"vertex.max_concurrent_run_count: expected >= 1, got "
+                          f"{config.vertex.max_concurrent_run_count}")
+    if check_paths:
+        _validate_data(config)
+
+
+def _validate_export(ex: ExportConfig) -> None:
+    known = ", ".join(tflite_variants.VARIANTS)
+    for v in ex.tflite_variants:
+        if v not in tflite_variants.VARIANTS:
+            raise ConfigError(f"export.tflite_variants: unknown variant {v!r} (known: {known})")
+    if len(set(ex.tflite_variants)) != len(ex.tflite_variants):
+        raise ConfigError(f"export.tflite_variants: duplicate variants in {ex.tflite_variants}")
+    for key in ("min_agreement", "max_probability_diff"):
+        for v, frac in getattr(ex, key).items():
+            if v not in tflite_variants.VARIANTS:
+                raise ConfigError(f"export.{key}.{v}: unknown variant (known: {known})")
+            if not (0.0 <= frac <= 1.0):
+                raise ConfigError(f"export.{key}.{v}: expected a fraction in [0, 1], got {frac}")
+    if ex.parity_examples < 1:
+        raise ConfigError(f"export.parity_examples: expected >= 1, got {ex.parity_examples}")
+    if ex.latency_runs < 1:
+        raise ConfigError(f"export.latency_runs: expected >= 1, got {ex.latency_runs}")
+
+
+# Tuner search-space dimension -> (check, what it must be). Types are checked by the dataclass.
+_SEARCH_SPACE_CHECKS = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "batch_size": (lambda v: v > 0, "> 0"),
+    "head_units": (lambda v: v >= 1, ">= 1"),
+    "dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "unfreeze_blocks": (lambda v: 0 <= v <= 5, "in 0..5"),
+}
+
+
+def _validate_search_space(t: TunerConfig) -> None:
+    """Each tuned dimension: a non-empty list of distinct, in-range values."""
+    for name, (ok, what) in _SEARCH_SPACE_CHECKS.items():
+        values = getattr(t, name)
+        if values is None:
+            continue
+        if not values:
+            raise ConfigError(f"tuner.{name}: the search space is empty (give values, or null "
+                              f"to not tune it)" if name not in ("learning_rate", "batch_size")
+                              else f"tuner.{name}: the search space is empty")
+        bad = [v for v in values if not ok(v)]
+        if bad:
+            raise ConfigError(f"tuner.{name}: values must be {what}, got {bad[0]!r} in {values}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"tuner.{name}: duplicate values in {values}")
+    if t.parallel_trials < 1:
+        raise ConfigError(f"tuner.parallel_trials: expected >= 1, got {t.parallel_trials}")
+
+
+def _validate_data(config: PipelineConfig) -> None:
+    """The tree on disk fits the layout: every configured class has images in every split (train,
+    validation, test), no split holds an unconfigured class folder, no class folder is empty."""
+    root = config.data_root
+    if is_uri(root):
+        return  # remote data (gs://...) is read by ExampleGen; class names must be configured
+    if not os.path.isdir(root):
+        raise ConfigError(f"data.root: {root} does not exist (expected <root>/train/<class>/*.png)")
+    if config.data.schema_path and not os.path.isfile(abs_path(config.data.schema_path)):
+        raise ConfigError(f"data.schema_path: {abs_path(config.data.schema_path)} does not exist "
+                          f"(expected a schema.pbtxt)")
+    layout = config.split_layout
+    span = None
+    if has_span(config.data.train_pattern):
+        # ExampleGen's driver resolves {SPAN} at run time (the newest span); here the newest span
+        # on disk is checked, and class names are discovered from it when not configured.
+        spans = spans_on_disk(root, config.data.train_pattern)
+        if not spans:
+            raise ConfigError(f"data.train_pattern: no files match "
+                              f"{config.data.train_pattern!r} under {root} (no span yet; "
+                              f"expected e.g. span-1/<class>/*.png)")
+        span = spans[-1]
+    for pattern in set(layout.patterns.values()):
+        concrete = pattern_for_span(pattern, span) if span is not None else pattern
+        empty = empty_class_folders(root, concrete)
+        if empty:
+            raise ConfigError(f"data.root: empty class folder(s) {empty} (no files match "
+                              f"{concrete!r} in them): a class needs images in every split; "
+                              f"add images or remove the folder")
+    train_like = pattern_for_span(config.data.train_pattern, span) if span is not None \
+        else config.data.train_pattern
+    if len(config.data.class_names) < 2:
+        raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
+                          f"under {train_like!r}; need at least 2 "
+                          f"(found: {config.data.class_names})")
+    try:
+        data_layout.check_classes(data_layout.files_by_split(root, layout, span),
+                                  list(config.data.class_names), layout)
+    except data_layout.LayoutError as e:
+        raise ConfigError(f"data.class_names / data.root: {e}") from None
