@@ -52,13 +52,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from modules import export, latency, litert, metrics, weights  # noqa: E402
+from modules import export, latency, litert, metrics  # noqa: E402
 from modules.configs import AugmentationConfig, PruningConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
 from modules.model import build_model, set_base_trainable  # noqa: E402
 from modules.preprocessing import decode_and_resize  # noqa: E402
 from modules.trainer import prune_and_fine_tune  # noqa: E402
 from modules.training import compile_model  # noqa: E402
+from pipeline import weights  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ("shirt", "tshirt_top")

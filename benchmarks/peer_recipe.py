@@ -196,7 +196,7 @@ def main(argv=None) -> int:
                    help="extra pipeline override (e.g. trainer.epochs=5), repeatable")
     p.add_argument("--skip-recipe", action="store_true", help="pipeline runs only")
     args = p.parse_args(argv)
-    from modules import weights as provisioning  # the same ImageNet file for both arms
+    from pipeline import weights as provisioning  # the same ImageNet file for both arms
     info = provisioning.load_vgg16_weights_info() or provisioning.provision_vgg16_weights()
     weights = info.path
     work = tempfile.mkdtemp(prefix="bench-peer-")

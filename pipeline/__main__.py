@@ -4,7 +4,7 @@
            run locally: one line per component on the console, the full log in
            <output.root>/logs/run-*.log (--verbose: the full stream on the console instead)
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
-  weights  [--weights-file PATH] [--offline]                                   provision VGG16 weights
+  weights  [--weights-file PATH] [--cache-dir DIR] [--offline]                 provision VGG16 weights
   report   [--config ...]                                                      print the last run's summary
   predict  [--model DIR|FILE.tflite] [--json] IMAGE...  classify images with a pushed model
            (default: the newest version under the config's serving dir)
@@ -109,15 +109,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return beam_cluster.main(args.action, args.state_dir or beam_cluster.DEFAULT_STATE_DIR,
                                      args.smoke_timeout, bind_address(config.beam))
         if args.command == "weights":
-            from modules import weights
-            wargs: List[str] = []
-            if args.weights_file:
-                wargs += ["--weights-file", args.weights_file]
-            if args.cache_dir:
-                wargs += ["--cache-dir", args.cache_dir]
-            if args.offline:
-                wargs.append("--offline")
-            return weights.main(wargs)
+            from pipeline.weights import provision_command
+            return provision_command(weights_file=args.weights_file or None,
+                                     cache_dir=args.cache_dir or None, offline=args.offline)
         if args.command == "predict":
             return _predict(args)
         config = load_config(args.config, args.profile, args.overrides)

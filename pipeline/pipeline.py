@@ -41,7 +41,7 @@ def resolve_weights(config: PipelineConfig) -> Tuple[Optional[str], str]:
     choice = config.model.weights
     if choice == "none":
         return None, "none (random init; whole network trained)"
-    from modules import weights  # local import: provisioning pulls in onnx only when needed
+    from pipeline import weights  # local import: only needed when model.weights is not "none"
     if choice == "imagenet":
         info = weights.load_vgg16_weights_info() or weights.provision_vgg16_weights()
     else:

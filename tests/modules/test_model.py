@@ -26,7 +26,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def imagenet_weights_path():
-    from modules.weights import load_vgg16_weights_info, provision_vgg16_weights
+    from pipeline.weights import load_vgg16_weights_info, provision_vgg16_weights
     info = load_vgg16_weights_info()
     if info is None:
         info = provision_vgg16_weights()

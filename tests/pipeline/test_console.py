@@ -114,8 +114,8 @@ def test_project_warnings_pass_library_ones_do_not():
     assert is_project_warning(record("marked executions of a killed run CANCELED: %s", ["x"],
                                      level=logging.WARNING, pathname=runner))
     assert is_project_warning(record("pipeline run failed", level=logging.ERROR, pathname=runner))
-    assert is_project_warning(record("weights: ...", level=logging.WARNING, name="modules.weights",
-                                     pathname="<string>"))
+    assert is_project_warning(record("weights: ...", level=logging.WARNING,
+                                     name="pipeline.weights.provision", pathname="<string>"))
     # below WARNING, or a library's
     assert not is_project_warning(record("Training summary", pathname=runner))
     assert not is_project_warning(record("x", level=logging.WARNING, pathname=LAUNCHER))

