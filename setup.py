@@ -8,5 +8,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "modules", "modules.*"]),
+    # non-Python files read at run time (importlib.resources), installed with their packages
+    package_data={"components.export_pusher.report": ["*.j2"]},
     entry_points={"console_scripts": ["image-pipeline=pipeline.__main__:main"]},
 )

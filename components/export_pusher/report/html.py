@@ -1,0 +1,218 @@
+"""report.html: the finished report dict rendered through the Jinja2 template report.html.j2
+(beside this file, shipped as package data) with autoescaping on.
+
+The functions here turn the report into display rows (numbers formatted, "–" for missing values);
+the template owns the page: sections, headings, prose, markup. Plots are embedded as base64
+data URIs, so the page is self-contained when copied alone.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import importlib.resources
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import jinja2
+
+from components.export_pusher.report.facts import TUNER_DIR
+
+HTML_FILE = "report.html"
+TEMPLATE = "report.html.j2"
+SAVED_MODEL_LABEL = "saved_model/"
+PLOT_ALTS = {"accuracy_vs_size": "accuracy vs size", "confusion": "confusion matrix",
+             "augmentation": "augmented training samples"}  # the plots the page shows
+Row = Sequence[Any]
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """Display text of a cell: "–" for None, "n/a" for NaN, floats with `digits` decimals,
+    anything else str()."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "n/a"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _image(dest_dir: str, rel: str, alt: str) -> Dict[str, str]:
+    """{"alt", "rel", "uri"} of the PNG at `dest_dir`/`rel`; uri is a data:image/png;base64 URI."""
+    with open(os.path.join(dest_dir, rel), "rb") as f:
+        data = base64.b64encode(f.read()).decode()
+    return {"alt": alt, "rel": rel, "uri": f"data:image/png;base64,{data}"}
+
+
+def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
+    """(label, value) rows of the table under the title: deployed artifact, weights, profile,
+    classes, data manifest, held-out sample, model URI."""
+    run, manifest = report.get("run", {}), report.get("data_manifest", {})
+    return [
+        ("deployed artifact", report.get("deployed")),
+        ("weights source", report.get("weights_source")),
+        ("profile", run.get("profile")),
+        ("classes", ", ".join(run.get("class_names", []))),
+        ("data manifest sha256", f"{manifest.get('sha256')} ({manifest.get('files')} files "
+                                 f"under {manifest.get('root')})"),
+        ("held-out examples (parity, metrics)",
+         f"{report.get('eval_examples')} of split '{report.get('held_out', {}).get('split')}'"),
+        ("model", report.get("model_uri")),
+    ]
+
+
+def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:
+    """{"header": column names, "rows": [{"cells": display values, "pushed": bool}]}: the
+    SavedModel, then pushed and rejected TFLite variants; one latency column (median ms) per
+    thread count the SavedModel was timed with."""
+    sm = report["saved_model"]
+    threads = sorted(sm.get("latency", {}), key=int)
+    rows = [{"pushed": True, "cells": [
+        "SavedModel", SAVED_MODEL_LABEL, sm["bytes"], sm["gzip_bytes"], fmt(sm["accuracy"]),
+        fmt(sm.get("auc")), *[fmt(sm["latency"][t]["median_ms"], 2) for t in threads], "–"]}]
+    for variant, info in list(report["tflite"].items()) + list(report["rejected"].items()):
+        lat = info.get("latency", {})
+        agreement = (f"{info['agreement']:.2%} (min {info['min_agreement']:.0%})"
+                     if "agreement" in info else "–")
+        rows.append({"pushed": variant in report["tflite"], "cells": [
+            f"TFLite {variant}", info.get("file", "–"), info["bytes"], info["gzip_bytes"],
+            fmt(info.get("accuracy")), fmt(info.get("auc")),
+            *[fmt(lat[t]["median_ms"], 2) if t in lat else "–" for t in threads], agreement]})
+    header = ["artifact", "file", "bytes", "gzip bytes", "accuracy", "AUC",
+              *[f"latency ms, {t} thread(s)" for t in threads],
+              "class agreement with SavedModel (LiteRT)", "status"]
+    return {"header": header, "rows": rows}
+
+
+def per_class_rows(report: Dict[str, Any]) -> List[Row]:
+    """(class, precision, recall, examples) rows of the deployed artifact; [] without them."""
+    per_class = report.get("per_class", {}).get("classes", {})
+    return [(name, fmt(v["precision"]), fmt(v["recall"]), v["support"])
+            for name, v in per_class.items()]
+
+
+def sparsity_rows(report: Dict[str, Any]) -> Optional[List[Row]]:
+    """(layer, target, measured sparsity) rows plus the size-weighted overall row; None when the
+    model was not pruned."""
+    sp = report.get("sparsity")
+    if not sp:
+        return None
+    target = report.get("training", {}).get("pruning", {}).get("target_sparsity")
+    rows: List[Row] = [(layer, fmt(target, 2), fmt(v)) for layer, v in sp["layers"].items()]
+    rows.append(("overall (pruned kernels, size-weighted)", fmt(target, 2), fmt(sp["overall"])))
+    return rows
+
+
+def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """{"hyperparameters": (name, value) rows, "phases": (phase, epochs, validation accuracy,
+    validation AUC) rows, "train_seconds" (when recorded)} from training_summary.json; None
+    when there is no summary."""
+    if not training:
+        return None
+    hp = [(k, fmt(v, 6)) for k, v in training.get("hyperparameters", {}).items()]
+    rows: List[Row] = []
+    if "phase1" in training:
+        p1 = training["phase1"]
+        v = p1.get("validation", p1.get("eval", {}))
+        rows.append(("phase 1: head on frozen base", p1.get("epochs"),
+                     fmt(v.get("accuracy")), fmt(v.get("auc"))))
+    for step in training.get("phase2", {}).get("steps", []):
+        epochs = len(next(iter(step.get("history", {}).values()), []))
+        quality = step.get("validation", step.get("eval", {}))
+        rows.append((f"phase 2: top {step['unfrozen_blocks']} block(s) unfrozen "
+                     f"({len(step['trainable_conv_layers'])} conv layers, "
+                     f"lr {training['phase2']['learning_rate']})", epochs,
+                     fmt(quality.get("accuracy")), fmt(quality.get("auc"))))
+    if "pruning" in training:
+        pr = training["pruning"]
+        rows.append((f"pruning fine-tune: {pr.get('schedule', '')} to "
+                     f"{pr.get('target_sparsity')} on {len(pr.get('layers', []))} layers "
+                     f"(lr {pr.get('learning_rate')})", pr.get("fine_tune_epochs"), "", ""))
+    if "final_validation" in training or "final_eval" in training:
+        fe = training.get("final_validation", training.get("final_eval"))
+        rows.append(("final (stripped) model", "", fmt(fe.get("accuracy")), fmt(fe.get("auc"))))
+    tables: Dict[str, Any] = {"hyperparameters": hp, "phases": rows}
+    if "train_seconds" in training:
+        tables["train_seconds"] = training["train_seconds"]
+    return tables
+
+
+def trials_rows(trials_json: str) -> List[Dict[str, Any]]:
+    """Rows of the tuner's trials.json (modules/tuning_report.py: a list of dicts, or
+    {"trials": [...]}): `hyperparameters` are spread into columns, other nested dicts become
+    "key.name" columns and lists (fold scores) one comma-separated cell."""
+    with open(trials_json) as f:
+        data = json.load(f)
+    if isinstance(data, dict):
+        data = data.get("trials", [])
+    rows = []
+    for item in data if isinstance(data, list) else []:
+        if not isinstance(item, dict):
+            continue
+        row: Dict[str, Any] = {}
+        for k, v in item.items():
+            if isinstance(v, dict):
+                prefix = "" if k == "hyperparameters" else f"{k}."
+                row.update({f"{prefix}{k2}": v2 for k2, v2 in v.items()
+                            if not isinstance(v2, (dict, list))})
+            elif isinstance(v, list):
+                row[k] = ", ".join(fmt(x, 4) for x in v)
+            else:
+                row[k] = v
+        rows.append(row)
+    return rows
+
+
+def tuner_section(report: Dict[str, Any], dest_dir: str) -> Optional[Dict[str, Any]]:
+    """{"files", "header", "rows", "image"} of the tuner files copied into `dest_dir`: the
+    trials table (one column per key seen in any trial; empty header without trials.json) and
+    trials.png (None when absent); None without tuner files."""
+    files = report.get("tuner_files", [])
+    if not files:
+        return None
+    header: List[str] = []
+    rows: List[Row] = []
+    if f"{TUNER_DIR}/trials.json" in files:
+        trials = trials_rows(os.path.join(dest_dir, TUNER_DIR, "trials.json"))
+        header = list(dict.fromkeys(k for row in trials for k in row))
+        rows = [[fmt(row.get(k), 5) for k in header] for row in trials]
+    image = (_image(dest_dir, f"{TUNER_DIR}/trials.png", "tuner trials")
+             if f"{TUNER_DIR}/trials.png" in files else None)
+    return {"files": files, "header": header, "rows": rows, "image": image}
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    """report.html.j2, read as package data (works installed, editable or from a copied tree)."""
+    source = importlib.resources.files(__package__).joinpath(TEMPLATE).read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.from_string(source)
+
+
+def render(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> str:
+    """The report page as an HTML string; `plots` maps plot names ("accuracy_vs_size",
+    "confusion", "augmentation") to PNG paths relative to `dest_dir`, embedded as data URIs."""
+    run = report.get("run", {})
+    return _template().render(
+        version=report.get("version"), deployed=report.get("deployed"),
+        summary=summary_rows(report), artifacts=artifact_table(report),
+        latency_method=report.get("latency_method"),
+        rejected=[(v, info["reason"]) for v, info in report["rejected"].items()],
+        images={name: _image(dest_dir, rel, PLOT_ALTS[name]) for name, rel in plots.items()
+                if name in PLOT_ALTS},
+        per_class=per_class_rows(report), contract_files=report.get("contract_files") or [],
+        sparsity=sparsity_rows(report), training=training_tables(report.get("training", {})),
+        augmentation_note=report.get("augmentation_note", "Augmentation disabled."),
+        tuner=tuner_section(report, dest_dir),
+        library_versions=list(report.get("library_versions", {}).items()),
+        config=json.dumps(run.get("config", run), indent=2, sort_keys=True))
+
+
+def write_html(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> str:
+    """Writes `<dest_dir>/report.html` (UTF-8) from the finished report dict; returns its path."""
+    path = os.path.join(dest_dir, HTML_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render(report, dest_dir, plots))
+    return path

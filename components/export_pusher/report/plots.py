@@ -1,0 +1,108 @@
+"""The report's figures: one function per plot, each writing one PNG (matplotlib, Agg backend).
+
+matplotlib is imported on first use, so importing this module neither loads it nor switches the
+backend of a process that only imports the pipeline.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+
+def _pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend selected."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_accuracy_vs_size(report: Dict[str, Any], path: str) -> None:
+    """Writes a 600x400 px PNG to `path`: held-out accuracy (y) vs gzip size in MB (x, log scale
+    when sizes span >= 5x) of the SavedModel and of the pushed (green) and rejected (red) TFLite
+    variants.
+
+    Reads report["saved_model"], ["tflite"], ["rejected"] (entries with "accuracy" only),
+    ["eval_examples"] and ["held_out"]["split"]; each entry needs "gzip_bytes" and "accuracy".
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    points = [("SavedModel", report["saved_model"], "tab:blue", "o")]
+    markers = {"float32": "s", "dynamic_range": "D", "int8": "^"}
+    points += [(f"TFLite {v}", info, "tab:green", markers.get(v, "s"))
+               for v, info in report["tflite"].items()]
+    points += [(f"TFLite {v} (rejected)", info, "tab:red", markers.get(v, "x"))
+               for v, info in report.get("rejected", {}).items() if "accuracy" in info]
+    for label, info, color, marker in points:
+        size_mb = info["gzip_bytes"] / 1e6
+        ax.scatter([size_mb], [info["accuracy"]], color=color, marker=marker, s=60,
+                   label=f"{label}: {size_mb:.3g} MB, {info['accuracy']:.3f}")
+    ax.legend(fontsize=8, loc="best")
+    sizes = [info["gzip_bytes"] / 1e6 for _, info, _, _ in points]
+    if max(sizes) / max(min(sizes), 1e-12) >= 5:  # spans decades: log scale, plain tick labels
+        from matplotlib.ticker import FuncFormatter, LogLocator
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.set_xlabel("gzip size (MB, log scale)")
+    else:
+        ax.set_xlim(0, max(sizes) * 1.15)
+        ax.set_xlabel("gzip size (MB)")
+    held_out = report.get("held_out", {})
+    ax.set_ylabel(f"accuracy, {held_out.get('split', 'held-out')} split "
+                  f"({report['eval_examples']} examples)")
+    ax.set_title("Accuracy vs size")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_confusion(cm: List[List[int]], class_names: Sequence[str], title: str, path: str) -> None:
+    """Writes the C x C confusion matrix `cm` (rows: true class, columns: predicted) as an
+    annotated heat map PNG to `path`, (160 C + 240) x (140 C + 200) px. Classes are labelled with
+    `class_names` when there are C of them, else 0..C-1."""
+    plt = _pyplot()
+    arr = np.asarray(cm)
+    n = arr.shape[0]
+    names = list(class_names) if len(class_names) == n else [str(i) for i in range(n)]
+    fig, ax = plt.subplots(figsize=(1.6 * n + 2.4, 1.4 * n + 2), dpi=100)
+    ax.imshow(arr, cmap="Blues")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(arr[i, j]), ha="center", va="center",
+                    color="white" if arr[i, j] > arr.max() / 2 else "black")
+    ax.set_xticks(range(n), names, rotation=30, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_augmented_grid(originals: np.ndarray, augmented: List[np.ndarray], path: str) -> None:
+    """Writes a grid PNG to `path`: row i is train image i, then its augmented versions.
+
+    originals: [R, H, W, 3] pixel values in [0, 255]; augmented: K arrays of that shape (one per
+    augmentation pass). The grid is R x (1 + K) cells of 130 px.
+    """
+    plt = _pyplot()
+    rows, cols = len(originals), 1 + len(augmented)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows), dpi=100,
+                             squeeze=False)
+    for i in range(rows):
+        for j in range(cols):
+            img = originals[i] if j == 0 else augmented[j - 1][i]
+            axes[i][j].imshow(np.clip(img, 0, 255).astype(np.uint8))
+            axes[i][j].axis("off")
+        axes[0][0].set_title("original", fontsize=8)
+    for j in range(1, cols):
+        axes[0][j].set_title(f"training #{j}", fontsize=8)
+    fig.suptitle("Augmented training samples (augmentation layers, training=True)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

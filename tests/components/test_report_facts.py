@@ -1,0 +1,122 @@
+"""components/export_pusher/report/facts.py and plots.py without a pipeline run: manifest hash,
+exported sparsity, deployed variant, confusion matrix, tuner files; the PNGs' sizes."""
+import ast
+import hashlib
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from components.export_pusher import report as report_lib
+from components.export_pusher.report import facts
+
+REPORT_DIR = os.path.dirname(facts.__file__)
+
+
+class _Var:
+    """What exported_sparsity reads of a loaded SavedModel variable."""
+
+    def __init__(self, name, value):
+        self.name, self._value = name, np.asarray(value, np.float32)
+
+    def numpy(self):
+        return self._value
+
+
+def test_data_manifest_is_sha256sum_of_matched_files(tmp_path):
+    files = {"train/a/1.png": b"one", "eval/b/2.png": b"two", "other/x.txt": b"not matched"}
+    for rel, content in files.items():
+        os.makedirs(tmp_path / os.path.dirname(rel), exist_ok=True)
+        (tmp_path / rel).write_bytes(content)
+    m = facts.data_manifest(str(tmp_path), ["train/*/*", "eval/*/*", ""])
+    lines = "".join(f"{hashlib.sha256(files[r]).hexdigest()}  {r}\n"
+                    for r in ("eval/b/2.png", "train/a/1.png"))
+    assert m["files"] == 2 and m["sha256"] == hashlib.sha256(lines.encode()).hexdigest()
+    spans = facts.data_manifest(str(tmp_path), ["{SPAN}/*/*"])
+    assert spans["files"] == 2 and spans["sha256"] == m["sha256"]
+    assert facts.data_manifest(str(tmp_path / "missing"), ["*"])["sha256"] is None
+
+
+def test_exported_sparsity_counts_exact_zeros_per_layer():
+    variables = [_Var("conv/kernel:0", [[0, 1], [0, 0]]), _Var("conv/bias:0", [0, 0]),
+                 _Var("dense/kernel:0", [0, 2, 3, 4, 5, 6])]
+    sp = facts.exported_sparsity(variables, ["conv", "dense", "absent"])
+    assert sp["layers"] == {"conv": 0.75, "dense": pytest.approx(1 / 6), "absent": None}
+    assert sp["overall"] == pytest.approx(4 / 10)
+    assert (sp["pruned_parameters"], sp["zero_parameters"]) == (10, 4)
+    assert facts.exported_sparsity([], ["conv"])["overall"] is None
+
+
+def test_deployed_variant_is_lowest_deploy_rank_else_saved_model():
+    assert facts.deployed_variant({"tflite": {"float32": {}, "int8": {}}}) == "int8"
+    assert facts.deployed_variant({"tflite": {"float32": {}}}) == "float32"
+    assert facts.deployed_variant({"tflite": {}}) == "saved_model"
+
+
+def test_copy_tuner_results(tmp_path):
+    src = tmp_path / "tuner_results"
+    src.mkdir()
+    (src / "trials.png").write_bytes(b"png")
+    (src / "trials.json").write_text("[]")
+    assert facts.copy_tuner_results(str(src), str(tmp_path / "dest")) == [
+        "tuner/trials.json", "tuner/trials.png"]
+    assert (tmp_path / "dest" / "tuner" / "trials.png").read_bytes() == b"png"
+    assert facts.copy_tuner_results(None, str(tmp_path)) == []
+
+
+def test_library_versions_lists_python_and_each_library():
+    versions = facts.library_versions()
+    assert set(versions) == {"python", *facts.LIBRARIES}
+    assert versions["python"][0].isdigit()
+
+
+def test_add_facts_for_a_multiclass_deployed_variant(tmp_path):
+    labels = np.array([0, 1, 2, 2])
+    probs = np.eye(3, dtype=np.float32)[[0, 1, 1, 2]]
+    report = {"run": {"class_names": ["a", "b", "c"], "weights_source": "imagenet"},
+              "training": {}, "tflite": {"float32": {}}}
+    facts.add_facts(report, str(tmp_path), variables=[], labels=labels,
+                    predictions={"float32": probs, "saved_model": probs[::-1]})
+    assert report["deployed"] == "float32" and report["weights_source"] == "imagenet"
+    assert report["confusion_matrix"] == {
+        "artifact": "float32", "class_names": ["a", "b", "c"],
+        "rows_true_columns_predicted": [[1, 0, 0], [0, 1, 0], [0, 1, 1]]}
+    assert report["per_class"]["classes"]["b"] == {"precision": 0.5, "recall": 1.0,
+                                                   "support": 1}
+    assert "sparsity" not in report and report["tuner_files"] == []
+    assert report["data_manifest"]["sha256"] is None  # no data root recorded
+
+
+def test_facts_and_plots_import_no_plotting_or_tensorflow_at_module_level():
+    for name, banned in (("facts.py", ("matplotlib", "tensorflow")),
+                         ("plots.py", ("matplotlib", "tensorflow")),
+                         ("samples.py", ("matplotlib", "tensorflow"))):
+        with open(os.path.join(REPORT_DIR, name)) as f:
+            tree = ast.parse(f.read())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        modules = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        modules += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in modules if m.split(".")[0] in banned], (name, modules)
+
+
+def _png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_plots_write_pngs_of_the_documented_sizes(tmp_path):
+    report = {"saved_model": {"gzip_bytes": 2e6, "accuracy": 0.9},
+              "tflite": {"int8": {"gzip_bytes": 2e5, "accuracy": 0.88}},
+              "rejected": {"float32": {"gzip_bytes": 8e5, "accuracy": 0.7},
+                           "int8_sparse": {"reason": "no accuracy"}}, "eval_examples": 40}
+    report_lib.plot_accuracy_vs_size(report, str(tmp_path / "a.png"))
+    assert _png_size(tmp_path / "a.png") == (600, 400)
+    report_lib.plot_confusion([[3, 1, 0], [0, 4, 0], [1, 0, 5]], ["a", "b", "c"], "t",
+                              str(tmp_path / "c.png"))
+    assert _png_size(tmp_path / "c.png") == (720, 620)  # (160 C + 240) x (140 C + 200)
+    images = np.zeros((2, 8, 8, 3), np.float32)
+    report_lib.plot_augmented_grid(images, [images + 100, images + 300], str(tmp_path / "s.png"))
+    assert _png_size(tmp_path / "s.png") == (390, 260)  # 3 columns, 2 rows of 130 px

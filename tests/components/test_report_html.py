@@ -1,0 +1,143 @@
+"""components/export_pusher/report/html.py + report.html.j2: the page rendered from a report dict
+written here (no pipeline run): sections, escaping, embedded images, tables."""
+import base64
+import importlib.resources
+import json
+import os
+import re
+
+import pytest
+
+from components.export_pusher import report as report_lib
+from components.export_pusher.report import html as html_lib
+
+PNG = b"\x89PNG\r\n\x1a\n not a real image, embedded as is"
+TRIALS = [{"trial": 1, "hyperparameters": {"learning_rate": 0.001}, "fold_scores": [0.8, 0.82],
+           "mean": 0.81}]
+
+
+def _report(**overrides):
+    report = {
+        "version": 7, "model_uri": "/models/7", "deployed": "int8", "weights_source": "imagenet",
+        "eval_examples": 40, "held_out": {"split": "eval"},
+        "run": {"profile": "test", "class_names": ["neg", "pos"],
+                "config": {"note": "<script>alert('x')</script>", "seed": 0}},
+        "data_manifest": {"sha256": "ab12", "files": 3, "root": "/data"},
+        "saved_model": {"bytes": 2000, "gzip_bytes": 1500, "accuracy": 0.9, "auc": 0.95,
+                        "latency": {"1": {"median_ms": 3.25}}},
+        "tflite": {"int8": {"file": "model_int8.tflite", "bytes": 600, "gzip_bytes": 400,
+                            "accuracy": 0.875, "auc": None, "agreement": 0.99,
+                            "min_agreement": 0.98, "latency": {"1": {"median_ms": 1.5}}}},
+        "rejected": {"float32": {"bytes": 900, "gzip_bytes": 800,
+                                 "reason": "agreement <97%> below 99.00%"}},
+        "latency_method": "single image",
+        "per_class": {"classes": {"neg": {"precision": 0.95, "recall": None, "support": 20},
+                                  "pos": {"precision": float("nan"), "recall": 1.0,
+                                          "support": 20}}},
+        "contract_files": ["labels.txt", "MODEL.md"],
+        "sparsity": {"layers": {"conv_a": 0.6}, "overall": 0.6},
+        "training": {"pruning": {"target_sparsity": 0.6, "layers": ["conv_a"]},
+                     "hyperparameters": {"learning_rate": 0.001}, "train_seconds": 12},
+        "tuner_files": [], "library_versions": {"python": "3.11.7", "tensorflow": "2.16.2"},
+    }
+    report.update(overrides)
+    return report
+
+
+def _png(dest, rel):
+    os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+    with open(os.path.join(dest, rel), "wb") as f:
+        f.write(PNG)
+    return rel
+
+
+def test_page_has_every_section_and_escapes_values(tmp_path):
+    dest = str(tmp_path)
+    plots = {"accuracy_vs_size": _png(dest, "report_files/accuracy_vs_size.png"),
+             "confusion": _png(dest, "report_files/confusion_matrix.png")}
+    page = html_lib.render(_report(), dest, plots)
+    for text in ("<title>Model version 7</title>", "Artifacts", "gzip bytes",
+                 "Rejected by the parity gate", "Confusion matrix", "Contract",
+                 '<a href="labels.txt">labels.txt</a>', "Sparsity of the exported model",
+                 "conv_a", "Training", "Training time: 12 s.", "Augmented training samples",
+                 "Augmentation disabled.", "Library versions", "<td>tensorflow</td>",
+                 "Resolved config", "ab12 (3 files under /data)"):
+        assert text in page, text
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "agreement &lt;97%&gt; below 99.00%" in page
+    assert "Tuner trials" not in page  # no tuner files
+
+
+def test_artifacts_table_rows_and_status(tmp_path):
+    page = html_lib.render(_report(), str(tmp_path), {})
+    rows = re.findall(r"<tr><td>(TFLite \w+|SavedModel)</td>(.*?)</tr>", page)
+    assert [name for name, _ in rows] == ["SavedModel", "TFLite int8", "TFLite float32"]
+    cells = dict(rows)
+    assert '<td class="n">0.9000</td>' in cells["SavedModel"]
+    assert '<td class="n">3.25</td>' in cells["SavedModel"]
+    assert '<td class="n">99.00% (min 98%)</td>' in cells["TFLite int8"]
+    assert cells["TFLite int8"].endswith('<span class="ok">pushed</span></td>')
+    assert cells["TFLite float32"].endswith('<span class="bad">rejected</span></td>')
+    assert "<th>latency ms, 1 thread(s)</th>" in page
+
+
+def test_per_class_table_formats_missing_and_nan(tmp_path):
+    page = html_lib.render(_report(), str(tmp_path), {})
+    assert ('<tr><td>neg</td><td class="n">0.9500</td><td class="n">–</td>'
+            '<td class="n">20</td></tr>') in page
+    assert '<tr><td>pos</td><td class="n">n/a</td><td class="n">1.0000</td>' in page
+
+
+def test_plots_are_embedded_as_data_uris(tmp_path):
+    dest = str(tmp_path)
+    plots = {"accuracy_vs_size": _png(dest, "report_files/a.png"),
+             "confusion": _png(dest, "report_files/c.png"),
+             "augmentation": _png(dest, "report_files/s.png")}
+    page = html_lib.render(_report(), dest, plots)
+    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == 3 and all(base64.b64decode(u) == PNG for u in uris)
+    assert 'alt="augmented training samples"' in page
+    assert "Augmentation disabled." not in page
+
+
+def test_tuner_trials_table_and_files(tmp_path):
+    dest = str(tmp_path)
+    os.makedirs(tmp_path / "tuner")
+    (tmp_path / "tuner" / "trials.json").write_text(json.dumps(TRIALS))
+    _png(dest, "tuner/trials.png")
+    files = ["tuner/trials.json", "tuner/trials.png"]
+    page = html_lib.render(_report(tuner_files=files), dest, {})
+    for text in ("Tuner trials", "<th>learning_rate</th>", "<th>fold_scores</th>",
+                 "0.8000, 0.8200", '<a href="tuner/trials.json">tuner/trials.json</a>'):
+        assert text in page, text
+    assert page.count("data:image/png;base64,") == 1
+
+
+def test_unpruned_untrained_report(tmp_path):
+    report = _report(training={}, rejected={}, contract_files=[],
+                     augmentation_note="Augmentation was disabled for this model.")
+    del report["sparsity"]
+    page = html_lib.render(report, str(tmp_path), {})
+    for text in ("Not pruned.", "No training summary.",
+                 "Augmentation was disabled for this model."):
+        assert text in page, text
+    assert "Rejected by the parity gate" not in page and "<h2>Contract</h2>" not in page
+
+
+def test_write_html_writes_report_html(tmp_path):
+    path = report_lib.write_html(_report(), str(tmp_path), {})
+    assert path == os.path.join(str(tmp_path), report_lib.HTML_FILE)
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == html_lib.render(_report(), str(tmp_path), {})
+
+
+def test_template_is_package_data():
+    template = importlib.resources.files("components.export_pusher.report") / html_lib.TEMPLATE
+    assert template.is_file()
+
+
+@pytest.mark.parametrize("value, digits, text", [(None, 4, "–"), (float("nan"), 4, "n/a"),
+                                                 (0.5, 2, "0.50"), (3, 4, "3"), ("x", 4, "x")])
+def test_fmt(value, digits, text):
+    assert html_lib.fmt(value, digits) == text
