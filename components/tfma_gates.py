@@ -1,15 +1,23 @@
 """The Evaluator's gates: one list, turned into TFMA's EvalConfig and read back with values.
 
-For any number of classes, on the held-out test split (overall slice):
+For any number of classes, on the held-out test split (overall slice, per-class slices for the
+per-class recall of 3+ classes):
 
     accuracy            >= accuracy_lower_bound       (evaluator.accuracy_lower_bound)
     auc                 >= auc_lower_bound            binary ROC AUC; 3+ classes the macro
                                                       average of one-vs-rest AUCs
     recall of <class>   >= min_class_recall           every class: the fraction of its test
-                                                      images predicted as it (argmax; binary:
-                                                      TFMA's Recall for class 1 and
-                                                      Specificity for class 0)
+                                                      images predicted as it (binary: TFMA's
+                                                      Recall for class 1 and Specificity for
+                                                      class 0; 3+ classes: the accuracy on
+                                                      the slice class_name == <class>, i.e.
+                                                      its argmax recall)
     accuracy change     >= -max_accuracy_drop         vs the baseline model (when there is one)
+
+Why slices for 3+ classes: TFMA 0.47 keys a binarized `Recall` with `top_k: 1` as
+{class_id, top_k} but its threshold as {class_id} only, so such a threshold is never matched and
+fails every evaluation ("Metric not found."); the accuracy of a class's own slice is the same
+number and is matched.
 
 `read_gates` returns each gate with its threshold, measured value and pass/fail, and the config
 key that sets it, for the run summary and the report; `gates_from_evaluation` reads the gates an
@@ -24,12 +32,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 LABEL_KEY = "label"
+CLASS_NAME_KEY = "class_name"  # the examples' feature the per-class slices are cut by
 
 
 @dataclass
 class Gate:
     """One threshold. metric: TFMA metric name; class_id: sub-key (binarized) or None; kind:
-    'value' (lower bound on the candidate) or 'change' (lower bound on candidate - baseline)."""
+    'value' (lower bound on the candidate) or 'change' (lower bound on candidate - baseline);
+    slice: the class_name slice the metric is read on (None: overall)."""
     name: str
     metric: str
     threshold: float
@@ -37,6 +47,7 @@ class Gate:
     kind: str = "value"
     class_id: Optional[int] = None
     macro: bool = False
+    slice: Optional[str] = None
 
 
 def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
@@ -53,9 +64,8 @@ def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower
                   Gate(f"recall of '{class_names[1]}'", "recall", min_class_recall,
                        "evaluator.min_class_recall")]
     else:
-        gates += [Gate(f"recall of '{name}'", "recall", min_class_recall,
-                       "evaluator.min_class_recall", class_id=i)
-                  for i, name in enumerate(class_names)]
+        gates += [Gate(f"recall of '{name}'", accuracy, min_class_recall,
+                       "evaluator.min_class_recall", slice=name) for name in class_names]
     gates.append(Gate("accuracy vs baseline", accuracy, -max_accuracy_drop,
                       "evaluator.max_accuracy_drop", kind="change"))
     return gates
@@ -76,9 +86,16 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": change}))
         return [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=t)]
 
+    accuracy_thresholds = threshold(accuracy_lower_bound, -max_accuracy_drop)
+    if not binary:  # recall of each class = accuracy on its own slice
+        accuracy_thresholds += [tfma.PerSliceMetricThreshold(
+            slicing_specs=[tfma.SlicingSpec(feature_values={CLASS_NAME_KEY: name})],
+            threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": min_class_recall})))
+            for name in class_names]
     accuracy = tfma.MetricConfig(
         class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
-        per_slice_thresholds=threshold(accuracy_lower_bound, -max_accuracy_drop))
+        per_slice_thresholds=accuracy_thresholds)
     specs = []
     if binary:
         specs.append(tfma.MetricsSpec(metrics=[
@@ -98,15 +115,9 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
                                        per_slice_thresholds=threshold(auc_lower_bound))],
             aggregate=tfma.AggregationOptions(macro_average=True,
                                               class_weights={i: 1.0 for i in ids})))
-        # recall of class i among the argmax (top-1) predictions: class_id from binarize,
-        # top_k from the metric (TFMA then thresholds at -inf, i.e. "is class i the top one")
-        specs.append(tfma.MetricsSpec(
-            metrics=[tfma.MetricConfig(class_name="Recall", config='{"top_k": 1}',
-                                       per_slice_thresholds=threshold(min_class_recall))],
-            binarize=tfma.BinarizationOptions(class_ids={"values": ids})))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=LABEL_KEY)],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["class_name"])],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[CLASS_NAME_KEY])],
         metrics_specs=specs)
 
 
@@ -135,12 +146,23 @@ def _gate_name(class_name: str, macro: bool, class_id: Optional[int],
     return class_name
 
 
+def _class_slice(slicing_specs: List[Dict[str, Any]]) -> Optional[str]:
+    """The class name of a threshold on the slice class_name == <name>; None for overall."""
+    for spec in slicing_specs:
+        value = spec.get("featureValues", {}).get(CLASS_NAME_KEY)
+        if value is not None:
+            return value
+    return None
+
+
 def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> List[Gate]:
-    """The gates of the overall slice as the Evaluator applied them (its eval_config.json). TFX
-    drops change thresholds when there is no baseline model, so then no change gate appears."""
+    """The gates as the Evaluator applied them (its eval_config.json): overall slice, then the
+    per-class slices, then the change gate. TFX drops change thresholds when there is no
+    baseline model, so then no change gate appears."""
     with open(os.path.join(evaluation_uri, "eval_config.json")) as f:
         config = json.load(f).get("evalConfig", {})
     gates: List[Gate] = []
+    class_gates: List[Gate] = []
     change_gates: List[Gate] = []
     for spec in config.get("metricsSpecs", []):
         macro = bool(spec.get("aggregate", {}).get("macroAverage"))
@@ -149,12 +171,21 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
             kind = metric.get("className", "")
             if kind not in _METRICS:
                 continue
-            thresholds = [t["threshold"] for t in metric.get("perSliceThresholds", [])
-                          if not any(s for s in t.get("slicingSpecs", [{}]))]
+            thresholds = [(t["threshold"], _class_slice(t.get("slicingSpecs", [{}])))
+                          for t in metric.get("perSliceThresholds", [])
+                          if not any(t.get("slicingSpecs", [{}]))
+                          or _class_slice(t["slicingSpecs"]) is not None]
             if "threshold" in metric:
-                thresholds.append(metric["threshold"])
+                thresholds.append((metric["threshold"], None))
             name, key = _METRICS[kind]
-            for threshold in thresholds:
+            for threshold, class_slice in thresholds:
+                if class_slice is not None:  # recall of a class: accuracy on its slice
+                    lower = threshold.get("valueThreshold", {}).get("lowerBound")
+                    if lower is not None:
+                        class_gates.append(Gate(f"recall of '{class_slice}'", name,
+                                                float(lower), "evaluator.min_class_recall",
+                                                slice=class_slice))
+                    continue
                 lower = threshold.get("valueThreshold", {}).get("lowerBound")
                 for class_id in class_ids:
                     if lower is not None:
@@ -165,17 +196,19 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                     change_gates.append(Gate(f"{_gate_name(kind, macro, None, class_names)} vs "
                                              f"baseline", name, float(change),
                                              "evaluator.max_accuracy_drop", kind="change"))
-    return gates + change_gates
+    return gates + class_gates + change_gates
 
 
-def overall_metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
-    """Every overall-slice metric of a TFMA evaluation: name, class_id, macro, is_diff, model,
-    value (floats only)."""
+def metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
+    """Every metric of a TFMA evaluation on the overall slice and the class_name slices: name,
+    class_id, macro, is_diff, model, slice (None: overall), value (floats only)."""
     import tensorflow_model_analysis as tfma
     out = []
     for m in tfma.load_metrics(evaluation_uri):
-        if m.slice_key.single_slice_keys:
+        keys = list(m.slice_key.single_slice_keys)
+        if len(keys) > 1 or (keys and keys[0].column != CLASS_NAME_KEY):
             continue
+        slice_value = keys[0].bytes_value.decode() if keys else None
         for kv in m.metric_keys_and_values:
             if not kv.value.HasField("double_value"):
                 continue
@@ -184,7 +217,8 @@ def overall_metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
                         "class_id": (key.sub_key.class_id.value
                                      if key.sub_key.HasField("class_id") else None),
                         "macro": key.aggregation_type.macro_average,
-                        "is_diff": key.is_diff, "value": kv.value.double_value.value})
+                        "is_diff": key.is_diff, "slice": slice_value,
+                        "value": kv.value.double_value.value})
     return out
 
 
@@ -192,6 +226,7 @@ def _find(values: List[Dict[str, Any]], gate: Gate) -> Optional[float]:
     for v in values:
         if (v["name"] == gate.metric and v["class_id"] == gate.class_id
                 and bool(v["macro"]) == gate.macro and v["is_diff"] == (gate.kind == "change")
+                and v["slice"] == gate.slice
                 and v["model"] in ("candidate", "")):
             return v["value"]
     return None
@@ -200,7 +235,7 @@ def _find(values: List[Dict[str, Any]], gate: Gate) -> Optional[float]:
 def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any]]:
     """Each gate with its measured value and whether it passed ('change' gates without a
     baseline are reported as not applicable)."""
-    values = overall_metric_values(evaluation_uri)
+    values = metric_values(evaluation_uri)
     out = []
     for gate in gates:
         value = _find(values, gate)

@@ -4,6 +4,8 @@ SavedModels whose outputs are fixed by the examples, so every gate value is know
 - binary: accuracy, AUC, recall of each class (Recall / Specificity) read back with thresholds,
   values equal to sklearn's, pass/fail and the config key of a failing gate;
 - three classes: macro one-vs-rest AUC (= sklearn's macro OvR) and argmax recall per class;
+- TFMA's own verdict (the blessing) fails exactly on the gates read back as failed, and passes
+  when they all pass (a 3-class model with every gate met is blessed);
 - a baseline model: the change gate (candidate - baseline accuracy);
 - the gates are those the evaluation applied (its eval_config.json), not the current config's.
 """
@@ -65,6 +67,18 @@ def _evaluate(tmp, model_path, data, config, baseline_path=None):
     return out
 
 
+def _tfma_failures(out):
+    """TFMA's own validation (what TFX's Evaluator blesses on): ok, [(slice, metric, message)]."""
+    import tensorflow_model_analysis as tfma
+    result = tfma.load_validation_result(out)
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        keys = per_slice.slice_key.single_slice_keys
+        where = keys[0].bytes_value.decode() if keys else "overall"
+        failures += [(where, f.metric_key.name, f.message) for f in per_slice.failures]
+    return result.validation_ok, failures
+
+
 @pytest.fixture(scope="module")
 def binary_eval(tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("binary"))
@@ -96,6 +110,7 @@ def test_binary_gates_are_read_back_with_exact_values(binary_eval):
     assert rows["AUC"]["passed"] is False  # 0.99 is out of reach for these scores
     line = tfma_gates.format_gate(rows["AUC"])
     assert line.startswith("AUC (>= 0.9900): ") and "FAIL (set evaluator.auc_lower_bound)" in line
+    assert _tfma_failures(out) == (False, [("overall", "auc", "")])
 
 
 def test_the_evaluations_thresholds_are_reported_not_the_current_configs(binary_eval):
@@ -105,17 +120,25 @@ def test_the_evaluations_thresholds_are_reported_not_the_current_configs(binary_
     assert accuracy.threshold == 0.6  # as evaluated, whatever evaluator.* says today
 
 
-def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
+THREE = ["coat", "pullover", "shirt"]
+
+
+def _three_class_eval(tmp_path, min_class_recall):
     rng = np.random.default_rng(1)
-    names = ["coat", "pullover", "shirt"]
     labels = np.repeat([0, 1, 2], 30)
     logits = rng.normal(0, 1, (90, 3)).astype(np.float32)
     logits[np.arange(90), labels] += 1.0
     logits[labels == 2, 0] += 1.6  # 'shirt' is often taken for 'coat': its recall is low
-    config = tfma_gates.eval_config(names, accuracy_lower_bound=0.3, auc_lower_bound=0.5,
-                                    min_class_recall=0.45, max_accuracy_drop=0.01)
+    config = tfma_gates.eval_config(THREE, accuracy_lower_bound=0.3, auc_lower_bound=0.5,
+                                    min_class_recall=min_class_recall, max_accuracy_drop=0.01)
     out = _evaluate(str(tmp_path), _save(_ScoreModel(3), str(tmp_path / "m")),
-                    _write(str(tmp_path / "d.tfrecord"), logits, labels, names), config)
+                    _write(str(tmp_path / "d.tfrecord"), logits, labels, THREE), config)
+    return out, logits, labels
+
+
+def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
+    names = THREE
+    out, logits, labels = _three_class_eval(tmp_path, min_class_recall=0.45)
     gates = tfma_gates.gates_from_evaluation(out, names)
     assert [g.name for g in gates] == ["accuracy", "macro one-vs-rest AUC", "recall of 'coat'",
                                        "recall of 'pullover'", "recall of 'shirt'"]
@@ -131,6 +154,15 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
         assert rows[f"recall of '{name}'"]["passed"] == (expected >= 0.45)
     assert rows["recall of 'shirt'"]["passed"] is False
     assert "evaluator.min_class_recall" in tfma_gates.format_gate(rows["recall of 'shirt'"])
+    # TFMA's verdict: not blessed, for that gate alone
+    assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
+
+
+def test_three_classes_with_every_gate_met_are_blessed(tmp_path):
+    out, _, _ = _three_class_eval(tmp_path, min_class_recall=0.2)
+    rows = tfma_gates.read_gates(out, tfma_gates.gates_from_evaluation(out, THREE))
+    assert [r["passed"] for r in rows] == [True] * 5
+    assert _tfma_failures(out) == (True, [])
 
 
 def test_change_gate_against_a_baseline(tmp_path):
