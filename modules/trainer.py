@@ -86,7 +86,8 @@ def run_fn(fn_args) -> None:
     ft_cfg = fine_tune_config(cfg, hp)
     if weights_path and ft_cfg.unfreeze_blocks > 0:
         summary["phase2"] = _gradual_unfreezing(model, ft_cfg, num_classes, train_ds,
-                                                eval_ds, class_weight=class_weight)
+                                                eval_ds, class_weight=class_weight,
+                                                baseline=summary["phase1"]["validation"])
     if tr.pruning.enabled:
         # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
         # fine-tuned at phase 2's lower learning rate, never phase 1's.
@@ -119,24 +120,51 @@ def fine_tune_config(config: RunConfig, hp: Dict[str, Any]) -> FineTuneConfig:
     return ft
 
 
+def _better(a: Dict[str, float], b: Dict[str, float]) -> bool:
+    """Validation result a beats b: higher accuracy, or the same accuracy and a lower loss."""
+    return (a["accuracy"], -a["loss"]) > (b["accuracy"], -b["loss"])
+
+
 def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, eval_ds,
-                        callbacks=(), class_weight=None) -> Dict[str, Any]:
+                        callbacks=(), class_weight=None,
+                        baseline: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
     Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
     with early stopping on the validation split's loss (best weights restored; never the test
-    split).
+    split). With `baseline` (phase 1's validation {'loss', 'accuracy', ...}), a step is kept only
+    if it beats the best so far on validation (`_better`); otherwise the weights before it are
+    restored and unfreezing stops (the layers stay trainable for the pruning fine-tune). Fine-
+    tuning a few hundred images can overfit the unfrozen block: this is model selection on the
+    validation split, as early stopping is.
     """
     steps = []
+    best, best_weights = baseline, (model.get_weights() if baseline else None)
     for blocks in range(1, ft_cfg.unfreeze_blocks + 1):
         unfrozen = set_base_trainable(model, True, top_blocks=blocks)
         compile_model(model, ft_cfg.learning_rate, num_classes)
         history = model.fit(train_ds, validation_data=eval_ds, verbose=2,
                             epochs=ft_cfg.epochs_per_step, class_weight=class_weight,
                             callbacks=[*early_stopping(ft_cfg.patience), *callbacks])
-        steps.append({"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
-                      "history": _history(history), "validation": evaluate(model, eval_ds)})
-    return {"learning_rate": ft_cfg.learning_rate, "steps": steps}
+        validation = evaluate(model, eval_ds)
+        step = {"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
+                "history": _history(history), "validation": validation}
+        steps.append(step)
+        if best is None:
+            continue
+        step["kept"] = _better(validation, best)
+        if not step["kept"]:
+            model.set_weights(best_weights)
+            logging.info("Phase 2 step %d did not beat the validation accuracy %.4f (got %.4f): "
+                         "weights before it restored, unfreezing stops.", blocks,
+                         best["accuracy"], validation["accuracy"])
+            break
+        best, best_weights = validation, model.get_weights()
+    out: Dict[str, Any] = {"learning_rate": ft_cfg.learning_rate, "steps": steps}
+    if baseline is not None:
+        out["selected_by"] = "validation accuracy (then loss) against phase 1 and earlier steps"
+        out["kept_steps"] = sum(1 for s in steps if s.get("kept"))
+    return out
 
 
 def pruned_layer_names(model, layers_spec) -> List[str]:

@@ -82,6 +82,46 @@ def test_gradual_unfreezing_is_top_down_one_block_per_step(eager):
             assert changed == (name in trainable), (step + 1, name)
 
 
+def _fit_head(model, ds, epochs):
+    compile_model(model, 1e-3, 2)
+    model.fit(ds, epochs=epochs, verbose=0)
+    return trainer.evaluate(model, ds)
+
+
+def test_a_phase2_step_that_does_not_beat_phase1_on_validation_is_undone(eager):
+    """Phase 2 trained on flipped labels cannot beat phase 1 on the true labels: the weights
+    before it come back exactly, and unfreezing stops after that step."""
+    tf_keras.utils.set_random_seed(0)
+    model, ds = _model(), _data()
+    phase1 = _fit_head(model, ds, epochs=30)
+    assert phase1["accuracy"] == 1.0
+    before = [w.copy() for w in model.get_weights()]
+    flipped = ds.map(lambda x, y: (x, 1 - y))
+    info = trainer._gradual_unfreezing(
+        model, FineTuneConfig(unfreeze_blocks=2, learning_rate=1e-2, epochs_per_step=3,
+                              patience=0), 2, flipped, ds, baseline=phase1)
+    assert [s["kept"] for s in info["steps"]] == [False] and info["kept_steps"] == 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert trainer.evaluate(model, ds)["accuracy"] == 1.0
+
+
+def test_a_phase2_step_that_beats_phase1_on_validation_is_kept(eager):
+    tf_keras.utils.set_random_seed(0)
+    model, ds = _model(), _data()
+    phase1 = trainer.evaluate(_compiled(model), ds)  # untrained head: loss ~ln 2
+    info = trainer._gradual_unfreezing(
+        model, FineTuneConfig(unfreeze_blocks=1, learning_rate=1e-3, epochs_per_step=20,
+                              patience=0), 2, ds, ds, baseline=phase1)
+    (step,) = info["steps"]
+    assert step["kept"] is True and info["kept_steps"] == 1
+    assert trainer._better(step["validation"], phase1)
+
+
+def _compiled(model):
+    compile_model(model, 1e-3, 2)
+    return model
+
+
 def test_pruning_layers_resolution():
     trainable_conv = ["block5_conv1", "block5_conv2", "block5_conv3"]
     assert resolve_pruning_layers("head", trainable_conv) == HEAD_LAYER_NAMES

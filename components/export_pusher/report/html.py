@@ -120,9 +120,11 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     for step in training.get("phase2", {}).get("steps", []):
         epochs = len(next(iter(step.get("history", {}).values()), []))
         quality = step.get("validation", step.get("eval", {}))
+        verdict = {True: ", kept", False: ", not kept: validation not better"}.get(
+            step.get("kept"), "")
         rows.append((f"phase 2: top {step['unfrozen_blocks']} block(s) unfrozen "
                      f"({len(step['trainable_conv_layers'])} conv layers, "
-                     f"lr {training['phase2']['learning_rate']})", epochs,
+                     f"lr {training['phase2']['learning_rate']}{verdict})", epochs,
                      fmt(quality.get("accuracy")), fmt(quality.get("auc"))))
     if "pruning" in training:
         pr = training["pruning"]
