@@ -117,10 +117,31 @@ def pipeline_run(root: str, seed: int, work: str, extra: List[str]) -> Dict[str,
     metrics = summary["metrics"]
     accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
     phases = component_seconds(proc.stdout)
+    log(f"  pipeline validation trail (seed {seed}): {validation_trail(out)}")
     shutil.rmtree(out, ignore_errors=True)
     return {"accuracy": float(accuracy), "seconds": seconds, "blessed": summary["blessed"],
             "test_examples": int(metrics.get("example_count", 0)),
             "tuner_trainer_seconds": phases.get("Tuner", 0.0) + phases.get("Trainer", 0.0)}
+
+
+def validation_trail(out: str) -> str:
+    """The Trainer's own record, on the validation role only: tuned hyperparameters and the
+    validation accuracy after phase 1, each phase-2 step (kept or undone) and pruning."""
+    import json
+    paths = glob.glob(os.path.join(out, "pipeline_root", "Trainer", "model", "*",
+                                   "training_summary.json"))
+    if not paths:
+        return "no training_summary.json"
+    with open(paths[0]) as f:
+        s = json.load(f)
+    hp = {k: v for k, v in s.get("hyperparameters", {}).items() if k != "source"}
+    parts = [f"hp={hp}", f"phase1={s['phase1']['validation']['accuracy']:.4f} "
+             f"({s['phase1'].get('epochs_run')} epochs)"]
+    for step in s.get("phase2", {}).get("steps", []):
+        parts.append(f"phase2[{step['unfrozen_blocks']}]={step['validation']['accuracy']:.4f}"
+                     f"{'' if step.get('kept', True) else ' undone'}")
+    parts.append(f"final={s.get('final_validation', {}).get('accuracy', float('nan')):.4f}")
+    return " ".join(parts)
 
 
 def component_seconds(console: str) -> Dict[str, float]:
