@@ -181,7 +181,7 @@ class ArrayTrialsMixin:
 
     def trial_checkpoint(self, trial_id: str) -> str:
         """The weights a Hyperband trial ends with (HDF5), in its keras-tuner trial directory."""
-        return os.path.join(self.get_trial_dir(trial_id), "checkpoint.weights.h5")
+        return os.path.join(self.get_trial_dir(trial_id), "checkpoint.h5")
 
 
 class CompleteRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
