@@ -241,3 +241,46 @@ def test_hyperband_refuses_cross_validation(tmp_path):
     tuner = tuning.make_tuner(cfg, str(tmp_path))
     with pytest.raises(ValueError, match="cv_folds must be 1"):
         tuner.run_trial(tuner.oracle.create_trial("t"), X, Y, XV, YV, cfg)
+
+
+@pytest.mark.parametrize("strategy,options,trials", [
+    ("hyperband", {"max_epochs": 2, "factor": 2}, 5),
+    ("bayesian", {"num_initial_points": 1}, 2),
+])
+def test_trials_tuner_executor_runs_the_strategy(strategy, options, trials, tmp_path):
+    """The TFX Tuner executor path (TrialsTuner): best_hyperparameters.txt without Hyperband's
+    bookkeeping being mistaken for a result, tuner_results.json (TFX's writer needs an integer
+    max_trials) and the trials report with epochs per trial."""
+    import json
+    import os
+
+    from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as specs
+
+    from components.trials_tuner.executor import Executor
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "validation"])
+    best, results = standard_artifacts.HyperParameters(), standard_artifacts.TunerResults()
+    best.uri, results.uri = str(tmp_path / "best"), str(tmp_path / "results")
+    for a in (best, results):
+        os.makedirs(a.uri)
+    cfg = _config(strategy, **options)
+    cfg = dataclasses.replace(cfg, tuner=dataclasses.replace(cfg.tuner, max_trials=2))
+    exec_properties = {
+        specs.TUNER_FN_KEY: "test_tuning.tiny_tuner_fn",
+        specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
+        specs.EVAL_ARGS_KEY: '{"splits": ["validation"]}',
+        specs.CUSTOM_CONFIG_KEY: json.dumps(cfg.to_dict())}
+    executor = Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1"))
+    executor.Do({specs.EXAMPLES_KEY: [examples]},
+                {specs.BEST_HYPERPARAMETERS_KEY: [best], specs.TUNER_RESULTS_KEY: [results]},
+                exec_properties)
+    with open(os.path.join(results.uri, "tuner_results.json")) as f:
+        assert len(json.load(f)) == trials
+    with open(os.path.join(results.uri, "trials.json")) as f:
+        rows = json.load(f)
+    assert len(rows) == trials and all(r["epochs"] >= 1 for r in rows)
+    with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
+        best_values = json.load(f)["values"]
+    assert {"learning_rate", "batch_size"} <= set(best_values)
