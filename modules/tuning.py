@@ -13,6 +13,9 @@ Search space (`tuner.search_space()`): learning_rate, batch_size and optionally 
 dropout and unfreeze_blocks (phase 2 depth: after the head epochs, the top N VGG16 conv blocks are
 unfrozen and trained `tuner.epochs` more epochs at `trainer.fine_tune.learning_rate`).
 A trial's score depends only on its hyperparameters, the seed and the data, never on search order.
+Hyperband trials (`tuner/epochs`, `tuner/initial_epoch`, `tuner/trial_id`) train only their epoch
+range of that schedule, resuming from their predecessor's checkpoint (`epoch_schedule`,
+`train_trial`); every trial records the epochs it trained.
 """
 import itertools
 import os
