@@ -1,19 +1,39 @@
-"""Benchmark: grid search vs seeded random search on the embedded data (data/fashion_binary).
+"""Benchmark: the compute each Tuner strategy spends to come within 1 point of the exhaustive
+grid's best, on the embedded data (data/fashion_binary), counted in training epochs and measured
+wall seconds.
 
-Images are decoded directly with `modules.preprocessing.decode_and_resize` (32x32, no pipeline run).
-For each training seed, the real GridSearchTuner runs the full grid (learning_rate x batch_size,
-3 x 3 = 9 trials, 1 epoch each, cv_folds 1: train on the train split, score = eval accuracy on the
-eval split). Random search is then the real RandomSearchTuner's oracle with each search seed, its
-trials answered from those cached scores: honest, because a trial's score depends only on its
-hyperparameters, the training seed and the data, never on the search order (modules/tuning.py
-seeds every trial's model and shuffle). Note the pipeline uses one seed for both; here the search
-seed is varied independently of the training seed.
+Images are decoded directly with `modules.preprocessing.decode_and_resize` (no pipeline run);
+trials train on the train split and are scored on the validation split (`eval/`), the Tuner's
+objective; the test split is never read. Per space (`seed`: the seed's learning_rate x
+batch_size, 3 x 3; `large`: plus head_units, dropout and unfreeze depth, 2 values each: 72) and
+per training seed:
 
-Prints the grid's per-combination scores, the grid's best score, trials and wall time side by side
-with random search at budgets 1..9 (share of runs within 1 point of the grid's best, mean best,
-mean wall time), and the mean number of random trials to come within 1 point (0.01 accuracy) of
-the grid's best (goal <= 1/3 of the grid's trials). Wall times depend on machine load.
-Last line: `grid_trials=<n> random_trials_to_within_1pt=<m> ratio=<m/n>`.
+- grid: the real grid tuner, live. Its best score sets the target (best - 1 point); its own-order
+  epochs and measured wall time until the best-so-far reaches the target stand beside its
+  full-grid epochs and wall time.
+- order check: after the grid, its last and first combinations trained again, in that order
+  (so each runs after a different trial than in the grid); their scores must equal the grid's.
+  Only then are cached scores used.
+- random: the exact expected epochs to the target for a uniformly random order of the cached grid
+  (each of the b combinations below the target comes before all k at it with probability
+  1/(k+1)), and the real seeded random oracle over the search seeds, answered from the cache.
+- bayesian: the real Bayesian oracle over the search seeds, answered from the cache (its choices
+  depend only on the scores, which the order check showed do not depend on order).
+- hyperband: the real Hyperband tuner, live (its trials train other epoch counts and resume from
+  checkpoints, so no grid cache can answer them), stopped as soon as its best reaches the target.
+
+Cache-answered runs have no wall time of their own; `--live` runs random and bayesian live too
+(stopped at the target), measuring theirs. A grid trial trains `--epochs` epochs (twice that with
+phase 2, unfreeze depth > 0); Hyperband's longest trial equals it (`max_epochs`), with
+`--factor`. Prints every strategy's epochs and wall time to the target (mean ± std over search
+seeds x training seeds) per space. Last line, for the last space:
+`grid_epochs= random_epochs= bayesian_epochs= hyperband_epochs= best_ratio= best=`: each
+strategy's mean epochs to within 1 point (the grid's in its own order), and the best strategy's
+divided by the epochs of the full grid.
+
+Full run (not sized on this machine yet): `.venv/bin/python benchmarks/tuning.py`. Tiny run that
+proves the mechanics: `--spaces seed --train-seeds 42 --search-seeds 2 --max-images 16
+--epochs 2 --factor 2 --allow-few-seeds`.
 """
 from __future__ import annotations
 
@@ -24,156 +44,296 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import io  # noqa: E402
 import glob  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from typing import Dict, List, Tuple  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-Key = Tuple[float, int]  # (learning_rate, batch_size)
 WITHIN = 0.01            # "1 point" of accuracy
+SPACES = {
+    "seed": {"learning_rate": [0.001, 0.01, 0.1], "batch_size": [16, 32, 64]},
+    "large": {"learning_rate": [0.001, 0.01, 0.1], "batch_size": [16, 32, 64],
+              "head_units": [64, 256], "dropout": [0.2, 0.5], "unfreeze_blocks": [0, 1]},
+}
+Key = Tuple  # a combination: its values in the space's order
 
 
-def load_split(root: str, split: str, class_names: List[str], image_size: int):
-    """float32 [N, S, S, 3] in [0, 255] and int64 [N] labels (class index in sorted names)."""
+def load_split(root: str, split: str, class_names: List[str], image_size: int,
+               max_images: Optional[int] = None):
+    """float32 [N, S, S, 3] in [0, 255] and int64 [N] labels (class index in sorted names); the
+    first `max_images` files (sorted) per class when given."""
     import tensorflow as tf
 
     from modules.preprocessing import decode_and_resize
     images, labels = [], []
     for label, name in enumerate(class_names):
-        for path in sorted(glob.glob(os.path.join(root, split, name, "*"))):
+        paths = sorted(glob.glob(os.path.join(root, split, name, "*")))[:max_images]
+        for path in paths:
             images.append(decode_and_resize(tf.io.read_file(path), image_size).numpy())
             labels.append(label)
     return np.stack(images).astype(np.float32), np.array(labels, np.int64)
 
 
-def trials_to_within(scores: List[float], target: float) -> int:
-    """1-based index of the first trial whose best-so-far reaches `target` (len+1 if never)."""
+def to_target(trials: List[Dict[str, float]], target: float) -> Dict[str, Optional[float]]:
+    """Epochs, wall seconds and trials spent until the best-so-far score reaches `target`
+    (None if it never does). `trials`: dicts with score, epochs, seconds, in run order."""
+    epochs = seconds = 0.0
     best = -1.0
-    for n, s in enumerate(scores, 1):
-        best = max(best, s)
+    for n, t in enumerate(trials, 1):
+        epochs += t["epochs"]
+        seconds += t.get("seconds") or 0.0
+        best = max(best, t["score"])
         if best >= target - 1e-9:
-            return n
-    return len(scores) + 1
+            return {"epochs": epochs, "seconds": seconds, "trials": n}
+    return {"epochs": None, "seconds": None, "trials": None}
+
+
+def expected_random_epochs(cache: Dict[Key, Dict[str, float]], target: float) -> float:
+    """Exact expected epochs to the target for a uniformly random order without repetition:
+    every combination below the target precedes all k at it with probability 1/(k+1); the first
+    combination at the target is any of the k alike."""
+    good = [c["epochs"] for c in cache.values() if c["score"] >= target - 1e-9]
+    bad = [c["epochs"] for c in cache.values() if c["score"] < target - 1e-9]
+    return sum(bad) / (len(good) + 1) + float(np.mean(good))
+
+
+def key_of(values: Dict[str, Any], names: List[str]) -> Key:
+    return tuple(values[n] for n in names)
+
+
+def trial_list(tuner, objective: str) -> List[Dict[str, float]]:
+    """The finished trials of a search in run order: score, epochs, seconds."""
+    out = []
+    for t in sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id)):
+        if t.status != "COMPLETED":
+            continue
+        get = t.metrics.get_last_value
+        out.append({"score": get(objective), "epochs": get("epochs"), "seconds": get("seconds"),
+                    "values": dict(t.hyperparameters.values)})
+    return out
+
+
+def stop_at(tuner, target: float, objective: str) -> None:
+    """Ends the search after the first trial whose score reaches `target` (the benchmark's
+    stopping rule; keras-tuner stops creating trials once max_trials are reached)."""
+    original = tuner.on_trial_end
+
+    def on_trial_end(trial):
+        original(trial)
+        score = trial.metrics.get_last_value(objective) if trial.metrics.exists(objective) \
+            else None
+        if score is not None and score >= target - 1e-9:
+            tuner.oracle.max_trials = len(tuner.oracle.trials)
+    tuner.on_trial_end = on_trial_end
+
+
+def search(tuner, **kwargs) -> float:
+    """tuner.search, quiet; returns the measured wall seconds."""
+    started = time.time()
+    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner's per-trial display
+        tuner.search(**kwargs)
+    return time.time() - started
+
+
+def stats(values: List[Optional[float]]) -> str:
+    done = [v for v in values if v is not None]
+    if not done:
+        return "never"
+    missed = len(values) - len(done)
+    return f"{np.mean(done):.1f} ± {np.std(done):.1f}" + (f" ({missed} missed)" if missed else "")
+
+
+def mean_or_none(values: List[Optional[float]]) -> Optional[float]:
+    done = [v for v in values if v is not None]
+    return float(np.mean(done)) if done and len(done) == len(values) else None
+
+
+def run_space(name: str, space: Dict[str, list], base, data, args, work: str) -> Dict[str, Any]:
+    from modules import tuning
+    names = list(space)
+    x, y, xv, yv = data
+    fit = {"x": x, "y": y, "x_val": xv, "y_val": yv}
+    n_grid = int(np.prod([len(v) for v in space.values()]))
+    tuner_cfg = replace(base.tuner, epochs=args.epochs, cv_folds=1, **{
+        k: space.get(k) for k in ("learning_rate", "batch_size", "head_units", "dropout",
+                                  "unfreeze_blocks")})
+    phase2 = bool(base.weights_path) and any(space.get("unfreeze_blocks") or [])
+    hb_max = 2 * args.epochs if phase2 else args.epochs
+    print(f"\n==== space {name}: {' x '.join(f'{k} {v}' for k, v in space.items())} = {n_grid} "
+          f"combinations; {args.epochs} epoch(s)/trial"
+          + (" (+ as many in phase 2 when unfreeze depth > 0)" if phase2 else "")
+          + f"; hyperband max_epochs {hb_max}, factor {args.factor}")
+    results: Dict[str, Dict[str, List[Optional[float]]]] = {
+        s: {"epochs": [], "seconds": [], "trials": []} for s in
+        ("grid", "random", "bayesian", "hyperband")}
+    full_grid_epochs, full_grid_wall, exact_random = [], [], []
+    for seed in args.train_seeds:
+        # ---- grid, live ----
+        cfg = replace(base, seed=seed, tuner=replace(tuner_cfg, strategy="grid"))
+        tuner = tuning.make_tuner(cfg, work, project_name=f"{name}-grid{seed}")
+        wall = search(tuner, **fit, config=cfg)
+        grid = trial_list(tuner, tuning.OBJECTIVE)
+        assert len(grid) == n_grid, (len(grid), n_grid)
+        cache = {key_of(t["values"], names): t for t in grid}
+        best = max(t["score"] for t in grid)
+        target = best - WITHIN
+        full_grid_epochs.append(sum(t["epochs"] for t in grid))
+        full_grid_wall.append(wall)
+        own = to_target(grid, target)
+        for k in results["grid"]:
+            results["grid"][k].append(own[k])
+        exact_random.append(expected_random_epochs(cache, target))
+        print(f"seed {seed}: grid best {best:.4f} ({sum(t['score'] >= target - 1e-9 for t in grid)}"
+              f" of {n_grid} within 1 pt), full grid {full_grid_epochs[-1]:.0f} epochs in "
+              f"{wall:.1f}s; own order: {own['trials']} trials, {own['epochs']:.0f} epochs, "
+              f"{own['seconds']:.1f}s")
+
+        # ---- order check: first and last combination again, in reverse order ----
+        first, last = grid[0], grid[-1]
+        again = {}
+        for t in (last, first):
+            folds = tuning.make_folds(x, y, xv, yv, 1, tuning.tuner_seed(cfg))
+            again[key_of(t["values"], names)] = tuning.cross_validate(
+                dict(t["values"]), cfg, folds, cfg.seed)[tuning.OBJECTIVE]
+        same = all(abs(again[key_of(t["values"], names)] - t["score"]) < 1e-9
+                   for t in (first, last))
+        print(f"  order check (last then first, again): "
+              f"{[round(v, 4) for v in again.values()]} vs grid "
+              f"{[round(last['score'], 4), round(first['score'], 4)]}: "
+              f"{'same, cached scores used' if same else 'DIFFERENT: cached scores not used'}")
+
+        # ---- random and bayesian: the real oracles, cache-answered (or live with --live) ----
+        def cached_run_trial(self, trial, *_, cache=cache, **__):
+            hit = cache[key_of(trial.hyperparameters.values, names)]
+            return {tuning.OBJECTIVE: hit["score"], "epochs": hit["epochs"], "seconds": 0.0}
+
+        for strategy in ("random", "bayesian"):
+            for search_seed in range(1, args.search_seeds + 1):
+                options = {}
+                if strategy == "bayesian":
+                    options = {"num_initial_points": args.initial_points}
+                scfg = replace(cfg, tuner=replace(cfg.tuner, strategy=strategy, seed=search_seed,
+                                                  max_trials=n_grid, **options))
+                tuner = tuning.make_tuner(scfg, work,
+                                          project_name=f"{name}-{strategy}{seed}-{search_seed}")
+                stop_at(tuner, target, tuning.OBJECTIVE)
+                if args.live:
+                    search(tuner, **fit, config=scfg)
+                    got = to_target(trial_list(tuner, tuning.OBJECTIVE), target)
+                elif same:
+                    tuner.run_trial = cached_run_trial.__get__(tuner)
+                    search(tuner)
+                    got = to_target(trial_list(tuner, tuning.OBJECTIVE), target)
+                    got["seconds"] = None  # answered from the cache: no wall time of its own
+                else:
+                    got = {"epochs": None, "seconds": None, "trials": None}
+                for k in results[strategy]:
+                    results[strategy][k].append(got[k])
+
+        # ---- hyperband, live, stopped at the target ----
+        for search_seed in range(1, args.hyperband_seeds + 1):
+            hcfg = replace(cfg, tuner=replace(cfg.tuner, strategy="hyperband", seed=search_seed,
+                                              max_epochs=hb_max, factor=args.factor,
+                                              hyperband_iterations=args.hyperband_iterations))
+            tuner = tuning.make_tuner(hcfg, work, project_name=f"{name}-hb{seed}-{search_seed}")
+            stop_at(tuner, target, tuning.OBJECTIVE)
+            wall = search(tuner, **fit, config=hcfg)
+            trials = trial_list(tuner, tuning.OBJECTIVE)
+            got = to_target(trials, target)
+            if got["epochs"] is not None:
+                got["seconds"] = wall  # measured around the whole (stopped) search
+            for k in results["hyperband"]:
+                results["hyperband"][k].append(got[k])
+
+    grid_full = float(np.mean(full_grid_epochs))
+    print(f"\n{name}: to within 1 pt of the grid's best, mean ± std over "
+          f"{len(args.train_seeds)} training seeds x search seeds (random/bayesian "
+          f"{args.search_seeds}, hyperband {args.hyperband_seeds}; grid: its own order)")
+    print(f"{'strategy':10} {'epochs':>18} {'wall_s':>18} {'trials':>14} {'epochs/full grid':>16}")
+    for s, r in results.items():
+        e = mean_or_none(r["epochs"])
+        wall = stats(r["seconds"]) if any(v is not None for v in r["seconds"]) else \
+            ("cached" if not args.live else "never")
+        print(f"{s:10} {stats(r['epochs']):>18} {wall:>18} {stats(r['trials']):>14} "
+              f"{(e / grid_full if e is not None else float('nan')):>16.3f}")
+    print(f"{'full grid':10} {grid_full:>18.1f} {np.mean(full_grid_wall):>18.1f} {n_grid:>14}")
+    print(f"random, exact expectation on the cached grid: {np.mean(exact_random):.2f} epochs "
+          f"(per training seed: {', '.join(f'{v:.2f}' for v in exact_random)})")
+    means = {s: mean_or_none(r["epochs"]) for s, r in results.items()}
+    return {"space": name, "grid_full_epochs": grid_full, "means": means,
+            "exact_random": exact_random, "results": results}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spaces", nargs="+", default=list(SPACES), choices=list(SPACES))
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[42, 43, 44])
-    parser.add_argument("--search-seeds", type=int, default=20, help="random-search seeds (>= 5)")
+    parser.add_argument("--search-seeds", type=int, default=10,
+                        help="random and bayesian search seeds per training seed (>= 10)")
+    parser.add_argument("--hyperband-seeds", type=int, default=None,
+                        help="live hyperband searches per training seed (default: search seeds)")
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of a grid trial")
+    parser.add_argument("--factor", type=int, default=3, help="hyperband factor")
+    parser.add_argument("--hyperband-iterations", type=int, default=1)
+    parser.add_argument("--initial-points", type=int, default=3, help="bayesian random points")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="first N images per class and split (tiny runs)")
+    parser.add_argument("--live", action="store_true",
+                        help="run random and bayesian live too (measured wall time)")
+    parser.add_argument("--allow-few-seeds", action="store_true",
+                        help="allow < 10 search seeds / < 3 training seeds (tiny runs)")
     parser.add_argument("--json", help="also write all figures to this JSON file")
     args = parser.parse_args(argv)
-    if args.search_seeds < 5:
-        parser.error("--search-seeds must be >= 5")
+    if args.hyperband_seeds is None:
+        args.hyperband_seeds = args.search_seeds
+    if not args.allow_few_seeds and (args.search_seeds < 10 or len(args.train_seeds) < 3):
+        parser.error("need >= 10 search seeds and >= 3 training seeds (or --allow-few-seeds)")
+    if args.epochs < args.factor:
+        parser.error("--epochs (hyperband's max_epochs) must be >= --factor")
 
-    from dataclasses import replace
-
-    from modules import tuning
     from modules.configs import RunConfig
     from pipeline.config import load_config
     from pipeline.pipeline import module_config, resolve_weights
 
     config = load_config(profile="quick", overrides=[
-        f"model.image_size={args.image_size}", "tuner.learning_rate=[0.001, 0.01, 0.1]",
-        "tuner.batch_size=[16, 32, 64]", f"tuner.epochs={args.epochs}", "tuner.cv_folds=1",
-        "tuner.strategy=grid"])  # the seed's 3 x 3 space
+        f"model.image_size={args.image_size}", "tuner.cv_folds=1", "tuner.strategy=grid"])
     weights_path, weights_source = resolve_weights(config)
     base = RunConfig.from_dict(module_config(config, weights_path, weights_source))
-    space = base.tuner.search_space()
     t0 = time.time()
-    x, y = load_split(config.data_root, "train", base.class_names, args.image_size)
-    xv, yv = load_split(config.data_root, "eval", base.class_names, args.image_size)
-    print(f"data: {len(y)} train / {len(yv)} eval images at {args.image_size}px "
-          f"(decoded in {time.time() - t0:.1f}s); weights: {weights_source}; "
-          f"{args.epochs} epoch(s)/trial, cv_folds 1")
-    print(f"space: learning_rate {space['learning_rate']} x batch_size {space['batch_size']}")
-    print("wall times depend on machine load")
-
-    # ---- grid: the real GridSearchTuner, once per training seed ----
-    cache: Dict[int, Dict[Key, Tuple[float, float]]] = {}
-    grid_wall: Dict[int, float] = {}
+    x, y = load_split(config.data_root, "train", base.class_names, args.image_size,
+                      args.max_images)
+    xv, yv = load_split(config.data_root, "eval", base.class_names, args.image_size,
+                        args.max_images)
+    print(f"data: {len(y)} train / {len(yv)} validation (eval/) images at {args.image_size}px "
+          f"(decoded in {time.time() - t0:.1f}s); weights: {weights_source}; test split unused")
+    print("epochs are counted from Keras' History; wall times are measured and load-dependent")
     work = tempfile.mkdtemp(prefix="bench-tuning-")
-    for seed in args.train_seeds:
-        cfg = replace(base, seed=seed)
-        tuner = tuning.make_tuner(cfg, work, project_name=f"grid{seed}")
-        started = time.time()
-        with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner's per-trial display
-            tuner.search(x=x, y=y, x_val=xv, y_val=yv, config=cfg)
-        grid_wall[seed] = time.time() - started
-        cache[seed] = {}
-        for t in tuner.oracle.trials.values():
-            v = t.hyperparameters.values
-            cache[seed][(v["learning_rate"], v["batch_size"])] = (
-                t.metrics.get_last_value(tuning.OBJECTIVE), t.metrics.get_last_value("seconds"))
-        assert len(cache[seed]) == tuning.grid_size(tuning.search_space(space)), cache[seed]
-    n_grid = len(next(iter(cache.values())))
-
-    print("\ngrid scores (eval accuracy) per training seed; rows learning_rate, cols batch_size")
-    for seed in args.train_seeds:
-        print(f"  seed {seed}: " + "  ".join(
-            f"lr={lr:g}:[" + " ".join(f"{cache[seed][(lr, bs)][0]:.3f}" for bs in space['batch_size'])
-            + "]" for lr in space["learning_rate"]))
-
-    # ---- random: the real RandomSearch oracle per search seed, trials answered from the cache ----
-    def cached_run_trial(self, trial, cached):  # replaces the real trial: scores from the grid
-        v = trial.hyperparameters.values
-        score, seconds = cached[(v["learning_rate"], v["batch_size"])]
-        return {tuning.OBJECTIVE: score, "seconds": seconds}
-
-    budgets = list(range(1, n_grid + 1))
-    runs = []  # (train seed, search seed, scores in order, seconds in order)
-    for seed in args.train_seeds:
-        for search_seed in range(1, args.search_seeds + 1):
-            cfg = replace(base, seed=seed, tuner=replace(base.tuner, seed=search_seed,
-                                                         strategy="random", max_trials=n_grid))
-            tuner = tuning.make_tuner(cfg, work, project_name=f"random{seed}_{search_seed}")
-            tuner.run_trial = cached_run_trial.__get__(tuner)
-            with contextlib.redirect_stdout(io.StringIO()):
-                tuner.search(cached=cache[seed])
-            trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
-            keys = [(t.hyperparameters.values["learning_rate"],
-                     t.hyperparameters.values["batch_size"]) for t in trials]
-            runs.append((seed, search_seed, [cache[seed][k][0] for k in keys],
-                         [cache[seed][k][1] for k in keys]))
-    orders = {tuple(r[2]) for r in runs}
-    short = sum(len(r[2]) < n_grid for r in runs)  # 0 with CompleteRandomSearchOracle
-    needed = [trials_to_within(scores, max(cache[seed][k][0] for k in cache[seed]) - WITHIN)
-              for seed, _, scores, _ in runs]
-    wall_needed = [sum(secs[:n]) for (_, _, _, secs), n in zip(runs, needed)]
-
-    print(f"\nrandom search: {args.search_seeds} search seeds x {len(args.train_seeds)} training "
-          f"seeds = {len(runs)} runs ({len(orders)} distinct score sequences); scores are the "
-          f"grid's cached trials (a trial's score does not depend on search order); "
-          f"{short} run(s) stopped before {n_grid} trials")
-    print(f"{'budget':>6} {'within_1pt':>10} {'mean_best':>9} {'mean_wall_s':>11}")
-    for b in budgets:
-        within = np.mean([n <= b for n in needed])
-        best = np.mean([max(scores[:b]) for _, _, scores, _ in runs])
-        wall = np.mean([sum(secs[:b]) for _, _, _, secs in runs])
-        print(f"{b:>6} {within:>10.2f} {best:>9.4f} {wall:>11.1f}")
-
-    grid_best = np.mean([max(s for s, _ in cache[seed].values()) for seed in args.train_seeds])
-    m = float(np.mean(needed))
-    print(f"\n{'':24} {'grid':>10} {'random':>10}")
-    print(f"{'best score (mean/seeds)':24} {grid_best:>10.4f} {'within 1pt':>10}")
-    print(f"{'trials':24} {n_grid:>10} {m:>10.2f}")
-    print(f"{'wall s (mean/seeds)':24} {np.mean(list(grid_wall.values())):>10.1f} "
-          f"{np.mean(wall_needed):>10.1f}")
-    print(f"goal: random trials <= 1/3 of the grid's ({n_grid / 3:.1f}); measured ratio "
-          f"{m / n_grid:.3f}")
+    started = time.time()
+    out = [run_space(name, SPACES[name], base, (x, y, xv, yv), args, work)
+           for name in args.spaces]
+    print(f"\ntotal wall time {time.time() - started:.0f}s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cache": {str(s): {f"{k[0]}/{k[1]}": v for k, v in c.items()}
-                                 for s, c in cache.items()},
-                       "needed": needed, "grid_wall": grid_wall}, f, indent=2)
-    print(f"grid_trials={n_grid} random_trials_to_within_1pt={m:.2f} ratio={m / n_grid:.3f}")
+            json.dump(out, f, indent=2, default=float)
+    last = out[-1]
+    means = last["means"]
+    done = {s: e for s, e in means.items() if e is not None}
+    best = min(done, key=done.get) if done else "none"
+    ratio = done[best] / last["grid_full_epochs"] if done else float("nan")
+
+    def fmt(v):
+        return "nan" if v is None else f"{v:.1f}"
+    print(f"grid_epochs={fmt(means['grid'])} random_epochs={fmt(means['random'])} "
+          f"bayesian_epochs={fmt(means['bayesian'])} hyperband_epochs={fmt(means['hyperband'])} "
+          f"best_ratio={ratio:.3f} best={best}")
     return 0
 
 

@@ -95,6 +95,13 @@ SEARCH_SPACE_TYPES = {"learning_rate": float, "batch_size": int, "head_units": i
                       "dropout": float, "unfreeze_blocks": int}
 
 
+# TunerConfig's strategy-specific options -> the strategy they belong to.
+STRATEGY_OPTIONS = {"num_initial_points": "bayesian", "alpha": "bayesian", "beta": "bayesian",
+                    "max_epochs": "hyperband", "factor": "hyperband",
+                    "hyperband_iterations": "hyperband"}
+HYPERBAND_DEFAULTS = {"max_epochs": 9, "factor": 3, "hyperband_iterations": 1}
+
+
 @dataclass
 class TunerConfig:
     """Keras Tuner search over the Trainer's hyperparameters (modules/tuner_strategies.py)."""
@@ -110,6 +117,20 @@ class TunerConfig:
     unfreeze_blocks: Optional[List[int]] = None  # phase-2 depth, 0..5
     cv_folds: int = 1                      # > 1: k-fold cross-validation on the train split
     parallel_trials: int = 1               # > 1: Vertex Tuner runs trials in parallel (compile)
+    # strategy bayesian only (null: keras-tuner's defaults: 3 x the tuned dimensions, 1e-4, 2.6)
+    num_initial_points: Optional[int] = None   # random trials before the Gaussian process
+    alpha: Optional[float] = None          # the GP's observation noise
+    beta: Optional[float] = None           # exploration weight of the upper confidence bound
+    # strategy hyperband only (null: 9, 3, 1). A trial trains `tuner/epochs` epochs (phase 2,
+    # when unfreeze_blocks is tuned, starts after `epochs` head epochs); max_trials is ignored.
+    max_epochs: Optional[int] = None       # epochs of the longest trial
+    factor: Optional[int] = None           # keeps 1/factor of the trials per round, x epochs
+    hyperband_iterations: Optional[int] = None  # times the whole set of brackets runs
+
+    def strategy_options(self) -> Dict[str, Any]:
+        """The set (non-null) options of the strategies, {name: value}."""
+        return {name: getattr(self, name) for name in STRATEGY_OPTIONS
+                if getattr(self, name) is not None}
 
     def search_space(self) -> Dict[str, List[Any]]:
         """The tuned dimensions {name: values}: learning_rate, batch_size, plus any set."""

@@ -39,7 +39,8 @@ def chosen_hyperparameters(fn_args, config: RunConfig) -> Dict[str, Any]:
     source = "config"
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
-        values.update(hp.values)
+        # Hyperband's bookkeeping (tuner/epochs, tuner/trial_id, ...) is not a hyperparameter
+        values.update({k: v for k, v in hp.values.items() if not k.startswith("tuner/")})
         source = "tuner"
     values["source"] = source
     return values

@@ -30,7 +30,8 @@ class TunerStrategy:
 
     def build(self, **kwargs) -> Any:
         """The keras-tuner tuner: kwargs are hyperparameters, objective, max_trials, seed,
-        directory, project_name, overwrite, tune_new_entries."""
+        options (TunerConfig.strategy_options()), directory, project_name, overwrite,
+        tune_new_entries."""
         return self.builder(**kwargs)
 
 
@@ -41,7 +42,7 @@ def with_array_trials(base: type) -> type:
     return type(f"Array{base.__name__}", (ArrayTrialsMixin, base), {})
 
 
-def _random(*, hyperparameters, objective, max_trials, seed, **common):
+def _random(*, hyperparameters, objective, max_trials, seed, options=None, **common):
     """keras-tuner's seeded random oracle, completed so it never stops short of max_trials
     (modules.tuning.CompleteRandomSearchOracle)."""
     import keras_tuner
@@ -52,7 +53,7 @@ def _random(*, hyperparameters, objective, max_trials, seed, **common):
     return with_array_trials(keras_tuner.Tuner)(oracle=oracle, **common)
 
 
-def _grid(*, hyperparameters, objective, max_trials, seed, **common):
+def _grid(*, hyperparameters, objective, max_trials, seed, options=None, **common):
     """keras-tuner's GridSearch: every combination of the Choice space exactly once."""
     import keras_tuner
     return with_array_trials(keras_tuner.GridSearch)(
@@ -60,10 +61,46 @@ def _grid(*, hyperparameters, objective, max_trials, seed, **common):
         hyperparameters=hyperparameters, **common)
 
 
+def _bayesian(*, hyperparameters, objective, max_trials, seed, options=None, **common):
+    """keras-tuner's seeded Bayesian optimization (Gaussian process, upper confidence bound),
+    never repeating a combination (modules.tuner_oracles.CompleteBayesianOracle). options:
+    num_initial_points, alpha, beta (unset: keras-tuner's defaults)."""
+    import keras_tuner
+    from modules.tuner_oracles import CompleteBayesianOracle
+    kwargs = {k: v for k, v in (options or {}).items()
+              if k in ("num_initial_points", "alpha", "beta")}
+    oracle = CompleteBayesianOracle(objective=objective, max_trials=max_trials, seed=seed,
+                                    hyperparameters=hyperparameters,
+                                    tune_new_entries=common.pop("tune_new_entries", False),
+                                    **kwargs)
+    return with_array_trials(keras_tuner.Tuner)(oracle=oracle, **common)
+
+
+def _hyperband(*, hyperparameters, objective, max_trials, seed, options=None, **common):
+    """keras-tuner's Hyperband: successive halving over brackets of trials trained
+    `tuner/epochs` epochs, promoted trials resuming from their checkpoint
+    (modules.tuner_oracles.CompleteHyperbandOracle). options: max_epochs, factor,
+    hyperband_iterations (unset: modules.configs.HYPERBAND_DEFAULTS); max_trials is ignored."""
+    import keras_tuner
+
+    from modules.configs import HYPERBAND_DEFAULTS
+    from modules.tuner_oracles import CompleteHyperbandOracle
+    kwargs = {k: (options or {}).get(k, default) for k, default in HYPERBAND_DEFAULTS.items()}
+    oracle = CompleteHyperbandOracle(objective=objective, seed=seed,
+                                     hyperparameters=hyperparameters,
+                                     tune_new_entries=common.pop("tune_new_entries", False),
+                                     **kwargs)
+    return with_array_trials(keras_tuner.Tuner)(oracle=oracle, **common)
+
+
 STRATEGIES: Dict[str, TunerStrategy] = {s.name: s for s in (
     TunerStrategy("random", "seeded random search, never repeating a combination", False,
                   _random),
     TunerStrategy("grid", "exhaustive: every combination once", True, _grid),
+    TunerStrategy("bayesian", "seeded Bayesian optimization (Gaussian process), never "
+                  "repeating a combination", False, _bayesian),
+    TunerStrategy("hyperband", "Hyperband: many short trials, the best continued for more "
+                  "epochs from their checkpoints (max_trials ignored)", False, _hyperband),
 )}
 
 

@@ -13,11 +13,15 @@ Search space (`tuner.search_space()`): learning_rate, batch_size and optionally 
 dropout and unfreeze_blocks (phase 2 depth: after the head epochs, the top N VGG16 conv blocks are
 unfrozen and trained `tuner.epochs` more epochs at `trainer.fine_tune.learning_rate`).
 A trial's score depends only on its hyperparameters, the seed and the data, never on search order.
+Hyperband trials (`tuner/epochs`, `tuner/initial_epoch`, `tuner/trial_id`) train only their epoch
+range of that schedule, resuming from their predecessor's checkpoint (`epoch_schedule`,
+`train_trial`); every trial records the epochs it trained.
 """
 import itertools
+import os
 import random
 import time
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras_tuner
 import numpy as np
@@ -76,39 +80,80 @@ def make_folds(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarra
     return out
 
 
-def train_and_score(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int) -> float:
-    """Builds, trains and scores one model; returns accuracy in [0, 1] on the fold's held-out
-    part."""
+def epoch_schedule(values: Dict[str, Any], config: RunConfig,
+                   epochs: Optional[int] = None) -> Tuple[int, int]:
+    """(switch, total): a trial trains epochs [0, total), head only before `switch`, with the top
+    `unfreeze_blocks` VGG16 blocks unfrozen from `switch` on (phase 2; only with pretrained
+    weights). Default (grid, random, bayesian): `tuner.epochs` head epochs, then as many phase-2
+    epochs when phase 2 applies. `epochs` (Hyperband's `tuner/epochs`) sets the total instead;
+    phase 2 still starts after `tuner.epochs` head epochs."""
+    head = config.tuner.epochs
+    phase2 = bool(config.weights_path) and int(values.get("unfreeze_blocks", 0)) > 0
+    total = epochs if epochs is not None else (2 * head if phase2 else head)
+    return (head if phase2 else total), int(total)
+
+
+def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int,
+                epochs: Optional[int] = None, initial_epoch: int = 0,
+                load_weights: Optional[str] = None,
+                save_weights: Optional[str] = None) -> Tuple[float, List[int]]:
+    """Builds, trains and scores one model: epochs [initial_epoch, total) of `epoch_schedule`,
+    starting from the weights in `load_weights` (a resumed Hyperband trial; the optimizer starts
+    afresh, as in keras-tuner's own Hyperband), saving the final weights to `save_weights`.
+    Returns accuracy in [0, 1] on the fold's held-out part and the epoch indices trained (from
+    Keras' History)."""
     xt, yt, xv, yv = fold
     num_classes = config.num_classes
     weights_path = config.weights_path or None
     lr = float(values.get("learning_rate", config.tuner.learning_rate[0]))
     batch_size = int(values.get("batch_size", config.tuner.batch_size[0]))
-    epochs = config.tuner.epochs
+    switch, total = epoch_schedule(values, config, epochs)
     tf_keras.backend.clear_session()
     model = build_model_from_config(config, values, weights_path, seed)
+    if load_weights:
+        if initial_epoch > switch:  # saved in phase 2: same trainable layers as when saved
+            set_base_trainable(model, True, top_blocks=int(values["unfreeze_blocks"]))
+        model.load_weights(load_weights)
     compile_model(model, lr, num_classes)
     model.run_eagerly = config.run_eagerly  # tests on a few dozen images: skips graph tracing
     train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed)
     class_weight = class_weight_for(config.trainer.class_weight, yt, num_classes)
-    model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
-    blocks = int(values.get("unfreeze_blocks", 0))
-    if weights_path and blocks > 0:
-        set_base_trainable(model, True, top_blocks=blocks)
+    trained: List[int] = []
+    if initial_epoch < min(switch, total):
+        history = model.fit(train_ds, initial_epoch=initial_epoch, epochs=min(switch, total),
+                            verbose=0, class_weight=class_weight)
+        trained += list(history.epoch)
+    if total > switch:
+        set_base_trainable(model, True, top_blocks=int(values["unfreeze_blocks"]))
         compile_model(model, config.trainer.fine_tune.learning_rate, num_classes)
         model.run_eagerly = config.run_eagerly
-        model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
+        history = model.fit(train_ds, initial_epoch=max(initial_epoch, switch), epochs=total,
+                            verbose=0, class_weight=class_weight)
+        trained += list(history.epoch)
+    if save_weights:
+        model.save_weights(save_weights)  # HDF5: weights only, no optimizer state
     result = model.evaluate(arrays_dataset(xv, yv, 256, False, seed), verbose=0, return_dict=True)
-    return float(result["accuracy"])
+    return float(result["accuracy"]), trained
+
+
+def train_and_score(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int) -> float:
+    """Builds, trains and scores one model; returns accuracy in [0, 1] on the fold's held-out
+    part."""
+    return train_trial(values, config, fold, seed)[0]
 
 
 def cross_validate(values: Dict[str, Any], config: RunConfig, folds: List[Fold],
-                   seed: int) -> Dict[str, float]:
-    """One trial: per-fold accuracies, their mean and std (population), and wall seconds."""
+                   seed: int, **budget) -> Dict[str, float]:
+    """One trial: per-fold accuracies, their mean and std (population), wall seconds, and the
+    epochs trained (summed over folds) and the first of them. `budget`: train_trial's epochs,
+    initial_epoch, load_weights, save_weights (Hyperband: one fold only)."""
     started = time.time()
-    scores = [train_and_score(values, config, fold, seed + k) for k, fold in enumerate(folds)]
+    runs = [train_trial(values, config, fold, seed + k, **budget) for k, fold in enumerate(folds)]
+    scores = [score for score, _ in runs]
     metrics = {OBJECTIVE: float(np.mean(scores)), "val_accuracy_std": float(np.std(scores)),
-               "seconds": time.time() - started}
+               "seconds": time.time() - started,
+               "epochs": float(sum(len(trained) for _, trained in runs)),
+               "initial_epoch": float(min([e for _, trained in runs for e in trained] or [0]))}
     for k, s in enumerate(scores):
         metrics[f"fold{k}_accuracy"] = s
     return metrics
@@ -123,9 +168,23 @@ class ArrayTrialsMixin:
             config = RunConfig.from_dict(config)
         folds = make_folds(x, y, x_val, y_val, config.tuner.cv_folds, tuner_seed(config))
         values = dict(trial.hyperparameters.values)
-        metrics = cross_validate(values, config, folds, config.seed)
+        budget = {}
+        if "tuner/epochs" in values:  # Hyperband: this trial's epochs, maybe resumed
+            if len(folds) > 1:
+                raise ValueError("hyperband trials resume from one checkpoint: cv_folds must be 1")
+            past = values.get("tuner/trial_id")
+            budget = {"epochs": int(values["tuner/epochs"]),
+                      "initial_epoch": int(values["tuner/initial_epoch"]),
+                      "load_weights": self.trial_checkpoint(past) if past else None,
+                      "save_weights": self.trial_checkpoint(trial.trial_id)}
+            values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        metrics = cross_validate(values, config, folds, config.seed, **budget)
         logging.info("Trial %s %s -> %s", trial.trial_id, values, metrics)
         return metrics
+
+    def trial_checkpoint(self, trial_id: str) -> str:
+        """The weights a Hyperband trial ends with (HDF5), in its keras-tuner trial directory."""
+        return os.path.join(self.get_trial_dir(trial_id), "checkpoint.h5")
 
 
 class CompleteRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
@@ -166,7 +225,8 @@ def make_tuner(config: RunConfig, directory: str, project_name: str = "tuning"):
     return chosen.build(hyperparameters=space,
                         objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
                         max_trials=chosen.max_trials(config.tuner.max_trials, grid_size(space)),
-                        seed=tuner_seed(config), tune_new_entries=False, directory=directory,
+                        seed=tuner_seed(config), options=config.tuner.strategy_options(),
+                        tune_new_entries=False, directory=directory,
                         project_name=project_name, overwrite=True)
 
 

@@ -1,8 +1,9 @@
-"""The trials report: every trial's hyperparameters, per-fold scores, mean ± std and wall seconds.
+"""The trials report: every trial's hyperparameters, per-fold scores, mean ± std, wall seconds and
+epochs trained.
 
 Writes `trials.json`, `trials.csv` and `trials.png` (score per trial with its fold std as error bar,
-plus the best-so-far curve) into one directory, normally the Tuner's `tuner_results` artifact.
-Scores are eval accuracy in [0, 1]; trials are in the order they ran.
+the best-so-far curve, and the epochs each trial trained as bars) into one directory, normally the
+Tuner's `tuner_results` artifact. Scores are eval accuracy in [0, 1]; trials are in the order they ran.
 """
 import csv
 import json
@@ -25,7 +26,9 @@ def trial_rows(tuner, objective: str = "val_accuracy") -> List[Dict[str, Any]]:
     """One dict per trial of a finished keras-tuner search, in run order.
 
     Keys: trial (1-based), trial_id, status, hyperparameters {name: value}, fold_scores [k],
-    mean, std, seconds, best_so_far (max mean over trials 1..n; None until a trial completes).
+    mean, std, seconds, epochs (trained by this trial, summed over folds), initial_epoch (its
+    first epoch: > 0 when a Hyperband trial resumed), resumed_from (the trial whose checkpoint it
+    resumed, else None), best_so_far (max mean over trials 1..n; None until a trial completes).
     """
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
     rows, best = [], None
@@ -36,12 +39,17 @@ def trial_rows(tuner, objective: str = "val_accuracy") -> List[Dict[str, Any]]:
         mean = _metric(t, objective)
         if mean is not None:
             best = mean if best is None else max(best, mean)
+        values = dict(t.hyperparameters.values)
+        epochs, initial = _metric(t, "epochs"), _metric(t, "initial_epoch")
         rows.append({
             "trial": n, "trial_id": t.trial_id, "status": str(t.status),
-            "hyperparameters": dict(t.hyperparameters.values),
+            "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
             "fold_scores": [_metric(t, m) for _, m in folds],
             "mean": mean, "std": _metric(t, f"{objective}_std"),
-            "seconds": _metric(t, "seconds"), "best_so_far": best})
+            "seconds": _metric(t, "seconds"),
+            "epochs": None if epochs is None else int(epochs),
+            "initial_epoch": None if initial is None else int(initial),
+            "resumed_from": values.get("tuner/trial_id"), "best_so_far": best})
     return rows
 
 
@@ -55,8 +63,9 @@ def write_trials_report(rows: List[Dict[str, Any]], out_dir: str) -> Dict[str, s
     hp_names = sorted({k for r in rows for k in r["hyperparameters"]})
     max_folds = max([len(r["fold_scores"]) for r in rows] or [0])
     header = (["trial", "trial_id", "status"] + hp_names +
-              [f"fold{k + 1}" for k in range(max_folds)] + ["mean", "std", "seconds",
-                                                              "best_so_far"])
+              [f"fold{k + 1}" for k in range(max_folds)] +
+              ["mean", "std", "seconds", "epochs", "initial_epoch", "resumed_from",
+               "best_so_far"])
     with tf.io.gfile.GFile(paths[TRIALS_CSV], "w") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -64,7 +73,8 @@ def write_trials_report(rows: List[Dict[str, Any]], out_dir: str) -> Dict[str, s
             folds = r["fold_scores"] + [None] * (max_folds - len(r["fold_scores"]))
             writer.writerow([r["trial"], r["trial_id"], r["status"]] +
                             [r["hyperparameters"].get(h) for h in hp_names] + folds +
-                            [r["mean"], r["std"], r["seconds"], r["best_so_far"]])
+                            [r["mean"], r["std"], r["seconds"], r.get("epochs"),
+                             r.get("initial_epoch"), r.get("resumed_from"), r["best_so_far"]])
     _plot(rows, paths[TRIALS_PNG])
     return paths
 
@@ -83,6 +93,12 @@ def _plot(rows: List[Dict[str, Any]], path: str) -> None:
         ax.step(x, [r["best_so_far"] for r in done], where="post", color="tab:red",
                 label="best so far")
         ax.set_xticks(x)
+        epochs = [r.get("epochs") or 0 for r in done]
+        if any(epochs):  # epochs per trial (Hyperband varies them) as bars on a second axis
+            ax2 = ax.twinx()
+            ax2.bar(x, epochs, width=0.6, color="tab:gray", alpha=0.25, zorder=0)
+            ax2.set_ylabel("epochs trained (bars)")
+            ax2.set_ylim(0, max(epochs) * 3)
     ax.set_xlabel("trial")
     ax.set_ylabel("eval accuracy")
     ax.set_title(f"Tuner trials ({len(done)} completed)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from modules import tflite_variants, tuner_strategies
-from modules.configs import ExportConfig, TunerConfig
+from modules.configs import HYPERBAND_DEFAULTS, STRATEGY_OPTIONS, ExportConfig, TunerConfig
 from modules.layer_names import check_pruning_layers
 from pipeline import data_layout
 from pipeline.config.errors import ConfigError
@@ -66,6 +66,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{tr.fine_tune.unfreeze_blocks}")
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
+    _validate_strategy_options(t, pretrained=m.weights != "none")
     _validate_export(config.export)
     for name in ("accuracy_lower_bound", "auc_lower_bound", "min_class_recall",
                  "max_accuracy_drop"):
@@ -141,6 +142,58 @@ def _validate_search_space(t: TunerConfig) -> None:
             raise ConfigError(f"tuner.{name}: duplicate values in {values}")
     if t.parallel_trials < 1:
         raise ConfigError(f"tuner.parallel_trials: expected >= 1, got {t.parallel_trials}")
+
+
+def _validate_strategy_options(t: TunerConfig, pretrained: bool) -> None:
+    """The options of `tuner.strategy` only, in range, and no combination that makes no sense:
+    Hyperband with cross-validation (a trial resumes from one checkpoint) or with a phase 2 its
+    longest trial never reaches, Bayesian optimization whose trials are all initial random
+    points."""
+    for name, owner in STRATEGY_OPTIONS.items():
+        if getattr(t, name) is not None and owner != t.strategy:
+            raise ConfigError(f"tuner.{name}: an option of strategy {owner} only (tuner.strategy "
+                              f"is {t.strategy}); remove it or set it to null")
+    o = t.strategy_options()
+    for name, ok, what in (("num_initial_points", lambda v: v >= 1, ">= 1"),
+                           ("alpha", lambda v: v > 0, "> 0"), ("beta", lambda v: v >= 0, ">= 0"),
+                           ("max_epochs", lambda v: v >= 1, ">= 1"),
+                           ("factor", lambda v: v >= 2, ">= 2"),
+                           ("hyperband_iterations", lambda v: v >= 1, ">= 1")):
+        if name in o and not ok(o[name]):
+            raise ConfigError(f"tuner.{name}: expected {what}, got {o[name]}")
+    if t.strategy == "bayesian":
+        trials = min(t.max_trials, grid_size(t))
+        initial = o.get("num_initial_points", max(3 * len(t.search_space()), 3))
+        if initial >= trials:
+            raise ConfigError(f"tuner.num_initial_points: {initial} initial random points "
+                              f"(keras-tuner's default: 3 per tuned dimension) leave none of "
+                              f"the {trials} trials to the Gaussian process; lower it or raise "
+                              f"tuner.max_trials (or use strategy random)")
+    if t.strategy == "hyperband":
+        hb = {**HYPERBAND_DEFAULTS, **o}
+        if t.cv_folds > 1:
+            raise ConfigError(f"tuner.cv_folds: {t.cv_folds} with strategy hyperband; a "
+                              f"Hyperband trial resumes from its predecessor's checkpoint, one "
+                              f"model per trial: set tuner.cv_folds=1 (k-fold works with grid, "
+                              f"random and bayesian)")
+        if hb["max_epochs"] < hb["factor"]:
+            raise ConfigError(f"tuner.max_epochs: {hb['max_epochs']} < tuner.factor "
+                              f"{hb['factor']}: no trial would be continued (successive halving "
+                              f"needs max_epochs >= factor)")
+        if pretrained and any(b > 0 for b in t.unfreeze_blocks or []) and \
+                hb["max_epochs"] <= t.epochs:
+            raise ConfigError(f"tuner.max_epochs: {hb['max_epochs']} <= tuner.epochs "
+                              f"{t.epochs}: with strategy hyperband phase 2 (unfreeze_blocks) "
+                              f"starts after tuner.epochs head epochs, so no trial would reach "
+                              f"it; raise tuner.max_epochs")
+
+
+def grid_size(t: TunerConfig) -> int:
+    """Combinations in the tuned space."""
+    size = 1
+    for values in t.search_space().values():
+        size *= len(values)
+    return size
 
 
 def _validate_data(config: PipelineConfig) -> None:

@@ -91,3 +91,64 @@ def test_optional_dimensions_reach_the_tuner_and_trainer_config():
                                            "batch_size": config.tuner.batch_size,
                                            "head_units": [16, 64], "unfreeze_blocks": [0, 2]}
     assert custom.trainer.fine_tune == config.trainer.fine_tune
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["tuner.strategy=hyperband", "tuner.cv_folds=3"],
+     "tuner.cv_folds: 3 with strategy hyperband"),
+    (["profile=full", "tuner.strategy=hyperband"],  # the full profile cross-validates
+     "tuner.cv_folds: 3 with strategy hyperband"),
+    (["tuner.strategy=bayesian", "tuner.max_epochs=9"],
+     "tuner.max_epochs: an option of strategy hyperband only (tuner.strategy is bayesian)"),
+    (["tuner.strategy=grid", "tuner.num_initial_points=2"],
+     "tuner.num_initial_points: an option of strategy bayesian only"),
+    (["tuner.alpha=0.001"], "tuner.alpha: an option of strategy bayesian only (tuner.strategy "
+                            "is random)"),
+    (["tuner.strategy=bayesian", "tuner.max_trials=9"],  # quick profile: 3 x 1 combinations
+     "tuner.num_initial_points: 6 initial random points (keras-tuner's default: 3 per tuned "
+     "dimension) leave none of the 3 trials"),
+    (["tuner.strategy=bayesian", "tuner.max_trials=9", "tuner.num_initial_points=0"],
+     "tuner.num_initial_points: expected >= 1"),
+    (["tuner.strategy=bayesian", "tuner.max_trials=9", "tuner.beta=-1"],
+     "tuner.beta: expected >= 0"),
+    (["tuner.strategy=hyperband", "tuner.factor=1"], "tuner.factor: expected >= 2"),
+    (["tuner.strategy=hyperband", "tuner.max_epochs=2"],
+     "tuner.max_epochs: 2 < tuner.factor 3"),
+    (["tuner.strategy=hyperband", "tuner.epochs=3", "tuner.max_epochs=3",
+      "tuner.unfreeze_blocks=[0, 2]"], "so no trial would reach it"),
+    (["tuner.strategy=hyperband", "tuner.max_epochs=nine"], "tuner.max_epochs: expected int"),
+])
+def test_nonsense_strategy_combinations_are_config_errors(overrides, message):
+    from pipeline.config import ConfigError
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=overrides)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("overrides,options", [
+    (["tuner.strategy=bayesian", "tuner.max_trials=5", "tuner.num_initial_points=2",
+      "tuner.alpha=0.001", "tuner.beta=1", "tuner.batch_size=[16, 32, 64]"],
+     {"num_initial_points": 2, "alpha": 0.001, "beta": 1}),
+    (["tuner.strategy=bayesian", "tuner.max_trials=9", "tuner.batch_size=[16, 32, 64]"],
+     {}),  # keras-tuner's default: 3 x 2 dimensions = 6 initial points < 9 trials
+    (["tuner.strategy=hyperband", "tuner.max_epochs=4", "tuner.factor=2",
+      "tuner.hyperband_iterations=2", "tuner.unfreeze_blocks=[0, 2]"],
+     {"max_epochs": 4, "factor": 2, "hyperband_iterations": 2}),
+])
+def test_strategy_options_reach_the_tuner(overrides, options, tmp_path):
+    from modules import tuning
+    from modules.configs import RunConfig
+    from pipeline.pipeline import module_config
+    config = load_config(overrides=overrides)
+    custom = RunConfig.from_dict(module_config(config, None, "none"))  # through JSON types
+    assert custom.tuner.strategy_options() == options
+    tuner = tuning.make_tuner(custom, str(tmp_path))
+    oracle = tuner.oracle
+    if custom.tuner.strategy == "bayesian":
+        assert (oracle.num_initial_points, oracle.max_trials) == (
+            options.get("num_initial_points"), min(custom.tuner.max_trials, 9))
+        assert oracle.beta == options.get("beta", 2.6) and oracle.seed == custom.tuner.seed
+        assert oracle.alpha == options.get("alpha", 1e-4)
+    else:
+        assert (oracle.max_epochs, oracle.factor, oracle.hyperband_iterations) == (4, 2, 2)
+        assert oracle.max_trials == oracle.schedule_trials()
