@@ -87,15 +87,17 @@ def train_and_score(values: Dict[str, Any], config: RunConfig, fold: Fold, seed:
     epochs = config.tuner.epochs
     tf_keras.backend.clear_session()
     model = build_model_from_config(config, values, weights_path, seed)
-    compile_model(model, lr, num_classes)
+    compile_model(model, lr, num_classes, jit_compile=config.trainer.jit_compile)
     model.run_eagerly = config.run_eagerly  # tests on a few dozen images: skips graph tracing
-    train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed)
+    train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed,
+                              input_config=config.trainer.input)
     class_weight = class_weight_for(config.trainer.class_weight, yt, num_classes)
     model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
     blocks = int(values.get("unfreeze_blocks", 0))
     if weights_path and blocks > 0:
         set_base_trainable(model, True, top_blocks=blocks)
-        compile_model(model, config.trainer.fine_tune.learning_rate, num_classes)
+        compile_model(model, config.trainer.fine_tune.learning_rate, num_classes,
+                      jit_compile=config.trainer.jit_compile)
         model.run_eagerly = config.run_eagerly
         model.fit(train_ds, epochs=epochs, verbose=0, class_weight=class_weight)
     result = model.evaluate(arrays_dataset(xv, yv, 256, False, seed), verbose=0, return_dict=True)
@@ -176,7 +178,7 @@ def tuner_fn(fn_args):
     from tfx.components.tuner.component import TunerFnResult
 
     from modules.data import load_arrays
-    config = RunConfig.from_dict(fn_args.custom_config)
+    config = RunConfig.from_custom_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
     x_val, y_val = load_arrays(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
