@@ -1,6 +1,9 @@
 """Child process of tests/modules/test_distribution.py (not a test module: logical devices must be
 configured before TensorFlow initializes, so each configuration gets a fresh interpreter).
 
+With TF_CONFIG in its environment (two of these processes: a chief and a worker on localhost)
+it trains in the MultiWorkerMirroredStrategy that choose_strategy picks from it.
+
 Trains the real transfer model (VGG16 at 32x32, random init, 8 head units) through
 `modules.trainer.train` - the function run_fn and the GPU benchmark call - in the strategy that
 `modules.distribution.choose_strategy` picks for `--cpus` logical CPU devices, then optionally
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
 
     model, summary = trainer.train(cfg, hp, train_ds, eval_ds, labels, strategy=strategy)
     head = model.get_layer("head_dense")
-    out = {"strategy": type(strategy).__name__,
+    out = {"strategy": type(strategy).__name__, "chief": distribution.is_chief(),
            "logical_cpus": len(tf.config.list_logical_devices("CPU")),
            "summary": {k: summary[k] for k in ("distribution", "precision", "jit_compile",
                                                "input", "phase1", "final_validation")},
