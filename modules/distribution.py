@@ -93,7 +93,10 @@ def describe(strategy: tf.distribute.Strategy, per_replica_batch: int) -> Dict[s
         devices = [d.name for d in tf.config.list_logical_devices(
             "GPU" if tf.config.list_logical_devices("GPU") else "CPU")[:1]]
     config = tf_config()
-    return {"strategy": type(strategy).__name__,
+    name = type(strategy).__name__
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"  # the class is CollectiveAllReduceStrategy
+    return {"strategy": name,
             "replicas": int(strategy.num_replicas_in_sync),
             "workers": max(1, cluster_workers(config)),
             "devices": devices,

@@ -1,11 +1,12 @@
 """The Trainer's tf.distribute strategy (modules/distribution.py), mixed precision and XLA
 (modules/model.py, modules/training.py).
 
-The strategy path runs for real on CPU: tests/modules/distributed_child.py trains the VGG16 transfer
-model through `modules.trainer.train` in a fresh interpreter with one logical CPU device (the
-default strategy: the no-op path every local run takes) and with two (MirroredStrategy over
-both). Logical devices must be configured before TensorFlow starts, hence the subprocesses; both
-run at once (about a minute and a half each on a loaded 2-core machine).
+The strategy path runs for real on CPU: tests/modules/distributed_child.py trains the VGG16
+transfer model through `modules.trainer.train` in a fresh interpreter with one logical CPU device
+(the default strategy: the no-op path every local run takes), with two (MirroredStrategy over
+both), and as a chief + worker pair told the cluster by TF_CONFIG (MultiWorkerMirroredStrategy).
+Logical devices and collective ops must be configured before TensorFlow starts, hence the
+subprocesses (about a minute and a half each on a loaded 2-core machine).
 Mixed precision is checked in-process on the real model (per-layer dtype policies, no global state).
 """
 import json
@@ -75,10 +76,12 @@ def test_this_process_gets_the_default_strategy_a_no_op():
 # ----------------------------------------------------------- the strategy path, for real on CPU
 
 
-def _run_child(*args):
+def _run_child(*args, tf_config=None):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_USE_LEGACY_KERAS": "1",
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
     return subprocess.Popen([sys.executable, str(CHILD), *args], cwd=str(REPO), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -124,6 +127,39 @@ def test_two_cpu_devices_train_in_a_mirrored_strategy(children):
     assert r["pruning_sparsity"] == {"head_dense": 0.5, "predictions": 0.5}
     assert r["finite_loss"]
     assert 0.0 <= r["summary"]["final_validation"]["accuracy"] <= 1.0
+
+
+def _free_ports(n):
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_from_tf_config_train_in_a_multi_worker_strategy():
+    """What a Vertex AI Training job with replica_count 2 runs: a chief and a worker, each told
+    the cluster by TF_CONFIG, training together over localhost (about 3 minutes here)."""
+    chief_port, worker_port = _free_ports(2)
+    cluster = {"chief": [f"localhost:{chief_port}"], "worker": [f"localhost:{worker_port}"]}
+    procs = [_run_child(tf_config={"cluster": cluster, "task": {"type": kind, "index": 0}})
+             for kind in ("chief", "worker")]
+    chief, worker = [_result(p) for p in procs]
+    assert (chief["chief"], worker["chief"]) == (True, False)
+    for r in (chief, worker):
+        d = r["summary"]["distribution"]
+        assert d["strategy"] == "MultiWorkerMirroredStrategy"
+        assert (d["workers"], d["replicas"]) == (2, 2)
+        assert (d["per_replica_batch_size"], d["global_batch_size"]) == (4, 8)
+        assert r["head_kernel_type"] == "MirroredVariable"
+        assert r["pruning_sparsity"] == {"head_dense": 0.5, "predictions": 0.5}
+        assert r["finite_loss"]
+    # one model, trained in lockstep: both workers end with the same metrics
+    assert chief["summary"]["final_validation"] == worker["summary"]["final_validation"]
 
 
 # --------------------------------------------------------------- mixed precision and XLA
