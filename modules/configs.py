@@ -80,6 +80,23 @@ class PruningConfig:
     layers: Union[str, List[str]] = "trainable"
 
 
+AUTOTUNE = -1                              # tf.data.AUTOTUNE, spelled without TensorFlow
+
+
+@dataclass
+class InputConfig:
+    """The Trainer's tf.data input: parallel reading, parsing and mapping, and how many batches
+    are prepared ahead of the accelerator. -1 is tf.data.AUTOTUNE (tf.data sizes it at run time)."""
+    num_parallel_calls: int = AUTOTUNE     # readers, parsers and map calls; -1 or >= 1
+    prefetch: int = AUTOTUNE               # batches prefetched; -1 (AUTOTUNE), 0 (none) or >= 1
+
+
+# `trainer.mixed_precision` -> the tf_keras dtype policy of the conv, pooling and Dense layers
+# (the output layer always computes in float32, so probabilities and losses stay float32).
+MIXED_PRECISION_POLICIES = {"none": "float32", "float16": "mixed_float16",
+                            "bfloat16": "mixed_bfloat16"}
+
+
 @dataclass
 class TrainerConfig:
     epochs: int = 3                        # phase 1: frozen base, head only (at most)
@@ -88,6 +105,11 @@ class TrainerConfig:
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    # 'none' | 'float16' (GPUs with tensor cores: T4, V100, A100, L4; dynamic loss scaling) |
+    # 'bfloat16' (A100, H100, recent CPUs). The exported SavedModel is float32 either way.
+    mixed_precision: str = "none"
+    jit_compile: bool = False              # XLA for training steps (compile: Keras jit_compile)
 
 
 # The tuned dimensions, in order, and the Python type of their values.
@@ -175,6 +197,22 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: Optional[Dict[str, Any]]) -> "RunConfig":
         return from_dict(cls, values or {})
+
+    @classmethod
+    def from_custom_config(cls, custom_config: Optional[Dict[str, Any]]) -> "RunConfig":
+        """`from_dict` of a TFX custom_config less the keys TFX's Google Cloud extension adds
+        for its own executors (the Vertex Trainer's and Tuner's job arguments, region, ...):
+        they reach run_fn / tuner_fn too."""
+        values = {k: v for k, v in (custom_config or {}).items()
+                  if not k.startswith(CLOUD_EXTENSION_KEY_PREFIX)
+                  and k not in CLOUD_EXTENSION_KEYS}
+        return from_dict(cls, values)
+
+
+# Keys of tfx.extensions.google_cloud_ai_platform in a custom_config (ai_platform_training_args,
+# ai_platform_tuning_args, ai_platform_enable_vertex, ai_platform_vertex_region, ...).
+CLOUD_EXTENSION_KEY_PREFIX = "ai_platform_"
+CLOUD_EXTENSION_KEYS = ("remote_trials_working_dir",)
 
 
 def from_dict(cls: Any, values: Dict[str, Any], where: str = "") -> Any:

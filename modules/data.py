@@ -12,18 +12,47 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
+from modules.configs import InputConfig
 from modules.features import IMAGE_KEY, LABEL_KEY
 
 
 def make_dataset(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput,
-                 batch_size: int, shuffle: bool = False, seed: int = 42) -> tf.data.Dataset:
-    """One pass (epoch) over the transformed examples, batched."""
+                 batch_size: int, shuffle: bool = False, seed: int = 42,
+                 input_config: Optional[InputConfig] = None,
+                 shard_by_data: bool = False) -> tf.data.Dataset:
+    """One pass (epoch) over the transformed examples, batched (`batch_size`: the global batch
+    when a distribution strategy splits it over replicas).
+
+    `input_config` (`trainer.input`): threads that read, parse and map (-1: AUTOTUNE) and the
+    batches prefetched at the end (-1: AUTOTUNE, 0: none). `shard_by_data`: a multi-worker
+    strategy shards by element rather than by file (Transform may write fewer files than there
+    are workers)."""
+    cfg = input_config or InputConfig()
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_KEY, num_epochs=1,
-                                       shuffle=shuffle, shuffle_seed=seed, shuffle_buffer_size=2048),
+                                       shuffle=shuffle, shuffle_seed=seed, shuffle_buffer_size=2048,
+                                       reader_num_threads=cfg.num_parallel_calls,
+                                       parser_num_threads=cfg.num_parallel_calls,
+                                       prefetch_buffer_size=(cfg.prefetch if cfg.prefetch
+                                                             else 1)),
         tf_transform_output.transformed_metadata.schema)
-    return dataset.map(lambda features, label: (features[IMAGE_KEY], tf.reshape(label, [-1])))
+    dataset = dataset.map(lambda features, label: (features[IMAGE_KEY], tf.reshape(label, [-1])),
+                          num_parallel_calls=cfg.num_parallel_calls)
+    return with_input_options(dataset, cfg, shard_by_data)
+
+
+def with_input_options(dataset: tf.data.Dataset, cfg: InputConfig,
+                       shard_by_data: bool = False) -> tf.data.Dataset:
+    """Prefetch per `trainer.input.prefetch`, and the DATA auto-shard policy if asked for."""
+    if shard_by_data:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(options)
+    if cfg.prefetch:
+        dataset = dataset.prefetch(cfg.prefetch)
+    return dataset
 
 
 def load_arrays(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput,
@@ -43,12 +72,14 @@ def load_arrays(file_pattern: List[str], data_accessor, tf_transform_output: tft
 
 
 def arrays_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool,
-                   seed: int) -> tf.data.Dataset:
-    """In-memory arrays as a batched dataset (a fresh, seeded shuffle each epoch)."""
+                   seed: int, input_config: Optional[InputConfig] = None) -> tf.data.Dataset:
+    """In-memory arrays as a batched dataset (a fresh, seeded shuffle each epoch), prefetched
+    per `input_config.prefetch` when one is given."""
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size)
+    ds = ds.batch(batch_size)
+    return with_input_options(ds, input_config) if input_config else ds
 
 
 def labels_of_files(file_patterns: List[str]) -> np.ndarray:

@@ -21,13 +21,18 @@ import tf_keras
 from modules import tflite_variants
 from modules.features import (IMAGE_KEY, IMAGE_SIGNATURE, OUTPUT_KEY,  # noqa: F401
                               RAW_IMAGE_KEY)
+from modules.model import float32_copy
 from modules.metrics import class_agreement, predicted_class  # noqa: F401
 from modules.latency import LATENCY_RUNS, median_latency_ms  # noqa: F401
 
 
 def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTransformOutput,
                          export_dir: str) -> None:
-    """Saves `model` with the serving_default (tf.Example) and serving_image signatures."""
+    """Saves `model` with the serving_default (tf.Example) and serving_image signatures.
+
+    A mixed-precision model is saved as its float32 copy (modules/model.float32_copy): float32
+    in, float32 out and float32 inside, as TFLite conversion and CPU serving need."""
+    model = float32_copy(model)
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = {RAW_IMAGE_KEY: tf_transform_output.raw_feature_spec()[RAW_IMAGE_KEY]}
     image_shape = model.input_shape[1:]
@@ -49,7 +54,9 @@ def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTrans
 
 def save_image_model(model: tf_keras.Model, export_dir: str) -> None:
     """Saves `model` with only the `serving_image` signature (no Transform graph): for code that
-    works on Transform-output arrays directly, such as benchmarks/compression.py."""
+    works on Transform-output arrays directly, such as benchmarks/compression.py; float32 like
+    `export_serving_model`)."""
+    model = float32_copy(model)
     image_shape = model.input_shape[1:]
 
     @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32,

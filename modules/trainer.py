@@ -5,13 +5,19 @@ a frozen random base learns nothing). Phase 2 unfreezes the top conv blocks one 
 lower learning rate. Then the layers chosen by `pruning.layers` (default: the head and the
 trainable conv layers) are wrapped with `prune_low_magnitude` and fine-tuned with
 `UpdatePruningStep`; `strip_pruning` runs before export.
-Writes `<model>/Format-Serving` (signatures in modules/export.py) and `<model>/training_summary.json`.
+All of it runs in a `tf.distribute` strategy's scope chosen by what the process sees (one device:
+the default strategy; several GPUs: MirroredStrategy; TF_CONFIG with several replicas:
+MultiWorkerMirroredStrategy; modules/distribution.py), with `trainer.mixed_precision`,
+`trainer.jit_compile` and the `trainer.input` tf.data settings.
+Writes `<model>/Format-Serving` (signatures in modules/export.py; float32 even after
+mixed-precision training) and `<model>/training_summary.json` (the chief only).
 """
 import dataclasses
 import json
 import os
+import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras_tuner
 import tensorflow as tf
@@ -19,11 +25,12 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from modules import export, pruning
+from modules import distribution, export, pruning
 from modules.configs import FineTuneConfig, PruningConfig, RunConfig
 from modules.data import labels_of_files, make_dataset
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
-from modules.model import build_model_from_config, set_base_trainable
+from modules.model import (build_model_from_config, dtype_policy_of, float32_copy, policy_name,
+                           set_base_trainable, uses_mixed_precision)
 from modules.training import (class_weight_for, compile_model, early_stopping,
                               evaluate)
 from modules.warm_start import warm_start
@@ -47,70 +54,122 @@ def chosen_hyperparameters(fn_args, config: RunConfig) -> Dict[str, Any]:
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer entry point (GenericExecutor); custom_config is a RunConfig as a dict."""
-    cfg = RunConfig.from_dict(fn_args.custom_config)
+    """TFX Trainer entry point (GenericExecutor); custom_config is a RunConfig as a dict (plus
+    the Vertex Trainer's job keys when it runs on Vertex AI Training: ignored here)."""
+    strategy = distribution.choose_strategy()  # first: a multi-worker strategy must precede ops
+    cfg = RunConfig.from_custom_config(fn_args.custom_config)
     tr = cfg.trainer
     seed = cfg.seed
     tf_keras.utils.set_random_seed(seed)
     hp = chosen_hyperparameters(fn_args, cfg)
-    num_classes = cfg.num_classes
-    batch_size = int(hp["batch_size"])
+    batch_size = distribution.global_batch_size(int(hp["batch_size"]), strategy)
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                            batch_size, shuffle=True, seed=seed)
+                            batch_size, shuffle=True, seed=seed, input_config=tr.input,
+                            shard_by_data=multi_worker)
     eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                           batch_size)
-    weights_path = cfg.weights_path or None
-    model = build_model_from_config(cfg, hp, weights_path, seed)
-    # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
-    warm = warm_start(model, fn_args.base_model) if fn_args.base_model else None
-    started = time.time()
-    class_weight = class_weight_for(tr.class_weight, labels_of_files(fn_args.train_files),
-                                    num_classes)
-    compile_model(model, hp["learning_rate"], num_classes)
-    history = model.fit(train_ds, validation_data=eval_ds, epochs=tr.epochs, verbose=2,
-                        class_weight=class_weight,
-                        callbacks=early_stopping(tr.early_stopping_patience))
-    summary: Dict[str, Any] = {
-        "class_names": list(cfg.class_names),
-        "data_roles": {"fit": "train", "early_stopping_and_selection": "validation"},
-        "hyperparameters": hp, "weights_path": weights_path,
-        "weights_source": cfg.weights_source,
-        "seed": seed, "augmentation": dataclasses.asdict(tr.augmentation), "warm_start": warm,
-        "class_weight": ({str(k): round(v, 4) for k, v in class_weight.items()}
-                         if class_weight else None),
-        "phase1": {"epochs": tr.epochs, "epochs_run": len(history.epoch),
-                   "early_stopping_patience": tr.early_stopping_patience,
-                   "history": _history(history), "validation": evaluate(model, eval_ds)},
-    }
-
-    ft_cfg = fine_tune_config(cfg, hp)
-    if weights_path and ft_cfg.unfreeze_blocks > 0:
-        summary["phase2"] = _gradual_unfreezing(model, ft_cfg, num_classes, train_ds,
-                                                eval_ds, class_weight=class_weight,
-                                                baseline=summary["phase1"]["validation"])
-    if tr.pruning.enabled:
-        # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
-        # fine-tuned at phase 2's lower learning rate, never phase 1's.
-        conv_pruned = any(n in CONV_LAYER_NAMES for n in
-                          pruned_layer_names(model, tr.pruning.layers))
-        prune_lr = (tr.pruning.learning_rate if tr.pruning.learning_rate
-                    else tr.fine_tune.learning_rate
-                    if "phase2" in summary or (weights_path and conv_pruned)
-                    else float(hp["learning_rate"]))
-        model, summary["pruning"] = prune_and_fine_tune(model, tr.pruning, float(prune_lr),
-                                                        num_classes, train_ds, eval_ds,
-                                                        fn_args.model_run_dir,
-                                                        class_weight=class_weight)
-    summary["train_seconds"] = round(time.time() - started, 1)
-    summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
-                                                    num_classes)
+                           batch_size, input_config=tr.input, shard_by_data=multi_worker)
+    chief = distribution.is_chief()
+    scratch = None if chief else tempfile.mkdtemp(prefix="worker-")
+    model, summary = train(cfg, hp, train_ds, eval_ds, labels_of_files(fn_args.train_files),
+                           strategy=strategy, base_model=fn_args.base_model,
+                           log_dir=fn_args.model_run_dir if chief else scratch)
     logging.info("Training summary: %s", json.dumps(summary, default=str))
 
-    export.export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    # Every worker of a multi-worker strategy takes part in the save; only the chief's counts.
+    export.export_serving_model(model, tf_transform_output,
+                               fn_args.serving_model_dir if chief else
+                               os.path.join(scratch, "model"))
+    if not chief:
+        tf.io.gfile.rmtree(scratch)
+        distribution.wait_for_chief_export(fn_args.serving_model_dir)
+        return
     model_dir = os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
     with tf.io.gfile.GFile(os.path.join(model_dir, SUMMARY_FILE), "w") as f:
         f.write(json.dumps(summary, indent=2, default=str))
+
+
+def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
+          strategy: Optional[tf.distribute.Strategy] = None, base_model: Optional[str] = None,
+          log_dir: Optional[str] = None, callbacks: Sequence[Any] = ()
+          ) -> Tuple[tf_keras.Model, Dict[str, Any]]:
+    """Phases 1 (head), 2 (gradual unfreezing) and pruning; returns the final (stripped) model
+    and the training summary. run_fn and benchmarks/full_profile_gpu.py call it.
+
+    `train_ds` / `eval_ds` yield global batches: `hp['batch_size']` per replica times the
+    strategy's replicas. Model building, warm start, pruning wrappers and every compile run in
+    `strategy.scope()` (default: the current strategy). `train_labels` (int [N]) weigh the
+    classes; `callbacks` are added to every fit (the benchmark times epochs with them).
+    """
+    tr = cfg.trainer
+    seed = cfg.seed
+    num_classes = cfg.num_classes
+    strategy = strategy or tf.distribute.get_strategy()
+    weights_path = cfg.weights_path or None
+    jit = tr.jit_compile
+    with strategy.scope():
+        model = build_model_from_config(cfg, hp, weights_path, seed)
+        # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
+        warm = warm_start(model, base_model) if base_model else None
+        started = time.time()
+        class_weight = class_weight_for(tr.class_weight, train_labels, num_classes)
+        compile_model(model, hp["learning_rate"], num_classes, jit_compile=jit)
+        history = model.fit(train_ds, validation_data=eval_ds, epochs=tr.epochs, verbose=2,
+                            class_weight=class_weight,
+                            callbacks=[*early_stopping(tr.early_stopping_patience), *callbacks])
+        summary: Dict[str, Any] = {
+            "class_names": list(cfg.class_names),
+            "data_roles": {"fit": "train", "early_stopping_and_selection": "validation"},
+            "hyperparameters": hp, "weights_path": weights_path,
+            "weights_source": cfg.weights_source,
+            "seed": seed, "augmentation": dataclasses.asdict(tr.augmentation),
+            "warm_start": warm,
+            "distribution": distribution.describe(strategy, int(hp["batch_size"])),
+            "precision": {"mixed_precision": tr.mixed_precision,
+                          "dtype_policy": dtype_policy_of(cfg),
+                          "layers_in_16_bits": sum(policy_name(layer).startswith("mixed_")
+                                                   for layer in model.layers),
+                          "loss_scaling": isinstance(model.optimizer,
+                                                     tf_keras.mixed_precision.LossScaleOptimizer),
+                          "output_dtype": model.output.dtype.name,
+                          "exported_dtype": "float32"},
+            "jit_compile": bool(jit),
+            "input": dataclasses.asdict(tr.input),
+            "class_weight": ({str(k): round(v, 4) for k, v in class_weight.items()}
+                             if class_weight else None),
+            "phase1": {"epochs": tr.epochs, "epochs_run": len(history.epoch),
+                       "early_stopping_patience": tr.early_stopping_patience,
+                       "history": _history(history), "validation": evaluate(model, eval_ds)},
+        }
+
+        ft_cfg = fine_tune_config(cfg, hp)
+        if weights_path and ft_cfg.unfreeze_blocks > 0:
+            summary["phase2"] = _gradual_unfreezing(model, ft_cfg, num_classes, train_ds,
+                                                    eval_ds, callbacks=callbacks,
+                                                    class_weight=class_weight, jit_compile=jit,
+                                                    baseline=summary["phase1"]["validation"])
+        if tr.pruning.enabled:
+            if uses_mixed_precision(model):
+                # tfmot's wrappers hand a 16-bit layer float32 masked weights (a dtype clash):
+                # the pruning fine-tune runs in float32 on the same (float32 master) weights.
+                model = float32_copy(model)
+                summary["precision"]["pruning_fine_tune_dtype"] = "float32"
+            # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
+            # fine-tuned at phase 2's lower learning rate, never phase 1's.
+            conv_pruned = any(n in CONV_LAYER_NAMES for n in
+                              pruned_layer_names(model, tr.pruning.layers))
+            prune_lr = (tr.pruning.learning_rate if tr.pruning.learning_rate
+                        else tr.fine_tune.learning_rate
+                        if "phase2" in summary or (weights_path and conv_pruned)
+                        else float(hp["learning_rate"]))
+            model, summary["pruning"] = prune_and_fine_tune(
+                model, tr.pruning, float(prune_lr), num_classes, train_ds, eval_ds, log_dir,
+                class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
+        summary["train_seconds"] = round(time.time() - started, 1)
+        summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
+                                                        num_classes, jit_compile=jit)
+    return model, summary
 
 
 def fine_tune_config(config: RunConfig, hp: Dict[str, Any]) -> FineTuneConfig:
@@ -127,7 +186,7 @@ def _better(a: Dict[str, float], b: Dict[str, float]) -> bool:
 
 
 def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, eval_ds,
-                        callbacks=(), class_weight=None,
+                        callbacks=(), class_weight=None, jit_compile: bool = False,
                         baseline: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
@@ -143,7 +202,7 @@ def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, ev
     best, best_weights = baseline, (model.get_weights() if baseline else None)
     for blocks in range(1, ft_cfg.unfreeze_blocks + 1):
         unfrozen = set_base_trainable(model, True, top_blocks=blocks)
-        compile_model(model, ft_cfg.learning_rate, num_classes)
+        compile_model(model, ft_cfg.learning_rate, num_classes, jit_compile=jit_compile)
         history = model.fit(train_ds, validation_data=eval_ds, verbose=2,
                             epochs=ft_cfg.epochs_per_step, class_weight=class_weight,
                             callbacks=[*early_stopping(ft_cfg.patience), *callbacks])
@@ -176,11 +235,13 @@ def pruned_layer_names(model, layers_spec) -> List[str]:
 
 def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, num_classes: int,
                         train_ds, eval_ds=None, log_dir: Optional[str] = None,
-                        class_weight: Optional[Dict[int, float]] = None):
+                        class_weight: Optional[Dict[int, float]] = None, callbacks=(),
+                        jit_compile: bool = False):
     """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
 
     Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
-    trainable first: pruning without retraining would only cut weights.
+    trainable first: pruning without retraining would only cut weights. Call it inside the
+    distribution strategy's scope when there is one (the wrappers create variables).
     """
     layer_names = pruned_layer_names(model, prune_cfg.layers)
     for name in layer_names:
@@ -191,13 +252,13 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     epochs = prune_cfg.fine_tune_epochs
     schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
     pruned = pruning.apply_pruning(model, layer_names, schedule)
-    compile_model(pruned, learning_rate, num_classes)
-    callbacks = [pruning.sparsity.UpdatePruningStep()]
+    compile_model(pruned, learning_rate, num_classes, jit_compile=jit_compile)
+    fit_callbacks = [pruning.sparsity.UpdatePruningStep(), *callbacks]
     if log_dir:
-        callbacks.append(pruning.sparsity.PruningSummaries(
+        fit_callbacks.append(pruning.sparsity.PruningSummaries(
             log_dir=os.path.join(log_dir, "pruning")))
     history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
-                         verbose=2, callbacks=callbacks, class_weight=class_weight)
+                         verbose=2, callbacks=fit_callbacks, class_weight=class_weight)
     stripped = pruning.strip_pruning(pruned)
     info = {"layers": layer_names, "layers_config": prune_cfg.layers,
             "learning_rate": learning_rate, "schedule": prune_cfg.schedule,
@@ -208,9 +269,10 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     return stripped, info
 
 
-def evaluate_stripped(model, eval_ds, learning_rate: float, num_classes: int) -> Dict[str, float]:
+def evaluate_stripped(model, eval_ds, learning_rate: float, num_classes: int,
+                      jit_compile: bool = False) -> Dict[str, float]:
     """Metrics of the final (stripped) model, recompiled so its metrics are fresh."""
-    compile_model(model, learning_rate, num_classes)
+    compile_model(model, learning_rate, num_classes, jit_compile=jit_compile)
     return evaluate(model, eval_ds)
 
 

@@ -7,8 +7,15 @@ import numpy as np
 import tf_keras
 
 
-def compile_model(model: tf_keras.Model, learning_rate: float, num_classes: int) -> None:
-    """Adam + cross-entropy; metrics `accuracy` and `auc` (binary: of P(label == 1))."""
+def compile_model(model: tf_keras.Model, learning_rate: float, num_classes: int,
+                  jit_compile: bool = False) -> None:
+    """Adam + cross-entropy; metrics `accuracy` and `auc` (binary: of P(label == 1)).
+
+    A model with float16 layers (`trainer.mixed_precision: float16`) gets Adam inside a dynamic
+    LossScaleOptimizer (small float16 gradients would underflow); bfloat16 needs none.
+    `jit_compile` (`trainer.jit_compile`) compiles the train/eval steps with XLA. Call it inside
+    the distribution strategy's scope (modules/distribution.py) when there is one.
+    """
     if num_classes == 2:
         loss = tf_keras.losses.BinaryCrossentropy()
         metrics = [tf_keras.metrics.BinaryAccuracy(name="accuracy"),
@@ -16,8 +23,11 @@ def compile_model(model: tf_keras.Model, learning_rate: float, num_classes: int)
     else:
         loss = tf_keras.losses.SparseCategoricalCrossentropy()
         metrics = [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate=learning_rate), loss=loss,
-                  metrics=metrics)
+    optimizer = tf_keras.optimizers.Adam(learning_rate=learning_rate)
+    if any(getattr(getattr(layer, "dtype_policy", None), "name", "") == "mixed_float16"
+           for layer in model.layers):
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=bool(jit_compile))
 
 
 def evaluate(model: tf_keras.Model, dataset) -> Dict[str, float]:

@@ -114,9 +114,10 @@ def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int
         if initial_epoch > switch:  # saved in phase 2: same trainable layers as when saved
             set_base_trainable(model, True, top_blocks=int(values["unfreeze_blocks"]))
         model.load_weights(load_weights)
-    compile_model(model, lr, num_classes)
+    compile_model(model, lr, num_classes, jit_compile=config.trainer.jit_compile)
     model.run_eagerly = config.run_eagerly  # tests on a few dozen images: skips graph tracing
-    train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed)
+    train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed,
+                              input_config=config.trainer.input)
     class_weight = class_weight_for(config.trainer.class_weight, yt, num_classes)
     trained: List[int] = []
     if initial_epoch < min(switch, total):
@@ -125,7 +126,8 @@ def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int
         trained += list(history.epoch)
     if total > switch:
         set_base_trainable(model, True, top_blocks=int(values["unfreeze_blocks"]))
-        compile_model(model, config.trainer.fine_tune.learning_rate, num_classes)
+        compile_model(model, config.trainer.fine_tune.learning_rate, num_classes,
+                      jit_compile=config.trainer.jit_compile)
         model.run_eagerly = config.run_eagerly
         history = model.fit(train_ds, initial_epoch=max(initial_epoch, switch), epochs=total,
                             verbose=0, class_weight=class_weight)
@@ -236,7 +238,7 @@ def tuner_fn(fn_args):
     from tfx.components.tuner.component import TunerFnResult
 
     from modules.data import load_arrays
-    config = RunConfig.from_dict(fn_args.custom_config)
+    config = RunConfig.from_custom_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
     x_val, y_val = load_arrays(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)

@@ -29,6 +29,7 @@ from components.export_pusher import ExportPusher
 from components.image_example_gen import ImageExampleGen
 from modules.configs import PreprocessingConfig, RunConfig
 from modules.splits import TEST, TRAIN, VALIDATION
+from pipeline import vertex_training
 from pipeline.config import PipelineConfig
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
@@ -64,37 +65,29 @@ def preprocessing_config(config: PipelineConfig) -> Dict[str, Any]:
         image_size=config.model.image_size, background=list(config.data.alpha_background)))
 
 
-VERTEX_TUNER_MACHINE_TYPE = "n1-standard-4"
-
-
 def tuner_component(config: PipelineConfig, custom: Dict[str, Any], examples: Any,
                     transform_graph: Any, target: str = "local") -> Any:
     """The Tuner node (id 'Tuner'), chosen by where the pipeline runs.
 
-    target 'local' or `tuner.parallel_trials == 1`: `TrialsTuner` (TFX's Tuner whose executor also
-    writes trials.json/csv/png into `tuner_results`), trials one after another.
-    target 'vertex' with `tuner.parallel_trials > 1`: TFX's Vertex Tuner
-    (`tfx.extensions.google_cloud_ai_platform.Tuner`) with TuneArgs(num_parallel_trials=N): one
-    Vertex training job, a chief plus N-1 workers of the pipeline image sharing one oracle (its
-    `tuner_results` has TFX's tuner_results.json only, no trials.* files).
+    target 'local', or 'vertex' without `tuner.parallel_trials > 1` or `vertex.training.tuner`:
+    `TrialsTuner` (TFX's Tuner whose executor also writes trials.json/csv/png into
+    `tuner_results`), trials one after another in the step's container.
+    target 'vertex' with either: TFX's Vertex Tuner (`tfx.extensions.google_cloud_ai_platform.Tuner`)
+    with TuneArgs(num_parallel_trials=N): one Vertex AI Training job of the pipeline image on the
+    `vertex.training.tuner` machine (pipeline/vertex_training.py), a chief plus N-1 workers
+    sharing one oracle (its `tuner_results` has TFX's tuner_results.json only, no trials.* files).
     """
     common = dict(tuner_fn=TUNER_FN, examples=examples, transform_graph=transform_graph,
                   train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
                   eval_args=tfx.proto.EvalArgs(splits=[VALIDATION]))
     if target not in ("local", "vertex"):
         raise ValueError(f"tuner target {target!r}: expected 'local' or 'vertex'")
-    n = config.tuner.parallel_trials
-    if target == "vertex" and n > 1:
+    if target == "vertex" and vertex_training.vertex_tuner(config):
         from tfx.proto import tuner_pb2
-        gcp = tfx.extensions.google_cloud_ai_platform
-        v = config.vertex
-        tuning_args = {"project": v.project, "job_spec": {"worker_pool_specs": [{
-            "machine_spec": {"machine_type": VERTEX_TUNER_MACHINE_TYPE}, "replica_count": 1,
-            "container_spec": {"image_uri": v.default_image}}]}}
-        vertex_custom = {**custom, gcp.experimental.TUNING_ARGS_KEY: tuning_args,
-                         gcp.ENABLE_VERTEX_KEY: True, gcp.VERTEX_REGION_KEY: v.region}
-        return gcp.Tuner(tune_args=tuner_pb2.TuneArgs(num_parallel_trials=n),
-                         custom_config=vertex_custom, **common).with_id("Tuner")
+        return tfx.extensions.google_cloud_ai_platform.Tuner(
+            tune_args=tuner_pb2.TuneArgs(num_parallel_trials=config.tuner.parallel_trials),
+            custom_config=vertex_training.tuner_custom_config(config, custom),
+            **common).with_id("Tuner")
     from components.trials_tuner import TrialsTuner
     return TrialsTuner(custom_config=custom, **common).with_id("Tuner")
 
@@ -149,8 +142,8 @@ def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weig
         "range_config": "",
         "eval_config": json_format.MessageToJson(eval_config(config), sort_keys=True,
                                                  indent=None),
-        "trainer_custom_config": json.dumps(module_config(config, weights_path, weights_source),
-                                            sort_keys=True),
+        "trainer_custom_config": json.dumps(vertex_training.trainer_custom_config(
+            config, module_config(config, weights_path, weights_source)), sort_keys=True),
     }
     return {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
             for name, value in defaults.items()}
@@ -219,7 +212,7 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
             model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
             model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
             examples=training_examples).with_id("warm_start_model_resolver")
-    trainer = tfx.components.Trainer(
+    trainer = vertex_training.trainer_class(config, kubeflow)(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],

@@ -126,6 +126,24 @@ class RetrainConfig:
 
 
 @dataclass
+class MachineConfig:
+    """A Vertex AI Training worker pool (pipeline/vertex_training.py). machine_type '' : not sent
+    to Vertex AI Training (the step runs in its pipeline container, as locally)."""
+    machine_type: str = ""                 # e.g. n1-standard-8, g2-standard-8, a2-highgpu-1g
+    accelerator_type: str = ""             # as Vertex spells it: NVIDIA_TESLA_T4, NVIDIA_L4, ...
+    accelerator_count: int = 0             # per replica; 0 with accelerator_type ''
+    replica_count: int = 1                 # trainer: > 1 is multi-worker (chief + workers)
+
+
+@dataclass
+class VertexTrainingConfig:
+    """Trainer and Tuner on Vertex AI Training (TFX's google_cloud_ai_platform Trainer / Tuner,
+    the pipeline image), compiled for Vertex only; locally nothing changes."""
+    trainer: MachineConfig = field(default_factory=MachineConfig)
+    tuner: MachineConfig = field(default_factory=MachineConfig)  # per trial (replica_count 1)
+
+
+@dataclass
 class VertexConfig:
     """`compile` / `submit` / `schedule`: the KFP v2 spec (KubeflowV2DagRunner) on Vertex AI."""
     project: str = ""                      # Google Cloud project id
@@ -143,6 +161,7 @@ class VertexConfig:
     serving_dir: str = ""                  # '' : /gcs/<bucket>/<prefix>/serving (Cloud Storage
     #                                        FUSE, mounted by Vertex AI at /gcs)
     weights_path: str = "/app/weights/vgg16_imagenet_notop.h5"  # baked into the image
+    training: VertexTrainingConfig = field(default_factory=VertexTrainingConfig)
 
 
 @dataclass

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 
 from modules import tflite_variants, tuner_strategies
-from modules.configs import HYPERBAND_DEFAULTS, STRATEGY_OPTIONS, ExportConfig, TunerConfig
+from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, STRATEGY_OPTIONS,
+                             ExportConfig, TrainerConfig, TunerConfig)
 from modules.layer_names import check_pruning_layers
 from pipeline import data_layout
 from pipeline.config.errors import ConfigError
+from pipeline.config.machines import check_machine
 from pipeline.config.schema import PipelineConfig, abs_path
 from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern_for_span,
                                   spans_on_disk)
@@ -67,6 +69,8 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
     _validate_strategy_options(t, pretrained=m.weights != "none")
+    _validate_trainer_runtime(tr)
+    _validate_vertex_training(config)
     _validate_export(config.export)
     for name in ("accuracy_lower_bound", "auc_lower_bound", "min_class_recall",
                  "max_accuracy_drop"):
@@ -94,6 +98,28 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{config.vertex.max_concurrent_run_count}")
     if check_paths:
         _validate_data(config)
+
+
+def _validate_trainer_runtime(tr: TrainerConfig) -> None:
+    """trainer.input (tf.data), trainer.mixed_precision (jit_compile is a bool: typecheck)."""
+    if tr.mixed_precision not in MIXED_PRECISION_POLICIES:
+        raise ConfigError(f"trainer.mixed_precision: expected one of "
+                          f"{', '.join(MIXED_PRECISION_POLICIES)}, got {tr.mixed_precision!r}")
+    calls = tr.input.num_parallel_calls
+    if calls != -1 and calls < 1:
+        raise ConfigError(f"trainer.input.num_parallel_calls: expected -1 (AUTOTUNE) or >= 1, "
+                          f"got {calls}")
+    if tr.input.prefetch < -1:
+        raise ConfigError(f"trainer.input.prefetch: expected -1 (AUTOTUNE), 0 (none) or >= 1, "
+                          f"got {tr.input.prefetch}")
+
+
+def _validate_vertex_training(config: PipelineConfig) -> None:
+    """vertex.training.trainer / .tuner: machine, GPU and replica combinations Vertex accepts."""
+    for name, max_replicas in (("trainer", None), ("tuner", 1)):
+        m = getattr(config.vertex.training, name)
+        check_machine(f"vertex.training.{name}", m.machine_type, m.accelerator_type,
+                      m.accelerator_count, m.replica_count, max_replicas=max_replicas)
 
 
 def _validate_export(ex: ExportConfig) -> None:

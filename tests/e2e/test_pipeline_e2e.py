@@ -98,3 +98,15 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
         assert os.path.isfile(os.path.join(tuner_dir, name)), name
         assert f"tuner/{name}" in report["tuner_files"], name
         assert os.path.isfile(os.path.join(dest, "tuner", name)), name
+
+
+def test_report_records_distribution_and_precision(runs):
+    """The local default: one CPU, the default strategy (a no-op), float32, XLA off (#18)."""
+    training = runs["first"]["report"]["training"]
+    d = training["distribution"]
+    assert d["strategy"] == "_DefaultDistributionStrategy" and d["replicas"] == 1
+    assert d["global_batch_size"] == d["per_replica_batch_size"] == \
+        training["hyperparameters"]["batch_size"]
+    assert training["precision"]["mixed_precision"] == "none"
+    assert training["precision"]["output_dtype"] == "float32"
+    assert training["jit_compile"] is False

@@ -390,3 +390,23 @@ def test_pruning_layers_rejected_before_the_run(value, expected):
     msg = _error(overrides=[f"trainer.pruning.layers={value}"])
     assert msg.startswith("trainer.pruning.layers: ")
     assert expected in msg
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.mixed_precision=fp16",
+     "trainer.mixed_precision: expected one of none, float16, bfloat16, got 'fp16'"),
+    ("trainer.input.num_parallel_calls=0",
+     "trainer.input.num_parallel_calls: expected -1 (AUTOTUNE) or >= 1, got 0"),
+    ("trainer.input.prefetch=-2", "trainer.input.prefetch: expected -1 (AUTOTUNE), 0 (none)"),
+    ("trainer.jit_compile=sometimes", "trainer.jit_compile: expected true/false"),
+])
+def test_trainer_runtime_settings_are_checked(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[override], check_paths=False)
+    assert message in str(e.value)
+
+
+def test_trainer_runtime_defaults_keep_local_training_as_it_was():
+    tr = load_config(check_paths=False).trainer
+    assert (tr.mixed_precision, tr.jit_compile) == ("none", False)
+    assert (tr.input.num_parallel_calls, tr.input.prefetch) == (-1, -1)  # AUTOTUNE
