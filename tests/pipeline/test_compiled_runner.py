@@ -167,3 +167,93 @@ def test_resolver_queries_over_the_registry(tmp_path):
     assert [a["name"] for a in registry.query('name="b1"', "p")] == ["b1"]
     with pytest.raises(ValueError, match="unsupported clause key 'create_time'"):
         registry.query("create_time=1", "p")
+
+
+# ------------------------------------------------------------- a whole run, small and fast
+
+PRODUCER = """
+import json, os, sys
+ei = json.loads(sys.argv[1])
+art = ei["outputs"]["artifacts"]["out"]["artifacts"][0]
+blessed = float(ei["inputs"]["parameterValues"]["flag"])
+os.makedirs(os.path.dirname(ei["outputs"]["outputFile"]), exist_ok=True)
+with open(ei["outputs"]["outputFile"], "w") as f:
+    json.dump({"artifacts": {"out": {"artifacts": [dict(art, metadata={"blessed": blessed})]}}}, f)
+"""
+CONSUMER = """
+import json, sys
+ei = json.loads(sys.argv[1])
+print("consumed", ei["inputs"]["artifacts"]["model_blessing"]["artifacts"][0]["uri"])
+"""
+ARTIFACT = {"artifactType": {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}}
+
+
+def _small_job():
+    """A PipelineJob of two container tasks in the form TFX compiles: `consumer` reads the
+    producer's artifact and runs only when its metadata says blessed (a triggerPolicy)."""
+    def container(script):
+        return {"container": {"image": "us-docker.pkg.dev/p/r/image:1",
+                              "command": ["python", "-c", script, "{{$}}"]}}
+    return {"pipelineSpec": {
+        "pipelineInfo": {"name": "small"}, "schemaVersion": "2.1.0", "sdkVersion": "tfx-1.16.0",
+        "components": {
+            "producer": {"executorLabel": "producer_executor",
+                         "inputDefinitions": {"parameters": {"flag": {"parameterType": "STRING"}}},
+                         "outputDefinitions": {"artifacts": {"out": ARTIFACT}}},
+            "consumer": {"executorLabel": "consumer_executor",
+                         "inputDefinitions": {"artifacts": {"model_blessing": ARTIFACT}}}},
+        "deploymentSpec": {"executors": {"producer_executor": container(PRODUCER),
+                                         "consumer_executor": container(CONSUMER)}},
+        "root": {
+            "inputDefinitions": {"parameters": {"flag": {"parameterType": "STRING",
+                                                         "defaultValue": "1",
+                                                         "isOptional": True}}},
+            "dag": {"tasks": {
+                "producer": {"componentRef": {"name": "producer"}, "taskInfo": {"name": "p"},
+                             "inputs": {"parameters": {"flag": {
+                                 "componentInputParameter": "flag"}}}},
+                "consumer": {"componentRef": {"name": "consumer"}, "taskInfo": {"name": "c"},
+                             "dependentTasks": ["producer"],
+                             "triggerPolicy": {"condition": "inputs.artifacts['model_blessing']"
+                                               ".artifacts[0].metadata['blessed'] == 1.0"},
+                             "inputs": {"artifacts": {"model_blessing": {"taskOutputArtifact": {
+                                 "producerTask": "producer", "outputArtifactKey": "out"}}}}}}}}}}
+
+
+@pytest.fixture()
+def small_spec(tmp_path):
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(_small_job()))
+    return path
+
+
+def test_a_small_spec_runs_and_its_condition_skips(small_spec, tmp_path):
+    from pipeline.compiled_runner import run_compiled
+    root = tmp_path / "root"
+    run = run_compiled(str(small_spec), {}, str(root), echo=lambda *_: None)
+    assert {n: t.state for n, t in run.tasks.items()} == {"producer": "SUCCEEDED",
+                                                          "consumer": "SUCCEEDED"}
+    produced, = run.tasks["producer"].outputs["out"]
+    assert produced["metadata"] == {"blessed": 1.0}
+    consumer_log = open(run.tasks["consumer"].log).read()
+    assert f"consumed {produced['uri']}" in consumer_log
+    run = run_compiled(str(small_spec), {"flag": "0"}, str(root), echo=lambda *_: None)
+    assert run.state == "SUCCEEDED"
+    assert run.tasks["consumer"].state == "SKIPPED"
+    assert "condition false" in run.tasks["consumer"].reason
+    # Both runs' artifacts are in the registry the resolvers read.
+    assert len(ArtifactRegistry(str(root)).query("schema_title=system.Artifact", "small")) == 2
+
+
+def test_a_failed_task_names_itself_and_its_log(small_spec, tmp_path, capsys):
+    code = main(["run-compiled", str(small_spec), "--root", str(tmp_path / "root"),
+                 "--param", "flag=not-a-number"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "error: task producer failed: the container exited non-zero" in err
+    assert "producer.log" in err
+    log = err.split("see ")[1].split(" ")[0].rstrip(";)")
+    assert "ValueError" in open(log).read()
+    last, = ArtifactRegistry(str(tmp_path / "root")).data["runs"]
+    assert last["state"] == "FAILED"
+    assert last["tasks"] == {"producer": "FAILED", "consumer": "NOT_RUN"}
