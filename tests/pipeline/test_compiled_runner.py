@@ -257,3 +257,15 @@ def test_a_failed_task_names_itself_and_its_log(small_spec, tmp_path, capsys):
     last, = ArtifactRegistry(str(tmp_path / "root")).data["runs"]
     assert last["state"] == "FAILED"
     assert last["tasks"] == {"producer": "FAILED", "consumer": "NOT_RUN"}
+
+
+def test_the_tasks_get_the_images_environment():
+    """IMAGE_ENV is what the Dockerfile's ENV sets for the compiled spec (which carries none)."""
+    import re
+
+    from pipeline.compiled_runner import IMAGE_ENV
+    from pipeline.config import REPO_ROOT
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(
+        line[4:] for line in text.splitlines() if line.startswith("ENV "))))
+    assert {k: env.get(k) for k in IMAGE_ENV} == IMAGE_ENV
