@@ -21,7 +21,8 @@ from absl import logging
 
 from modules import export, pruning
 from modules.configs import FineTuneConfig, PruningConfig, RunConfig
-from modules.data import labels_of_files, make_dataset, run_config_for_transform
+from modules.data import labels_of_files, make_dataset
+from modules.image_size import run_config_for_transform
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
 from modules.model import build_model_from_config, set_base_trainable
 from modules.training import (class_weight_for, compile_model, early_stopping,

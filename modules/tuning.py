@@ -175,7 +175,8 @@ def tuner_fn(fn_args):
     import tensorflow_transform as tft  # local: keeps the trial code importable without TFX
     from tfx.components.tuner.component import TunerFnResult
 
-    from modules.data import load_arrays, run_config_for_transform
+    from modules.data import load_arrays
+    from modules.image_size import run_config_for_transform
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     config = run_config_for_transform(fn_args.custom_config, tf_transform_output)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)

@@ -6,7 +6,7 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from modules.configs import RunConfig
-from modules.data import run_config_for_transform, transform_image_size
+from modules.image_size import run_config_for_transform, transform_image_size
 from modules.features import IMAGE_KEY, LABEL_KEY
 
 
