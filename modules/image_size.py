@@ -21,17 +21,17 @@ def transform_image_size(tf_transform_output: tft.TFTransformOutput) -> int:
     return int(shape[0])
 
 
-def run_config_for_transform(custom_config: Optional[dict],
-                             tf_transform_output: tft.TFTransformOutput) -> RunConfig:
-    """The Tuner's / Trainer's RunConfig with `model.image_size` taken from Transform's output:
-    one image size for Transform, Tuner and Trainer. The compiled pipeline's custom_config has no
-    image_size (its `trainer_custom_config` runtime parameter must not change it for the Trainer
-    alone); one that has it (local runs, or a hand-edited parameter) must agree with Transform."""
+def with_transform_image_size(config: RunConfig, custom_config: Optional[dict],
+                              tf_transform_output: tft.TFTransformOutput) -> RunConfig:
+    """`config` (the Tuner's / Trainer's RunConfig, read from `custom_config`) with
+    `model.image_size` taken from Transform's output: one image size for Transform, Tuner and
+    Trainer. The compiled pipeline's custom_config has no image_size (its `trainer_custom_config`
+    runtime parameter must not change it for the Trainer alone); one that has it (local runs, or
+    a hand-edited parameter) must agree with Transform: ValueError otherwise."""
     size = transform_image_size(tf_transform_output)
     given = ((custom_config or {}).get("model") or {}).get("image_size")
     if given is not None and int(given) != size:
         raise ValueError(f"custom_config model.image_size={given}, but Transform resized the "
                          f"images to {size}x{size}: the image size is Transform's (model.image_size "
                          f"at compile time), one value for Transform, Tuner and Trainer")
-    config = RunConfig.from_dict(custom_config)
     return dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=size))

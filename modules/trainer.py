@@ -22,7 +22,7 @@ from absl import logging
 from modules import export, pruning
 from modules.configs import FineTuneConfig, PruningConfig, RunConfig
 from modules.data import labels_of_files, make_dataset
-from modules.image_size import run_config_for_transform
+from modules.image_size import with_transform_image_size
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
 from modules.model import build_model_from_config, set_base_trainable
 from modules.training import (class_weight_for, compile_model, early_stopping,
@@ -48,14 +48,15 @@ def chosen_hyperparameters(fn_args, config: RunConfig) -> Dict[str, Any]:
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor); custom_config is a RunConfig as a dict."""
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    cfg = run_config_for_transform(fn_args.custom_config, tf_transform_output)
+    cfg = RunConfig.from_dict(fn_args.custom_config)
     tr = cfg.trainer
     seed = cfg.seed
     tf_keras.utils.set_random_seed(seed)
     hp = chosen_hyperparameters(fn_args, cfg)
     num_classes = cfg.num_classes
     batch_size = int(hp["batch_size"])
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    cfg = with_transform_image_size(cfg, fn_args.custom_config, tf_transform_output)
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                             batch_size, shuffle=True, seed=seed)
     eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,

@@ -176,9 +176,10 @@ def tuner_fn(fn_args):
     from tfx.components.tuner.component import TunerFnResult
 
     from modules.data import load_arrays
-    from modules.image_size import run_config_for_transform
+    config = RunConfig.from_dict(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    config = run_config_for_transform(fn_args.custom_config, tf_transform_output)
+    from modules.image_size import with_transform_image_size
+    config = with_transform_image_size(config, fn_args.custom_config, tf_transform_output)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
     x_val, y_val = load_arrays(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
     tuner = make_tuner(config, fn_args.working_dir)

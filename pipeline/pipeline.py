@@ -63,7 +63,7 @@ def compiled_module_config(config: PipelineConfig, weights_path: Optional[str],
     """`module_config` as the compiled (Kubeflow / Vertex) pipeline hands it to the Tuner and the
     Trainer: without `model.image_size`. The image size is Transform's (compile-time, in its
     `custom_config`); tuner_fn and run_fn read it from the Transform output
-    (modules/image_size.run_config_for_transform), so `trainer_custom_config`, a per-run parameter,
+    (modules/image_size.with_transform_image_size), so `trainer_custom_config`, a per-run parameter,
     cannot change it for the Trainer alone (it used to: the Trainer built a 64-pixel model on
     Transform's 32-pixel images, a warning in the log). Adding it back by hand is checked there:
     a value other than Transform's fails the Trainer."""

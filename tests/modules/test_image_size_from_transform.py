@@ -1,4 +1,4 @@
-"""One image size for Transform, Tuner and Trainer (issue #15): `run_config_for_transform` takes
+"""One image size for Transform, Tuner and Trainer (issue #15): `with_transform_image_size` takes
 `model.image_size` from Transform's output schema, and refuses a custom_config that says
 otherwise. The Transform output here is a real TFTransformOutput directory holding only what
 `transformed_feature_spec()` reads (transformed_metadata/schema.pbtxt)."""
@@ -6,7 +6,7 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from modules.configs import RunConfig
-from modules.image_size import run_config_for_transform, transform_image_size
+from modules.image_size import transform_image_size, with_transform_image_size
 from modules.features import IMAGE_KEY, LABEL_KEY
 
 
@@ -23,6 +23,11 @@ def _transform_output(root, dims):
     (root / "transformed_metadata").mkdir(parents=True)
     (root / "transformed_metadata" / "schema.pbtxt").write_text(str(schema))
     return tft.TFTransformOutput(str(root))
+
+
+def run_config_for_transform(custom, output):
+    """What tuner_fn / run_fn do: the RunConfig from custom_config, then Transform's size."""
+    return with_transform_image_size(RunConfig.from_dict(custom), custom, output)
 
 
 def _custom(image_size=None):
