@@ -28,6 +28,7 @@ from absl import logging
 from modules import distribution, export, pruning
 from modules.configs import FineTuneConfig, PruningConfig, RunConfig
 from modules.data import labels_of_files, make_dataset
+from modules.image_size import with_transform_image_size
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
 from modules.model import (build_model_from_config, dtype_policy_of, float32_copy, policy_name,
                            set_base_trainable, uses_mixed_precision)
@@ -65,6 +66,7 @@ def run_fn(fn_args) -> None:
     batch_size = distribution.global_batch_size(int(hp["batch_size"]), strategy)
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    cfg = with_transform_image_size(cfg, fn_args.custom_config, tf_transform_output)
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                             batch_size, shuffle=True, seed=seed, input_config=tr.input,
                             shard_by_data=multi_worker)

@@ -240,6 +240,8 @@ def tuner_fn(fn_args):
     from modules.data import load_arrays
     config = RunConfig.from_custom_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    from modules.image_size import with_transform_image_size
+    config = with_transform_image_size(config, fn_args.custom_config, tf_transform_output)
     x, y = load_arrays(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
     x_val, y_val = load_arrays(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
     tuner = make_tuner(config, fn_args.working_dir)

@@ -10,14 +10,18 @@
            (default: the newest version under the config's serving dir)
   beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
   retrain  [--config ...] [--verbose]            train on the newest data span (cron-safe, locked)
-  compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON
+  compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON (no other flag
+           is needed: without vertex.pipeline_root a placeholder root is compiled, with a warning)
+  run-compiled FILE.json [--param NAME=VALUE ...] [--span N] [--root DIR]
+           execute the compiled spec on this machine, task by task, as Vertex would (no Docker,
+           no cloud: each container runs in this environment; the step before submit)
   submit   [--template FILE.json] [--param NAME=VALUE ...] [--span N] [--dry-run] [--config ...]
   schedule [--cron 'EXPR'] [--template ...] [--param ...] [--dry-run] [--config ...]
 
 Exit codes: 0 done, 2 config error (or a missing/undecodable image or model for predict), 3
 another run holds the outputs' lock, 4 the data or model was refused (image tree, anomalies,
 parity gate; message printed), 5 Vertex AI unreachable or refused the request (e.g. no
-credentials), 1 any other failure (traceback in logs/).
+credentials), 1 any other failure (traceback in logs/; run-compiled: a task failed, its log named).
 """
 from __future__ import annotations
 
@@ -69,9 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "a second run exits at once)")
     _config_args(rt)
     _verbose_arg(rt)
-    c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)")
+    c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)",
+                       description="Only --output is needed: without vertex.pipeline_root a "
+                       "placeholder root is compiled (run-compiled runs it; submit/schedule need "
+                       "--set vertex.pipeline_root=gs://BUCKET/PATH), with a warning.")
     c.add_argument("--output", required=True, metavar="FILE.json", help="where to write the spec")
     _config_args(c)
+    rc = sub.add_parser("run-compiled", help="execute a compiled spec locally, task by task, "
+                        "as Vertex would (each container in this environment)")
+    rc.add_argument("spec", metavar="FILE.json", help="the `compile` output")
+    rc.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="runtime parameter value: data_root, range_config, eval_config, "
+                         "trainer_custom_config, serving_dir (repeatable)")
+    rc.add_argument("--span", type=int, help="read this span (default: the newest)")
+    rc.add_argument("--root", metavar="DIR", help="local pipeline root, artifact registry (the "
+                    "resolvers' ML Metadata) and logs (default: outputs/compiled/<pipeline name>)")
     for name, text in (("submit", "submit one run to Vertex AI Pipelines"),
                        ("schedule", "create a Vertex AI pipeline job schedule (cron)")):
         v = sub.add_parser(name, help=text)
@@ -82,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a compiled spec (default: compile the config now)")
         v.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="runtime parameter value: data_root, range_config, eval_config, "
-                            "trainer_custom_config (repeatable)")
+                            "trainer_custom_config, serving_dir (repeatable)")
         if name == "submit":
             v.add_argument("--span", type=int, help="read this span (default: the newest)")
         v.add_argument("--dry-run", action="store_true",
@@ -114,6 +130,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      cache_dir=args.cache_dir or None, offline=args.offline)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "run-compiled":
+            return _run_compiled(args)
         config = load_config(args.config, args.profile, args.overrides)
         if args.command in ("run", "retrain"):
             _check_litert(config)
@@ -200,20 +218,52 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_compiled(args: argparse.Namespace) -> int:
+    """run-compiled: the compiled spec executed locally (pipeline/compiled_runner.py)."""
+    import os
+
+    from pipeline import vertex
+    from pipeline.compiled_runner import CompiledRunError, format_result, run_compiled
+    from pipeline.config import REPO_ROOT, ConfigError
+    from pipeline.kubeflow_v2_runner import load_job
+    if not os.path.isfile(args.spec):
+        raise ConfigError(f"{args.spec}: no such file (make one with `python -m pipeline compile "
+                          f"--output {args.spec}`)")
+    job = load_job(args.spec)
+    values = vertex.parse_parameters(args.param, args.span, vertex.template_parameters(job))
+    name = job.get("pipelineSpec", {}).get("pipelineInfo", {}).get("name", "pipeline")
+    root = args.root or os.path.join(REPO_ROOT, "outputs", "compiled", name)
+    try:
+        result = run_compiled(args.spec, values, root)
+    except CompiledRunError as e:
+        print(format_result(e.result), file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(format_result(result))
+    return 0
+
+
 def _kubeflow_command(args: argparse.Namespace, config) -> int:
     """compile / submit / schedule (Kubeflow Pipelines v2, Vertex AI)."""
     from pipeline import vertex
     if args.command == "schedule":  # checked before anything is compiled or sent
         cron = vertex.validate_cron(args.cron or config.vertex.cron)
     if args.command == "compile":
-        from pipeline.kubeflow_v2_runner import compile_pipeline
+        from pipeline.kubeflow_v2_runner import compile_pipeline, compile_warnings, pipeline_root
         job = compile_pipeline(config, args.output)
         tasks = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
+        for warning in compile_warnings(config):
+            print(warning, file=sys.stderr)
         print(f"wrote {args.output}: {len(tasks)} tasks, image {config.vertex.default_image}, "
-              f"pipeline root {config.vertex.pipeline_root}")
+              f"pipeline root {pipeline_root(config)}")
         return 0
-    # Checked before compiling (seconds to minutes): the project, and credentials unless dry run.
+    # Checked before compiling (seconds to minutes): the project, the image and the pipeline root
+    # when the config is compiled now, and credentials unless dry run.
     vertex.check_target(config)
+    if not args.template:
+        vertex.check_image(config.vertex.default_image)
+        if not config.vertex.pipeline_root:
+            vertex.run_pipeline_root(config, {})  # the ConfigError naming the key
     if not args.dry_run:
         vertex.credentials()
     template = vertex.resolve_template(config, args.template)

@@ -9,20 +9,35 @@ at compile time (a `module_file` would make TFX build and upload a user-code whe
 pipeline root). The compiled JSON does not carry `TF_USE_LEGACY_KERAS=1`: the image sets it.
 
 Runtime parameters (editable per run in the Vertex console or with `submit --param`):
-`data_root`, `range_config` (which span; '' = newest), `eval_config` (the Evaluator's thresholds)
-and `trainer_custom_config` (epochs etc.), defaulting to the config's values.
+`data_root`, `range_config` (which span; '' = newest), `eval_config` (the Evaluator's thresholds),
+`trainer_custom_config` (epochs etc.; not the image size, which is Transform's) and `serving_dir`
+(where ExportPusher writes; `submit` / `run-compiled` derive it from the run's pipeline root),
+defaulting to the config's values, written both into the spec's input definitions
+(`root.inputDefinitions.parameters.<name>.defaultValue`, what a plain KFP backend reads) and into
+the job's `runtimeConfig.parameterValues` (what Vertex shows).
+
+Two fixes are applied to TFX's output (`finish_spec`): those defaults, and the ExportPusher's
+trigger condition, which TFX 1.16 writes against `inputs.artifacts['_Evaluator.blessing']`, a key
+the task does not declare when the blessing is also a regular input (`model_blessing`): the KFP v2
+driver evaluates the condition against the task's own inputs, where that key does not exist.
+
+Without `vertex.pipeline_root` the spec is compiled with PLACEHOLDER_PIPELINE_ROOT (a bucket name
+GCS cannot have) and `compile_warnings` says so: `run-compiled` runs such a spec locally,
+`submit` / `schedule` refuse it until a root is set.
 """
 from __future__ import annotations
 
-import os
-
-
 import json
-from typing import Any, Dict, Optional, Tuple
+import os
+import re
+from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline.config import REPO_ROOT, ConfigError, PipelineConfig, is_uri
 
 IMAGE_WORKDIR = "/app"  # WORKDIR of the Dockerfile: the project as copied into the image
+# Upper case is not allowed in bucket names: nothing can ever be written under this root.
+PLACEHOLDER_PIPELINE_ROOT = "gs://UNSET-vertex-pipeline-root/tfx"
+SERVING_DIR_PARAMETER = "serving_dir"
 
 
 def image_data_root(config: PipelineConfig) -> str:
@@ -40,22 +55,70 @@ def image_data_root(config: PipelineConfig) -> str:
     return f"{IMAGE_WORKDIR}/{rel}"
 
 
+def pipeline_root(config: PipelineConfig) -> str:
+    """`vertex.pipeline_root`, or PLACEHOLDER_PIPELINE_ROOT when it is not set."""
+    return config.vertex.pipeline_root or PLACEHOLDER_PIPELINE_ROOT
+
+
+def serving_dir_for_root(root: str) -> str:
+    """`<pipeline root>/serving` as a file system path: a gs:// root through Cloud Storage FUSE
+    (`gs://b/p` -> `/gcs/b/p/serving`, mounted by Vertex AI at /gcs; the pusher renames
+    directories, which needs a file system path), a local root as it is."""
+    root = root.rstrip("/")
+    if root.startswith("gs://"):
+        return "/gcs/" + root[len("gs://"):] + "/serving"
+    return os.path.join(root, "serving")
+
+
 def vertex_serving_dir(config: PipelineConfig) -> str:
-    """Where ExportPusher writes on Vertex: `vertex.serving_dir`, else the pipeline root's bucket
-    through Cloud Storage FUSE (`gs://b/p` -> `/gcs/b/p/serving`; the pusher renames directories,
-    which needs a file system path)."""
+    """The `serving_dir` parameter's default: `vertex.serving_dir`, else the pipeline root's
+    (serving_dir_for_root)."""
     if config.vertex.serving_dir:
         return config.vertex.serving_dir
-    return "/gcs/" + config.vertex.pipeline_root[len("gs://"):].rstrip("/") + "/serving"
+    return serving_dir_for_root(pipeline_root(config))
+
+
+def image_registry_host(image: str) -> Optional[str]:
+    """The registry host of an image reference, or None (Docker's rule: the first path component
+    is a host when it holds a '.' or a ':' or is 'localhost'; `name:tag` alone is a local tag)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
+def image_problem(image: str) -> Optional[str]:
+    """Why Vertex AI cannot pull `image`, or None."""
+    host = image_registry_host(image)
+    if host is None:
+        return (f"{image!r} has no registry host, so it is a local tag Vertex AI cannot pull; "
+                f"build and push it to a registry (make image IMAGE=us-central1-docker.pkg.dev/"
+                f"PROJECT/REPO/image-classifier:TAG; docker push ...) and set "
+                f"vertex.default_image to that reference")
+    if host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]"):
+        return (f"{image!r} is in a registry on this machine ({host}), which Vertex AI cannot "
+                f"reach; push it to Artifact Registry and set vertex.default_image")
+    return None
+
+
+def compile_warnings(config: PipelineConfig) -> List[str]:
+    """One line each: what the compiled spec cannot do on Vertex as configured (compile succeeds;
+    `submit` / `schedule` refuse the same settings)."""
+    out = []
+    if not config.vertex.pipeline_root:
+        out.append(f"warning: vertex.pipeline_root is not set: compiled with the placeholder "
+                   f"{PLACEHOLDER_PIPELINE_ROOT} (run-compiled runs it locally; submit/schedule "
+                   f"need --set vertex.pipeline_root=gs://BUCKET/PATH)")
+    problem = image_problem(config.vertex.default_image) if config.vertex.default_image else None
+    if problem:
+        out.append(f"warning: vertex.default_image: {problem} (submit/schedule refuse it)")
+    return out
 
 
 def check_compilable(config: PipelineConfig) -> None:
     """ConfigError for settings KubeflowV2DagRunner cannot express."""
     v = config.vertex
-    if not v.pipeline_root:
-        raise ConfigError("vertex.pipeline_root: set it to a gs://bucket/path for the artifacts of "
-                          "Vertex runs (e.g. --set vertex.pipeline_root=gs://my-bucket/tfx)")
-    if not v.pipeline_root.startswith("gs://"):
+    if v.pipeline_root and not v.pipeline_root.startswith("gs://"):
         raise ConfigError(f"vertex.pipeline_root: expected gs://bucket/path, got "
                           f"{v.pipeline_root!r}")
     if not v.default_image:
@@ -87,9 +150,11 @@ def image_weights(config: PipelineConfig) -> Tuple[Optional[str], str]:
 
 
 def parameter_defaults(config: PipelineConfig) -> Dict[str, str]:
-    """The runtime parameters' default values (written into the spec's runtimeConfig)."""
+    """The runtime parameters' default values (written into the spec's input definitions and its
+    runtimeConfig)."""
     from pipeline.pipeline import runtime_parameters
-    params = runtime_parameters(config, *image_weights(config), image_data_root(config))
+    params = runtime_parameters(config, *image_weights(config), image_data_root(config),
+                                vertex_serving_dir(config))
     return {name: p.default for name, p in params.items()}
 
 
@@ -104,7 +169,7 @@ def create_kubeflow_pipeline(config: PipelineConfig):
                                    data_root=image_data_root(config),
                                    serving_dir=vertex_serving_dir(config))
     return tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name, pipeline_root=config.vertex.pipeline_root,
+        pipeline_name=config.pipeline_name, pipeline_root=pipeline_root(config),
         components=components, enable_cache=config.vertex.enable_caching,
         beam_pipeline_args=list(config.beam_pipeline_args))
 
@@ -123,9 +188,86 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
             use_pipeline_spec_2_1=True),  # the schema KFP 2.x backends and Vertex both take
         output_dir=output_dir, output_filename=os.path.basename(output_path))
     # TFX puts a RuntimeParameter's type, not its default, into the spec: the defaults go into
-    # the job's runtimeConfig.parameterValues (what Vertex shows and uses unless overridden).
-    return runner.run(create_kubeflow_pipeline(config),
-                      parameter_values=parameter_defaults(config))
+    # the job's runtimeConfig.parameterValues (what Vertex shows and uses unless overridden) and,
+    # by finish_spec, into the spec's own input definitions.
+    defaults = parameter_defaults(config)
+    job = runner.run(create_kubeflow_pipeline(config), parameter_values=defaults)
+    job = finish_spec(job, defaults)
+    with open(output_path, "w") as f:
+        json.dump(job, f, indent=2, sort_keys=True)
+    return job
+
+
+_CONDITION_INPUT = re.compile(r"inputs\.artifacts\['([^']+)'\]")
+
+
+def finish_spec(job: Dict[str, Any], defaults: Dict[str, str]) -> Dict[str, Any]:
+    """What TFX's compiler leaves out of a valid, self-contained KFP v2 spec:
+
+    - each runtime parameter's default in `root.inputDefinitions.parameters.<name>` (`defaultValue`
+      and `isOptional`, as KFP's own compiler writes them), so that a KFP backend or `kfp.local`
+      loading the plain PipelineSpec sees them;
+    - trigger conditions that name an input the task does not declare: TFX keys a
+      `channel.future()` predicate `_<producer>.<output>` and adds that key as an input only when
+      the channel is not already one; when it is (ExportPusher's `model_blessing` is
+      Evaluator.blessing), the condition must use the declared key.
+    """
+    spec = job["pipelineSpec"]
+    declared = spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
+    for name, value in defaults.items():
+        declared[name]["defaultValue"] = value
+        declared[name]["isOptional"] = True
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if condition:
+            task["triggerPolicy"]["condition"] = declared_condition(name, task, condition)
+    return job
+
+
+def follow_serving_dir(job: Dict[str, Any], values: Dict[str, Any], root: str) -> Dict[str, Any]:
+    """`values` plus `serving_dir` for a run under pipeline root `root`, when the spec's default
+    was derived from the pipeline root it was compiled with (vertex.serving_dir not set) and the
+    run's root differs: the serving dir follows the run's pipeline root. An explicit --param
+    serving_dir, or a configured vertex.serving_dir, is kept."""
+    spec_params = job.get("pipelineSpec", {}).get("root", {}).get("inputDefinitions", {}) \
+        .get("parameters", {})
+    if SERVING_DIR_PARAMETER not in spec_params or SERVING_DIR_PARAMETER in values:
+        return dict(values)
+    compiled_root = job.get("runtimeConfig", {}).get("gcsOutputDirectory", "")
+    default = job.get("runtimeConfig", {}).get("parameterValues", {}).get(
+        SERVING_DIR_PARAMETER, spec_params[SERVING_DIR_PARAMETER].get("defaultValue"))
+    if (not compiled_root or default != serving_dir_for_root(compiled_root)
+            or root.rstrip("/") == compiled_root.rstrip("/")):
+        return dict(values)
+    return {**values, SERVING_DIR_PARAMETER: serving_dir_for_root(root)}
+
+
+def template_images(job: Dict[str, Any]) -> List[str]:
+    """Every container image the spec runs."""
+    executors = job.get("pipelineSpec", {}).get("deploymentSpec", {}).get("executors", {})
+    return sorted({e["container"]["image"] for e in executors.values() if "container" in e})
+
+
+def declared_condition(name: str, task: Dict[str, Any], condition: str) -> str:
+    """`condition` with each `inputs.artifacts['_<producer>.<output>']` the task does not declare
+    replaced by the declared input fed from that producer's output; ValueError if there is
+    none."""
+    inputs = task.get("inputs", {}).get("artifacts", {})
+    by_source = {(i["taskOutputArtifact"]["producerTask"],
+                  i["taskOutputArtifact"]["outputArtifactKey"]): key
+                 for key, i in inputs.items() if "taskOutputArtifact" in i}
+
+    def declared_key(match: "re.Match") -> str:
+        key = match.group(1)
+        if key in inputs:
+            return match.group(0)
+        producer, _, output = key[1:].partition(".")
+        if not key.startswith("_") or (producer, output) not in by_source:
+            raise ValueError(f"task {name}: trigger condition {condition!r} reads input {key!r}, "
+                             f"which the task does not declare")
+        return f"inputs.artifacts['{by_source[(producer, output)]}']"
+
+    return _CONDITION_INPUT.sub(declared_key, condition)
 
 
 def load_job(path: str) -> Dict[str, Any]:

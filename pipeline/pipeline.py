@@ -59,6 +59,20 @@ def module_config(config: PipelineConfig, weights_path: Optional[str],
                      model=config.model, trainer=config.trainer, tuner=config.tuner).to_dict()
 
 
+def compiled_module_config(config: PipelineConfig, weights_path: Optional[str],
+                           weights_source: str) -> Dict[str, Any]:
+    """`module_config` as the compiled (Kubeflow / Vertex) pipeline hands it to the Tuner and the
+    Trainer: without `model.image_size`. The image size is Transform's (compile-time, in its
+    `custom_config`); tuner_fn and run_fn read it from the Transform output
+    (modules/image_size.with_transform_image_size), so `trainer_custom_config`, a per-run parameter,
+    cannot change it for the Trainer alone (it used to: the Trainer built a 64-pixel model on
+    Transform's 32-pixel images, a warning in the log). Adding it back by hand is checked there:
+    a value other than Transform's fails the Trainer."""
+    custom = module_config(config, weights_path, weights_source)
+    custom["model"] = {k: v for k, v in custom["model"].items() if k != "image_size"}
+    return custom
+
+
 def preprocessing_config(config: PipelineConfig) -> Dict[str, Any]:
     """Transform's `custom_config`: a modules.configs.PreprocessingConfig as a dict."""
     return dataclasses.asdict(PreprocessingConfig(
@@ -128,14 +142,16 @@ def example_gen_io(config: PipelineConfig) -> Tuple[example_gen_pb2.Input,
 
 
 def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weights_source: str,
-                       data_root: str) -> Dict[str, Any]:
+                       data_root: str, serving_dir: str = "") -> Dict[str, Any]:
     """RuntimeParameters of the compiled (Kubeflow / Vertex) pipeline, defaults from `config`.
 
     Top-level execution properties are the only place KubeflowV2DagRunner accepts them:
     ImageExampleGen's input_base (`data_root`) and range_config (`range_config`: a RangeConfig as
     JSON, e.g. {"static_range": {"start_span_number": 3, "end_span_number": 3}}; '' = the newest
-    span), the Evaluator's eval_config (`eval_config`: thresholds, tfma.EvalConfig JSON) and the
-    Trainer's custom_config (`trainer_custom_config`: epochs, fine-tuning, pruning..., JSON).
+    span), the Evaluator's eval_config (`eval_config`: thresholds, tfma.EvalConfig JSON), the
+    Trainer's custom_config (`trainer_custom_config`: epochs, fine-tuning, pruning..., JSON; no
+    `model.image_size`, see compiled_module_config) and ExportPusher's serving_dir (`serving_dir`:
+    `submit` and `run-compiled` set it from the run's pipeline root unless given).
     """
     defaults = {
         "data_root": data_root,
@@ -143,7 +159,9 @@ def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weig
         "eval_config": json_format.MessageToJson(eval_config(config), sort_keys=True,
                                                  indent=None),
         "trainer_custom_config": json.dumps(vertex_training.trainer_custom_config(
-            config, module_config(config, weights_path, weights_source)), sort_keys=True),
+            config, compiled_module_config(config, weights_path, weights_source)),
+            sort_keys=True),
+        "serving_dir": serving_dir or config.serving_dir,
     }
     return {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
             for name, value in defaults.items()}
@@ -156,14 +174,15 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     """The pipeline's components in topological order.
 
     `kubeflow=True` (compile for KFP v2 / Vertex): `data_root` (ExampleGen's input_base),
-    `range_config` (which span; '' = the newest), `eval_config` (the Evaluator's thresholds, JSON)
-    and `trainer_custom_config` (epochs etc., JSON) become RuntimeParameters with the config's
-    values as defaults; `data_root` / `serving_dir` override the local paths.
+    `range_config` (which span; '' = the newest), `eval_config` (the Evaluator's thresholds, JSON),
+    `trainer_custom_config` (epochs etc., JSON) and `serving_dir` become RuntimeParameters with
+    the config's values as defaults; `data_root` / `serving_dir` override the local paths.
     """
     d = config.data
     data_root = data_root or config.data_root
     serving_dir = serving_dir or config.serving_dir
-    params = runtime_parameters(config, weights_path, weights_source, data_root) if kubeflow else {}
+    params = runtime_parameters(config, weights_path, weights_source, data_root,
+                                serving_dir) if kubeflow else {}
     input_config, output_config, validation_fraction = example_gen_io(config)
     example_gen = ImageExampleGen(
         input_base=params.get("data_root", data_root),
@@ -200,7 +219,8 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     # ExampleValidator only records anomalies; the gate fails the run on any, before Transform.
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
     transform.add_upstream_node(anomalies_gate)
-    custom = module_config(config, weights_path, weights_source)
+    custom = (compiled_module_config if kubeflow else module_config)(config, weights_path,
+                                                                      weights_source)
     tuner = tuner_component(config, custom, transform.outputs["transformed_examples"],
                             transform.outputs["transform_graph"],
                             target="vertex" if kubeflow else "local")
@@ -236,7 +256,7 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
             transformed_examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             tuner_results=tuner.outputs["tuner_results"],
-            serving_dir=serving_dir,
+            serving_dir=params.get("serving_dir", serving_dir),
             tflite_variants=config.export.tflite_variants,
             min_agreement=dict(config.export.min_agreement),
             max_probability_diff=dict(config.export.max_probability_diff),

@@ -108,6 +108,38 @@ def check_target(config: PipelineConfig) -> None:
                           f"{v.pipeline_root!r}")
 
 
+def check_image(image: str) -> None:
+    """ConfigError unless Vertex AI can pull `image` (a reference with a registry host)."""
+    from pipeline.kubeflow_v2_runner import image_problem
+    problem = image_problem(image) if image else "is empty"
+    if problem:
+        raise ConfigError(f"vertex.default_image: {problem}")
+
+
+def run_pipeline_root(config: PipelineConfig, job: Dict[str, Any]) -> str:
+    """The pipeline root a run of `job` uses: vertex.pipeline_root, else the template's
+    gcsOutputDirectory; ConfigError when neither is a real root (not set, or the placeholder
+    `compile` uses without one)."""
+    from pipeline.kubeflow_v2_runner import PLACEHOLDER_PIPELINE_ROOT
+    root = config.vertex.pipeline_root or job.get("runtimeConfig", {}).get(
+        "gcsOutputDirectory", "")
+    if not root or root == PLACEHOLDER_PIPELINE_ROOT:
+        raise ConfigError("vertex.pipeline_root: set it to a gs://bucket/path for the artifacts of "
+                          "Vertex runs (e.g. --set vertex.pipeline_root=gs://my-bucket/tfx); the "
+                          "template has none")
+    return root
+
+
+def prepare_run(config: PipelineConfig, job: Dict[str, Any],
+                parameter_values: Dict[str, Any]) -> Dict[str, Any]:
+    """Checks a template before it is sent (every image pullable, a real pipeline root) and
+    returns the parameter values with `serving_dir` following the run's pipeline root."""
+    from pipeline.kubeflow_v2_runner import follow_serving_dir, template_images
+    for image in template_images(job):
+        check_image(image)
+    return follow_serving_dir(job, parameter_values, run_pipeline_root(config, job))
+
+
 def build_pipeline_job(config: PipelineConfig, template_path: str,
                        parameter_values: Dict[str, Any], creds):
     """The `aiplatform.PipelineJob` for the template (built locally; nothing is sent)."""
@@ -183,6 +215,7 @@ def submit(config: PipelineConfig, template_path: str, parameter_values: Dict[st
            dry_run: bool = False) -> Dict[str, Any]:
     """CreatePipelineJob for the template (`PipelineJob.submit`)."""
     check_target(config)
+    parameter_values = prepare_run(config, _load(template_path), parameter_values)
     creds = credentials(dry_run)
     job = build_pipeline_job(config, template_path, parameter_values, creds)
     service_account = config.vertex.service_account or None
@@ -209,6 +242,7 @@ def create_schedule(config: PipelineConfig, template_path: str, cron: str,
     (what `PipelineJob.create_schedule(cron=...)` does, with these credentials)."""
     cron = validate_cron(cron)
     check_target(config)
+    parameter_values = prepare_run(config, _load(template_path), parameter_values)
     creds = credentials(dry_run)
     from google.cloud import aiplatform
     job = build_pipeline_job(config, template_path, parameter_values, creds)
@@ -223,6 +257,11 @@ def create_schedule(config: PipelineConfig, template_path: str, cron: str,
                         service_account=config.vertex.service_account or None)
 
     return _send(action, dry_run, schedule, config.vertex.region)
+
+
+def _load(template_path: str) -> Dict[str, Any]:
+    from pipeline.kubeflow_v2_runner import load_job
+    return load_job(template_path)
 
 
 def resolve_template(config: PipelineConfig, template: Optional[str]) -> str:

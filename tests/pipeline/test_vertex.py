@@ -128,7 +128,9 @@ def test_submit_dry_run_prints_the_create_pipeline_job_request(capsys, template,
     assert values["data_root"] == "gs://test-bucket/incoming"
     assert json.loads(values["range_config"]) == {
         "static_range": {"start_span_number": 3, "end_span_number": 3}}
-    assert set(values) == {"data_root", "range_config", "eval_config", "trainer_custom_config"}
+    assert set(values) == {"data_root", "range_config", "eval_config", "trainer_custom_config",
+                           "serving_dir"}
+    assert values["serving_dir"] == "/gcs/test-bucket/root/serving"
     assert _same_spec(job["pipelineSpec"], json.loads(template.read_text())["pipelineSpec"])
     executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
     assert executors["Trainer_executor"]["container"]["image"] == IMAGE
@@ -164,6 +166,65 @@ def test_dry_run_without_template_compiles_the_config(tmp_path, capsys, no_crede
     compiled = out_root / "vertex" / "image-classifier.json"
     assert _same_spec(json.loads(out)["request"]["pipelineJob"]["pipelineSpec"],
                       json.loads(compiled.read_text())["pipelineSpec"])
+
+
+# ------------------------------------------------------------------------- deployment guards
+
+
+def test_serving_dir_follows_the_runs_pipeline_root(capsys, template, no_credentials):
+    """The template was compiled for gs://test-bucket/root; a run under another root pushes
+    under that root (not the compile-time one), unless serving_dir is given."""
+    printed = _dry_run(capsys, "submit", template, "--set", "vertex.pipeline_root=gs://other/run")
+    runtime = printed["request"]["pipelineJob"]["runtimeConfig"]
+    assert runtime["gcsOutputDirectory"] == "gs://other/run"
+    assert runtime["parameterValues"]["serving_dir"] == "/gcs/other/run/serving"
+    printed = _dry_run(capsys, "submit", template, "--set", "vertex.pipeline_root=gs://other/run",
+                       "--param", "serving_dir=/gcs/models/serving")
+    values = printed["request"]["pipelineJob"]["runtimeConfig"]["parameterValues"]
+    assert values["serving_dir"] == "/gcs/models/serving"
+
+
+@pytest.fixture(scope="module")
+def local_image_template(tmp_path_factory):
+    """Compiled with the default image, a local tag (compile warns, does not refuse)."""
+    path = tmp_path_factory.mktemp("vertex_local") / "pipeline.json"
+    compile_pipeline(load_config(overrides=[s for s in SETTINGS if "default_image" not in s]),
+                     str(path))
+    return path
+
+
+@pytest.mark.parametrize("command", [["submit"], ["schedule", "--cron", "0 3 * * *"]])
+def test_an_image_vertex_cannot_pull_is_refused(capsys, local_image_template, command,
+                                                no_credentials):
+    code = main(command + ["--dry-run", "--template", str(local_image_template)] +
+                _sets(SETTINGS))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("config error: vertex.default_image: 'image-classifier-pipeline:latest'"
+                          " has no registry host"), err
+    assert err.count("\n") == 1
+
+
+def test_a_local_image_is_refused_before_compiling(tmp_path, capsys, no_credentials):
+    out_root = tmp_path / "outputs"
+    settings = [s for s in SETTINGS if "default_image" not in s] + [f"output.root={out_root}"]
+    assert main(["submit", "--dry-run"] + _sets(settings)) == 2
+    assert capsys.readouterr().err.startswith("config error: vertex.default_image")
+    assert not out_root.exists()  # nothing compiled
+
+
+def test_a_template_without_a_pipeline_root_is_refused(tmp_path, capsys, no_credentials):
+    """Compiled with no vertex.pipeline_root (the placeholder): submit needs a real root."""
+    path = tmp_path / "p.json"
+    compile_pipeline(load_config(overrides=[s for s in SETTINGS if "pipeline_root" not in s]),
+                     str(path))
+    settings = [s for s in SETTINGS if "pipeline_root" not in s]
+    assert main(["submit", "--dry-run", "--template", str(path)] + _sets(settings)) == 2
+    assert capsys.readouterr().err.startswith("config error: vertex.pipeline_root: set it")
+    printed = _dry_run(capsys, "submit", path)  # with SETTINGS' root it goes through
+    runtime = printed["request"]["pipelineJob"]["runtimeConfig"]
+    assert runtime["gcsOutputDirectory"] == "gs://test-bucket/root"
+    assert runtime["parameterValues"]["serving_dir"] == "/gcs/test-bucket/root/serving"
 
 
 # --------------------------------------------------------------------------------- errors
