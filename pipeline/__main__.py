@@ -219,7 +219,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _run_compiled(args: argparse.Namespace) -> int:
-    """run-compiled: the compiled spec executed locally (pipeline/compiled_runner.py)."""
+    """run-compiled: the compiled spec executed locally (pipeline/compiled_runner/)."""
     import os
 
     from pipeline import vertex
