@@ -66,15 +66,13 @@ def executions_by_node(store, pipeline_name):
 
 @pytest.fixture(scope="session")
 def runs(e2e_tree, fast_run_overrides, tmp_path_factory):
-    """The default pipeline on `e2e_tree` with the fast overrides and train-time augmentation on
-    (the quick profile turns it off; this run exercises the layers and the report's plot of
-    them), run twice (the second run changes nothing): configs, summaries and the MLMD
-    executions after each run."""
+    """The default pipeline on `e2e_tree` with the fast overrides, run twice (the second run
+    changes nothing): configs, summaries and the MLMD executions after each run."""
     from pipeline.config import load_config
     from pipeline.local_runner import run
     out = tmp_path_factory.mktemp("e2e_outputs")
     config = load_config(overrides=[f"data.root={e2e_tree}", f"output.root={out}",
-                                    *fast_run_overrides, "trainer.augmentation.enabled=true"])
+                                    *fast_run_overrides])
     first = run(config)
     after_first = executions_by_node(mlmd_store(config.metadata_path), config.pipeline_name)
     second = run(config)
