@@ -60,8 +60,10 @@ def test_full_profile_trainer_and_tuner_go_to_vertex_ai_training(tmp_path):
         "machine_spec": {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
                          "accelerator_count": 2},
         "replica_count": 1, "container_spec": {"image_uri": IMAGE}}]
-    # The module config rides along unchanged (the full profile's), and run_fn reads it back.
-    assert trainer["model"]["image_size"] == 224
+    # The module config rides along (the full profile's), and run_fn reads it back; the image
+    # size is Transform's, read from its output (pipeline.compiled_module_config).
+    assert "image_size" not in trainer["model"]
+    assert trainer["model"]["pooling"] == c["config"].model.pooling
     assert RunConfig.from_custom_config(trainer).trainer.epochs == c["config"].trainer.epochs
 
     tuner = _tuner_custom(c)
@@ -104,8 +106,10 @@ def test_without_the_block_nothing_changes(tmp_path):
     c = _compile(tmp_path, [], profile="quick")
     assert _executor_class(c, "Trainer")[1] == "tfx.components.trainer.executor.GenericExecutor"
     assert _executor_class(c, "Tuner")[1] != TUNER_CLASS
-    assert _trainer_custom(c) == json.loads(json.dumps(RunConfig.from_dict(
-        _trainer_custom(c)).to_dict()))
+    custom = _trainer_custom(c)
+    expected = json.loads(json.dumps(RunConfig.from_dict(custom).to_dict()))
+    expected["model"].pop("image_size")  # compiled: Transform's (pipeline.compiled_module_config)
+    assert custom == expected
 
 
 def test_locally_the_block_is_ignored():
