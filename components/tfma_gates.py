@@ -166,7 +166,6 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
     change_gates: List[Gate] = []
     for spec in config.get("metricsSpecs", []):
         macro = bool(spec.get("aggregate", {}).get("macroAverage"))
-        class_ids = spec.get("binarize", {}).get("classIds", {}).get("values") or [None]
         for metric in spec.get("metrics", []):
             kind = metric.get("className", "")
             if kind not in _METRICS:
@@ -187,10 +186,9 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                                                 slice=class_slice))
                     continue
                 lower = threshold.get("valueThreshold", {}).get("lowerBound")
-                for class_id in class_ids:
-                    if lower is not None:
-                        gates.append(Gate(_gate_name(kind, macro, class_id, class_names), name,
-                                          float(lower), key, class_id=class_id, macro=macro))
+                if lower is not None:
+                    gates.append(Gate(_gate_name(kind, macro, None, class_names), name,
+                                      float(lower), key, macro=macro))
                 change = threshold.get("changeThreshold", {}).get("absolute")
                 if change is not None:
                     change_gates.append(Gate(f"{_gate_name(kind, macro, None, class_names)} vs "

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from modules import tuner_oracles, tuner_strategies, tuning, tuning_report
-from test_tuning import XV, YV, X, Y, tiny_config  # pylint: disable=wrong-import-order
+from test_tuning import XV, YV, X, Y, run_trials_tuner, tiny_config  # pylint: disable=wrong-import-order
 
 SPACE = {"learning_rate": [0.001, 0.01, 0.1], "batch_size": [16, 32, 64]}
 OBJECTIVE = keras_tuner.Objective(tuning.OBJECTIVE, "max")
@@ -254,33 +254,14 @@ def test_trials_tuner_executor_runs_the_strategy(strategy, options, trials, tmp_
     import json
     import os
 
-    from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as specs
-
-    from components.trials_tuner.executor import Executor
-
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["train", "validation"])
-    best, results = standard_artifacts.HyperParameters(), standard_artifacts.TunerResults()
-    best.uri, results.uri = str(tmp_path / "best"), str(tmp_path / "results")
-    for a in (best, results):
-        os.makedirs(a.uri)
     cfg = _config(strategy, **options)
     cfg = dataclasses.replace(cfg, tuner=dataclasses.replace(cfg.tuner, max_trials=2))
-    exec_properties = {
-        specs.TUNER_FN_KEY: "test_tuning.tiny_tuner_fn",
-        specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
-        specs.EVAL_ARGS_KEY: '{"splits": ["validation"]}',
-        specs.CUSTOM_CONFIG_KEY: json.dumps(cfg.to_dict())}
-    executor = Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1"))
-    executor.Do({specs.EXAMPLES_KEY: [examples]},
-                {specs.BEST_HYPERPARAMETERS_KEY: [best], specs.TUNER_RESULTS_KEY: [results]},
-                exec_properties)
-    with open(os.path.join(results.uri, "tuner_results.json")) as f:
+    best, results = run_trials_tuner(tmp_path, cfg)
+    with open(os.path.join(results, "tuner_results.json")) as f:
         assert len(json.load(f)) == trials
-    with open(os.path.join(results.uri, "trials.json")) as f:
+    with open(os.path.join(results, "trials.json")) as f:
         rows = json.load(f)
     assert len(rows) == trials and all(r["epochs"] >= 1 for r in rows)
-    with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
+    with open(os.path.join(best, "best_hyperparameters.txt")) as f:
         best_values = json.load(f)["values"]
     assert {"learning_rate", "batch_size"} <= set(best_values)

@@ -158,9 +158,9 @@ def test_unknown_or_empty_search_space_is_rejected():
         tuning.search_space({"batch_size": []})
 
 
-def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
-    """The TFX Tuner executor path with the grid strategy over 2 x 2: every combination exactly
-    once; best_hyperparameters.txt, tuner_results.json and trials.json/csv/png written."""
+def run_trials_tuner(tmp_path, cfg) -> tuple:
+    """TFX's Tuner executor path (TrialsTuner) on the tiny arrays (`tiny_tuner_fn`) with `cfg`
+    as custom_config; returns the URIs (best hyperparameters, tuner results)."""
     from tfx.types import artifact_utils, standard_artifacts, standard_component_specs as specs
 
     from components.trials_tuner.executor import Executor
@@ -172,8 +172,6 @@ def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
     best.uri, results.uri = str(tmp_path / "best"), str(tmp_path / "results")
     for a in (best, results):
         os.makedirs(a.uri)
-    space = {"learning_rate": [0.001, 0.01], "batch_size": [8, 16]}
-    cfg = tiny_config(strategy="grid", max_trials=1, search_space=space)
     exec_properties = {
         specs.TUNER_FN_KEY: f"{__name__}.tiny_tuner_fn",
         specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
@@ -181,18 +179,27 @@ def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
         specs.CUSTOM_CONFIG_KEY: json.dumps(cfg.to_dict())}
     executor = Executor(Executor.Context(tmp_dir=str(tmp_path / "tmp"), unique_id="1"))
     executor.Do({specs.EXAMPLES_KEY: [examples]},
-                  {specs.BEST_HYPERPARAMETERS_KEY: [best], specs.TUNER_RESULTS_KEY: [results]},
-                  exec_properties)
-    assert os.path.isfile(os.path.join(best.uri, "best_hyperparameters.txt"))
-    names = sorted(os.listdir(results.uri))
+                {specs.BEST_HYPERPARAMETERS_KEY: [best], specs.TUNER_RESULTS_KEY: [results]},
+                exec_properties)
+    return best.uri, results.uri
+
+
+def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
+    """The TFX Tuner executor path with the grid strategy over 2 x 2: every combination exactly
+    once; best_hyperparameters.txt, tuner_results.json and trials.json/csv/png written."""
+    space = {"learning_rate": [0.001, 0.01], "batch_size": [8, 16]}
+    best, results = run_trials_tuner(tmp_path, tiny_config(strategy="grid", max_trials=1,
+                                                           search_space=space))
+    assert os.path.isfile(os.path.join(best, "best_hyperparameters.txt"))
+    names = sorted(os.listdir(results))
     assert names == ["trials.csv", "trials.json", "trials.png", "tuner_results.json"]
-    with open(os.path.join(results.uri, "trials.json")) as f:
+    with open(os.path.join(results, "trials.json")) as f:
         trials = json.load(f)
     seen = [(t["hyperparameters"]["learning_rate"], t["hyperparameters"]["batch_size"])
             for t in trials]
     assert sorted(seen) == sorted(itertools.product(*space.values()))
-    with open(os.path.join(results.uri, "tuner_results.json")) as f:
+    with open(os.path.join(results, "tuner_results.json")) as f:
         assert len(json.load(f)) == 4  # TFX's own table: all 4 trials (max_trials = grid size)
     assert trials[-1]["best_so_far"] == max(t["mean"] for t in trials)
-    with open(os.path.join(results.uri, "trials.png"), "rb") as f:
+    with open(os.path.join(results, "trials.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
