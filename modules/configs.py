@@ -80,6 +80,34 @@ class PruningConfig:
     layers: Union[str, List[str]] = "trainable"
 
 
+@dataclass
+class StructuredPruningConfig:
+    """Structured filter pruning (modules/structured_pruning.py), after phase 2 and before
+    magnitude pruning: the lowest-L1-norm filters of the conv layers are removed, the model is
+    rebuilt smaller (same layer names) and fine-tuned with early stopping on validation."""
+    enabled: bool = False
+    # fraction of filters removed, in [0, 1), per block ('block4': its 3 conv layers) or per conv
+    # layer ('block5_conv3': wins over its block's entry); layers not covered keep all filters.
+    # e.g. {block4: 0.5, block5: 0.5}; empty by default (a YAML mapping is merged into it).
+    fractions: Dict[str, float] = field(default_factory=dict)
+    fine_tune_epochs: int = 2              # 0: no fine-tune (surgery only)
+    patience: int = 1                      # early stopping on the validation loss (0: none)
+    learning_rate: Optional[float] = None  # null: as the magnitude pruning fine-tune chooses
+
+
+@dataclass
+class ClusteringConfig:
+    """Sparsity-preserving weight clustering (tfmot `cluster_weights`, `preserve_sparsity`) of
+    the magnitude-pruned layers, fine-tuned, then `strip_clustering` before export."""
+    enabled: bool = False
+    # clusters (distinct weight values) per kernel: one number for every layer, or by kind
+    # {conv: n, dense: n}; each > 2 (one cluster is kept at zero)
+    number_of_clusters: Union[int, Dict[str, int]] = field(
+        default_factory=lambda: {"conv": 16, "dense": 32})
+    fine_tune_epochs: int = 1
+    learning_rate: Optional[float] = None  # null: the magnitude pruning fine-tune's
+
+
 AUTOTUNE = -1                              # tf.data.AUTOTUNE, spelled without TensorFlow
 
 
@@ -104,6 +132,8 @@ class TrainerConfig:
     class_weight: str = "balanced"         # 'balanced' (each class weighs the same) | 'none'
     fine_tune: FineTuneConfig = field(default_factory=FineTuneConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    structured_pruning: StructuredPruningConfig = field(default_factory=StructuredPruningConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     input: InputConfig = field(default_factory=InputConfig)
     # 'none' | 'float16' (GPUs with tensor cores: T4, V100, A100, L4; dynamic loss scaling) |

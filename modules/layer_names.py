@@ -2,7 +2,7 @@
 
 Pure so that the pipeline config can validate `trainer.pruning.layers` without TensorFlow.
 """
-from typing import Iterable, List, Sequence, Union
+from typing import Dict, Iterable, List, Mapping, Sequence, Union
 
 VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))  # (conv layers, filters)
 CONV_LAYER_NAMES = [f"block{b}_conv{i}" for b, (n, _) in enumerate(VGG16_BLOCKS, 1)
@@ -54,3 +54,26 @@ def resolve_pruning_layers(spec: LayersSpec, trainable_conv: Iterable[str]) -> L
     else:
         chosen = set(items)
     return [name for name in PRUNABLE_LAYER_NAMES if name in chosen]
+
+
+# `trainer.structured_pruning.fractions` keys: a block ('block4': all its conv layers) or a conv
+# layer ('block5_conv3': wins over its block's entry).
+BLOCK_NAMES = [f"block{b}" for b in range(1, len(VGG16_BLOCKS) + 1)]
+
+
+def check_filter_fractions(fractions: Mapping[str, float]) -> None:
+    """Raises ValueError for a key that is neither a block nor a conv layer name, or a fraction
+    outside [0, 1) (removing every filter of a layer would cut the network)."""
+    for key, fraction in fractions.items():
+        if key not in BLOCK_NAMES and key not in CONV_LAYER_NAMES:
+            raise ValueError(f"unknown block or conv layer name {key!r}; known: "
+                             f"{', '.join(BLOCK_NAMES)} or {', '.join(CONV_LAYER_NAMES)}")
+        if isinstance(fraction, bool) or not (0.0 <= fraction < 1.0):
+            raise ValueError(f"{key}: expected a fraction in [0, 1), got {fraction!r}")
+
+
+def resolve_filter_fractions(fractions: Mapping[str, float]) -> Dict[str, float]:
+    """{conv layer name: fraction of its filters removed} (0 for layers not covered)."""
+    check_filter_fractions(fractions)
+    return {name: float(fractions.get(name, fractions.get(name.split("_")[0], 0.0)))
+            for name in CONV_LAYER_NAMES}

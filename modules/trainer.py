@@ -2,9 +2,12 @@
 
 Phase 1 trains the head on a frozen ImageNet base (or the whole network when `weights: none`:
 a frozen random base learns nothing). Phase 2 unfreezes the top conv blocks one at a time at a
-lower learning rate. Then the layers chosen by `pruning.layers` (default: the head and the
-trainable conv layers) are wrapped with `prune_low_magnitude` and fine-tuned with
-`UpdatePruningStep`; `strip_pruning` runs before export.
+lower learning rate. Optionally (`structured_pruning`, off by default) the lowest-L1-norm conv
+filters are removed and the smaller model fine-tuned. Then the layers chosen by `pruning.layers`
+(default: the head and the trainable conv layers) are wrapped with `prune_low_magnitude` and
+fine-tuned with `UpdatePruningStep`; `strip_pruning` runs before export. Optionally
+(`clustering`, off by default) the same layers are then clustered, sparsity preserved, fine-tuned
+and stripped.
 All of it runs in a `tf.distribute` strategy's scope chosen by what the process sees (one device:
 the default strategy; several GPUs: MirroredStrategy; TF_CONFIG with several replicas:
 MultiWorkerMirroredStrategy; modules/distribution.py), with `trainer.mixed_precision`,
@@ -25,8 +28,9 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from modules import distribution, export, pruning
-from modules.configs import FineTuneConfig, PruningConfig, RunConfig
+from modules import clustering, distribution, export, pruning, structured_pruning
+from modules.configs import (ClusteringConfig, FineTuneConfig, PruningConfig, RunConfig,
+                             StructuredPruningConfig)
 from modules.data import labels_of_files, make_dataset
 from modules.image_size import with_transform_image_size
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
@@ -151,23 +155,37 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                                                     eval_ds, callbacks=callbacks,
                                                     class_weight=class_weight, jit_compile=jit,
                                                     baseline=summary["phase1"]["validation"])
+        # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
+        # fine-tuned at phase 2's lower learning rate, never phase 1's.
+        def fine_tune_lr(conv_touched: bool) -> float:
+            return float(tr.fine_tune.learning_rate
+                         if "phase2" in summary or (weights_path and conv_touched)
+                         else hp["learning_rate"])
+
+        if tr.structured_pruning.enabled:
+            sp_cfg = tr.structured_pruning
+            model, summary["structured_pruning"] = filter_prune_and_fine_tune(
+                model, sp_cfg, float(sp_cfg.learning_rate or fine_tune_lr(True)), num_classes,
+                train_ds, eval_ds, class_weight=class_weight, callbacks=callbacks,
+                jit_compile=jit)
+        if (tr.pruning.enabled or tr.clustering.enabled) and uses_mixed_precision(model):
+            # tfmot's wrappers hand a 16-bit layer float32 masked weights (a dtype clash):
+            # the pruning fine-tune runs in float32 on the same (float32 master) weights.
+            model = float32_copy(model)
+            summary["precision"]["pruning_fine_tune_dtype"] = "float32"
+        compressed = pruned_layer_names(model, tr.pruning.layers)
+        prune_lr = float(tr.pruning.learning_rate or
+                         fine_tune_lr(any(n in CONV_LAYER_NAMES for n in compressed)))
         if tr.pruning.enabled:
-            if uses_mixed_precision(model):
-                # tfmot's wrappers hand a 16-bit layer float32 masked weights (a dtype clash):
-                # the pruning fine-tune runs in float32 on the same (float32 master) weights.
-                model = float32_copy(model)
-                summary["precision"]["pruning_fine_tune_dtype"] = "float32"
-            # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
-            # fine-tuned at phase 2's lower learning rate, never phase 1's.
-            conv_pruned = any(n in CONV_LAYER_NAMES for n in
-                              pruned_layer_names(model, tr.pruning.layers))
-            prune_lr = (tr.pruning.learning_rate if tr.pruning.learning_rate
-                        else tr.fine_tune.learning_rate
-                        if "phase2" in summary or (weights_path and conv_pruned)
-                        else float(hp["learning_rate"]))
             model, summary["pruning"] = prune_and_fine_tune(
-                model, tr.pruning, float(prune_lr), num_classes, train_ds, eval_ds, log_dir,
+                model, tr.pruning, prune_lr, num_classes, train_ds, eval_ds, log_dir,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
+            compressed = summary["pruning"]["layers"]
+        if tr.clustering.enabled:
+            model, summary["clustering"] = cluster_and_fine_tune(
+                model, tr.clustering, compressed, float(tr.clustering.learning_rate or prune_lr),
+                num_classes, train_ds, eval_ds, class_weight=class_weight,
+                callbacks=callbacks, jit_compile=jit)
         summary["train_seconds"] = round(time.time() - started, 1)
         summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
                                                         num_classes, jit_compile=jit)
@@ -268,6 +286,59 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
             "fine_tune_epochs": epochs, "history": _history(history),
             "layer_sparsity": pruning.layer_sparsity(stripped, layer_names),
             "overall_sparsity": pruning.overall_sparsity(stripped, layer_names)}
+    return stripped, info
+
+
+def filter_prune_and_fine_tune(model, sp_cfg: StructuredPruningConfig, learning_rate: float,
+                               num_classes: int, train_ds, eval_ds,
+                               class_weight: Optional[Dict[int, float]] = None, callbacks=(),
+                               jit_compile: bool = False):
+    """Removes the lowest-L1-norm filters (modules/structured_pruning.py), then fine-tunes the
+    smaller model up to `fine_tune_epochs` with early stopping on the validation split (`eval_ds`;
+    never test). Conv layers that lost filters are made trainable. Returns (model, info)."""
+    params_before = int(model.count_params())
+    smaller, counts = structured_pruning.prune_filters(model, sp_cfg.fractions)
+    pruned = structured_pruning.removed_filters(counts)
+    for name in pruned:
+        smaller.get_layer(name).trainable = True
+    info: Dict[str, Any] = {
+        "fractions": dict(sp_cfg.fractions), "filters": counts, "layers_pruned": pruned,
+        "params_before": params_before, "params_after": int(smaller.count_params()),
+        "learning_rate": learning_rate, "fine_tune_epochs": sp_cfg.fine_tune_epochs}
+    compile_model(smaller, learning_rate, num_classes, jit_compile=jit_compile)
+    info["validation_before_fine_tune"] = evaluate(smaller, eval_ds)
+    if sp_cfg.fine_tune_epochs > 0:
+        history = smaller.fit(train_ds, validation_data=eval_ds, epochs=sp_cfg.fine_tune_epochs,
+                              verbose=2, class_weight=class_weight,
+                              callbacks=[*early_stopping(sp_cfg.patience), *callbacks])
+        info["history"] = _history(history)
+        info["validation"] = evaluate(smaller, eval_ds)
+    logging.info("Structured pruning: %d -> %d parameters", params_before, info["params_after"])
+    return smaller, info
+
+
+def cluster_and_fine_tune(model, cl_cfg: ClusteringConfig, layer_names: Sequence[str],
+                          learning_rate: float, num_classes: int, train_ds, eval_ds=None,
+                          class_weight: Optional[Dict[int, float]] = None, callbacks=(),
+                          jit_compile: bool = False):
+    """Sparsity-preserving clustering of `layer_names` (the magnitude-pruned layers) on the
+    stripped model, `fine_tune_epochs` of fine-tuning, `strip_clustering`. Returns (model, info)
+    with the clusters and distinct non-zero kernel values per layer and the kept sparsity."""
+    for name in layer_names:
+        model.get_layer(name).trainable = True
+    wrapped = clustering.apply_clustering(model, layer_names, cl_cfg.number_of_clusters)
+    clusters = clustering.clustered_layers(wrapped)
+    compile_model(wrapped, learning_rate, num_classes, jit_compile=jit_compile)
+    history = wrapped.fit(train_ds, validation_data=eval_ds, epochs=cl_cfg.fine_tune_epochs,
+                          verbose=2, callbacks=list(callbacks), class_weight=class_weight)
+    stripped = clustering.strip_clustering(wrapped)
+    info = {"layers": list(clusters), "clusters": clusters,
+            "number_of_clusters": cl_cfg.number_of_clusters,
+            "skipped_layers": [n for n in layer_names if n not in clusters],
+            "learning_rate": learning_rate, "fine_tune_epochs": cl_cfg.fine_tune_epochs,
+            "history": _history(history),
+            "distinct_nonzero_values": clustering.distinct_nonzero_values(stripped, clusters),
+            "layer_sparsity": pruning.layer_sparsity(stripped, list(clusters))}
     return stripped, info
 
 

@@ -8,7 +8,7 @@ import os
 from modules import tflite_variants, tuner_strategies
 from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, STRATEGY_OPTIONS,
                              ExportConfig, TrainerConfig, TunerConfig)
-from modules.layer_names import check_pruning_layers
+from modules.layer_names import check_filter_fractions, check_pruning_layers
 from pipeline import data_layout
 from pipeline.config.errors import ConfigError
 from pipeline.config.machines import check_machine
@@ -70,6 +70,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
     _validate_strategy_options(t, pretrained=m.weights != "none")
     _validate_trainer_runtime(tr)
+    _validate_compression(tr)
     _validate_vertex_training(config)
     _validate_export(config.export)
     for name in ("accuracy_lower_bound", "auc_lower_bound", "min_class_recall",
@@ -112,6 +113,39 @@ def _validate_trainer_runtime(tr: TrainerConfig) -> None:
     if tr.input.prefetch < -1:
         raise ConfigError(f"trainer.input.prefetch: expected -1 (AUTOTUNE), 0 (none) or >= 1, "
                           f"got {tr.input.prefetch}")
+
+
+def _validate_compression(tr: TrainerConfig) -> None:
+    """trainer.structured_pruning (block / conv layer names, fractions in [0, 1)) and
+    trainer.clustering (cluster counts)."""
+    sp, cl = tr.structured_pruning, tr.clustering
+    try:
+        check_filter_fractions(sp.fractions)
+    except ValueError as e:
+        raise ConfigError(f"trainer.structured_pruning.fractions: {e}") from None
+    if sp.enabled and not any(sp.fractions.values()):
+        raise ConfigError("trainer.structured_pruning.fractions: enabled but no filter is "
+                          "removed; give fractions, e.g. {block4: 0.5, block5: 0.5}")
+    for name in ("fine_tune_epochs", "patience"):
+        if getattr(sp, name) < 0:
+            raise ConfigError(f"trainer.structured_pruning.{name}: expected >= 0, got "
+                              f"{getattr(sp, name)}")
+    clusters = cl.number_of_clusters
+    per_kind = clusters if isinstance(clusters, dict) else {"conv": clusters, "dense": clusters}
+    if isinstance(clusters, dict) and sorted(clusters) != ["conv", "dense"]:
+        raise ConfigError(f"trainer.clustering.number_of_clusters: expected one number or "
+                          f"{{conv: n, dense: n}}, got {clusters}")
+    for kind, n in per_kind.items():
+        if n < 3:
+            raise ConfigError(f"trainer.clustering.number_of_clusters: expected >= 3 (one "
+                              f"cluster stays at zero to preserve sparsity), got {kind} {n}")
+    if cl.fine_tune_epochs < 1:
+        raise ConfigError(f"trainer.clustering.fine_tune_epochs: expected >= 1, got "
+                          f"{cl.fine_tune_epochs}")
+    for section, lr in (("structured_pruning", sp.learning_rate),
+                        ("clustering", cl.learning_rate)):
+        if lr is not None and lr <= 0:
+            raise ConfigError(f"trainer.{section}.learning_rate: expected > 0 or null, got {lr}")
 
 
 def _validate_vertex_training(config: PipelineConfig) -> None:

@@ -410,3 +410,54 @@ def test_trainer_runtime_defaults_keep_local_training_as_it_was():
     tr = load_config(check_paths=False).trainer
     assert (tr.mixed_precision, tr.jit_compile) == ("none", False)
     assert (tr.input.num_parallel_calls, tr.input.prefetch) == (-1, -1)  # AUTOTUNE
+
+
+# ------------------------------------------- trainer.structured_pruning, trainer.clustering
+
+
+def test_compression_steps_are_off_by_default():
+    tr = load_config(check_paths=False).trainer
+    assert tr.structured_pruning.enabled is False and tr.clustering.enabled is False
+    assert tr.structured_pruning.fractions == {}
+    assert tr.clustering.number_of_clusters == {"conv": 16, "dense": 32}
+
+
+def test_compression_settings_load():
+    tr = load_config(overrides=["trainer.structured_pruning.enabled=true",
+                                "trainer.structured_pruning.fractions={block3: 0.25, "
+                                "block5_conv3: 0.75}",
+                                "trainer.clustering.enabled=true",
+                                "trainer.clustering.number_of_clusters=8"],
+                     check_paths=False).trainer
+    assert tr.structured_pruning.fractions == {"block3": 0.25, "block5_conv3": 0.75}
+    assert tr.clustering.enabled and tr.clustering.number_of_clusters == 8
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.structured_pruning.fractions={block6: 0.5}",
+     "trainer.structured_pruning.fractions: unknown block or conv layer name 'block6'"),
+    ("trainer.structured_pruning.fractions={block4_conv4: 0.5}",
+     "trainer.structured_pruning.fractions: unknown block or conv layer name 'block4_conv4'"),
+    ("trainer.structured_pruning.fractions={block4: 1.0}",
+     "trainer.structured_pruning.fractions: block4: expected a fraction in [0, 1), got 1.0"),
+    ("trainer.structured_pruning.fractions={block5_conv1: -0.5}",
+     "block5_conv1: expected a fraction in [0, 1), got -0.5"),
+    ("trainer.structured_pruning.fractions={block4: half}",
+     "trainer.structured_pruning.fractions.block4: expected float"),
+    ("trainer.structured_pruning.fine_tune_epochs=-1",
+     "trainer.structured_pruning.fine_tune_epochs: expected >= 0"),
+    ("trainer.structured_pruning.learning_rate=0",
+     "trainer.structured_pruning.learning_rate: expected > 0 or null"),
+    ("trainer.clustering.number_of_clusters=2",
+     "trainer.clustering.number_of_clusters: expected >= 3"),
+    ("trainer.structured_pruning.enabled=true", "enabled but no filter is removed"),
+    ("trainer.clustering.number_of_clusters={conv: 16, embedding: 4}",
+     "trainer.clustering.number_of_clusters: expected one number or {conv: n, dense: n}"),
+    ("trainer.clustering.number_of_clusters={conv: 16, dense: 1}",
+     "expected >= 3 (one cluster stays at zero to preserve sparsity), got dense 1"),
+    ("trainer.clustering.fine_tune_epochs=0", "trainer.clustering.fine_tune_epochs: expected >= 1"),
+])
+def test_compression_settings_are_checked(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[override], check_paths=False)
+    assert message in str(e.value)

@@ -1,0 +1,67 @@
+"""tfmot sparsity-preserving weight clustering of chosen layers of the flat transfer model.
+
+Each chosen layer is wrapped with `cluster_weights(..., preserve_sparsity=True)`: its kernel
+takes at most `number_of_clusters` distinct values (k-means++ centroids, fine-tuned), one of them
+held at zero so the zeros magnitude pruning made stay zeros. As in modules/pruning.py, the clone
+function wraps the *original* layer objects, so trained weights are kept. `strip_clustering`
+writes the clustered weights back into plain layers before export. tfmot skips (leaves plain) a
+Conv2D with too few weights for the clusters asked; `clustered_layers` reports what was wrapped.
+"""
+
+
+from typing import Dict, Iterable, Mapping, Union
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+import tf_keras
+
+clustering = tfmot.clustering.keras
+
+
+def clusters_for(layer: tf_keras.layers.Layer, number_of_clusters: Union[int, Mapping[str, int]]
+                 ) -> int:
+    """`number_of_clusters` for `layer`: the number itself, or its {'conv', 'dense'} entry."""
+    if isinstance(number_of_clusters, Mapping):
+        kind = "conv" if isinstance(layer, tf_keras.layers.Conv2D) else "dense"
+        return int(number_of_clusters[kind])
+    return int(number_of_clusters)
+
+
+def apply_clustering(model: tf_keras.Model, layer_names: Iterable[str],
+                     number_of_clusters: Union[int, Mapping[str, int]]) -> tf_keras.Model:
+    """A model whose `layer_names` layers are wrapped for sparsity-preserving clustering."""
+    names = set(layer_names)
+    missing = names - {layer.name for layer in model.layers}
+    if missing:
+        raise ValueError(f"cannot cluster unknown layer(s) {sorted(missing)}")
+
+    def clone_fn(layer):
+        if layer.name in names:
+            return clustering.cluster_weights(
+                layer, number_of_clusters=clusters_for(layer, number_of_clusters),
+                cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
+                preserve_sparsity=True)
+        return layer
+
+    return tf_keras.models.clone_model(model, clone_function=clone_fn)
+
+
+def clustered_layers(model: tf_keras.Model) -> Dict[str, int]:
+    """{name of a wrapped layer: its number of clusters} of a model from `apply_clustering`."""
+    return {layer.layer.name: int(layer.number_of_clusters) for layer in model.layers
+            if hasattr(layer, "number_of_clusters") and hasattr(layer, "layer")}
+
+
+def strip_clustering(model: tf_keras.Model) -> tf_keras.Model:
+    """Plain layers holding the clustered weights."""
+    return clustering.strip_clustering(model)
+
+
+def distinct_nonzero_values(model: tf_keras.Model, layer_names: Iterable[str]) -> Dict[str, int]:
+    """{layer: number of distinct non-zero kernel values} (<= its clusters once clustered)."""
+    out = {}
+    for name in layer_names:
+        k = model.get_layer(name).kernel.numpy()
+        out[name] = int(np.unique(k[k != 0.0]).size)
+    return out
+
