@@ -141,3 +141,23 @@ def test_template_is_package_data():
                                                  (0.5, 2, "0.50"), (3, 4, "3"), ("x", 4, "x")])
 def test_fmt(value, digits, text):
     assert html_lib.fmt(value, digits) == text
+
+
+def test_training_table_lists_structured_pruning_and_clustering():
+    training = {"phase1": {"epochs": 2, "validation": {"accuracy": 0.8, "auc": 0.9}},
+                "structured_pruning": {"layers_pruned": ["block4_conv1", "block5_conv1"],
+                                       "params_before": 1000, "params_after": 600,
+                                       "learning_rate": 1e-5, "fine_tune_epochs": 2,
+                                       "validation": {"accuracy": 0.75, "auc": 0.85}},
+                "pruning": {"schedule": "constant", "target_sparsity": 0.5,
+                            "layers": ["head_dense"], "learning_rate": 1e-5,
+                            "fine_tune_epochs": 1},
+                "clustering": {"number_of_clusters": {"conv": 16, "dense": 32},
+                               "layers": ["head_dense"], "learning_rate": 1e-5,
+                               "fine_tune_epochs": 1}}
+    phases = [row[0] for row in html_lib.training_tables(training)["phases"]]
+    assert phases[1] == ("structured pruning: filters removed from 2 conv layers, 1000 -> 600 "
+                         "parameters (lr 1e-05)")
+    assert phases[2].startswith("pruning fine-tune")
+    assert phases[3] == ("clustering fine-tune (sparsity kept): {'conv': 16, 'dense': 32} "
+                         "clusters on 1 layers (lr 1e-05)")

@@ -126,11 +126,23 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                      f"({len(step['trainable_conv_layers'])} conv layers, "
                      f"lr {training['phase2']['learning_rate']}{verdict})", epochs,
                      fmt(quality.get("accuracy")), fmt(quality.get("auc"))))
+    if "structured_pruning" in training:
+        sp = training["structured_pruning"]
+        v = sp.get("validation", sp.get("validation_before_fine_tune", {}))
+        rows.append((f"structured pruning: filters removed from {len(sp.get('layers_pruned', []))} "
+                     f"conv layers, {sp.get('params_before')} -> {sp.get('params_after')} "
+                     f"parameters (lr {sp.get('learning_rate')})", sp.get("fine_tune_epochs"),
+                     fmt(v.get("accuracy")), fmt(v.get("auc"))))
     if "pruning" in training:
         pr = training["pruning"]
         rows.append((f"pruning fine-tune: {pr.get('schedule', '')} to "
                      f"{pr.get('target_sparsity')} on {len(pr.get('layers', []))} layers "
                      f"(lr {pr.get('learning_rate')})", pr.get("fine_tune_epochs"), "", ""))
+    if "clustering" in training:
+        cl = training["clustering"]
+        rows.append((f"clustering fine-tune (sparsity kept): {cl.get('number_of_clusters')} "
+                     f"clusters on {len(cl.get('layers', []))} layers "
+                     f"(lr {cl.get('learning_rate')})", cl.get("fine_tune_epochs"), "", ""))
     if "final_validation" in training or "final_eval" in training:
         fe = training.get("final_validation", training.get("final_eval"))
         rows.append(("final (stripped) model", "", fmt(fe.get("accuracy")), fmt(fe.get("auc"))))
