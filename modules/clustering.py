@@ -59,9 +59,18 @@ def strip_clustering(model: tf_keras.Model) -> tf_keras.Model:
 
 def distinct_nonzero_values(model: tf_keras.Model, layer_names: Iterable[str]) -> Dict[str, int]:
     """{layer: number of distinct non-zero kernel values} (<= its clusters once clustered)."""
-    out = {}
-    for name in layer_names:
-        k = model.get_layer(name).kernel.numpy()
-        out[name] = int(np.unique(k[k != 0.0]).size)
-    return out
+    return {name: distinct_values(model.get_layer(name).kernel.numpy())
+            for name in layer_names}
+
+
+def distinct_values_per_channel(kernel: np.ndarray, tolerance: float = 0.0) -> int:
+    """The most distinct non-zero values in one output channel (kernel [..., C_out]): what
+    cluster-preserving QAT keeps for a Conv2D, whose centroids it trains channel by channel."""
+    return max(distinct_values(kernel[..., c], tolerance) for c in range(kernel.shape[-1]))
+
+
+def distinct_values(kernel: np.ndarray, tolerance: float = 0.0) -> int:
+    """Distinct non-zero values of `kernel`, values closer than `tolerance` counted once."""
+    values = np.unique(kernel[kernel != 0.0])
+    return int(np.sum(np.diff(values) > tolerance)) + 1 if values.size else 0
 

@@ -108,6 +108,17 @@ class ClusteringConfig:
     learning_rate: Optional[float] = None  # null: the magnitude pruning fine-tune's
 
 
+@dataclass
+class QuantizationAwareConfig:
+    """Quantization-aware training (modules/qat.py) as the last fine-tune: 8-bit fake
+    quantization of weights and activations that keeps the pruned zeros (PQAT) and, after
+    `clustering`, the clusters (PCQAT). For the int8 TFLite variant; the exported SavedModel
+    computes with the fake quantization."""
+    enabled: bool = False
+    fine_tune_epochs: int = 1
+    learning_rate: Optional[float] = None  # null: the magnitude pruning fine-tune's
+
+
 AUTOTUNE = -1                              # tf.data.AUTOTUNE, spelled without TensorFlow
 
 
@@ -134,6 +145,7 @@ class TrainerConfig:
     pruning: PruningConfig = field(default_factory=PruningConfig)
     structured_pruning: StructuredPruningConfig = field(default_factory=StructuredPruningConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    quantization_aware: QuantizationAwareConfig = field(default_factory=QuantizationAwareConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     input: InputConfig = field(default_factory=InputConfig)
     # 'none' | 'float16' (GPUs with tensor cores: T4, V100, A100, L4; dynamic loss scaling) |

@@ -7,7 +7,8 @@ filters are removed and the smaller model fine-tuned. Then the layers chosen by 
 (default: the head and the trainable conv layers) are wrapped with `prune_low_magnitude` and
 fine-tuned with `UpdatePruningStep`; `strip_pruning` runs before export. Optionally
 (`clustering`, off by default) the same layers are then clustered, sparsity preserved, fine-tuned
-and stripped.
+and stripped; and (`quantization_aware`, off by default) a last quantization-aware fine-tune keeps
+the zeros and clusters (tfmot PQAT / PCQAT) for the int8 TFLite variant.
 All of it runs in a `tf.distribute` strategy's scope chosen by what the process sees (one device:
 the default strategy; several GPUs: MirroredStrategy; TF_CONFIG with several replicas:
 MultiWorkerMirroredStrategy; modules/distribution.py), with `trainer.mixed_precision`,
@@ -28,9 +29,9 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from modules import clustering, distribution, export, pruning, structured_pruning
-from modules.configs import (ClusteringConfig, FineTuneConfig, PruningConfig, RunConfig,
-                             StructuredPruningConfig)
+from modules import clustering, distribution, export, pruning, qat, structured_pruning
+from modules.configs import (ClusteringConfig, FineTuneConfig, PruningConfig,
+                             QuantizationAwareConfig, RunConfig, StructuredPruningConfig)
 from modules.data import labels_of_files, make_dataset
 from modules.image_size import with_transform_image_size
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
@@ -168,7 +169,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 model, sp_cfg, float(sp_cfg.learning_rate or fine_tune_lr(True)), num_classes,
                 train_ds, eval_ds, class_weight=class_weight, callbacks=callbacks,
                 jit_compile=jit)
-        if (tr.pruning.enabled or tr.clustering.enabled) and uses_mixed_precision(model):
+        tfmot_steps = tr.pruning.enabled or tr.clustering.enabled or tr.quantization_aware.enabled
+        if tfmot_steps and uses_mixed_precision(model):
             # tfmot's wrappers hand a 16-bit layer float32 masked weights (a dtype clash):
             # the pruning fine-tune runs in float32 on the same (float32 master) weights.
             model = float32_copy(model)
@@ -186,6 +188,12 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 model, tr.clustering, compressed, float(tr.clustering.learning_rate or prune_lr),
                 num_classes, train_ds, eval_ds, class_weight=class_weight,
                 callbacks=callbacks, jit_compile=jit)
+        if tr.quantization_aware.enabled:
+            qa = tr.quantization_aware
+            model, summary["quantization_aware"] = quantization_aware_fine_tune(
+                model, qa, compressed, float(qa.learning_rate or prune_lr), num_classes,
+                train_ds, eval_ds, preserve_clusters=tr.clustering.enabled,
+                class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
         summary["train_seconds"] = round(time.time() - started, 1)
         summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
                                                         num_classes, jit_compile=jit)
@@ -340,6 +348,29 @@ def cluster_and_fine_tune(model, cl_cfg: ClusteringConfig, layer_names: Sequence
             "distinct_nonzero_values": clustering.distinct_nonzero_values(stripped, clusters),
             "layer_sparsity": pruning.layer_sparsity(stripped, list(clusters))}
     return stripped, info
+
+
+def quantization_aware_fine_tune(model, qa_cfg: QuantizationAwareConfig,
+                                 layer_names: Sequence[str], learning_rate: float,
+                                 num_classes: int, train_ds, eval_ds=None,
+                                 preserve_clusters: bool = False,
+                                 class_weight: Optional[Dict[int, float]] = None, callbacks=(),
+                                 jit_compile: bool = False):
+    """8-bit quantization-aware fine-tune (modules/qat.py) keeping the zeros (PQAT) and, with
+    `preserve_clusters`, the clusters (PCQAT). Returns (the QAT model, which is exported as is,
+    info with the sparsity of the `layer_names` kernels before and after)."""
+    before = qat.layer_sparsity(model, layer_names)
+    masks = qat.nonzero_masks(model)
+    quantized = qat.apply_qat(model, preserve_clusters=preserve_clusters)
+    compile_model(quantized, learning_rate, num_classes, jit_compile=jit_compile)
+    history = quantized.fit(train_ds, validation_data=eval_ds, epochs=qa_cfg.fine_tune_epochs,
+                            verbose=2, callbacks=list(callbacks), class_weight=class_weight)
+    qat.keep_zeros(quantized, masks)
+    info = {"scheme": "pcqat" if preserve_clusters else "pqat", "learning_rate": learning_rate,
+            "fine_tune_epochs": qa_cfg.fine_tune_epochs, "history": _history(history),
+            "layer_sparsity_before": before,
+            "layer_sparsity": qat.layer_sparsity(quantized, layer_names)}
+    return quantized, info
 
 
 def evaluate_stripped(model, eval_ds, learning_rate: float, num_classes: int,

@@ -116,8 +116,8 @@ def _validate_trainer_runtime(tr: TrainerConfig) -> None:
 
 
 def _validate_compression(tr: TrainerConfig) -> None:
-    """trainer.structured_pruning (block / conv layer names, fractions in [0, 1)) and
-    trainer.clustering (cluster counts)."""
+    """trainer.structured_pruning (block / conv layer names, fractions in [0, 1)),
+    trainer.clustering (cluster counts) and trainer.quantization_aware."""
     sp, cl = tr.structured_pruning, tr.clustering
     try:
         check_filter_fractions(sp.fractions)
@@ -142,8 +142,12 @@ def _validate_compression(tr: TrainerConfig) -> None:
     if cl.fine_tune_epochs < 1:
         raise ConfigError(f"trainer.clustering.fine_tune_epochs: expected >= 1, got "
                           f"{cl.fine_tune_epochs}")
+    if tr.quantization_aware.fine_tune_epochs < 1:
+        raise ConfigError(f"trainer.quantization_aware.fine_tune_epochs: expected >= 1, got "
+                          f"{tr.quantization_aware.fine_tune_epochs}")
     for section, lr in (("structured_pruning", sp.learning_rate),
-                        ("clustering", cl.learning_rate)):
+                        ("clustering", cl.learning_rate),
+                        ("quantization_aware", tr.quantization_aware.learning_rate)):
         if lr is not None and lr <= 0:
             raise ConfigError(f"trainer.{section}.learning_rate: expected > 0 or null, got {lr}")
 

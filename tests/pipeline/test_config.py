@@ -418,6 +418,7 @@ def test_trainer_runtime_defaults_keep_local_training_as_it_was():
 def test_compression_steps_are_off_by_default():
     tr = load_config(check_paths=False).trainer
     assert tr.structured_pruning.enabled is False and tr.clustering.enabled is False
+    assert tr.quantization_aware.enabled is False
     assert tr.structured_pruning.fractions == {}
     assert tr.clustering.number_of_clusters == {"conv": 16, "dense": 32}
 
@@ -456,6 +457,10 @@ def test_compression_settings_load():
     ("trainer.clustering.number_of_clusters={conv: 16, dense: 1}",
      "expected >= 3 (one cluster stays at zero to preserve sparsity), got dense 1"),
     ("trainer.clustering.fine_tune_epochs=0", "trainer.clustering.fine_tune_epochs: expected >= 1"),
+    ("trainer.quantization_aware.fine_tune_epochs=0",
+     "trainer.quantization_aware.fine_tune_epochs: expected >= 1"),
+    ("trainer.quantization_aware.learning_rate=-1",
+     "trainer.quantization_aware.learning_rate: expected > 0 or null"),
 ])
 def test_compression_settings_are_checked(override, message):
     with pytest.raises(ConfigError) as e:

@@ -1,0 +1,111 @@
+"""modules/qat.py and trainer.quantization_aware_fine_tune on the 32x32 VGG16 transfer model
+(random init, magnitude-pruned): the pruned zeros survive the QAT fine-tune, layer names and
+kernel variable names are kept, and the QAT model exports to int8 TFLite which runs and agrees
+with it. tf.functions run eagerly (as tests/modules/test_trainer_phases.py)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.export_pusher.report.facts import exported_sparsity
+from modules import clustering, export, qat, trainer
+from modules.configs import (AugmentationConfig, ClusteringConfig, QuantizationAwareConfig)
+from modules.data import arrays_dataset
+from modules.model import build_model
+
+SIZE = 32
+LAYERS = ["block5_conv3", "head_dense", "predictions"]
+
+
+@pytest.fixture()
+def eager():
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+def _arrays(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(np.int64)
+    images = np.clip(rng.normal(100 + 60 * labels[:, None, None, None], 40, (n, SIZE, SIZE, 3)),
+                     0, 255).astype(np.float32)
+    return images, labels
+
+
+def _data(n=8):
+    images, labels = _arrays(n)
+    return arrays_dataset(images, labels, batch_size=4, shuffle=False, seed=0)
+
+
+def _pruned_model(augmentation=False):
+    model = build_model(SIZE, 2, weights_path=None, head_units=64, dropout=0.0, seed=2,
+                        augmentation=AugmentationConfig(enabled=augmentation))
+    for name in LAYERS:
+        layer = model.get_layer(name)
+        kernel, bias = layer.get_weights()
+        kernel[np.abs(kernel) < np.median(np.abs(kernel))] = 0.0
+        layer.set_weights([kernel, bias])
+    return model
+
+
+def test_qat_keeps_the_zeros_and_exports_to_int8(eager, tmp_path):
+    model = _pruned_model()
+    zeros = {n: qat.kernel(model, n) == 0.0 for n in LAYERS}
+    # 24 steps: the activation ranges (moving averages) settle; after 8 the int8 file differed
+    # from the QAT model by up to 0.2
+    quantized, info = trainer.quantization_aware_fine_tune(
+        model, QuantizationAwareConfig(enabled=True, fine_tune_epochs=3), LAYERS, 1e-4, 2,
+        _data(32), _data())
+    assert [layer.name for layer in quantized.layers[2:]] == \
+        [layer.name for layer in model.layers[1:]]  # names kept; a QuantizeLayer after input
+    assert info["scheme"] == "pqat"
+    for name in LAYERS:
+        kernel = qat.kernel(quantized, name)
+        np.testing.assert_array_equal(kernel[zeros[name]], 0.0)
+        assert info["layer_sparsity"][name] >= info["layer_sparsity_before"][name] > 0.49
+    # the kernels were fine-tuned; zeroing the float kernels again changed no output
+    images, _ = _arrays()
+    masked = quantized.predict(images, verbose=0)
+    for name in LAYERS:
+        k = qat.kernel_variable(quantized, name)
+        k.assign(k.numpy() + 0.01 * (k.numpy() == 0))  # what the gradient did to the zeros
+    np.testing.assert_allclose(quantized.predict(images, verbose=0), masked, atol=1e-6)
+    qat.keep_zeros(quantized, {n: ~zeros[n] for n in LAYERS})
+    assert not np.array_equal(qat.kernel(quantized, "head_dense"), qat.kernel(model, "head_dense"))
+
+    saved = str(tmp_path / "qat")
+    export.save_image_model(quantized, saved)
+    loaded = tf.saved_model.load(saved)
+    sparsity = exported_sparsity(loaded.variables, LAYERS)  # the report finds the kernels
+    assert all(v is not None and v > 0.49 for v in sparsity["layers"].values())
+    int8 = export.TFLiteModel(export.convert_tflite(
+        saved, "int8", representative_images=lambda: (images[i:i + 1] for i in range(8))))
+    out = int8.predict(images)
+    assert out.shape == (8, 1)
+    assert np.max(np.abs(out - quantized.predict(images, verbose=0))) < 0.05
+
+
+def test_qat_wraps_a_model_with_augmentation_layers(eager):
+    model = _pruned_model(augmentation=True)
+    quantized = qat.apply_qat(model)
+    assert [layer.name for layer in quantized.layers if layer.name.startswith("aug_")] == \
+        [layer.name for layer in model.layers if layer.name.startswith("aug_")]
+    images, _ = _arrays(2)
+    np.testing.assert_allclose(quantized(images, training=False).numpy(),
+                               model(images, training=False).numpy(), atol=0.1)
+
+
+def test_cluster_preserving_qat_after_clustering_keeps_zeros(eager):
+    clustered, _ = trainer.cluster_and_fine_tune(
+        _pruned_model(), ClusteringConfig(enabled=True, number_of_clusters=8), LAYERS, 1e-3, 2,
+        _data())
+    zeros = {n: qat.kernel(clustered, n) == 0.0 for n in LAYERS}
+    quantized, info = trainer.quantization_aware_fine_tune(
+        clustered, QuantizationAwareConfig(enabled=True), LAYERS, 1e-3, 2, _data(),
+        preserve_clusters=True)
+    assert info["scheme"] == "pcqat"
+    for name in LAYERS:
+        kernel = qat.kernel(quantized, name)
+        np.testing.assert_array_equal(kernel[zeros[name]], 0.0)
+        # the clusters are kept too, per output channel (PCQAT trains a Conv2D's centroids
+        # channel by channel, and rebuilds kernels from them with float noise of ~1e-8)
+        assert clustering.distinct_values_per_channel(kernel, tolerance=1e-5) <= 8
