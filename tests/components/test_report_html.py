@@ -154,10 +154,13 @@ def test_training_table_lists_structured_pruning_and_clustering():
                             "fine_tune_epochs": 1},
                 "clustering": {"number_of_clusters": {"conv": 16, "dense": 32},
                                "layers": ["head_dense"], "learning_rate": 1e-5,
-                               "fine_tune_epochs": 1}}
+                               "fine_tune_epochs": 1},
+                "quantization_aware": {"scheme": "pcqat", "learning_rate": 1e-5,
+                                       "fine_tune_epochs": 2}}
     phases = [row[0] for row in html_lib.training_tables(training)["phases"]]
     assert phases[1] == ("structured pruning: filters removed from 2 conv layers, 1000 -> 600 "
                          "parameters (lr 1e-05)")
     assert phases[2].startswith("pruning fine-tune")
     assert phases[3] == ("clustering fine-tune (sparsity kept): {'conv': 16, 'dense': 32} "
                          "clusters on 1 layers (lr 1e-05)")
+    assert phases[4] == "quantization-aware fine-tune (PCQAT, 8-bit; lr 1e-05)"

@@ -143,6 +143,10 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         rows.append((f"clustering fine-tune (sparsity kept): {cl.get('number_of_clusters')} "
                      f"clusters on {len(cl.get('layers', []))} layers "
                      f"(lr {cl.get('learning_rate')})", cl.get("fine_tune_epochs"), "", ""))
+    if "quantization_aware" in training:
+        qa = training["quantization_aware"]
+        rows.append((f"quantization-aware fine-tune ({qa.get('scheme', '').upper()}, 8-bit; "
+                     f"lr {qa.get('learning_rate')})", qa.get("fine_tune_epochs"), "", ""))
     if "final_validation" in training or "final_eval" in training:
         fe = training.get("final_validation", training.get("final_eval"))
         rows.append(("final (stripped) model", "", fmt(fe.get("accuracy")), fmt(fe.get("auc"))))
