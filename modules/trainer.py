@@ -101,8 +101,10 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
           strategy: Optional[tf.distribute.Strategy] = None, base_model: Optional[str] = None,
           log_dir: Optional[str] = None, callbacks: Sequence[Any] = ()
           ) -> Tuple[tf_keras.Model, Dict[str, Any]]:
-    """Phases 1 (head), 2 (gradual unfreezing) and pruning; returns the final (stripped) model
-    and the training summary. run_fn and benchmarks/full_profile_gpu.py call it.
+    """Phases 1 (head), 2 (gradual unfreezing), the optional structured pruning, magnitude
+    pruning, the optional clustering and quantization-aware training; returns the final
+    (stripped; with `quantization_aware`, the QAT) model and the training summary. run_fn and
+    benchmarks/full_profile_gpu.py call it.
 
     `train_ds` / `eval_ds` yield global batches: `hp['batch_size']` per replica times the
     strategy's replicas. Model building, warm start, pruning wrappers and every compile run in
