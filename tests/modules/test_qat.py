@@ -5,9 +5,10 @@ with it. tf.functions run eagerly (as tests/modules/test_trainer_phases.py)."""
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from components.export_pusher.report.facts import exported_sparsity
-from modules import clustering, export, qat, trainer
+from modules import clustering, export, qat, structured_pruning, trainer
 from modules.configs import (AugmentationConfig, ClusteringConfig, QuantizationAwareConfig)
 from modules.data import arrays_dataset
 from modules.model import build_model
@@ -109,3 +110,40 @@ def test_cluster_preserving_qat_after_clustering_keeps_zeros(eager):
         # the clusters are kept too, per output channel (PCQAT trains a Conv2D's centroids
         # channel by channel, and rebuilds kernels from them with float noise of ~1e-8)
         assert clustering.distinct_values_per_channel(kernel, tolerance=1e-5) <= 8
+
+
+class _FakeTransformOutput:
+    """What export_serving_model reads of a TFTransformOutput: the raw feature spec and a
+    transform layer (here preprocessing_fn's own graph: decode, composite, resize)."""
+
+    class _Layer(tf_keras.layers.Layer):
+        def call(self, features):
+            from modules.preprocessing import preprocessing_fn
+            return preprocessing_fn(features, {"image_size": SIZE})
+
+    def raw_feature_spec(self):
+        return {"image": tf.io.FixedLenFeature([1], tf.string),
+                "label": tf.io.FixedLenFeature([1], tf.int64)}
+
+    def transform_features_layer(self):
+        return self._Layer()
+
+
+def test_a_filter_pruned_qat_model_exports_with_the_transform_signature(eager, tmp_path,
+                                                                        image_helpers):
+    """export_serving_model (serving_default: tf.Example bytes -> Transform -> model) needs no
+    fixed filter counts and takes the QAT wrappers."""
+    smaller, _ = structured_pruning.prune_filters(_pruned_model(), {"block4": 0.5, "block5": 0.5})
+    quantized = qat.apply_qat(smaller)
+    export_dir = str(tmp_path / "serving")
+    export.export_serving_model(quantized, _FakeTransformOutput(), export_dir)
+    encoded = [image_helpers.encode_image(image_helpers.asymmetric_rgb(SIZE, seed=s))
+               for s in (0, 1)]
+    examples = [tf.train.Example(features=tf.train.Features(feature={"image": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[e]))})).SerializeToString() for e in encoded]
+    loaded = tf.saved_model.load(export_dir)
+    served = loaded.signatures["serving_default"](tf.constant(examples))["probability"].numpy()
+    images = np.stack([image_helpers.asymmetric_rgb(SIZE, seed=s) for s in (0, 1)]
+                      ).astype(np.float32)
+    np.testing.assert_allclose(served, quantized(images, training=False).numpy(), atol=1e-5)
+    assert qat.kernel(smaller, "block5_conv3").shape[-1] == 256
