@@ -165,9 +165,11 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                         else tr.fine_tune.learning_rate
                         if "phase2" in summary or (weights_path and conv_pruned)
                         else float(hp["learning_rate"]))
+            dense_validation = evaluate(model, eval_ds)
             model, summary["pruning"] = prune_and_fine_tune(
                 model, tr.pruning, float(prune_lr), num_classes, train_ds, eval_ds, log_dir,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
+            summary["pruning"]["validation_before"] = dense_validation
         summary["train_seconds"] = round(time.time() - started, 1)
         summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
                                                         num_classes, jit_compile=jit)
@@ -242,7 +244,10 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
 
     Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
-    trainable first: pruning without retraining would only cut weights. Call it inside the
+    trainable first: pruning without retraining would only cut weights. With `eval_ds` (the
+    validation role, never test) and `early_stopping_patience` > 0, the fine-tune stops when the
+    validation loss stops improving and the best epoch's weights are kept, counting only epochs
+    that end at the target sparsity (`pruning.recovery_start_epoch`). Call it inside the
     distribution strategy's scope when there is one (the wrappers create variables).
     """
     layer_names = pruned_layer_names(model, prune_cfg.layers)
@@ -255,7 +260,17 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
     pruned = pruning.apply_pruning(model, layer_names, schedule)
     compile_model(pruned, learning_rate, num_classes, jit_compile=jit_compile)
-    fit_callbacks = [pruning.sparsity.UpdatePruningStep(), *callbacks]
+    # UpdatePruningStep first: it re-masks the kernels at each epoch's end, before early
+    # stopping keeps that epoch's weights.
+    fit_callbacks = [pruning.sparsity.UpdatePruningStep()]
+    selection = None
+    start = pruning.recovery_start_epoch(schedule, steps_per_epoch)
+    if eval_ds is not None and prune_cfg.early_stopping_patience > 0 and start < epochs:
+        selection = tf_keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=int(prune_cfg.early_stopping_patience),
+            restore_best_weights=True, start_from_epoch=start)
+        fit_callbacks.append(selection)
+    fit_callbacks.extend(callbacks)
     if log_dir:
         fit_callbacks.append(pruning.sparsity.PruningSummaries(
             log_dir=os.path.join(log_dir, "pruning")))
@@ -265,9 +280,15 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     info = {"layers": layer_names, "layers_config": prune_cfg.layers,
             "learning_rate": learning_rate, "schedule": prune_cfg.schedule,
             "target_sparsity": prune_cfg.target_sparsity,
-            "fine_tune_epochs": epochs, "history": _history(history),
+            "fine_tune_epochs": epochs, "epochs_run": len(history.epoch),
+            "target_sparsity_from_step": pruning.target_step(schedule),
+            "history": _history(history),
             "layer_sparsity": pruning.layer_sparsity(stripped, layer_names),
             "overall_sparsity": pruning.overall_sparsity(stripped, layer_names)}
+    if selection is not None and selection.best_weights is not None:
+        info["selected_epoch"] = int(selection.best_epoch) + 1  # 1-based, as Keras logs it
+        info["selected_by"] = (f"validation loss, epochs {start + 1}..{epochs} (at the target "
+                               f"sparsity), patience {prune_cfg.early_stopping_patience}")
     return stripped, info
 
 

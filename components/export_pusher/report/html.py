@@ -128,9 +128,12 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                      fmt(quality.get("accuracy")), fmt(quality.get("auc"))))
     if "pruning" in training:
         pr = training["pruning"]
+        selected = (f", epoch {pr['selected_epoch']} kept: best validation loss at the target"
+                    if "selected_epoch" in pr else "")
         rows.append((f"pruning fine-tune: {pr.get('schedule', '')} to "
                      f"{pr.get('target_sparsity')} on {len(pr.get('layers', []))} layers "
-                     f"(lr {pr.get('learning_rate')})", pr.get("fine_tune_epochs"), "", ""))
+                     f"(lr {pr.get('learning_rate')}{selected})",
+                     pr.get("epochs_run", pr.get("fine_tune_epochs")), "", ""))
     if "final_validation" in training or "final_eval" in training:
         fe = training.get("final_validation", training.get("final_eval"))
         rows.append(("final (stripped) model", "", fmt(fe.get("accuracy")), fmt(fe.get("auc"))))
