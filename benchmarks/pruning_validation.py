@@ -2,9 +2,10 @@
 
 Per seed, one model is trained as the quick profile's Trainer does (phase 1: head on the frozen
 ImageNet VGG16, 10 epochs, early stopping on validation; phase 2: block 5 at 1e-5, kept only if
-validation improves), then each pruning variant starts from those same weights: 50 % sparsity
-with tfmot's PolynomialDecay over half of the fine-tune, on the head and the unfrozen block
-(`layers: trainable`) or the head alone, at two learning rates and two mask frequencies.
+validation improves), then each pruning variant (`VARIANTS`) starts from those same weights and
+prunes the head and block 5 (`layers: trainable`): the quick profile's (the target sparsity from
+the first step, up to 4 recovery epochs, the best validation epoch kept), its learning rate,
+selection and sparsity changed one at a time, and the quick profile's schedule before it.
 Printed: validation accuracy after phase 1, phase 2, and after each variant.
 
     .venv/bin/python benchmarks/pruning_validation.py DATA_ROOT [--seeds 2] [--image-size 32]
@@ -37,12 +38,19 @@ from modules.model import build_model  # noqa: E402
 from modules.preprocessing import decode_and_resize  # noqa: E402
 from modules.training import class_weight_for, compile_model, early_stopping, evaluate  # noqa: E402
 
-VARIANTS = {  # name: (learning rate, layers, mask frequency in steps)
-    "lr 1e-4, head + block 5, frequency 100 (quick profile)": (1e-4, "trainable", 100),
-    "lr 1e-5, head + block 5, frequency 100": (1e-5, "trainable", 100),
-    "lr 1e-4, head only, frequency 100": (1e-4, "head", 100),
-    "lr 1e-4, head + block 5, frequency 4": (1e-4, "trainable", 4),
-    "lr 1e-5, head + block 5, frequency 4": (1e-5, "trainable", 4),
+VARIANTS = {  # name: (learning rate, PruningConfig), all 50 % on head + block 5 (`trainable`)
+    "constant from step 1, up to 4 epochs, best validation epoch kept, lr 1e-5 (quick profile)":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1)),
+    "same, lr 1e-4":
+        (1e-4, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1)),
+    "same, lr 1e-5, the last of 4 epochs kept":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=0)),
+    "same, lr 1e-5, 80 % sparsity":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             target_sparsity=0.8)),
+    "polynomial, one jump after half of 2 epochs, lr 1e-4, last epoch kept (quick profile before)":
+        (1e-4, PruningConfig(schedule="polynomial", ramp_fraction=0.5, fine_tune_epochs=2,
+                             early_stopping_patience=0)),
 }
 
 
@@ -91,12 +99,9 @@ def main(argv=None) -> int:
         weights_after = model.get_weights()
         print(f"seed {seed}: validation phase 1 {phase1['accuracy']:.4f}, phase 2 "
               f"{phase2['accuracy']:.4f} (steps kept: {info['kept_steps']})", flush=True)
-        for name, (lr, layers, frequency) in VARIANTS.items():
+        for name, (lr, config) in VARIANTS.items():
             model.set_weights(weights_after)
             started = time.time()
-            config = PruningConfig(layers=layers, schedule="polynomial", target_sparsity=0.5,
-                                   initial_sparsity=0.0, frequency=frequency,
-                                   fine_tune_epochs=2, ramp_fraction=0.5)
             pruned, _ = trainer.prune_and_fine_tune(model, config, lr, k, train, val,
                                                     class_weight=cw)
             compile_model(pruned, 1e-3, k)
@@ -105,7 +110,7 @@ def main(argv=None) -> int:
             print(f"seed {seed}: {name}: validation {acc:.4f} ({time.time() - started:.0f} s)",
                   flush=True)
     print()
-    print("| pruning fine-tune (50 %, 2 epochs) | validation accuracy per seed | mean |")
+    print("| pruning fine-tune (head + block 5) | validation accuracy per seed | mean |")
     print("|---|---|---:|")
     for name, accs in results.items():
         print(f"| {name} | {', '.join(f'{a:.4f}' for a in accs)} | {np.mean(accs):.4f} |")

@@ -73,6 +73,9 @@ class PruningConfig:
     #                                        phase 2 ran), else phase 1's
     frequency: int = 100
     fine_tune_epochs: int = 1
+    # Early stopping of the fine-tune on the validation loss once the target sparsity is in force
+    # (the best such epoch's weights are kept); 0: train all fine_tune_epochs, keep the last.
+    early_stopping_patience: int = 1
     # Which layers: 'head' (the 2 Dense layers) | 'trainable' (head + conv layers unfrozen by
     # phase 2) | 'all' (head + all 13 conv layers, made trainable for the pruning fine-tune at
     # phase 2's learning rate) | a list of layer names (e.g. [block5_conv3, head_dense]; frozen

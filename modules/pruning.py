@@ -21,18 +21,24 @@ sparsity = tfmot.sparsity.keras
 def build_schedule(config: PruningConfig, total_steps: int) -> "sparsity.PruningSchedule":
     """tfmot's schedule for `config` over a fine-tune of `total_steps` steps (batches).
 
-    constant: ConstantSparsity(target_sparsity) from begin_step (masks every `frequency` steps).
+    tfmot counts training steps from 1 (the wrapper increments its step before masking).
+    constant: ConstantSparsity(target_sparsity) in force from step max(begin_step, 1), i.e. from
+    the first batch by default, re-masked every `frequency` steps; the rest of the fine-tune
+    recovers at the target sparsity. (Capping the frequency to the fine-tune's steps, as this
+    once did, masked only at the very last step: one-shot pruning with no recovery at all.)
     polynomial: PolynomialDecay(initial_sparsity -> target_sparsity) from begin_step to end_step;
     end_step -1 means `ramp_fraction` of the fine-tune's steps (then the final mask recovers).
     """
-    frequency = max(1, min(config.frequency, total_steps))
+    frequency = max(1, config.frequency)
     end_step = config.end_step
     if end_step < 0 and config.ramp_fraction < 1.0:
         end_step = max(1, int(total_steps * config.ramp_fraction))
     if config.schedule == "constant":
-        return sparsity.ConstantSparsity(config.target_sparsity, begin_step=config.begin_step,
+        return sparsity.ConstantSparsity(config.target_sparsity,
+                                         begin_step=max(1, config.begin_step),
                                          end_step=end_step, frequency=frequency)
     if config.schedule == "polynomial":
+        frequency = min(frequency, max(1, total_steps))
         end = end_step if end_step > 0 else max(config.begin_step + 1, total_steps)
         # Masks update only at begin_step + k * frequency (<= end_step): the target sparsity is
         # reached only if end_step is such a step. So the frequency is at most end - begin, and
@@ -46,6 +52,21 @@ def build_schedule(config: PruningConfig, total_steps: int) -> "sparsity.Pruning
                                         frequency=frequency)
     raise ValueError(f"pruning schedule: expected 'constant' or 'polynomial', "
                      f"got {config.schedule!r}")
+
+
+def target_step(schedule: "sparsity.PruningSchedule") -> int:
+    """The first training step (tfmot counts from 1) at which `schedule`'s target sparsity is in
+    force: ConstantSparsity's begin_step, PolynomialDecay's end_step."""
+    cfg = schedule.get_config()["config"]
+    if isinstance(schedule, sparsity.PolynomialDecay):
+        return max(1, int(cfg["end_step"]))
+    return max(1, int(cfg["begin_step"]))
+
+
+def recovery_start_epoch(schedule: "sparsity.PruningSchedule", steps_per_epoch: int) -> int:
+    """The first epoch (0-based) that ends with the target sparsity in force: only such epochs
+    may be selected by early stopping, so the selected weights are always fully pruned."""
+    return (target_step(schedule) - 1) // max(1, steps_per_epoch)
 
 
 def apply_pruning(model: tf_keras.Model, layer_names: Iterable[str],

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import keras_tuner
 import tensorflow as tf
@@ -29,16 +29,18 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from modules import clustering, distribution, export, pruning, qat, structured_pruning
-from modules.configs import (ClusteringConfig, FineTuneConfig, PruningConfig,
-                             QuantizationAwareConfig, RunConfig, StructuredPruningConfig)
+from modules import distribution, export
+from modules.compression_steps import (  # noqa: F401  (re-exported: tests, benchmarks)
+    cluster_and_fine_tune, filter_prune_and_fine_tune, prune_and_fine_tune, pruned_layer_names,
+    quantization_aware_fine_tune)
+from modules.configs import FineTuneConfig, RunConfig
 from modules.data import labels_of_files, make_dataset
 from modules.image_size import with_transform_image_size
-from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
+from modules.layer_names import CONV_LAYER_NAMES
 from modules.model import (build_model_from_config, dtype_policy_of, float32_copy, policy_name,
                            set_base_trainable, uses_mixed_precision)
-from modules.training import (class_weight_for, compile_model, early_stopping,
-                              evaluate)
+from modules.training import class_weight_for, compile_model, early_stopping, evaluate
+from modules.training import history_dict as _history
 from modules.warm_start import warm_start
 
 SUMMARY_FILE = "training_summary.json"
@@ -181,9 +183,12 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
         prune_lr = float(tr.pruning.learning_rate or
                          fine_tune_lr(any(n in CONV_LAYER_NAMES for n in compressed)))
         if tr.pruning.enabled:
+            compile_model(model, prune_lr, num_classes, jit_compile=jit)  # e.g. a float32 copy
+            dense_validation = evaluate(model, eval_ds)
             model, summary["pruning"] = prune_and_fine_tune(
                 model, tr.pruning, prune_lr, num_classes, train_ds, eval_ds, log_dir,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
+            summary["pruning"]["validation_before"] = dense_validation
             compressed = summary["pruning"]["layers"]
         if tr.clustering.enabled:
             model, summary["clustering"] = cluster_and_fine_tune(
@@ -257,130 +262,8 @@ def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, ev
     return out
 
 
-def pruned_layer_names(model, layers_spec) -> List[str]:
-    """`trainer.pruning.layers` resolved against `model`'s currently trainable conv layers."""
-    trainable_conv = [n for n in CONV_LAYER_NAMES if model.get_layer(n).trainable]
-    return resolve_pruning_layers(layers_spec, trainable_conv)
-
-
-def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, num_classes: int,
-                        train_ds, eval_ds=None, log_dir: Optional[str] = None,
-                        class_weight: Optional[Dict[int, float]] = None, callbacks=(),
-                        jit_compile: bool = False):
-    """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
-
-    Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
-    trainable first: pruning without retraining would only cut weights. Call it inside the
-    distribution strategy's scope when there is one (the wrappers create variables).
-    """
-    layer_names = pruned_layer_names(model, prune_cfg.layers)
-    for name in layer_names:
-        model.get_layer(name).trainable = True
-    steps_per_epoch = int(tf.data.experimental.cardinality(train_ds).numpy())
-    if steps_per_epoch < 0:  # unknown cardinality
-        steps_per_epoch = sum(1 for _ in train_ds)
-    epochs = prune_cfg.fine_tune_epochs
-    schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
-    pruned = pruning.apply_pruning(model, layer_names, schedule)
-    compile_model(pruned, learning_rate, num_classes, jit_compile=jit_compile)
-    fit_callbacks = [pruning.sparsity.UpdatePruningStep(), *callbacks]
-    if log_dir:
-        fit_callbacks.append(pruning.sparsity.PruningSummaries(
-            log_dir=os.path.join(log_dir, "pruning")))
-    history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
-                         verbose=2, callbacks=fit_callbacks, class_weight=class_weight)
-    stripped = pruning.strip_pruning(pruned)
-    info = {"layers": layer_names, "layers_config": prune_cfg.layers,
-            "learning_rate": learning_rate, "schedule": prune_cfg.schedule,
-            "target_sparsity": prune_cfg.target_sparsity,
-            "fine_tune_epochs": epochs, "history": _history(history),
-            "layer_sparsity": pruning.layer_sparsity(stripped, layer_names),
-            "overall_sparsity": pruning.overall_sparsity(stripped, layer_names)}
-    return stripped, info
-
-
-def filter_prune_and_fine_tune(model, sp_cfg: StructuredPruningConfig, learning_rate: float,
-                               num_classes: int, train_ds, eval_ds,
-                               class_weight: Optional[Dict[int, float]] = None, callbacks=(),
-                               jit_compile: bool = False):
-    """Removes the lowest-L1-norm filters (modules/structured_pruning.py), then fine-tunes the
-    smaller model up to `fine_tune_epochs` with early stopping on the validation split (`eval_ds`;
-    never test). Conv layers that lost filters are made trainable. Returns (model, info)."""
-    params_before = int(model.count_params())
-    smaller, counts = structured_pruning.prune_filters(model, sp_cfg.fractions)
-    pruned = structured_pruning.removed_filters(counts)
-    for name in pruned:
-        smaller.get_layer(name).trainable = True
-    info: Dict[str, Any] = {
-        "fractions": dict(sp_cfg.fractions), "filters": counts, "layers_pruned": pruned,
-        "params_before": params_before, "params_after": int(smaller.count_params()),
-        "learning_rate": learning_rate, "fine_tune_epochs": sp_cfg.fine_tune_epochs}
-    compile_model(smaller, learning_rate, num_classes, jit_compile=jit_compile)
-    info["validation_before_fine_tune"] = evaluate(smaller, eval_ds)
-    if sp_cfg.fine_tune_epochs > 0:
-        history = smaller.fit(train_ds, validation_data=eval_ds, epochs=sp_cfg.fine_tune_epochs,
-                              verbose=2, class_weight=class_weight,
-                              callbacks=[*early_stopping(sp_cfg.patience), *callbacks])
-        info["history"] = _history(history)
-        info["validation"] = evaluate(smaller, eval_ds)
-    logging.info("Structured pruning: %d -> %d parameters", params_before, info["params_after"])
-    return smaller, info
-
-
-def cluster_and_fine_tune(model, cl_cfg: ClusteringConfig, layer_names: Sequence[str],
-                          learning_rate: float, num_classes: int, train_ds, eval_ds=None,
-                          class_weight: Optional[Dict[int, float]] = None, callbacks=(),
-                          jit_compile: bool = False):
-    """Sparsity-preserving clustering of `layer_names` (the magnitude-pruned layers) on the
-    stripped model, `fine_tune_epochs` of fine-tuning, `strip_clustering`. Returns (model, info)
-    with the clusters and distinct non-zero kernel values per layer and the kept sparsity."""
-    for name in layer_names:
-        model.get_layer(name).trainable = True
-    wrapped = clustering.apply_clustering(model, layer_names, cl_cfg.number_of_clusters)
-    clusters = clustering.clustered_layers(wrapped)
-    compile_model(wrapped, learning_rate, num_classes, jit_compile=jit_compile)
-    history = wrapped.fit(train_ds, validation_data=eval_ds, epochs=cl_cfg.fine_tune_epochs,
-                          verbose=2, callbacks=list(callbacks), class_weight=class_weight)
-    stripped = clustering.strip_clustering(wrapped)
-    info = {"layers": list(clusters), "clusters": clusters,
-            "number_of_clusters": cl_cfg.number_of_clusters,
-            "skipped_layers": [n for n in layer_names if n not in clusters],
-            "learning_rate": learning_rate, "fine_tune_epochs": cl_cfg.fine_tune_epochs,
-            "history": _history(history),
-            "distinct_nonzero_values": clustering.distinct_nonzero_values(stripped, clusters),
-            "layer_sparsity": pruning.layer_sparsity(stripped, list(clusters))}
-    return stripped, info
-
-
-def quantization_aware_fine_tune(model, qa_cfg: QuantizationAwareConfig,
-                                 layer_names: Sequence[str], learning_rate: float,
-                                 num_classes: int, train_ds, eval_ds=None,
-                                 preserve_clusters: bool = False,
-                                 class_weight: Optional[Dict[int, float]] = None, callbacks=(),
-                                 jit_compile: bool = False):
-    """8-bit quantization-aware fine-tune (modules/qat.py) keeping the zeros (PQAT) and, with
-    `preserve_clusters`, the clusters (PCQAT). Returns (the QAT model, which is exported as is,
-    info with the sparsity of the `layer_names` kernels before and after)."""
-    before = qat.layer_sparsity(model, layer_names)
-    masks = qat.nonzero_masks(model)
-    quantized = qat.apply_qat(model, preserve_clusters=preserve_clusters)
-    compile_model(quantized, learning_rate, num_classes, jit_compile=jit_compile)
-    history = quantized.fit(train_ds, validation_data=eval_ds, epochs=qa_cfg.fine_tune_epochs,
-                            verbose=2, callbacks=list(callbacks), class_weight=class_weight)
-    qat.keep_zeros(quantized, masks)
-    info = {"scheme": "pcqat" if preserve_clusters else "pqat", "learning_rate": learning_rate,
-            "fine_tune_epochs": qa_cfg.fine_tune_epochs, "history": _history(history),
-            "layer_sparsity_before": before,
-            "layer_sparsity": qat.layer_sparsity(quantized, layer_names)}
-    return quantized, info
-
-
 def evaluate_stripped(model, eval_ds, learning_rate: float, num_classes: int,
                       jit_compile: bool = False) -> Dict[str, float]:
     """Metrics of the final (stripped) model, recompiled so its metrics are fresh."""
     compile_model(model, learning_rate, num_classes, jit_compile=jit_compile)
     return evaluate(model, eval_ds)
-
-
-def _history(history) -> Dict[str, Any]:
-    return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}

@@ -1,7 +1,7 @@
 """Compiling and fitting the transfer model: shared by the Tuner's trials and the Trainer."""
 
 
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import tf_keras
@@ -60,3 +60,8 @@ def early_stopping(patience: int) -> list:
         return []
     return [tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience),
                                              restore_best_weights=True)]
+
+
+def history_dict(history) -> Dict[str, Any]:
+    """A Keras `History` as {metric: [per-epoch values, rounded to 5 digits]} (JSON-ready)."""
+    return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}

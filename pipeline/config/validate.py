@@ -47,6 +47,9 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if not (0.0 < tr.pruning.target_sparsity < 1.0):
         raise ConfigError(f"trainer.pruning.target_sparsity: expected 0 < s < 1, "
                           f"got {tr.pruning.target_sparsity}")
+    if tr.pruning.early_stopping_patience < 0:
+        raise ConfigError(f"trainer.pruning.early_stopping_patience: expected >= 0 (0: no early "
+                          f"stopping), got {tr.pruning.early_stopping_patience}")
     if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
         raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
                           f"{tr.pruning.ramp_fraction}")

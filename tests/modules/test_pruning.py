@@ -8,7 +8,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 from modules import pruning
 from modules.configs import PruningConfig
 from modules.pruning import (apply_pruning, build_schedule, layer_sparsity, overall_sparsity,
-                             strip_pruning)
+                             recovery_start_epoch, strip_pruning, target_step)
 
 PRUNED = ["conv_a", "dense_a"]
 BATCH = 4
@@ -136,7 +136,9 @@ def test_polynomial_schedule_with_begin_step_reaches_final():
 def test_schedule_build_values_and_unknown_kind():
     const = build_schedule(PruningConfig(schedule="constant", target_sparsity=0.3, frequency=100), 40)
     assert const.get_config()["config"]["target_sparsity"] == 0.3
-    assert const.get_config()["config"]["frequency"] == 40
+    # not capped to the fine-tune's 40 steps (that masked only at the last step: no recovery)
+    assert const.get_config()["config"]["frequency"] == 100
+    assert const.get_config()["config"]["begin_step"] == 1  # tfmot's first step
     poly = build_schedule(PruningConfig(schedule="polynomial", target_sparsity=0.7, initial_sparsity=0.2,
                            frequency=5), total_steps=50)
     cfg = poly.get_config()["config"]
@@ -166,3 +168,24 @@ def test_ramp_fraction_ends_the_polynomial_ramp_early():
     assert build_schedule(ramp, total_steps=40).get_config()["config"]["end_step"] == 20
     full = PruningConfig(schedule="polynomial", target_sparsity=0.5, frequency=1)
     assert build_schedule(full, total_steps=40).get_config()["config"]["end_step"] == 40
+
+
+def test_constant_schedule_prunes_from_the_first_step_then_recovers():
+    """The target is in force after the first of 3 epochs (the old cap of the frequency to the
+    fine-tune's steps masked only at the last step, leaving nothing to recover)."""
+    record = _RecordSparsity()
+    _fine_tune(PruningConfig(schedule="constant", target_sparsity=0.5), steps_per_epoch=3,
+               epochs=3, callbacks=[record])
+    assert record.values == pytest.approx([0.5, 0.5, 0.5], abs=0.02)
+
+
+def test_recovery_starts_with_the_first_epoch_at_the_target_sparsity():
+    constant = build_schedule(PruningConfig(schedule="constant"), total_steps=30)
+    assert (target_step(constant), recovery_start_epoch(constant, 10)) == (1, 0)
+    late = build_schedule(PruningConfig(schedule="constant", begin_step=25), total_steps=30)
+    assert recovery_start_epoch(late, 10) == 2  # step 25 is in the third epoch (steps 21-30)
+    ramp = build_schedule(PruningConfig(schedule="polynomial", ramp_fraction=0.5, frequency=1),
+                          total_steps=40)
+    assert (target_step(ramp), recovery_start_epoch(ramp, 10)) == (20, 1)  # ends epoch 2
+    full = build_schedule(PruningConfig(schedule="polynomial", frequency=1), total_steps=40)
+    assert recovery_start_epoch(full, 10) == 3

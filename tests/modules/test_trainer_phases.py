@@ -175,6 +175,35 @@ def test_prune_and_fine_tune_head_only_leaves_conv_dense(eager):
     assert float(np.mean(stripped.get_layer("block5_conv3").kernel.numpy() == 0)) < 0.01
 
 
+def test_pruning_fine_tune_keeps_the_best_validation_epoch_at_the_target(eager):
+    """Early stopping on validation loss: the returned (stripped) model is the epoch with the
+    lowest validation loss among those at the target sparsity, and it is fully pruned."""
+    model = _model()
+    validation = _data(seed=5)
+    stripped, info = trainer.prune_and_fine_tune(
+        model, PruningConfig(layers="head", schedule="constant", target_sparsity=0.5,
+                             frequency=1, fine_tune_epochs=4, early_stopping_patience=4),
+        3e-2, 2, _data(), validation)
+    losses = info["history"]["val_loss"]
+    assert info["epochs_run"] == 4 and len(losses) == 4
+    assert info["selected_epoch"] == int(np.argmin(losses)) + 1
+    compile_model(stripped, 1e-3, 2)
+    got = stripped.evaluate(validation, verbose=0, return_dict=True)["loss"]
+    assert got == pytest.approx(min(losses), rel=1e-4)
+    assert info["layer_sparsity"]["head_dense"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_pruning_fine_tune_never_selects_an_epoch_before_the_target(eager):
+    model = _model()
+    stripped, info = trainer.prune_and_fine_tune(
+        model, PruningConfig(layers="head", schedule="polynomial", target_sparsity=0.6,
+                             frequency=1, fine_tune_epochs=3, early_stopping_patience=1),
+        1e-3, 2, _data(), _data(seed=5))
+    assert info["target_sparsity_from_step"] == 3  # 1 step per epoch: reached in epoch 3
+    assert info["selected_epoch"] == 3
+    assert info["layer_sparsity"]["head_dense"] == pytest.approx(0.6, abs=0.02)
+
+
 def test_phase_2_uses_the_tuned_depth_when_the_tuner_chose_one():
     from modules.configs import RunConfig
     config = RunConfig()

@@ -19,7 +19,9 @@ def test_quick_profile_defaults_load_and_validate():
     # the quick profile's differences from the dataclass defaults (pipeline/config/schema.py)
     assert cfg.trainer.epochs == 10 and cfg.trainer.early_stopping_patience == 2
     assert cfg.trainer.augmentation.enabled is False
-    assert cfg.trainer.pruning.schedule == "polynomial"
+    assert cfg.trainer.pruning.schedule == "constant" and cfg.trainer.pruning.fine_tune_epochs == 4
+    assert cfg.trainer.pruning.learning_rate is None  # phase 2's
+    assert cfg.trainer.pruning.early_stopping_patience == 1
     assert cfg.tuner.learning_rate == [0.0003, 0.001, 0.003]
     assert cfg.model.pooling == "avg" and cfg.trainer.class_weight == "balanced"
     assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]
@@ -294,6 +296,7 @@ def test_bad_tflite_variant():
     ("tuner.strategy=bayes", "tuner.strategy"),
     ("trainer.pruning.target_sparsity=1.0", "trainer.pruning.target_sparsity"),
     ("trainer.pruning.schedule=cubic", "trainer.pruning.schedule"),
+    ("trainer.pruning.early_stopping_patience=-1", "trainer.pruning.early_stopping_patience"),
     ("trainer.augmentation.fill_mode=mirror", "trainer.augmentation.fill_mode"),
     ("export.min_agreement.float32=1.5", "export.min_agreement.float32"),
     ("evaluator.auc_lower_bound=2", "evaluator.auc_lower_bound"),

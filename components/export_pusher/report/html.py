@@ -135,9 +135,12 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                      fmt(v.get("accuracy")), fmt(v.get("auc"))))
     if "pruning" in training:
         pr = training["pruning"]
+        selected = (f", epoch {pr['selected_epoch']} kept: best validation loss at the target"
+                    if "selected_epoch" in pr else "")
         rows.append((f"pruning fine-tune: {pr.get('schedule', '')} to "
                      f"{pr.get('target_sparsity')} on {len(pr.get('layers', []))} layers "
-                     f"(lr {pr.get('learning_rate')})", pr.get("fine_tune_epochs"), "", ""))
+                     f"(lr {pr.get('learning_rate')}{selected})",
+                     pr.get("epochs_run", pr.get("fine_tune_epochs")), "", ""))
     if "clustering" in training:
         cl = training["clustering"]
         rows.append((f"clustering fine-tune (sparsity kept): {cl.get('number_of_clusters')} "
