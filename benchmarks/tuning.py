@@ -33,7 +33,7 @@ divided by the epochs of the full grid.
 
 Full run (not sized on this machine yet): `.venv/bin/python benchmarks/tuning.py`. Tiny run that
 proves the mechanics: `--spaces seed --train-seeds 42 --search-seeds 2 --max-images 16
---epochs 2 --factor 2 --allow-few-seeds`.
+--max-val-images 16 --epochs 2 --factor 2 --allow-few-seeds`.
 """
 from __future__ import annotations
 
@@ -284,8 +284,11 @@ def main(argv=None) -> int:
     parser.add_argument("--factor", type=int, default=3, help="hyperband factor")
     parser.add_argument("--hyperband-iterations", type=int, default=1)
     parser.add_argument("--initial-points", type=int, default=3, help="bayesian random points")
-    parser.add_argument("--max-images", type=int, default=None,
-                        help="first N images per class and split (tiny runs)")
+    parser.add_argument("--max-images", type=int, default=32,
+                        help="first N train images per class (sized: see the docstring; 0: all)")
+    parser.add_argument("--max-val-images", type=int, default=0,
+                        help="first N validation images per class (0: all 150; scoring is "
+                             "cheap and 1 point must be finer than one image)")
     parser.add_argument("--live", action="store_true",
                         help="run random and bayesian live too (measured wall time)")
     parser.add_argument("--allow-few-seeds", action="store_true",
@@ -309,9 +312,9 @@ def main(argv=None) -> int:
     base = RunConfig.from_dict(module_config(config, weights_path, weights_source))
     t0 = time.time()
     x, y = load_split(config.data_root, "train", base.class_names, args.image_size,
-                      args.max_images)
+                      args.max_images or None)
     xv, yv = load_split(config.data_root, "eval", base.class_names, args.image_size,
-                        args.max_images)
+                        args.max_val_images or None)
     print(f"data: {len(y)} train / {len(yv)} validation (eval/) images at {args.image_size}px "
           f"(decoded in {time.time() - t0:.1f}s); weights: {weights_source}; test split unused")
     print("epochs are counted from Keras' History; wall times are measured and load-dependent")

@@ -68,6 +68,9 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{tr.fine_tune.unfreeze_blocks}")
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
+    if t.seed < 1:
+        raise ConfigError(f"tuner.seed: expected >= 1, got {t.seed} (keras-tuner treats seed 0 "
+                          f"as unseeded: the search order would differ on every run)")
     _validate_strategy_options(t, pretrained=m.weights != "none")
     _validate_trainer_runtime(tr)
     _validate_vertex_training(config)
