@@ -251,23 +251,58 @@ def run_space(name: str, space: Dict[str, list], base, data, args, work: str) ->
             for k in results["hyperband"]:
                 results["hyperband"][k].append(got[k])
 
-    grid_full = float(np.mean(full_grid_epochs))
-    print(f"\n{name}: to within 1 pt of the grid's best, mean ± std over "
-          f"{len(args.train_seeds)} training seeds x search seeds (random/bayesian "
-          f"{args.search_seeds}, hyperband {args.hyperband_seeds}; grid: its own order)")
+    out = {"space": name, "results": results, "n_grid": n_grid,
+           "train_seeds": list(args.train_seeds), "full_grid_epochs": full_grid_epochs,
+           "full_grid_wall": full_grid_wall, "exact_random": exact_random,
+           "search_seeds": args.search_seeds, "hyperband_seeds": args.hyperband_seeds,
+           "live": bool(args.live)}
+    return summarize(out)
+
+
+def summarize(out: Dict[str, Any]) -> Dict[str, Any]:
+    """Prints a space's table from its per-run figures (one invocation's, or several merged by
+    `--merge`); adds the means (None when a run missed) and the full grid's mean epochs."""
+    results, n_grid = out["results"], out["n_grid"]
+    grid_full = float(np.mean(out["full_grid_epochs"]))
+    print(f"\n{out['space']}: to within 1 pt of the grid's best, mean ± std over "
+          f"{len(out['train_seeds'])} training seeds ({', '.join(map(str, out['train_seeds']))})"
+          f" x search seeds (random/bayesian {out['search_seeds']}, hyperband "
+          f"{out['hyperband_seeds']}; grid: its own order)")
     print(f"{'strategy':10} {'epochs':>18} {'wall_s':>18} {'trials':>14} {'epochs/full grid':>16}")
     for s, r in results.items():
         e = mean_or_none(r["epochs"])
         wall = stats(r["seconds"]) if any(v is not None for v in r["seconds"]) else \
-            ("cached" if not args.live else "never")
+            ("cached" if not out.get("live") else "never")
         print(f"{s:10} {stats(r['epochs']):>18} {wall:>18} {stats(r['trials']):>14} "
               f"{(e / grid_full if e is not None else float('nan')):>16.3f}")
-    print(f"{'full grid':10} {grid_full:>18.1f} {np.mean(full_grid_wall):>18.1f} {n_grid:>14}")
-    print(f"random, exact expectation on the cached grid: {np.mean(exact_random):.2f} epochs "
-          f"(per training seed: {', '.join(f'{v:.2f}' for v in exact_random)})")
-    means = {s: mean_or_none(r["epochs"]) for s, r in results.items()}
-    return {"space": name, "grid_full_epochs": grid_full, "means": means,
-            "exact_random": exact_random, "results": results}
+    print(f"{'full grid':10} {grid_full:>18.1f} {np.mean(out['full_grid_wall']):>18.1f} "
+          f"{n_grid:>14}")
+    print(f"random, exact expectation on the cached grid: {np.mean(out['exact_random']):.2f} "
+          f"epochs (per training seed: {', '.join(f'{v:.2f}' for v in out['exact_random'])})")
+    out["grid_full_epochs"] = grid_full
+    out["means"] = {s: mean_or_none(r["epochs"]) for s, r in results.items()}
+    return out
+
+
+def merge(paths: List[str]) -> List[Dict[str, Any]]:
+    """Several `--json` files (e.g. one per training seed, each run in its own process) merged
+    per space, in order of first appearance: their per-run figures concatenated."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for path in paths:
+        with open(path) as f:
+            for out in json.load(f):
+                m = merged.setdefault(out["space"], {
+                    "space": out["space"], "n_grid": out["n_grid"], "train_seeds": [],
+                    "full_grid_epochs": [], "full_grid_wall": [], "exact_random": [],
+                    "search_seeds": out["search_seeds"], "hyperband_seeds": out["hyperband_seeds"],
+                    "live": out.get("live", False),
+                    "results": {s: {k: [] for k in r} for s, r in out["results"].items()}})
+                for key in ("train_seeds", "full_grid_epochs", "full_grid_wall", "exact_random"):
+                    m[key] += out[key]
+                for s, r in out["results"].items():
+                    for k, values in r.items():
+                        m["results"][s][k] += values
+    return [summarize(m) for m in merged.values()]
 
 
 def main(argv=None) -> int:
@@ -277,8 +312,9 @@ def main(argv=None) -> int:
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--search-seeds", type=int, default=10,
                         help="random and bayesian search seeds per training seed (>= 10)")
-    parser.add_argument("--hyperband-seeds", type=int, default=None,
-                        help="live hyperband searches per training seed (default: search seeds)")
+    parser.add_argument("--hyperband-seeds", type=int, default=3,
+                        help="live hyperband searches per training seed (sized: each is a live "
+                             "search; 0: as many as --search-seeds)")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3, help="epochs of a grid trial")
     parser.add_argument("--factor", type=int, default=3, help="hyperband factor")
@@ -294,8 +330,17 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-few-seeds", action="store_true",
                         help="allow < 10 search seeds / < 3 training seeds (tiny runs)")
     parser.add_argument("--json", help="also write all figures to this JSON file")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="no run: merge these --json files (e.g. one process per training "
+                             "seed) and print the tables and the last line")
     args = parser.parse_args(argv)
-    if args.hyperband_seeds is None:
+    if args.merge:
+        out = merge(args.merge)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2, default=float)
+        return last_line(out)
+    if not args.hyperband_seeds:
         args.hyperband_seeds = args.search_seeds
     if not args.allow_few_seeds and (args.search_seeds < 10 or len(args.train_seeds) < 3):
         parser.error("need >= 10 search seeds and >= 3 training seeds (or --allow-few-seeds)")
@@ -326,6 +371,11 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2, default=float)
+    return last_line(out)
+
+
+def last_line(out: List[Dict[str, Any]]) -> int:
+    """The last line, for the last space."""
     last = out[-1]
     means = last["means"]
     done = {s: e for s, e in means.items() if e is not None}
