@@ -86,12 +86,10 @@ def resolve_auto_strategy(config: PipelineConfig) -> PipelineConfig:
     t = config.tuner
     if t.strategy != tuner_strategies.AUTO:
         return config
-    space = t.search_space()
     combinations = 1
-    for values in space.values():
+    for values in t.search_space().values():
         combinations *= len(values or [])
-    chosen = tuner_strategies.auto_strategy(combinations, t.max_trials, len(space),
-                                            t.num_initial_points)
+    chosen = tuner_strategies.auto_strategy(combinations, t.max_trials)
     return dataclasses.replace(config, tuner=dataclasses.replace(t, strategy=chosen))
 
 

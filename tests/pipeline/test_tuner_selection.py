@@ -155,22 +155,20 @@ def test_strategy_options_reach_the_tuner(overrides, options, tmp_path):
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    ([], "random"),                    # quick: 3 combinations, 2 trials (Bayesian's 6 initial
-                                       # random points would leave it none)
+    ([], "random"),                    # quick: 3 combinations, 2 trials
     (["profile=full"], "grid"),        # full: 9 combinations, 9 trials
     (["tuner.max_trials=3"], "grid"),  # the budget covers the space
     (["tuner.batch_size=[16, 32, 64]", "tuner.head_units=[64, 256]", "tuner.dropout=[0.2, 0.5]",
-      "tuner.max_trials=18"], "bayesian"),  # 36 combinations, 18 trials > 4 x 3 initial points
+      "tuner.max_trials=18"], "random"),  # 36 combinations, 18 trials
     (["tuner.batch_size=[16, 32, 64]", "tuner.head_units=[64, 256]", "tuner.dropout=[0.2, 0.5]",
-      "tuner.max_trials=12"], "random"),    # 12 initial points: no trial left to the GP
+      "tuner.max_trials=36"], "grid"),
     (["tuner.strategy=hyperband"], "hyperband"),  # a named strategy is kept
     (["profile=full", "tuner.strategy=random"], "random"),
 ])
 def test_auto_strategy_resolves_by_space_size_and_budget(overrides, expected):
     """`tuner.strategy: auto` (both profiles' default) is resolved when the config is loaded,
     by the rule benchmarks/tuning.py measured (docs/results.md): grid when max_trials covers
-    every combination, else Bayesian optimization when its initial random points leave it
-    trials, else random."""
+    every combination, else random."""
     from modules import tuner_strategies
     config = load_config(overrides=overrides)
     assert config.tuner.strategy == expected
