@@ -31,14 +31,35 @@ seeds x training seeds) per space. Last line, for the last space:
 strategy's mean epochs to within 1 point (the grid's in its own order), and the best strategy's
 divided by the epochs of the full grid.
 
-Full run (not sized on this machine yet): `.venv/bin/python benchmarks/tuning.py`. Tiny run that
-proves the mechanics: `--spaces seed --train-seeds 42 --search-seeds 2 --max-images 16
---max-val-images 16 --epochs 2 --factor 2 --allow-few-seeds`.
+Sized (2026-12-02) for this 2-core machine shared with two other workers (load average 3-8):
+a trial costs ~7-11 s whatever its data (model build, tracing and evaluation dominate), so the
+defaults are 32 train images per class (`--max-images`; all 150 validation images per class are
+scored, `--max-val-images 0`, so 1 point is 3 images), 32x32, `--epochs 3`, `--factor 3`, 3
+training seeds, 10 random / bayesian search seeds (cache-answered) and 3 live Hyperband searches
+per training seed (`--hyperband-seeds`). Measured: the seed space, 3 training seeds, 12 min; the
+large space, 17 min per training seed (72 grid trials, 324 epochs, ~800 s of them).
+
+TensorFlow keeps ~90 MB per trial (more with phase 2) in the process that trained it (a tf_keras
+leak; gc and malloc_trim do not return it): one 72-trial training seed peaks at ~13 GB. So the
+large space runs one process per training seed, merged by `--merge`:
+
+    nice -n 5 .venv/bin/python benchmarks/tuning.py --spaces seed --json seed.json     # 12 min
+    for s in 42 43 44; do nice -n 5 .venv/bin/python benchmarks/tuning.py --spaces large \
+        --train-seeds $s --allow-few-seeds --json large-$s.json; done                  # 3 x 17 min
+    .venv/bin/python benchmarks/tuning.py --merge seed.json large-42.json large-43.json \
+        large-44.json
+
+Tiny run that proves the mechanics: `--spaces seed --train-seeds 42 --search-seeds 2
+--max-images 16 --max-val-images 16 --epochs 2 --factor 2 --allow-few-seeds` (about a minute).
 """
 from __future__ import annotations
 
 import os
+import sys
 
+# this checkout's modules/ and pipeline/ (`python benchmarks/tuning.py` puts only benchmarks/ on
+# the path; an installed copy of the project would be imported instead)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -47,7 +68,6 @@ import contextlib  # noqa: E402
 import glob  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
