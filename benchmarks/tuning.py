@@ -292,7 +292,7 @@ def summarize(out: Dict[str, Any]) -> Dict[str, Any]:
     for s, r in results.items():
         e = mean_or_none(r["epochs"])
         wall = stats(r["seconds"]) if any(v is not None for v in r["seconds"]) else \
-            ("cached" if not out.get("live") else "never")
+            ("cached" if s in ("random", "bayesian") and not out.get("live") else "never")
         print(f"{s:10} {stats(r['epochs']):>18} {wall:>18} {stats(r['trials']):>14} "
               f"{(e / grid_full if e is not None else float('nan')):>16.3f}")
     print(f"{'full grid':10} {grid_full:>18.1f} {np.mean(out['full_grid_wall']):>18.1f} "
