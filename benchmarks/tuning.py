@@ -31,14 +31,35 @@ seeds x training seeds) per space. Last line, for the last space:
 strategy's mean epochs to within 1 point (the grid's in its own order), and the best strategy's
 divided by the epochs of the full grid.
 
-Full run (not sized on this machine yet): `.venv/bin/python benchmarks/tuning.py`. Tiny run that
-proves the mechanics: `--spaces seed --train-seeds 42 --search-seeds 2 --max-images 16
---epochs 2 --factor 2 --allow-few-seeds`.
+Sized (2026-12-02) for this 2-core machine shared with two other workers (load average 3-8):
+a trial costs ~7-11 s whatever its data (model build, tracing and evaluation dominate), so the
+defaults are 32 train images per class (`--max-images`; all 150 validation images per class are
+scored, `--max-val-images 0`, so 1 point is 3 images), 32x32, `--epochs 3`, `--factor 3`, 3
+training seeds, 10 random / bayesian search seeds (cache-answered) and 3 live Hyperband searches
+per training seed (`--hyperband-seeds`). Measured: the seed space, 3 training seeds, 12 min; the
+large space, 17 min per training seed (72 grid trials, 324 epochs, ~800 s of them).
+
+TensorFlow keeps ~90 MB per trial (more with phase 2) in the process that trained it (a tf_keras
+leak; gc and malloc_trim do not return it): one 72-trial training seed peaks at ~13 GB. So the
+large space runs one process per training seed, merged by `--merge`:
+
+    nice -n 5 .venv/bin/python benchmarks/tuning.py --spaces seed --json seed.json     # 12 min
+    for s in 42 43 44; do nice -n 5 .venv/bin/python benchmarks/tuning.py --spaces large \
+        --train-seeds $s --allow-few-seeds --json large-$s.json; done                  # 3 x 17 min
+    .venv/bin/python benchmarks/tuning.py --merge seed.json large-42.json large-43.json \
+        large-44.json
+
+Tiny run that proves the mechanics: `--spaces seed --train-seeds 42 --search-seeds 2
+--max-images 16 --max-val-images 16 --epochs 2 --factor 2 --allow-few-seeds` (about a minute).
 """
 from __future__ import annotations
 
 import os
+import sys
 
+# this checkout's modules/ and pipeline/ (`python benchmarks/tuning.py` puts only benchmarks/ on
+# the path; an installed copy of the project would be imported instead)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -47,7 +68,6 @@ import contextlib  # noqa: E402
 import glob  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -251,23 +271,58 @@ def run_space(name: str, space: Dict[str, list], base, data, args, work: str) ->
             for k in results["hyperband"]:
                 results["hyperband"][k].append(got[k])
 
-    grid_full = float(np.mean(full_grid_epochs))
-    print(f"\n{name}: to within 1 pt of the grid's best, mean ± std over "
-          f"{len(args.train_seeds)} training seeds x search seeds (random/bayesian "
-          f"{args.search_seeds}, hyperband {args.hyperband_seeds}; grid: its own order)")
+    out = {"space": name, "results": results, "n_grid": n_grid,
+           "train_seeds": list(args.train_seeds), "full_grid_epochs": full_grid_epochs,
+           "full_grid_wall": full_grid_wall, "exact_random": exact_random,
+           "search_seeds": args.search_seeds, "hyperband_seeds": args.hyperband_seeds,
+           "live": bool(args.live)}
+    return summarize(out)
+
+
+def summarize(out: Dict[str, Any]) -> Dict[str, Any]:
+    """Prints a space's table from its per-run figures (one invocation's, or several merged by
+    `--merge`); adds the means (None when a run missed) and the full grid's mean epochs."""
+    results, n_grid = out["results"], out["n_grid"]
+    grid_full = float(np.mean(out["full_grid_epochs"]))
+    print(f"\n{out['space']}: to within 1 pt of the grid's best, mean ± std over "
+          f"{len(out['train_seeds'])} training seeds ({', '.join(map(str, out['train_seeds']))})"
+          f" x search seeds (random/bayesian {out['search_seeds']}, hyperband "
+          f"{out['hyperband_seeds']}; grid: its own order)")
     print(f"{'strategy':10} {'epochs':>18} {'wall_s':>18} {'trials':>14} {'epochs/full grid':>16}")
     for s, r in results.items():
         e = mean_or_none(r["epochs"])
         wall = stats(r["seconds"]) if any(v is not None for v in r["seconds"]) else \
-            ("cached" if not args.live else "never")
+            ("cached" if s in ("random", "bayesian") and not out.get("live") else "never")
         print(f"{s:10} {stats(r['epochs']):>18} {wall:>18} {stats(r['trials']):>14} "
               f"{(e / grid_full if e is not None else float('nan')):>16.3f}")
-    print(f"{'full grid':10} {grid_full:>18.1f} {np.mean(full_grid_wall):>18.1f} {n_grid:>14}")
-    print(f"random, exact expectation on the cached grid: {np.mean(exact_random):.2f} epochs "
-          f"(per training seed: {', '.join(f'{v:.2f}' for v in exact_random)})")
-    means = {s: mean_or_none(r["epochs"]) for s, r in results.items()}
-    return {"space": name, "grid_full_epochs": grid_full, "means": means,
-            "exact_random": exact_random, "results": results}
+    print(f"{'full grid':10} {grid_full:>18.1f} {np.mean(out['full_grid_wall']):>18.1f} "
+          f"{n_grid:>14}")
+    print(f"random, exact expectation on the cached grid: {np.mean(out['exact_random']):.2f} "
+          f"epochs (per training seed: {', '.join(f'{v:.2f}' for v in out['exact_random'])})")
+    out["grid_full_epochs"] = grid_full
+    out["means"] = {s: mean_or_none(r["epochs"]) for s, r in results.items()}
+    return out
+
+
+def merge(paths: List[str]) -> List[Dict[str, Any]]:
+    """Several `--json` files (e.g. one per training seed, each run in its own process) merged
+    per space, in order of first appearance: their per-run figures concatenated."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for path in paths:
+        with open(path) as f:
+            for out in json.load(f):
+                m = merged.setdefault(out["space"], {
+                    "space": out["space"], "n_grid": out["n_grid"], "train_seeds": [],
+                    "full_grid_epochs": [], "full_grid_wall": [], "exact_random": [],
+                    "search_seeds": out["search_seeds"], "hyperband_seeds": out["hyperband_seeds"],
+                    "live": out.get("live", False),
+                    "results": {s: {k: [] for k in r} for s, r in out["results"].items()}})
+                for key in ("train_seeds", "full_grid_epochs", "full_grid_wall", "exact_random"):
+                    m[key] += out[key]
+                for s, r in out["results"].items():
+                    for k, values in r.items():
+                        m["results"][s][k] += values
+    return [summarize(m) for m in merged.values()]
 
 
 def main(argv=None) -> int:
@@ -277,22 +332,35 @@ def main(argv=None) -> int:
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--search-seeds", type=int, default=10,
                         help="random and bayesian search seeds per training seed (>= 10)")
-    parser.add_argument("--hyperband-seeds", type=int, default=None,
-                        help="live hyperband searches per training seed (default: search seeds)")
+    parser.add_argument("--hyperband-seeds", type=int, default=3,
+                        help="live hyperband searches per training seed (sized: each is a live "
+                             "search; 0: as many as --search-seeds)")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3, help="epochs of a grid trial")
     parser.add_argument("--factor", type=int, default=3, help="hyperband factor")
     parser.add_argument("--hyperband-iterations", type=int, default=1)
     parser.add_argument("--initial-points", type=int, default=3, help="bayesian random points")
-    parser.add_argument("--max-images", type=int, default=None,
-                        help="first N images per class and split (tiny runs)")
+    parser.add_argument("--max-images", type=int, default=32,
+                        help="first N train images per class (sized: see the docstring; 0: all)")
+    parser.add_argument("--max-val-images", type=int, default=0,
+                        help="first N validation images per class (0: all 150; scoring is "
+                             "cheap and 1 point must be finer than one image)")
     parser.add_argument("--live", action="store_true",
                         help="run random and bayesian live too (measured wall time)")
     parser.add_argument("--allow-few-seeds", action="store_true",
                         help="allow < 10 search seeds / < 3 training seeds (tiny runs)")
     parser.add_argument("--json", help="also write all figures to this JSON file")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="no run: merge these --json files (e.g. one process per training "
+                             "seed) and print the tables and the last line")
     args = parser.parse_args(argv)
-    if args.hyperband_seeds is None:
+    if args.merge:
+        out = merge(args.merge)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2, default=float)
+        return last_line(out)
+    if not args.hyperband_seeds:
         args.hyperband_seeds = args.search_seeds
     if not args.allow_few_seeds and (args.search_seeds < 10 or len(args.train_seeds) < 3):
         parser.error("need >= 10 search seeds and >= 3 training seeds (or --allow-few-seeds)")
@@ -309,9 +377,9 @@ def main(argv=None) -> int:
     base = RunConfig.from_dict(module_config(config, weights_path, weights_source))
     t0 = time.time()
     x, y = load_split(config.data_root, "train", base.class_names, args.image_size,
-                      args.max_images)
+                      args.max_images or None)
     xv, yv = load_split(config.data_root, "eval", base.class_names, args.image_size,
-                        args.max_images)
+                        args.max_val_images or None)
     print(f"data: {len(y)} train / {len(yv)} validation (eval/) images at {args.image_size}px "
           f"(decoded in {time.time() - t0:.1f}s); weights: {weights_source}; test split unused")
     print("epochs are counted from Keras' History; wall times are measured and load-dependent")
@@ -323,6 +391,11 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2, default=float)
+    return last_line(out)
+
+
+def last_line(out: List[Dict[str, Any]]) -> int:
+    """The last line, for the last space."""
     last = out[-1]
     means = last["means"]
     done = {s: e for s, e in means.items() if e is not None}

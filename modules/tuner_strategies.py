@@ -104,6 +104,24 @@ STRATEGIES: Dict[str, TunerStrategy] = {s.name: s for s in (
 )}
 
 
+# `tuner.strategy: auto` (both profiles' default): the strategy benchmarks/tuning.py measured best
+# for the space's size and the trial budget (docs/results.md, "Which strategy when"). Resolved
+# when the config is loaded (pipeline/config/load.py), so everything downstream (the tuner, the
+# compiled pipeline, `pipeline validate`) sees the concrete name.
+AUTO = "auto"
+
+
+def auto_strategy(combinations: int, max_trials: int) -> str:
+    """The measured rule (2026-12-02, 9 and 72 combinations, 3 training seeds x 10 search
+    seeds). The budget covers every combination (max_trials >= combinations): grid; on 9
+    combinations no strategy came within 1 point of the best with fewer epochs than the grid's
+    own order, and the grid cannot miss the best. A smaller budget: random, which needed fewer
+    epochs than Bayesian optimization on 72 combinations (keras-tuner's Gaussian process over
+    unordered choices learned nothing useful there); Hyperband was cheapest when it got there
+    but missed the target in some runs, so it is never chosen automatically."""
+    return "grid" if max_trials >= combinations else "random"
+
+
 def strategy(name: str) -> TunerStrategy:
     """The table entry for `name`; ValueError naming the known strategies otherwise."""
     if name not in STRATEGIES:

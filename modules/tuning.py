@@ -178,7 +178,8 @@ class ArrayTrialsMixin:
             budget = {"epochs": int(values["tuner/epochs"]),
                       "initial_epoch": int(values["tuner/initial_epoch"]),
                       "load_weights": self.trial_checkpoint(past) if past else None,
-                      "save_weights": self.trial_checkpoint(trial.trial_id)}
+                      "save_weights": self.trial_checkpoint(trial.trial_id)
+                      if self.may_be_promoted(trial.trial_id) else None}
             values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         metrics = cross_validate(values, config, folds, config.seed, **budget)
         logging.info("Trial %s %s -> %s", trial.trial_id, values, metrics)
@@ -187,6 +188,58 @@ class ArrayTrialsMixin:
     def trial_checkpoint(self, trial_id: str) -> str:
         """The weights a Hyperband trial ends with (HDF5), in its keras-tuner trial directory."""
         return os.path.join(self.get_trial_dir(trial_id), "checkpoint.h5")
+
+    # Hyperband checkpoints (~59 MB each at 224x224) are read only by the trial promoted from
+    # them, within the same bracket; nothing reads them after the search (the Trainer retrains
+    # from the best hyperparameters; keras-tuner's get_best_models reads other files). So each
+    # is deleted once its bracket is complete, and every one left at the end of the search.
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.drop_checkpoints(self.checkpoints_needed())
+
+    def on_search_end(self):
+        super().on_search_end()
+        self.drop_checkpoints(keep=set())
+
+    def may_be_promoted(self, trial_id: str) -> bool:
+        """False for a Hyperband trial in the last round of its bracket (no trial resumes from
+        it: its checkpoint is not written); True when this tuner cannot tell."""
+        oracle = self.oracle
+        if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
+            return True
+        for bracket in oracle._brackets:  # pylint: disable=protected-access
+            for round_num, infos in enumerate(bracket["rounds"]):
+                if any(info["id"] == trial_id for info in infos):
+                    return round_num < len(bracket["rounds"]) - 1
+        return True
+
+    def checkpoints_needed(self) -> Optional[set]:
+        """Trial ids whose checkpoint a later trial may still resume from: those in the Hyperband
+        oracle's unfinished brackets. None when this tuner cannot know (no local Hyperband
+        oracle, e.g. a distributed worker's oracle client): keep them all."""
+        oracle = self.oracle
+        if not isinstance(oracle, keras_tuner.oracles.HyperbandOracle):
+            return None
+        needed = set()
+        for bracket in oracle._brackets:  # pylint: disable=protected-access
+            rounds, num = bracket["rounds"], bracket["bracket_num"]
+            if len(rounds[-1]) == oracle._get_size(num, len(rounds) - 1):  # pylint: disable=protected-access
+                continue  # complete: no trial of it is promoted again
+            needed.update(info["id"] for r in rounds for info in r)
+        return needed
+
+    def drop_checkpoints(self, keep: Optional[set]) -> List[str]:
+        """Deletes the trial checkpoints not in `keep` (None: none deleted); returns their
+        paths."""
+        if keep is None or not isinstance(self.oracle, keras_tuner.oracles.HyperbandOracle):
+            return []
+        dropped = []
+        for trial_id in list(self.oracle.trials):
+            path = self.trial_checkpoint(trial_id)
+            if trial_id not in keep and os.path.exists(path):
+                os.remove(path)
+                dropped.append(path)
+        return dropped
 
 
 class CompleteRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
@@ -214,8 +267,14 @@ class CompleteRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
 
 
 def tuner_seed(config: RunConfig) -> int:
-    """Seed of the search order and the folds (`tuner.seed`); models train with `seed`."""
-    return config.tuner.seed
+    """Seed of the search order and the folds (`tuner.seed`); models train with `seed`.
+    ValueError for a seed < 1: keras-tuner's oracles take seed 0 (falsy) as unseeded and draw a
+    random one, so the search would not be reproducible (the config check refuses it too)."""
+    seed = int(config.tuner.seed)
+    if seed < 1:
+        raise ValueError(f"tuner.seed: expected >= 1, got {seed} (keras-tuner treats 0 as "
+                         f"unseeded)")
+    return seed
 
 
 def make_tuner(config: RunConfig, directory: str, project_name: str = "tuning"):

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from modules import tuner_strategies
 from pipeline.config.errors import ConfigError
 from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig
 from pipeline.config.typecheck import build
@@ -73,8 +74,23 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
     config = build(PipelineConfig, merged)
     if check_paths:
         config = resolve_class_names(config)
+    config = resolve_auto_strategy(config)
     validate(config, check_paths=check_paths)
     return config
+
+
+def resolve_auto_strategy(config: PipelineConfig) -> PipelineConfig:
+    """`tuner.strategy: auto` (the profiles' default) replaced by the strategy the measured rule
+    picks for the space's size and `tuner.max_trials` (modules/tuner_strategies.auto_strategy);
+    any other value is kept."""
+    t = config.tuner
+    if t.strategy != tuner_strategies.AUTO:
+        return config
+    combinations = 1
+    for values in t.search_space().values():
+        combinations *= len(values or [])
+    chosen = tuner_strategies.auto_strategy(combinations, t.max_trials)
+    return dataclasses.replace(config, tuner=dataclasses.replace(t, strategy=chosen))
 
 
 def resolve_class_names(config: PipelineConfig) -> PipelineConfig:

@@ -235,7 +235,8 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
     # (on a 3-class tree: 0.68 -> 0.67 on validation; a jump to 50 % after half of 2 epochs at
     # 1e-4, as before, gave 0.52; benchmarks/pruning_validation.py).
     "quick": {
-        "tuner": {"learning_rate": [0.0003, 0.001, 0.003], "batch_size": [32]},
+        "tuner": {"strategy": "auto", "learning_rate": [0.0003, 0.001, 0.003],
+                  "batch_size": [32]},
         "trainer": {"epochs": 10, "early_stopping_patience": 2,
                     "augmentation": {"enabled": False},
                     "fine_tune": {"epochs_per_step": 5, "patience": 2},
@@ -245,7 +246,7 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
     # epochs with the seven augmentations, constant 0.5 pruning over 3 epochs.
     "full": {
         "model": {"image_size": 224},
-        "tuner": {"max_trials": 9, "epochs": 3, "strategy": "grid", "cv_folds": 3},
+        "tuner": {"max_trials": 9, "epochs": 3, "strategy": "auto", "cv_folds": 3},
         "trainer": {"epochs": 10, "early_stopping_patience": 3,
                     "pruning": {"fine_tune_epochs": 3}},
     },

@@ -38,9 +38,10 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{tr.early_stopping_patience}")
     if m.head_units < 1:
         raise ConfigError(f"model.head_units: expected >= 1, got {m.head_units}")
-    if t.strategy not in tuner_strategies.STRATEGIES:
+    if t.strategy not in tuner_strategies.STRATEGIES:  # `auto` is resolved by load_config
         raise ConfigError(f"tuner.strategy: expected one of "
-                          f"{', '.join(tuner_strategies.STRATEGIES)}, got {t.strategy!r}")
+                          f"{', '.join(tuner_strategies.STRATEGIES)} or "
+                          f"{tuner_strategies.AUTO}, got {t.strategy!r}")
     _validate_search_space(t)
     if t.max_trials < 1 or t.epochs < 1 or tr.epochs < 1:
         raise ConfigError("tuner.max_trials, tuner.epochs and trainer.epochs must be >= 1")
@@ -71,6 +72,9 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{tr.fine_tune.unfreeze_blocks}")
     if t.cv_folds < 1:
         raise ConfigError(f"tuner.cv_folds: expected >= 1, got {t.cv_folds}")
+    if t.seed < 1:
+        raise ConfigError(f"tuner.seed: expected >= 1, got {t.seed} (keras-tuner treats seed 0 "
+                          f"as unseeded: the search order would differ on every run)")
     _validate_strategy_options(t, pretrained=m.weights != "none")
     _validate_trainer_runtime(tr)
     _validate_compression(tr)

@@ -4,7 +4,9 @@ arrays of test_tuning.py): seeded reproducibility, Hyperband's per-trial epochs 
 from the checkpoint the tuner hands a trial."""
 import csv
 import dataclasses
+import glob
 import math
+import os
 
 import h5py
 import keras_tuner
@@ -174,9 +176,8 @@ def test_hyperband_trials_train_their_epochs_and_resume(hyperband_runs, tmp_path
     assert past["hyperparameters"] == resumed["hyperparameters"]
     assert past["initial_epoch"] == 0 and past["epochs"] == 1
     assert all("tuner/epochs" not in r["hyperparameters"] for r in rows)
-    for r in rows:  # every Hyperband trial leaves its weights for a successor
-        with h5py.File(tuner.trial_checkpoint(r["trial_id"]), "r") as f:
-            assert len(f.keys()) > 0
+    # no checkpoint outlives the search (#16: ~59 MB each at 224x224, nothing reads them after)
+    assert not any(os.path.exists(tuner.trial_checkpoint(r["trial_id"])) for r in rows)
     paths = tuning_report.write_trials_report(rows, str(tmp_path / "report"))
     with open(paths["trials.csv"]) as f:
         table = list(csv.DictReader(f))
@@ -189,6 +190,35 @@ def test_hyperband_trials_train_their_epochs_and_resume(hyperband_runs, tmp_path
 def test_hyperband_search_is_seeded(hyperband_runs):
     (_, first), (_, again) = hyperband_runs
     assert _seq(first) == _seq(again)
+
+
+def test_hyperband_checkpoints_do_not_accumulate(tmp_path):
+    """A checkpoint is written only by a trial a later one may resume from (not the last round
+    of a bracket) and deleted once its bracket is complete; none is left after the search.
+    max_epochs 2, factor 2: bracket 1 is trials 1, 2 (1 epoch) and 3 (the best resumed);
+    bracket 0 is trials 4, 5 (one round: no checkpoint)."""
+    cfg = _config("hyperband", max_epochs=2, factor=2)
+    tuner = tuning.make_tuner(cfg, str(tmp_path))
+    present, original = [], tuner.on_trial_end
+
+    def on_trial_end(trial):
+        ckpt = tuner.trial_checkpoint(trial.trial_id)
+        written = os.path.exists(ckpt)
+        original(trial)
+        present.append((written, sorted(
+            os.path.basename(os.path.dirname(p))
+            for p in glob.glob(os.path.join(str(tmp_path), "**", "checkpoint.h5"),
+                               recursive=True))))
+    tuner.on_trial_end = on_trial_end
+    tuner.search(x=X, y=Y, x_val=XV, y_val=YV, config=cfg)
+    ids = [os.path.basename(os.path.dirname(tuner.trial_checkpoint(t)))
+           for t in sorted(tuner.oracle.trials, key=int)]
+    assert len(ids) == 5
+    assert [w for w, _ in present] == [True, True, False, False, False]
+    assert [p for _, p in present] == [[ids[0]], ids[:2], [], [], []]
+    assert not glob.glob(os.path.join(str(tmp_path), "**", "checkpoint.h5"), recursive=True)
+    rows = tuning_report.trial_rows(tuner)
+    assert [r["initial_epoch"] for r in rows] == [0, 0, 1, 0, 0]  # the resumed trial still ran
 
 
 def _weights(path):

@@ -114,6 +114,16 @@ def test_grid_max_trials_is_the_grid_size():
     assert tuner.oracle.max_trials == 9  # an integer: TFX's results writer needs one
 
 
+@pytest.mark.parametrize("strategy", ["random", "grid", "bayesian", "hyperband"])
+def test_seed_0_is_refused_not_silently_unseeded(strategy, tmp_path):
+    """keras-tuner's oracles take seed 0 (falsy) as "no seed" and draw a random one (#16): every
+    tuner.seed reaches the oracle as given, and 0 is refused instead of searching unseeded."""
+    tuner = tuning.make_tuner(tiny_config(seed=1, strategy=strategy), str(tmp_path), "one")
+    assert tuner.oracle.seed == 1
+    with pytest.raises(ValueError, match="tuner.seed"):
+        tuning.make_tuner(tiny_config(seed=0, strategy=strategy), str(tmp_path), "zero")
+
+
 def test_kfold_partition_is_seeded_and_complete():
     folds = tuning.kfold_indices(20, 3, seed=5)
     assert sorted(np.concatenate(folds).tolist()) == list(range(20))

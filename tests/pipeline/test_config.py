@@ -294,6 +294,8 @@ def test_bad_tflite_variant():
     ("model.image_size=16", "model.image_size"),
     ("model.dropout=1.0", "model.dropout"),
     ("tuner.strategy=bayes", "tuner.strategy"),
+    ("tuner.seed=0", "tuner.seed"),     # keras-tuner takes 0 as unseeded (#16)
+    ("tuner.seed=-1", "tuner.seed"),
     ("trainer.pruning.target_sparsity=1.0", "trainer.pruning.target_sparsity"),
     ("trainer.pruning.schedule=cubic", "trainer.pruning.schedule"),
     ("trainer.pruning.early_stopping_patience=-1", "trainer.pruning.early_stopping_patience"),

@@ -152,3 +152,30 @@ def test_strategy_options_reach_the_tuner(overrides, options, tmp_path):
     else:
         assert (oracle.max_epochs, oracle.factor, oracle.hyperband_iterations) == (4, 2, 2)
         assert oracle.max_trials == oracle.schedule_trials()
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    ([], "random"),                    # quick: 3 combinations, 2 trials
+    (["profile=full"], "grid"),        # full: 9 combinations, 9 trials
+    (["tuner.max_trials=3"], "grid"),  # the budget covers the space
+    (["tuner.batch_size=[16, 32, 64]", "tuner.head_units=[64, 256]", "tuner.dropout=[0.2, 0.5]",
+      "tuner.max_trials=18"], "random"),  # 36 combinations, 18 trials
+    (["tuner.batch_size=[16, 32, 64]", "tuner.head_units=[64, 256]", "tuner.dropout=[0.2, 0.5]",
+      "tuner.max_trials=36"], "grid"),
+    (["tuner.strategy=hyperband"], "hyperband"),  # a named strategy is kept
+    (["profile=full", "tuner.strategy=random"], "random"),
+])
+def test_auto_strategy_resolves_by_space_size_and_budget(overrides, expected):
+    """`tuner.strategy: auto` (both profiles' default) is resolved when the config is loaded,
+    by the rule benchmarks/tuning.py measured (docs/results.md): grid when max_trials covers
+    every combination, else random."""
+    from modules import tuner_strategies
+    config = load_config(overrides=overrides)
+    assert config.tuner.strategy == expected
+    assert config.tuner.strategy in tuner_strategies.STRATEGIES
+
+
+def test_profiles_default_to_auto():
+    from pipeline.config.schema import PROFILE_DEFAULTS
+    assert {p: d["tuner"]["strategy"] for p, d in PROFILE_DEFAULTS.items()} == {
+        "quick": "auto", "full": "auto"}
