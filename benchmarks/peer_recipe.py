@@ -103,7 +103,8 @@ def pipeline_run(root: str, seed: int, work: str, extra: List[str]) -> Dict[str,
     out = os.path.join(work, f"out-{seed}")
     args = [sys.executable, "-m", "pipeline", "run", "--profile", "quick",
             "--set", f"data.root={root}", "--set", f"output.root={out}",
-            "--set", f"seed={seed}", "--set", f"tuner.seed={seed}"]
+            # tuner.seed must be >= 1 (keras-tuner takes 0 as "no seed"): search seed = seed + 1
+            "--set", f"seed={seed}", "--set", f"tuner.seed={seed + 1}"]
     for item in extra:
         args += ["--set", item]
     started = time.time()
