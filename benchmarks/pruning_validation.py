@@ -48,6 +48,12 @@ VARIANTS = {  # name: (learning rate, PruningConfig), all 50 % on head + block 5
     "same, lr 1e-5, 80 % sparsity":
         (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
                              target_sparsity=0.8)),
+    "same, lr 1e-5, activation-aware score (|w| * rms(x) on the Dense layers, Wanda)":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             score="activation_aware")),
+    "same, lr 1e-5, 80 % sparsity, activation-aware score":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             target_sparsity=0.8, score="activation_aware")),
     "polynomial, one jump after half of 2 epochs, lr 1e-4, last epoch kept (quick profile before)":
         (1e-4, PruningConfig(schedule="polynomial", ramp_fraction=0.5, fine_tune_epochs=2,
                              early_stopping_patience=0)),
@@ -70,7 +76,11 @@ def main(argv=None) -> int:
     p.add_argument("root")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--only", action="append", default=[],
+                   help="run only the variants whose name contains this text (repeatable)")
     args = p.parse_args(argv)
+    variants = {n: v for n, v in VARIANTS.items()
+                if not args.only or any(text in n for text in args.only)}
     from pipeline.weights.cache import load_vgg16_weights_info
     weights = load_vgg16_weights_info().path
     if not os.path.isdir(os.path.join(args.root, "test")):
@@ -79,7 +89,7 @@ def main(argv=None) -> int:
     k, size = len(classes), args.image_size
     xt, yt = load(args.root, "train", classes, size)
     xv, yv = load(args.root, "eval", classes, size)
-    results = {name: [] for name in VARIANTS}
+    results = {name: [] for name in variants}
     for seed in range(args.seeds):
         tf_keras.backend.clear_session()
         tf_keras.utils.set_random_seed(seed)
@@ -99,7 +109,7 @@ def main(argv=None) -> int:
         weights_after = model.get_weights()
         print(f"seed {seed}: validation phase 1 {phase1['accuracy']:.4f}, phase 2 "
               f"{phase2['accuracy']:.4f} (steps kept: {info['kept_steps']})", flush=True)
-        for name, (lr, config) in VARIANTS.items():
+        for name, (lr, config) in variants.items():
             model.set_weights(weights_after)
             started = time.time()
             pruned, _ = trainer.prune_and_fine_tune(model, config, lr, k, train, val,
