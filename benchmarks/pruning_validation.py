@@ -34,6 +34,7 @@ import tf_keras  # noqa: E402
 from modules import trainer  # noqa: E402
 from modules.configs import AugmentationConfig, FineTuneConfig, PruningConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
+from modules.layer_names import CONV_LAYER_NAMES  # noqa: E402
 from modules.model import build_model  # noqa: E402
 from modules.preprocessing import decode_and_resize  # noqa: E402
 from modules.training import class_weight_for, compile_model, early_stopping, evaluate  # noqa: E402
@@ -54,6 +55,15 @@ VARIANTS = {  # name: (learning rate, PruningConfig), all 50 % on head + block 5
     "same, lr 1e-5, 80 % sparsity, activation-aware score":
         (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
                              target_sparsity=0.8, score="activation_aware")),
+    "same, lr 1e-4, activation-aware score":
+        (1e-4, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             score="activation_aware")),
+    "all 13 conv + head, lr 1e-5, activation-aware score":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             score="activation_aware", layers="all")),
+    "all 13 conv only (head dense), lr 1e-5":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             layers=list(CONV_LAYER_NAMES))),
     "polynomial, one jump after half of 2 epochs, lr 1e-4, last epoch kept (quick profile before)":
         (1e-4, PruningConfig(schedule="polynomial", ramp_fraction=0.5, fine_tune_epochs=2,
                              early_stopping_patience=0)),
