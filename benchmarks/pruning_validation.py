@@ -39,7 +39,7 @@ from modules.model import build_model  # noqa: E402
 from modules.preprocessing import decode_and_resize  # noqa: E402
 from modules.training import class_weight_for, compile_model, early_stopping, evaluate  # noqa: E402
 
-VARIANTS = {  # name: (learning rate, PruningConfig), all 50 % on head + block 5 (`trainable`)
+VARIANTS = {  # name: (learning rate, PruningConfig); 50 % on head + block 5 (`trainable`) unless named
     "constant from step 1, up to 4 epochs, best validation epoch kept, lr 1e-5 (quick profile)":
         (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1)),
     "same, lr 1e-4":

@@ -62,7 +62,7 @@ class ScaledDense(tf_keras.layers.Dense, tfmot.sparsity.keras.PrunableLayer):
 
 
 def input_rms(model: tf_keras.Model, layer_names: Iterable[str], dataset,
-              max_batches: int = 50) -> Dict[str, np.ndarray]:
+              max_batches: int = 20) -> Dict[str, np.ndarray]:
     """RMS of each named layer's input features over up to `max_batches` batches of `dataset`
     ((features, label[, weight]) batches; inference mode, so no augmentation or dropout).
     Returns {layer name: float32 [in]}."""

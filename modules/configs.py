@@ -87,7 +87,7 @@ class PruningConfig:
     # How weights are ranked: 'magnitude' (tfmot's |w|) | 'activation_aware' (|w| * rms of the
     # weight's input over the train data for the pruned Dense layers -- Wanda's score,
     # modules/activation_aware.py; conv layers keep |w|).
-    score: str = "magnitude"
+    score: str = "activation_aware"
 
 
 @dataclass
