@@ -375,7 +375,8 @@ def test_set_profile_override_selects_the_profile(tmp_path):
 
 
 def test_pruning_layers_default_and_keywords():
-    assert load_config().trainer.pruning.layers == "trainable"
+    assert load_config().trainer.pruning.layers == "all"  # quick profile
+    assert load_config(profile="full").trainer.pruning.layers == "trainable"
     for keyword in ("head", "trainable", "all"):
         assert load_config(overrides=[f"trainer.pruning.layers={keyword}"]
                            ).trainer.pruning.layers == keyword
