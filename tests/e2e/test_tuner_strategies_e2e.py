@@ -1,15 +1,18 @@
-"""End to end: the Tuner's Hyperband and Bayesian strategies through the real pipeline.
+"""End to end: the Tuner's Hyperband, Bayesian and random strategies through the real pipeline.
 
 The real LocalDagRunner (real MLMD, real Beam) over the shared tiny tree (`e2e_tree`), stopped
 after the Trainer (a partial run: the Evaluator and ExportPusher add nothing about the Tuner and
-are the `runs` fixture's business). Two runs on one output root, so the second reuses the
-first's upstream outputs from TFX's cache and only the Tuner and the Trainer execute again:
+are the `runs` fixture's business). Three runs on one output root: the later ones reuse the
+first's upstream outputs from TFX's cache, so only the Tuner and the Trainer execute again:
 
 1. `tuner.strategy=hyperband`, 2 learning rates, `max_epochs` 2, `factor` 2: bracket 1 trains
    both for 1 epoch and resumes the better from its checkpoint for epoch 2; bracket 0 trains
    both for 2 epochs (5 trials, 6 epochs);
 2. `tuner.strategy=bayesian` on 2 x 2 combinations, 3 trials, 2 of them random initial points:
-   the third is chosen by the Gaussian process among the 2 untried.
+   the third is chosen by the Gaussian process among the 2 untried;
+3. `tuner.strategy=random`, 2 of the 2 x 2 combinations.
+
+(`grid` is what every other end-to-end run resolves `auto` to: one combination, one trial.)
 
 Each run's assertions read the Tuner's real outputs (the trials table in `tuner_results`,
 `best_hyperparameters`) and what the Trainer made of them (the artifact it consumed, in MLMD,
@@ -31,6 +34,8 @@ STRATEGIES = {
     "bayesian": ["tuner.strategy=bayesian", "tuner.learning_rate=[0.001,0.01]",
                  "tuner.batch_size=[16,32]", "tuner.max_trials=3",
                  "tuner.num_initial_points=2"],
+    "random": ["tuner.strategy=random", "tuner.learning_rate=[0.001,0.01]",
+               "tuner.batch_size=[16,32]", "tuner.max_trials=2"],
 }
 
 
@@ -108,7 +113,7 @@ def test_the_tuner_and_trainer_ran_and_only_they_reran(strategy_runs, name):
     assert run["tuner"].last_known_state == complete
     assert run["trainer"].last_known_state == complete
     assert os.path.isfile(os.path.join(run["tuner_out"]["TunerResults"].uri, "trials.png"))
-    if name == list(STRATEGIES)[-1]:  # the second run: the upstream nodes came from the cache
+    if name != list(STRATEGIES)[0]:  # a later run: the upstream nodes came from the cache
         for node in UPSTREAM:
             (execution,) = run["new"][node]
             assert execution.last_known_state == metadata_store_pb2.Execution.CACHED, node
@@ -156,15 +161,18 @@ def test_hyperband_trials_train_their_epochs_and_one_resumes(strategy_runs):
         assert best["tuner/trial_id"] == resumed["resumed_from"]
 
 
-def test_bayesian_trials_are_distinct_full_length_and_fresh(strategy_runs):
-    run = strategy_runs["bayesian"]
+@pytest.mark.parametrize("name,trials", [("bayesian", 3), ("random", 2)])
+def test_trials_are_distinct_full_length_and_fresh(strategy_runs, name, trials):
+    """max_trials distinct combinations of the 2 x 2 space, each trained tuner.epochs from
+    scratch: no budget, no resumption."""
+    run = strategy_runs[name]
     rows = run["rows"]
-    assert len(rows) == 3 == run["config"].tuner.max_trials
+    assert len(rows) == trials == run["config"].tuner.max_trials
     combos = [(r["hyperparameters"]["learning_rate"], r["hyperparameters"]["batch_size"])
               for r in rows]
-    assert len(set(combos)) == 3, combos
+    assert len(set(combos)) == trials, combos
+    assert set(combos) <= {(lr, b) for lr in (0.001, 0.01) for b in (16, 32)}
     assert all(r["status"] == "COMPLETED" for r in rows)
-    # every trial trains tuner.epochs from scratch: no budget, no resumption
     assert [(r["epochs"], r["initial_epoch"], r["resumed_from"]) for r in rows] == \
-        [(1, 0, None)] * 3
+        [(1, 0, None)] * trials
     assert not any(k.startswith("tuner/") for k in run["best"])
