@@ -230,8 +230,7 @@ def train_methods(phase1, budget: Budget, train_ds: Callable, val_ds, steps_per_
     m, r_info = timed("prune_int8: recovery epoch", prune, copy_model(p), 1, recovery=True)
     out["prune_int8"] = (m, steps_info(pruning=p_info, recovery=r_info))
     m, c_info = timed("prune_cluster_int8: clustering epoch", cluster_and_fine_tune,
-                      copy_model(p), cluster_cfg, clusterable(p, layers, budget.clusters), lr,
-                      2, train_ds())
+                      copy_model(p), cluster_cfg, layers, lr, 2, train_ds())
     out["prune_cluster_int8"] = (m, steps_info(pruning=p_info, clustering=c_info))
     m, q_info = timed("prune_pqat_int8: PQAT epoch", quantization_aware_fine_tune,
                       copy_model(p), qat_cfg, layers, lr, 2, train_ds())
@@ -252,26 +251,11 @@ def train_methods(phase1, budget: Budget, train_ds: Callable, val_ds, steps_per_
     reseed()
     sp, sp_info = timed(f"combination: prune {F - 3} epoch(s)", prune, copy_model(s), F - 3)
     c, c_info = timed("combination: clustering epoch", cluster_and_fine_tune, sp, cluster_cfg,
-                      clusterable(sp, sp_info["layers"], budget.clusters), lr, 2, train_ds())
+                      sp_info["layers"], lr, 2, train_ds())
     m, q_info = timed("combination: PCQAT epoch", quantization_aware_fine_tune, c, qat_cfg,
                       sp_info["layers"], lr, 2, train_ds(), preserve_clusters=True)
     out["struct_prune_cluster_pcqat_int8"] = (m, steps_info(
         structured_pruning=s_info, pruning=sp_info, clustering=c_info, quantization_aware=q_info))
-    return out
-
-
-def clusterable(model, layer_names: Sequence[str], clusters: Dict[str, int]) -> List[str]:
-    """The layers sparsity-preserving clustering can take: tfmot's k-means++ initialisation
-    fails (InvalidArgumentError) when one sign has fewer non-zero weights than the clusters it
-    is given, e.g. the 1-unit output layer after 80 % pruning (128 weights, ~26 non-zero)."""
-    from modules import clustering
-    out = []
-    for name in layer_names:
-        layer = model.get_layer(name)
-        k = layer.kernel.numpy()
-        n = clustering.clusters_for(layer, clusters)
-        if min(int(np.sum(k > 0)), int(np.sum(k < 0))) >= n:
-            out.append(name)
     return out
 
 
