@@ -29,7 +29,9 @@ recommended method (means over the seeds; accuracy_delta_pt = dense - method, po
 
 How the full run fits in ~90 min on 2 CPU cores: 32x32 images (VGG16's smallest input: ~1/2.3
 of the FLOPs at 48x48), 600 train + 150 validation images per class, 2 head epochs + F = 4
-fine-tune epochs per arm, prefixes shared between the chains (compression_methods.py), 5 seeds.
+fine-tune epochs per arm, prefixes shared between the chains (compression_methods.py), 5 seeds:
+~8 min per seed on an idle 2-core machine, 14-18 min under a load of 4-6 (`--max-minutes` stops
+early and prints the seeds that finished).
 `--quick` (development and smoke runs): 1 seed, 24 train / 8 validation / 25 test images per class,
 1 head epoch, F = 4 epochs on that tiny set, 1 latency round; its figures mean nothing.
 It runs the project's modules on in-memory arrays (decoded by the Transform's decode_and_resize),
