@@ -5,7 +5,8 @@ Every method starts from the seed's phase-1 model (head trained on the frozen ba
 same `F` fine-tune epochs as the dense control (F >= 4), spent on the project's own compression
 steps (modules/compression_steps.py) at the same learning rate, then a full int8 TFLite:
 
-  prune_int8             prune (F-1 epochs, PolynomialDecay to the target, 13 conv + 2 dense)
+  prune_int8             prune (F-1 epochs, PolynomialDecay to the target, 13 conv + 2 dense,
+                         magnitude score for every layer)
                          + 1 recovery epoch at the final mask (constant target) -> int8 (PTQ)
   prune_cluster_int8     the same F-1 pruning epochs + 1 sparsity-preserving clustering epoch
                          -> int8 (PTQ)
@@ -178,13 +179,13 @@ def _prune_cfg(budget: Budget, epochs: int, steps_per_epoch: int, recovery: bool
         return PruningConfig(layers="all", schedule="constant",
                              target_sparsity=budget.target_sparsity,
                              frequency=budget.frequency, fine_tune_epochs=epochs,
-                             early_stopping_patience=0)
+                             early_stopping_patience=0, score="magnitude")
     return PruningConfig(layers="all", schedule="polynomial",
                          initial_sparsity=budget.initial_sparsity,
                          target_sparsity=budget.target_sparsity, begin_step=0,
                          end_step=max(1, int(steps_per_epoch * epochs * budget.prune_fraction)),
                          frequency=budget.frequency, fine_tune_epochs=epochs,
-                         early_stopping_patience=0)
+                         early_stopping_patience=0, score="magnitude")
 
 
 def train_methods(phase1, budget: Budget, train_ds: Callable, val_ds, steps_per_epoch: int,

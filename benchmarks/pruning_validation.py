@@ -34,11 +34,12 @@ import tf_keras  # noqa: E402
 from modules import trainer  # noqa: E402
 from modules.configs import AugmentationConfig, FineTuneConfig, PruningConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
+from modules.layer_names import CONV_LAYER_NAMES  # noqa: E402
 from modules.model import build_model  # noqa: E402
 from modules.preprocessing import decode_and_resize  # noqa: E402
 from modules.training import class_weight_for, compile_model, early_stopping, evaluate  # noqa: E402
 
-VARIANTS = {  # name: (learning rate, PruningConfig), all 50 % on head + block 5 (`trainable`)
+VARIANTS = {  # name: (learning rate, PruningConfig); 50 % on head + block 5 (`trainable`) unless named
     "constant from step 1, up to 4 epochs, best validation epoch kept, lr 1e-5 (quick profile)":
         (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1)),
     "same, lr 1e-4":
@@ -48,6 +49,21 @@ VARIANTS = {  # name: (learning rate, PruningConfig), all 50 % on head + block 5
     "same, lr 1e-5, 80 % sparsity":
         (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
                              target_sparsity=0.8)),
+    "same, lr 1e-5, activation-aware score (|w| * rms(x) on the Dense layers, Wanda)":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             score="activation_aware")),
+    "same, lr 1e-5, 80 % sparsity, activation-aware score":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             target_sparsity=0.8, score="activation_aware")),
+    "same, lr 1e-4, activation-aware score":
+        (1e-4, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             score="activation_aware")),
+    "all 13 conv + head, lr 1e-5, activation-aware score":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             score="activation_aware", layers="all")),
+    "all 13 conv only (head dense), lr 1e-5":
+        (1e-5, PruningConfig(schedule="constant", fine_tune_epochs=4, early_stopping_patience=1,
+                             layers=list(CONV_LAYER_NAMES))),
     "polynomial, one jump after half of 2 epochs, lr 1e-4, last epoch kept (quick profile before)":
         (1e-4, PruningConfig(schedule="polynomial", ramp_fraction=0.5, fine_tune_epochs=2,
                              early_stopping_patience=0)),
@@ -70,7 +86,11 @@ def main(argv=None) -> int:
     p.add_argument("root")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--only", action="append", default=[],
+                   help="run only the variants whose name contains this text (repeatable)")
     args = p.parse_args(argv)
+    variants = {n: v for n, v in VARIANTS.items()
+                if not args.only or any(text in n for text in args.only)}
     from pipeline.weights.cache import load_vgg16_weights_info
     weights = load_vgg16_weights_info().path
     if not os.path.isdir(os.path.join(args.root, "test")):
@@ -79,7 +99,7 @@ def main(argv=None) -> int:
     k, size = len(classes), args.image_size
     xt, yt = load(args.root, "train", classes, size)
     xv, yv = load(args.root, "eval", classes, size)
-    results = {name: [] for name in VARIANTS}
+    results = {name: [] for name in variants}
     for seed in range(args.seeds):
         tf_keras.backend.clear_session()
         tf_keras.utils.set_random_seed(seed)
@@ -99,7 +119,7 @@ def main(argv=None) -> int:
         weights_after = model.get_weights()
         print(f"seed {seed}: validation phase 1 {phase1['accuracy']:.4f}, phase 2 "
               f"{phase2['accuracy']:.4f} (steps kept: {info['kept_steps']})", flush=True)
-        for name, (lr, config) in VARIANTS.items():
+        for name, (lr, config) in variants.items():
             model.set_weights(weights_after)
             started = time.time()
             pruned, _ = trainer.prune_and_fine_tune(model, config, lr, k, train, val,

@@ -39,9 +39,11 @@ training seeds, 10 random / bayesian search seeds (cache-answered) and 3 live Hy
 per training seed (`--hyperband-seeds`). Measured: the seed space, 3 training seeds, 12 min; the
 large space, 17 min per training seed (72 grid trials, 324 epochs, ~800 s of them).
 
-TensorFlow keeps ~90 MB per trial (more with phase 2) in the process that trained it (a tf_keras
-leak; gc and malloc_trim do not return it): one 72-trial training seed peaks at ~13 GB. So the
-large space runs one process per training seed, merged by `--merge`:
+The published figures were measured when TensorFlow kept ~90 MB per trial (more with phase 2) in
+the process that trained it, one 72-trial training seed peaking at ~13 GB, so the large space ran
+one process per training seed, merged by `--merge`. Trials now release their graphs
+(`modules.tuning.released_trial_graphs`; benchmarks/tuner_memory.py measures it), so one process
+should do; the per-seed split still works and spreads the run over several sittings:
 
     nice -n 5 .venv/bin/python benchmarks/tuning.py --spaces seed --json seed.json     # 12 min
     for s in 42 43 44; do nice -n 5 .venv/bin/python benchmarks/tuning.py --spaces large \

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
-from modules import clustering, pruning, qat, structured_pruning
+from modules import activation_aware, clustering, pruning, qat, structured_pruning
 from modules.configs import (ClusteringConfig, PruningConfig, QuantizationAwareConfig,
                              StructuredPruningConfig)
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
@@ -46,6 +46,11 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
         steps_per_epoch = sum(1 for _ in train_ds)
     epochs = prune_cfg.fine_tune_epochs
     schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
+    scales = {}
+    if prune_cfg.score == "activation_aware":
+        scales = activation_aware.input_rms(
+            model, activation_aware.dense_layer_names(model, layer_names), train_ds)
+        model = activation_aware.scale_dense_layers(model, scales)
     pruned = pruning.apply_pruning(model, layer_names, schedule)
     compile_model(pruned, learning_rate, num_classes, jit_compile=jit_compile)
     # UpdatePruningStep first: it re-masks the kernels at each epoch's end, before early
@@ -65,7 +70,10 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
                          verbose=2, callbacks=fit_callbacks, class_weight=class_weight)
     stripped = pruning.strip_pruning(pruned)
-    info = {"layers": layer_names, "layers_config": prune_cfg.layers,
+    if scales:
+        stripped = activation_aware.fold_scales(stripped)
+    info = {"layers": layer_names, "layers_config": prune_cfg.layers, "score": prune_cfg.score,
+            "activation_aware_layers": sorted(scales),
             "learning_rate": learning_rate, "schedule": prune_cfg.schedule,
             "target_sparsity": prune_cfg.target_sparsity,
             "fine_tune_epochs": epochs, "epochs_run": len(history.epoch),

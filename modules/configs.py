@@ -58,6 +58,9 @@ class FineTuneConfig:
     patience: int = 1                      # early stopping on the validation loss
 
 
+PRUNING_SCORES = ("magnitude", "activation_aware")
+
+
 @dataclass
 class PruningConfig:
     """tfmot magnitude pruning, then fine-tuning epochs (steps = batches)."""
@@ -81,6 +84,10 @@ class PruningConfig:
     # phase 2's learning rate) | a list of layer names (e.g. [block5_conv3, head_dense]; frozen
     # conv layers named here are made trainable too).
     layers: Union[str, List[str]] = "trainable"
+    # How weights are ranked: 'magnitude' (tfmot's |w|) | 'activation_aware' (|w| * rms of the
+    # weight's input over the train data for the pruned Dense layers -- Wanda's score,
+    # modules/activation_aware.py; conv layers keep |w|).
+    score: str = "activation_aware"
 
 
 @dataclass

@@ -17,11 +17,13 @@ Hyperband trials (`tuner/epochs`, `tuner/initial_epoch`, `tuner/trial_id`) train
 range of that schedule, resuming from their predecessor's checkpoint (`epoch_schedule`,
 `train_trial`); every trial records the epochs it trained.
 """
+import contextlib
+import gc
 import itertools
 import os
 import random
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import keras_tuner
 import numpy as np
@@ -93,6 +95,43 @@ def epoch_schedule(values: Dict[str, Any], config: RunConfig,
     return (head if phase2 else total), int(total)
 
 
+CUSTOM_GRADIENT_PREFIX = "CustomGradient-"  # tensorflow/python/ops/custom_gradient.py
+
+
+def custom_gradient_names() -> Set[str]:
+    """The graph-mode custom gradients in TensorFlow's global gradient registry."""
+    return {name for name in _gradient_registry() if name.startswith(CUSTOM_GRADIENT_PREFIX)}
+
+
+def _gradient_registry() -> Dict[str, Any]:
+    from tensorflow.python.framework import ops as tf_ops  # pylint: disable=import-outside-toplevel
+    return tf_ops.gradient_registry._registry  # pylint: disable=protected-access
+
+
+@contextlib.contextmanager
+def released_trial_graphs():
+    """Frees what a trial's traced training leaves behind, once the block ends.
+
+    Every `model.fit` traces a train function in which the optimizer sums the gradients with
+    `ReplicaContext.all_reduce`, a `tf.custom_gradient`; in graph mode TensorFlow registers its
+    gradient function under a new `CustomGradient-<uid>` name in the global gradient registry and
+    never removes it (tensorflow/tensorflow#97697). That function holds the traced graph, which
+    captures the model's variables: each trial's model (VGG16 weights, optimizer slots, graph)
+    stayed in the process for good, ~90 MB per trial at 32x32 (docs/results.md, "Memory per
+    trial"). After the block, the entries the block registered are dropped (nothing
+    differentiates a finished trial's graphs again; entries registered before the block are
+    kept), the Keras session is cleared and the garbage collected."""
+    before = custom_gradient_names()
+    try:
+        yield
+    finally:
+        registry = _gradient_registry()
+        for name in custom_gradient_names() - before:
+            registry.pop(name, None)
+        tf_keras.backend.clear_session()
+        gc.collect()
+
+
 def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int,
                 epochs: Optional[int] = None, initial_epoch: int = 0,
                 load_weights: Optional[str] = None,
@@ -101,7 +140,14 @@ def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int
     starting from the weights in `load_weights` (a resumed Hyperband trial; the optimizer starts
     afresh, as in keras-tuner's own Hyperband), saving the final weights to `save_weights`.
     Returns accuracy in [0, 1] on the fold's held-out part and the epoch indices trained (from
-    Keras' History)."""
+    Keras' History). The model and its traced graphs are released when it returns
+    (`released_trial_graphs`)."""
+    with released_trial_graphs():
+        return _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights,
+                            save_weights)
+
+
+def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights, save_weights):
     xt, yt, xv, yv = fold
     num_classes = config.num_classes
     weights_path = config.weights_path or None

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 from modules import tflite_variants, tuner_strategies
-from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, STRATEGY_OPTIONS,
-                             ExportConfig, TrainerConfig, TunerConfig)
+from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, PRUNING_SCORES,
+                             STRATEGY_OPTIONS, ExportConfig, TrainerConfig, TunerConfig)
 from modules.layer_names import check_filter_fractions, check_pruning_layers
 from pipeline import data_layout
 from pipeline.config.errors import ConfigError
@@ -57,6 +57,9 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if tr.pruning.learning_rate is not None and tr.pruning.learning_rate <= 0:
         raise ConfigError(f"trainer.pruning.learning_rate: expected > 0 or null, got "
                           f"{tr.pruning.learning_rate}")
+    if tr.pruning.score not in PRUNING_SCORES:
+        raise ConfigError(f"trainer.pruning.score: expected one of {list(PRUNING_SCORES)}, "
+                          f"got {tr.pruning.score!r}")
     if tr.pruning.schedule not in ("constant", "polynomial"):
         raise ConfigError(f"trainer.pruning.schedule: expected 'constant' or 'polynomial', "
                           f"got {tr.pruning.schedule!r}")

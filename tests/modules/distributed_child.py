@@ -71,6 +71,7 @@ def main(argv=None) -> int:
            "summary": {k: summary[k] for k in ("distribution", "precision", "jit_compile",
                                                "input", "phase1", "final_validation")},
            "pruning_sparsity": summary["pruning"]["layer_sparsity"],
+           "pruning_score": summary["pruning"]["score"],
            "head_kernel_type": type(head.kernel).__name__,
            "head_policy": head.dtype_policy.name,
            "predictions_policy": model.get_layer("predictions").dtype_policy.name,

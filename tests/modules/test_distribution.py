@@ -100,6 +100,15 @@ def children():
     return {n: _result(p) for n, p in procs.items()}
 
 
+def _assert_pruned_to_target(r):
+    """Activation-aware pruning (the default score) of the head to 0.5: the output layer's
+    inputs that are always 0 on the 16 training images (dead ReLUs of an 8-unit head) have no
+    effect and are pruned first, so it may be sparser than the target, never less sparse."""
+    assert r["pruning_score"] == "activation_aware"
+    assert r["pruning_sparsity"]["head_dense"] == 0.5
+    assert r["pruning_sparsity"]["predictions"] >= 0.5
+
+
 def test_one_cpu_device_trains_in_the_default_strategy(children):
     r = children[1]
     d = r["summary"]["distribution"]
@@ -108,7 +117,7 @@ def test_one_cpu_device_trains_in_the_default_strategy(children):
     assert r["train_batch_size"] == 4 and r["train_steps_per_epoch"] == 4  # 16 images
     assert r["head_kernel_type"] == "ResourceVariable"  # plain variables: nothing distributed
     assert r["finite_loss"]
-    assert r["pruning_sparsity"] == {"head_dense": 0.5, "predictions": 0.5}
+    _assert_pruned_to_target(r)
     assert r["summary"]["precision"]["loss_scaling"] is False
     assert r["summary"]["jit_compile"] is False  # XLA off by default
 
@@ -124,7 +133,7 @@ def test_two_cpu_devices_train_in_a_mirrored_strategy(children):
     assert r["train_batch_size"] == 8 and r["train_steps_per_epoch"] == 2
     # built, pruned (wrappers), stripped and compiled in the strategy's scope: mirrored variables
     assert r["head_kernel_type"] == "MirroredVariable"
-    assert r["pruning_sparsity"] == {"head_dense": 0.5, "predictions": 0.5}
+    _assert_pruned_to_target(r)
     assert r["finite_loss"]
     assert 0.0 <= r["summary"]["final_validation"]["accuracy"] <= 1.0
 
@@ -156,9 +165,10 @@ def test_two_workers_from_tf_config_train_in_a_multi_worker_strategy():
         assert (d["workers"], d["replicas"]) == (2, 2)
         assert (d["per_replica_batch_size"], d["global_batch_size"]) == (4, 8)
         assert r["head_kernel_type"] == "MirroredVariable"
-        assert r["pruning_sparsity"] == {"head_dense": 0.5, "predictions": 0.5}
+        _assert_pruned_to_target(r)
         assert r["finite_loss"]
-    # one model, trained in lockstep: both workers end with the same metrics
+    # one model, trained in lockstep: both workers end with the same metrics and masks
+    assert chief["pruning_sparsity"] == worker["pruning_sparsity"]
     assert chief["summary"]["final_validation"] == worker["summary"]["final_validation"]
 
 

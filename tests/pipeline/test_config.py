@@ -22,6 +22,7 @@ def test_quick_profile_defaults_load_and_validate():
     assert cfg.trainer.pruning.schedule == "constant" and cfg.trainer.pruning.fine_tune_epochs == 4
     assert cfg.trainer.pruning.learning_rate is None  # phase 2's
     assert cfg.trainer.pruning.early_stopping_patience == 1
+    assert cfg.trainer.pruning.score == "activation_aware" and cfg.trainer.pruning.layers == "all"
     assert cfg.tuner.learning_rate == [0.0003, 0.001, 0.003]
     assert cfg.model.pooling == "avg" and cfg.trainer.class_weight == "balanced"
     assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]
@@ -56,6 +57,7 @@ def test_compression_profile_is_quick_plus_the_recommended_chain():
                                                "block4": 0.5, "block5": 0.5}
     assert (tr.pruning.layers, tr.pruning.schedule, tr.pruning.target_sparsity) == (
         "all", "polynomial", 0.8)
+    assert tr.pruning.score == "magnitude"  # what benchmarks/compression.py measured
     assert tr.clustering.enabled is False and tr.quantization_aware.enabled is False
     # everything else is the quick profile's
     assert cfg.model == quick.model and cfg.tuner == quick.tuner
@@ -316,6 +318,7 @@ def test_bad_tflite_variant():
     ("trainer.pruning.target_sparsity=1.0", "trainer.pruning.target_sparsity"),
     ("trainer.pruning.schedule=cubic", "trainer.pruning.schedule"),
     ("trainer.pruning.early_stopping_patience=-1", "trainer.pruning.early_stopping_patience"),
+    ("trainer.pruning.score=wanda", "trainer.pruning.score"),
     ("trainer.augmentation.fill_mode=mirror", "trainer.augmentation.fill_mode"),
     ("export.min_agreement.float32=1.5", "export.min_agreement.float32"),
     ("evaluator.auc_lower_bound=2", "evaluator.auc_lower_bound"),
@@ -390,7 +393,8 @@ def test_set_profile_override_selects_the_profile(tmp_path):
 
 
 def test_pruning_layers_default_and_keywords():
-    assert load_config().trainer.pruning.layers == "trainable"
+    assert load_config().trainer.pruning.layers == "all"  # quick profile
+    assert load_config(profile="full").trainer.pruning.layers == "trainable"
     for keyword in ("head", "trainable", "all"):
         assert load_config(overrides=[f"trainer.pruning.layers={keyword}"]
                            ).trainer.pruning.layers == keyword
