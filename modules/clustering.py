@@ -5,7 +5,10 @@ takes at most `number_of_clusters` distinct values (k-means++ centroids, fine-tu
 held at zero so the zeros magnitude pruning made stay zeros. As in modules/pruning.py, the clone
 function wraps the *original* layer objects, so trained weights are kept. `strip_clustering`
 writes the clustered weights back into plain layers before export. tfmot skips (leaves plain) a
-Conv2D with too few weights for the clusters asked; `clustered_layers` reports what was wrapped.
+Conv2D with too few weights for the clusters asked, and its k-means++ initialisation fails
+(InvalidArgumentError) on a kernel with fewer non-zero weights of one sign than clusters, e.g. a
+1-unit output layer after 80 % pruning: such a layer is left plain here (`too_few_weights`).
+`clustered_layers` reports what was wrapped.
 """
 
 
@@ -36,7 +39,7 @@ def apply_clustering(model: tf_keras.Model, layer_names: Iterable[str],
         raise ValueError(f"cannot cluster unknown layer(s) {sorted(missing)}")
 
     def clone_fn(layer):
-        if layer.name in names:
+        if layer.name in names and not too_few_weights(layer, number_of_clusters):
             return clustering.cluster_weights(
                 layer, number_of_clusters=clusters_for(layer, number_of_clusters),
                 cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
@@ -44,6 +47,15 @@ def apply_clustering(model: tf_keras.Model, layer_names: Iterable[str],
         return layer
 
     return tf_keras.models.clone_model(model, clone_function=clone_fn)
+
+
+def too_few_weights(layer: tf_keras.layers.Layer,
+                    number_of_clusters: Union[int, Mapping[str, int]]) -> bool:
+    """True when `layer`'s kernel has fewer positive or fewer negative weights than its clusters:
+    sparsity-preserving clustering cannot initialise its centroids."""
+    kernel = layer.kernel.numpy()
+    n = clusters_for(layer, number_of_clusters)
+    return min(int(np.sum(kernel > 0)), int(np.sum(kernel < 0))) < n
 
 
 def clustered_layers(model: tf_keras.Model) -> Dict[str, int]:

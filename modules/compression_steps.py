@@ -153,6 +153,7 @@ def quantization_aware_fine_tune(model, qa_cfg: QuantizationAwareConfig,
     before = qat.layer_sparsity(model, layer_names)
     masks = qat.nonzero_masks(model)
     quantized = qat.apply_qat(model, preserve_clusters=preserve_clusters)
+    qat.calibrate_ranges(quantized, model, next(iter(train_ds))[0])  # not tfmot's +-6
     compile_model(quantized, learning_rate, num_classes, jit_compile=jit_compile)
     history = quantized.fit(train_ds, validation_data=eval_ds, epochs=qa_cfg.fine_tune_epochs,
                             verbose=2, callbacks=list(callbacks), class_weight=class_weight)

@@ -11,7 +11,7 @@ computes with the fake quantization, so the int8 TFLite variant is what it train
 """
 
 
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Tuple
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
@@ -123,6 +123,72 @@ def apply_qat(model: tf_keras.Model, preserve_clusters: bool = False) -> tf_kera
         annotated = tf_keras.models.clone_model(model, clone_function=annotate)
         return quantization.quantize_apply(annotated, scheme(preserve_clusters),
                                            quantized_layer_name_prefix="")
+
+
+RANGE_KINDS = ("output", "post_activation", "pre_activation")
+
+
+def calibrate_ranges(quantized: tf_keras.Model, model: tf_keras.Model, images) -> Dict[str, Tuple[
+        float, float]]:
+    """Sets the activation ranges of `quantized` (from `apply_qat(model)`) to what `model`
+    computes on `images` (float32 [N, H, W, 3]); returns {variable prefix: (min, max)}.
+
+    tfmot's moving-average quantizers start every range at [-6, 6] and move it with decay 0.999
+    per training step: the raw [0, 255] pixels after `vgg_preprocess` (about [-124, 152]) and
+    VGG16's conv outputs (hundreds) are clipped to +-6 for thousands of steps, so a fine-tune of
+    a few epochs trains, and exports, a model that predicts one class. Starting from the float
+    model's ranges (0 included, as tfmot's own updates do), QAT only refines them. The kernel
+    ranges (which every training step resets) are set too, so the QAT model computes what the
+    float model does, up to 8-bit rounding, before its first step.
+    """
+    float_weights = model.get_weights()
+    targets = []  # (min variable, max variable, layer name, kind)
+    for layer in quantized.layers:
+        variables = {w.name.split(":")[0]: w for w in layer.weights}
+        for kind in RANGE_KINDS:
+            low, high = (variables.get(f"{layer.name}/{kind}_{b}") for b in ("min", "max"))
+            if low is not None and high is not None:
+                targets.append((low, high, layer.name, kind))
+        low, high = (variables.get(f"{layer.name}/kernel_{b}") for b in ("min", "max"))
+        if low is not None and high is not None:  # set by each training step; +-6 until then
+            targets.append((low, high, layer.name, "kernel"))
+        # the QuantizeLayer after the input: its all-values range starts at [0, 0]
+        low, high = (variables.get(f"{layer.name}/{layer.name}_{b}") for b in ("min", "max"))
+        if low is not None and high is not None:
+            targets.append((low, high, layer.name, "input"))
+    names = sorted({t[2] for t in targets if t[3] not in ("input", "kernel")})
+    # a fresh copy: `model`'s layers may also sit in the graphs of the models it was cloned from
+    # (the tfmot wrappers and strip_* reuse layer objects) and in the QAT model's
+    model = tf_keras.models.clone_model(model)
+    model.set_weights(float_weights)
+    probe = tf_keras.Model(model.inputs, {
+        **{f"out/{n}": model.get_layer(n).output for n in names},
+        **{f"in/{n}": model.get_layer(n).input for n in names}})
+    values = probe(np.asarray(images, np.float32), training=False)
+    out = {}
+    for low, high, name, kind in targets:
+        if kind == "pre_activation":  # a Dense layer's input times its kernel, plus its bias
+            layer = model.get_layer(name)
+            tensor = tf_keras.backend.dot(values[f"in/{name}"], layer.kernel)
+            if layer.use_bias:
+                tensor = tensor + layer.bias
+        elif kind == "kernel":  # symmetric, per output channel when the variable is
+            k = np.abs(kernel(quantized, name))
+            bound = k.reshape(-1, k.shape[-1]).max(axis=0) if low.shape.rank else k.max()
+            low.assign(np.broadcast_to(-bound, low.shape).astype(np.float32))
+            high.assign(np.broadcast_to(bound, high.shape).astype(np.float32))
+            out[f"{name}/kernel"] = (-float(np.max(bound)), float(np.max(bound)))
+            continue
+        elif kind == "input":
+            tensor = images
+        else:
+            tensor = values[f"out/{name}"]
+        array = np.asarray(tensor)
+        lo, hi = min(0.0, float(array.min())), max(0.0, float(array.max()))
+        low.assign(np.full(low.shape, lo, np.float32))
+        high.assign(np.full(high.shape, hi, np.float32))
+        out[f"{name}/{kind}"] = (lo, hi)
+    return out
 
 
 def nonzero_masks(model: tf_keras.Model) -> Dict[str, np.ndarray]:

@@ -1,6 +1,6 @@
 """CLI: `python -m pipeline <command>` (also the `image-pipeline` console script).
 
-  run      [--config FILE.yaml] [--profile quick|full] [--set key=value ...] [--verbose]
+  run      [--config FILE.yaml] [--profile quick|full|compression] [--set key=value ...] [--verbose]
            run locally: one line per component on the console, the full log in
            <output.root>/logs/run-*.log (--verbose: the full stream on the console instead)
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
@@ -33,7 +33,8 @@ from typing import List, Optional
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML file overriding the profile's defaults")
-    p.add_argument("--profile", choices=["quick", "full"], help="default: quick")
+    from pipeline.config.schema import PROFILES
+    p.add_argument("--profile", choices=list(PROFILES), help="default: quick")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key, e.g. --set trainer.epochs=2 (repeatable)")
 

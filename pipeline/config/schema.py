@@ -14,7 +14,7 @@ from modules.configs import ExportConfig, ModelConfig, TrainerConfig, TunerConfi
 from pipeline import data_layout
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "full", "compression")
 
 
 @dataclass
@@ -251,6 +251,30 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
         "tuner": {"max_trials": 9, "epochs": 3, "strategy": "auto", "cv_folds": 3},
         "trainer": {"epochs": 10, "early_stopping_patience": 3,
                     "pruning": {"fine_tune_epochs": 3}},
+    },
+    # The quick profile plus the compression chain benchmarks/compression.py recommends (issue
+    # #14, chosen on validation images by a rule fixed before the run; docs/results.md
+    # #compression): L1 filter pruning (a quarter of the filters of blocks 1-2, half of blocks
+    # 3-5), then magnitude pruning of all 13 conv + 2 dense layers to 80 % (PolynomialDecay
+    # 0.3 -> 0.8 over 2/3 of the fine-tune; magnitude score for every layer, as benchmarked:
+    # activation_aware was not), each fine-tune at the benchmark's 1e-4; int8 TFLite
+    # by post-training quantization. Clustering and PQAT/PCQAT stay off: they did not pass the
+    # rule (their rows in docs/results.md).
+    "compression": {
+        "tuner": {"strategy": "auto", "learning_rate": [0.0003, 0.001, 0.003],
+                  "batch_size": [32]},
+        "trainer": {"epochs": 10, "early_stopping_patience": 2,
+                    "augmentation": {"enabled": False},
+                    "fine_tune": {"epochs_per_step": 5, "patience": 2},
+                    "structured_pruning": {"enabled": True, "fine_tune_epochs": 2,
+                                           "learning_rate": 1e-4,
+                                           "fractions": {"block1": 0.25, "block2": 0.25,
+                                                         "block3": 0.5, "block4": 0.5,
+                                                         "block5": 0.5}},
+                    "pruning": {"layers": "all", "schedule": "polynomial",
+                                "initial_sparsity": 0.3, "target_sparsity": 0.8,
+                                "ramp_fraction": 0.67, "fine_tune_epochs": 4,
+                                "learning_rate": 1e-4, "score": "magnitude"}},
     },
 }
 

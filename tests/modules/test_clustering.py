@@ -88,6 +88,23 @@ def test_the_clustered_model_exports_to_int8_tflite_and_runs(eager, tmp_path):
     assert np.max(np.abs(out - reference)) < 0.2
 
 
+def test_a_kernel_with_too_few_nonzero_weights_is_left_plain(eager):
+    """The 1-unit output layer after heavy pruning: tfmot's k-means++ initialisation would fail
+    on it (fewer positive or negative weights than clusters); it is skipped and reported."""
+    model = _pruned_model()
+    layer = model.get_layer("predictions")
+    kernel, bias = layer.get_weights()
+    kernel[:] = 0.0
+    kernel[:3, 0] = [0.5, -0.2, 0.1]  # 2 positive, 1 negative non-zero weights
+    layer.set_weights([kernel, bias])
+    stripped, info = trainer.cluster_and_fine_tune(
+        model, ClusteringConfig(enabled=True, number_of_clusters={"conv": 8, "dense": 4},
+                                fine_tune_epochs=1), LAYERS, 1e-3, 2, _data())
+    assert info["skipped_layers"] == ["predictions"]
+    assert info["clusters"] == {"block5_conv3": 8, "head_dense": 4}
+    assert info["distinct_nonzero_values"]["head_dense"] <= 4
+
+
 def test_unknown_layer_is_refused():
     model = build_model(SIZE, 2, weights_path=None, head_units=8, dropout=0.0)
     with pytest.raises(ValueError, match="cannot cluster unknown layer"):

@@ -85,6 +85,32 @@ def test_qat_keeps_the_zeros_and_exports_to_int8(eager, tmp_path):
     assert np.max(np.abs(out - quantized.predict(images, verbose=0))) < 0.05
 
 
+def test_calibrated_ranges_keep_the_float_activations(eager):
+    """tfmot starts every activation range at [-6, 6]: VGG16's preprocessed pixels and conv
+    outputs are clipped until thousands of steps have moved the averages. calibrate_ranges starts
+    them at the float model's ranges instead."""
+    model = build_model(SIZE, 2, weights_path=None, head_units=64, dropout=0.0, seed=2)
+    images, _ = _arrays(8)
+    quantized = qat.apply_qat(model)
+    name = "block2_conv1"
+    reference = tf_keras.Model(model.inputs, model.get_layer(name).get_output_at(0))(images)
+    (quantize_layer,) = [layer.name for layer in quantized.layers
+                         if type(layer).__name__ == "QuantizeLayer"]
+    probe = tf_keras.Model(quantized.inputs, quantized.get_layer(name).output)
+
+    def relative_error():
+        return float(np.max(np.abs(probe(images, training=False) - reference))
+                     / np.max(np.abs(reference)))
+
+    assert relative_error() > 0.5  # clipped at 6
+    ranges = qat.calibrate_ranges(quantized, model, images)
+    assert relative_error() < 0.05
+    low, high = ranges["vgg_preprocess/output"]
+    assert low < -100 and high > 100  # pixels minus the ImageNet means
+    assert ranges[f"{quantize_layer}/input"] == (0.0, float(images.max()))
+    assert "predictions/pre_activation" in ranges and ranges[f"{name}/post_activation"][0] == 0
+
+
 def test_qat_wraps_a_model_with_augmentation_layers(eager):
     model = _pruned_model(augmentation=True)
     quantized = qat.apply_qat(model)

@@ -47,6 +47,24 @@ def test_full_profile_overrides_only_its_keys():
     assert cfg.tuner.learning_rate == [0.001, 0.01, 0.1]  # the seed's space
 
 
+def test_compression_profile_is_quick_plus_the_recommended_chain():
+    cfg = load_config(profile="compression")
+    quick = load_config(profile="quick")
+    assert cfg.profile == "compression"
+    tr = cfg.trainer
+    assert tr.structured_pruning.enabled is True
+    assert tr.structured_pruning.fractions == {"block1": 0.25, "block2": 0.25, "block3": 0.5,
+                                               "block4": 0.5, "block5": 0.5}
+    assert (tr.pruning.layers, tr.pruning.schedule, tr.pruning.target_sparsity) == (
+        "all", "polynomial", 0.8)
+    assert tr.pruning.score == "magnitude"  # what benchmarks/compression.py measured
+    assert tr.clustering.enabled is False and tr.quantization_aware.enabled is False
+    # everything else is the quick profile's
+    assert cfg.model == quick.model and cfg.tuner == quick.tuner
+    assert tr.augmentation == quick.trainer.augmentation and tr.epochs == quick.trainer.epochs
+    assert "int8" in cfg.export.tflite_variants
+
+
 def _tree(root, classes, splits=("train", "eval", "test"), files=("a.png",)):
     for split in splits:
         for cls in classes:
