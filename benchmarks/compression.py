@@ -53,7 +53,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from typing import Dict, List, Tuple  # noqa: E402
+from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -344,6 +344,10 @@ def main(argv=None) -> int:
     p.add_argument("--max-minutes", type=float, default=0,
                    help="start no seed that would end after it (0: no limit)")
     p.add_argument("--json", help="also write the per-seed rows here")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first-seed .. first-seed + seeds - 1")
+    p.add_argument("--merge", help="per-seed rows (a --json file) of an earlier run with the "
+                                   "same settings, summarised together with this run's")
     args = p.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -361,7 +365,8 @@ def main(argv=None) -> int:
         info = weights.load_vgg16_weights_info() or weights.provision_vgg16_weights()
         log(f"weights: {info.source} ({info.path}); threads measured: {THREADS}")
         rows, started = [], time.time()
-        for seed in range(args.seeds):
+        earlier = merged_rows(args.merge, range(args.first_seed, args.first_seed + args.seeds))
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.time()
             rows.append(run_seed(seed, args, data, info.path, tmp))
             r = rows[-1]
@@ -373,15 +378,25 @@ def main(argv=None) -> int:
                 with open(args.json, "w") as f:
                     json.dump(rows, f, indent=1, default=str)
             elapsed = time.time() - started
-            if (args.max_minutes and seed + 1 < args.seeds and
+            if (args.max_minutes and len(rows) < args.seeds and
                     elapsed + elapsed / len(rows) > 60 * args.max_minutes):
                 log(f"stopping after {len(rows)} of {args.seeds} seeds: another seed would "
                     f"exceed --max-minutes {args.max_minutes}")
                 break
-        print_results(rows, args, len(data[2][1]), len(data[1][1]))
+        print_results(sorted(earlier + rows, key=lambda r: r["seed"]), args, len(data[2][1]),
+                      len(data[1][1]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def merged_rows(path: Optional[str], seeds) -> List[Dict[str, Any]]:
+    """The rows of `path` (a --json file) whose seeds this run does not repeat; [] without it."""
+    if not path:
+        return []
+    with open(path) as f:
+        rows = json.load(f)
+    return [r for r in rows if r["seed"] not in set(seeds)]
 
 
 if __name__ == "__main__":
