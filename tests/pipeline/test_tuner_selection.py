@@ -178,4 +178,4 @@ def test_auto_strategy_resolves_by_space_size_and_budget(overrides, expected):
 def test_profiles_default_to_auto():
     from pipeline.config.schema import PROFILE_DEFAULTS
     assert {p: d["tuner"]["strategy"] for p, d in PROFILE_DEFAULTS.items()} == {
-        "quick": "auto", "full": "auto"}
+        "quick": "auto", "full": "auto", "compression": "auto"}
