@@ -12,21 +12,11 @@ import yaml
 
 from modules import tuner_strategies
 from pipeline.config.errors import ConfigError
-from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig
+from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig, deep_merge
 from pipeline.config.typecheck import build
 from pipeline.config.validate import validate
 from pipeline.data_layout import (discover_class_names, has_span, is_uri, pattern_for_span,
                                   spans_on_disk)
-
-
-def _deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def _parse_override(item: str) -> Dict[str, Any]:
@@ -67,9 +57,9 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
     profile = profile or set_profile or file_values.get("profile") or "quick"
     if profile not in PROFILES:
         raise ConfigError(f"profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
-    merged = _deep_merge(PROFILE_DEFAULTS[profile], file_values)
+    merged = deep_merge(PROFILE_DEFAULTS[profile], file_values)
     for tree in override_trees:
-        merged = _deep_merge(merged, tree)
+        merged = deep_merge(merged, tree)
     merged["profile"] = profile
     config = build(PipelineConfig, merged)
     if check_paths:

@@ -226,24 +226,38 @@ class PipelineConfig:
         return dataclasses.asdict(self)
 
 
+def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    """`base` with `over`'s keys replacing its own, nested dicts merged key by key (new dicts;
+    neither argument is changed)."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+# CPU, minutes. Chosen on the embedded data's validation split (benchmarks/peer_recipe.py
+# and docs/results.md): at 32x32 the seed's augmentations cost 3-5 points and the seed's
+# learning rates 0.01 / 0.1 only waste trials. Pruning: the target sparsity from the first
+# step, then up to 4 recovery epochs at phase 2's 1e-5 with the best validation epoch kept
+# (on a 3-class tree: 0.68 -> 0.67 on validation; a jump to 50 % after half of 2 epochs at
+# 1e-4, as before, gave 0.52; benchmarks/pruning_validation.py). All 13 conv layers and the
+# head are pruned (`layers: all`, Dense layers by |w| * rms(x)): 50 % of every weight, and on
+# the same validation split 0.689 vs 0.672 after phase 2 (head + block 5 only: 0.656).
+_QUICK: Dict[str, Any] = {
+    "tuner": {"strategy": "auto", "learning_rate": [0.0003, 0.001, 0.003],
+              "batch_size": [32]},
+    "trainer": {"epochs": 10, "early_stopping_patience": 2,
+                "augmentation": {"enabled": False},
+                "fine_tune": {"epochs_per_step": 5, "patience": 2},
+                "pruning": {"fine_tune_epochs": 4, "layers": "all"}},
+}
+
 # Profile defaults: only the differences from the dataclass defaults above.
 PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    # CPU, minutes. Chosen on the embedded data's validation split (benchmarks/peer_recipe.py
-    # and docs/results.md): at 32x32 the seed's augmentations cost 3-5 points and the seed's
-    # learning rates 0.01 / 0.1 only waste trials. Pruning: the target sparsity from the first
-    # step, then up to 4 recovery epochs at phase 2's 1e-5 with the best validation epoch kept
-    # (on a 3-class tree: 0.68 -> 0.67 on validation; a jump to 50 % after half of 2 epochs at
-    # 1e-4, as before, gave 0.52; benchmarks/pruning_validation.py). All 13 conv layers and the
-    # head are pruned (`layers: all`, Dense layers by |w| * rms(x)): 50 % of every weight, and on
-    # the same validation split 0.689 vs 0.672 after phase 2 (head + block 5 only: 0.656).
-    "quick": {
-        "tuner": {"strategy": "auto", "learning_rate": [0.0003, 0.001, 0.003],
-                  "batch_size": [32]},
-        "trainer": {"epochs": 10, "early_stopping_patience": 2,
-                    "augmentation": {"enabled": False},
-                    "fine_tune": {"epochs_per_step": 5, "patience": 2},
-                    "pruning": {"fine_tune_epochs": 4, "layers": "all"}},
-    },
+    "quick": _QUICK,
     # The seed's settings (GPU / cloud): 224x224, a 9-trial grid x 3 epochs x 3-fold CV, 10
     # epochs with the seven augmentations, constant 0.5 pruning over 3 epochs.
     "full": {
@@ -260,22 +274,17 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
     # activation_aware was not), each fine-tune at the benchmark's 1e-4; int8 TFLite
     # by post-training quantization. Clustering and PQAT/PCQAT stay off: they did not pass the
     # rule (their rows in docs/results.md).
-    "compression": {
-        "tuner": {"strategy": "auto", "learning_rate": [0.0003, 0.001, 0.003],
-                  "batch_size": [32]},
-        "trainer": {"epochs": 10, "early_stopping_patience": 2,
-                    "augmentation": {"enabled": False},
-                    "fine_tune": {"epochs_per_step": 5, "patience": 2},
-                    "structured_pruning": {"enabled": True, "fine_tune_epochs": 2,
+    "compression": deep_merge(_QUICK, {
+        "trainer": {"structured_pruning": {"enabled": True, "fine_tune_epochs": 2,
                                            "learning_rate": 1e-4,
                                            "fractions": {"block1": 0.25, "block2": 0.25,
                                                          "block3": 0.5, "block4": 0.5,
                                                          "block5": 0.5}},
-                    "pruning": {"layers": "all", "schedule": "polynomial",
+                    "pruning": {"schedule": "polynomial",
                                 "initial_sparsity": 0.3, "target_sparsity": 0.8,
                                 "ramp_fraction": 0.67, "fine_tune_epochs": 4,
                                 "learning_rate": 1e-4, "score": "magnitude"}},
-    },
+    }),
 }
 
 
