@@ -179,14 +179,14 @@ def run_seed(seed: int, args, data, weights_path: str, workdir: str) -> Dict[str
         with open(paths[method], "wb") as f:
             f.write(content)
         row[f"{method}_raw"] = len(content)
-        row[f"{method}_gz"] = export.gzip_size(content)
+        row[f"{method}_gz"] = export.gzip_size(content, compresslevel=9)
         layers = info["pruning"]["layers"]
         facts = cm.kernel_facts(model, layers)
         row.update({f"{method}_{k}": v for k, v in facts.items()})
         steps[method] = info
     with open(paths["dense_f32"], "wb") as f:
         f.write(dense_f32)
-    row["dense_f32_raw"], row["dense_f32_gz"] = len(dense_f32), export.gzip_size(dense_f32)
+    row["dense_f32_raw"], row["dense_f32_gz"] = len(dense_f32), export.gzip_size(dense_f32, 9)
     row["dense_params"] = int(dense.count_params())
     row["dense_kernels"] = cm.kernel_facts(dense, layers)["params"]
     log(f"seed {seed}: {len(paths)} TFLite conversions {time.time() - t0:.0f}s")

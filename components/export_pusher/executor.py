@@ -2,10 +2,12 @@
 and standalone LiteRT), contract, report, atomic world-readable push."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -21,7 +23,7 @@ from components.export_pusher import versioning
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample
-from modules.export import gzip_size  # noqa: F401  (re-exported)
+from modules.export import gzip_size
 
 REPORT_FILE = "report.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -77,6 +79,16 @@ def write_report_json(report: Dict[str, Any], path: str) -> None:
                                "reason": "not a finite number (not representable in JSON): written as null"}
     with open(path, "w") as f:
         json.dump(clean, f, indent=2, sort_keys=True, default=str, allow_nan=False)
+
+
+@contextlib.contextmanager
+def timed(seconds: Dict[str, float], stage: str):
+    """Adds the wall time of the `with` body to `seconds[stage]` (s, one decimal)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - started, 1)
 
 
 def latency_threads() -> List[int]:
@@ -145,10 +157,12 @@ class Executor(pusher_executor.Executor):
         class_names = list(run_info.get("class_names") or [])
         seed = int(exec_properties.get("seed") or 0)
         split = exec_properties.get("parity_split") or "eval"
-        images, labels = load_stratified_sample(examples, split, transform_uri,
-                                                int(exec_properties["parity_examples"]), seed)
-        train_images, _ = load_stratified_sample(examples, "train", transform_uri,
-                                                 REPRESENTATIVE_EXAMPLES, seed)
+        seconds: Dict[str, float] = {}  # wall time per stage, in report["seconds"]
+        with timed(seconds, "samples"):
+            images, labels = load_stratified_sample(examples, split, transform_uri,
+                                                    int(exec_properties["parity_examples"]), seed)
+            train_images, _ = load_stratified_sample(examples, "train", transform_uri,
+                                                     REPRESENTATIVE_EXAMPLES, seed)
         rng = np.random.default_rng(seed)
         train_images = train_images[rng.permutation(len(train_images))]  # classes interleaved
         if not class_names:
@@ -158,10 +172,14 @@ class Executor(pusher_executor.Executor):
         runs = int(exec_properties.get("latency_runs") or latency.LATENCY_RUNS)
         python = exec_properties.get("litert_python") or ""
 
-        sm_predict = export.load_image_signature(saved_model)
-        sm_probs = sm_predict(images)
+        with timed(seconds, "saved_model_predict"):
+            sm_predict = export.load_image_signature(saved_model)
+            sm_probs = sm_predict(images)
         parity.check_not_single_class(sm_probs, labels, class_names, split)
-        sm_latency = latency.saved_model_latency(saved_model, images, threads, runs=runs)
+        with timed(seconds, "saved_model_latency"):
+            sm_latency = latency.saved_model_latency(saved_model, images, threads, runs=runs)
+        with timed(seconds, "gzip"):
+            sm_sizes = dir_sizes(saved_model)
         predictions = {"saved_model": sm_probs}
         report: Dict[str, Any] = {
             "run": run_info, "training": training,
@@ -172,7 +190,7 @@ class Executor(pusher_executor.Executor):
                                        else str(c): int(n) for c, n in
                                        zip(*np.unique(labels, return_counts=True))}},
             "eval_examples": int(len(labels)),
-            "saved_model": {**dir_sizes(saved_model), **_quality(sm_probs, labels),
+            "saved_model": {**sm_sizes, **_quality(sm_probs, labels),
                             "latency": sm_latency,
                             "latency_ms": sm_latency[str(threads[0])]["median_ms"]},
             "tflite": {}, "rejected": {},
@@ -188,7 +206,7 @@ class Executor(pusher_executor.Executor):
         for variant in json.loads(exec_properties["tflite_variants"]):
             info, probs = self._check_variant(variant, saved_model, staging, images, labels,
                                               sm_probs, train_images, class_names, threads,
-                                              runs, python, exec_properties)
+                                              runs, python, exec_properties, seconds)
             if info.get("reasons"):
                 report["rejected"][variant] = info
                 logging.warning("ExportPusher: TFLite %s rejected: %s", variant, info["reason"])
@@ -208,24 +226,29 @@ class Executor(pusher_executor.Executor):
                                                 tflite_io)
         report["contract_files"] = contract_lib.write(staging, report["contract"])
         tuner = input_dict.get(TUNER_RESULTS_KEY) or []
-        report_lib.complete(report, staging, variables=sm_predict.loaded.variables,
-                            labels=labels, predictions=predictions, train_images=train_images,
-                            tuner_dir=tuner[0].uri if tuner else None)
+        with timed(seconds, "report"):
+            report_lib.complete(report, staging, variables=sm_predict.loaded.variables,
+                                labels=labels, predictions=predictions, train_images=train_images,
+                                tuner_dir=tuner[0].uri if tuner else None)
+        report["seconds"] = seconds
+        logging.info("ExportPusher: seconds per stage %s", json.dumps(seconds))
         return report
 
     def _check_variant(self, variant: str, saved_model: str, staging: str, images: np.ndarray,
                        labels: np.ndarray, sm_probs: np.ndarray, train_images: np.ndarray,
                        class_names: List[str], threads: List[int], runs: int, python: str,
-                       exec_properties: Dict[str, Any]):
+                       exec_properties: Dict[str, Any], seconds: Dict[str, float]):
         """Converts one variant into the staging dir and runs the gate on it. Returns (info,
-        LiteRT probabilities); info["reasons"] is non-empty (and the file removed) when refused."""
+        LiteRT probabilities); info["reasons"] is non-empty (and the file removed) when refused.
+        Adds the stages' wall times to `seconds` ('<variant>_convert', ...)."""
         spec = tflite_variants.variant(variant)
         min_agreement = float(json.loads(exec_properties["min_agreement"]).get(
             variant, spec.min_agreement))
         max_diff = float(json.loads(exec_properties.get("max_probability_diff") or "{}").get(
             variant, spec.max_probability_diff))
-        content = export.convert_tflite(saved_model, variant,
-                                        representative_images=lambda: train_images[:, None])
+        with timed(seconds, f"{variant}_convert"):
+            content = export.convert_tflite(saved_model, variant,
+                                            representative_images=lambda: train_images[:, None])
         filename = f"model_{variant}.tflite"
         path = os.path.join(staging, filename)
         with open(path, "wb") as f:
@@ -233,13 +256,15 @@ class Executor(pusher_executor.Executor):
         runtimes: Dict[str, Dict[str, Any]] = {}
         errors: Dict[str, str] = {}
         try:
-            tf_probs = export.TFLiteModel(content).predict(images)
+            with timed(seconds, f"{variant}_tf_interpreter"):
+                tf_probs = export.TFLiteModel(content).predict(images)
             runtimes["TensorFlow's interpreter"] = parity.agreement(tf_probs, sm_probs, labels,
                                                                    class_names)
         except Exception as e:  # pylint: disable=broad-except
             errors["TensorFlow's interpreter"] = f"{type(e).__name__}: {e}"
-        lrt = litert.run_litert(path, images=images, threads=threads, latency_runs=runs,
-                                python=python)
+        with timed(seconds, f"{variant}_litert"):
+            lrt = litert.run_litert(path, images=images, threads=threads, latency_runs=runs,
+                                    python=python)
         probs = lrt.predictions
         if lrt.ok and probs is not None and probs.shape == sm_probs.shape:
             runtimes["LiteRT"] = parity.agreement(probs, sm_probs, labels, class_names)
@@ -247,8 +272,10 @@ class Executor(pusher_executor.Executor):
             errors["LiteRT"] = lrt.error or (f"output shape {None if probs is None else probs.shape}"
                                              f", expected {sm_probs.shape}")
         reasons = parity.decide(runtimes, errors, min_agreement, max_diff)
+        with timed(seconds, "gzip"):
+            gzip_bytes = gzip_size(content)
         info: Dict[str, Any] = {
-            "file": filename, "bytes": len(content), "gzip_bytes": gzip_size(content),
+            "file": filename, "bytes": len(content), "gzip_bytes": gzip_bytes,
             "quantization": spec.quantization, "sparse_storage": spec.sparse_storage,
             "min_agreement": min_agreement, "max_probability_diff": max_diff,
             "runtimes": runtimes, "load_errors": errors,

@@ -2,13 +2,14 @@
 import gzip
 import json
 import os
+import time
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from components.export_pusher.executor import (accuracy_of, auc_of, dir_sizes, gzip_size,
-                                               write_report_json)
+                                               timed, write_report_json)
 from modules.latency import median_latency_ms, time_calls
 
 
@@ -73,11 +74,24 @@ def test_accuracy_of_binary_and_multiclass():
     assert accuracy_of(softmax, np.array([1, 0, 0])) == pytest.approx(2 / 3)
 
 
+def test_timed_adds_up_each_stage_even_when_it_raises():
+    seconds = {}
+    with timed(seconds, "convert"):
+        time.sleep(0.05)
+    with timed(seconds, "convert"):
+        time.sleep(0.05)
+    with pytest.raises(ValueError), timed(seconds, "litert"):
+        raise ValueError("refused")
+    assert set(seconds) == {"convert", "litert"}
+    assert 0.1 <= seconds["convert"] < 1.0 and seconds["litert"] < 0.1
+
+
 def test_gzip_size():
     compressible = b"a" * 100_000
     size = gzip_size(compressible)
     assert 0 < size < 1_000
-    assert size == len(gzip.compress(compressible, compresslevel=9))
+    assert size == len(gzip.compress(compressible, compresslevel=6))  # gzip's default level
+    assert gzip_size(compressible, compresslevel=9) == len(gzip.compress(compressible, 9))
     random_bytes = np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
     assert gzip_size(random_bytes) >= len(random_bytes)  # incompressible: header overhead
 

@@ -111,6 +111,10 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
         assert not os.path.exists(os.path.join(dest, f"model_{variant}.tflite"))
     with open(os.path.join(dest, "labels.txt")) as f:
         assert f.read().split() == class_names
+    # where the push's time went, per stage and variant (seconds, >= 0)
+    stages = {"samples", "saved_model_predict", "saved_model_latency", "gzip", "report"} | {
+        f"{v}_{step}" for v in pushed | rejected for step in ("convert", "litert")}
+    assert stages <= set(report["seconds"]) and min(report["seconds"].values()) >= 0
     with open(os.path.join(dest, "report.json")) as f:
         json.loads(f.read(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
     for dirpath, _, filenames in os.walk(dest):
