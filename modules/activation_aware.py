@@ -24,6 +24,8 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from modules.layer_swap import swap_layers
+
 
 class ScaledDense(tf_keras.layers.Dense, tfmot.sparsity.keras.PrunableLayer):
     """Dense whose kernel variable holds V = W * s; computes activation(x @ (V / s) + b).
@@ -91,35 +93,26 @@ def dense_layer_names(model: tf_keras.Model, layer_names: Iterable[str]):
 def scale_dense_layers(model: tf_keras.Model, scales: Dict[str, np.ndarray]) -> tf_keras.Model:
     """A copy of `model` whose Dense layers named in `scales` are ScaledDense (V = W * s), same
     function; every other layer is the original object (weights kept)."""
-    def clone_fn(layer):
+    def scaled(layer):
         if layer.name not in scales:
-            return layer
-        config = layer.get_config()
-        return ScaledDense(input_scale=scales[layer.name], **{k: v for k, v in config.items()})
+            return None
+        s = scales[layer.name]
+        kernel, *rest = layer.get_weights()
+        return (ScaledDense(input_scale=s, **layer.get_config()),
+                [kernel * s[:, None], *rest, s])
 
-    scaled = tf_keras.models.clone_model(model, clone_function=clone_fn)
-    for name, s in scales.items():
-        kernel, *rest = model.get_layer(name).get_weights()
-        layer = scaled.get_layer(name)
-        layer.set_weights([kernel * s[:, None], *rest, s])
-    return scaled
+    return swap_layers(model, scaled)
 
 
 def fold_scales(model: tf_keras.Model) -> tf_keras.Model:
     """A copy of `model` with every ScaledDense replaced by a plain Dense of kernel V / s (0 where
     s = 0); other layers are the original objects."""
-    folded_weights = {}
-
-    def clone_fn(layer):
+    def folded(layer):
         if not isinstance(layer, ScaledDense):
-            return layer
+            return None
         kernel, *rest, scale = layer.get_weights()
         inverse = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
-        folded_weights[layer.name] = [kernel * inverse[:, None], *rest]
         config = {k: v for k, v in layer.get_config().items() if k != "input_scale"}
-        return tf_keras.layers.Dense(**config)
+        return tf_keras.layers.Dense(**config), [kernel * inverse[:, None], *rest]
 
-    folded = tf_keras.models.clone_model(model, clone_function=clone_fn)
-    for name, weights in folded_weights.items():
-        folded.get_layer(name).set_weights(weights)
-    return folded
+    return swap_layers(model, folded)

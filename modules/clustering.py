@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from modules.layer_swap import known_layer_names, swap_layers
+
 clustering = tfmot.clustering.keras
 
 
@@ -33,20 +35,17 @@ def clusters_for(layer: tf_keras.layers.Layer, number_of_clusters: Union[int, Ma
 def apply_clustering(model: tf_keras.Model, layer_names: Iterable[str],
                      number_of_clusters: Union[int, Mapping[str, int]]) -> tf_keras.Model:
     """A model whose `layer_names` layers are wrapped for sparsity-preserving clustering."""
-    names = set(layer_names)
-    missing = names - {layer.name for layer in model.layers}
-    if missing:
-        raise ValueError(f"cannot cluster unknown layer(s) {sorted(missing)}")
+    names = known_layer_names(model, layer_names, "cluster")
 
-    def clone_fn(layer):
+    def wrap(layer):
         if layer.name in names and not too_few_weights(layer, number_of_clusters):
             return clustering.cluster_weights(
                 layer, number_of_clusters=clusters_for(layer, number_of_clusters),
                 cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS,
                 preserve_sparsity=True)
-        return layer
+        return None
 
-    return tf_keras.models.clone_model(model, clone_function=clone_fn)
+    return swap_layers(model, wrap)
 
 
 def too_few_weights(layer: tf_keras.layers.Layer,

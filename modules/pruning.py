@@ -14,6 +14,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras
 
 from modules.configs import PruningConfig
+from modules.layer_swap import known_layer_names, swap_layers
 
 sparsity = tfmot.sparsity.keras
 
@@ -72,17 +73,9 @@ def recovery_start_epoch(schedule: "sparsity.PruningSchedule", steps_per_epoch: 
 def apply_pruning(model: tf_keras.Model, layer_names: Iterable[str],
                   schedule: "sparsity.PruningSchedule") -> tf_keras.Model:
     """Returns a model whose `layer_names` layers are wrapped for pruning, weights kept."""
-    names = set(layer_names)
-    missing = names - {layer.name for layer in model.layers}
-    if missing:
-        raise ValueError(f"cannot prune unknown layer(s) {sorted(missing)}")
-
-    def clone_fn(layer):
-        if layer.name in names:
-            return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return layer
-
-    return tf_keras.models.clone_model(model, clone_function=clone_fn)
+    names = known_layer_names(model, layer_names, "prune")
+    return swap_layers(model, lambda layer: sparsity.prune_low_magnitude(
+        layer, pruning_schedule=schedule) if layer.name in names else None)
 
 
 def strip_pruning(model: tf_keras.Model) -> tf_keras.Model:
