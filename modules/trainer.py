@@ -1,7 +1,8 @@
 """TFX Trainer `run_fn`: VGG16 transfer learning, magnitude pruning with retraining, export.
 
 Phase 1 trains the head on a frozen ImageNet base (or the whole network when `weights: none`:
-a frozen random base learns nothing). Phase 2 unfreezes the top conv blocks one at a time at a
+a frozen random base learns nothing); without augmentation, on the base's features computed once
+(modules/feature_cache.py). Phase 2 unfreezes the top conv blocks one at a time at a
 lower learning rate. Optionally (`structured_pruning`, off by default) the lowest-L1-norm conv
 filters are removed and the smaller model fine-tuned. Then the layers chosen by `pruning.layers`
 (default: the head and the trainable conv layers) are wrapped with `prune_low_magnitude` and
@@ -29,7 +30,7 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from modules import distribution, export
+from modules import distribution, export, feature_cache
 from modules.compression_steps import (  # noqa: F401  (re-exported: tests, benchmarks)
     cluster_and_fine_tune, filter_prune_and_fine_tune, prune_and_fine_tune, pruned_layer_names,
     quantization_aware_fine_tune)
@@ -126,9 +127,18 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
         started = time.time()
         class_weight = class_weight_for(tr.class_weight, train_labels, num_classes)
         compile_model(model, hp["learning_rate"], num_classes, jit_compile=jit)
-        history = model.fit(train_ds, validation_data=eval_ds, epochs=tr.epochs, verbose=2,
-                            class_weight=class_weight,
-                            callbacks=[*early_stopping(tr.early_stopping_patience), *callbacks])
+        not_cached = feature_cache.why_not_cached(model, strategy)
+        if not_cached is None:  # frozen base, no augmentation: its features computed once
+            history = feature_cache.fit_head_on_features(
+                model, train_ds, eval_ds, epochs=tr.epochs, learning_rate=hp["learning_rate"],
+                num_classes=num_classes, batch_size=int(hp["batch_size"]), seed=seed,
+                class_weight=class_weight, patience=tr.early_stopping_patience,
+                callbacks=callbacks, jit_compile=jit)
+        else:
+            history = model.fit(train_ds, validation_data=eval_ds, epochs=tr.epochs, verbose=2,
+                                class_weight=class_weight,
+                                callbacks=[*early_stopping(tr.early_stopping_patience),
+                                           *callbacks])
         summary: Dict[str, Any] = {
             "class_names": list(cfg.class_names),
             "data_roles": {"fit": "train", "early_stopping_and_selection": "validation"},
@@ -150,6 +160,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
             "class_weight": ({str(k): round(v, 4) for k, v in class_weight.items()}
                              if class_weight else None),
             "phase1": {"epochs": tr.epochs, "epochs_run": len(history.epoch),
+                       "features_cached": not_cached is None,
+                       **({"features_not_cached_because": not_cached} if not_cached else {}),
                        "early_stopping_patience": tr.early_stopping_patience,
                        "history": _history(history), "validation": evaluate(model, eval_ds)},
         }

@@ -94,6 +94,8 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     assert len(report["data_manifest"]["sha256"]) == 64
     assert report["library_versions"]["tfx"] == "1.16.0"
     assert report["run"]["config"]["trainer"]["pruning"]["layers"] == "all"
+    # frozen ImageNet base, no augmentation: phase 1 trained the head on features computed once
+    assert report["training"]["phase1"]["features_cached"] is True
     assert report["weights_source"].startswith("imagenet")
     assert report["deployed"] in report["tflite"]
     assert os.path.isfile(os.path.join(dest, "report.html"))

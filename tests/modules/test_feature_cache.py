@@ -1,0 +1,80 @@
+"""modules/feature_cache.py: phase 1 on features computed once trains the head exactly as fitting
+the whole model would, leaves the frozen base alone, and is refused when it would not be the same
+training (augmentation, a trainable base)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from modules import feature_cache
+from modules.configs import AugmentationConfig
+from modules.data import arrays_dataset
+from modules.model import build_model, set_base_trainable
+from modules.training import compile_model
+
+N = 12
+
+
+def _model(num_classes=3, augmentation=None):
+    model = build_model(32, num_classes, weights_path=None, head_units=8, dropout=0.0,
+                        pooling="avg", augmentation=augmentation, seed=3)
+    set_base_trainable(model, False)  # a frozen (random) base, as with ImageNet weights
+    return model
+
+
+def _data(num_classes=3):
+    rng = np.random.default_rng(0)
+    return (rng.uniform(0, 255, (N, 32, 32, 3)).astype(np.float32),
+            np.arange(N) % num_classes)
+
+
+def test_head_trained_on_cached_features_equals_fitting_the_whole_model():
+    x, y = _data()
+    full, cached = _model(), _model()
+    assert feature_cache.why_not_cached(cached, tf.distribute.get_strategy()) is None
+    conv_before = cached.get_layer("block5_conv3").get_weights()[0].copy()
+    head_before = cached.get_layer("head_dense").get_weights()[0].copy()
+    # full batch, no dropout: the two fits see the same gradient steps whatever the shuffling
+    compile_model(full, 1e-2, 3)
+    full.fit(arrays_dataset(x, y, N, False, 0), epochs=3, verbose=0)
+    history = feature_cache.fit_head_on_features(
+        cached, arrays_dataset(x, y, 5, True, 0), arrays_dataset(x, y, 5, False, 0), epochs=3,
+        learning_rate=1e-2, num_classes=3, batch_size=N, seed=0)
+    for name in ("head_dense", "predictions"):
+        for a, b in zip(full.get_layer(name).get_weights(), cached.get_layer(name).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(cached.get_layer("block5_conv3").get_weights()[0], conv_before)
+    assert np.abs(cached.get_layer("head_dense").get_weights()[0] - head_before).max() > 1e-3
+    assert len(history.epoch) == 3 and {"loss", "accuracy", "val_loss"} <= set(history.history)
+    # the full model predicts with the head it was given
+    np.testing.assert_allclose(full.predict(x, verbose=0), cached.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_early_stopping_on_the_validation_features():
+    x, y = _data(2)
+    model = _model(2)
+    history = feature_cache.fit_head_on_features(
+        model, arrays_dataset(x, y, 4, True, 0), arrays_dataset(x[::-1], 1 - y, 4, False, 0),
+        epochs=30, learning_rate=5e-2, num_classes=2, batch_size=4, seed=0, patience=1)
+    # the validation labels are the train labels flipped: its loss rises, training stops early
+    assert len(history.epoch) < 30
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: _model(augmentation=AugmentationConfig(enabled=True)), "augmentation"),
+    (lambda: build_model(32, 3, weights_path=None, pooling="avg", base_trainable=True),
+     "conv layers are trained"),
+])
+def test_refused_when_it_would_not_be_the_same_training(make, reason):
+    assert reason in feature_cache.why_not_cached(make(), tf.distribute.get_strategy())
+
+
+def test_pooled_features_are_the_pooling_layers_output():
+    x, y = _data()
+    model = _model()
+    features, labels = feature_cache.pooled_features(model, arrays_dataset(x, y, 5, False, 0))
+    expected = tf_keras.Model(model.input, model.get_layer("avg_pool").output).predict(x, verbose=0)
+    assert features.shape == (N, 512)
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(labels, y)
