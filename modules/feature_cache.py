@@ -7,7 +7,9 @@ instead of `epochs` of them.
     pooled features float32 [N, 512] ('avg' pooling; 512 * (H/32)^2 with 'flatten')
       -> head_dense -> head_dropout -> predictions     (fresh copies, weights copied back)
 """
-from typing import Any, Dict, Optional, Sequence, Tuple
+import collections
+import hashlib
+from typing import Any, Dict, Hashable, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -39,17 +41,41 @@ def why_not_cached(model: tf_keras.Model, strategy: tf.distribute.Strategy) -> O
     return None
 
 
+def pooling_layer(model: tf_keras.Model) -> tf_keras.layers.Layer:
+    names = {layer.name for layer in model.layers}
+    return model.get_layer(next(n for n in POOLING_LAYERS if n in names))
+
+
 def pooled_features(model: tf_keras.Model, dataset) -> Tuple[np.ndarray, np.ndarray]:
     """One pass over `dataset` ((images [B, H, W, 3], labels [B]) batches) through the frozen
     base: (features float32 [N, F], labels [N])."""
-    pool = next(model.get_layer(n) for n in POOLING_LAYERS
-                if n in {layer.name for layer in model.layers})
-    extractor = tf_keras.Model(model.input, pool.output)
+    extractor = tf_keras.Model(model.input, pooling_layer(model).output)
     features, labels = [], []
     for x, y in dataset:
         features.append(extractor(x, training=False).numpy())
         labels.append(y.numpy())
     return np.concatenate(features), np.concatenate(labels)
+
+
+_CACHE: "collections.OrderedDict[Tuple[Any, ...], np.ndarray]" = collections.OrderedDict()
+CACHE_ENTRIES = 4
+
+
+def cached_pooled_features(model: tf_keras.Model, images: np.ndarray, base_key: Hashable
+                           ) -> np.ndarray:
+    """Pooled features float32 [N, F] of `images` [N, H, W, 3] (in-memory arrays, e.g. the
+    Tuner's), computed once per process for the same images and the same frozen base
+    (`base_key`: what fixes the base's weights, e.g. the weights file and the image size); the
+    images are keyed by their content, so every Tuner trial reuses them."""
+    images = np.ascontiguousarray(images)
+    key = (base_key, images.shape, str(images.dtype), hashlib.sha1(images.data).hexdigest())
+    if key not in _CACHE:
+        extractor = tf_keras.Model(model.input, pooling_layer(model).output)
+        _CACHE[key] = extractor.predict(images, batch_size=256, verbose=0)
+        while len(_CACHE) > CACHE_ENTRIES:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    return _CACHE[key]
 
 
 def head_copy(model: tf_keras.Model, feature_dim: int) -> tf_keras.Model:
@@ -64,22 +90,38 @@ def head_copy(model: tf_keras.Model, feature_dim: int) -> tf_keras.Model:
     return tf_keras.Model(inputs, x)
 
 
+def fit_head(model: tf_keras.Model, features: np.ndarray, labels: np.ndarray, *, epochs: int,
+             learning_rate: float, num_classes: int, batch_size: int, seed: int,
+             initial_epoch: int = 0, validation: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+             class_weight: Optional[Dict[int, float]] = None, patience: int = 0,
+             callbacks: Sequence[Any] = (), jit_compile: bool = False,
+             run_eagerly: bool = False, verbose: int = 2):
+    """Fits a copy of `model`'s head on `features` [N, F] (reshuffled each epoch, `batch_size`
+    per step), with early stopping on `validation` (features, labels) when `patience` > 0, then
+    copies the head's weights into `model`. Returns the Keras History."""
+    head = head_copy(model, int(features.shape[-1]))
+    compile_model(head, learning_rate, num_classes, jit_compile=jit_compile)
+    head.run_eagerly = run_eagerly
+    val = arrays_dataset(*validation, 1024, False, seed) if validation is not None else None
+    history = head.fit(arrays_dataset(features, labels, batch_size, True, seed),
+                       validation_data=val, initial_epoch=initial_epoch, epochs=epochs,
+                       verbose=verbose, class_weight=class_weight,
+                       callbacks=[*(early_stopping(patience) if val is not None else []),
+                                  *callbacks])
+    for name in HEAD_PATH:
+        model.get_layer(name).set_weights(head.get_layer(name).get_weights())
+    return history
+
+
 def fit_head_on_features(model: tf_keras.Model, train_ds, eval_ds, *, epochs: int,
                          learning_rate: float, num_classes: int, batch_size: int, seed: int,
                          class_weight: Optional[Dict[int, float]] = None, patience: int = 0,
                          callbacks: Sequence[Any] = (), jit_compile: bool = False):
-    """Phase 1 for a model `why_not_cached` accepts: fits a copy of the head on the pooled
-    features of `train_ds` (reshuffled each epoch, `batch_size` per step) with early stopping on
-    those of `eval_ds` (the validation role), then copies the head's weights into `model`.
-    Returns the Keras History (same metrics as fitting `model`)."""
+    """The Trainer's phase 1 for a model `why_not_cached` accepts: `fit_head` on the pooled
+    features of `train_ds`, early stopping on those of `eval_ds` (the validation role). Returns
+    the Keras History (same metrics as fitting `model`)."""
     x_train, y_train = pooled_features(model, train_ds)
-    x_val, y_val = pooled_features(model, eval_ds)
-    head = head_copy(model, int(x_train.shape[-1]))
-    compile_model(head, learning_rate, num_classes, jit_compile=jit_compile)
-    history = head.fit(arrays_dataset(x_train, y_train, batch_size, True, seed),
-                       validation_data=arrays_dataset(x_val, y_val, 1024, False, seed),
-                       epochs=epochs, verbose=2, class_weight=class_weight,
-                       callbacks=[*early_stopping(patience), *callbacks])
-    for name in HEAD_PATH:
-        model.get_layer(name).set_weights(head.get_layer(name).get_weights())
-    return history
+    return fit_head(model, x_train, y_train, epochs=epochs, learning_rate=learning_rate,
+                    num_classes=num_classes, batch_size=batch_size, seed=seed,
+                    validation=pooled_features(model, eval_ds), class_weight=class_weight,
+                    patience=patience, callbacks=callbacks, jit_compile=jit_compile)

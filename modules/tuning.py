@@ -4,7 +4,9 @@ Trainer's hyperparameters.
 keras-tuner's own `run_trial` insists on Keras 3 models; the project builds `tf_keras` ones, so the
 tuners override `run_trial` (`ArrayTrialsMixin`): each trial builds the model, trains it on
 in-memory Transform output with the trial's batch size (a real hyperparameter: the dataset is
-rebuilt per trial), and returns its metrics. With `cv_folds > 1` a trial is k-fold
+rebuilt per trial), and returns its metrics. With the base frozen and no augmentation, the head
+epochs train on the base's pooled features, computed once for all trials
+(modules/feature_cache.py). With `cv_folds > 1` a trial is k-fold
 cross-validated on the train split (folds fixed by the seed) and its objective is the mean
 held-out accuracy over folds; `cv_folds == 1` trains on the train split and scores on the
 validation split (never the test split).
@@ -27,9 +29,11 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import keras_tuner
 import numpy as np
+import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from modules import feature_cache
 from modules.configs import SEARCH_SPACE_TYPES, RunConfig
 from modules.data import arrays_dataset
 from modules.model import build_model_from_config, set_base_trainable
@@ -167,8 +171,18 @@ def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights
     class_weight = class_weight_for(config.trainer.class_weight, yt, num_classes)
     trained: List[int] = []
     if initial_epoch < min(switch, total):
-        history = model.fit(train_ds, initial_epoch=initial_epoch, epochs=min(switch, total),
-                            verbose=0, class_weight=class_weight)
+        if feature_cache.why_not_cached(model, tf.distribute.get_strategy()) is None:
+            # frozen base, no augmentation: the head trains on features shared by every trial
+            features = feature_cache.cached_pooled_features(
+                model, xt, (weights_path, config.model.image_size, config.model.pooling))
+            history = feature_cache.fit_head(
+                model, features, yt, initial_epoch=initial_epoch, epochs=min(switch, total),
+                learning_rate=lr, num_classes=num_classes, batch_size=batch_size, seed=seed,
+                class_weight=class_weight, jit_compile=config.trainer.jit_compile,
+                run_eagerly=config.run_eagerly, verbose=0)
+        else:
+            history = model.fit(train_ds, initial_epoch=initial_epoch, epochs=min(switch, total),
+                                verbose=0, class_weight=class_weight)
         trained += list(history.epoch)
     if total > switch:
         set_base_trainable(model, True, top_blocks=int(values["unfreeze_blocks"]))

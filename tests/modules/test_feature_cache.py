@@ -78,3 +78,48 @@ def test_pooled_features_are_the_pooling_layers_output():
     assert features.shape == (N, 512)
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(labels, y)
+
+
+def test_cached_features_are_computed_once_per_content_and_base():
+    x, _ = _data()
+    model = _model()
+    first = feature_cache.cached_pooled_features(model, x, ("base", 32))
+    assert feature_cache.cached_pooled_features(model, x.copy(), ("base", 32)) is first
+    other = x.copy()
+    other[0, 0, 0, 0] += 1.0  # other images: computed afresh
+    assert feature_cache.cached_pooled_features(model, other, ("base", 32)) is not first
+    assert feature_cache.cached_pooled_features(model, x, ("other base", 32)) is not first
+    np.testing.assert_allclose(first, feature_cache.pooled_features(
+        model, arrays_dataset(x, np.zeros(N), 5, False, 0))[0], rtol=1e-5, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def imagenet_weights_path():
+    from pipeline.weights import load_vgg16_weights_info, provision_vgg16_weights
+    return (load_vgg16_weights_info() or provision_vgg16_weights()).path
+
+
+def test_tuner_trials_with_a_frozen_imagenet_base_share_cached_features(imagenet_weights_path):
+    """A Tuner trial (frozen ImageNet base, no augmentation) trains its head on features computed
+    once for all trials: the second trial computes none, and a trial's score does not depend on
+    whether the features were cached before it (search order)."""
+    from modules import tuning
+    from modules.configs import ModelConfig, RunConfig, TrainerConfig, TunerConfig
+    rng = np.random.default_rng(1)
+    y = np.arange(24) % 2
+    x = (rng.uniform(0, 100, (24, 32, 32, 3)) + 150 * y[:, None, None, None]).astype(np.float32)
+    cfg = RunConfig(seed=3, class_names=["a", "b"], weights_path=imagenet_weights_path,
+                    model=ModelConfig(image_size=32, head_units=4, dropout=0.0),
+                    trainer=TrainerConfig(augmentation=AugmentationConfig(enabled=False)),
+                    tuner=TunerConfig(epochs=2, learning_rate=[1e-3], batch_size=[8]))
+    fold = (x[:16], y[:16], x[16:], y[16:])
+    feature_cache._CACHE.clear()
+    score_first, trained = tuning.train_trial({"learning_rate": 1e-3, "batch_size": 8}, cfg,
+                                              fold, 5)
+    assert trained == [0, 1] and len(feature_cache._CACHE) == 1  # the cached path ran
+    (features,) = feature_cache._CACHE.values()
+    assert features.shape == (16, 512)
+    score_again, _ = tuning.train_trial({"learning_rate": 1e-3, "batch_size": 8}, cfg, fold, 5)
+    assert len(feature_cache._CACHE) == 1  # nothing computed again
+    assert next(iter(feature_cache._CACHE.values())) is features
+    assert score_again == pytest.approx(score_first)
