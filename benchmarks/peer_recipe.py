@@ -119,6 +119,8 @@ def pipeline_run(root: str, seed: int, work: str, extra: List[str]) -> Dict[str,
     accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
     phases = component_seconds(proc.stdout)
     log(f"  pipeline validation trail (seed {seed}): {validation_trail(out)}")
+    log(f"  pipeline seconds per component (seed {seed}): "
+        + ", ".join(f"{name} {sec:.0f}" for name, sec in phases.items()))
     shutil.rmtree(out, ignore_errors=True)
     return {"accuracy": float(accuracy), "seconds": seconds, "blessed": summary["blessed"],
             "test_examples": int(metrics.get("example_count", 0)),
