@@ -9,7 +9,6 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow as tf
-import tf_keras
 from absl import logging
 
 from modules import activation_aware, clustering, pruning, qat, structured_pruning
@@ -59,9 +58,7 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     selection = None
     start = pruning.recovery_start_epoch(schedule, steps_per_epoch)
     if eval_ds is not None and prune_cfg.early_stopping_patience > 0 and start < epochs:
-        selection = tf_keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=int(prune_cfg.early_stopping_patience),
-            restore_best_weights=True, start_from_epoch=start)
+        (selection,) = early_stopping(prune_cfg.early_stopping_patience, start_from_epoch=start)
         fit_callbacks.append(selection)
     fit_callbacks.extend(callbacks)
     if log_dir:

@@ -54,12 +54,14 @@ def class_weight_for(mode: str, labels: Sequence[int], num_classes: int
     raise ValueError(f"class_weight: expected 'balanced' or 'none', got {mode!r}")
 
 
-def early_stopping(patience: int) -> list:
-    """[EarlyStopping on the validation loss, best weights restored] when patience > 0, else []."""
+def early_stopping(patience: int, start_from_epoch: int = 0) -> list:
+    """[EarlyStopping on the validation loss, best weights restored, epochs before
+    `start_from_epoch` (0-based) neither counted nor selected] when patience > 0, else []."""
     if patience <= 0:
         return []
     return [tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience),
-                                             restore_best_weights=True)]
+                                             restore_best_weights=True,
+                                             start_from_epoch=int(start_from_epoch))]
 
 
 def history_dict(history) -> Dict[str, Any]:
