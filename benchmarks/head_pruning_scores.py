@@ -28,7 +28,7 @@ import argparse  # noqa: E402
 import numpy as np  # noqa: E402
 import tf_keras  # noqa: E402
 
-from benchmarks.pruning_validation import load  # noqa: E402
+from benchmarks.image_tree import load_split  # noqa: E402
 from modules.configs import AugmentationConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
 from modules.model import build_model  # noqa: E402
@@ -58,8 +58,8 @@ def main(argv=None) -> int:
         p.error(f"{args.root}: needs a test/ folder, so that eval/ is the validation role")
     classes = sorted(os.listdir(os.path.join(args.root, "train")))
     k, size = len(classes), args.image_size
-    xt, yt = load(args.root, "train", classes, size)
-    xv, yv = load(args.root, "eval", classes, size)
+    xt, yt = load_split(args.root, "train", classes, size)
+    xv, yv = load_split(args.root, "eval", classes, size)
     rows = []
     for seed in range(args.seeds):
         tf_keras.backend.clear_session()

@@ -24,19 +24,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
-import glob  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
+from benchmarks.image_tree import load_split  # noqa: E402
 from modules import trainer  # noqa: E402
 from modules.configs import AugmentationConfig, FineTuneConfig, PruningConfig  # noqa: E402
 from modules.data import arrays_dataset  # noqa: E402
 from modules.layer_names import CONV_LAYER_NAMES  # noqa: E402
 from modules.model import build_model  # noqa: E402
-from modules.preprocessing import decode_and_resize  # noqa: E402
 from modules.training import class_weight_for, compile_model, early_stopping, evaluate  # noqa: E402
 
 VARIANTS = {  # name: (learning rate, PruningConfig); 50 % on head + block 5 (`trainable`) unless named
@@ -70,16 +68,6 @@ VARIANTS = {  # name: (learning rate, PruningConfig); 50 % on head + block 5 (`t
 }
 
 
-def load(root: str, split: str, classes, size: int):
-    """Transform's own decode: float32 [N, size, size, 3] in [0, 255], int labels [N]."""
-    xs, ys = [], []
-    for label, name in enumerate(classes):
-        for path in sorted(glob.glob(os.path.join(root, split, name, "*"))):
-            xs.append(decode_and_resize(tf.io.read_file(path), size).numpy())
-            ys.append(label)
-    return np.stack(xs), np.array(ys)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,8 +85,8 @@ def main(argv=None) -> int:
         p.error(f"{args.root}: needs a test/ folder, so that eval/ is the validation role")
     classes = sorted(os.listdir(os.path.join(args.root, "train")))
     k, size = len(classes), args.image_size
-    xt, yt = load(args.root, "train", classes, size)
-    xv, yv = load(args.root, "eval", classes, size)
+    xt, yt = load_split(args.root, "train", classes, size)
+    xv, yv = load_split(args.root, "eval", classes, size)
     results = {name: [] for name in variants}
     for seed in range(args.seeds):
         tf_keras.backend.clear_session()

@@ -101,13 +101,13 @@ def main(argv=None) -> int:
         variants[name] = [s for s in sets.split(",") if s]
     import peer_recipe
     from pipeline import weights as provisioning
-    from pruning_validation import load
+    from benchmarks.image_tree import load_split
     weights = (provisioning.load_vgg16_weights_info() or provisioning.provision_vgg16_weights()).path
     work = tempfile.mkdtemp(prefix="bench-dev-")
     try:
         root = build_dev_tree(os.path.join(work, "dev3"))
         classes = peer_recipe.classes_of(root)
-        arrays = [load(root, split, classes, 32) for split, _ in SPLIT_SIZES]
+        arrays = [load_split(root, split, classes, 32) for split, _ in SPLIT_SIZES]
         rows: Dict[str, List[float]] = {"recipe": [], **{n: [] for n in variants}}
         for seed in range(args.seeds):
             r = peer_recipe.recipe_run(root, "train", "test", classes, 32, weights, seed)
