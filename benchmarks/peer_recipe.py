@@ -144,6 +144,8 @@ def validation_trail(out: str) -> str:
         parts.append(f"phase2[{step['unfrozen_blocks']}]={step['validation']['accuracy']:.4f}"
                      f"{'' if step.get('kept', True) else ' undone'}")
     parts.append(f"final={s.get('final_validation', {}).get('accuracy', float('nan')):.4f}")
+    if s.get("seconds"):
+        parts.append("seconds " + ", ".join(f"{k} {v:.0f}" for k, v in s["seconds"].items()))
     return " ".join(parts)
 
 

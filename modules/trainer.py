@@ -88,9 +88,11 @@ def run_fn(fn_args) -> None:
     logging.info("Training summary: %s", json.dumps(summary, default=str))
 
     # Every worker of a multi-worker strategy takes part in the save; only the chief's counts.
+    exported = time.time()
     export.export_serving_model(model, tf_transform_output,
                                fn_args.serving_model_dir if chief else
                                os.path.join(scratch, "model"))
+    summary["seconds"]["export"] = round(time.time() - exported, 1)
     if not chief:
         tf.io.gfile.rmtree(scratch)
         distribution.wait_for_chief_export(fn_args.serving_model_dir)
@@ -125,6 +127,13 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
         # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
         warm = warm_start(model, base_model) if base_model else None
         started = time.time()
+        seconds: Dict[str, float] = {}  # wall time per phase, summary["seconds"]
+        last = [started]
+
+        def lap(phase: str) -> None:
+            now = time.time()
+            seconds[phase], last[0] = round(now - last[0], 1), now
+
         class_weight = class_weight_for(tr.class_weight, train_labels, num_classes)
         compile_model(model, hp["learning_rate"], num_classes, jit_compile=jit)
         not_cached = feature_cache.why_not_cached(model, strategy)
@@ -165,6 +174,7 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                        "early_stopping_patience": tr.early_stopping_patience,
                        "history": _history(history), "validation": evaluate(model, eval_ds)},
         }
+        lap("phase1")
 
         ft_cfg = fine_tune_config(cfg, hp)
         if weights_path and ft_cfg.unfreeze_blocks > 0:
@@ -172,6 +182,7 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                                                     eval_ds, callbacks=callbacks,
                                                     class_weight=class_weight, jit_compile=jit,
                                                     baseline=summary["phase1"]["validation"])
+            lap("phase2")
         # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
         # fine-tuned at phase 2's lower learning rate, never phase 1's.
         def fine_tune_lr(conv_touched: bool) -> float:
@@ -185,6 +196,7 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 model, sp_cfg, float(sp_cfg.learning_rate or fine_tune_lr(True)), num_classes,
                 train_ds, eval_ds, class_weight=class_weight, callbacks=callbacks,
                 jit_compile=jit)
+            lap("structured_pruning")
         tfmot_steps = tr.pruning.enabled or tr.clustering.enabled or tr.quantization_aware.enabled
         if tfmot_steps and uses_mixed_precision(model):
             # tfmot's wrappers hand a 16-bit layer float32 masked weights (a dtype clash):
@@ -202,20 +214,25 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
             summary["pruning"]["validation_before"] = dense_validation
             compressed = summary["pruning"]["layers"]
+            lap("pruning")
         if tr.clustering.enabled:
             model, summary["clustering"] = cluster_and_fine_tune(
                 model, tr.clustering, compressed, float(tr.clustering.learning_rate or prune_lr),
                 num_classes, train_ds, eval_ds, class_weight=class_weight,
                 callbacks=callbacks, jit_compile=jit)
+            lap("clustering")
         if tr.quantization_aware.enabled:
             qa = tr.quantization_aware
             model, summary["quantization_aware"] = quantization_aware_fine_tune(
                 model, qa, compressed, float(qa.learning_rate or prune_lr), num_classes,
                 train_ds, eval_ds, preserve_clusters=tr.clustering.enabled,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
+            lap("quantization_aware")
         summary["train_seconds"] = round(time.time() - started, 1)
         summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
                                                         num_classes, jit_compile=jit)
+        lap("final_validation")
+        summary["seconds"] = seconds
     return model, summary
 
 

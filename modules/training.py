@@ -6,6 +6,10 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import tf_keras
 
+from modules.autograph_rules import exclude_tf_keras
+
+exclude_tf_keras()  # before any model is traced (modules/autograph_rules.py)
+
 
 def compile_model(model: tf_keras.Model, learning_rate: float, num_classes: int,
                   jit_compile: bool = False) -> None:
