@@ -19,8 +19,10 @@ from modules.data import arrays_dataset
 from pipeline.config import load_config
 
 SIZE = 32
+# the profile's own fine-tune budgets (2 epochs after filter pruning, 4 while pruning to 80 %):
+# with 1 and 2 epochs of 6 steps the 48-image model recovered or not depending on the random
+# draws (a ranking with AUC 1.0 on one side of 0.5)
 SHRINK = ["trainer.epochs=3", "trainer.fine_tune.unfreeze_blocks=0",
-          "trainer.structured_pruning.fine_tune_epochs=1", "trainer.pruning.fine_tune_epochs=2",
           "trainer.pruning.frequency=2", "model.head_units=64"]
 
 
@@ -51,10 +53,11 @@ def test_compression_profile_model_passes_the_int8_parity_gate_in_litert(eager, 
                     tuner=config.tuner)
     x_train, y_train = _bright_vs_dark(48, seed=1)
     x_held, y_held = _bright_vs_dark(40, seed=2)
-    hp = {"learning_rate": 1e-3, "batch_size": 8, "source": "config"}
+    # batches of 4: 12 steps per epoch, so that 48 images give the fine-tunes enough steps
+    hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
     model, summary = trainer.train(
-        cfg, hp, arrays_dataset(x_train, y_train, 8, shuffle=True, seed=0),
-        arrays_dataset(x_train[:16], y_train[:16], 8, shuffle=False, seed=0), y_train)
+        cfg, hp, arrays_dataset(x_train, y_train, 4, shuffle=True, seed=0),
+        arrays_dataset(x_train[:16], y_train[:16], 4, shuffle=False, seed=0), y_train)
 
     # what each step did is in the training summary (the report's training table reads it)
     assert summary["pruning"]["overall_sparsity"] == pytest.approx(tr.pruning.target_sparsity,
@@ -78,7 +81,8 @@ def test_compression_profile_model_passes_the_int8_parity_gate_in_litert(eager, 
     info, probs = Executor()._check_variant(
         "int8", saved, str(tmp_path), x_held, y_held, sm_probs, x_train, cfg.class_names,
         threads=[1], runs=5, python="",
-        exec_properties={"min_agreement": json.dumps({}), "max_probability_diff": "{}"})
+        exec_properties={"min_agreement": json.dumps({}), "max_probability_diff": "{}"},
+        seconds=(seconds := {}))
     assert not info.get("reasons"), info.get("reason")
     assert info["litert"]["loaded"] and info["litert"]["runtime"].startswith("ai-edge-litert")
     lrt = info["runtimes"]["LiteRT"]
@@ -86,3 +90,4 @@ def test_compression_profile_model_passes_the_int8_parity_gate_in_litert(eager, 
     assert lrt["agree"] >= parity.required(0.98, lrt["examples"]) == 39  # of 40
     assert info["max_abs_diff"] <= info["max_probability_diff"]
     assert probs.shape == sm_probs.shape
+    assert {"int8_convert", "int8_litert", "gzip"} <= set(seconds)  # the stages were timed
