@@ -3,8 +3,9 @@
 Phase 1 trains the head on a frozen ImageNet base (or the whole network when `weights: none`:
 a frozen random base learns nothing); without augmentation, on the base's features computed once
 (modules/feature_cache.py). Phase 2 unfreezes the top conv blocks one at a time at a
-lower learning rate. Optionally (`structured_pruning`, off by default) the lowest-L1-norm conv
-filters are removed and the smaller model fine-tuned. Then the layers chosen by `pruning.layers`
+lower learning rate (without augmentation, on the frozen blocks' outputs computed once).
+Optionally (`structured_pruning`, off by default) the lowest-L1-norm conv filters are removed
+and the smaller model fine-tuned. Then the layers chosen by `pruning.layers`
 (default: the head and the trainable conv layers) are wrapped with `prune_low_magnitude` and
 fine-tuned with `UpdatePruningStep`; `strip_pruning` runs before export. Optionally
 (`clustering`, off by default) the same layers are then clustered, sparsity preserved, fine-tuned
@@ -136,7 +137,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
 
         class_weight = class_weight_for(tr.class_weight, train_labels, num_classes)
         compile_model(model, hp["learning_rate"], num_classes, jit_compile=jit)
-        not_cached = feature_cache.why_not_cached(model, strategy)
+        examples = len(train_labels)
+        not_cached = feature_cache.why_not_cached(model, strategy, examples=examples)
         if not_cached is None:  # frozen base, no augmentation: its features computed once
             history = feature_cache.fit_head_on_features(
                 model, train_ds, eval_ds, epochs=tr.epochs, learning_rate=hp["learning_rate"],
@@ -178,10 +180,12 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
 
         ft_cfg = fine_tune_config(cfg, hp)
         if weights_path and ft_cfg.unfreeze_blocks > 0:
-            summary["phase2"] = _gradual_unfreezing(model, ft_cfg, num_classes, train_ds,
-                                                    eval_ds, callbacks=callbacks,
-                                                    class_weight=class_weight, jit_compile=jit,
-                                                    baseline=summary["phase1"]["validation"])
+            summary["phase2"] = _gradual_unfreezing(
+                model, ft_cfg, num_classes, train_ds, eval_ds, callbacks=callbacks,
+                class_weight=class_weight, jit_compile=jit,
+                baseline=summary["phase1"]["validation"],
+                cached=dict(strategy=strategy, examples=examples,
+                            batch_size=int(hp["batch_size"]), seed=seed))
             lap("phase2")
         # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
         # fine-tuned at phase 2's lower learning rate, never phase 1's.
@@ -251,27 +255,45 @@ def _better(a: Dict[str, float], b: Dict[str, float]) -> bool:
 
 def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, eval_ds,
                         callbacks=(), class_weight=None, jit_compile: bool = False,
-                        baseline: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+                        baseline: Optional[Dict[str, float]] = None,
+                        cached: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
     Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
     with early stopping on the validation split's loss (best weights restored; never the test
-    split). With `baseline` (phase 1's validation {'loss', 'accuracy', ...}), a step is kept only
-    if it beats the best so far on validation (`_better`); otherwise the weights before it are
-    restored and unfreezing stops (the layers stay trainable for the pruning fine-tune). Fine-
-    tuning a few hundred images can overfit the unfrozen block: this is model selection on the
-    validation split, as early stopping is.
+    split). With `cached` (strategy, examples, batch_size (per replica), seed), a step that
+    `feature_cache.why_not_cached` accepts trains the unfrozen blocks and the head on the frozen
+    blocks' outputs computed once (`features_cached` in the step). With `baseline` (phase 1's
+    validation {'loss', 'accuracy', ...}), a step is kept only if it beats the best so far on
+    validation (`_better`); otherwise the weights before it are restored and unfreezing stops
+    (the layers stay trainable for the pruning fine-tune). Fine-tuning a few hundred images
+    can overfit the unfrozen block: this is model selection on the validation split, as early
+    stopping is.
     """
     steps = []
     best, best_weights = baseline, (model.get_weights() if baseline else None)
     for blocks in range(1, ft_cfg.unfreeze_blocks + 1):
         unfrozen = set_base_trainable(model, True, top_blocks=blocks)
         compile_model(model, ft_cfg.learning_rate, num_classes, jit_compile=jit_compile)
-        history = model.fit(train_ds, validation_data=eval_ds, verbose=2,
-                            epochs=ft_cfg.epochs_per_step, class_weight=class_weight,
-                            callbacks=[*early_stopping(ft_cfg.patience), *callbacks])
+        cut = feature_cache.phase2_cut(blocks)
+        not_cached = ("not asked" if cached is None else "all blocks unfrozen" if cut is None
+                      else feature_cache.why_not_cached(model, cached["strategy"], cut=cut,
+                                                        examples=cached["examples"]))
+        if not_cached is None:
+            history = feature_cache.fit_head_on_features(
+                model, train_ds, eval_ds, epochs=ft_cfg.epochs_per_step,
+                learning_rate=ft_cfg.learning_rate, num_classes=num_classes,
+                batch_size=cached["batch_size"], seed=cached["seed"] + blocks,
+                class_weight=class_weight, patience=ft_cfg.patience, callbacks=callbacks,
+                jit_compile=jit_compile, cut=cut)
+        else:
+            history = model.fit(train_ds, validation_data=eval_ds, verbose=2,
+                                epochs=ft_cfg.epochs_per_step, class_weight=class_weight,
+                                callbacks=[*early_stopping(ft_cfg.patience), *callbacks])
         validation = evaluate(model, eval_ds)
         step = {"unfrozen_blocks": blocks, "trainable_conv_layers": unfrozen,
+                "features_cached": not_cached is None,
+                **({"features_not_cached_because": not_cached} if not_cached else {}),
                 "history": _history(history), "validation": validation}
         steps.append(step)
         if best is None:

@@ -166,8 +166,10 @@ def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights
         model.load_weights(load_weights)
     compile_model(model, lr, num_classes, jit_compile=config.trainer.jit_compile)
     model.run_eagerly = config.run_eagerly  # tests on a few dozen images: skips graph tracing
-    train_ds = arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed,
+    def train_ds():  # images: only where the whole model is fitted
+        return arrays_dataset(xt, yt, batch_size, shuffle=True, seed=seed,
                               input_config=config.trainer.input)
+
     class_weight = class_weight_for(config.trainer.class_weight, yt, num_classes)
     trained: List[int] = []
     if initial_epoch < min(switch, total):
@@ -181,7 +183,7 @@ def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights
                 class_weight=class_weight, jit_compile=config.trainer.jit_compile,
                 run_eagerly=config.run_eagerly, verbose=0)
         else:
-            history = model.fit(train_ds, initial_epoch=initial_epoch, epochs=min(switch, total),
+            history = model.fit(train_ds(), initial_epoch=initial_epoch, epochs=min(switch, total),
                                 verbose=0, class_weight=class_weight)
         trained += list(history.epoch)
     if total > switch:
@@ -189,7 +191,7 @@ def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights
         compile_model(model, config.trainer.fine_tune.learning_rate, num_classes,
                       jit_compile=config.trainer.jit_compile)
         model.run_eagerly = config.run_eagerly
-        history = model.fit(train_ds, initial_epoch=max(initial_epoch, switch), epochs=total,
+        history = model.fit(train_ds(), initial_epoch=max(initial_epoch, switch), epochs=total,
                             verbose=0, class_weight=class_weight)
         trained += list(history.epoch)
     if save_weights:

@@ -1,6 +1,7 @@
-"""modules/feature_cache.py: phase 1 on features computed once trains the head exactly as fitting
-the whole model would, leaves the frozen base alone, and is refused when it would not be the same
-training (augmentation, a trainable base)."""
+"""modules/feature_cache.py: phase 1 (head) and phase 2 (top blocks) on features computed once
+train their layers exactly as fitting the whole model would, leave the frozen layers alone, and
+are refused when it would not be the same training (augmentation, trainable layers below the
+cut, features too large for memory)."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -49,6 +50,50 @@ def test_head_trained_on_cached_features_equals_fitting_the_whole_model():
     # the full model predicts with the head it was given
     np.testing.assert_allclose(full.predict(x, verbose=0), cached.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_phase2_step_on_cached_block_outputs_equals_fitting_the_whole_model():
+    """Top block unfrozen: block5 and the head trained on block4_pool's outputs [N, 2, 2, 512]
+    get the weights fitting the whole model gives them; blocks 1-4 stay as they were."""
+    x, y = _data()
+    full, cached = _model(), _model()
+    for m in (full, cached):
+        set_base_trainable(m, True, top_blocks=1)
+    cut = feature_cache.phase2_cut(1)
+    assert cut == "block4_pool"
+    assert feature_cache.why_not_cached(cached, tf.distribute.get_strategy(), cut=cut,
+                                        examples=N) is None
+    frozen_before = cached.get_layer("block4_conv3").get_weights()[0].copy()
+    compile_model(full, 1e-3, 3)
+    full.fit(arrays_dataset(x, y, N, False, 0), epochs=2, verbose=0)
+    history = feature_cache.fit_head_on_features(
+        cached, arrays_dataset(x, y, 5, True, 0), arrays_dataset(x, y, 5, False, 0), epochs=2,
+        learning_rate=1e-3, num_classes=3, batch_size=N, seed=0, cut=cut)
+    assert feature_cache.layers_above(cached, cut)[:2] == ["block5_conv1", "block5_conv2"]
+    for name in ("block5_conv1", "block5_conv3", "head_dense", "predictions"):
+        for a, b in zip(full.get_layer(name).get_weights(), cached.get_layer(name).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    np.testing.assert_array_equal(cached.get_layer("block4_conv3").get_weights()[0],
+                                  frozen_before)
+    assert len(history.epoch) == 2 and "val_loss" in history.history
+    np.testing.assert_allclose(full.predict(x, verbose=0), cached.predict(x, verbose=0),
+                               rtol=1e-3, atol=1e-5)
+
+
+def test_phase2_cut_refused_with_trainable_layers_below_it_or_too_many_features(monkeypatch):
+    model = _model()
+    set_base_trainable(model, True, top_blocks=2)  # block4 trainable: below block4_pool
+    reason = feature_cache.why_not_cached(model, tf.distribute.get_strategy(), cut="block4_pool")
+    assert "block4_conv1" in reason
+    assert feature_cache.why_not_cached(model, tf.distribute.get_strategy(),
+                                        cut=feature_cache.phase2_cut(2)) is None
+    assert feature_cache.phase2_cut(5) is None
+    # block3_pool at 32 px: [4, 4, 256] float32 = 16 KiB per image
+    monkeypatch.setattr(feature_cache, "MAX_FEATURE_BYTES", 16 * 1024 * 100)
+    assert feature_cache.why_not_cached(model, tf.distribute.get_strategy(), cut="block3_pool",
+                                        examples=100) is None
+    assert "GiB" in feature_cache.why_not_cached(model, tf.distribute.get_strategy(),
+                                                 cut="block3_pool", examples=101)
 
 
 def test_early_stopping_on_the_validation_features():

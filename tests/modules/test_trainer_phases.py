@@ -82,6 +82,23 @@ def test_gradual_unfreezing_is_top_down_one_block_per_step(eager):
             assert changed == (name in trainable), (step + 1, name)
 
 
+def test_gradual_unfreezing_on_cached_block_outputs_trains_the_same_layers(eager):
+    """With `cached`, each step trains the unfrozen blocks and the head on the frozen blocks'
+    outputs: the same conv layers change as when fitting the whole model, the others do not."""
+    model = _model()
+    ds = _data()
+    before = _conv_weights(model)
+    info = trainer._gradual_unfreezing(
+        model, FineTuneConfig(unfreeze_blocks=2, learning_rate=1e-3, epochs_per_step=1,
+                              patience=1), 2, ds, ds,
+        cached=dict(strategy=tf.distribute.get_strategy(), examples=4, batch_size=4, seed=0))
+    assert [s["features_cached"] for s in info["steps"]] == [True, True]
+    after = _conv_weights(model)
+    for name in CONV_LAYER_NAMES:
+        assert (not np.array_equal(before[name], after[name])) == (BLOCK[name] >= 4), name
+    assert all("val_loss" in s["history"] for s in info["steps"])
+
+
 def _fit_head(model, ds, epochs):
     compile_model(model, 1e-3, 2)
     model.fit(ds, epochs=epochs, verbose=0)
