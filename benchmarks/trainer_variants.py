@@ -84,7 +84,9 @@ def trainer_run(root: str, overrides: List[str], seed: int, lr: float, weights: 
     compile_model(model, lr, len(run_cfg.class_names))
     return {"accuracy": evaluate(model, arrays_dataset(xs, ys, 256, False, seed))["accuracy"],
             "validation": summary["final_validation"]["accuracy"],
-            "seconds": time.time() - started}
+            "seconds": time.time() - started, "phase_seconds": summary["seconds"],
+            "phase2_features_cached": [step.get("features_cached") for step in
+                                       summary.get("phase2", {}).get("steps", [])]}
 
 
 def main(argv=None) -> int:
@@ -119,7 +121,10 @@ def main(argv=None) -> int:
                 rows[name].append(t["accuracy"])
                 print(json.dumps({"variant": name, "seed": seed, "dev_test": t["accuracy"],
                                   "final_validation": t["validation"],
-                                  "seconds": round(t["seconds"])}), flush=True)
+                                  "seconds": round(t["seconds"]),
+                                  "phase_seconds": t["phase_seconds"],
+                                  "phase2_features_cached": t["phase2_features_cached"]}),
+                      flush=True)
         print()
         print(f"development tree, {len(arrays[2][1])} test images (Fashion-MNIST train images), "
               f"lr {args.lr}, {args.seeds} seeds")

@@ -3,12 +3,15 @@ after `warmup` untimed calls, in milliseconds.
 
 TensorFlow fixes its thread pools when its runtime starts, so the SavedModel is timed in a fresh
 process per thread count with `tf.config.threading` set explicitly (intra-op = the thread count,
-inter-op = 1):
+inter-op = 1). The processes start (import TensorFlow, load the model) side by side, then are
+timed one at a time, so no measurement shares the CPU with another:
 
-    python -m modules.latency SAVED_MODEL_DIR IMAGES.npy THREADS RUNS WARMUP   -> JSON on stdout
+    python -m modules.latency SAVED_MODEL_DIR IMAGES.npy THREADS RUNS WARMUP [--wait]
+      -> JSON on stdout (with --wait: 'ready' first, then waits for a line on stdin)
 """
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -52,28 +55,61 @@ def saved_model_latency(saved_model_dir: str, images: np.ndarray, threads: Seque
                         runs: int = LATENCY_RUNS, warmup: int = WARMUP_RUNS,
                         timeout_s: float = 600) -> Dict[str, Dict[str, float]]:
     """{str(threads): time_calls(...)} of the SavedModel's `serving_image` signature, one fresh
-    process per thread count. images: float32 [N, H, W, 3] (the Transform output)."""
+    process per thread count (loaded concurrently, timed one after another; each result has
+    its wall-clock `started_at` / `ended_at`, s since the epoch). images: float32 [N, H, W, 3]
+    (the Transform output)."""
     out: Dict[str, Dict[str, float]] = {}
+    deadline = time.monotonic() + timeout_s
     with tempfile.TemporaryDirectory(prefix="latency-") as tmp:
         path = os.path.join(tmp, "images.npy")
         np.save(path, np.asarray(images[:max(1, min(len(images), 8))], np.float32))
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        for t in threads:
-            proc = subprocess.run([sys.executable, "-m", "modules.latency", saved_model_dir, path,
-                                   str(int(t)), str(int(runs)), str(int(warmup))],
-                                  capture_output=True, text=True, env=env, cwd=root,
-                                  timeout=timeout_s)
-            if proc.returncode != 0:
-                tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-                raise RuntimeError(f"SavedModel latency ({t} threads) failed: {tail}")
-            out[str(int(t))] = json.loads(proc.stdout.strip().splitlines()[-1])
+        procs = {}
+        try:
+            for t in threads:
+                stderr = open(os.path.join(tmp, f"stderr-{int(t)}.txt"), "w+")
+                procs[int(t)] = (subprocess.Popen(
+                    [sys.executable, "-m", "modules.latency", saved_model_dir, path, str(int(t)),
+                     str(int(runs)), str(int(warmup)), "--wait"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                    env=env, cwd=root), stderr)
+            for t, (proc, stderr) in procs.items():
+                if _read_line(proc, deadline) != "ready":
+                    raise RuntimeError(f"SavedModel latency ({t} threads) failed to load: "
+                                       f"{_tail(proc, stderr)}")
+            for t, (proc, stderr) in procs.items():  # one at a time: nothing else running
+                stdout, _ = proc.communicate("go\n", timeout=max(1.0, deadline - time.monotonic()))
+                if proc.returncode != 0:
+                    raise RuntimeError(f"SavedModel latency ({t} threads) failed: "
+                                       f"{_tail(proc, stderr)}")
+                out[str(t)] = json.loads(stdout.strip().splitlines()[-1])
+        finally:
+            for proc, stderr in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                stderr.close()
     return out
 
 
+def _read_line(proc: subprocess.Popen, deadline: float) -> str:
+    """The next stdout line of `proc` ('' at its end), waiting until `deadline` (monotonic)."""
+    ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    if not ready:
+        raise RuntimeError("SavedModel latency: timed out loading the model")
+    return proc.stdout.readline().strip()
+
+
+def _tail(proc: subprocess.Popen, stderr) -> str:
+    proc.wait()
+    stderr.seek(0)
+    return " | ".join(stderr.read().strip().splitlines()[-3:]) or f"exit code {proc.returncode}"
+
+
 def _measure_saved_model(saved_model_dir: str, images_path: str, threads: int, runs: int,
-                         warmup: int) -> Dict[str, float]:
+                         warmup: int, wait: bool = False) -> Dict[str, float]:
     import tensorflow as tf
 
     from modules.features import IMAGE_SIGNATURE
@@ -82,7 +118,12 @@ def _measure_saved_model(saved_model_dir: str, images_path: str, threads: int, r
     loaded = tf.saved_model.load(saved_model_dir)
     fn = loaded.signatures[IMAGE_SIGNATURE]
     images = np.load(images_path)
+    if wait:  # loaded: wait for the parent's turn (its other processes may be timing)
+        print("ready", flush=True)
+        sys.stdin.readline()
+    started_at = time.time()
     result = time_calls(lambda x: fn(tf.constant(x, tf.float32)), images, runs, warmup)
+    result["started_at"], result["ended_at"] = started_at, time.time()
     result["intra_op_threads"] = tf.config.threading.get_intra_op_parallelism_threads()
     result["inter_op_threads"] = tf.config.threading.get_inter_op_parallelism_threads()
     return result
@@ -91,4 +132,4 @@ def _measure_saved_model(saved_model_dir: str, images_path: str, threads: int, r
 if __name__ == "__main__":
     model_dir, images_file, n_threads, n_runs, n_warmup = sys.argv[1:6]
     print(json.dumps(_measure_saved_model(model_dir, images_file, int(n_threads), int(n_runs),
-                                          int(n_warmup))))
+                                          int(n_warmup), wait="--wait" in sys.argv[6:])))

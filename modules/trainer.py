@@ -43,6 +43,7 @@ from modules.model import (build_model_from_config, dtype_policy_of, float32_cop
                            set_base_trainable, uses_mixed_precision)
 from modules.training import class_weight_for, compile_model, early_stopping, evaluate
 from modules.training import history_dict as _history
+from modules.stopwatch import Laps, timed
 from modules.warm_start import warm_start
 
 SUMMARY_FILE = "training_summary.json"
@@ -89,11 +90,10 @@ def run_fn(fn_args) -> None:
     logging.info("Training summary: %s", json.dumps(summary, default=str))
 
     # Every worker of a multi-worker strategy takes part in the save; only the chief's counts.
-    exported = time.time()
-    export.export_serving_model(model, tf_transform_output,
-                               fn_args.serving_model_dir if chief else
-                               os.path.join(scratch, "model"))
-    summary["seconds"]["export"] = round(time.time() - exported, 1)
+    with timed(summary["seconds"], "export"):
+        export.export_serving_model(model, tf_transform_output,
+                                   fn_args.serving_model_dir if chief else
+                                   os.path.join(scratch, "model"))
     if not chief:
         tf.io.gfile.rmtree(scratch)
         distribution.wait_for_chief_export(fn_args.serving_model_dir)
@@ -129,11 +129,7 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
         warm = warm_start(model, base_model) if base_model else None
         started = time.time()
         seconds: Dict[str, float] = {}  # wall time per phase, summary["seconds"]
-        last = [started]
-
-        def lap(phase: str) -> None:
-            now = time.time()
-            seconds[phase], last[0] = round(now - last[0], 1), now
+        lap = Laps(seconds)
 
         class_weight = class_weight_for(tr.class_weight, train_labels, num_classes)
         compile_model(model, hp["learning_rate"], num_classes, jit_compile=jit)

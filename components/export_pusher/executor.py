@@ -2,12 +2,10 @@
 and standalone LiteRT), contract, report, atomic world-readable push."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
-import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -24,6 +22,7 @@ from components.export_pusher.parity import ParityError  # noqa: F401  (raised b
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample
 from modules.export import gzip_size
+from modules.stopwatch import timed
 
 REPORT_FILE = "report.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -79,16 +78,6 @@ def write_report_json(report: Dict[str, Any], path: str) -> None:
                                "reason": "not a finite number (not representable in JSON): written as null"}
     with open(path, "w") as f:
         json.dump(clean, f, indent=2, sort_keys=True, default=str, allow_nan=False)
-
-
-@contextlib.contextmanager
-def timed(seconds: Dict[str, float], stage: str):
-    """Adds the wall time of the `with` body to `seconds[stage]` (s, one decimal)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - started, 1)
 
 
 def latency_threads() -> List[int]:

@@ -1,26 +1,17 @@
 """benchmarks/compression_methods.py's pure parts: the paired per-seed statistics, the selection
 rule (validation only, fixed in advance), the last line's format, and the interleaved LiteRT
 latency (real LiteRT runs of two small .tflite files; the order of the runs is recorded)."""
-import importlib.util
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def cm():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_compression_methods",
-        os.path.join(ROOT, "benchmarks", "compression_methods.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def cm(benchmark_module):
+    return benchmark_module("compression_methods")
 
 
 def test_paired_deltas_and_t_interval(cm):

@@ -1,21 +1,14 @@
 """benchmarks/head_pruning_scores.py's score: magnitude zeroes the smallest |w|; activation-aware
 keeps a small weight that reads a large feature and drops a large one that reads a silent one."""
-import importlib.util
-import os
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_head_pruning_scores", os.path.join(ROOT, "benchmarks", "head_pruning_scores.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_module):
+    return benchmark_module("head_pruning_scores")
 
 
 def test_magnitude_and_activation_aware_scores(bench):

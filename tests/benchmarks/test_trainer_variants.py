@@ -1,22 +1,16 @@
 """benchmarks/trainer_variants.py's development tree: Fashion-MNIST *train* images only (the peer
 benchmark's test images are t10k ones), split into disjoint train / eval / test folders."""
-import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_trainer_variants", os.path.join(ROOT, "benchmarks", "trainer_variants.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_module):
+    return benchmark_module("trainer_variants")
 
 
 @pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason=f"{DEBIAN_DIR} absent "

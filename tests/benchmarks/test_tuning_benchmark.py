@@ -1,23 +1,16 @@
 """benchmarks/tuning.py's arithmetic: the exact expectation for random search equals the mean
 over every search order, and the compute-to-target count stops at the first trial that reaches
 the target."""
-import importlib.util
 import itertools
-import os
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_tuning", os.path.join(ROOT, "benchmarks", "tuning.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_module):
+    return benchmark_module("tuning")
 
 
 def test_exact_random_expectation_is_the_mean_over_all_orders(bench):

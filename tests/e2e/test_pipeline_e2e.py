@@ -96,8 +96,11 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     assert report["run"]["config"]["trainer"]["pruning"]["layers"] == "all"
     # frozen ImageNet base, no augmentation: phase 1 trained the head on features computed once
     assert report["training"]["phase1"]["features_cached"] is True
+    # and phase 2 trained block 5 and the head on block4_pool's outputs computed once
+    steps = report["training"]["phase2"]["steps"]
+    assert steps and all(step["features_cached"] for step in steps)
     # where the Trainer's time went (seconds per phase, the SavedModel export included)
-    assert {"phase1", "pruning", "final_validation", "export"} <= set(
+    assert {"phase1", "phase2", "pruning", "final_validation", "export"} <= set(
         report["training"]["seconds"])
     assert report["weights_source"].startswith("imagenet")
     assert report["deployed"] in report["tflite"]

@@ -145,3 +145,23 @@ def test_predicted_class_and_agreement():
     other = np.array([[0.4], [0.6], [0.51], [0.2]], np.float32)
     assert class_agreement(sigmoid, other) == 0.5
     assert class_agreement(sigmoid, sigmoid) == 1.0
+
+
+def test_saved_model_latency_loads_side_by_side_and_times_one_process_at_a_time(
+        saved_model, eval_images):
+    """One fresh process per thread count, with TensorFlow's intra-op pool at that count; the
+    timed windows never overlap (the processes load concurrently, then take turns)."""
+    from modules.latency import saved_model_latency
+    result = saved_model_latency(saved_model, eval_images, [1, 2], runs=5, warmup=1)
+    assert set(result) == {"1", "2"}
+    for threads, stats in result.items():
+        assert stats["intra_op_threads"] == int(threads) and stats["inter_op_threads"] == 1
+        assert stats["runs"] == 5 and 0 < stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"]
+    first, second = result["1"], result["2"]
+    assert first["ended_at"] <= second["started_at"]
+
+
+def test_saved_model_latency_names_the_failure(tmp_path, eval_images):
+    from modules.latency import saved_model_latency
+    with pytest.raises(RuntimeError, match=r"\(1 threads\) failed to load: .*"):
+        saved_model_latency(str(tmp_path / "missing"), eval_images, [1], runs=2, timeout_s=120)
