@@ -143,11 +143,6 @@ def tail_copy(model: tf_keras.Model, feature_shape: Sequence[int], cut: Optional
     return tf_keras.Model(inputs, x)
 
 
-def head_copy(model: tf_keras.Model, feature_dim: int) -> tf_keras.Model:
-    """`tail_copy` of the head (dense, dropout, predictions) on [feature_dim] features."""
-    return tail_copy(model, (feature_dim,))
-
-
 def fit_head(model: tf_keras.Model, features: np.ndarray, labels: np.ndarray, *, epochs: int,
              learning_rate: float, num_classes: int, batch_size: int, seed: int,
              initial_epoch: int = 0, validation: Optional[Tuple[np.ndarray, np.ndarray]] = None,
