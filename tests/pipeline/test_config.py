@@ -19,7 +19,7 @@ def test_quick_profile_defaults_load_and_validate():
     # the quick profile's differences from the dataclass defaults (pipeline/config/schema.py)
     assert cfg.trainer.epochs == 10 and cfg.trainer.early_stopping_patience == 2
     assert cfg.trainer.augmentation.enabled is False
-    assert cfg.trainer.pruning.schedule == "constant" and cfg.trainer.pruning.fine_tune_epochs == 2
+    assert cfg.trainer.pruning.schedule == "constant" and cfg.trainer.pruning.fine_tune_epochs == 4
     assert cfg.trainer.pruning.learning_rate is None  # phase 2's
     assert cfg.trainer.pruning.early_stopping_patience == 1
     assert cfg.trainer.pruning.score == "activation_aware" and cfg.trainer.pruning.layers == "all"
