@@ -22,7 +22,6 @@ import tensorflow as tf
 import tf_keras
 
 from modules.data import arrays_dataset
-from modules.layer_names import CONV_LAYER_NAMES
 from modules.model import uses_mixed_precision
 from modules.training import compile_model, early_stopping
 
@@ -46,26 +45,22 @@ def why_not_cached(model: tf_keras.Model, strategy: tf.distribute.Strategy,
     names = [layer.name for layer in model.layers]
     if any(name.startswith("aug_") for name in names):
         return "augmentation changes the images every epoch"
-    if cut is None and any(model.get_layer(n).trainable for n in CONV_LAYER_NAMES):
-        return "conv layers are trained in phase 1 (no pretrained weights)"
-    if cut is not None:
-        if cut not in names:
-            return f"no layer {cut!r}"
-        below = names[:names.index(cut) + 1]
-        trainable = [n for n in below if model.get_layer(n).trainable_weights]
-        if trainable:
-            return f"layers below the cut are trained: {', '.join(trainable)}"
+    if not any(n in names for n in POOLING_LAYERS):
+        return "no pooling layer"
+    cut = cut or pooling_layer(model).name
+    if cut not in names:
+        return f"no layer {cut!r}"
+    trained = [n for n in names[:names.index(cut) + 1] if model.get_layer(n).trainable_weights]
+    if trained:  # phase 1 without pretrained weights trains the whole base
+        return f"conv layers are trained below {cut!r}: {', '.join(trained)}"
     if uses_mixed_precision(model):
         return "mixed precision"
     if strategy.num_replicas_in_sync != 1 or isinstance(
             strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return "a distribution strategy with several replicas"
-    if not any(n in names for n in POOLING_LAYERS):
-        return "no pooling layer"
     if not _is_chain(model):
         return "not a chain of layers"
-    size = examples * 4 * math.prod(model.get_layer(cut or pooling_layer(model).name)
-                                    .output_shape[1:])
+    size = examples * 4 * math.prod(model.get_layer(cut).output_shape[1:])
     if size > MAX_FEATURE_BYTES:
         return (f"the features would take {size / 1024 ** 3:.1f} GiB "
                 f"(over {MAX_FEATURE_BYTES / 1024 ** 3:.0f})")
@@ -91,7 +86,7 @@ def feature_extractor(model: tf_keras.Model, cut: Optional[str] = None) -> tf_ke
     return tf_keras.Model(model.input, model.get_layer(cut or pooling_layer(model).name).output)
 
 
-def pooled_features(model: tf_keras.Model, dataset, cut: Optional[str] = None
+def features_at(model: tf_keras.Model, dataset, cut: Optional[str] = None
                     ) -> Tuple[np.ndarray, np.ndarray]:
     """One pass over `dataset` ((images [B, H, W, 3], labels [B]) batches) through the frozen
     layers up to `cut` (default: the pooling layer): (features float32 [N, ...], labels [N])."""
@@ -143,7 +138,7 @@ def tail_copy(model: tf_keras.Model, feature_shape: Sequence[int], cut: Optional
     return tf_keras.Model(inputs, x)
 
 
-def fit_head(model: tf_keras.Model, features: np.ndarray, labels: np.ndarray, *, epochs: int,
+def fit_tail(model: tf_keras.Model, features: np.ndarray, labels: np.ndarray, *, epochs: int,
              learning_rate: float, num_classes: int, batch_size: int, seed: int,
              initial_epoch: int = 0, validation: Optional[Tuple[np.ndarray, np.ndarray]] = None,
              class_weight: Optional[Dict[int, float]] = None, patience: int = 0,
@@ -168,17 +163,17 @@ def fit_head(model: tf_keras.Model, features: np.ndarray, labels: np.ndarray, *,
     return history
 
 
-def fit_head_on_features(model: tf_keras.Model, train_ds, eval_ds, *, epochs: int,
+def fit_on_features(model: tf_keras.Model, train_ds, eval_ds, *, epochs: int,
                          learning_rate: float, num_classes: int, batch_size: int, seed: int,
                          class_weight: Optional[Dict[int, float]] = None, patience: int = 0,
                          callbacks: Sequence[Any] = (), jit_compile: bool = False,
                          cut: Optional[str] = None):
     """Phase 1 (default), or a phase 2 step with `cut` = `phase2_cut(blocks)`, for a model
-    `why_not_cached` accepts: `fit_head` on the cut's outputs for `train_ds`, early stopping on
+    `why_not_cached` accepts: `fit_tail` on the cut's outputs for `train_ds`, early stopping on
     those of `eval_ds` (the validation role). Returns the Keras History (same metrics as fitting
     `model`)."""
-    x_train, y_train = pooled_features(model, train_ds, cut)
-    return fit_head(model, x_train, y_train, epochs=epochs, learning_rate=learning_rate,
+    x_train, y_train = features_at(model, train_ds, cut)
+    return fit_tail(model, x_train, y_train, epochs=epochs, learning_rate=learning_rate,
                     num_classes=num_classes, batch_size=batch_size, seed=seed,
-                    validation=pooled_features(model, eval_ds, cut), class_weight=class_weight,
+                    validation=features_at(model, eval_ds, cut), class_weight=class_weight,
                     patience=patience, callbacks=callbacks, jit_compile=jit_compile, cut=cut)

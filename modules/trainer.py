@@ -136,7 +136,7 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
         examples = len(train_labels)
         not_cached = feature_cache.why_not_cached(model, strategy, examples=examples)
         if not_cached is None:  # frozen base, no augmentation: its features computed once
-            history = feature_cache.fit_head_on_features(
+            history = feature_cache.fit_on_features(
                 model, train_ds, eval_ds, epochs=tr.epochs, learning_rate=hp["learning_rate"],
                 num_classes=num_classes, batch_size=int(hp["batch_size"]), seed=seed,
                 class_weight=class_weight, patience=tr.early_stopping_patience,
@@ -276,7 +276,7 @@ def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, ev
                       else feature_cache.why_not_cached(model, cached["strategy"], cut=cut,
                                                         examples=cached["examples"]))
         if not_cached is None:
-            history = feature_cache.fit_head_on_features(
+            history = feature_cache.fit_on_features(
                 model, train_ds, eval_ds, epochs=ft_cfg.epochs_per_step,
                 learning_rate=ft_cfg.learning_rate, num_classes=num_classes,
                 batch_size=cached["batch_size"], seed=cached["seed"] + blocks,

@@ -177,7 +177,7 @@ def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights
             # frozen base, no augmentation: the head trains on features shared by every trial
             features = feature_cache.cached_pooled_features(
                 model, xt, (weights_path, config.model.image_size, config.model.pooling))
-            history = feature_cache.fit_head(
+            history = feature_cache.fit_tail(
                 model, features, yt, initial_epoch=initial_epoch, epochs=min(switch, total),
                 learning_rate=lr, num_classes=num_classes, batch_size=batch_size, seed=seed,
                 class_weight=class_weight, jit_compile=config.trainer.jit_compile,

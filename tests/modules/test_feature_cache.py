@@ -38,7 +38,7 @@ def test_head_trained_on_cached_features_equals_fitting_the_whole_model():
     # full batch, no dropout: the two fits see the same gradient steps whatever the shuffling
     compile_model(full, 1e-2, 3)
     full.fit(arrays_dataset(x, y, N, False, 0), epochs=3, verbose=0)
-    history = feature_cache.fit_head_on_features(
+    history = feature_cache.fit_on_features(
         cached, arrays_dataset(x, y, 5, True, 0), arrays_dataset(x, y, 5, False, 0), epochs=3,
         learning_rate=1e-2, num_classes=3, batch_size=N, seed=0)
     for name in ("head_dense", "predictions"):
@@ -66,7 +66,7 @@ def test_phase2_step_on_cached_block_outputs_equals_fitting_the_whole_model():
     frozen_before = cached.get_layer("block4_conv3").get_weights()[0].copy()
     compile_model(full, 1e-3, 3)
     full.fit(arrays_dataset(x, y, N, False, 0), epochs=2, verbose=0)
-    history = feature_cache.fit_head_on_features(
+    history = feature_cache.fit_on_features(
         cached, arrays_dataset(x, y, 5, True, 0), arrays_dataset(x, y, 5, False, 0), epochs=2,
         learning_rate=1e-3, num_classes=3, batch_size=N, seed=0, cut=cut)
     assert feature_cache.layers_above(cached, cut)[:2] == ["block5_conv1", "block5_conv2"]
@@ -99,7 +99,7 @@ def test_phase2_cut_refused_with_trainable_layers_below_it_or_too_many_features(
 def test_early_stopping_on_the_validation_features():
     x, y = _data(2)
     model = _model(2)
-    history = feature_cache.fit_head_on_features(
+    history = feature_cache.fit_on_features(
         model, arrays_dataset(x, y, 4, True, 0), arrays_dataset(x[::-1], 1 - y, 4, False, 0),
         epochs=30, learning_rate=5e-2, num_classes=2, batch_size=4, seed=0, patience=1)
     # the validation labels are the train labels flipped: its loss rises, training stops early
@@ -118,7 +118,7 @@ def test_refused_when_it_would_not_be_the_same_training(make, reason):
 def test_pooled_features_are_the_pooling_layers_output():
     x, y = _data()
     model = _model()
-    features, labels = feature_cache.pooled_features(model, arrays_dataset(x, y, 5, False, 0))
+    features, labels = feature_cache.features_at(model, arrays_dataset(x, y, 5, False, 0))
     expected = tf_keras.Model(model.input, model.get_layer("avg_pool").output).predict(x, verbose=0)
     assert features.shape == (N, 512)
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-4)
@@ -134,7 +134,7 @@ def test_cached_features_are_computed_once_per_content_and_base():
     other[0, 0, 0, 0] += 1.0  # other images: computed afresh
     assert feature_cache.cached_pooled_features(model, other, ("base", 32)) is not first
     assert feature_cache.cached_pooled_features(model, x, ("other base", 32)) is not first
-    np.testing.assert_allclose(first, feature_cache.pooled_features(
+    np.testing.assert_allclose(first, feature_cache.features_at(
         model, arrays_dataset(x, np.zeros(N), 5, False, 0))[0], rtol=1e-5, atol=1e-4)
 
 
