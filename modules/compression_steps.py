@@ -11,7 +11,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import tensorflow as tf
 from absl import logging
 
-from modules import activation_aware, clustering, pruning, qat, structured_pruning
+from modules import (activation_aware, clustering, feature_cache, pruning, qat,
+                     structured_pruning)
+from modules.data import arrays_dataset
 from modules.configs import (ClusteringConfig, PruningConfig, QuantizationAwareConfig,
                              StructuredPruningConfig)
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
@@ -27,52 +29,83 @@ def pruned_layer_names(model, layers_spec) -> List[str]:
 def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, num_classes: int,
                         train_ds, eval_ds=None, log_dir: Optional[str] = None,
                         class_weight: Optional[Dict[int, float]] = None, callbacks=(),
-                        jit_compile: bool = False):
+                        jit_compile: bool = False, cached: Optional[Dict[str, Any]] = None):
     """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
 
     Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
-    trainable first: pruning without retraining would only cut weights. With `eval_ds` (the
-    validation role, never test) and `early_stopping_patience` > 0, the fine-tune stops when the
-    validation loss stops improving and the best epoch's weights are kept, counting only epochs
-    that end at the target sparsity (`pruning.recovery_start_epoch`). Call it inside the
-    distribution strategy's scope when there is one (the wrappers create variables).
+    trainable first: pruning without retraining would only cut weights. With `retrain_blocks`
+    < 5, only the layers above block{5-k}_pool are retrained: the pruned layers below are pruned
+    once (`pruning.prune_once`) and every layer below stays frozen; with `cached` (strategy,
+    examples, batch_size, seed) and `feature_cache.why_not_cached` accepting it, the fine-tune
+    trains copies of the layers above on the cut's outputs computed once (same training; info
+    `features_cached`). With `eval_ds` (the validation role, never test) and
+    `early_stopping_patience` > 0, the fine-tune stops when the validation loss stops improving
+    and the best epoch's weights are kept, counting only epochs that end at the target sparsity
+    (`pruning.recovery_start_epoch`). Call it inside the distribution strategy's scope when there
+    is one (the wrappers create variables).
     """
     layer_names = pruned_layer_names(model, prune_cfg.layers)
+    cut = feature_cache.phase2_cut(prune_cfg.retrain_blocks)
+    below = set(feature_cache.layers_below(model, cut)) if cut else set()
+    once = [n for n in layer_names if n in below]
+    for name in below:
+        model.get_layer(name).trainable = False
     for name in layer_names:
-        model.get_layer(name).trainable = True
-    steps_per_epoch = int(tf.data.experimental.cardinality(train_ds).numpy())
-    if steps_per_epoch < 0:  # unknown cardinality
-        steps_per_epoch = sum(1 for _ in train_ds)
-    epochs = prune_cfg.fine_tune_epochs
-    schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
+        model.get_layer(name).trainable = name not in below
+    if once:
+        pruning.prune_once(model, once, prune_cfg.target_sparsity)
+    retrained = [n for n in layer_names if n not in below]
     scales = {}
     if prune_cfg.score == "activation_aware":
         scales = activation_aware.input_rms(
-            model, activation_aware.dense_layer_names(model, layer_names), train_ds)
+            model, activation_aware.dense_layer_names(model, retrained), train_ds)
         model = activation_aware.scale_dense_layers(model, scales)
-    pruned = pruning.apply_pruning(model, layer_names, schedule)
+    not_cached = ("not asked" if cached is None else "every block retrained" if cut is None
+                  else feature_cache.why_not_cached(model, cached["strategy"], cut=cut,
+                                                    examples=cached["examples"]))
+    if not_cached is None:  # the layers above the cut, trained on its outputs
+        x, y = feature_cache.features_at(model, train_ds, cut)
+        fit_ds = arrays_dataset(x, y, cached["batch_size"], True, cached["seed"])
+        val_ds = (arrays_dataset(*feature_cache.features_at(model, eval_ds, cut), 1024, False,
+                                 cached["seed"]) if eval_ds is not None else None)
+        target = feature_cache.tail_copy(model, x.shape[1:], cut)
+    else:
+        fit_ds, val_ds, target = train_ds, eval_ds, model
+    steps_per_epoch = int(tf.data.experimental.cardinality(fit_ds).numpy())
+    if steps_per_epoch < 0:  # unknown cardinality
+        steps_per_epoch = sum(1 for _ in fit_ds)
+    epochs = prune_cfg.fine_tune_epochs
+    schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
+    pruned = pruning.apply_pruning(target, retrained, schedule)
     compile_model(pruned, learning_rate, num_classes, jit_compile=jit_compile)
     # UpdatePruningStep first: it re-masks the kernels at each epoch's end, before early
     # stopping keeps that epoch's weights.
     fit_callbacks = [pruning.sparsity.UpdatePruningStep()]
     selection = None
     start = pruning.recovery_start_epoch(schedule, steps_per_epoch)
-    if eval_ds is not None and prune_cfg.early_stopping_patience > 0 and start < epochs:
+    if val_ds is not None and prune_cfg.early_stopping_patience > 0 and start < epochs:
         (selection,) = early_stopping(prune_cfg.early_stopping_patience, start_from_epoch=start)
         fit_callbacks.append(selection)
     fit_callbacks.extend(callbacks)
     if log_dir:
         fit_callbacks.append(pruning.sparsity.PruningSummaries(
             log_dir=os.path.join(log_dir, "pruning")))
-    history = pruned.fit(train_ds, validation_data=eval_ds, epochs=epochs,
+    history = pruned.fit(fit_ds, validation_data=val_ds, epochs=epochs,
                          verbose=2, callbacks=fit_callbacks, class_weight=class_weight)
     stripped = pruning.strip_pruning(pruned)
+    if target is not model:  # the trained copies' weights into the model
+        for name in feature_cache.layers_above(model, cut):
+            model.get_layer(name).set_weights(stripped.get_layer(name).get_weights())
+        stripped = model
     if scales:
         stripped = activation_aware.fold_scales(stripped)
     info = {"layers": layer_names, "layers_config": prune_cfg.layers, "score": prune_cfg.score,
             "activation_aware_layers": sorted(scales),
             "learning_rate": learning_rate, "schedule": prune_cfg.schedule,
             "target_sparsity": prune_cfg.target_sparsity,
+            "retrain_blocks": prune_cfg.retrain_blocks, "pruned_once_and_frozen": once,
+            "features_cached": not_cached is None,
+            **({"features_not_cached_because": not_cached} if not_cached else {}),
             "fine_tune_epochs": epochs, "epochs_run": len(history.epoch),
             "target_sparsity_from_step": pruning.target_step(schedule),
             "history": _history(history),

@@ -88,6 +88,11 @@ class PruningConfig:
     # weight's input over the train data for the pruned Dense layers -- Wanda's score,
     # modules/activation_aware.py; conv layers keep |w|).
     score: str = "activation_aware"
+    # How many of the top conv blocks the fine-tune retrains (with the head), 1-5. Pruned layers
+    # of the blocks below are pruned once at the target sparsity (as tfmot's mask would) and
+    # frozen; the fine-tune then trains on their outputs computed once when
+    # modules/feature_cache.py allows (no augmentation, one replica). 5: every pruned layer.
+    retrain_blocks: int = 5
 
 
 @dataclass

@@ -50,7 +50,7 @@ def why_not_cached(model: tf_keras.Model, strategy: tf.distribute.Strategy,
     cut = cut or pooling_layer(model).name
     if cut not in names:
         return f"no layer {cut!r}"
-    trained = [n for n in names[:names.index(cut) + 1] if model.get_layer(n).trainable_weights]
+    trained = [n for n in layers_below(model, cut) if model.get_layer(n).trainable_weights]
     if trained:  # phase 1 without pretrained weights trains the whole base
         return f"conv layers are trained below {cut!r}: {', '.join(trained)}"
     if uses_mixed_precision(model):
@@ -116,6 +116,12 @@ def cached_pooled_features(model: tf_keras.Model, images: np.ndarray, base_key: 
             _CACHE.popitem(last=False)
     _CACHE.move_to_end(key)
     return _CACHE[key]
+
+
+def layers_below(model: tf_keras.Model, cut: str) -> List[str]:
+    """Names of the layers from the input up to `cut` (included)."""
+    names = [layer.name for layer in model.layers]
+    return names[:names.index(cut) + 1]
 
 
 def layers_above(model: tf_keras.Model, cut: Optional[str] = None) -> List[str]:

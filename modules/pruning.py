@@ -78,6 +78,22 @@ def apply_pruning(model: tf_keras.Model, layer_names: Iterable[str],
         layer, pruning_schedule=schedule) if layer.name in names else None)
 
 
+def prune_once(model: tf_keras.Model, layer_names: Iterable[str], target_sparsity: float
+               ) -> Dict[str, float]:
+    """Zeroes, in place, each named layer's smallest-|w| kernel weights as tfmot's magnitude mask
+    at `target_sparsity` does (it keeps the max(1, round(size * (1 - s))) largest |w|, ties
+    at the threshold kept); biases untouched. Returns {layer: zero fraction of its kernel}."""
+    for name in known_layer_names(model, layer_names, "prune"):
+        layer = model.get_layer(name)
+        kernel, *rest = layer.get_weights()
+        magnitude = np.abs(kernel).ravel()
+        keep = max(1, int(np.round(magnitude.size * (1.0 - target_sparsity))))
+        threshold = np.partition(magnitude, magnitude.size - keep)[magnitude.size - keep]
+        layer.set_weights([np.where(np.abs(kernel) >= threshold, kernel, 0.0).astype(kernel.dtype),
+                           *rest])
+    return layer_sparsity(model, layer_names)
+
+
 def strip_pruning(model: tf_keras.Model) -> tf_keras.Model:
     """Removes pruning wrappers; the zeros stay in the kernels."""
     return sparsity.strip_pruning(model)

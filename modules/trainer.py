@@ -211,7 +211,9 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
             dense_validation = evaluate(model, eval_ds)
             model, summary["pruning"] = prune_and_fine_tune(
                 model, tr.pruning, prune_lr, num_classes, train_ds, eval_ds, log_dir,
-                class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
+                class_weight=class_weight, callbacks=callbacks, jit_compile=jit,
+                cached=dict(strategy=strategy, examples=examples,
+                            batch_size=int(hp["batch_size"]), seed=seed + 10))
             summary["pruning"]["validation_before"] = dense_validation
             compressed = summary["pruning"]["layers"]
             lap("pruning")

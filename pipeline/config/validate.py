@@ -51,6 +51,9 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if tr.pruning.early_stopping_patience < 0:
         raise ConfigError(f"trainer.pruning.early_stopping_patience: expected >= 0 (0: no early "
                           f"stopping), got {tr.pruning.early_stopping_patience}")
+    if not (1 <= tr.pruning.retrain_blocks <= 5):
+        raise ConfigError(f"trainer.pruning.retrain_blocks: expected 1 to 5 (top conv blocks "
+                          f"retrained after pruning), got {tr.pruning.retrain_blocks}")
     if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
         raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
                           f"{tr.pruning.ramp_fraction}")

@@ -228,3 +228,70 @@ def test_phase_2_uses_the_tuned_depth_when_the_tuner_chose_one():
     assert trainer.fine_tune_config(config, {"unfreeze_blocks": 2}).unfreeze_blocks == 2
     assert trainer.fine_tune_config(config, {}).unfreeze_blocks == 1
     assert config.trainer.fine_tune.unfreeze_blocks == 1  # the config itself is not changed
+
+
+def _pruned_top_block(cached):
+    model = _model()
+    compile_model(model, 1e-3, 2)
+    before = _conv_weights(model)
+    biases = {n: model.get_layer(n).bias.numpy().copy() for n in CONV_LAYER_NAMES}
+    stripped, info = trainer.prune_and_fine_tune(
+        model, PruningConfig(layers="all", schedule="constant", target_sparsity=0.5,
+                             frequency=1, fine_tune_epochs=2, early_stopping_patience=0,
+                             retrain_blocks=1, score="magnitude"),
+        1e-3, 2, _data(), _data(seed=5),
+        cached=None if not cached else dict(strategy=tf.distribute.get_strategy(),
+                                            examples=4, batch_size=4, seed=0))
+    return stripped, info, before, biases
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_retrain_blocks_1_prunes_lower_blocks_once_and_retrains_only_block5_and_head(
+        eager, cached):
+    """`retrain_blocks: 1`: blocks 1-4 lose the smallest half of each kernel and keep the rest
+    exactly; block 5 and the head are pruned by the schedule and retrained; with `cached` the
+    fine-tune ran on block4_pool's outputs."""
+    stripped, info, before, biases = _pruned_top_block(cached)
+    assert info["features_cached"] is cached
+    assert info["pruned_once_and_frozen"] == [n for n in CONV_LAYER_NAMES if BLOCK[n] < 5]
+    for name in CONV_LAYER_NAMES:
+        kernel = stripped.get_layer(name).kernel.numpy()
+        kept = kernel != 0
+        assert np.mean(~kept) == pytest.approx(0.5, abs=0.01), name
+        if BLOCK[name] < 5:
+            np.testing.assert_array_equal(kernel[kept], before[name][kept])
+            # the weights that stayed are the largest by magnitude
+            assert np.abs(before[name][~kept]).max() <= np.abs(before[name][kept]).min()
+            np.testing.assert_array_equal(stripped.get_layer(name).bias.numpy(), biases[name])
+        else:
+            assert not np.allclose(kernel[kept], before[name][kept]), name
+    assert info["layer_sparsity"]["head_dense"] == pytest.approx(0.5, abs=0.01)
+    assert not any("prune_low_magnitude" in layer.name for layer in stripped.layers)
+
+
+def test_retrained_top_on_cached_features_equals_fitting_the_whole_model(eager):
+    """One batch per epoch, no dropout: the cached fine-tune gives block 5 and the head the
+    weights the uncached one (the whole model, blocks 1-4 frozen) gives them."""
+    full, _, _, _ = _pruned_top_block(cached=False)
+    cached, info, _, _ = _pruned_top_block(cached=True)
+    assert info["features_cached"]
+    for name in ("block4_conv3", "block5_conv1", "block5_conv3", "head_dense", "predictions"):
+        for a, b in zip(full.get_layer(name).get_weights(), cached.get_layer(name).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_prune_once_matches_tfmots_magnitude_mask(eager):
+    """`pruning.prune_once` zeroes the same weights as tfmot's ConstantSparsity after one step."""
+    from modules import pruning
+    model = _model()
+    reference = _model()
+    names = ["block1_conv2", "block3_conv1", "head_dense"]
+    pruning.prune_once(model, names, 0.6)
+    wrapped = pruning.apply_pruning(reference, names, pruning.sparsity.ConstantSparsity(
+        0.6, begin_step=1, frequency=1))
+    compile_model(wrapped, 0.0, 2)  # learning rate 0: only the mask changes the weights
+    wrapped.fit(_data(), epochs=1, verbose=0, callbacks=[pruning.sparsity.UpdatePruningStep()])
+    stripped = pruning.strip_pruning(wrapped)
+    for name in names:
+        np.testing.assert_array_equal(model.get_layer(name).kernel.numpy() == 0,
+                                      stripped.get_layer(name).kernel.numpy() == 0)
