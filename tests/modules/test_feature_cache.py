@@ -41,9 +41,11 @@ def test_head_trained_on_cached_features_equals_fitting_the_whole_model():
     history = feature_cache.fit_on_features(
         cached, arrays_dataset(x, y, 5, True, 0), arrays_dataset(x, y, 5, False, 0), epochs=3,
         learning_rate=1e-2, num_classes=3, batch_size=N, seed=0)
+    # float32 sums in another order (oneDNN's kernels differ by CPU: 2e-5 seen on an AMD EPYC);
+    # training moves the head by more than 1e-3 (below)
     for name in ("head_dense", "predictions"):
         for a, b in zip(full.get_layer(name).get_weights(), cached.get_layer(name).get_weights()):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
     np.testing.assert_array_equal(cached.get_layer("block5_conv3").get_weights()[0], conv_before)
     assert np.abs(cached.get_layer("head_dense").get_weights()[0] - head_before).max() > 1e-3
     assert len(history.epoch) == 3 and {"loss", "accuracy", "val_loss"} <= set(history.history)
