@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import tensorflow as tf
 from absl import logging
 
-from modules import (activation_aware, clustering, feature_cache, pruning, qat,
+from modules import (activation_aware, clustering, distillation, feature_cache, pruning, qat,
                      structured_pruning)
 from modules.data import arrays_dataset
 from modules.configs import (ClusteringConfig, PruningConfig, QuantizationAwareConfig,
@@ -41,7 +41,9 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     `features_cached`). With `eval_ds` (the validation role, never test) and
     `early_stopping_patience` > 0, the fine-tune stops when the validation loss stops improving
     and the best epoch's weights are kept, counting only epochs that end at the target sparsity
-    (`pruning.recovery_start_epoch`). Call it inside the distribution strategy's scope when there
+    (`pruning.recovery_start_epoch`). With `distillation` > 0 the fine-tune fits soft targets
+    mixed from the labels and the dense model's probabilities (modules/distillation.py). Call
+    it inside the distribution strategy's scope when there
     is one (the wrappers create variables).
     """
     layer_names = pruned_layer_names(model, prune_cfg.layers)
@@ -76,8 +78,11 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
         steps_per_epoch = sum(1 for _ in fit_ds)
     epochs = prune_cfg.fine_tune_epochs
     schedule = pruning.build_schedule(prune_cfg, total_steps=steps_per_epoch * epochs)
+    teacher = (distillation.frozen_copy(target) if prune_cfg.distillation > 0 else None)
     pruned = pruning.apply_pruning(target, retrained, schedule)
-    compile_model(pruned, learning_rate, num_classes, jit_compile=jit_compile)
+    fitted = (distillation.Distiller(pruned, teacher, prune_cfg.distillation)
+              if teacher is not None else pruned)
+    compile_model(fitted, learning_rate, num_classes, jit_compile=jit_compile)
     # UpdatePruningStep first: it re-masks the kernels at each epoch's end, before early
     # stopping keeps that epoch's weights.
     fit_callbacks = [pruning.sparsity.UpdatePruningStep()]
@@ -90,7 +95,7 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     if log_dir:
         fit_callbacks.append(pruning.sparsity.PruningSummaries(
             log_dir=os.path.join(log_dir, "pruning")))
-    history = pruned.fit(fit_ds, validation_data=val_ds, epochs=epochs,
+    history = fitted.fit(fit_ds, validation_data=val_ds, epochs=epochs,
                          verbose=2, callbacks=fit_callbacks, class_weight=class_weight)
     stripped = pruning.strip_pruning(pruned)
     if target is not model:  # the trained copies' weights into the model
@@ -104,6 +109,7 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
             "learning_rate": learning_rate, "schedule": prune_cfg.schedule,
             "target_sparsity": prune_cfg.target_sparsity,
             "retrain_blocks": prune_cfg.retrain_blocks, "pruned_once_and_frozen": once,
+            "distillation": prune_cfg.distillation,
             "features_cached": not_cached is None,
             **({"features_not_cached_because": not_cached} if not_cached else {}),
             "fine_tune_epochs": epochs, "epochs_run": len(history.epoch),

@@ -93,6 +93,10 @@ class PruningConfig:
     # frozen; the fine-tune then trains on their outputs computed once when
     # modules/feature_cache.py allows (no augmentation, one replica). 5: every pruned layer.
     retrain_blocks: int = 5
+    # Knowledge distillation in the fine-tune: the weight, in [0, 1], of the dense model's
+    # probabilities (taken just before pruning) in the targets the pruned model fits; the labels
+    # get 1 - weight (modules/distillation.py). 0: labels only.
+    distillation: float = 0.0
 
 
 @dataclass

@@ -54,6 +54,10 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if not (1 <= tr.pruning.retrain_blocks <= 5):
         raise ConfigError(f"trainer.pruning.retrain_blocks: expected 1 to 5 (top conv blocks "
                           f"retrained after pruning), got {tr.pruning.retrain_blocks}")
+    if not (0.0 <= tr.pruning.distillation <= 1.0):
+        raise ConfigError(f"trainer.pruning.distillation: expected a weight from 0 (labels only) "
+                          f"to 1 (the dense model's probabilities only), got "
+                          f"{tr.pruning.distillation}")
     if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
         raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
                           f"{tr.pruning.ramp_fraction}")
