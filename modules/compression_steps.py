@@ -29,14 +29,15 @@ def pruned_layer_names(model, layers_spec) -> List[str]:
 def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, num_classes: int,
                         train_ds, eval_ds=None, log_dir: Optional[str] = None,
                         class_weight: Optional[Dict[int, float]] = None, callbacks=(),
-                        jit_compile: bool = False, cached: Optional[Dict[str, Any]] = None):
+                        jit_compile: bool = False,
+                        cached: Optional[feature_cache.CacheContext] = None):
     """Wraps the chosen Dense/Conv layers for pruning, fine-tunes, strips. Returns (model, info).
 
     Pruned conv layers that are still frozen (`layers: all` or named explicitly) are made
     trainable first: pruning without retraining would only cut weights. With `retrain_blocks`
     < 5, only the layers above block{5-k}_pool are retrained: the pruned layers below are pruned
-    once (`pruning.prune_once`) and every layer below stays frozen; with `cached` (strategy,
-    examples, batch_size, seed) and `feature_cache.why_not_cached` accepting it, the fine-tune
+    once (`pruning.prune_once`) and every layer below stays frozen; with `cached` and
+    `feature_cache.why_not_cached` accepting it, the fine-tune
     trains copies of the layers above on the cut's outputs computed once (same training; info
     `features_cached`). With `eval_ds` (the validation role, never test) and
     `early_stopping_patience` > 0, the fine-tune stops when the validation loss stops improving
@@ -63,13 +64,12 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
             model, activation_aware.dense_layer_names(model, retrained), train_ds)
         model = activation_aware.scale_dense_layers(model, scales)
     not_cached = ("not asked" if cached is None else "every block retrained" if cut is None
-                  else feature_cache.why_not_cached(model, cached["strategy"], cut=cut,
-                                                    examples=cached["examples"]))
+                  else cached.why_not(model, cut))
     if not_cached is None:  # the layers above the cut, trained on its outputs
         x, y = feature_cache.features_at(model, train_ds, cut)
-        fit_ds = arrays_dataset(x, y, cached["batch_size"], True, cached["seed"])
+        fit_ds = arrays_dataset(x, y, cached.batch_size, True, cached.seed)
         val_ds = (arrays_dataset(*feature_cache.features_at(model, eval_ds, cut), 1024, False,
-                                 cached["seed"]) if eval_ds is not None else None)
+                                 cached.seed) if eval_ds is not None else None)
         target = feature_cache.tail_copy(model, x.shape[1:], cut)
     else:
         fit_ds, val_ds, target = train_ds, eval_ds, model

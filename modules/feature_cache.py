@@ -13,6 +13,7 @@ whole model; one forward pass through the frozen part instead of one per epoch.
 The trained copies' weights are copied back into the model.
 """
 import collections
+import dataclasses
 import hashlib
 import math
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
@@ -35,6 +36,22 @@ def phase2_cut(unfrozen_blocks: int) -> Optional[str]:
     """The layer whose output phase 2 trains on with the top `unfrozen_blocks` blocks unfrozen
     (1 -> 'block4_pool'); None when all five are (nothing frozen to cache)."""
     return f"block{5 - unfrozen_blocks}_pool" if 1 <= unfrozen_blocks <= 4 else None
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheContext:
+    """What a fine-tune needs, besides the model, to train on cached features: the distribution
+    strategy (features are cached for one replica only), the train split's size in examples (to
+    refuse features over MAX_FEATURE_BYTES), the batch size per replica and the seed of the
+    per-epoch shuffle."""
+    strategy: tf.distribute.Strategy
+    examples: int
+    batch_size: int
+    seed: int
+
+    def why_not(self, model: tf_keras.Model, cut: str) -> Optional[str]:
+        """`why_not_cached` for `model` cut at `cut` under this context."""
+        return why_not_cached(model, self.strategy, cut=cut, examples=self.examples)
 
 
 def why_not_cached(model: tf_keras.Model, strategy: tf.distribute.Strategy,

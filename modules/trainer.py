@@ -180,8 +180,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 model, ft_cfg, num_classes, train_ds, eval_ds, callbacks=callbacks,
                 class_weight=class_weight, jit_compile=jit,
                 baseline=summary["phase1"]["validation"],
-                cached=dict(strategy=strategy, examples=examples,
-                            batch_size=int(hp["batch_size"]), seed=seed))
+                cached=feature_cache.CacheContext(strategy, examples, int(hp["batch_size"]),
+                                                  seed))
             lap("phase2")
         # Pretrained conv layers (unfrozen by phase 2, or pruned: `layers: all` or named) are
         # fine-tuned at phase 2's lower learning rate, never phase 1's.
@@ -212,8 +212,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
             model, summary["pruning"] = prune_and_fine_tune(
                 model, tr.pruning, prune_lr, num_classes, train_ds, eval_ds, log_dir,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit,
-                cached=dict(strategy=strategy, examples=examples,
-                            batch_size=int(hp["batch_size"]), seed=seed + 10))
+                cached=feature_cache.CacheContext(strategy, examples, int(hp["batch_size"]),
+                                                  seed + 10))
             summary["pruning"]["validation_before"] = dense_validation
             compressed = summary["pruning"]["layers"]
             lap("pruning")
@@ -254,12 +254,13 @@ def _better(a: Dict[str, float], b: Dict[str, float]) -> bool:
 def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, eval_ds,
                         callbacks=(), class_weight=None, jit_compile: bool = False,
                         baseline: Optional[Dict[str, float]] = None,
-                        cached: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                        cached: Optional[feature_cache.CacheContext] = None
+                        ) -> Dict[str, Any]:
     """Phase 2: unfreeze the top 1, 2, ... `unfreeze_blocks` conv blocks, one step each.
 
     Each step recompiles with the lower learning rate and trains up to `epochs_per_step` epochs
     with early stopping on the validation split's loss (best weights restored; never the test
-    split). With `cached` (strategy, examples, batch_size (per replica), seed), a step that
+    split). With `cached` (a feature_cache.CacheContext), a step that
     `feature_cache.why_not_cached` accepts trains the unfrozen blocks and the head on the frozen
     blocks' outputs computed once (`features_cached` in the step). With `baseline` (phase 1's
     validation {'loss', 'accuracy', ...}), a step is kept only if it beats the best so far on
@@ -275,13 +276,12 @@ def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, ev
         compile_model(model, ft_cfg.learning_rate, num_classes, jit_compile=jit_compile)
         cut = feature_cache.phase2_cut(blocks)
         not_cached = ("not asked" if cached is None else "all blocks unfrozen" if cut is None
-                      else feature_cache.why_not_cached(model, cached["strategy"], cut=cut,
-                                                        examples=cached["examples"]))
+                      else cached.why_not(model, cut))
         if not_cached is None:
             history = feature_cache.fit_on_features(
                 model, train_ds, eval_ds, epochs=ft_cfg.epochs_per_step,
                 learning_rate=ft_cfg.learning_rate, num_classes=num_classes,
-                batch_size=cached["batch_size"], seed=cached["seed"] + blocks,
+                batch_size=cached.batch_size, seed=cached.seed + blocks,
                 class_weight=class_weight, patience=ft_cfg.patience, callbacks=callbacks,
                 jit_compile=jit_compile, cut=cut)
         else:

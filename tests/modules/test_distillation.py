@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from modules import distillation, trainer
+from modules import distillation, feature_cache, trainer
 from modules.configs import PruningConfig
 from modules.data import arrays_dataset
 from modules.layer_names import CONV_LAYER_NAMES
@@ -117,8 +117,8 @@ def test_pruning_fine_tune_with_distillation_prunes_and_returns_the_plain_model(
                                  frequency=1, fine_tune_epochs=2, early_stopping_patience=1,
                                  retrain_blocks=1, score="magnitude", distillation=weight),
             1e-3, 2, _data(), _data(seed=5),
-            cached=None if not cached else dict(strategy=tf.distribute.get_strategy(),
-                                                examples=4, batch_size=4, seed=0))
+            cached=None if not cached else feature_cache.CacheContext(
+                tf.distribute.get_strategy(), examples=4, batch_size=4, seed=0))
 
     stripped, info = run(0.5)
     labels_only, _ = run(0.0)

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from modules import trainer
+from modules import feature_cache, trainer
 from modules.configs import FineTuneConfig, PruningConfig
 from modules.data import arrays_dataset
 from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES,
@@ -91,7 +91,7 @@ def test_gradual_unfreezing_on_cached_block_outputs_trains_the_same_layers(eager
     info = trainer._gradual_unfreezing(
         model, FineTuneConfig(unfreeze_blocks=2, learning_rate=1e-3, epochs_per_step=1,
                               patience=1), 2, ds, ds,
-        cached=dict(strategy=tf.distribute.get_strategy(), examples=4, batch_size=4, seed=0))
+        cached=feature_cache.CacheContext(tf.distribute.get_strategy(), 4, 4, 0))
     assert [s["features_cached"] for s in info["steps"]] == [True, True]
     after = _conv_weights(model)
     for name in CONV_LAYER_NAMES:
@@ -240,8 +240,8 @@ def _pruned_top_block(cached):
                              frequency=1, fine_tune_epochs=2, early_stopping_patience=0,
                              retrain_blocks=1, score="magnitude"),
         1e-3, 2, _data(), _data(seed=5),
-        cached=None if not cached else dict(strategy=tf.distribute.get_strategy(),
-                                            examples=4, batch_size=4, seed=0))
+        cached=None if not cached else feature_cache.CacheContext(
+                tf.distribute.get_strategy(), examples=4, batch_size=4, seed=0))
     return stripped, info, before, biases
 
 
