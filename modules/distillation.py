@@ -61,16 +61,11 @@ class Distiller(tf_keras.Model):
         x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
         teacher_probs = self.teacher(x, training=False)
         target = soft_targets(y, teacher_probs, self.weight)
-        soft_loss = (tf_keras.losses.binary_crossentropy if target.shape[-1] == 1
-                     else tf_keras.losses.categorical_crossentropy)
+        soft_loss = (tf_keras.losses.BinaryCrossentropy() if target.shape[-1] == 1
+                     else tf_keras.losses.CategoricalCrossentropy())
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            per_example = soft_loss(target, tf.cast(y_pred, tf.float32))
-            if sample_weight is not None:
-                sw = tf.reshape(tf.cast(sample_weight, tf.float32), tf.shape(per_example))
-                loss = tf.reduce_sum(per_example * sw) / tf.cast(tf.size(per_example), tf.float32)
-            else:
-                loss = tf.reduce_mean(per_example)
+            loss = soft_loss(target, tf.cast(y_pred, tf.float32), sample_weight=sample_weight)
             if self.losses:
                 loss += tf.add_n(self.losses)
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
