@@ -57,19 +57,21 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     """
     with run_lock(config.output_root), quiet_run(config.output_root, verbose=not quiet):
         from absl import logging
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+        from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
         from pipeline.pipeline import create_pipeline
         from pipeline.stale_executions import cancel_stale_executions
         from pipeline.summary import run_summary
 
         logging.set_verbosity(logging.INFO)
+        skip_tfx_package_for_in_process_beam()
         started = time.time()
         cancelled = cancel_stale_executions(config.metadata_path)
         if cancelled:
             logging.warning("marked executions of a killed run CANCELED: %s", cancelled)
         try:
-            tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+            LocalDagRunner().run(create_pipeline(config))
         except Exception as e:  # pylint: disable=broad-except
             log_path = _write_traceback(config.output_root, e)
             logging.error("pipeline run failed; traceback in %s", log_path)

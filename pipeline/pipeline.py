@@ -19,9 +19,22 @@ import json
 from typing import Any, Dict, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
 from google.protobuf import json_format
-from tfx.proto import example_gen_pb2, range_config_pb2
+# TFX's names from their own modules, not `tfx.v1`: that package also imports every extension,
+# and google_cloud_ai_platform's google.cloud.aiplatform alone adds seconds to each local run.
+# The Vertex classes are imported only where a Vertex target asks for them.
+from tfx.components import Evaluator, ExampleValidator, SchemaGen, StatisticsGen, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.experimental.conditionals.conditional import Cond
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import metadata
+from tfx.orchestration.data_types import RuntimeParameter
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, range_config_pb2, trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components import tfma_gates
 from components.anomalies_gate import AnomaliesGate
@@ -92,13 +105,14 @@ def tuner_component(config: PipelineConfig, custom: Dict[str, Any], examples: An
     sharing one oracle (its `tuner_results` has TFX's tuner_results.json only, no trials.* files).
     """
     common = dict(tuner_fn=TUNER_FN, examples=examples, transform_graph=transform_graph,
-                  train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
-                  eval_args=tfx.proto.EvalArgs(splits=[VALIDATION]))
+                  train_args=trainer_pb2.TrainArgs(splits=[TRAIN]),
+                  eval_args=trainer_pb2.EvalArgs(splits=[VALIDATION]))
     if target not in ("local", "vertex"):
         raise ValueError(f"tuner target {target!r}: expected 'local' or 'vertex'")
     if target == "vertex" and vertex_training.vertex_tuner(config):
+        from tfx.extensions.google_cloud_ai_platform.tuner.component import Tuner
         from tfx.proto import tuner_pb2
-        return tfx.extensions.google_cloud_ai_platform.Tuner(
+        return Tuner(
             tune_args=tuner_pb2.TuneArgs(num_parallel_trials=config.tuner.parallel_trials),
             custom_config=vertex_training.tuner_custom_config(config, custom),
             **common).with_id("Tuner")
@@ -163,7 +177,7 @@ def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weig
             sort_keys=True),
         "serving_dir": serving_dir or config.serving_dir,
     }
-    return {name: tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=value)
+    return {name: RuntimeParameter(name=name, ptype=str, default=value)
             for name, value in defaults.items()}
 
 
@@ -195,24 +209,24 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     span_resolver = None
     if config.retrain.num_spans > 1:
         from pipeline.resolvers import SpanWindowStrategy
-        span_resolver = tfx.dsl.Resolver(
+        span_resolver = Resolver(
             strategy_class=SpanWindowStrategy,
             config={"range_config": range_config_pb2.RangeConfig(
                 rolling_range=range_config_pb2.RollingRange(num_spans=config.retrain.num_spans))},
-            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
+            examples=Channel(type=standard_artifacts.Examples,
                                      producer_component_id=example_gen.id,
                                      output_key="examples")).with_id("span_window_resolver")
         span_resolver.add_upstream_node(example_gen)
         training_examples = span_resolver.outputs["examples"]
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if d.schema_path:  # new spans are validated against a curated schema
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = ImportSchemaGen(schema_file=config.schema_path)
     else:
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                               infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=training_examples, schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=preprocessing_config(config))
@@ -227,10 +241,10 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
     warm_start_resolver = None
     if config.retrain.warm_start:
         from pipeline.resolvers import WarmStartModelStrategy
-        warm_start_resolver = tfx.dsl.Resolver(
+        warm_start_resolver = Resolver(
             strategy_class=WarmStartModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
             examples=training_examples).with_id("warm_start_model_resolver")
     trainer = vertex_training.trainer_class(config, kubeflow)(
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
@@ -238,17 +252,17 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
         schema=schema_gen.outputs["schema"],
         hyperparameters=tuner.outputs["best_hyperparameters"],
         base_model=warm_start_resolver.outputs["model"] if warm_start_resolver else None,
-        train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
-        eval_args=tfx.proto.EvalArgs(splits=[VALIDATION]),
+        train_args=trainer_pb2.TrainArgs(splits=[TRAIN]),
+        eval_args=trainer_pb2.EvalArgs(splits=[VALIDATION]),
         custom_config=params.get("trainer_custom_config", custom))
     model_resolver = baseline_model_resolver(trainer, kubeflow)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"], example_splits=[TEST],
         eval_config=params.get("eval_config", eval_config(config)))
     # Only a blessed model is pushed: the condition is on the Evaluator's blessing (on Kubeflow /
     # Vertex a triggerPolicy condition; locally the node is skipped when it is false).
-    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
+    with Cond(evaluator.outputs["blessing"].future()[0]
                       .custom_property("blessed") == 1):
         pusher = ExportPusher(
             model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
@@ -277,27 +291,27 @@ def baseline_model_resolver(trainer: Any, kubeflow: bool) -> Any:
     """The Evaluator's baseline: the latest blessed model other than this run's candidate
     (pipeline/resolvers.BaselineModelStrategy, runs after the Trainer); compiled for Kubeflow /
     Vertex, TFX's LatestBlessedModelStrategy (the only model strategy KFP v2 compiles)."""
-    channels = {"model": tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-                "model_blessing": tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)}
+    channels = {"model": Channel(type=standard_artifacts.Model),
+                "model_blessing": Channel(type=standard_artifacts.ModelBlessing)}
     if kubeflow:
-        strategy = tfx.dsl.experimental.LatestBlessedModelStrategy
+        strategy = LatestBlessedModelStrategy
     else:
         from pipeline.resolvers import BaselineModelStrategy
         strategy = BaselineModelStrategy
         channels["candidate"] = trainer.outputs["model"]
-    return tfx.dsl.Resolver(strategy_class=strategy, **channels).with_id(
+    return Resolver(strategy_class=strategy, **channels).with_id(
         "latest_blessed_model_resolver")
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = None,
-                    weights: Optional[Tuple[Optional[str], str]] = None) -> tfx.dsl.Pipeline:
+                    weights: Optional[Tuple[Optional[str], str]] = None) -> Pipeline:
     """The TFX pipeline for `config`; MLMD defaults to SQLite at `config.metadata_path`."""
     weights_path, weights_source = weights if weights is not None else resolve_weights(config)
     if metadata_connection_config is None:
         os.makedirs(config.output_root, exist_ok=True)
-        metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config = metadata.sqlite_metadata_connection_config(
             config.metadata_path)
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
         components=create_components(config, weights_path, weights_source),
         enable_cache=True, metadata_connection_config=metadata_connection_config,

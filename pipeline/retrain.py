@@ -83,10 +83,13 @@ def ingested_spans(config: PipelineConfig) -> List[int]:
 def ingest_span(config: PipelineConfig, span: int) -> None:
     """Runs ImageExampleGen alone on one span (RangeConfig static_range), same node as the
     pipeline's, so the span window resolver finds its Examples."""
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.pipeline import Pipeline
     from tfx.proto import range_config_pb2
 
     from components.image_example_gen import ImageExampleGen
+    from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
     from pipeline.pipeline import example_gen_io
 
     input_config, output_config, validation_fraction = example_gen_io(config)
@@ -98,10 +101,11 @@ def ingest_span(config: PipelineConfig, span: int) -> None:
             start_span_number=span, end_span_number=span)),
         max_quarantine_fraction=d.max_quarantine_fraction, max_image_pixels=d.max_image_pixels,
         validation_fraction=validation_fraction)
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+    skip_tfx_package_for_in_process_beam()
+    LocalDagRunner().run(Pipeline(
         pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
         components=[example_gen], enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
             config.metadata_path),
         beam_pipeline_args=list(config.beam_pipeline_args)))
 

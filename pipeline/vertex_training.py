@@ -93,11 +93,13 @@ def tuner_custom_config(config: PipelineConfig, custom: Dict[str, Any]) -> Dict[
 
 
 def trainer_class(config: PipelineConfig, kubeflow: bool) -> Any:
-    """TFX's Trainer, or the Vertex AI Training one when compiled with vertex.training.trainer."""
-    from tfx import v1 as tfx
+    """TFX's Trainer, or the Vertex AI Training one when compiled with vertex.training.trainer
+    (imported only then: the extension imports google.cloud.aiplatform, seconds per run)."""
     if kubeflow and on_vertex_training(config.vertex.training.trainer):
-        return tfx.extensions.google_cloud_ai_platform.Trainer
-    return tfx.components.Trainer
+        from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer
+        return Trainer
+    from tfx.components import Trainer
+    return Trainer
 
 
 def vertex_tuner(config: PipelineConfig) -> bool:

@@ -1,0 +1,28 @@
+"""A local run never imports TFX's Google Cloud extensions: `tfx.v1` imports all of them, and
+google.cloud.aiplatform alone costs seconds per run (benchmarks/run_overhead.py). Checked in a
+fresh interpreter, after building the local pipeline the way `python -m pipeline run` does."""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CHILD = """
+import json, sys
+from pipeline.config import load_config
+from pipeline.local_runner import run
+from pipeline.pipeline import create_pipeline
+create_pipeline(load_config(overrides=["output.root=" + sys.argv[1]]), weights=(None, "none"))
+print(json.dumps(sorted(m for m in sys.modules
+                        if m == "tfx.v1" or m.startswith(("google.cloud.aiplatform",
+                                                          "tfx.extensions.google_cloud")))))
+"""
+
+
+def test_local_pipeline_imports_no_cloud_extension(tmp_path):
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "out")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
