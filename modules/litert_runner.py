@@ -19,7 +19,9 @@ REQUEST.json keys:
   warmup_runs    untimed calls first; 5
 RESULT.json: {"loaded": bool, "error": str | null, "runtime": "ai-edge-litert <version>",
   "input": {name, dtype, shape}, "output": {name, dtype, shape}, "predictions": path | null,
-  "latency": {"<threads>": {"median_ms", "p10_ms", "p90_ms", "runs"}}, "loadavg": [1, 5, 15 min]}
+  "latency": {"<threads>": {"median_ms", "p10_ms", "p90_ms", "runs", "started_at", "ended_at"
+              (wall clock of warm-up + timed calls, s since the epoch)}},
+  "loadavg": [1, 5, 15 min]}
 The process exits 0 whenever it could write RESULT.json (a model that fails to load is a result,
 not a crash); a crash of LiteRT itself is seen by the caller as a non-zero exit without a result.
 """
@@ -124,6 +126,7 @@ def run(request):
     for t in threads:
         timed, tin, tout = (interpreter, inp, out) if t == threads[0] else _interpreter(
             request["model"], t)
+        started_at = time.time()
         for _ in range(warmup):
             _invoke(timed, tin, tout, images[0])
         times = []
@@ -133,7 +136,8 @@ def run(request):
             times.append((time.perf_counter() - start) * 1000.0)
         result["latency"][str(t)] = {
             "median_ms": float(np.median(times)), "p10_ms": float(np.percentile(times, 10)),
-            "p90_ms": float(np.percentile(times, 90)), "runs": runs}
+            "p90_ms": float(np.percentile(times, 90)), "runs": runs,
+            "started_at": started_at, "ended_at": time.time()}
     return result
 
 

@@ -22,6 +22,7 @@ from components.export_pusher.parity import ParityError  # noqa: F401  (raised b
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample
 from modules.export import gzip_size
+from modules.gzip_sizes import BackgroundGzip, files_under
 from modules.stopwatch import timed
 
 REPORT_FILE = "report.json"
@@ -29,18 +30,6 @@ SAVED_MODEL_DIR = "saved_model"
 TRAINING_SUMMARY = "training_summary.json"
 TUNER_RESULTS_KEY = "tuner_results"
 REPRESENTATIVE_EXAMPLES = 200  # int8 calibration: a stratified sample of the train split
-
-
-def dir_sizes(path: str) -> Dict[str, int]:
-    """Raw bytes of all files under `path` and the sum of their gzipped sizes."""
-    raw, gz = 0, 0
-    for dirpath, _, files in os.walk(path):
-        for name in sorted(files):
-            with open(os.path.join(dirpath, name), "rb") as f:
-                data = f.read()
-            raw += len(data)
-            gz += gzip_size(data)
-    return {"bytes": raw, "gzip_bytes": gz}
 
 
 def accuracy_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -167,8 +156,7 @@ class Executor(pusher_executor.Executor):
         parity.check_not_single_class(sm_probs, labels, class_names, split)
         with timed(seconds, "saved_model_latency"):
             sm_latency = latency.saved_model_latency(saved_model, images, threads, runs=runs)
-        with timed(seconds, "gzip"):
-            sm_sizes = dir_sizes(saved_model)
+        sm_sizes = {"bytes": sum(os.path.getsize(f) for f in files_under(saved_model))}
         predictions = {"saved_model": sm_probs}
         report: Dict[str, Any] = {
             "run": run_info, "training": training,
@@ -192,10 +180,28 @@ class Executor(pusher_executor.Executor):
                 f"{threads[0]}-thread median; load average while measuring in `loadavg`"),
         }
         tflite_io: Dict[str, Dict[str, Any]] = {}
-        for variant in json.loads(exec_properties["tflite_variants"]):
-            info, probs = self._check_variant(variant, saved_model, staging, images, labels,
-                                              sm_probs, train_images, class_names, threads,
-                                              runs, python, exec_properties, seconds)
+        variants = json.loads(exec_properties["tflite_variants"])
+        # gzip sizes run in a background process from here on, beside the conversions and
+        # TensorFlow's interpreter; gz.sizes() waits for them before LiteRT measures latency.
+        with BackgroundGzip() as gz:
+            gz.add(SAVED_MODEL_DIR, saved_model)
+            converted = []
+            for variant in variants:
+                converted.append(self._convert_variant(variant, saved_model, staging, images,
+                                                       labels, sm_probs, train_images,
+                                                       class_names, seconds))
+                gz.add(variant, converted[-1]["path"])
+            with timed(seconds, "gzip_wait"):
+                gzipped = gz.sizes()
+        seconds["gzip"] = round(sum(end - start for _, start, end in gz.windows), 1)
+        report["gzip_windows"] = [{"artifact": key, "started_at": start, "ended_at": end}
+                                  for key, start, end in gz.windows]
+        report["saved_model"]["gzip_bytes"] = gzipped[SAVED_MODEL_DIR]
+        for state in converted:  # LiteRT times latency: nothing else is running now
+            info, probs = self._litert_gate(state, gzipped[state["variant"]], images, labels,
+                                            sm_probs, class_names, threads, runs, python,
+                                            exec_properties, seconds)
+            variant = state["variant"]
             if info.get("reasons"):
                 report["rejected"][variant] = info
                 logging.warning("ExportPusher: TFLite %s rejected: %s", variant, info["reason"])
@@ -204,7 +210,6 @@ class Executor(pusher_executor.Executor):
             predictions[variant] = probs
             tflite_io[info["file"]] = {"input": info["litert"]["input"],
                                        "output": info["litert"]["output"]}
-        variants = json.loads(exec_properties["tflite_variants"])
         if variants and not report["tflite"]:
             raise ParityError("no TFLite variant passed the parity gate, nothing pushed: " +
                               "; ".join(f"{v}: {report['rejected'][v]['reason']}"
@@ -227,14 +232,22 @@ class Executor(pusher_executor.Executor):
                        labels: np.ndarray, sm_probs: np.ndarray, train_images: np.ndarray,
                        class_names: List[str], threads: List[int], runs: int, python: str,
                        exec_properties: Dict[str, Any], seconds: Dict[str, float]):
-        """Converts one variant into the staging dir and runs the gate on it. Returns (info,
-        LiteRT probabilities); info["reasons"] is non-empty (and the file removed) when refused.
-        Adds the stages' wall times to `seconds` ('<variant>_convert', ...)."""
-        spec = tflite_variants.variant(variant)
-        min_agreement = float(json.loads(exec_properties["min_agreement"]).get(
-            variant, spec.min_agreement))
-        max_diff = float(json.loads(exec_properties.get("max_probability_diff") or "{}").get(
-            variant, spec.max_probability_diff))
+        """One variant through the whole gate, in the foreground: `_convert_variant`, its gzip
+        size, then `_litert_gate`. Returns (info, LiteRT probabilities) as `_litert_gate`."""
+        state = self._convert_variant(variant, saved_model, staging, images, labels, sm_probs,
+                                      train_images, class_names, seconds)
+        with timed(seconds, "gzip"):
+            with open(state["path"], "rb") as f:
+                gzip_bytes = gzip_size(f.read())
+        return self._litert_gate(state, gzip_bytes, images, labels, sm_probs, class_names,
+                                 threads, runs, python, exec_properties, seconds)
+
+    def _convert_variant(self, variant: str, saved_model: str, staging: str, images: np.ndarray,
+                         labels: np.ndarray, sm_probs: np.ndarray, train_images: np.ndarray,
+                         class_names: List[str], seconds: Dict[str, float]) -> Dict[str, Any]:
+        """The gate's first half: converts one variant into the staging dir and runs it in
+        TensorFlow's interpreter. Returns its state for `_litert_gate` (variant, path, bytes,
+        runtimes, errors). Adds '<variant>_convert' and '<variant>_tf_interpreter' to `seconds`."""
         with timed(seconds, f"{variant}_convert"):
             content = export.convert_tflite(saved_model, variant,
                                             representative_images=lambda: train_images[:, None])
@@ -251,6 +264,23 @@ class Executor(pusher_executor.Executor):
                                                                    class_names)
         except Exception as e:  # pylint: disable=broad-except
             errors["TensorFlow's interpreter"] = f"{type(e).__name__}: {e}"
+        return {"variant": variant, "file": filename, "path": path, "bytes": len(content),
+                "runtimes": runtimes, "errors": errors}
+
+    def _litert_gate(self, state: Dict[str, Any], gzip_bytes: int, images: np.ndarray,
+                     labels: np.ndarray, sm_probs: np.ndarray, class_names: List[str],
+                     threads: List[int], runs: int, python: str,
+                     exec_properties: Dict[str, Any], seconds: Dict[str, float]):
+        """The gate's second half: standalone LiteRT (predictions and latency), then the
+        decision. Returns (info, LiteRT probabilities); info["reasons"] is non-empty (and the
+        file removed) when refused. Adds '<variant>_litert' to `seconds`."""
+        variant, path = state["variant"], state["path"]
+        spec = tflite_variants.variant(variant)
+        min_agreement = float(json.loads(exec_properties["min_agreement"]).get(
+            variant, spec.min_agreement))
+        max_diff = float(json.loads(exec_properties.get("max_probability_diff") or "{}").get(
+            variant, spec.max_probability_diff))
+        runtimes, errors = dict(state["runtimes"]), dict(state["errors"])
         with timed(seconds, f"{variant}_litert"):
             lrt = litert.run_litert(path, images=images, threads=threads, latency_runs=runs,
                                     python=python)
@@ -261,10 +291,8 @@ class Executor(pusher_executor.Executor):
             errors["LiteRT"] = lrt.error or (f"output shape {None if probs is None else probs.shape}"
                                              f", expected {sm_probs.shape}")
         reasons = parity.decide(runtimes, errors, min_agreement, max_diff)
-        with timed(seconds, "gzip"):
-            gzip_bytes = gzip_size(content)
         info: Dict[str, Any] = {
-            "file": filename, "bytes": len(content), "gzip_bytes": gzip_bytes,
+            "file": state["file"], "bytes": state["bytes"], "gzip_bytes": gzip_bytes,
             "quantization": spec.quantization, "sparse_storage": spec.sparse_storage,
             "min_agreement": min_agreement, "max_probability_diff": max_diff,
             "runtimes": runtimes, "load_errors": errors,

@@ -34,6 +34,7 @@ from components.export_pusher import versioning
 from components.export_pusher.executor import Executor
 from components.export_pusher.parity import ParityError
 from modules import export, pruning, tflite_variants
+from modules.export import gzip_size
 from modules.configs import AugmentationConfig
 from modules.features import IMAGE_KEY, LABEL_KEY
 
@@ -217,6 +218,26 @@ def test_pruned_model_pushed_with_all_default_variants(pruned_push):
     assert report["deployed"] == "int8"
     assert not [n for n in os.listdir(pruned_push["serving"])
                 if n.startswith(versioning.INCOMPLETE_PREFIX)]
+
+
+def test_gzip_sizes_ran_beside_conversions_never_beside_a_latency_measurement(pruned_push):
+    report = pruned_push["report"]
+    windows = report["gzip_windows"]
+    checked = {**report["tflite"], **report["rejected"]}  # pushed and refused, all sized
+    assert [w["artifact"] for w in windows][0] == "saved_model"
+    assert sorted(w["artifact"] for w in windows[1:]) == sorted(checked)
+    for variant in tflite_variants.DEFAULT_VARIANTS:
+        with open(os.path.join(pruned_push["dest"], f"model_{variant}.tflite"), "rb") as f:
+            assert report["tflite"][variant]["gzip_bytes"] == gzip_size(f.read())
+    assert report["saved_model"]["gzip_bytes"] > 0
+    first_gzip = min(w["started_at"] for w in windows)
+    last_gzip = max(w["ended_at"] for w in windows)
+    timed = [*report["saved_model"]["latency"].values()] + [
+        lat for info in checked.values() for lat in (info.get("latency") or {}).values()]
+    assert len(timed) >= (1 + len(tflite_variants.DEFAULT_VARIANTS)) * len({1, os.cpu_count()})
+    for lat in timed:  # each latency window entirely before or after every gzip
+        assert lat["ended_at"] <= first_gzip or lat["started_at"] >= last_gzip, (lat, windows)
+    assert {"gzip", "gzip_wait"} <= set(report["seconds"])
 
 
 def test_exported_sparsity_per_layer_matches_target(pruned_push):

@@ -1,13 +1,12 @@
 """The ExportPusher executor's pure helpers: AUC, accuracy, sizes, strict JSON; latency timing."""
 import gzip
 import json
-import os
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from components.export_pusher.executor import (accuracy_of, auc_of, dir_sizes, gzip_size,
+from components.export_pusher.executor import (accuracy_of, auc_of, gzip_size,
                                                write_report_json)
 from modules.latency import median_latency_ms, time_calls
 
@@ -81,16 +80,6 @@ def test_gzip_size():
     assert gzip_size(compressible, compresslevel=9) == len(gzip.compress(compressible, 9))
     random_bytes = np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
     assert gzip_size(random_bytes) >= len(random_bytes)  # incompressible: header overhead
-
-
-def test_dir_sizes(tmp_path):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "a.bin").write_bytes(b"x" * 1000)
-    (tmp_path / "sub" / "b.bin").write_bytes(b"y" * 500)
-    sizes = dir_sizes(str(tmp_path))
-    assert sizes["bytes"] == 1500
-    assert sizes["gzip_bytes"] == gzip_size(b"x" * 1000) + gzip_size(b"y" * 500)
-    assert dir_sizes(os.path.join(str(tmp_path), "absent")) == {"bytes": 0, "gzip_bytes": 0}
 
 
 def test_median_latency_ms_calls_warmup_plus_runs():

@@ -1,0 +1,116 @@
+"""Benchmark: the fixed cost of a pipeline run (everything but the Tuner and the Trainer), per
+checkout, so a change to it can be compared with the code before it on the same machine.
+
+Runs `python -m pipeline run --profile quick` (embedded pair, seed 1) from each `--checkout
+LABEL=PATH` (a git worktree: its code is imported first via PYTHONPATH, in this interpreter's
+environment), `--reps` times each, interleaved (A B A B ...: machine load hits both sides), each
+on a fresh output root. Training is cut short (`SHORT_TRAINING`; its length does not change the
+other components' work) and the gates are opened so that every run pushes. The plain recipe does
+none of this fixed work, so it is what the whole run's time ratio (benchmarks/peer_recipe.py)
+pays on top of training.
+
+Per checkout it prints the mean ± sd over reps of: the process's wall time; start-up (process
+start to the first component); each component's own duration from the console lines; and the
+fixed cost = wall - Tuner - Trainer. Last line:
+`fixed_s_<label>=<mean> ...` per checkout, then `saved_s=<first - last>` for two checkouts.
+
+    git worktree add /tmp/before <rev>
+    python benchmarks/run_overhead.py --checkout before=/tmp/before --checkout after=. --reps 3
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List
+
+SHORT_TRAINING = ["tuner.max_trials=1", "tuner.epochs=1", "trainer.epochs=1",
+                  "trainer.fine_tune.unfreeze_blocks=0", "trainer.pruning.fine_tune_epochs=1",
+                  "evaluator.accuracy_lower_bound=0", "evaluator.auc_lower_bound=0",
+                  "evaluator.min_class_recall=0"]
+COMPONENTS = ("ImageExampleGen", "StatisticsGen", "Transform", "Tuner", "Trainer", "Evaluator",
+              "ExportPusher")
+LINE = re.compile(r"^\[\s*([\d.]+)s\] (\w+) \.\.\.( done in ([\d.]+) s)?")
+
+
+def one_run(path: str, extra: List[str]) -> Dict[str, float]:
+    """{'wall', 'startup', <component>: seconds} of one run from checkout `path`."""
+    out = tempfile.mkdtemp(prefix="overhead-")
+    args = ["--profile", "quick", "--set", f"output.root={out}", "--set", "seed=1"]
+    for item in SHORT_TRAINING + extra:
+        args += ["--set", item]
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(path))
+    env.setdefault("TF_USE_LEGACY_KERAS", "1")
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pipeline", "run", *args],
+                              cwd=os.path.abspath(path), env=env, capture_output=True,
+                              text=True)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0 or "ExportPusher ... done" not in proc.stdout:
+            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+            raise SystemExit(f"run from {path} failed or pushed nothing "
+                             f"(exit {proc.returncode})")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    result = {"wall": wall}
+    for line in proc.stdout.splitlines():
+        m = LINE.match(line)
+        if not m:
+            continue
+        if "startup" not in result:
+            result["startup"] = float(m.group(1))
+        if m.group(4) and m.group(2) in COMPONENTS:
+            result[m.group(2)] = float(m.group(4))
+    result["fixed"] = wall - result.get("Tuner", 0.0) - result.get("Trainer", 0.0)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkout", action="append", required=True, metavar="LABEL=PATH")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--set", action="append", default=[], dest="extra",
+                        help="more config overrides for every run")
+    args = parser.parse_args()
+    checkouts = dict(item.split("=", 1) for item in args.checkout)
+    for label, path in checkouts.items():
+        if not os.path.isfile(os.path.join(path, "pipeline", "__main__.py")):
+            raise SystemExit(f"--checkout {label}={path}: no pipeline/__main__.py there")
+    runs: Dict[str, List[Dict[str, float]]] = {label: [] for label in checkouts}
+    for rep in range(args.reps):
+        for label, path in checkouts.items():
+            r = one_run(path, args.extra)
+            runs[label].append(r)
+            print(f"[{time.strftime('%H:%M:%S')}] rep {rep} {label}: " +
+                  " ".join(f"{k}={v:.1f}" for k, v in r.items()), flush=True)
+    keys = ["wall", "startup", *COMPONENTS, "fixed"]
+    print()
+    print("| checkout | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    means = {}
+    for label, rs in runs.items():
+        cells = []
+        for k in keys:
+            values = [r.get(k, 0.0) for r in rs]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.1f} ± {sd:.1f}")
+        means[label] = statistics.mean(r["fixed"] for r in rs)
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print(f"(mean ± sd over {args.reps} interleaved runs each; load average at the end: "
+          f"{os.getloadavg()[0]:.2f})")
+    last = " ".join(f"fixed_s_{label}={m:.1f}" for label, m in means.items())
+    if len(means) == 2:
+        first, second = means.values()
+        last += f" saved_s={first - second:.1f}"
+    print(last)
+
+
+if __name__ == "__main__":
+    main()
