@@ -59,8 +59,15 @@ def one_run(path: str, extra: List[str]) -> Dict[str, float]:
                              f"(exit {proc.returncode})")
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    return parse_console(proc.stdout, wall)
+
+
+def parse_console(stdout: str, wall: float) -> Dict[str, float]:
+    """The run's console lines (`[  6.2s] Transform ... done in 8.5 s`) -> {'wall', 'startup'
+    (when the first component started), <component>: its duration, 'fixed': wall - Tuner -
+    Trainer}; all in seconds."""
     result = {"wall": wall}
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         m = LINE.match(line)
         if not m:
             continue
@@ -68,7 +75,10 @@ def one_run(path: str, extra: List[str]) -> Dict[str, float]:
             result["startup"] = float(m.group(1))
         if m.group(4) and m.group(2) in COMPONENTS:
             result[m.group(2)] = float(m.group(4))
-    result["fixed"] = wall - result.get("Tuner", 0.0) - result.get("Trainer", 0.0)
+    missing = [c for c in ("Tuner", "Trainer") if c not in result]
+    if missing:
+        raise ValueError(f"no 'done' line for {missing} in the run's console output")
+    result["fixed"] = wall - result["Tuner"] - result["Trainer"]
     return result
 
 
