@@ -63,8 +63,7 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
         scales = activation_aware.input_rms(
             model, activation_aware.dense_layer_names(model, retrained), train_ds)
         model = activation_aware.scale_dense_layers(model, scales)
-    not_cached = ("not asked" if cached is None else "every block retrained" if cut is None
-                  else cached.why_not(model, cut))
+    not_cached = feature_cache.why_not_at(cached, model, cut, "every block retrained")
     if not_cached is None:  # the layers above the cut, trained on its outputs
         x, y = feature_cache.features_at(model, train_ds, cut)
         fit_ds = arrays_dataset(x, y, cached.batch_size, True, cached.seed)

@@ -54,6 +54,18 @@ class CacheContext:
         return why_not_cached(model, self.strategy, cut=cut, examples=self.examples)
 
 
+def why_not_at(cached: Optional[CacheContext], model: tf_keras.Model, cut: Optional[str],
+               no_cut: str) -> Optional[str]:
+    """Why a fine-tune cut at `cut` does not train on cached features, or None when it does:
+    'not asked' without a context, `no_cut` (e.g. 'all blocks unfrozen') when there is no cut
+    (nothing frozen to cache), else `cached.why_not(model, cut)`."""
+    if cached is None:
+        return "not asked"
+    if cut is None:
+        return no_cut
+    return cached.why_not(model, cut)
+
+
 def why_not_cached(model: tf_keras.Model, strategy: tf.distribute.Strategy,
                    cut: Optional[str] = None, examples: int = 0) -> Optional[str]:
     """None when the layers above `cut` (default: the pooling layer, phase 1) can train on its

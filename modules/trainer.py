@@ -275,8 +275,7 @@ def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, ev
         unfrozen = set_base_trainable(model, True, top_blocks=blocks)
         compile_model(model, ft_cfg.learning_rate, num_classes, jit_compile=jit_compile)
         cut = feature_cache.phase2_cut(blocks)
-        not_cached = ("not asked" if cached is None else "all blocks unfrozen" if cut is None
-                      else cached.why_not(model, cut))
+        not_cached = feature_cache.why_not_at(cached, model, cut, "all blocks unfrozen")
         if not_cached is None:
             history = feature_cache.fit_on_features(
                 model, train_ds, eval_ds, epochs=ft_cfg.epochs_per_step,

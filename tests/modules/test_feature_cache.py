@@ -98,6 +98,18 @@ def test_phase2_cut_refused_with_trainable_layers_below_it_or_too_many_features(
                                                  cut="block3_pool", examples=101)
 
 
+def test_why_not_at_names_the_missing_context_or_cut_before_asking_the_context():
+    model = _model()
+    set_base_trainable(model, True, top_blocks=2)
+    context = feature_cache.CacheContext(tf.distribute.get_strategy(), examples=10,
+                                         batch_size=4, seed=0)
+    assert feature_cache.why_not_at(None, model, "block3_pool", "x") == "not asked"
+    assert feature_cache.why_not_at(context, model, None, "all blocks unfrozen") == (
+        "all blocks unfrozen")
+    assert feature_cache.why_not_at(context, model, "block3_pool", "x") is None
+    assert "block4_conv1" in feature_cache.why_not_at(context, model, "block4_pool", "x")
+
+
 def test_early_stopping_on_the_validation_features():
     x, y = _data(2)
     model = _model(2)
