@@ -49,21 +49,17 @@ class CacheContext:
     batch_size: int
     seed: int
 
-    def why_not(self, model: tf_keras.Model, cut: str) -> Optional[str]:
-        """`why_not_cached` for `model` cut at `cut` under this context."""
-        return why_not_cached(model, self.strategy, cut=cut, examples=self.examples)
-
 
 def why_not_at(cached: Optional[CacheContext], model: tf_keras.Model, cut: Optional[str],
                no_cut: str) -> Optional[str]:
     """Why a fine-tune cut at `cut` does not train on cached features, or None when it does:
     'not asked' without a context, `no_cut` (e.g. 'all blocks unfrozen') when there is no cut
-    (nothing frozen to cache), else `cached.why_not(model, cut)`."""
+    (nothing frozen to cache), else `why_not_cached` under the context's strategy and size."""
     if cached is None:
         return "not asked"
     if cut is None:
         return no_cut
-    return cached.why_not(model, cut)
+    return why_not_cached(model, cached.strategy, cut=cut, examples=cached.examples)
 
 
 def why_not_cached(model: tf_keras.Model, strategy: tf.distribute.Strategy,
