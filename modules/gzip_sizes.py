@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from modules.export import GZIP_LEVEL
 
@@ -36,30 +36,38 @@ def files_under(path: str) -> List[str]:
     return sorted(os.path.join(d, name) for d, _, names in os.walk(path) for name in names)
 
 
-def _gzip_files(paths: List[str], level: int) -> Tuple[int, float, float]:
+def _gzip_files(paths: List[str], level: int,
+                on_start: Callable[[subprocess.Popen], None] = lambda proc: None
+                ) -> Tuple[int, float, float]:
+    """Runs the child over `paths`; `on_start` receives the child process (so that it can be
+    killed) before it is waited for."""
     started = time.time()
     if not paths:
         return 0, started, started
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _CHILD, str(level), *paths],
-                          capture_output=True, text=True)
+    with subprocess.Popen([sys.executable, "-I", "-S", "-c", _CHILD, str(level), *paths],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        on_start(proc)
+        stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
+        tail = " | ".join(stderr.strip().splitlines()[-2:])
         raise RuntimeError(f"gzip of {paths[0]}{' ...' if len(paths) > 1 else ''} failed "
                            f"(exit {proc.returncode}): {tail}")
-    return int(json.loads(proc.stdout)), started, time.time()
+    return int(json.loads(stdout)), started, time.time()
 
 
 class BackgroundGzip:
     """`add(key, path)` queues a file or directory; `sizes()` waits and returns {key: gzipped
     bytes} (a directory: the sum over its files, each gzipped alone). Jobs run one at a time
     in queue order; `windows` holds each finished job's (key, started_at, ended_at), s since
-    the epoch. A context manager: leaving it waits for running jobs."""
+    the epoch. A context manager: leaving it normally waits for running jobs; leaving it on an
+    exception drops the queued jobs and kills the running child, so the error is not held up."""
 
     def __init__(self, level: int = GZIP_LEVEL):
         self._level = level
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
         self._jobs: Dict[str, Future] = {}
         self.windows: List[Tuple[str, float, float]] = []
+        self._running: Optional[subprocess.Popen] = None
 
     def add(self, key: str, path: str) -> None:
         """Queues `path` (read when its turn comes: it must stay until `sizes()` returns)."""
@@ -67,7 +75,11 @@ class BackgroundGzip:
             raise ValueError(f"gzip size {key!r} is already queued")
         if not os.path.exists(path):
             raise FileNotFoundError(f"gzip size {key!r}: {path} does not exist")
-        self._jobs[key] = self._pool.submit(_gzip_files, files_under(path), self._level)
+        self._jobs[key] = self._pool.submit(_gzip_files, files_under(path), self._level,
+                                            self._started)
+
+    def _started(self, proc: subprocess.Popen) -> None:
+        self._running = proc
 
     def sizes(self) -> Dict[str, int]:
         """Waits for every queued job; raises the first job's error."""
@@ -79,11 +91,17 @@ class BackgroundGzip:
             self.windows.append((key, started, ended))
         return out
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
+        """Waits for the jobs; `cancel`: drops the queued ones and kills the running child."""
+        if cancel:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            proc = self._running
+            if proc is not None and proc.poll() is None:
+                proc.kill()
         self._pool.shutdown(wait=True)
 
     def __enter__(self) -> "BackgroundGzip":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(cancel=exc_type is not None)

@@ -1,6 +1,9 @@
 """modules/gzip_sizes.py: background gzip sizes equal gzip.compress's, per file and per
 directory, in queue order, with a clear error for a file that is gone."""
 import gzip
+import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -56,6 +59,36 @@ def test_missing_and_vanished_files_are_named(tmp_path):
     with pytest.raises(RuntimeError, match="gzip of .*gone.tflite failed"):
         gz.sizes()
     gz.close()
+
+
+def _unblock_later(fifo, seconds):
+    """Opens `fifo` for writing after `seconds` if a reader still waits on it (so that a
+    regression fails the test instead of hanging it)."""
+    def unblock():
+        time.sleep(seconds)
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader left: the child was killed
+            pass
+    threading.Thread(target=unblock, daemon=True).start()
+
+
+def test_an_error_drops_queued_jobs_and_kills_the_running_child(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    os.mkfifo(blocked / "fifo")  # the child blocks opening it: a job that never ends by itself
+    _unblock_later(str(blocked / "fifo"), 60)
+    _write(tmp_path / "f.bin", b"x")
+    with pytest.raises(KeyError, match="conversion failed"):
+        with BackgroundGzip() as gz:
+            gz.add("blocked", str(blocked))
+            gz.add("queued", str(tmp_path / "f.bin"))
+            deadline = time.time() + 60
+            while gz._running is None and time.time() < deadline:
+                time.sleep(0.01)
+            raise KeyError("conversion failed")
+    assert gz._running.returncode == -signal.SIGKILL
+    assert gz._jobs["queued"].cancelled()
 
 
 def test_a_key_is_queued_once(tmp_path):
