@@ -16,8 +16,19 @@ from __future__ import annotations
 
 from typing import Callable, List, Sequence
 
-IN_PROCESS_RUNNERS = ("FnApiRunner",)
+# The in-process FnApiRunner's class, by both of the paths Beam accepts for it.
+IN_PROCESS_RUNNERS = ("apache_beam.runners.portability.fn_api_runner.FnApiRunner",
+                      "apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner")
 _MARK = "_skips_tfx_package_in_process"
+
+
+def runner_path(name: str) -> str:
+    """A --runner value as the class path Beam resolves it to (apache_beam.runners.runner.
+    create_runner): a known runner's name in any case, with or without the 'Runner' suffix
+    ('fnapi', 'FnApiRunner'), becomes its path; anything else is returned as given."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    known = {path.rsplit(".", 1)[-1].lower(): path for path in StandardOptions.ALL_KNOWN_RUNNERS}
+    return known.get(name.lower(), known.get(name.lower() + "runner", name))
 
 
 def runs_in_process(beam_pipeline_args: Sequence[str]) -> bool:
@@ -25,7 +36,7 @@ def runs_in_process(beam_pipeline_args: Sequence[str]) -> bool:
     Beam's parser; no --runner means Beam's default, which is not treated as in-process)."""
     from apache_beam.options.pipeline_options import PipelineOptions
     runner = PipelineOptions(flags=list(beam_pipeline_args)).get_all_options().get("runner")
-    return runner in IN_PROCESS_RUNNERS
+    return isinstance(runner, str) and runner_path(runner) in IN_PROCESS_RUNNERS
 
 
 def skip_tfx_package_for_in_process_beam() -> None:

@@ -33,9 +33,27 @@ def _executor_args(args, tmp_path):
     (LOCAL_ARGS + ["--runner=PortableRunner"], False),  # the last --runner wins
     (["--runner=PortableRunner", "--runner=FnApiRunner"], True),
     ([], False),  # Beam's default runner: not assumed to be in-process
+    # Beam's other spellings of the FnApiRunner (apache_beam.runners.runner.create_runner)
+    (["--runner=fnapirunner"], True),
+    (["--runner=FnApi"], True),
+    (["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"], True),
+    (["--runner=apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner"], True),
+    (["--runner=DirectRunner"], False),  # may pick Prism, a separate process
+    (["--runner=portable"], False),
+    (["--runner=my_pkg.FnApiRunner"], False),  # another class of that name
 ])
 def test_runs_in_process(args, expected):
     assert beam_dependencies.runs_in_process(args) is expected
+
+
+@pytest.mark.parametrize("name", ["FnApiRunner", "fnapirunner", "FnApi",
+                                  "apache_beam.runners.portability.fn_api_runner.FnApiRunner"])
+def test_spellings_taken_as_in_process_are_the_fn_api_runner_for_beam(name):
+    """The names treated as in-process are the ones Beam itself turns into an FnApiRunner."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.runner import create_runner
+    assert beam_dependencies.runs_in_process([f"--runner={name}"])
+    assert type(create_runner(name)) is FnApiRunner  # pylint: disable=unidiomatic-typecheck
 
 
 def test_local_runner_executor_builds_no_tfx_package(skipping, tmp_path):
