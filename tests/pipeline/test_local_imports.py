@@ -1,6 +1,8 @@
 """A local run never imports TFX's Google Cloud extensions: `tfx.v1` imports all of them, and
 google.cloud.aiplatform alone costs seconds per run (benchmarks/run_overhead.py). Checked in a
-fresh interpreter, after building the local pipeline the way `python -m pipeline run` does."""
+fresh interpreter, after building the local pipeline the way `python -m pipeline run` does and
+importing what running it imports: the LocalDagRunner, the run's helpers, every component's
+executor and the module functions (preprocessing_fn, tuner_fn, run_fn) they load."""
 import json
 import os
 import subprocess
@@ -9,11 +11,24 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CHILD = """
-import json, sys
+import importlib, json, sys
 from pipeline.config import load_config
-from pipeline.local_runner import run
+from pipeline.local_runner import known_error_types, run
 from pipeline.pipeline import create_pipeline
-create_pipeline(load_config(overrides=["output.root=" + sys.argv[1]]), weights=(None, "none"))
+p = create_pipeline(load_config(overrides=["output.root=" + sys.argv[1]]), weights=(None, "none"))
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from pipeline import beam_dependencies, stale_executions, summary
+known_error_types()
+loaded = []
+for c in p.components:
+    importlib.import_module(c.executor_spec.executor_class.__module__)
+    loaded.append(c.executor_spec.executor_class.__module__)
+    for key in ("preprocessing_fn", "tuner_fn", "run_fn"):
+        if c.exec_properties.get(key):
+            importlib.import_module(c.exec_properties[key].rsplit(".", 1)[0])
+            loaded.append(c.exec_properties[key])
+assert {"components.export_pusher.executor", "tfx.components.evaluator.executor",
+        "modules.trainer.run_fn", "modules.tuning.tuner_fn"} <= set(loaded), loaded
 print(json.dumps(sorted(m for m in sys.modules
                         if m == "tfx.v1" or m.startswith(("google.cloud.aiplatform",
                                                           "tfx.extensions.google_cloud")))))
