@@ -10,6 +10,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import io  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+# Every temp file of the session (pytest's tmp_path, Beam's beam-temp*, TensorFlow's and the
+# child processes', which inherit TMPDIR) goes under one directory, removed when the session
+# passes and kept, with its path printed, when it fails (pytest_sessionfinish below).
+SESSION_TMP = tempfile.mkdtemp(prefix="image-classifier-tests-")
+os.environ["TMPDIR"] = SESSION_TMP
+tempfile.tempdir = SESSION_TMP
 import types  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Dict, List  # noqa: E402
@@ -38,6 +47,14 @@ def _copy_tree(dest: Path, per_class: int) -> Path:
             for f in files:
                 shutil.copyfile(f, out_dir / f.name)
     return dest
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Removes SESSION_TMP after a passing session; a failing one keeps it for inspection."""
+    if exitstatus == 0:
+        shutil.rmtree(SESSION_TMP, ignore_errors=True)
+    else:
+        print(f"\ntest temp files kept in {SESSION_TMP}", file=sys.stderr)
 
 
 @pytest.fixture(scope="session")

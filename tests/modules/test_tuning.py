@@ -108,9 +108,9 @@ def test_random_search_runs_every_trial_asked_for(tmp_path):
         assert len(trials) == 9 and len(set(trials)) == 9, (seed, trials)
 
 
-def test_grid_max_trials_is_the_grid_size():
+def test_grid_max_trials_is_the_grid_size(tmp_path):
     cfg = tiny_config(strategy="grid", max_trials=1)  # max_trials is ignored by the grid
-    tuner = tuning.make_tuner(cfg, "/tmp/unused-grid", project_name="size")
+    tuner = tuning.make_tuner(cfg, str(tmp_path), project_name="size")
     assert tuner.oracle.max_trials == 9  # an integer: TFX's results writer needs one
 
 
