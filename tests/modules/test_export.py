@@ -99,6 +99,20 @@ def test_float32_tflite_agrees_fully(saved_model, eval_images, sm_probs):
     np.testing.assert_allclose(probs, sm_probs, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_tflite_batches_equal_one_image_per_call(saved_model, eval_images, variant):
+    """Batched predict (the last batch padded) gives each image's own one-image output."""
+    content = convert_tflite(saved_model, variant, representative_images=_representative())
+    one = TFLiteModel(content, batch_size=1)
+    single = np.concatenate([one.predict(eval_images[i:i + 1]) for i in range(N_IMAGES)])
+    for batch_size in (64, 9, N_IMAGES):  # 70 = 64 + a padded 6; 9 pads 7 batches' last
+        np.testing.assert_allclose(TFLiteModel(content, batch_size=batch_size)
+                                   .predict(eval_images), single, rtol=0, atol=1e-6)
+    assert TFLiteModel(content).predict(eval_images[:0]).shape == (0, 1)
+    with pytest.raises(ValueError, match=r"images of shape \(16, 16, 3\).*takes \(32, 32, 3\)"):
+        one.predict(np.zeros((1, 16, 16, 3), np.float32))
+
+
 def _tensor_types(content):
     interpreter = tf.lite.Interpreter(model_content=content)
     interpreter.allocate_tensors()
