@@ -62,7 +62,8 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     if prune_cfg.score == "activation_aware":
         scales = activation_aware.input_rms(
             model, activation_aware.dense_layer_names(model, retrained), train_ds)
-        model = activation_aware.scale_dense_layers(model, scales)
+    # Decided on the model as phase 2 left it: the scaled copy below shares its layers with it
+    # (two inbound nodes each), which is no longer a chain that features can be cut from.
     not_cached = feature_cache.why_not_at(cached, model, cut, "every block retrained")
     if not_cached is None:  # the layers above the cut, trained on its outputs
         x, y = feature_cache.features_at(model, train_ds, cut)
@@ -72,6 +73,8 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
         target = feature_cache.tail_copy(model, x.shape[1:], cut)
     else:
         fit_ds, val_ds, target = train_ds, eval_ds, model
+    if scales:  # the Dense layers that are fitted, whichever model holds them
+        target = activation_aware.scale_dense_layers(target, scales)
     steps_per_epoch = int(tf.data.experimental.cardinality(fit_ds).numpy())
     if steps_per_epoch < 0:  # unknown cardinality
         steps_per_epoch = sum(1 for _ in fit_ds)
@@ -97,12 +100,12 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
     history = fitted.fit(fit_ds, validation_data=val_ds, epochs=epochs,
                          verbose=2, callbacks=fit_callbacks, class_weight=class_weight)
     stripped = pruning.strip_pruning(pruned)
-    if target is not model:  # the trained copies' weights into the model
+    if scales:
+        stripped = activation_aware.fold_scales(stripped)
+    if not_cached is None:  # the trained copies' weights into the model
         for name in feature_cache.layers_above(model, cut):
             model.get_layer(name).set_weights(stripped.get_layer(name).get_weights())
         stripped = model
-    if scales:
-        stripped = activation_aware.fold_scales(stripped)
     info = {"layers": layer_names, "layers_config": prune_cfg.layers, "score": prune_cfg.score,
             "activation_aware_layers": sorted(scales),
             "learning_rate": learning_rate, "schedule": prune_cfg.schedule,

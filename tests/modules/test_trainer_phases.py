@@ -230,7 +230,7 @@ def test_phase_2_uses_the_tuned_depth_when_the_tuner_chose_one():
     assert config.trainer.fine_tune.unfreeze_blocks == 1  # the config itself is not changed
 
 
-def _pruned_top_block(cached):
+def _pruned_top_block(cached, score="magnitude"):
     model = _model()
     compile_model(model, 1e-3, 2)
     before = _conv_weights(model)
@@ -238,21 +238,24 @@ def _pruned_top_block(cached):
     stripped, info = trainer.prune_and_fine_tune(
         model, PruningConfig(layers="all", schedule="constant", target_sparsity=0.5,
                              frequency=1, fine_tune_epochs=2, early_stopping_patience=0,
-                             retrain_blocks=1, score="magnitude"),
+                             retrain_blocks=1, score=score),
         1e-3, 2, _data(), _data(seed=5),
         cached=None if not cached else feature_cache.CacheContext(
                 tf.distribute.get_strategy(), examples=4, batch_size=4, seed=0))
     return stripped, info, before, biases
 
 
+@pytest.mark.parametrize("score", ["magnitude", "activation_aware"])
 @pytest.mark.parametrize("cached", [False, True])
 def test_retrain_blocks_1_prunes_lower_blocks_once_and_retrains_only_block5_and_head(
-        eager, cached):
+        eager, cached, score):
     """`retrain_blocks: 1`: blocks 1-4 lose the smallest half of each kernel and keep the rest
     exactly; block 5 and the head are pruned by the schedule and retrained; with `cached` the
-    fine-tune ran on block4_pool's outputs."""
-    stripped, info, before, biases = _pruned_top_block(cached)
-    assert info["features_cached"] is cached
+    fine-tune ran on block4_pool's outputs, whichever score ranks the Dense weights."""
+    stripped, info, before, biases = _pruned_top_block(cached, score)
+    assert info["features_cached"] is cached, info.get("features_not_cached_because")
+    assert info["activation_aware_layers"] == (
+        ["head_dense", "predictions"] if score == "activation_aware" else [])
     assert info["pruned_once_and_frozen"] == [n for n in CONV_LAYER_NAMES if BLOCK[n] < 5]
     for name in CONV_LAYER_NAMES:
         kernel = stripped.get_layer(name).kernel.numpy()
@@ -269,11 +272,12 @@ def test_retrain_blocks_1_prunes_lower_blocks_once_and_retrains_only_block5_and_
     assert not any("prune_low_magnitude" in layer.name for layer in stripped.layers)
 
 
-def test_retrained_top_on_cached_features_equals_fitting_the_whole_model(eager):
+@pytest.mark.parametrize("score", ["magnitude", "activation_aware"])
+def test_retrained_top_on_cached_features_equals_fitting_the_whole_model(eager, score):
     """One batch per epoch, no dropout: the cached fine-tune gives block 5 and the head the
     weights the uncached one (the whole model, blocks 1-4 frozen) gives them."""
-    full, _, _, _ = _pruned_top_block(cached=False)
-    cached, info, _, _ = _pruned_top_block(cached=True)
+    full, _, _, _ = _pruned_top_block(cached=False, score=score)
+    cached, info, _, _ = _pruned_top_block(cached=True, score=score)
     assert info["features_cached"]
     for name in ("block4_conv3", "block5_conv1", "block5_conv3", "head_dense", "predictions"):
         for a, b in zip(full.get_layer(name).get_weights(), cached.get_layer(name).get_weights()):
