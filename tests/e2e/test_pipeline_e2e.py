@@ -99,6 +99,13 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     # and phase 2 trained block 5 and the head on block4_pool's outputs computed once
     steps = report["training"]["phase2"]["steps"]
     assert steps and all(step["features_cached"] for step in steps)
+    # the pruning fine-tune (retrain_blocks 1): blocks 1-4 pruned once and frozen, block 5 and
+    # the head retrained on block4_pool's outputs computed once
+    assert report["training"]["pruning"]["retrain_blocks"] == 1
+    assert report["training"]["pruning"]["pruned_once_and_frozen"] == [
+        n for n in CONV_LAYER_NAMES if not n.startswith("block5")]
+    assert report["training"]["pruning"]["features_cached"] is True, (
+        report["training"]["pruning"].get("features_not_cached_because"))
     # where the Trainer's time went (seconds per phase, the SavedModel export included)
     assert {"phase1", "phase2", "pruning", "final_validation", "export"} <= set(
         report["training"]["seconds"])
