@@ -56,12 +56,15 @@ def _artifacts(store, execution, event_type) -> Dict[str, Any]:
 
 
 def _run_to_trainer(config) -> None:
-    """One LocalDagRunner run of the pipeline's nodes up to the Trainer."""
-    from tfx import v1 as tfx
+    """One LocalDagRunner run of the pipeline's nodes up to the Trainer (without TFX's
+    per-component sdist, as `python -m pipeline run`)."""
     from tfx.orchestration import pipeline as pipeline_py
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+    from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
     from pipeline.pipeline import create_pipeline
-    tfx.orchestration.LocalDagRunner().run(
+    skip_tfx_package_for_in_process_beam()
+    LocalDagRunner().run(
         create_pipeline(config), run_options=pipeline_py.RunOptions(to_nodes=["Trainer"]))
 
 
