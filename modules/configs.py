@@ -97,6 +97,10 @@ class PruningConfig:
     # probabilities (taken just before pruning) in the targets the pruned model fits; the labels
     # get 1 - weight (modules/distillation.py). 0: labels only.
     distillation: float = 0.0
+    # With retrain_blocks < 5: when the pruned model's validation accuracy ends more than this
+    # below the dense model's, the fine-tune runs again with every block retrained and the
+    # better on validation is kept (compression_steps.prune_with_fallback). null: never.
+    fallback_margin: Optional[float] = None
 
 
 @dataclass

@@ -33,8 +33,8 @@ from absl import logging
 
 from modules import distribution, export, feature_cache
 from modules.compression_steps import (  # noqa: F401  (re-exported: tests, benchmarks)
-    cluster_and_fine_tune, filter_prune_and_fine_tune, prune_and_fine_tune, pruned_layer_names,
-    quantization_aware_fine_tune)
+    cluster_and_fine_tune, filter_prune_and_fine_tune, prune_and_fine_tune, prune_with_fallback,
+    pruned_layer_names, quantization_aware_fine_tune)
 from modules.configs import FineTuneConfig, RunConfig
 from modules.data import labels_of_files, make_dataset
 from modules.image_size import with_transform_image_size
@@ -209,8 +209,9 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
         if tr.pruning.enabled:
             compile_model(model, prune_lr, num_classes, jit_compile=jit)  # e.g. a float32 copy
             dense_validation = evaluate(model, eval_ds)
-            model, summary["pruning"] = prune_and_fine_tune(
-                model, tr.pruning, prune_lr, num_classes, train_ds, eval_ds, log_dir,
+            model, summary["pruning"] = prune_with_fallback(
+                model, tr.pruning, prune_lr, num_classes, train_ds, eval_ds,
+                float(dense_validation["accuracy"]), log_dir=log_dir,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit,
                 cached=feature_cache.CacheContext(strategy, examples, int(hp["batch_size"]),
                                                   seed + 10))

@@ -58,6 +58,10 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
         raise ConfigError(f"trainer.pruning.distillation: expected a weight from 0 (labels only) "
                           f"to 1 (the dense model's probabilities only), got "
                           f"{tr.pruning.distillation}")
+    margin = tr.pruning.fallback_margin
+    if margin is not None and not (0.0 <= margin <= 1.0):
+        raise ConfigError(f"trainer.pruning.fallback_margin: expected null (never) or a drop in "
+                          f"validation accuracy from 0 to 1, got {margin}")
     if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
         raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
                           f"{tr.pruning.ramp_fraction}")

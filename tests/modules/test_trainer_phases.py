@@ -284,6 +284,66 @@ def test_retrained_top_on_cached_features_equals_fitting_the_whole_model(eager, 
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
+def _fallback_run(margin, dense_accuracy):
+    from modules.compression_steps import _accuracy, prune_with_fallback
+    model = _model()
+    compile_model(model, 1e-3, 2)
+    dense = _conv_weights(model)
+    cfg = PruningConfig(layers="all", schedule="constant", target_sparsity=0.5, frequency=1,
+                        fine_tune_epochs=1, early_stopping_patience=0, retrain_blocks=1,
+                        score="activation_aware", fallback_margin=margin)
+    kept, info = prune_with_fallback(
+        model, cfg, 1e-3, 2, _data(), _data(seed=5), dense_accuracy,
+        cached=feature_cache.CacheContext(tf.distribute.get_strategy(), examples=4,
+                                          batch_size=4, seed=0))
+    return kept, info, dense, _accuracy(kept, _data(seed=5), 1e-3, 2)
+
+
+def test_fallback_off_or_within_margin_keeps_the_top_block_fine_tune(eager):
+    _, info, _, _ = _fallback_run(None, 1.0)
+    assert "fallback" not in info and info["retrain_blocks"] == 1
+    _, info, _, accuracy = _fallback_run(1.0, 1.0)  # no drop exceeds 1.0
+    assert info["fallback"]["ran"] is False and info["fallback"]["kept"] == "retrain_blocks"
+    assert info["fallback"]["accuracy"] == pytest.approx(accuracy)
+    assert info["retrain_blocks"] == 1
+
+
+def test_fallback_retrains_every_block_and_keeps_the_better_on_validation(eager):
+    """A dense accuracy no pruned model reaches forces the second fine-tune; the model returned
+    is the one with the higher validation accuracy (the first on a tie), with its own info."""
+    kept, info, dense, accuracy = _fallback_run(0.0, 2.0)
+    fb = info["fallback"]
+    assert fb["ran"] is True and fb["every_block"]["retrain_blocks"] == 5
+    assert fb["every_block"]["pruned_once_and_frozen"] == []
+    best = max(fb["accuracy"], fb["every_block_accuracy"])
+    assert accuracy == pytest.approx(best)
+    first_kept = fb["every_block_accuracy"] <= fb["accuracy"]
+    assert fb["kept"] == ("retrain_blocks" if first_kept else "every_block")
+    assert info["retrain_blocks"] == (1 if first_kept else 5)
+    kernel = kept.get_layer("block1_conv1").kernel.numpy()
+    assert np.mean(kernel == 0) == pytest.approx(0.5, abs=0.01)
+    if first_kept:  # blocks 1-4 were pruned once and frozen: the weights left are the dense ones
+        np.testing.assert_array_equal(kernel[kernel != 0], dense["block1_conv1"][kernel != 0])
+
+
+def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch):
+    """The second branch: the every-block fine-tune's model is returned when its validation
+    accuracy is higher (here made so by adding 0.25 to the second measurement only)."""
+    from modules import compression_steps
+    measured = []
+    real = compression_steps._accuracy
+
+    def accuracy(*args):
+        measured.append(real(*args) + (0.25 if measured else 0.0))
+        return measured[-1]
+    monkeypatch.setattr(compression_steps, "_accuracy", accuracy)
+    kept, info, _, _ = _fallback_run(0.0, 2.0)
+    assert info["fallback"]["kept"] == "every_block" and info["retrain_blocks"] == 5
+    assert info["pruned_once_and_frozen"] == [] and not info["features_cached"]
+    kernel = kept.get_layer("block1_conv1").kernel.numpy()
+    assert np.mean(kernel == 0) == pytest.approx(0.5, abs=0.01)
+
+
 def test_prune_once_matches_tfmots_magnitude_mask(eager):
     """`pruning.prune_once` zeroes the same weights as tfmot's ConstantSparsity after one step."""
     from modules import pruning

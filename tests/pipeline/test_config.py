@@ -325,6 +325,8 @@ def test_bad_tflite_variant():
     ("trainer.pruning.retrain_blocks=6", "trainer.pruning.retrain_blocks"),
     ("trainer.pruning.distillation=1.5", "trainer.pruning.distillation"),
     ("trainer.pruning.distillation=-0.1", "trainer.pruning.distillation"),
+    ("trainer.pruning.fallback_margin=-0.1", "trainer.pruning.fallback_margin"),
+    ("trainer.pruning.fallback_margin=2", "trainer.pruning.fallback_margin"),
     ("trainer.augmentation.fill_mode=mirror", "trainer.augmentation.fill_mode"),
     ("export.min_agreement.float32=1.5", "export.min_agreement.float32"),
     ("evaluator.auc_lower_bound=2", "evaluator.auc_lower_bound"),
