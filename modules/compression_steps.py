@@ -18,7 +18,8 @@ from modules.data import arrays_dataset
 from modules.configs import (ClusteringConfig, PruningConfig, QuantizationAwareConfig,
                              StructuredPruningConfig)
 from modules.layer_names import CONV_LAYER_NAMES, resolve_pruning_layers
-from modules.training import compile_model, early_stopping, evaluate, history_dict as _history
+from modules.training import (compile_model, early_stopping, evaluate, evaluate_stripped,
+                              history_dict as _history)
 
 
 def pruned_layer_names(model, layers_spec) -> List[str]:
@@ -129,26 +130,30 @@ def prune_and_fine_tune(model, prune_cfg: PruningConfig, learning_rate: float, n
 
 def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, num_classes: int,
                         train_ds, eval_ds, dense_accuracy: float, **kwargs):
-    """`prune_and_fine_tune`; then, when `prune_cfg.fallback_margin` is set (>= 0),
-    `retrain_blocks` < 5 and the pruned model's validation accuracy (`eval_ds`, the validation
-    role, never test) is more than the margin below `dense_accuracy` (the dense model's, same
-    split), the fine-tune runs again from the dense weights with every block retrained, and the
-    model with the higher validation accuracy is kept (the first on a tie). Returns (model,
-    info); info["fallback"] records both accuracies and which was kept."""
+    """`prune_and_fine_tune`; then, when `prune_cfg.fallback_margin` is set (validate.py keeps
+    it >= 0), `retrain_blocks` < 5 and the pruned model's validation accuracy (`eval_ds`, the
+    validation role, never test) is more than the margin below `dense_accuracy` (the dense
+    model's, same split), the fine-tune runs again from the dense weights with every block
+    retrained, and the model with the higher validation accuracy is kept (the first on a tie).
+    Returns (model, info); info["fallback"] records both accuracies and which was kept, and
+    info["validation_after"] the kept model's validation metrics (so they are not computed
+    twice)."""
     margin = prune_cfg.fallback_margin
-    if margin is None or margin < 0 or prune_cfg.retrain_blocks >= 5 or eval_ds is None:
+    if margin is None or prune_cfg.retrain_blocks >= 5 or eval_ds is None:
         return prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds,
                                    eval_ds, **kwargs)
+    jit = bool(kwargs.get("jit_compile", False))
     dense_weights = model.get_weights()
     first, info = prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds,
                                       eval_ds, **kwargs)
-    first_accuracy = _accuracy(first, eval_ds, learning_rate, num_classes)
+    first_validation = evaluate_stripped(first, eval_ds, learning_rate, num_classes, jit)
     fallback: Dict[str, Any] = {"margin": margin, "dense_accuracy": dense_accuracy,
                                 "retrain_blocks": prune_cfg.retrain_blocks,
-                                "accuracy": first_accuracy, "kept": "retrain_blocks"}
-    if first_accuracy >= dense_accuracy - margin:
+                                "accuracy": first_validation["accuracy"],
+                                "kept": "retrain_blocks"}
+    if first_validation["accuracy"] >= dense_accuracy - margin:
         fallback["ran"] = False
-        return first, {**info, "fallback": fallback}
+        return first, {**info, "fallback": fallback, "validation_after": first_validation}
     # The stripped model shares its layers with `model`: keep the first result's weights
     # aside before the dense weights are put back.
     first_weights = first.get_weights()
@@ -156,19 +161,15 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
     every_block = dataclasses.replace(prune_cfg, retrain_blocks=5, fallback_margin=None)
     second, second_info = prune_and_fine_tune(model, every_block, learning_rate, num_classes,
                                               train_ds, eval_ds, **kwargs)
-    second_accuracy = _accuracy(second, eval_ds, learning_rate, num_classes)
-    fallback.update(ran=True, every_block_accuracy=second_accuracy, every_block=second_info)
-    if second_accuracy > first_accuracy:
+    second_validation = evaluate_stripped(second, eval_ds, learning_rate, num_classes, jit)
+    fallback.update(ran=True, every_block_accuracy=second_validation["accuracy"],
+                    every_block=second_info)
+    if second_validation["accuracy"] > first_validation["accuracy"]:
         fallback["kept"] = "every_block"
-        return second, {**second_info, "fallback": fallback}
+        return second, {**second_info, "fallback": fallback,
+                        "validation_after": second_validation}
     second.set_weights(first_weights)  # same layers, same order: the first result back
-    return second, {**info, "fallback": fallback}
-
-
-def _accuracy(model, eval_ds, learning_rate: float, num_classes: int) -> float:
-    """Validation accuracy of a stripped model, recompiled so its metrics are fresh."""
-    compile_model(model, learning_rate, num_classes)
-    return float(evaluate(model, eval_ds)["accuracy"])
+    return second, {**info, "fallback": fallback, "validation_after": first_validation}
 
 
 def filter_prune_and_fine_tune(model, sp_cfg: StructuredPruningConfig, learning_rate: float,

@@ -41,7 +41,8 @@ from modules.image_size import with_transform_image_size
 from modules.layer_names import CONV_LAYER_NAMES
 from modules.model import (build_model_from_config, dtype_policy_of, float32_copy, policy_name,
                            set_base_trainable, uses_mixed_precision)
-from modules.training import class_weight_for, compile_model, early_stopping, evaluate
+from modules.training import (class_weight_for, compile_model, early_stopping, evaluate,
+                              evaluate_stripped)
 from modules.training import history_dict as _history
 from modules.stopwatch import Laps, timed
 from modules.warm_start import warm_start
@@ -232,8 +233,13 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
             lap("quantization_aware")
         summary["train_seconds"] = round(time.time() - started, 1)
-        summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
-                                                        num_classes, jit_compile=jit)
+        after_pruning = summary.get("pruning", {}).pop("validation_after", None)
+        if after_pruning is not None and not (tr.clustering.enabled or
+                                              tr.quantization_aware.enabled):
+            summary["final_validation"] = after_pruning  # this model, evaluated by the fallback
+        else:
+            summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
+                                                            num_classes, jit_compile=jit)
         lap("final_validation")
         summary["seconds"] = seconds
     return model, summary
@@ -309,10 +315,3 @@ def _gradual_unfreezing(model, ft_cfg: FineTuneConfig, num_classes, train_ds, ev
         out["selected_by"] = "validation accuracy (then loss) against phase 1 and earlier steps"
         out["kept_steps"] = sum(1 for s in steps if s.get("kept"))
     return out
-
-
-def evaluate_stripped(model, eval_ds, learning_rate: float, num_classes: int,
-                      jit_compile: bool = False) -> Dict[str, float]:
-    """Metrics of the final (stripped) model, recompiled so its metrics are fresh."""
-    compile_model(model, learning_rate, num_classes, jit_compile=jit_compile)
-    return evaluate(model, eval_ds)

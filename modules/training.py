@@ -39,6 +39,14 @@ def evaluate(model: tf_keras.Model, dataset) -> Dict[str, float]:
     return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
 
 
+def evaluate_stripped(model: tf_keras.Model, dataset, learning_rate: float, num_classes: int,
+                      jit_compile: bool = False) -> Dict[str, float]:
+    """`evaluate` on a model just stripped of its compression wrappers, recompiled first so its
+    metrics start fresh."""
+    compile_model(model, learning_rate, num_classes, jit_compile=jit_compile)
+    return evaluate(model, dataset)
+
+
 def balanced_class_weight(labels: Sequence[int], num_classes: int) -> Dict[int, float]:
     """{class: n / (num_classes * n_class)} (scikit-learn's 'balanced'): each class contributes
     equally to the loss whatever its image count; classes absent from `labels` get 1.0."""

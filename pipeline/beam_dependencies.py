@@ -14,7 +14,8 @@ runner (portable, Dataflow, Flink, Spark) still gets TFX's own behaviour.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+import functools
+from typing import Callable, Dict, List, Sequence
 
 # The in-process FnApiRunner's class, by both of the paths Beam accepts for it.
 IN_PROCESS_RUNNERS = ("apache_beam.runners.portability.fn_api_runner.FnApiRunner",
@@ -26,9 +27,15 @@ def runner_path(name: str) -> str:
     """A --runner value as the class path Beam resolves it to (apache_beam.runners.runner.
     create_runner): a known runner's name in any case, with or without the 'Runner' suffix
     ('fnapi', 'FnApiRunner'), becomes its path; anything else is returned as given."""
-    from apache_beam.options.pipeline_options import StandardOptions
-    known = {path.rsplit(".", 1)[-1].lower(): path for path in StandardOptions.ALL_KNOWN_RUNNERS}
+    known = _known_runners()
     return known.get(name.lower(), known.get(name.lower() + "runner", name))
+
+
+@functools.lru_cache(maxsize=None)
+def _known_runners() -> Dict[str, str]:
+    """Beam's known runners: lower-case class name -> class path."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    return {path.rsplit(".", 1)[-1].lower(): path for path in StandardOptions.ALL_KNOWN_RUNNERS}
 
 
 def runs_in_process(beam_pipeline_args: Sequence[str]) -> bool:

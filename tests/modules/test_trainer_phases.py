@@ -285,7 +285,8 @@ def test_retrained_top_on_cached_features_equals_fitting_the_whole_model(eager, 
 
 
 def _fallback_run(margin, dense_accuracy):
-    from modules.compression_steps import _accuracy, prune_with_fallback
+    from modules.compression_steps import prune_with_fallback
+    from modules.training import evaluate_stripped
     model = _model()
     compile_model(model, 1e-3, 2)
     dense = _conv_weights(model)
@@ -296,7 +297,7 @@ def _fallback_run(margin, dense_accuracy):
         model, cfg, 1e-3, 2, _data(), _data(seed=5), dense_accuracy,
         cached=feature_cache.CacheContext(tf.distribute.get_strategy(), examples=4,
                                           batch_size=4, seed=0))
-    return kept, info, dense, _accuracy(kept, _data(seed=5), 1e-3, 2)
+    return kept, info, dense, evaluate_stripped(kept, _data(seed=5), 1e-3, 2)["accuracy"]
 
 
 def test_fallback_off_or_within_margin_keeps_the_top_block_fine_tune(eager):
@@ -305,6 +306,7 @@ def test_fallback_off_or_within_margin_keeps_the_top_block_fine_tune(eager):
     _, info, _, accuracy = _fallback_run(1.0, 1.0)  # no drop exceeds 1.0
     assert info["fallback"]["ran"] is False and info["fallback"]["kept"] == "retrain_blocks"
     assert info["fallback"]["accuracy"] == pytest.approx(accuracy)
+    assert info["validation_after"]["accuracy"] == pytest.approx(accuracy)
     assert info["retrain_blocks"] == 1
 
 
@@ -317,6 +319,7 @@ def test_fallback_retrains_every_block_and_keeps_the_better_on_validation(eager)
     assert fb["every_block"]["pruned_once_and_frozen"] == []
     best = max(fb["accuracy"], fb["every_block_accuracy"])
     assert accuracy == pytest.approx(best)
+    assert info["validation_after"]["accuracy"] == pytest.approx(best)
     first_kept = fb["every_block_accuracy"] <= fb["accuracy"]
     assert fb["kept"] == ("retrain_blocks" if first_kept else "every_block")
     assert info["retrain_blocks"] == (1 if first_kept else 5)
@@ -331,17 +334,49 @@ def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch)
     accuracy is higher (here made so by adding 0.25 to the second measurement only)."""
     from modules import compression_steps
     measured = []
-    real = compression_steps._accuracy
+    real = compression_steps.evaluate_stripped
 
-    def accuracy(*args):
-        measured.append(real(*args) + (0.25 if measured else 0.0))
+    def evaluate_stripped(*args):
+        metrics = real(*args)
+        measured.append({**metrics, "accuracy": metrics["accuracy"] + (0.25 if measured else 0)})
         return measured[-1]
-    monkeypatch.setattr(compression_steps, "_accuracy", accuracy)
+    monkeypatch.setattr(compression_steps, "evaluate_stripped", evaluate_stripped)
     kept, info, _, _ = _fallback_run(0.0, 2.0)
     assert info["fallback"]["kept"] == "every_block" and info["retrain_blocks"] == 5
+    assert info["validation_after"] is measured[1]  # the kept model's, not measured again
     assert info["pruned_once_and_frozen"] == [] and not info["features_cached"]
     kernel = kept.get_layer("block1_conv1").kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.5, abs=0.01)
+
+
+def test_trainer_reports_the_kept_models_validation_from_the_fallback(eager, monkeypatch):
+    """trainer.train with the fallback on: final_validation is the kept model's validation
+    measured by the fallback (no second evaluation of the same model), and the helper key does
+    not reach training_summary.json."""
+    from modules import compression_steps
+    from modules.configs import ModelConfig, RunConfig, TrainerConfig
+    calls = []
+    real = compression_steps.evaluate_stripped
+    monkeypatch.setattr(compression_steps, "evaluate_stripped",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(trainer, "evaluate_stripped",
+                        lambda *a, **k: pytest.fail("final validation measured twice"))
+    cfg = RunConfig(
+        class_names=["a", "b"], weights_path="",
+        model=ModelConfig(image_size=SIZE, weights="none", head_units=64, dropout=0.0),
+        trainer=TrainerConfig(
+            epochs=1, fine_tune=FineTuneConfig(unfreeze_blocks=0),
+            pruning=PruningConfig(layers="all", target_sparsity=0.5, frequency=1,
+                                  fine_tune_epochs=1, early_stopping_patience=0,
+                                  retrain_blocks=1, fallback_margin=0.0)))
+    cfg.trainer.augmentation.enabled = False
+    hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
+    _, summary = trainer.train(cfg, hp, _data(), _data(seed=5), np.arange(4) % 2)
+    fb = summary["pruning"]["fallback"]
+    kept = fb["every_block_accuracy"] if fb["kept"] == "every_block" else fb["accuracy"]
+    assert summary["final_validation"]["accuracy"] == pytest.approx(kept)
+    assert len(calls) == (2 if fb["ran"] else 1)
+    assert "validation_after" not in summary["pruning"]
 
 
 def test_prune_once_matches_tfmots_magnitude_mask(eager):
