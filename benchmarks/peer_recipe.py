@@ -20,6 +20,10 @@ Data sets: the embedded pair (data/fashion_binary: train / eval = validation / t
 3-class tree of real Fashion-MNIST images stored the way strangers' folders are (RGB at odd sizes,
 RGBA on transparent canvases, grayscale + alpha, JPEG; built with
 `data/build_dataset.py --classes pullover,coat,shirt --mixed-formats`, needs the Debian package).
+
+`--dev-tree SEED` runs the same comparison on a development tree instead
+(`benchmarks/trainer_variants.build_dev_tree`: Fashion-MNIST *train* images only, drawn with SEED),
+so that a default can be chosen on the whole pipeline without either reported test split.
 """
 from __future__ import annotations
 
@@ -143,6 +147,13 @@ def validation_trail(out: str) -> str:
     for step in s.get("phase2", {}).get("steps", []):
         parts.append(f"phase2[{step['unfrozen_blocks']}]={step['validation']['accuracy']:.4f}"
                      f"{'' if step.get('kept', True) else ' undone'}")
+    fallback = s.get("pruning", {}).get("fallback")
+    if fallback:
+        parts.append(f"fallback(dense={fallback['dense_accuracy']:.4f} "
+                     f"top_blocks={fallback['accuracy']:.4f}"
+                     + (f" every_block={fallback['every_block_accuracy']:.4f}"
+                        if fallback.get("ran") else " not run")
+                     + f" kept={fallback['kept']})")
     parts.append(f"final={s.get('final_validation', {}).get('accuracy', float('nan')):.4f}")
     if s.get("seconds"):
         parts.append("seconds " + ", ".join(f"{k} {v:.0f}" for k, v in s["seconds"].items()))
@@ -221,6 +232,11 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="extra", action="append", default=[],
                    help="extra pipeline override (e.g. trainer.epochs=5), repeatable")
     p.add_argument("--skip-recipe", action="store_true", help="pipeline runs only")
+    p.add_argument("--dev-tree", type=int, metavar="SAMPLING_SEED",
+                   help="run on a development tree of benchmarks/trainer_variants.py instead "
+                        "(Fashion-MNIST train images only, drawn with this seed; 7 is the one "
+                        "docs/results.md uses): for choosing defaults without the reported "
+                        "test splits")
     args = p.parse_args(argv)
     from pipeline import weights as provisioning  # the same ImageNet file for both arms
     info = provisioning.load_vgg16_weights_info() or provisioning.provision_vgg16_weights()
@@ -228,10 +244,15 @@ def main(argv=None) -> int:
     work = tempfile.mkdtemp(prefix="bench-peer-")
     try:
         sets = []
-        if args.only != "multiclass":
+        if args.dev_tree is not None:
+            from trainer_variants import build_dev_tree
+            sets.append((f"development tree (Fashion-MNIST train images, sampling seed "
+                         f"{args.dev_tree}; not a reported figure)",
+                         build_dev_tree(os.path.join(work, "dev3"), args.dev_tree)))
+        elif args.only != "multiclass":
             sets.append(("embedded pair (data/fashion_binary)",
                          os.path.join(REPO, "data", "fashion_binary")))
-        if args.only != "pair":
+        if args.only != "pair" and args.dev_tree is None:
             sets.append((f"3-class mixed-format tree ({', '.join(MULTICLASS)})",
                          build_multiclass(os.path.join(work, "fmnist3_mixed"), args)))
         summaries = []
