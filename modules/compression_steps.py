@@ -150,7 +150,9 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
     fallback: Dict[str, Any] = {"margin": margin, "dense_accuracy": dense_accuracy,
                                 "retrain_blocks": prune_cfg.retrain_blocks,
                                 "accuracy": first_validation["accuracy"],
-                                "kept": "retrain_blocks"}
+                                "kept": "retrain_blocks",
+                                "top_blocks": {k: info[k] for k in (
+                                    "features_cached", "pruned_once_and_frozen", "epochs_run")}}
     if first_validation["accuracy"] >= dense_accuracy - margin:
         fallback["ran"] = False
         return first, {**info, "fallback": fallback, "validation_after": first_validation}

@@ -100,12 +100,20 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     steps = report["training"]["phase2"]["steps"]
     assert steps and all(step["features_cached"] for step in steps)
     # the pruning fine-tune (retrain_blocks 1): blocks 1-4 pruned once and frozen, block 5 and
-    # the head retrained on block4_pool's outputs computed once
-    assert report["training"]["pruning"]["retrain_blocks"] == 1
-    assert report["training"]["pruning"]["pruned_once_and_frozen"] == [
+    # the head retrained on block4_pool's outputs computed once; redone with every block
+    # retrained only when that ends > 2 validation points below the dense model (fallback)
+    pruning = report["training"]["pruning"]
+    fallback = pruning["fallback"]
+    assert (fallback["margin"], fallback["retrain_blocks"]) == (0.02, 1)
+    assert fallback["top_blocks"]["pruned_once_and_frozen"] == [
         n for n in CONV_LAYER_NAMES if not n.startswith("block5")]
-    assert report["training"]["pruning"]["features_cached"] is True, (
-        report["training"]["pruning"].get("features_not_cached_because"))
+    assert fallback["top_blocks"]["features_cached"] is True, (
+        pruning.get("features_not_cached_because"))
+    assert fallback["ran"] == (fallback["accuracy"] < fallback["dense_accuracy"] - 0.02)
+    assert pruning["retrain_blocks"] == (5 if fallback["kept"] == "every_block" else 1)
+    assert report["training"]["final_validation"]["accuracy"] == pytest.approx(
+        fallback["every_block_accuracy"] if fallback["kept"] == "every_block"
+        else fallback["accuracy"])
     # where the Trainer's time went (seconds per phase, the SavedModel export included)
     assert {"phase1", "phase2", "pruning", "final_validation", "export"} <= set(
         report["training"]["seconds"])

@@ -305,6 +305,8 @@ def test_fallback_off_or_within_margin_keeps_the_top_block_fine_tune(eager):
     assert "fallback" not in info and info["retrain_blocks"] == 1
     _, info, _, accuracy = _fallback_run(1.0, 1.0)  # no drop exceeds 1.0
     assert info["fallback"]["ran"] is False and info["fallback"]["kept"] == "retrain_blocks"
+    assert info["fallback"]["top_blocks"] == {k: info[k] for k in (
+        "features_cached", "pruned_once_and_frozen", "epochs_run")}
     assert info["fallback"]["accuracy"] == pytest.approx(accuracy)
     assert info["validation_after"]["accuracy"] == pytest.approx(accuracy)
     assert info["retrain_blocks"] == 1
@@ -343,6 +345,8 @@ def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch)
     monkeypatch.setattr(compression_steps, "evaluate_stripped", evaluate_stripped)
     kept, info, _, _ = _fallback_run(0.0, 2.0)
     assert info["fallback"]["kept"] == "every_block" and info["retrain_blocks"] == 5
+    top = info["fallback"]["top_blocks"]  # the first fine-tune's, though not kept
+    assert top["features_cached"] is True and "block1_conv1" in top["pruned_once_and_frozen"]
     assert info["validation_after"] is measured[1]  # the kept model's, not measured again
     assert info["pruned_once_and_frozen"] == [] and not info["features_cached"]
     kernel = kept.get_layer("block1_conv1").kernel.numpy()

@@ -24,6 +24,7 @@ def test_quick_profile_defaults_load_and_validate():
     assert cfg.trainer.pruning.early_stopping_patience == 1
     assert cfg.trainer.pruning.score == "activation_aware" and cfg.trainer.pruning.layers == "all"
     assert cfg.trainer.pruning.retrain_blocks == 1  # blocks 1-4 pruned once, 5 + head retrained
+    assert cfg.trainer.pruning.fallback_margin == 0.02  # ... unless that costs > 2 val. points
     assert cfg.tuner.learning_rate == [0.0003, 0.001, 0.003]
     assert cfg.model.pooling == "avg" and cfg.trainer.class_weight == "balanced"
     assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]
@@ -60,6 +61,7 @@ def test_compression_profile_is_quick_plus_the_recommended_chain():
         "all", "polynomial", 0.8)
     assert tr.pruning.score == "magnitude"  # what benchmarks/compression.py measured
     assert tr.pruning.retrain_blocks == 5  # likewise: every block retrained
+    assert tr.pruning.fallback_margin is None
     assert tr.clustering.enabled is False and tr.quantization_aware.enabled is False
     # everything else is the quick profile's
     assert cfg.model == quick.model and cfg.tuner == quick.tuner
