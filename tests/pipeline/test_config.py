@@ -20,12 +20,11 @@ def test_quick_profile_defaults_load_and_validate():
     assert cfg.trainer.epochs == 10 and cfg.trainer.early_stopping_patience == 2
     assert cfg.trainer.augmentation.enabled is False
     assert cfg.trainer.pruning.schedule == "constant" and cfg.trainer.pruning.fine_tune_epochs == 4
-    assert cfg.trainer.pruning.learning_rate is None  # phase 2's
+    assert cfg.trainer.pruning.learning_rate == 3e-5  # not phase 2's 1e-5 (docs/results.md)
     assert cfg.trainer.pruning.early_stopping_patience == 1
     assert cfg.trainer.pruning.score == "activation_aware" and cfg.trainer.pruning.layers == "all"
     assert cfg.trainer.pruning.retrain_blocks == 1  # blocks 1-4 pruned once, 5 + head retrained
     assert cfg.trainer.pruning.fallback_margin == 0.02  # ... unless that costs > 2 val. points
-    assert cfg.trainer.pruning.learning_rate == 3e-5  # both fine-tunes
     assert cfg.tuner.learning_rate == [0.0003, 0.001, 0.003]
     assert cfg.model.pooling == "avg" and cfg.trainer.class_weight == "balanced"
     assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]
