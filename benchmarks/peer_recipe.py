@@ -191,7 +191,9 @@ def build_multiclass(out: str, args) -> str:
 
 
 def t_half_width(values: List[float]) -> float:
-    if len(values) < 2:
+    """The 95 % t-interval's half width of the mean of `values`; nan for fewer than two values
+    or any nan (`--skip-recipe`: no recipe, no delta)."""
+    if len(values) < 2 or any(np.isnan(v) for v in values):
         return float("nan")
     from scipy import stats
     return float(stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values)

