@@ -150,8 +150,9 @@ def validation_trail(out: str) -> str:
     fallback = s.get("pruning", {}).get("fallback")
     if fallback:
         parts.append(f"fallback(dense={fallback['dense_accuracy']:.4f} "
-                     f"top_blocks={fallback['accuracy']:.4f}"
-                     + (f" every_block={fallback['every_block_accuracy']:.4f}"
+                     f"first={fallback['accuracy']:.4f}"
+                     + (f" second({fallback['second_retrain_blocks']} blocks)="
+                        f"{fallback['second_accuracy']:.4f}"
                         if fallback.get("ran") else " not run")
                      + f" kept={fallback['kept']})")
     parts.append(f"final={s.get('final_validation', {}).get('accuracy', float('nan')):.4f}")

@@ -133,9 +133,11 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
     """`prune_and_fine_tune`; then, when `prune_cfg.fallback_margin` is set (validate.py keeps
     it >= 0), `retrain_blocks` < 5 and the pruned model's validation accuracy (`eval_ds`, the
     validation role, never test) is more than the margin below `dense_accuracy` (the dense
-    model's, same split), the fine-tune runs again from the dense weights with every block
-    retrained, and the model with the higher validation accuracy is kept (the first on a tie).
-    Returns (model, info); info["fallback"] records both accuracies and which was kept."""
+    model's, same split), the fine-tune runs again from the dense weights retraining the top
+    `fallback_retrain_blocks` blocks (5: every block), and the model with the higher validation
+    accuracy is kept (the first on a tie).
+    Returns (model, info); info["fallback"] records both accuracies and which was kept
+    ('first' or 'second'); info itself is the kept fine-tune's."""
     margin = prune_cfg.fallback_margin
     if margin is None or prune_cfg.retrain_blocks >= 5 or eval_ds is None:
         return prune_and_fine_tune(model, prune_cfg, learning_rate, num_classes, train_ds,
@@ -147,9 +149,10 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
     first_validation = evaluate_stripped(first, eval_ds, learning_rate, num_classes, jit)
     fallback: Dict[str, Any] = {"margin": margin, "dense_accuracy": dense_accuracy,
                                 "retrain_blocks": prune_cfg.retrain_blocks,
+                                "second_retrain_blocks": prune_cfg.fallback_retrain_blocks,
                                 "accuracy": first_validation["accuracy"],
-                                "kept": "retrain_blocks",
-                                "top_blocks": {k: info[k] for k in (
+                                "kept": "first",
+                                "first": {k: info[k] for k in (
                                     "features_cached", "pruned_once_and_frozen", "epochs_run")}}
     if first_validation["accuracy"] >= dense_accuracy - margin:
         fallback["ran"] = False
@@ -158,14 +161,15 @@ def prune_with_fallback(model, prune_cfg: PruningConfig, learning_rate: float, n
     # aside before the dense weights are put back.
     first_weights = first.get_weights()
     model.set_weights(dense_weights)
-    every_block = dataclasses.replace(prune_cfg, retrain_blocks=5, fallback_margin=None)
-    second, second_info = prune_and_fine_tune(model, every_block, learning_rate, num_classes,
+    wider = dataclasses.replace(prune_cfg, retrain_blocks=prune_cfg.fallback_retrain_blocks,
+                                fallback_margin=None)
+    second, second_info = prune_and_fine_tune(model, wider, learning_rate, num_classes,
                                               train_ds, eval_ds, **kwargs)
     second_validation = evaluate_stripped(second, eval_ds, learning_rate, num_classes, jit)
-    fallback.update(ran=True, every_block_accuracy=second_validation["accuracy"],
-                    every_block=second_info)
+    fallback.update(ran=True, second_accuracy=second_validation["accuracy"],
+                    second=second_info)
     if second_validation["accuracy"] > first_validation["accuracy"]:
-        fallback["kept"] = "every_block"
+        fallback["kept"] = "second"
         return second, {**second_info, "fallback": fallback}
     second.set_weights(first_weights)  # same layers, same order: the first result back
     return second, {**info, "fallback": fallback}

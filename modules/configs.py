@@ -100,9 +100,11 @@ class PruningConfig:
     # get 1 - weight (modules/distillation.py). 0: labels only.
     distillation: float = 0.0
     # With retrain_blocks < 5: when the pruned model's validation accuracy ends more than this
-    # below the dense model's, the fine-tune runs again with every block retrained and the
-    # better on validation is kept (compression_steps.prune_with_fallback). null: never.
+    # below the dense model's, the fine-tune runs again retraining the top
+    # `fallback_retrain_blocks` blocks (5: every block) and the better on validation is kept
+    # (compression_steps.prune_with_fallback). null: never.
     fallback_margin: Optional[float] = None
+    fallback_retrain_blocks: int = 5       # > retrain_blocks, <= 5
 
 
 @dataclass

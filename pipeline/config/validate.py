@@ -62,6 +62,11 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     if margin is not None and not (0.0 <= margin <= 1.0):
         raise ConfigError(f"trainer.pruning.fallback_margin: expected null (never) or a drop in "
                           f"validation accuracy from 0 to 1, got {margin}")
+    wider = tr.pruning.fallback_retrain_blocks
+    if not (1 <= wider <= 5) or (margin is not None and wider <= tr.pruning.retrain_blocks < 5):
+        raise ConfigError(f"trainer.pruning.fallback_retrain_blocks: expected more than "
+                          f"trainer.pruning.retrain_blocks ({tr.pruning.retrain_blocks}) and at "
+                          f"most 5, got {tr.pruning.fallback_retrain_blocks}")
     if not (0.0 < tr.pruning.ramp_fraction <= 1.0):
         raise ConfigError(f"trainer.pruning.ramp_fraction: expected 0 < fraction <= 1, got "
                           f"{tr.pruning.ramp_fraction}")

@@ -105,14 +105,15 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     pruning = report["training"]["pruning"]
     fallback = pruning["fallback"]
     assert (fallback["margin"], fallback["retrain_blocks"]) == (0.02, 1)
-    assert fallback["top_blocks"]["pruned_once_and_frozen"] == [
+    assert fallback["first"]["pruned_once_and_frozen"] == [
         n for n in CONV_LAYER_NAMES if not n.startswith("block5")]
-    assert fallback["top_blocks"]["features_cached"] is True, (
+    assert fallback["first"]["features_cached"] is True, (
         pruning.get("features_not_cached_because"))
     assert fallback["ran"] == (fallback["accuracy"] < fallback["dense_accuracy"] - 0.02)
-    assert pruning["retrain_blocks"] == (5 if fallback["kept"] == "every_block" else 1)
+    assert pruning["retrain_blocks"] == (fallback["second_retrain_blocks"]
+                                         if fallback["kept"] == "second" else 1)
     assert report["training"]["final_validation"]["accuracy"] == pytest.approx(
-        fallback["every_block_accuracy"] if fallback["kept"] == "every_block"
+        fallback["second_accuracy"] if fallback["kept"] == "second"
         else fallback["accuracy"])
     # where the Trainer's time went (seconds per phase, the SavedModel export included)
     assert {"phase1", "phase2", "pruning", "final_validation", "export"} <= set(

@@ -329,7 +329,7 @@ def test_retrained_top_on_cached_features_equals_fitting_the_whole_model(eager, 
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
-def _fallback_run(margin, dense_accuracy):
+def _fallback_run(margin, dense_accuracy, wider=5):
     from modules.compression_steps import prune_with_fallback
     from modules.training import evaluate_stripped
     model = _model()
@@ -337,7 +337,8 @@ def _fallback_run(margin, dense_accuracy):
     dense = _conv_weights(model)
     cfg = PruningConfig(layers="all", schedule="constant", target_sparsity=0.5, frequency=1,
                         fine_tune_epochs=1, early_stopping_patience=0, retrain_blocks=1,
-                        score="activation_aware", fallback_margin=margin)
+                        score="activation_aware", fallback_margin=margin,
+                        fallback_retrain_blocks=wider)
     kept, info = prune_with_fallback(
         model, cfg, 1e-3, 2, _data(), _data(seed=5), dense_accuracy,
         cached=feature_cache.CacheContext(tf.distribute.get_strategy(), examples=4,
@@ -349,8 +350,8 @@ def test_fallback_off_or_within_margin_keeps_the_top_block_fine_tune(eager):
     _, info, _, _ = _fallback_run(None, 1.0)
     assert "fallback" not in info and info["retrain_blocks"] == 1
     _, info, _, accuracy = _fallback_run(1.0, 1.0)  # no drop exceeds 1.0
-    assert info["fallback"]["ran"] is False and info["fallback"]["kept"] == "retrain_blocks"
-    assert info["fallback"]["top_blocks"] == {k: info[k] for k in (
+    assert info["fallback"]["ran"] is False and info["fallback"]["kept"] == "first"
+    assert info["fallback"]["first"] == {k: info[k] for k in (
         "features_cached", "pruned_once_and_frozen", "epochs_run")}
     assert info["fallback"]["accuracy"] == pytest.approx(accuracy)
     assert info["retrain_blocks"] == 1
@@ -361,12 +362,12 @@ def test_fallback_retrains_every_block_and_keeps_the_better_on_validation(eager)
     is the one with the higher validation accuracy (the first on a tie), with its own info."""
     kept, info, dense, accuracy = _fallback_run(0.0, 2.0)
     fb = info["fallback"]
-    assert fb["ran"] is True and fb["every_block"]["retrain_blocks"] == 5
-    assert fb["every_block"]["pruned_once_and_frozen"] == []
-    best = max(fb["accuracy"], fb["every_block_accuracy"])
+    assert fb["ran"] is True and fb["second"]["retrain_blocks"] == 5
+    assert fb["second"]["pruned_once_and_frozen"] == []
+    best = max(fb["accuracy"], fb["second_accuracy"])
     assert accuracy == pytest.approx(best)
-    first_kept = fb["every_block_accuracy"] <= fb["accuracy"]
-    assert fb["kept"] == ("retrain_blocks" if first_kept else "every_block")
+    first_kept = fb["second_accuracy"] <= fb["accuracy"]
+    assert fb["kept"] == ("first" if first_kept else "second")
     assert info["retrain_blocks"] == (1 if first_kept else 5)
     kernel = kept.get_layer("block1_conv1").kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.5, abs=0.01)
@@ -387,12 +388,36 @@ def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch)
         return measured[-1]
     monkeypatch.setattr(compression_steps, "evaluate_stripped", evaluate_stripped)
     kept, info, _, _ = _fallback_run(0.0, 2.0)
-    assert info["fallback"]["kept"] == "every_block" and info["retrain_blocks"] == 5
-    top = info["fallback"]["top_blocks"]  # the first fine-tune's, though not kept
+    assert info["fallback"]["kept"] == "second" and info["retrain_blocks"] == 5
+    top = info["fallback"]["first"]  # the first fine-tune's, though not kept
     assert top["features_cached"] is True and "block1_conv1" in top["pruned_once_and_frozen"]
     assert info["pruned_once_and_frozen"] == [] and not info["features_cached"]
     kernel = kept.get_layer("block1_conv1").kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.5, abs=0.01)
+
+
+def test_fallback_retrain_blocks_3_retrains_blocks_3_to_5_on_cached_block2_outputs(
+        eager, monkeypatch):
+    """`fallback_retrain_blocks: 3`: the second fine-tune prunes blocks 1-2 once and freezes
+    them, and retrains blocks 3-5 and the head on block2_pool's outputs computed once."""
+    from modules import compression_steps
+    measured = []
+    real = compression_steps.evaluate_stripped
+
+    def evaluate_stripped(*args):  # the second measurement wins: its model is returned
+        metrics = real(*args)
+        measured.append({**metrics, "accuracy": metrics["accuracy"] + (0.25 if measured else 0)})
+        return measured[-1]
+    monkeypatch.setattr(compression_steps, "evaluate_stripped", evaluate_stripped)
+    kept, info, dense, _ = _fallback_run(0.0, 2.0, wider=3)
+    fb = info["fallback"]
+    assert fb["ran"] is True and fb["kept"] == "second" and fb["second_retrain_blocks"] == 3
+    assert info["retrain_blocks"] == 3 and info["features_cached"] is True
+    assert info["pruned_once_and_frozen"] == [n for n in CONV_LAYER_NAMES if BLOCK[n] <= 2]
+    for name in ("block1_conv1", "block3_conv1", "block5_conv3"):
+        assert np.mean(kept.get_layer(name).kernel.numpy() == 0) == pytest.approx(0.5, abs=0.01)
+    kernel = kept.get_layer("block2_conv2").kernel.numpy()  # pruned once: the rest untouched
+    np.testing.assert_array_equal(kernel[kernel != 0], dense["block2_conv2"][kernel != 0])
 
 
 def test_trainer_reports_the_kept_models_validation_after_the_fallback(eager):
@@ -411,7 +436,7 @@ def test_trainer_reports_the_kept_models_validation_after_the_fallback(eager):
     hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
     _, summary = trainer.train(cfg, hp, _data(), _data(seed=5), np.arange(4) % 2)
     fb = summary["pruning"]["fallback"]
-    kept = fb["every_block_accuracy"] if fb["kept"] == "every_block" else fb["accuracy"]
+    kept = fb["second_accuracy"] if fb["kept"] == "second" else fb["accuracy"]
     assert summary["final_validation"]["accuracy"] == pytest.approx(kept)
 
 

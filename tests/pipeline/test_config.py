@@ -329,6 +329,8 @@ def test_bad_tflite_variant():
     ("trainer.pruning.distillation=-0.1", "trainer.pruning.distillation"),
     ("trainer.pruning.fallback_margin=-0.1", "trainer.pruning.fallback_margin"),
     ("trainer.pruning.fallback_margin=2", "trainer.pruning.fallback_margin"),
+    ("trainer.pruning.fallback_retrain_blocks=1", "trainer.pruning.fallback_retrain_blocks"),
+    ("trainer.pruning.fallback_retrain_blocks=6", "trainer.pruning.fallback_retrain_blocks"),
     ("trainer.augmentation.fill_mode=mirror", "trainer.augmentation.fill_mode"),
     ("export.min_agreement.float32=1.5", "export.min_agreement.float32"),
     ("evaluator.auc_lower_bound=2", "evaluator.auc_lower_bound"),
