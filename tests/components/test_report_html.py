@@ -164,3 +164,19 @@ def test_training_table_lists_structured_pruning_and_clustering():
     assert phases[3] == ("clustering fine-tune (sparsity kept): {'conv': 16, 'dense': 32} "
                          "clusters on 1 layers (lr 1e-05)")
     assert phases[4] == "quantization-aware fine-tune (PCQAT, 8-bit; lr 1e-05)"
+
+
+def test_training_table_says_which_pruning_fine_tune_the_fallback_kept():
+    fallback = {"ran": True, "margin": 0.02, "dense_accuracy": 0.7, "retrain_blocks": 1,
+                "second_retrain_blocks": 3, "accuracy": 0.63, "second_accuracy": 0.69,
+                "kept": "second"}
+    training = {"pruning": {"schedule": "constant", "target_sparsity": 0.5, "layers": [],
+                            "learning_rate": 3e-5, "fine_tune_epochs": 4,
+                            "fallback": fallback}}
+    rows = html_lib.training_tables(training)["phases"]
+    assert [(r[0], r[2]) for r in rows[1:]] == [
+        ("pruning fallback, first fine-tune: top 1 block(s) retrained; not kept", "0.6300"),
+        ("pruning fallback, second fine-tune: top 3 block(s) retrained, the first ended more "
+         "than 0.02 below the dense model's 0.7000; kept", "0.6900")]
+    not_run = {"pruning": {**training["pruning"], "fallback": {**fallback, "ran": False}}}
+    assert len(html_lib.training_tables(not_run)["phases"]) == 1

@@ -25,6 +25,7 @@ def test_quick_profile_defaults_load_and_validate():
     assert cfg.trainer.pruning.score == "activation_aware" and cfg.trainer.pruning.layers == "all"
     assert cfg.trainer.pruning.retrain_blocks == 1  # blocks 1-4 pruned once, 5 + head retrained
     assert cfg.trainer.pruning.fallback_margin == 0.02  # ... unless that costs > 2 val. points
+    assert cfg.trainer.pruning.fallback_retrain_blocks == 3  # ... then blocks 3-5 + head
     assert cfg.tuner.learning_rate == [0.0003, 0.001, 0.003]
     assert cfg.model.pooling == "avg" and cfg.trainer.class_weight == "balanced"
     assert cfg.export.tflite_variants == ["float32", "dynamic_range", "int8"]

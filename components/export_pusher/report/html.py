@@ -104,6 +104,22 @@ def sparsity_rows(report: Dict[str, Any]) -> Optional[List[Row]]:
     return rows
 
 
+def fallback_rows(fallback: Optional[Dict[str, Any]]) -> List[Row]:
+    """The pruning fallback's two fine-tunes (blocks retrained, validation accuracy, which was
+    kept) when it ran (`compression_steps.prune_with_fallback`); none when it did not."""
+    if not fallback or not fallback.get("ran"):
+        return []
+    why = (f"the first ended more than {fallback['margin']} below the dense model's "
+           f"{fmt(fallback['dense_accuracy'])}")
+    return [(f"pruning fallback, {which} fine-tune: top {fallback[blocks]} block(s) retrained"
+             f"{', ' + why if which == 'second' else ''}; "
+             f"{'kept' if fallback['kept'] == which else 'not kept'}", "",
+             fmt(fallback[accuracy]), "")
+            for which, blocks, accuracy in (("first", "retrain_blocks", "accuracy"),
+                                            ("second", "second_retrain_blocks",
+                                             "second_accuracy"))]
+
+
 def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """{"hyperparameters": (name, value) rows, "phases": (phase, epochs, validation accuracy,
     validation AUC) rows, "train_seconds" (when recorded)} from training_summary.json; None
@@ -141,6 +157,7 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                      f"{pr.get('target_sparsity')} on {len(pr.get('layers', []))} layers "
                      f"(lr {pr.get('learning_rate')}{selected})",
                      pr.get("epochs_run", pr.get("fine_tune_epochs")), "", ""))
+        rows += fallback_rows(pr.get("fallback"))
     if "clustering" in training:
         cl = training["clustering"]
         rows.append((f"clustering fine-tune (sparsity kept): {cl.get('number_of_clusters')} "
