@@ -238,26 +238,15 @@ def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-# CPU, minutes. Chosen on the embedded data's validation split (benchmarks/peer_recipe.py and
-# docs/results.md): at 32x32 the seed's augmentations cost 3-5 points and the seed's learning
-# rates 0.01 / 0.1 only waste trials. Pruning: the target sparsity from the first step, then up
-# to 4 recovery epochs (then at phase 2's 1e-5, now 3e-5: below) with the best validation epoch
-# kept (on a 3-class tree: 0.68 -> 0.67 on validation; a jump to 50 % after half of 2 epochs at
-# 1e-4, as before, gave 0.52; benchmarks/pruning_validation.py). All 13 conv layers and the head
-# are pruned (`layers: all`, Dense layers by |w| * rms(x)): 50 % of every weight, and on the
-# same validation split 0.689 vs 0.672 after phase 2 (head + block 5 only: 0.656). Blocks 1-4
-# are pruned once and frozen, and block 5 and the head recover on block4_pool's outputs computed
-# once (`retrain_blocks: 1`): on the development tree the same mean test accuracy as retraining
-# every block (0.6398 both, 3 seeds), the pruning stage 2.4-2.9x shorter
-# (benchmarks/trainer_variants.py, docs/results.md). When that costs more than 2 validation
-# points against the dense model, the fine-tune is redone with more blocks retrained and the
-# better on validation kept (`fallback_margin: 0.02`), both fine-tunes at 3e-5 (phase 2's 1e-5
-# recovered too little, 1e-4 overfits). On three development trees of the whole pipeline
-# (benchmarks/peer_recipe.py --dev-tree, 9 runs, docs/results.md): mean dev-test accuracy 0.6594
-# against 0.6394 with neither, 0.6487 with the fallback alone, 0.6469 with 3e-5 alone (the plain
-# script: 0.6607). The fallback retrains blocks 3-5 and the head on cached block2_pool outputs
-# (`fallback_retrain_blocks: 3`), not every block: 0.6663 on those trees, and on two fresh trees
-# (rule 7, docs/results.md) +4.18 dev-test points summed over the 3 of 6 runs where it ran.
+# CPU, minutes. Every value was chosen on validation or development data by a rule written
+# before its runs; the rules, figures and commands are in docs/results.md ("Against a plain Keras
+# script" and "Choosing the pruning defaults"). In short: no augmentation at 32x32 (it cost 3-5
+# points); learning rates 3e-4 / 1e-3 / 3e-3 for the Tuner; pruning of all 13 conv layers and the
+# head to 50 % from the first step, blocks 1-4 pruned once and frozen while block 5 and the head
+# recover on block4_pool's cached outputs (`retrain_blocks: 1`) for up to 4 epochs at 3e-5, the
+# best validation epoch kept; when that ends more than 2 validation points below the dense
+# model, the fine-tune is redone retraining blocks 3-5 (`fallback_retrain_blocks: 3`) and the
+# better on validation is kept.
 _QUICK: Dict[str, Any] = {
     "tuner": {"strategy": "auto", "learning_rate": [0.0003, 0.001, 0.003],
               "batch_size": [32]},

@@ -375,9 +375,10 @@ def test_fallback_retrains_every_block_and_keeps_the_better_on_validation(eager)
         np.testing.assert_array_equal(kernel[kernel != 0], dense["block1_conv1"][kernel != 0])
 
 
-def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch):
-    """The second branch: the every-block fine-tune's model is returned when its validation
-    accuracy is higher (here made so by adding 0.25 to the second measurement only)."""
+@pytest.fixture
+def second_validates_better(monkeypatch):
+    """The fallback's second validation measurement reads 0.25 higher than measured (the first
+    as measured), so that the second fine-tune's model is the one returned."""
     from modules import compression_steps
     measured = []
     real = compression_steps.evaluate_stripped
@@ -387,7 +388,14 @@ def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch)
         measured.append({**metrics, "accuracy": metrics["accuracy"] + (0.25 if measured else 0)})
         return measured[-1]
     monkeypatch.setattr(compression_steps, "evaluate_stripped", evaluate_stripped)
+    return measured
+
+
+def test_fallback_keeps_every_block_when_it_validates_better(eager, second_validates_better):
+    """The second branch: the every-block fine-tune's model is returned when its validation
+    accuracy is higher."""
     kept, info, _, _ = _fallback_run(0.0, 2.0)
+    assert len(second_validates_better) == 2
     assert info["fallback"]["kept"] == "second" and info["retrain_blocks"] == 5
     top = info["fallback"]["first"]  # the first fine-tune's, though not kept
     assert top["features_cached"] is True and "block1_conv1" in top["pruned_once_and_frozen"]
@@ -397,18 +405,9 @@ def test_fallback_keeps_every_block_when_it_validates_better(eager, monkeypatch)
 
 
 def test_fallback_retrain_blocks_3_retrains_blocks_3_to_5_on_cached_block2_outputs(
-        eager, monkeypatch):
+        eager, second_validates_better):
     """`fallback_retrain_blocks: 3`: the second fine-tune prunes blocks 1-2 once and freezes
     them, and retrains blocks 3-5 and the head on block2_pool's outputs computed once."""
-    from modules import compression_steps
-    measured = []
-    real = compression_steps.evaluate_stripped
-
-    def evaluate_stripped(*args):  # the second measurement wins: its model is returned
-        metrics = real(*args)
-        measured.append({**metrics, "accuracy": metrics["accuracy"] + (0.25 if measured else 0)})
-        return measured[-1]
-    monkeypatch.setattr(compression_steps, "evaluate_stripped", evaluate_stripped)
     kept, info, dense, _ = _fallback_run(0.0, 2.0, wider=3)
     fb = info["fallback"]
     assert fb["ran"] is True and fb["kept"] == "second" and fb["second_retrain_blocks"] == 3
