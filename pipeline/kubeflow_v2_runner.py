@@ -16,10 +16,12 @@ defaulting to the config's values, written both into the spec's input definition
 (`root.inputDefinitions.parameters.<name>.defaultValue`, what a plain KFP backend reads) and into
 the job's `runtimeConfig.parameterValues` (what Vertex shows).
 
-Two fixes are applied to TFX's output (`finish_spec`): those defaults, and the ExportPusher's
+Three fixes are applied to TFX's output (`finish_spec`): those defaults; the ExportPusher's
 trigger condition, which TFX 1.16 writes against `inputs.artifacts['_Evaluator.blessing']`, a key
 the task does not declare when the blessing is also a regular input (`model_blessing`): the KFP v2
-driver evaluates the condition against the task's own inputs, where that key does not exist.
+driver evaluates the condition against the task's own inputs, where that key does not exist; and
+each executor's command, TFX's entry point wrapped by `pipeline.container_executor` so that a
+Beam component with the in-process runner does not build TFX's sdist (as `python -m pipeline run`).
 
 Without `vertex.pipeline_root` the spec is compiled with PLACEHOLDER_PIPELINE_ROOT (a bucket name
 GCS cannot have) and `compile_warnings` says so: `run-compiled` runs such a spec locally,
@@ -210,7 +212,9 @@ def finish_spec(job: Dict[str, Any], defaults: Dict[str, str]) -> Dict[str, Any]
     - trigger conditions that name an input the task does not declare: TFX keys a
       `channel.future()` predicate `_<producer>.<output>` and adds that key as an input only when
       the channel is not already one; when it is (ExportPusher's `model_blessing` is
-      Evaluator.blessing), the condition must use the declared key.
+      Evaluator.blessing), the condition must use the declared key;
+    - the sdist skip for in-process Beam: each executor command of TFX's entry point runs
+      `pipeline.container_executor` (the same flags) instead.
     """
     spec = job["pipelineSpec"]
     declared = spec["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
@@ -221,7 +225,20 @@ def finish_spec(job: Dict[str, Any], defaults: Dict[str, str]) -> Dict[str, Any]
         condition = task.get("triggerPolicy", {}).get("condition")
         if condition:
             task["triggerPolicy"]["condition"] = declared_condition(name, task, condition)
+    for executor in spec["deploymentSpec"]["executors"].values():
+        if "container" in executor:
+            container = executor["container"]
+            container["command"] = executor_command(container.get("command", []))
     return job
+
+
+def executor_command(command: List[str]) -> List[str]:
+    """`command` with TFX's executor entry point module replaced by `pipeline.container_executor`
+    (`python -m <module>`); any other command as it is."""
+    from pipeline.container_executor import EXECUTOR_MODULE, TFX_EXECUTOR_MODULE
+    if command[1:] == ["-m", TFX_EXECUTOR_MODULE]:
+        return [command[0], "-m", EXECUTOR_MODULE]
+    return list(command)
 
 
 def follow_serving_dir(job: Dict[str, Any], values: Dict[str, Any], root: str) -> Dict[str, Any]:

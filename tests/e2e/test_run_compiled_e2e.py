@@ -167,3 +167,17 @@ def test_second_run_fails_the_stricter_gate_and_is_not_pushed(flow):
     pusher = _task(run, "ExportPusher")
     assert pusher["state"] == "SKIPPED" and "condition false" in pusher["reason"]
     assert _versions(flow["serving"]) == flow["versions_after_first"]
+
+
+BEAM_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator")
+SDIST_LOG = "Attempting to infer TFX Python dependency for beam"  # tfx.utils.dependency_utils
+
+
+def test_beam_tasks_run_the_wrapped_entry_point_and_build_no_tfx_sdist(flow):
+    """The compiled command (pipeline/container_executor.py) installs the in-process-Beam skip:
+    TFX's entry point alone logs SDIST_LOG and builds its sdist in each of these tasks."""
+    _, run = flow["first"]
+    for name in BEAM_TASKS:
+        log = Path(_task(run, name)["log"]).read_text()
+        assert "-m pipeline.container_executor" in log, name
+        assert SDIST_LOG not in log, name

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 from google.protobuf import json_format
@@ -19,7 +20,7 @@ from pipeline.__main__ import main
 from pipeline.config import REPO_ROOT, ConfigError, load_config
 from pipeline.kubeflow_v2_runner import (IMAGE_WORKDIR, PLACEHOLDER_PIPELINE_ROOT,
                                          compile_pipeline, create_kubeflow_pipeline,
-                                         image_problem)
+                                         executor_command, image_problem)
 from pipeline.vertex import check_image
 
 IMAGE = "us-central1-docker.pkg.dev/test-project/pipelines/image-classifier:test"
@@ -29,7 +30,9 @@ COMPONENTS = ["ImageExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator
               "Tuner", "Trainer", "Evaluator", "ExportPusher"]
 RESOLVER = "latest_blessed_model_resolver"
 BEAM_COMPONENTS = ["ImageExampleGen", "StatisticsGen", "Transform", "Evaluator"]
-RUN_EXECUTOR = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+# TFX's executor entry point, wrapped (pipeline/container_executor.py); finish_spec writes it.
+RUN_EXECUTOR = ["python", "-m", "pipeline.container_executor"]
+TFX_RUN_EXECUTOR = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +199,28 @@ def test_every_container_runs_the_configured_image(compiled):
         "--executor_class_path", "components.export_pusher.executor.Executor"]
     driver = _container(compiled, "ImageExampleGen")["lifecycle"]["preCacheCheck"]
     assert driver["command"][-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+
+
+@pytest.mark.parametrize("command,expected", [
+    (["python", "-m", TFX_RUN_EXECUTOR], RUN_EXECUTOR),
+    (["python3", "-m", TFX_RUN_EXECUTOR], ["python3"] + RUN_EXECUTOR[1:]),
+    # A driver, or any other command, is left as it is.
+    (["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"],
+     ["python", "-m", "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"]),
+    ([], []),
+])
+def test_only_tfx_executor_entry_point_is_wrapped(command, expected):
+    assert executor_command(command) == expected
+
+
+def test_wrapped_entry_point_takes_tfx_flags():
+    """`python -m pipeline.container_executor` parses argv with TFX's own parser."""
+    done = subprocess.run([sys.executable, "-m", "pipeline.container_executor", "--help"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    for flag in ("--executor_class_path", "--json_serialized_invocation_args"):
+        assert flag in done.stdout, done.stdout
 
 
 def test_module_code_is_referenced_by_dotted_path_not_uploaded(compiled):
