@@ -6,9 +6,11 @@ the embedded data (data/fashion_binary, or --per-class N images per class and sp
 fresh child process with its own output root:
   local     beam.runner=local    (in-process FnApiRunner, the default)
   portable  beam.runner=portable (job service + EXTERNAL worker pool from `pipeline.beam_cluster`)
-Each child times only `LocalDagRunner().run(...)` (wall seconds; imports excluded). The stack's
-start-up (health check + smoke job) is timed separately. Both runs happen in this one invocation,
-one after the other, so machine load affects both sides; wall times depend on load.
+Each child runs them as `python -m pipeline run` does (TFX's per-component sdist skipped for the
+in-process runner only: pipeline/beam_dependencies.py) and times only `LocalDagRunner().run(...)`
+(wall seconds; imports excluded). The stack's start-up (health check + smoke job) is timed
+separately. Both runs happen in this one invocation, one after the other, so machine load affects
+both sides; wall times depend on load.
 Last line: `local_s=<s> portable_s=<s> ratio=<portable/local> stack_startup_s=<s> examples=<n>`.
 """
 from __future__ import annotations
@@ -36,10 +38,12 @@ def child(overrides: List[str]) -> None:
     from absl import logging
     from tfx import v1 as tfx
 
+    from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
     from pipeline.config import load_config
     from pipeline.pipeline import create_components
 
     logging.set_verbosity(logging.WARNING)
+    skip_tfx_package_for_in_process_beam()
     config = load_config(overrides=overrides)
     # Everything up to Transform, in topological order (the validation gate Transform waits
     # for included); the Trainer and what follows are not Beam components.
