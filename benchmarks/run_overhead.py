@@ -10,8 +10,8 @@ none of this fixed work, so it is what the whole run's time ratio (benchmarks/pe
 pays on top of training.
 
 Per checkout it prints the mean ± sd over reps of: the process's wall time; start-up (process
-start to the first component); each component's own duration from the console lines; and the
-fixed cost = wall - Tuner - Trainer. Last line:
+start to the arrival of the first component's console line, imports included); each component's
+own duration from the console lines; and the fixed cost = wall - Tuner - Trainer. Last line:
 `fixed_s_<label>=<mean> ...` per checkout, then `saved_s=<first - last>` for two checkouts.
 
     git worktree add /tmp/before <rev>
@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 SHORT_TRAINING = ["tuner.max_trials=1", "tuner.epochs=1", "trainer.epochs=1",
                   "trainer.fine_tune.unfreeze_blocks=0", "trainer.pruning.fine_tune_epochs=1",
@@ -47,33 +47,49 @@ def one_run(path: str, extra: List[str]) -> Dict[str, float]:
         args += ["--set", item]
     env = dict(os.environ, PYTHONPATH=os.path.abspath(path))
     env.setdefault("TF_USE_LEGACY_KERAS", "1")
-    started = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "pipeline", "run", *args],
-                              cwd=os.path.abspath(path), env=env, capture_output=True,
-                              text=True)
-        wall = time.perf_counter() - started
-        if proc.returncode != 0 or "ExportPusher ... done" not in proc.stdout:
-            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-            raise SystemExit(f"run from {path} failed or pushed nothing "
-                             f"(exit {proc.returncode})")
+        code, stdout, stderr, wall, startup = timed_run(
+            [sys.executable, "-m", "pipeline", "run", *args], os.path.abspath(path), env)
+        if code != 0 or "ExportPusher ... done" not in stdout:
+            sys.stderr.write(stdout[-3000:] + stderr[-3000:])
+            raise SystemExit(f"run from {path} failed or pushed nothing (exit {code})")
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return parse_console(proc.stdout, wall)
+    return parse_console(stdout, wall, startup)
 
 
-def parse_console(stdout: str, wall: float) -> Dict[str, float]:
+def timed_run(command: List[str], cwd: str, env: Dict[str, str]
+              ) -> Tuple[int, str, str, float, Optional[float]]:
+    """Runs `command`, reading its stdout as it comes (PYTHONUNBUFFERED=1): (exit code, stdout,
+    stderr, wall s, s from process start to the arrival of the first component line, or None).
+    The console's own clock starts after the CLI's imports, so its timestamps miss those."""
+    started = time.perf_counter()
+    first_line: Optional[float] = None
+    lines: List[str] = []
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(command, cwd=cwd, env=dict(env, PYTHONUNBUFFERED="1"),
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        for line in proc.stdout:
+            if first_line is None and LINE.match(line):
+                first_line = time.perf_counter() - started
+            lines.append(line)
+        code = proc.wait()
+        wall = time.perf_counter() - started
+        err.seek(0)
+        stderr = err.read()
+    return code, "".join(lines), stderr, wall, first_line
+
+
+def parse_console(stdout: str, wall: float, startup: Optional[float]) -> Dict[str, float]:
     """The run's console lines (`[  6.2s] Transform ... done in 8.5 s`) -> {'wall', 'startup'
-    (when the first component started), <component>: its duration, 'fixed': wall - Tuner -
-    Trainer}; all in seconds."""
+    (`startup`: process start to the first component, as `timed_run` measured it), <component>:
+    its duration, 'fixed': wall - Tuner - Trainer}; all in seconds."""
     result = {"wall": wall}
+    if startup is not None:
+        result["startup"] = startup
     for line in stdout.splitlines():
         m = LINE.match(line)
-        if not m:
-            continue
-        if "startup" not in result:
-            result["startup"] = float(m.group(1))
-        if m.group(4) and m.group(2) in COMPONENTS:
+        if m and m.group(4) and m.group(2) in COMPONENTS:
             result[m.group(2)] = float(m.group(4))
     missing = [c for c in ("Tuner", "Trainer") if c not in result]
     if missing:

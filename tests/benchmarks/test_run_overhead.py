@@ -1,4 +1,8 @@
-"""benchmarks/run_overhead.py reads component durations from the run's console lines."""
+"""benchmarks/run_overhead.py reads component durations from the run's console lines and times
+start-up from the process start, not from the console's own clock."""
+import os
+import sys
+
 import pytest
 
 CONSOLE = """full log: /tmp/x/logs/run-1.log
@@ -23,8 +27,8 @@ def bench(benchmark_module):
 
 
 def test_parse_console(bench):
-    r = bench.parse_console(CONSOLE, wall=175.0)
-    assert r["startup"] == 6.2
+    r = bench.parse_console(CONSOLE, wall=175.0, startup=9.5)
+    assert r["startup"] == 9.5  # as measured, not the console's 6.2
     assert (r["ImageExampleGen"], r["StatisticsGen"], r["Transform"]) == (2.5, 4.0, 8.5)
     assert (r["Evaluator"], r["ExportPusher"]) == (10.0, 50.0)
     assert "SchemaGen" not in r  # only the listed components
@@ -33,4 +37,21 @@ def test_parse_console(bench):
 
 def test_a_run_without_training_lines_is_an_error(bench):
     with pytest.raises(ValueError, match="Trainer"):
-        bench.parse_console(CONSOLE.replace("Trainer ... done in 76.6 s", "Trainer ..."), 9.0)
+        bench.parse_console(CONSOLE.replace("Trainer ... done in 76.6 s", "Trainer ..."), 9.0,
+                            None)
+
+
+# A child whose "imports" take 1 s before its console clock starts at 0.0.
+CHILD = ("import sys, time; time.sleep(1.0); print('full log: x'); "
+         "print('[   0.0s] ImageExampleGen ...'); time.sleep(0.5); "
+         "print('[   0.5s] ImageExampleGen ... done in 0.5 s'); print('oops', file=sys.stderr); "
+         "sys.exit(3)")
+
+
+def test_startup_counts_from_the_process_start(bench):
+    code, stdout, stderr, wall, startup = bench.timed_run([sys.executable, "-c", CHILD],
+                                                          os.getcwd(), dict(os.environ))
+    assert code == 3 and stderr == "oops\n"
+    assert stdout.splitlines()[1] == "[   0.0s] ImageExampleGen ..."
+    # Arrived after the 1 s sleep (the console said 0.0) and before the 0.5 s that followed.
+    assert 1.0 <= startup <= wall - 0.5
