@@ -20,9 +20,11 @@ fails every evaluation ("Metric not found."); the accuracy of a class's own slic
 number and is matched.
 
 `read_gates` returns each gate with its threshold, measured value and pass/fail, and the config
-key that sets it, for the run summary and the report; `gates_from_evaluation` reads the gates an
-evaluation actually applied from its stored eval_config.json (so a report shows the thresholds of
-that run, whatever the config says now, including Vertex runtime-parameter overrides).
+key that sets it, for the run summary and the report (`evaluation_record`: the overall metrics and
+the gates of one evaluation, as the summary prints them and the pushed report keeps them);
+`gates_from_evaluation` reads the gates an evaluation actually applied from its stored
+eval_config.json (so a report shows the thresholds of that run, whatever the config says now,
+including Vertex runtime-parameter overrides).
 """
 from __future__ import annotations
 
@@ -246,6 +248,23 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any
             row["passed"] = value >= gate.threshold - 1e-12
         out.append(row)
     return out
+
+
+def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metrics of the candidate model from a TFMA evaluation artifact, by name
+    (`binary_accuracy` or `sparse_categorical_accuracy`, `auc` (3+ classes: the macro average),
+    `example_count`, ...; per-class sub-keys left out)."""
+    return {v["name"]: v["value"] for v in metric_values(evaluation_uri)
+            if v["slice"] is None and not v["is_diff"] and v["model"] == "candidate"
+            and v["class_id"] is None}
+
+
+def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[str, Any]:
+    """{'metrics': overall_metrics, 'gates': read_gates rows (name, metric, threshold, value,
+    passed, config_key, ...), 'failed': names of the failed gates} of one evaluation."""
+    gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)))
+    return {"metrics": overall_metrics(evaluation_uri), "gates": gates,
+            "failed": [g["name"] for g in gates if g["passed"] is False]}
 
 
 def format_gate(row: Dict[str, Any]) -> str:

@@ -27,23 +27,6 @@ def _str_prop(artifact, key: str) -> Optional[str]:
     return artifact.custom_properties[key].string_value
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall-slice metrics of the candidate model from a TFMA evaluation artifact."""
-    import tensorflow_model_analysis as tfma
-    out: Dict[str, float] = {}
-    for m in tfma.load_metrics(evaluation_uri):
-        if m.slice_key.single_slice_keys:
-            continue
-        for kv in m.metric_keys_and_values:
-            if kv.key.is_diff:
-                continue
-            if kv.key.model_name not in ("", "candidate"):
-                continue
-            if kv.value.HasField("double_value"):
-                out[kv.key.name] = kv.value.double_value.value
-    return out
-
-
 def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
     """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
     and its artifact sizes."""
@@ -55,12 +38,13 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
     pushed = _latest(store, "PushedModel") if _int_prop(blessing, "blessed") else None
     summary: Dict[str, Any] = {
         "blessed": bool(_int_prop(blessing, "blessed")),
-        "metrics": overall_metrics(evaluation.uri) if evaluation else {},
+        "metrics": {},
         "pushed": bool(_int_prop(pushed, "pushed")),
         "pushed_destination": _str_prop(pushed, "pushed_destination"),
     }
     if evaluation:
-        from components.tfma_gates import gates_from_evaluation, read_gates
+        from components.tfma_gates import gates_from_evaluation, overall_metrics, read_gates
+        summary["metrics"] = overall_metrics(evaluation.uri)
         try:
             summary["gates"] = read_gates(evaluation.uri, gates_from_evaluation(
                 evaluation.uri, list(class_names or [])))

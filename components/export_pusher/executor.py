@@ -14,6 +14,7 @@ from tfx.components.pusher import executor as pusher_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from components import tfma_gates
 from components.export_pusher import contract as contract_lib
 from components.export_pusher import parity
 from components.export_pusher import report as report_lib
@@ -29,6 +30,7 @@ REPORT_FILE = "report.json"
 SAVED_MODEL_DIR = "saved_model"
 TRAINING_SUMMARY = "training_summary.json"
 TUNER_RESULTS_KEY = "tuner_results"
+MODEL_EVALUATION_KEY = "model_evaluation"  # the Evaluator's output: its gates go in the report
 REPRESENTATIVE_EXAMPLES = 200  # int8 calibration: a stratified sample of the train split
 
 
@@ -179,6 +181,12 @@ class Executor(pusher_executor.Executor):
                 f"intra_op_parallelism_threads = threads, inter_op = 1. latency_ms is the "
                 f"{threads[0]}-thread median; load average while measuring in `loadavg`"),
         }
+        evaluation = input_dict.get(MODEL_EVALUATION_KEY) or []
+        if evaluation:  # what blessed this model: TFMA's metrics and every gate with its value
+            with timed(seconds, "evaluation"):
+                report["evaluation"] = {
+                    "blessed": True, "uri": evaluation[0].uri,
+                    **tfma_gates.evaluation_record(evaluation[0].uri, class_names)}
         tflite_io: Dict[str, Dict[str, Any]] = {}
         variants = json.loads(exec_properties["tflite_variants"])
         # gzip sizes run in a background process from here on, beside the conversions and

@@ -180,3 +180,26 @@ def test_training_table_says_which_pruning_fine_tune_the_fallback_kept():
          "than 0.02 below the dense model's 0.7000; kept", "0.6900")]
     not_run = {"pruning": {**training["pruning"], "fallback": {**fallback, "ran": False}}}
     assert len(html_lib.training_tables(not_run)["phases"]) == 1
+
+
+GATES = [{"name": "accuracy", "kind": "value", "threshold": 0.7, "value": 0.8125,
+          "passed": True, "config_key": "evaluator.accuracy_lower_bound"},
+         {"name": "accuracy change", "kind": "change", "threshold": -0.01, "value": None,
+          "passed": None, "note": "no baseline model of the same classes yet",
+          "config_key": "evaluator.max_accuracy_drop"}]
+
+
+def test_gates_that_blessed_the_model_are_listed(tmp_path):
+    page = html_lib.render(_report(evaluation={"blessed": True, "gates": GATES}),
+                           str(tmp_path), {})
+    assert "Evaluator gates (TFMA, held-out test split)" in page
+    rows = re.findall(r"<tr><td>(accuracy[^<]*)</td>(.*?)</tr>", page)
+    assert [name for name, _ in rows] == ["accuracy", "accuracy change"]
+    assert re.findall(r'<td class="n">([^<]*)</td>', rows[0][1]) == [
+        "0.8125", "pass", "evaluator.accuracy_lower_bound"]
+    assert "no baseline model of the same classes yet" in rows[1][1]
+    assert "candidate − baseline ≥ -0.0100" in rows[1][1]
+
+
+def test_no_gates_section_without_an_evaluation(tmp_path):
+    assert "Evaluator gates" not in html_lib.render(_report(), str(tmp_path), {})

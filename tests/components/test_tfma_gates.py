@@ -120,6 +120,18 @@ def test_the_evaluations_thresholds_are_reported_not_the_current_configs(binary_
     assert accuracy.threshold == 0.6  # as evaluated, whatever evaluator.* says today
 
 
+def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_eval):
+    out, scores, labels, names = binary_eval
+    record = tfma_gates.evaluation_record(out, names)
+    predicted = (scores >= 0).astype(int)
+    assert record["metrics"]["binary_accuracy"] == pytest.approx(np.mean(predicted == labels),
+                                                                 abs=1e-6)
+    assert record["metrics"]["example_count"] == len(labels)
+    assert [g["name"] for g in record["gates"]] == [
+        g.name for g in tfma_gates.gates_from_evaluation(out, names)]
+    assert record["failed"] == ["AUC"]
+
+
 THREE = ["coat", "pullover", "shirt"]
 
 

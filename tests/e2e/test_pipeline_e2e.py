@@ -137,6 +137,27 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
         assert os.path.isfile(os.path.join(dest, "tuner", name)), name
 
 
+def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class):
+    """report.json and report.html carry the Evaluator's metrics and every gate with its value,
+    the same as the run summary printed (the summary reads MLMD; the report is what ships)."""
+    import json
+    dest = runs["first"]["pushed_destination"]
+    with open(os.path.join(dest, "report.json")) as f:
+        evaluation = json.load(f)["evaluation"]
+    assert evaluation["blessed"] is True and evaluation["failed"] == []
+    assert evaluation["metrics"]["example_count"] == 2 * e2e_per_class["test"]
+    assert evaluation["metrics"] == pytest.approx(runs["first"]["metrics"])
+    gates = {g["name"]: g for g in evaluation["gates"]}
+    assert gates.keys() == {g["name"] for g in runs["first"]["gates"]}
+    assert {"accuracy", "AUC"} <= gates.keys()
+    assert gates["accuracy"]["value"] == pytest.approx(evaluation["metrics"]["binary_accuracy"])
+    assert gates["accuracy"]["config_key"] == "evaluator.accuracy_lower_bound"
+    with open(os.path.join(dest, "report.html"), encoding="utf-8") as f:
+        page = f.read()
+    assert "Evaluator gates (TFMA, held-out test split)" in page
+    assert "evaluator.accuracy_lower_bound" in page
+
+
 def test_report_records_distribution_and_precision(runs):
     """The local default: one CPU, the default strategy (a no-op), float32, XLA off (#18)."""
     training = runs["first"]["report"]["training"]

@@ -85,6 +85,21 @@ def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:
     return {"header": header, "rows": rows}
 
 
+def gate_rows(report: Dict[str, Any]) -> List[Row]:
+    """(gate, condition, value, result, config key) per Evaluator gate that blessed the model;
+    [] when the report has no evaluation."""
+    rows = []
+    for g in (report.get("evaluation") or {}).get("gates", []):
+        condition = (f"candidate − baseline ≥ {g['threshold']:+.4f}" if g["kind"] == "change"
+                     else f"≥ {g['threshold']:.4f}")
+        if g["passed"] is None:
+            value, result = "n/a", g.get("note", "")
+        else:
+            value, result = fmt(g["value"]), "pass" if g["passed"] else "FAIL"
+        rows.append((g["name"], condition, value, result, g["config_key"]))
+    return rows
+
+
 def per_class_rows(report: Dict[str, Any]) -> List[Row]:
     """(class, precision, recall, examples) rows of the deployed artifact; [] without them."""
     per_class = report.get("per_class", {}).get("classes", {})
@@ -240,7 +255,8 @@ def render(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> str:
         rejected=[(v, info["reason"]) for v, info in report["rejected"].items()],
         images={name: _image(dest_dir, rel, PLOT_ALTS[name]) for name, rel in plots.items()
                 if name in PLOT_ALTS},
-        per_class=per_class_rows(report), contract_files=report.get("contract_files") or [],
+        gates=gate_rows(report), per_class=per_class_rows(report),
+        contract_files=report.get("contract_files") or [],
         sparsity=sparsity_rows(report), training=training_tables(report.get("training", {})),
         augmentation_note=report.get("augmentation_note", "Augmentation disabled."),
         tuner=tuner_section(report, dest_dir),
