@@ -8,6 +8,7 @@ the pushed contract (MODEL.md). Class names come from the version's labels.txt.
 """
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -34,14 +35,36 @@ class Prediction:
     probabilities: List[float]  # per class, in labels.txt order
 
 
+def _versions(serving_dir: str) -> List[int]:
+    """The numeric version directories under `serving_dir`, ascending ([] when none)."""
+    if not os.path.isdir(serving_dir):
+        return []
+    return sorted(int(n) for n in os.listdir(serving_dir)
+                  if n.isdigit() and os.path.isdir(os.path.join(serving_dir, n)))
+
+
+def other_serving_dirs(serving_dir: str) -> List[str]:
+    """Serving dirs with pushed versions beside this one's output root (`<outputs>/<data
+    set>/serving`, the default layout: one output root per data set)."""
+    outputs = os.path.dirname(os.path.dirname(os.path.abspath(serving_dir)))
+    found = sorted(glob.glob(os.path.join(outputs, "*", os.path.basename(serving_dir))))
+    return [d for d in found if os.path.abspath(d) != os.path.abspath(serving_dir)
+            and _versions(d)]
+
+
 def newest_version(serving_dir: str) -> str:
-    """`<serving_dir>/<highest numeric version>`; PredictError when there is none."""
-    versions = sorted(int(n) for n in os.listdir(serving_dir)
-                      if n.isdigit() and os.path.isdir(os.path.join(serving_dir, n))) \
-        if os.path.isdir(serving_dir) else []
+    """`<serving_dir>/<highest numeric version>`; PredictError when there is none, naming the
+    serving dirs of other data sets that do have models."""
+    versions = _versions(serving_dir)
     if not versions:
+        others = other_serving_dirs(serving_dir)
+        hint = ""
+        if others:
+            hint = ("; pushed models of other data sets: " + ", ".join(others) + " (select one "
+                    "with --set data.root=<the folder it was trained on>, --set "
+                    "output.root=<its output root> or --model <version dir>)")
         raise PredictError(f"no pushed model under {serving_dir}: run the pipeline first "
-                           f"(make run) or pass --model DIR|FILE.tflite")
+                           f"(make run) or pass --model DIR|FILE.tflite{hint}")
     return os.path.join(serving_dir, str(versions[-1]))
 
 

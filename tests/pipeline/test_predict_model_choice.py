@@ -1,0 +1,39 @@
+"""pipeline/predict.py: which pushed model `predict` uses when none is given, and the error when
+this data set has none (naming other data sets' serving dirs that do)."""
+import os
+
+import pytest
+
+from pipeline.predict import PredictError, newest_version
+
+
+def _version(serving, n):
+    os.makedirs(os.path.join(serving, str(n)))
+
+
+def test_newest_numeric_version_is_used(tmp_path):
+    serving = tmp_path / "outputs" / "mine" / "serving"
+    for n in (2, 10, 9):
+        _version(serving, n)
+    os.makedirs(serving / "_staging-11")  # not a version
+    assert newest_version(str(serving)) == str(serving / "10")
+
+
+def test_no_model_names_other_data_sets_with_models(tmp_path):
+    outputs = tmp_path / "outputs"
+    _version(outputs / "my_photos" / "serving", 1)
+    os.makedirs(outputs / "empty_one" / "serving")  # no versions: not named
+    serving = outputs / "fashion_binary" / "serving"
+    with pytest.raises(PredictError) as e:
+        newest_version(str(serving))
+    message = str(e.value)
+    assert message.startswith(f"no pushed model under {serving}")
+    assert str(outputs / "my_photos" / "serving") in message
+    assert "empty_one" not in message
+    assert "--set data.root=" in message and "--model" in message
+
+
+def test_no_model_and_no_other_data_sets(tmp_path):
+    with pytest.raises(PredictError, match=r"run the pipeline first \(make run\) or pass "
+                                           r"--model DIR\|FILE.tflite$"):
+        newest_version(str(tmp_path / "outputs" / "x" / "serving"))
