@@ -1,5 +1,9 @@
 """Loads the config: the profile's defaults, then a YAML file, then `--set key=value` overrides;
 builds the typed config (typecheck.py), fills in discovered class names, validates (validate.py).
+
+Relative paths: a `--set` path (`CWD_PATH_KEYS`) is relative to the current directory, as a shell
+user expects; `data.root` in a YAML file is relative to that file; anything else (the defaults,
+other keys) is relative to the project root (`schema.abs_path`).
 """
 from __future__ import annotations
 
@@ -19,12 +23,28 @@ from pipeline.data_layout import (discover_class_names, has_span, is_uri, patter
                                   spans_on_disk)
 
 
+# Path keys whose relative `--set` values are taken from the current directory.
+CWD_PATH_KEYS = ("data.root", "data.schema_path", "output.root", "output.serving_dir",
+                 "model.weights")
+NOT_PATHS = ("imagenet", "none")  # model.weights' named values
+
+
+def _from_cwd(key: str, value: Any) -> Any:
+    """`value` made absolute against the current directory when `key` is a path key and the value
+    a relative local path; anything else as it is."""
+    if (key not in CWD_PATH_KEYS or not isinstance(value, str) or not value
+            or value in NOT_PATHS or is_uri(value)):
+        return value
+    return os.path.abspath(os.path.expanduser(value))
+
+
 def _parse_override(item: str) -> Dict[str, Any]:
-    """`a.b.c=value` (value parsed as YAML) -> {'a': {'b': {'c': value}}}."""
+    """`a.b.c=value` (value parsed as YAML) -> {'a': {'b': {'c': value}}}; a relative path for
+    one of CWD_PATH_KEYS becomes absolute against the current directory."""
     if "=" not in item:
         raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. trainer.epochs=2")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
+    value = _from_cwd(key.strip(), yaml.safe_load(raw) if raw != "" else "")
     tree: Dict[str, Any] = value
     for part in reversed(key.strip().split(".")):
         tree = {part: tree}

@@ -116,6 +116,31 @@ def test_yaml_file_overrides_profile_and_relative_data_root(tmp_path, tiny_image
     assert cfg.data.class_names == ["shirt", "tshirt_top"]
 
 
+def test_relative_set_paths_are_relative_to_the_current_directory(tmp_path, tiny_image_tree,
+                                                                    monkeypatch):
+    """As a shell user expects: `cd ~/photos && python -m pipeline run --set data.root=mine`
+    (the README's example runs from the project root, where both readings agree)."""
+    monkeypatch.chdir(tiny_image_tree.parent)
+    cfg = load_config(overrides=[f"data.root={tiny_image_tree.name}", "output.root=out",
+                                 "output.serving_dir=~/srv", "model.weights=imagenet"])
+    assert cfg.data_root == str(tiny_image_tree)
+    assert cfg.output_root == str(tiny_image_tree.parent / "out")
+    assert cfg.serving_dir == os.path.expanduser("~/srv")
+    assert cfg.model.weights == "imagenet"  # a name, not a path
+    # URIs and absolute paths are kept; a key that is not a path is not touched
+    cfg = load_config(overrides=[f"data.root={tiny_image_tree}", "output.root=gs://b/out",
+                                 "pipeline_name=out"], check_paths=False)
+    assert cfg.data_root == str(tiny_image_tree)
+    assert cfg.output.root == "gs://b/out" and cfg.pipeline_name == "out"
+
+
+def test_default_paths_stay_relative_to_the_project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config()
+    assert cfg.data_root == str(REPO_ROOT / "data" / "fashion_binary")
+    assert cfg.output_root == str(REPO_ROOT / "outputs" / "fashion_binary")
+
+
 def test_set_overrides_win_over_file_and_profile(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("trainer:\n  epochs: 4\n")
