@@ -193,6 +193,17 @@ def class_of(rel_path: str) -> str:
     return os.path.basename(os.path.dirname(rel_path))
 
 
+def split_source(split: str, layout: SplitLayout) -> str:
+    """"split 'test' (files eval/*/*)": a role with the folder pattern it is read from, so that
+    a message about the held-out split names the user's eval/ folder."""
+    pattern = layout.patterns.get(split)
+    if not pattern:
+        return f"split '{split}'"
+    carved = " carved from them" if split == roles.VALIDATION and layout.validation_fraction \
+        else ""
+    return f"split '{split}' (files {pattern}{carved})"
+
+
 def check_classes(files: Dict[str, List[str]], class_names: List[str],
                   layout: SplitLayout) -> Dict[str, Dict[str, int]]:
     """Images per split and class; LayoutError naming the split and class when a configured
@@ -206,8 +217,9 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
                 per_class[class_of(rel)] += 1
             else:
                 unknown.add(class_of(rel))
+        where = split_source(split, layout)
         if unknown:
-            raise LayoutError(f"split '{split}': class folder(s) {sorted(unknown)} are not "
+            raise LayoutError(f"{where}: class folder(s) {sorted(unknown)} are not "
                               f"among data.class_names {class_names} (misspelt? add them to "
                               f"data.class_names or remove the folders)")
         missing = [c for c, n in per_class.items() if n == 0]
@@ -219,7 +231,7 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
                        f"data.validation_fraction or give a validation folder)")
             elif layout.hashed:
                 how = f" (hash split {layout.hash_buckets}: add images or change the buckets)"
-            raise LayoutError(f"split '{split}': no images of class(es) {missing}; every "
+            raise LayoutError(f"{where}: no images of class(es) {missing}; every "
                               f"configured class needs images in every split{how}")
         counts[split] = per_class
     return counts

@@ -308,13 +308,15 @@ def _validate_data(config: PipelineConfig) -> None:
                               f"{config.data.train_pattern!r} under {root} (no span yet; "
                               f"expected e.g. span-1/<class>/*.png)")
         span = spans[-1]
-    for pattern in set(layout.patterns.values()):
+    empty, looked = [], []
+    for pattern in sorted(set(layout.patterns.values())):
         concrete = pattern_for_span(pattern, span) if span is not None else pattern
-        empty = empty_class_folders(root, concrete)
-        if empty:
-            raise ConfigError(f"data.root: empty class folder(s) {empty} (no files match "
-                              f"{concrete!r} in them): a class needs images in every split; "
-                              f"add images or remove the folder")
+        looked.append(repr(concrete))
+        empty += empty_class_folders(root, concrete)
+    if empty:  # every one at once: no second attempt to find the next
+        raise ConfigError(f"data.root: empty class folder(s) {sorted(set(empty))} (no files "
+                          f"match {' or '.join(looked)} in them): a class needs images in "
+                          f"every split; add images or remove the folder")
     train_like = pattern_for_span(config.data.train_pattern, span) if span is not None \
         else config.data.train_pattern
     if len(config.data.class_names) < 2:

@@ -227,6 +227,9 @@ def test_empty_class_folder_is_a_config_error_naming_it(tmp_path):
     (tmp_path / "eval" / "dress" / ".hidden").write_bytes(b"x")
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert "empty class folder(s) ['eval/dress']" in msg and "eval/*/*" in msg
+    (tmp_path / "train" / "dress").mkdir()
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "empty class folder(s) ['eval/dress', 'train/dress']" in msg  # all at once
 
 
 # ------------------------------------------------------------------------- data roles, classes
@@ -281,13 +284,23 @@ def test_class_missing_from_the_test_folder_is_named(tmp_path):
     (tmp_path / "test" / "dog" / "a.png").unlink()
     (tmp_path / "test" / "dog").rmdir()
     msg = _error(overrides=[f"data.root={tmp_path}"])
-    assert "split 'test'" in msg and "['dog']" in msg
+    assert "split 'test' (files test/*/*)" in msg and "['dog']" in msg
+
+
+def test_a_train_eval_trees_held_out_split_is_named_by_its_eval_folder(tmp_path):
+    """The user has no test/ folder: the message names where the held-out role is read from."""
+    _tree(tmp_path, ("cat", "dog"), splits=("train", "eval"), files=[f"{i}.png" for i in range(30)])
+    (tmp_path / "eval" / "sneaker").mkdir()
+    (tmp_path / "eval" / "sneaker" / "a.png").write_bytes(b"x")
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "split 'test' (files eval/*/*): class folder(s) ['sneaker']" in msg
 
 
 def test_too_few_images_for_a_carved_validation_split_say_what_to_do(tmp_path):
     _tree(tmp_path, ("cat", "dog"), splits=("train", "eval"))  # one train image per class
     msg = _error(overrides=[f"data.root={tmp_path}"])
-    assert "split 'validation'" in msg and "data.validation_fraction" in msg
+    assert "split 'validation' (files train/*/* carved from them)" in msg
+    assert "data.validation_fraction" in msg
 
 
 def test_default_output_root_is_per_data_set(tmp_path):
