@@ -137,7 +137,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command in ("run", "retrain"):
             _check_litert(config)
         if args.command == "validate":
+            from pipeline.config.validate import data_overview
             print(json.dumps(config.to_dict(), indent=2))
+            # On stderr: stdout stays the config's JSON for scripts.
+            print("\n".join(data_overview(config)), file=sys.stderr)
             return 0
         if args.command == "report":
             from pipeline.summary import format_summary, run_summary

@@ -4,6 +4,7 @@ disk (every configured class has images in every split). Never changes the confi
 from __future__ import annotations
 
 import os
+from typing import List
 
 from modules import tflite_variants, tuner_strategies
 from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, PRUNING_SCORES,
@@ -284,6 +285,27 @@ def grid_size(t: TunerConfig) -> int:
     for values in t.search_space().values():
         size *= len(values)
     return size
+
+
+def data_overview(config: PipelineConfig) -> List[str]:
+    """What ImageExampleGen will read, for `validate`: the root and its layout, then each split
+    with the folder it is read from and its files per class (the newest span's when the
+    patterns hold {SPAN}), then the output root. For a config that passed `validate`."""
+    root, layout = config.data_root, config.split_layout
+    lines = [f"data: {root} ({layout.description})"]
+    if is_uri(root):
+        return lines + ["  remote: read by ImageExampleGen, not listed here",
+                        f"outputs: {config.output_root}"]
+    span = None
+    if has_span(config.data.train_pattern):
+        span = spans_on_disk(root, config.data.train_pattern)[-1]
+        lines.append(f"  newest span: {span}")
+    counts = data_layout.check_classes(data_layout.files_by_split(root, layout, span),
+                                       list(config.data.class_names), layout)
+    for split, per_class in counts.items():
+        lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
+                     f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
+    return lines + [f"outputs: {config.output_root}"]
 
 
 def _validate_data(config: PipelineConfig) -> None:

@@ -1,5 +1,6 @@
 """pipeline/config.py: profile defaults <- YAML <- --set overrides, and the validation errors."""
 import os
+import re
 
 import pytest
 
@@ -402,6 +403,24 @@ def test_cli_validate_prints_the_config(capsys):
     printed = json.loads(out)
     assert printed["trainer"]["epochs"] == 7
     assert printed["data"]["class_names"] == ["shirt", "tshirt_top"]
+
+
+def test_cli_validate_lists_what_each_split_reads(tmp_path, capsys):
+    """On stderr (stdout stays the JSON): each role, the folder it is read from, files per class,
+    and where outputs go."""
+    _tree(tmp_path / "pets", ("cat", "dog"), splits=("train", "eval"),
+          files=[f"{i}.png" for i in range(30)])
+    assert main(["validate", "--set", f"data.root={tmp_path / 'pets'}"]) == 0
+    _, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert lines[0].startswith(f"data: {tmp_path / 'pets'} (")
+    train, validation = (re.fullmatch(rf"  split '{s}' \(files train/\*/\*.*\): (\d+) files "
+                                      rf"\(cat (\d+), dog (\d+)\)", line)
+                         for s, line in zip(("train", "validation"), lines[1:3]))
+    assert train and validation
+    assert int(train[2]) + int(validation[2]) == 30 and int(train[3]) + int(validation[3]) == 30
+    assert lines[3] == "  split 'test' (files eval/*/*): 60 files (cat 30, dog 30)"
+    assert lines[4] == f"outputs: {REPO_ROOT / 'outputs' / 'pets'}"
 
 
 def test_partial_mapping_override_keeps_other_entries():
