@@ -15,6 +15,14 @@ def _latest(store, type_name: str):
     return max(live, key=lambda a: a.id) if live else None
 
 
+def _latest_state(store, component: str) -> Optional[int]:
+    """last_known_state of the newest execution of the node `component` (its execution type
+    is the component's class path), or None."""
+    types = [t.name for t in store.get_execution_types() if t.name.split(".")[-1] == component]
+    executions = [e for name in types for e in store.get_executions_by_type(name)]
+    return max(executions, key=lambda e: e.id).last_known_state if executions else None
+
+
 def _int_prop(artifact, key: str) -> Optional[int]:
     if artifact is None or key not in artifact.custom_properties:
         return None
@@ -41,6 +49,9 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         "metrics": {},
         "pushed": bool(_int_prop(pushed, "pushed")),
         "pushed_destination": _str_prop(pushed, "pushed_destination"),
+        # an unchanged re-run: ExportPusher's result is an earlier run's (nothing new pushed)
+        "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
+        metadata_store_pb2.Execution.CACHED,
     }
     if evaluation:
         from components.tfma_gates import gates_from_evaluation, overall_metrics, read_gates
@@ -116,7 +127,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
                          for name, v in per_class.items()))
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
-        lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}")
+        lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}"
+                     + (" (by an earlier run: this run's ExportPusher was cached, nothing new "
+                        "pushed)" if summary.get("push_cached") else ""))
         sm = report["saved_model"]
         held_out = report.get("held_out", {})
         lines.append(f"artifacts (accuracy on {held_out.get('examples', '?')} held-out examples "

@@ -64,9 +64,14 @@ def test_immediate_rerun_is_served_from_cache(runs):
 
 
 def test_rerun_pushes_no_new_version(runs):
+    from pipeline.summary import format_summary
     versions = [v for v in os.listdir(runs["config"].serving_dir) if v.isdigit()]
     assert len(versions) == 1, versions
     assert runs["second"]["pushed_destination"] == runs["first"]["pushed_destination"]
+    # and the summary says the push is an earlier run's
+    assert runs["first"]["push_cached"] is False and runs["second"]["push_cached"] is True
+    assert "this run's ExportPusher was cached" in format_summary(runs["second"])
+    assert "ExportPusher was cached" not in format_summary(runs["first"])
 
 
 def test_pushed_version_has_the_run_report(runs, e2e_per_class):

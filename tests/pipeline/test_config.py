@@ -405,6 +405,18 @@ def test_cli_validate_prints_the_config(capsys):
     assert printed["data"]["class_names"] == ["shirt", "tshirt_top"]
 
 
+def test_wall_time_counts_from_the_cli_start(monkeypatch):
+    """The runner's own seconds start after the CLI's imports; the printed wall time does not."""
+    import time
+
+    from pipeline import __main__ as cli
+    monkeypatch.setattr(cli, "STARTED", time.time() - 9.0)
+    line = cli._wall_time({"wall_seconds": 7.5}, "/o/metadata.sqlite")
+    seconds = float(re.match(r"wall time: ([\d.]+) s \(pipeline 7.5 s\); MLMD: /o/metadata.sqlite$",
+                             line)[1])
+    assert 9.0 <= seconds < 60
+
+
 def test_cli_validate_lists_what_each_split_reads(tmp_path, capsys):
     """On stderr (stdout stays the JSON): each role, the folder it is read from, files per class,
     and where outputs go."""
