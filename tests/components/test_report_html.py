@@ -203,3 +203,17 @@ def test_gates_that_blessed_the_model_are_listed(tmp_path):
 
 def test_no_gates_section_without_an_evaluation(tmp_path):
     assert "Evaluator gates" not in html_lib.render(_report(), str(tmp_path), {})
+
+
+def test_phase_1_shows_the_epochs_run_and_auc_only_when_there_is_one():
+    binary = {"phase1": {"epochs": 10, "epochs_run": 6,
+                         "validation": {"accuracy": 0.8, "auc": 0.9}}}
+    tables = html_lib.training_tables(binary)
+    assert tables["phases"] == [("phase 1: head on frozen base", "6 of 10", "0.8000", "0.9000")]
+    assert tables["phase_header"][-1] == "validation AUC"
+    three = {"phase1": {"epochs": 10, "epochs_run": 10, "validation": {"accuracy": 0.7}},
+             "final_validation": {"accuracy": 0.71}}
+    tables = html_lib.training_tables(three)  # 3+ classes: Keras reports no AUC
+    assert tables["phase_header"] == ["phase", "epochs", "validation accuracy"]
+    assert tables["phases"] == [("phase 1: head on frozen base", 10, "0.7000"),
+                                ("final (stripped) model", "", "0.7100")]

@@ -137,8 +137,9 @@ def fallback_rows(fallback: Optional[Dict[str, Any]]) -> List[Row]:
 
 def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """{"hyperparameters": (name, value) rows, "phases": (phase, epochs, validation accuracy,
-    validation AUC) rows, "train_seconds" (when recorded)} from training_summary.json; None
-    when there is no summary."""
+    validation AUC) rows, "phase_header" (without the AUC column when no phase has an AUC, as
+    for 3+ classes), "train_seconds" (when recorded)} from training_summary.json; None when
+    there is no summary."""
     if not training:
         return None
     hp = [(k, fmt(v, 6)) for k, v in training.get("hyperparameters", {}).items()]
@@ -146,7 +147,10 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     if "phase1" in training:
         p1 = training["phase1"]
         v = p1.get("validation", p1.get("eval", {}))
-        rows.append(("phase 1: head on frozen base", p1.get("epochs"),
+        epochs = p1.get("epochs_run", p1.get("epochs"))
+        if "epochs_run" in p1 and p1.get("epochs") not in (None, p1["epochs_run"]):
+            epochs = f"{p1['epochs_run']} of {p1['epochs']}"  # early stopping ended it
+        rows.append(("phase 1: head on frozen base", epochs,
                      fmt(v.get("accuracy")), fmt(v.get("auc"))))
     for step in training.get("phase2", {}).get("steps", []):
         epochs = len(next(iter(step.get("history", {}).values()), []))
@@ -185,7 +189,10 @@ def training_tables(training: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     if "final_validation" in training or "final_eval" in training:
         fe = training.get("final_validation", training.get("final_eval"))
         rows.append(("final (stripped) model", "", fmt(fe.get("accuracy")), fmt(fe.get("auc"))))
-    tables: Dict[str, Any] = {"hyperparameters": hp, "phases": rows}
+    header = ["phase", "epochs", "validation accuracy", "validation AUC"]
+    if not any(row[3] not in ("", "–") for row in rows):  # no AUC (3+ classes): no column
+        header, rows = header[:3], [row[:3] for row in rows]
+    tables: Dict[str, Any] = {"hyperparameters": hp, "phases": rows, "phase_header": header}
     if "train_seconds" in training:
         tables["train_seconds"] = training["train_seconds"]
     return tables
