@@ -76,14 +76,8 @@ def data_report(store) -> Dict[str, Any]:
                 if a.state == metadata_store_pb2.Artifact.LIVE and "quarantined" in a.custom_properties]
     if not examples:
         return {}
-    uri = max(examples, key=lambda a: a.id).uri
-    out: Dict[str, Any] = {"examples_uri": uri}
-    for key, name in (("quarantine", "quarantine.json"), ("leakage", "leakage.json")):
-        path = os.path.join(uri, name)
-        if os.path.exists(path):
-            with open(path) as f:
-                out[key] = json.load(f)
-    return out
+    from components.image_example_gen.data_checks import read_data_checks
+    return read_data_checks(max(examples, key=lambda a: a.id).uri)
 
 
 def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:

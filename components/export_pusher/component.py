@@ -40,6 +40,8 @@ class ExportPusherSpec(ComponentSpec):
         "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "model_evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation,
                                              optional=True),
+        # ImageExampleGen's output: its data checks (quarantined files, leakage) go in the report
+        "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
         # The Tuner's trials (trials.json/.csv/.png), copied into the version and its report.
         "tuner_results": ChannelParameter(type=standard_artifacts.TunerResults, optional=True),
     }
@@ -69,6 +71,7 @@ class ExportPusher(base_component.BaseComponent):
                  model_blessing: Optional[channel.BaseChannel] = None,
                  model_evaluation: Optional[channel.BaseChannel] = None,
                  tuner_results: Optional[channel.BaseChannel] = None,
+                 examples: Optional[channel.BaseChannel] = None,
                  tflite_variants: Sequence[str] = variant_table.DEFAULT_VARIANTS,
                  min_agreement: Optional[Dict[str, float]] = None,
                  parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None,
@@ -80,7 +83,7 @@ class ExportPusher(base_component.BaseComponent):
         spec = ExportPusherSpec(
             model=model, model_blessing=model_blessing, transformed_examples=transformed_examples,
             transform_graph=transform_graph, model_evaluation=model_evaluation,
-            tuner_results=tuner_results,
+            tuner_results=tuner_results, examples=examples,
             serving_dir=serving_dir, tflite_variants=json.dumps(list(tflite_variants)),
             min_agreement=json.dumps(min_agreement or {}), parity_examples=int(parity_examples),
             max_probability_diff=json.dumps(max_probability_diff or {}),

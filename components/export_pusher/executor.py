@@ -19,6 +19,7 @@ from components.export_pusher import contract as contract_lib
 from components.export_pusher import parity
 from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
+from components.image_example_gen.data_checks import read_data_checks
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample
@@ -31,6 +32,7 @@ SAVED_MODEL_DIR = "saved_model"
 TRAINING_SUMMARY = "training_summary.json"
 TUNER_RESULTS_KEY = "tuner_results"
 MODEL_EVALUATION_KEY = "model_evaluation"  # the Evaluator's output: its gates go in the report
+EXAMPLES_KEY = "examples"  # ImageExampleGen's output: its data checks go in the report
 REPRESENTATIVE_EXAMPLES = 200  # int8 calibration: a stratified sample of the train split
 
 
@@ -187,6 +189,9 @@ class Executor(pusher_executor.Executor):
                 report["evaluation"] = {
                     "blessed": True, "uri": evaluation[0].uri,
                     **tfma_gates.evaluation_record(evaluation[0].uri, class_names)}
+        if input_dict.get(EXAMPLES_KEY):  # what the data checks found (the newest ExampleGen run)
+            newest = max(input_dict[EXAMPLES_KEY], key=lambda a: a.id)
+            report["data_checks"] = read_data_checks(newest.uri)
         tflite_io: Dict[str, Dict[str, Any]] = {}
         variants = json.loads(exec_properties["tflite_variants"])
         # gzip sizes run in a background process from here on, beside the conversions and

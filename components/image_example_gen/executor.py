@@ -23,9 +23,9 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from modules import splits as split_roles
+from components.image_example_gen.data_checks import QUARANTINE_FILE
 from components.image_example_gen.leakage import LEAKAGE_FILE, find_leakage
 
-QUARANTINE_FILE = "quarantine.json"
 _QUARANTINE_DIR_KEY = "_quarantine_dir"
 # > 0: the input split 'validation' has train's pattern; this fraction of train's files (by a
 # stable hash of the relative path) goes to validation instead of train.

@@ -217,3 +217,18 @@ def test_phase_1_shows_the_epochs_run_and_auc_only_when_there_is_one():
     assert tables["phase_header"] == ["phase", "epochs", "validation accuracy"]
     assert tables["phases"] == [("phase 1: head on frozen base", 10, "0.7000"),
                                 ("final (stripped) model", "", "0.7100")]
+
+
+def test_data_checks_are_in_the_summary_table(tmp_path):
+    checks = {"quarantine": {"quarantined": 12, "splits": {
+        "train": {"files": [{"path": f"train/a/{i}.png", "reason": "truncated"}
+                            for i in range(11)]},
+        "test": {"files": [{"path": "eval/b/x.txt", "reason": "not an image"}]}}},
+        "leakage": {"leaked_files": 2}}
+    page = html_lib.render(_report(data_checks=checks), str(tmp_path), {})
+    row = re.search(r"<td>unreadable files \(quarantined, not trained on\)</td><td[^>]*>"
+                    r"([^<]*)</td>", page)[1]
+    assert row.startswith("12 (train/a/0.png: truncated; ") and row.endswith("… 2 more)")
+    assert re.search(r"<td>files with identical bytes in more than one split</td>"
+                     r"<td[^>]*>2</td>", page)
+    assert "quarantined" not in html_lib.render(_report(), str(tmp_path), {})

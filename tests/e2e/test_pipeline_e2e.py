@@ -160,6 +160,11 @@ def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class):
     with open(os.path.join(dest, "report.html"), encoding="utf-8") as f:
         page = f.read()
     assert "Evaluator gates (TFMA, held-out test split)" in page
+    # ... and the data checks of the ExampleGen run it was trained from (a clean tree here)
+    with open(os.path.join(dest, "report.json")) as f:
+        checks = json.load(f)["data_checks"]
+    assert checks["examples_uri"] == runs["first"]["data"]["examples_uri"]
+    assert checks["quarantine"]["quarantined"] == 0 and checks["leakage"]["leaked_files"] == 0
     assert "evaluator.accuracy_lower_bound" in page
 
 

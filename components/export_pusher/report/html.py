@@ -58,8 +58,25 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
                                  f"under {manifest.get('root')})"),
         ("held-out examples (parity, metrics)",
          f"{report.get('eval_examples')} of split '{report.get('held_out', {}).get('split')}'"),
+        *data_check_rows(report.get("data_checks")),
         ("model", report.get("model_uri")),
     ]
+
+
+def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[Tuple[str, Any]]:
+    """(label, value) rows for ImageExampleGen's data checks: quarantined files with their
+    reasons (the first `listed`), and files whose bytes appear in more than one split."""
+    if not checks:
+        return []
+    quarantine = checks.get("quarantine") or {}
+    files = [q for info in (quarantine.get("splits") or {}).values() for q in info["files"]]
+    shown = "; ".join(f"{q['path']}: {q['reason']}" for q in files[:listed])
+    more = f"; … {len(files) - listed} more" if len(files) > listed else ""
+    leakage = checks.get("leakage") or {}
+    return [("unreadable files (quarantined, not trained on)",
+             f"{quarantine.get('quarantined', 0)}" + (f" ({shown}{more})" if files else "")),
+            ("files with identical bytes in more than one split",
+             leakage.get("leaked_files", 0))]
 
 
 def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:

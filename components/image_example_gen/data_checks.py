@@ -1,0 +1,27 @@
+"""What ImageExampleGen's data checks wrote into its Examples artifact, read back: quarantine.json
+(files that could not be decoded, with the reason) and leakage.json (identical bytes in more than
+one split). Read by the run summary (pipeline/summary.py) and kept in the pushed report
+(components/export_pusher)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict
+
+from tfx.dsl.io import fileio
+
+from components.image_example_gen.leakage import LEAKAGE_FILE
+
+QUARANTINE_FILE = "quarantine.json"
+
+
+def read_data_checks(examples_uri: str) -> Dict[str, Any]:
+    """{'examples_uri', 'quarantine': quarantine.json's content, 'leakage': leakage.json's}; a
+    file that is absent (an older artifact) is left out."""
+    out: Dict[str, Any] = {"examples_uri": examples_uri}
+    for key, name in (("quarantine", QUARANTINE_FILE), ("leakage", LEAKAGE_FILE)):
+        path = os.path.join(examples_uri, name)
+        if fileio.exists(path):
+            with fileio.open(path) as f:
+                out[key] = json.load(f)
+    return out
