@@ -160,8 +160,9 @@ def _class_slice(slicing_specs: List[Dict[str, Any]]) -> Optional[str]:
 def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> List[Gate]:
     """The gates as the Evaluator applied them (its eval_config.json): overall slice, then the
     per-class slices, then the change gate. TFX drops change thresholds when there is no
-    baseline model, so then no change gate appears."""
-    with open(os.path.join(evaluation_uri, "eval_config.json")) as f:
+    baseline model, so then no change gate appears. `evaluation_uri` may be remote (gs://)."""
+    from tfx.dsl.io import fileio
+    with fileio.open(os.path.join(evaluation_uri, "eval_config.json")) as f:
         config = json.load(f).get("evalConfig", {})
     gates: List[Gate] = []
     class_gates: List[Gate] = []

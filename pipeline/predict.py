@@ -45,7 +45,10 @@ def _versions(serving_dir: str) -> List[int]:
 
 def other_serving_dirs(serving_dir: str) -> List[str]:
     """Serving dirs with pushed versions beside this one's output root (`<outputs>/<data
-    set>/serving`, the default layout: one output root per data set)."""
+    set>/serving`, the default layout: one output root per data set); [] for a serving dir
+    outside that layout."""
+    if os.path.basename(os.path.normpath(serving_dir)) != "serving":
+        return []  # a configured output.serving_dir: its siblings are not this project's
     outputs = os.path.dirname(os.path.dirname(os.path.abspath(serving_dir)))
     found = sorted(glob.glob(os.path.join(outputs, "*", os.path.basename(serving_dir))))
     return [d for d in found if os.path.abspath(d) != os.path.abspath(serving_dir)

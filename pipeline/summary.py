@@ -87,7 +87,8 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
     if quarantine.get("quarantined"):
         lines.append(f"quarantined (not used): {quarantine['quarantined']} file(s), full list in "
                      f"{os.path.join(data['examples_uri'], 'quarantine.json')}")
-        files = [q for info in quarantine["splits"].values() for q in info["files"]]
+        from components.image_example_gen.data_checks import quarantined_files
+        files = quarantined_files(data)
         lines += [f"  {q['path']}: {q['reason']}" for q in files[:max_listed]]
     leakage = data.get("leakage") or {}
     if leakage.get("leaked_files"):

@@ -186,12 +186,16 @@ class Executor(pusher_executor.Executor):
         evaluation = input_dict.get(MODEL_EVALUATION_KEY) or []
         if evaluation:  # what blessed this model: TFMA's metrics and every gate with its value
             with timed(seconds, "evaluation"):
-                report["evaluation"] = {
-                    "blessed": True, "uri": evaluation[0].uri,
-                    **tfma_gates.evaluation_record(evaluation[0].uri, class_names)}
-        if input_dict.get(EXAMPLES_KEY):  # what the data checks found (the newest ExampleGen run)
-            newest = max(input_dict[EXAMPLES_KEY], key=lambda a: a.id)
-            report["data_checks"] = read_data_checks(newest.uri)
+                report["evaluation"] = {"blessed": True, "uri": evaluation[0].uri}
+                try:
+                    report["evaluation"].update(
+                        tfma_gates.evaluation_record(evaluation[0].uri, class_names))
+                except Exception as e:  # pylint: disable=broad-except  (never blocks a push)
+                    report["evaluation"]["error"] = f"{type(e).__name__}: {e}"
+                    logging.warning("ExportPusher: the evaluation could not be read for the "
+                                    "report: %s", report["evaluation"]["error"])
+        if input_dict.get(EXAMPLES_KEY):  # what this run's ImageExampleGen (newest span) found
+            report["data_checks"] = read_data_checks(input_dict[EXAMPLES_KEY][-1].uri)
         tflite_io: Dict[str, Dict[str, Any]] = {}
         variants = json.loads(exec_properties["tflite_variants"])
         # gzip sizes run in a background process from here on, beside the conversions and

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from tfx.dsl.io import fileio
 
@@ -25,3 +25,10 @@ def read_data_checks(examples_uri: str) -> Dict[str, Any]:
             with fileio.open(path) as f:
                 out[key] = json.load(f)
     return out
+
+
+def quarantined_files(checks: Dict[str, Any]) -> List[Dict[str, str]]:
+    """Every quarantined file ({'path', 'reason'}) of `read_data_checks`'s result, split by
+    split in file order; [] when none or not recorded."""
+    splits = (checks.get("quarantine") or {}).get("splits") or {}
+    return [q for info in splits.values() for q in info["files"]]

@@ -107,7 +107,7 @@ def _artifact(cls, uri, **int_props):
 
 
 def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data_root=None,
-         variants=tflite_variants.DEFAULT_VARIANTS, parity_examples=200):
+         variants=tflite_variants.DEFAULT_VARIANTS, parity_examples=200, evaluation_uri=None):
     serving = os.path.join(tmp, "serving")
     pushed = _artifact(standard_artifacts.PushedModel, os.path.join(tmp, "pushed"))
     inputs = {"model": [model], "transformed_examples": [examples],
@@ -117,6 +117,9 @@ def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data
                                            blessed=int(blessed))]}
     if tuner_dir:
         inputs["tuner_results"] = [_artifact(standard_artifacts.TunerResults, tuner_dir)]
+    if evaluation_uri:
+        inputs["model_evaluation"] = [_artifact(standard_artifacts.ModelEvaluation,
+                                                evaluation_uri)]
     run_info = {"profile": "test", "weights_source": "none (test)",
                 "class_names": ["neg", "pos"], "data_root": data_root or "",
                 "data_patterns": ["train/*/*", "eval/*/*"],
@@ -355,11 +358,21 @@ def parity_push(tmp_path_factory):
     model = _model_artifact(os.path.join(tmp, "model"), _threshold_model(), {"seed": 0})
     examples = _examples(os.path.join(tmp, "examples"), _full_range(32, 1),
                          _near_threshold(60, 2))
-    serving, pushed = _run(tmp, model, examples, _transform_graph(os.path.join(tmp, "tf")))
+    # An evaluation the report cannot read (no eval_config.json in it): noted, not fatal.
+    serving, pushed = _run(tmp, model, examples, _transform_graph(os.path.join(tmp, "tf")),
+                           evaluation_uri=os.path.join(tmp, "unreadable_evaluation"))
     (version,) = versioning.list_versions(serving)
     dest = os.path.join(serving, str(version))
     with open(os.path.join(dest, "report.json")) as f:
         return {"dest": dest, "report": json.load(f), "pushed": pushed}
+
+
+def test_an_unreadable_evaluation_is_noted_in_the_report_and_does_not_block_the_push(
+        parity_push):
+    evaluation = parity_push["report"]["evaluation"]
+    assert evaluation["blessed"] is True and "gates" not in evaluation
+    assert "eval_config.json" in evaluation["error"]
+    assert parity_push["pushed"].get_int_custom_property("pushed") == 1
 
 
 def test_parity_gate_refuses_disagreeing_int8(parity_push):

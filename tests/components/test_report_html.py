@@ -226,9 +226,14 @@ def test_data_checks_are_in_the_summary_table(tmp_path):
         "test": {"files": [{"path": "eval/b/x.txt", "reason": "not an image"}]}}},
         "leakage": {"leaked_files": 2}}
     page = html_lib.render(_report(data_checks=checks), str(tmp_path), {})
-    row = re.search(r"<td>unreadable files \(quarantined, not trained on\)</td><td[^>]*>"
+    row = re.search(r"<td>unreadable files \(quarantined, not trained on; newest span\)</td><td[^>]*>"
                     r"([^<]*)</td>", page)[1]
     assert row.startswith("12 (train/a/0.png: truncated; ") and row.endswith("… 2 more)")
-    assert re.search(r"<td>files with identical bytes in more than one split</td>"
+    assert re.search(r"<td>files with identical bytes in more than one split \(newest span\)</td>"
                      r"<td[^>]*>2</td>", page)
     assert "quarantined" not in html_lib.render(_report(), str(tmp_path), {})
+
+
+def test_data_checks_an_older_artifact_did_not_record_are_not_shown_as_clean(tmp_path):
+    rows = dict(html_lib.data_check_rows({"examples_uri": "/x"}))
+    assert set(rows.values()) == {"not recorded"} and len(rows) == 2

@@ -37,3 +37,11 @@ def test_no_model_and_no_other_data_sets(tmp_path):
     with pytest.raises(PredictError, match=r"run the pipeline first \(make run\) or pass "
                                            r"--model DIR\|FILE.tflite$"):
         newest_version(str(tmp_path / "outputs" / "x" / "serving"))
+
+
+def test_a_configured_serving_dir_gets_no_hint_about_its_siblings(tmp_path):
+    """output.serving_dir=/srv/models: folders beside it are not this project's data sets."""
+    _version(tmp_path / "unrelated" / "models", 1)
+    with pytest.raises(PredictError) as e:
+        newest_version(str(tmp_path / "srv" / "models"))
+    assert "other data sets" not in str(e.value)

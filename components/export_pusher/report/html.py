@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import jinja2
 
 from components.export_pusher.report.facts import TUNER_DIR
+from components.image_example_gen.data_checks import quarantined_files
 
 HTML_FILE = "report.html"
 TEMPLATE = "report.html.j2"
@@ -63,20 +64,27 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
     ]
 
 
+QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
+LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)"
+
+
 def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[Tuple[str, Any]]:
-    """(label, value) rows for ImageExampleGen's data checks: quarantined files with their
-    reasons (the first `listed`), and files whose bytes appear in more than one split."""
+    """(label, value) rows for the data checks of this run's ImageExampleGen (the newest span):
+    quarantined files with their reasons (the first `listed`), and files whose bytes appear in
+    more than one split; "not recorded" where the artifact has no such file."""
     if not checks:
         return []
-    quarantine = checks.get("quarantine") or {}
-    files = [q for info in (quarantine.get("splits") or {}).values() for q in info["files"]]
-    shown = "; ".join(f"{q['path']}: {q['reason']}" for q in files[:listed])
-    more = f"; … {len(files) - listed} more" if len(files) > listed else ""
-    leakage = checks.get("leakage") or {}
-    return [("unreadable files (quarantined, not trained on)",
-             f"{quarantine.get('quarantined', 0)}" + (f" ({shown}{more})" if files else "")),
-            ("files with identical bytes in more than one split",
-             leakage.get("leaked_files", 0))]
+    rows: List[Tuple[str, Any]] = []
+    if "quarantine" in checks:
+        files = quarantined_files(checks)
+        shown = "; ".join(f"{q['path']}: {q['reason']}" for q in files[:listed])
+        more = f"; … {len(files) - listed} more" if len(files) > listed else ""
+        rows.append((QUARANTINE_LABEL, f"{checks['quarantine'].get('quarantined', 0)}"
+                     + (f" ({shown}{more})" if files else "")))
+    else:
+        rows.append((QUARANTINE_LABEL, "not recorded"))
+    rows.append((LEAKAGE_LABEL, (checks.get("leakage") or {}).get("leaked_files", "not recorded")))
+    return rows
 
 
 def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:
