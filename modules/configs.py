@@ -38,6 +38,9 @@ class AugmentationConfig:
     fill_mode: str = "nearest"        # 'nearest' | 'reflect' | 'wrap' | 'constant'
 
 
+# model.weights values that name a source instead of a file
+NAMED_WEIGHTS = ("imagenet", "none")
+
 @dataclass
 class ModelConfig:
     """VGG16 transfer model. Input is the Transform output: float32 RGB in [0, 255]."""

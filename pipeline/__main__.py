@@ -25,14 +25,13 @@ credentials), 1 any other failure (traceback in logs/; run-compiled: a task fail
 """
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
+from typing import List, Optional
 
-STARTED = time.time()  # the CLI's start, before its imports: what "wall time" counts from
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from typing import List, Optional  # noqa: E402
+STARTED = time.time()  # the CLI's start (heavy imports come later): what "wall time" counts from
 
 
 def _wall_time(summary, metadata_path: str) -> str:

@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.export_pusher.versioning import list_versions
 from modules import metrics
 
 LABELS_FILE = "labels.txt"
@@ -35,14 +36,6 @@ class Prediction:
     probabilities: List[float]  # per class, in labels.txt order
 
 
-def _versions(serving_dir: str) -> List[int]:
-    """The numeric version directories under `serving_dir`, ascending ([] when none)."""
-    if not os.path.isdir(serving_dir):
-        return []
-    return sorted(int(n) for n in os.listdir(serving_dir)
-                  if n.isdigit() and os.path.isdir(os.path.join(serving_dir, n)))
-
-
 def other_serving_dirs(serving_dir: str) -> List[str]:
     """Serving dirs with pushed versions beside this one's output root (`<outputs>/<data
     set>/serving`, the default layout: one output root per data set); [] for a serving dir
@@ -52,13 +45,13 @@ def other_serving_dirs(serving_dir: str) -> List[str]:
     outputs = os.path.dirname(os.path.dirname(os.path.abspath(serving_dir)))
     found = sorted(glob.glob(os.path.join(outputs, "*", os.path.basename(serving_dir))))
     return [d for d in found if os.path.abspath(d) != os.path.abspath(serving_dir)
-            and _versions(d)]
+            and list_versions(d)]
 
 
 def newest_version(serving_dir: str) -> str:
     """`<serving_dir>/<highest numeric version>`; PredictError when there is none, naming the
     serving dirs of other data sets that do have models."""
-    versions = _versions(serving_dir)
+    versions = list_versions(serving_dir)
     if not versions:
         others = other_serving_dirs(serving_dir)
         hint = ""

@@ -1,4 +1,14 @@
-"""ExportPusher: TFX's Pusher extended with TFLite variants, a parity gate and atomic versioned push."""
-from components.export_pusher.component import ExportPusher
+"""ExportPusher: TFX's Pusher extended with TFLite variants, a parity gate and atomic versioned push.
+
+`ExportPusher` is imported on first use (PEP 562): the package's light modules (`versioning`,
+used by `pipeline.predict`) then load without TFX and TensorFlow."""
+from typing import Any
 
 __all__ = ["ExportPusher"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ExportPusher":
+        from components.export_pusher.component import ExportPusher
+        return ExportPusher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

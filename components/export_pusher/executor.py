@@ -19,8 +19,8 @@ from components.export_pusher import contract as contract_lib
 from components.export_pusher import parity
 from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
-from components.image_example_gen.data_checks import read_data_checks
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
+from components.image_example_gen.data_checks import read_data_checks
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample
 from modules.export import gzip_size

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from modules import tuner_strategies
+from modules.configs import NAMED_WEIGHTS
 from pipeline.config.errors import ConfigError
 from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig, deep_merge
 from pipeline.config.typecheck import build
@@ -26,14 +27,13 @@ from pipeline.data_layout import (discover_class_names, has_span, is_uri, patter
 # Path keys whose relative `--set` values are taken from the current directory.
 CWD_PATH_KEYS = ("data.root", "data.schema_path", "output.root", "output.serving_dir",
                  "model.weights")
-NOT_PATHS = ("imagenet", "none")  # model.weights' named values
 
 
 def _from_cwd(key: str, value: Any) -> Any:
     """`value` made absolute against the current directory when `key` is a path key and the value
     a relative local path; anything else as it is."""
     if (key not in CWD_PATH_KEYS or not isinstance(value, str) or not value
-            or value in NOT_PATHS or is_uri(value)):
+            or value in NAMED_WEIGHTS or is_uri(value)):
         return value
     return os.path.abspath(os.path.expanduser(value))
 

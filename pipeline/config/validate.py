@@ -4,11 +4,12 @@ disk (every configured class has images in every split). Never changes the confi
 from __future__ import annotations
 
 import os
-from typing import List
+from typing import List, Optional
 
 from modules import tflite_variants, tuner_strategies
-from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, PRUNING_SCORES,
-                             STRATEGY_OPTIONS, ExportConfig, TrainerConfig, TunerConfig)
+from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, NAMED_WEIGHTS,
+                             PRUNING_SCORES, STRATEGY_OPTIONS, ExportConfig, TrainerConfig,
+                             TunerConfig)
 from modules.layer_names import check_filter_fractions, check_pruning_layers
 from pipeline import data_layout
 from pipeline.config.errors import ConfigError
@@ -105,7 +106,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
         v = getattr(ev, name)
         if not (0.0 <= v <= 1.0):
             raise ConfigError(f"evaluator.{name}: expected a value in [0, 1], got {v}")
-    if m.weights not in ("imagenet", "none") and check_paths and not os.path.isfile(
+    if m.weights not in NAMED_WEIGHTS and check_paths and not os.path.isfile(
             abs_path(m.weights)):
         raise ConfigError(f"model.weights: {m.weights} is not 'imagenet', 'none' or an "
                           f"existing weights file")
@@ -287,6 +288,20 @@ def grid_size(t: TunerConfig) -> int:
     return size
 
 
+def newest_span(config: PipelineConfig) -> Optional[int]:
+    """The newest span on the local disk when `data.train_pattern` holds {SPAN} (None without
+    spans); ConfigError when there is none yet. ExampleGen's driver resolves {SPAN} at run time
+    (the newest span): that span is the one checked, and class names are discovered from it."""
+    if not has_span(config.data.train_pattern):
+        return None
+    spans = spans_on_disk(config.data_root, config.data.train_pattern)
+    if not spans:
+        raise ConfigError(f"data.train_pattern: no files match {config.data.train_pattern!r} "
+                          f"under {config.data_root} (no span yet; expected e.g. "
+                          f"span-1/<class>/*.png)")
+    return spans[-1]
+
+
 def data_overview(config: PipelineConfig) -> List[str]:
     """What ImageExampleGen will read, for `validate`: the root and its layout, then each split
     with the folder it is read from and its files per class (the newest span's when the
@@ -296,9 +311,8 @@ def data_overview(config: PipelineConfig) -> List[str]:
     if is_uri(root):
         return lines + ["  remote: read by ImageExampleGen, not listed here",
                         f"outputs: {config.output_root}"]
-    span = None
-    if has_span(config.data.train_pattern):
-        span = spans_on_disk(root, config.data.train_pattern)[-1]
+    span = newest_span(config)
+    if span is not None:
         lines.append(f"  newest span: {span}")
     counts = data_layout.check_classes(data_layout.files_by_split(root, layout, span),
                                        list(config.data.class_names), layout)
@@ -320,16 +334,7 @@ def _validate_data(config: PipelineConfig) -> None:
         raise ConfigError(f"data.schema_path: {abs_path(config.data.schema_path)} does not exist "
                           f"(expected a schema.pbtxt)")
     layout = config.split_layout
-    span = None
-    if has_span(config.data.train_pattern):
-        # ExampleGen's driver resolves {SPAN} at run time (the newest span); here the newest span
-        # on disk is checked, and class names are discovered from it when not configured.
-        spans = spans_on_disk(root, config.data.train_pattern)
-        if not spans:
-            raise ConfigError(f"data.train_pattern: no files match "
-                              f"{config.data.train_pattern!r} under {root} (no span yet; "
-                              f"expected e.g. span-1/<class>/*.png)")
-        span = spans[-1]
+    span = newest_span(config)
     empty, looked = [], []
     for pattern in sorted(set(layout.patterns.values())):
         concrete = pattern_for_span(pattern, span) if span is not None else pattern
