@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from modules import image_files
 from modules import splits as roles
 
 
@@ -78,13 +79,26 @@ def spans_on_disk(root: str, pattern: str) -> List[int]:
     return sorted(spans)
 
 
-def files_matching(root: str, pattern: str) -> List[str]:
-    """Sorted regular files matching `<root>/<pattern>` (hidden files and folders skipped)."""
+def _visible_files(root: str, pattern: str) -> List[str]:
     return sorted(p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p))
 
 
+def files_matching(root: str, pattern: str) -> List[str]:
+    """Sorted image files (by extension, modules/image_files.py) matching `<root>/<pattern>`
+    (hidden files and folders skipped): the files ImageExampleGen reads."""
+    return image_files.partition_image_files(_visible_files(root, pattern))[0]
+
+
+def ignored_files(root: str, pattern: str) -> List[str]:
+    """Sorted non-image files matching `<root>/<pattern>`, relative to `root`: the files
+    ImageExampleGen ignores (notes.txt, Thumbs.db)."""
+    return [os.path.relpath(p, root)
+            for p in image_files.partition_image_files(_visible_files(root, pattern))[1]]
+
+
 def empty_class_folders(root: str, pattern: str) -> List[str]:
-    """Non-hidden folders at the class level of `<root>/<pattern>` that contain no matching file.
+    """Non-hidden folders at the class level of `<root>/<pattern>` that contain no matching image
+    (a folder holding only notes.txt is empty).
 
     Class discovery (below) only sees folders that hold files, so without this check an empty
     class folder would silently disappear (and shift the labels of the classes after it).
@@ -92,8 +106,7 @@ def empty_class_folders(root: str, pattern: str) -> List[str]:
     class_glob = os.path.join(root, os.path.dirname(pattern))
     folders = [d for d in glob.glob(class_glob) if os.path.isdir(d)]
     return sorted(os.path.relpath(d, root) for d in folders
-                  if not any(os.path.isfile(p) for p in
-                             glob.glob(os.path.join(d, os.path.basename(pattern)))))
+                  if not files_matching(d, os.path.basename(pattern)))
 
 
 def discover_class_names(root: str, pattern: str) -> List[str]:

@@ -22,6 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from modules import image_files
 from modules import splits as split_roles
 from components.image_example_gen.data_checks import QUARANTINE_FILE
 from components.image_example_gen.leakage import LEAKAGE_FILE, find_leakage
@@ -195,14 +196,18 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         if len(class_names) < 2:
             raise ImageFolderError(f"class_names {class_names}: need at least 2 classes")
 
-        listed = {split.name: list_split_files(input_base, split.pattern)
-                  for split in input_config.splits}
+        listed: Dict[str, List[str]] = {}
+        for split in input_config.splits:  # non-image files (notes.txt) are ignored, not read
+            listed[split.name], ignored = image_files.partition_image_files(
+                list_split_files(input_base, split.pattern))
+            self._ignored[split.name] = [os.path.relpath(p, input_base) for p in ignored]
         patterns = {split.name: split.pattern for split in input_config.splits}
         fraction = float(exec_properties.get(VALIDATION_FRACTION_KEY) or 0.0)
         if fraction and patterns.get(split_roles.VALIDATION) == patterns.get(split_roles.TRAIN):
             # validation is carved out of train's files by a stable hash of the path
             listed[split_roles.TRAIN], listed[split_roles.VALIDATION] = carve_validation(
                 listed[split_roles.TRAIN], input_base, fraction)
+            self._ignored[split_roles.VALIDATION] = []  # train's, listed once
         hashed = bool(output_config.split_config.splits)
         if hashed:
             check_hash_split(input_base, next(iter(listed.values())), output_config, class_names)
@@ -249,6 +254,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         exec_properties[_QUARANTINE_DIR_KEY] = quarantine_dir
         self._file_counts: Dict[str, int] = {}
         self._files: Dict[str, List[str]] = {}
+        self._ignored: Dict[str, List[str]] = {}
         super().Do(input_dict, output_dict, exec_properties)
         leakage = find_leakage(self._files, exec_properties[standard_component_specs.INPUT_BASE_KEY])
         with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
@@ -258,7 +264,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             logging.warning("ImageExampleGen: %d files have identical bytes in more than one split "
                             "(train/eval leakage), listed in %s", leakage["leaked_files"],
                             os.path.join(examples.uri, LEAKAGE_FILE))
-        report = summarize_quarantine(quarantine_dir, self._file_counts)
+        report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
+        if report["ignored"]:
+            names = [p for files in self._ignored.values() for p in files]
+            logging.warning("ImageExampleGen ignored %d file(s) without an image extension "
+                            "(not read, not trained on): %s%s", len(names), ", ".join(names[:5]),
+                            " ..." if len(names) > 5 else "")
         with fileio.open(os.path.join(examples.uri, QUARANTINE_FILE), "w") as f:
             f.write(json.dumps(report, indent=2))
         examples.set_int_custom_property("quarantined", report["quarantined"])
@@ -275,8 +286,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 logging.warning("ImageExampleGen quarantined %s: %s", q["path"], q["reason"])
 
 
-def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int]) -> Dict[str, Any]:
-    """Reads the quarantine shards written by Beam into {'quarantined': n, 'splits': {...}}."""
+def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],
+                         ignored: Optional[Dict[str, List[str]]] = None) -> Dict[str, Any]:
+    """Reads the quarantine shards written by Beam into {'quarantined': n, 'ignored': m,
+    'splits': {split: {files_total, quarantined, fraction, files, ignored}}}: `files` are the
+    quarantined {'path', 'reason'}, `ignored` the relative paths of the split's non-image files
+    (not in files_total)."""
+    ignored = ignored or {}
     splits: Dict[str, Any] = {}
     total = 0
     for split, n_files in file_counts.items():
@@ -287,8 +303,10 @@ def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int]) -> Di
         records.sort(key=lambda r: r["path"])
         total += len(records)
         splits[split] = {"files_total": n_files, "quarantined": len(records),
-                         "fraction": len(records) / max(n_files, 1), "files": records}
-    return {"quarantined": total, "splits": splits}
+                         "fraction": len(records) / max(n_files, 1), "files": records,
+                         "ignored": sorted(ignored.get(split, []))}
+    return {"quarantined": total, "ignored": sum(len(v) for v in ignored.values()),
+            "splits": splits}
 
 
 __all__ = ["Executor", "image_file_to_example", "list_split_files", "check_split",

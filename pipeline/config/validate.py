@@ -305,7 +305,8 @@ def newest_span(config: PipelineConfig) -> Optional[int]:
 def data_overview(config: PipelineConfig) -> List[str]:
     """What ImageExampleGen will read, for `validate`: the root and its layout, then each split
     with the folder it is read from and its files per class (the newest span's when the
-    patterns hold {SPAN}), then the output root. For a config that passed `validate`."""
+    patterns hold {SPAN}), the non-image files that will be ignored, then the output root. For
+    a config that passed `validate`."""
     root, layout = config.data_root, config.split_layout
     lines = [f"data: {root} ({layout.description})"]
     if is_uri(root):
@@ -319,6 +320,12 @@ def data_overview(config: PipelineConfig) -> List[str]:
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
+    ignored = sorted({p for pattern in set(layout.patterns.values()) for p in
+                      data_layout.ignored_files(root, pattern_for_span(pattern, span)
+                                                if span is not None else pattern)})
+    if ignored:
+        lines.append(f"  ignored (no image extension, not read): {len(ignored)} file(s): "
+                     + ", ".join(ignored[:10]) + (" ..." if len(ignored) > 10 else ""))
     return lines + [f"outputs: {config.output_root}"]
 
 
@@ -341,9 +348,9 @@ def _validate_data(config: PipelineConfig) -> None:
         looked.append(repr(concrete))
         empty += empty_class_folders(root, concrete)
     if empty:  # every one at once: no second attempt to find the next
-        raise ConfigError(f"data.root: empty class folder(s) {sorted(set(empty))} (no files "
-                          f"match {' or '.join(looked)} in them): a class needs images in "
-                          f"every split; add images or remove the folder")
+        raise ConfigError(f"data.root: empty class folder(s) {sorted(set(empty))} (no image "
+                          f"files match {' or '.join(looked)} in them): a class needs images "
+                          f"in every split; add images or remove the folder")
     train_like = pattern_for_span(config.data.train_pattern, span) if span is not None \
         else config.data.train_pattern
     if len(config.data.class_names) < 2:

@@ -180,7 +180,17 @@ def test_summarize_quarantine_reads_beam_shards(tmp_path):
     assert report["splits"]["train"]["fraction"] == 0.25
     assert [r["path"] for r in report["splits"]["train"]["files"]] == ["/a.png", "/b.png"]
     assert report["splits"]["eval"] == {"files_total": 4, "quarantined": 0, "fraction": 0.0,
-                                        "files": []}
+                                        "files": [], "ignored": []}
+    assert report["ignored"] == 0
+
+
+def test_summarize_quarantine_lists_ignored_files_outside_the_fraction(tmp_path):
+    """Non-image files are listed per split but never counted toward the quarantine fraction."""
+    report = summarize_quarantine(str(tmp_path), {"train": 4},
+                                  {"train": ["train/a/notes.txt", "train/a/Thumbs.db"]})
+    assert report["ignored"] == 2 and report["quarantined"] == 0
+    assert report["splits"]["train"]["ignored"] == ["train/a/Thumbs.db", "train/a/notes.txt"]
+    assert report["splits"]["train"]["fraction"] == 0.0
 
 
 @pytest.mark.parametrize("mode, accepted", [("RGB", True), ("L", True), ("P", False),

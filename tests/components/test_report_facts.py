@@ -25,7 +25,8 @@ class _Var:
 
 
 def test_data_manifest_is_sha256sum_of_matched_files(tmp_path):
-    files = {"train/a/1.png": b"one", "eval/b/2.png": b"two", "other/x.txt": b"not matched"}
+    files = {"train/a/1.png": b"one", "eval/b/2.png": b"two", "other/x.txt": b"not matched",
+             "train/a/notes.txt": b"matched, not an image: ignored as ImageExampleGen does"}
     for rel, content in files.items():
         os.makedirs(tmp_path / os.path.dirname(rel), exist_ok=True)
         (tmp_path / rel).write_bytes(content)

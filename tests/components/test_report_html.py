@@ -232,6 +232,16 @@ def test_data_checks_are_in_the_summary_table(tmp_path):
     assert re.search(r"<td>files with identical bytes in more than one split \(newest span\)</td>"
                      r"<td[^>]*>2</td>", page)
     assert "quarantined" not in html_lib.render(_report(), str(tmp_path), {})
+    assert "files ignored" not in page  # no ignored files recorded: no row
+
+
+def test_ignored_non_image_files_get_a_row(tmp_path):
+    checks = {"quarantine": {"quarantined": 0, "ignored": 2, "splits": {
+        "train": {"files": [], "ignored": ["train/a/notes.txt"]},
+        "test": {"files": [], "ignored": ["eval/b/Thumbs.db"]}}}, "leakage": {"leaked_files": 0}}
+    rows = dict(html_lib.data_check_rows(checks))
+    assert rows[html_lib.IGNORED_LABEL] == "2 (train/a/notes.txt; eval/b/Thumbs.db)"
+    assert rows[html_lib.QUARANTINE_LABEL] == "0"
 
 
 def test_data_checks_an_older_artifact_did_not_record_are_not_shown_as_clean(tmp_path):

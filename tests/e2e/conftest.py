@@ -10,6 +10,7 @@ import pytest
 E2E_CLASSES = ("shirt", "tshirt_top")
 # eval/ is the validation split, test/ the held-out one (pipeline/data_layout.py)
 E2E_PER_CLASS = {"train": 100, "eval": 20, "test": 30}
+E2E_IGNORED = ("train/shirt/notes.txt", "test/tshirt_top/Thumbs.db")
 
 
 @pytest.fixture(scope="session")
@@ -19,15 +20,24 @@ def e2e_per_class() -> Dict[str, int]:
 
 
 @pytest.fixture(scope="session")
+def e2e_ignored() -> List[str]:
+    """The non-image files in `e2e_tree` (relative paths)."""
+    return list(E2E_IGNORED)
+
+
+@pytest.fixture(scope="session")
 def e2e_tree(data_root, tmp_path_factory):
     """100 train, 20 eval (validation) and 30 test real images per class, copied from
-    data/fashion_binary (read-only)."""
+    data/fashion_binary (read-only), plus the non-image files a real folder holds
+    (E2E_IGNORED: ignored by ImageExampleGen, listed in its data checks)."""
     root = tmp_path_factory.mktemp("e2e_data")
     for split, n in E2E_PER_CLASS.items():
         for cls in E2E_CLASSES:
             os.makedirs(root / split / cls)
             for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:n]:
                 shutil.copy(src, root / split / cls)
+    for rel in E2E_IGNORED:
+        (root / rel).write_bytes(b"not an image")
     return root
 
 

@@ -142,10 +142,12 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
         assert os.path.isfile(os.path.join(dest, "tuner", name)), name
 
 
-def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class):
+def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class, e2e_ignored):
     """report.json and report.html carry the Evaluator's metrics and every gate with its value,
     the same as the run summary printed (the summary reads MLMD; the report is what ships)."""
     import json
+    from components.image_example_gen.data_checks import ignored_files
+    from pipeline.summary import format_data_report
     dest = runs["first"]["pushed_destination"]
     with open(os.path.join(dest, "report.json")) as f:
         evaluation = json.load(f)["evaluation"]
@@ -165,6 +167,11 @@ def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class):
         checks = json.load(f)["data_checks"]
     assert checks["examples_uri"] == runs["first"]["data"]["examples_uri"]
     assert checks["quarantine"]["quarantined"] == 0 and checks["leakage"]["leaked_files"] == 0
+    # the tree's notes.txt and Thumbs.db were ignored, not quarantined, and are listed
+    assert sorted(ignored_files(checks)) == sorted(e2e_ignored)
+    assert "files ignored (no image extension" in page and "notes.txt" in page
+    assert any(line.startswith("ignored (no image extension, not read): 2 file(s)")
+               for line in format_data_report(runs["first"]["data"]))
     assert "evaluator.accuracy_lower_bound" in page
 
 

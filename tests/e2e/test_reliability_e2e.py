@@ -338,7 +338,8 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
             (data / split / cls).mkdir(parents=True)
             for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:3]:
                 shutil.copy(src, data / split / cls)
-    (data / "train" / "shirt" / "notes.txt").write_text("not an image")
+    (data / "train" / "shirt" / "scan.png").write_text("not an image")  # an image by name
+    (data / "train" / "shirt" / "notes.txt").write_text("ignored: no image extension")
     log = tmp_path / "run.log"
     code = _wait(_cli(data, tmp_path / "out", log))
     out = log.read_text()
@@ -346,5 +347,5 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
     error = out[out.rindex("error: "):]
     assert "split 'train': 1 of 7 files (14.3%) could not be read, above " \
            "max_quarantine_fraction=1.0%" in error, error
-    assert "train/shirt/notes.txt" in error
+    assert "train/shirt/scan.png" in error and "notes.txt" not in error
     assert "Traceback" not in error and "full traceback:" in error

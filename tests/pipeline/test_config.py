@@ -435,6 +435,24 @@ def test_cli_validate_lists_what_each_split_reads(tmp_path, capsys):
     assert lines[4] == f"outputs: {REPO_ROOT / 'outputs' / 'pets'}"
 
 
+def test_non_image_files_are_ignored_listed_and_never_make_a_class(tmp_path, capsys):
+    """notes.txt beside the images passes validate and is listed as ignored; a folder holding
+    only non-image files is an empty class folder, not a class."""
+    _tree(tmp_path / "pets", ("cat", "dog"), splits=("train", "eval"),
+          files=[f"{i}.png" for i in range(30)])
+    (tmp_path / "pets" / "train" / "cat" / "notes.txt").write_text("x")
+    (tmp_path / "pets" / "eval" / "dog" / "Thumbs.db").write_bytes(b"x")
+    assert main(["validate", "--set", f"data.root={tmp_path / 'pets'}"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[3] == "  split 'test' (files eval/*/*): 60 files (cat 30, dog 30)"
+    assert lines[4] == ("  ignored (no image extension, not read): 2 file(s): "
+                        "eval/dog/Thumbs.db, train/cat/notes.txt")
+    (tmp_path / "pets" / "train" / "docs").mkdir()
+    (tmp_path / "pets" / "train" / "docs" / "README.md").write_text("x")
+    msg = _error(overrides=[f"data.root={tmp_path / 'pets'}"])
+    assert "empty class folder(s) ['train/docs'] (no image files match" in msg, msg
+
+
 def test_partial_mapping_override_keeps_other_entries():
     cfg = load_config(overrides=["data.split_hash_buckets.test=2"])
     assert cfg.data.split_hash_buckets == {"train": 3, "validation": 1, "test": 2}

@@ -24,6 +24,15 @@ def test_quarantine_and_leakage_lines():
     ]
 
 
+def test_ignored_non_image_files_get_one_line():
+    data = {"examples_uri": "/x", "quarantine": {"quarantined": 0, "ignored": 3, "splits": {
+        "train": {"files": [], "ignored": ["train/a/notes.txt", "train/b/Thumbs.db"]},
+        "test": {"files": [], "ignored": ["eval/a/labels.csv"]}}}}
+    assert format_data_report(data, max_listed=2) == [
+        "ignored (no image extension, not read): 3 file(s): train/a/notes.txt, "
+        "train/b/Thumbs.db, ... 1 more"]
+
+
 def test_clean_data_adds_no_lines_and_summary_shows_them():
     assert format_data_report({"examples_uri": "/x", "quarantine": {"quarantined": 0},
                                "leakage": {"leaked_files": 0, "duplicates": []}}) == []

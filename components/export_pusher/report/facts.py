@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from modules import metrics, tflite_variants
+from modules.image_files import is_image_file
 
 TUNER_DIR = "tuner"
 TUNER_FILES = ("trials.json", "trials.csv", "trials.png")
@@ -51,8 +52,9 @@ def data_manifest(root: str, patterns: Sequence[str]) -> Dict[str, Any]:
     """sha256 over the "<file sha256>  <relative path>" lines of the input files, sorted by path
     (the `sha256sum` format of data/fashion_binary/MANIFEST.sha256).
 
-    The files are those under `root` matched by the ExampleGen split patterns ({SPAN} and
-    {VERSION} match any span/version). Same files, same bytes -> same hash, wherever the root is.
+    The files are the images (by extension: ImageExampleGen ignores other files) under `root`
+    matched by the ExampleGen split patterns ({SPAN} and {VERSION} match any span/version).
+    Same files, same bytes -> same hash, wherever the root is.
     Returns {"sha256": hex, "files": count, "root", "patterns"}, or {"sha256": None, "files": 0,
     "root", "error"} when `root` is not a directory.
     """
@@ -63,7 +65,8 @@ def data_manifest(root: str, patterns: Sequence[str]) -> Dict[str, Any]:
         if not pattern:
             continue
         glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
-        paths.update(p for p in glob.glob(os.path.join(root, glob_pattern)) if os.path.isfile(p))
+        paths.update(p for p in glob.glob(os.path.join(root, glob_pattern))
+                     if os.path.isfile(p) and is_image_file(p))
     rel = sorted(os.path.relpath(p, root) for p in paths)
     lines = [f"{_file_sha256(os.path.join(root, r))}  {r}" for r in rel]  # sha256sum format
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()

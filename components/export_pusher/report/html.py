@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import jinja2
 
 from components.export_pusher.report.facts import TUNER_DIR
-from components.image_example_gen.data_checks import quarantined_files
+from components.image_example_gen.data_checks import ignored_files, quarantined_files
 
 HTML_FILE = "report.html"
 TEMPLATE = "report.html.j2"
@@ -65,13 +65,15 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
 
 
 QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
+IGNORED_LABEL = "files ignored (no image extension, never read; newest span)"
 LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)"
 
 
 def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[Tuple[str, Any]]:
     """(label, value) rows for the data checks of this run's ImageExampleGen (the newest span):
-    quarantined files with their reasons (the first `listed`), and files whose bytes appear in
-    more than one split; "not recorded" where the artifact has no such file."""
+    quarantined files with their reasons (the first `listed`), ignored non-image files (a row
+    only when there are some), and files whose bytes appear in more than one split; "not
+    recorded" where the artifact has no such file."""
     if not checks:
         return []
     rows: List[Tuple[str, Any]] = []
@@ -81,6 +83,10 @@ def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[
         more = f"; … {len(files) - listed} more" if len(files) > listed else ""
         rows.append((QUARANTINE_LABEL, f"{checks['quarantine'].get('quarantined', 0)}"
                      + (f" ({shown}{more})" if files else "")))
+        ignored = ignored_files(checks)
+        if ignored:
+            more = f"; … {len(ignored) - listed} more" if len(ignored) > listed else ""
+            rows.append((IGNORED_LABEL, f"{len(ignored)} ({'; '.join(ignored[:listed])}{more})"))
     else:
         rows.append((QUARANTINE_LABEL, "not recorded"))
     rows.append((LEAKAGE_LABEL, (checks.get("leakage") or {}).get("leaked_files", "not recorded")))

@@ -1,0 +1,33 @@
+"""Which files of an image-folder tree are images: decided by the file name's extension, as Keras'
+`image_dataset_from_directory` and torchvision's `ImageFolder` decide (no TensorFlow, no I/O).
+
+A file with an image extension is read by ImageExampleGen and quarantined (with the reason) when
+its content cannot be decoded; any other file (notes.txt, Thumbs.db, labels.csv, a file without an
+extension) is ignored: never read, never counted toward `data.max_quarantine_fraction`, and listed
+in the data checks so that nothing is dropped unseen. Hidden files are skipped before this rule.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, List, Tuple
+
+# Formats TensorFlow decodes (PNG, JPEG, GIF, BMP) and formats Pillow may open that TensorFlow
+# does not (quarantined with that reason rather than silently ignored: they are meant as images).
+IMAGE_SUFFIXES = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".dib",
+    ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".tga",
+    ".jp2", ".heic", ".heif", ".avif",
+})
+
+
+def is_image_file(path: str) -> bool:
+    """True when `path`'s extension (case-insensitive) is one of IMAGE_SUFFIXES."""
+    return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+
+
+def partition_image_files(paths: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """(images, ignored): `paths` split by `is_image_file`, each in the given order."""
+    images, ignored = [], []
+    for p in paths:
+        (images if is_image_file(p) else ignored).append(p)
+    return images, ignored

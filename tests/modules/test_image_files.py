@@ -1,0 +1,22 @@
+"""Which files of a class folder are images: by extension, case-insensitive."""
+import pytest
+
+from modules.image_files import is_image_file, partition_image_files
+
+
+@pytest.mark.parametrize("name", ["a.png", "b.JPG", "c.jpeg", "d.Jpe", "e.gif", "f.bmp",
+                                  "g.webp", "h.TIFF", "dir.with.dots/i.png"])
+def test_image_extensions_are_images(name):
+    assert is_image_file(name)
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "Thumbs.db", "desktop.ini", "labels.csv",
+                                  "README", "png", "a.png.txt", "a.pngx", "x.pdf"])
+def test_other_files_are_not(name):
+    assert not is_image_file(name)
+
+
+def test_partition_keeps_order_and_loses_nothing():
+    paths = ["t/c/b.png", "t/c/notes.txt", "t/c/a.JPG", "t/c/Thumbs.db"]
+    images, ignored = partition_image_files(paths)
+    assert images == ["t/c/b.png", "t/c/a.JPG"] and ignored == ["t/c/notes.txt", "t/c/Thumbs.db"]
