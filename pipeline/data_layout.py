@@ -90,10 +90,14 @@ def files_matching(root: str, pattern: str) -> List[str]:
 
 
 def ignored_files(root: str, pattern: str) -> List[str]:
-    """Sorted non-image files matching `<root>/<pattern>`, relative to `root`: the files
-    ImageExampleGen ignores (notes.txt, Thumbs.db)."""
-    return [os.path.relpath(p, root)
-            for p in image_files.partition_image_files(_visible_files(root, pattern))[1]]
+    """What ImageExampleGen ignores under `<root>/<pattern>`, relative to `root`, sorted:
+    non-image files (notes.txt, Thumbs.db) and folders where an image is expected (a nested
+    `train/bag/extra/` for `train/*/*`, with a trailing '/')."""
+    folders = [os.path.relpath(p, root) + "/" for p in glob.glob(os.path.join(root, pattern))
+               if os.path.isdir(p)]
+    return sorted([os.path.relpath(p, root)
+                   for p in image_files.partition_image_files(_visible_files(root, pattern))[1]]
+                  + folders)
 
 
 def empty_class_folders(root: str, pattern: str) -> List[str]:

@@ -81,8 +81,8 @@ def data_report(store) -> Dict[str, Any]:
 
 
 def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
-    """Lines listing quarantined files (path: reason), ignored non-image files and train/eval
-    duplicates, if any."""
+    """Lines listing quarantined files (path: reason), ignored paths (non-image files, nested
+    folders) and train/eval duplicates, if any."""
     lines = []
     quarantine = data.get("quarantine") or {}
     if quarantine.get("quarantined"):
@@ -95,8 +95,8 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
         from components.image_example_gen.data_checks import ignored_files
         files = ignored_files(data)
         more = f", ... {len(files) - max_listed} more" if len(files) > max_listed else ""
-        lines.append(f"ignored (no image extension, not read): {quarantine['ignored']} file(s): "
-                     + ", ".join(files[:max_listed]) + more)
+        lines.append(f"ignored (not read: no image extension, or a nested folder): "
+                     f"{quarantine['ignored']} path(s): " + ", ".join(files[:max_listed]) + more)
     leakage = data.get("leakage") or {}
     if leakage.get("leaked_files"):
         lines.append(f"LEAKAGE: {len(leakage['duplicates'])} image(s) with identical bytes in more "

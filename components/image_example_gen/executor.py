@@ -38,17 +38,25 @@ class ImageFolderError(ValueError):
     """The image-folder tree cannot be turned into examples (names the folder and the problem)."""
 
 
-def list_split_files(input_base: str, pattern: str) -> List[str]:
-    """Sorted regular files matching `<input_base>/<pattern>`; hidden files are skipped.
+def list_split_paths(input_base: str, pattern: str) -> Tuple[List[str], List[str]]:
+    """(files, folders): sorted regular files and folders matching `<input_base>/<pattern>`;
+    hidden ones are skipped. A folder matched where the pattern expects an image (e.g.
+    `train/bag/extra` for `train/*/*`) is not read: it is returned so it can be reported.
 
-    So are files inside hidden folders (e.g. `train/.ipynb_checkpoints/x.png`): unlike Python's
-    glob (used by the config's class discovery), `fileio.glob` lets `*` match a leading dot.
+    Files inside hidden folders (e.g. `train/.ipynb_checkpoints/x.png`) are skipped too: unlike
+    Python's glob (used by the config's class discovery), `fileio.glob` lets `*` match a
+    leading dot.
     """
-    paths = fileio.glob(os.path.join(input_base, pattern))
-    return sorted(p for p in paths
-                  if not any(part.startswith(".")
-                             for part in os.path.relpath(p, input_base).split(os.sep))
-                  and not fileio.isdir(p))
+    paths = [p for p in fileio.glob(os.path.join(input_base, pattern))
+             if not any(part.startswith(".")
+                        for part in os.path.relpath(p, input_base).split(os.sep))]
+    folders = {p for p in paths if fileio.isdir(p)}
+    return sorted(p for p in paths if p not in folders), sorted(folders)
+
+
+def list_split_files(input_base: str, pattern: str) -> List[str]:
+    """Sorted regular files matching `<input_base>/<pattern>` (hidden ones skipped)."""
+    return list_split_paths(input_base, pattern)[0]
 
 
 def check_split(input_base: str, split: str, pattern: str, files: List[str],
@@ -197,10 +205,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             raise ImageFolderError(f"class_names {class_names}: need at least 2 classes")
 
         listed: Dict[str, List[str]] = {}
-        for split in input_config.splits:  # non-image files (notes.txt) are ignored, not read
-            listed[split.name], ignored = image_files.partition_image_files(
-                list_split_files(input_base, split.pattern))
-            self._ignored[split.name] = [os.path.relpath(p, input_base) for p in ignored]
+        for split in input_config.splits:  # notes.txt, nested folders: ignored, not read
+            files, folders = list_split_paths(input_base, split.pattern)
+            listed[split.name], ignored = image_files.partition_image_files(files)
+            self._ignored[split.name] = [os.path.relpath(p, input_base) for p in ignored] + \
+                [os.path.relpath(d, input_base) + "/" for d in folders]
         patterns = {split.name: split.pattern for split in input_config.splits}
         fraction = float(exec_properties.get(VALIDATION_FRACTION_KEY) or 0.0)
         if fraction and patterns.get(split_roles.VALIDATION) == patterns.get(split_roles.TRAIN):
@@ -267,9 +276,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
         if report["ignored"]:
             names = [p for files in self._ignored.values() for p in files]
-            logging.warning("ImageExampleGen ignored %d file(s) without an image extension "
-                            "(not read, not trained on): %s%s", len(names), ", ".join(names[:5]),
-                            " ..." if len(names) > 5 else "")
+            logging.warning("ImageExampleGen ignored %d path(s) without an image extension or "
+                            "nested in a class folder (not read, not trained on): %s%s",
+                            len(names), ", ".join(names[:5]), " ..." if len(names) > 5 else "")
         with fileio.open(os.path.join(examples.uri, QUARANTINE_FILE), "w") as f:
             f.write(json.dumps(report, indent=2))
         examples.set_int_custom_property("quarantined", report["quarantined"])
@@ -291,7 +300,7 @@ def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],
     """Reads the quarantine shards written by Beam into {'quarantined': n, 'ignored': m,
     'splits': {split: {files_total, quarantined, fraction, files, ignored}}}: `files` are the
     quarantined {'path', 'reason'}, `ignored` the relative paths of the split's non-image files
-    (not in files_total)."""
+    and nested folders (ending in '/'; not in files_total)."""
     ignored = ignored or {}
     splits: Dict[str, Any] = {}
     total = 0
@@ -309,5 +318,6 @@ def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],
             "splits": splits}
 
 
-__all__ = ["Executor", "image_file_to_example", "list_split_files", "check_split",
+__all__ = ["Executor", "image_file_to_example", "list_split_files", "list_split_paths",
+           "check_split",
            "ImageFolderError"]

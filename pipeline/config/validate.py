@@ -305,8 +305,8 @@ def newest_span(config: PipelineConfig) -> Optional[int]:
 def data_overview(config: PipelineConfig) -> List[str]:
     """What ImageExampleGen will read, for `validate`: the root and its layout, then each split
     with the folder it is read from and its files per class (the newest span's when the
-    patterns hold {SPAN}), the non-image files that will be ignored, then the output root. For
-    a config that passed `validate`."""
+    patterns hold {SPAN}), the non-image files and nested folders that will be ignored, then the
+    output root. For a config that passed `validate`."""
     root, layout = config.data_root, config.split_layout
     lines = [f"data: {root} ({layout.description})"]
     if is_uri(root):
@@ -324,8 +324,9 @@ def data_overview(config: PipelineConfig) -> List[str]:
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)
                                                 if span is not None else pattern)})
     if ignored:
-        lines.append(f"  ignored (no image extension, not read): {len(ignored)} file(s): "
-                     + ", ".join(ignored[:10]) + (" ..." if len(ignored) > 10 else ""))
+        lines.append(f"  ignored (not read: no image extension, or a nested folder): "
+                     f"{len(ignored)} path(s): " + ", ".join(ignored[:10])
+                     + (" ..." if len(ignored) > 10 else ""))
     return lines + [f"outputs: {config.output_root}"]
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from components.image_example_gen.executor import (ImageFolderError, check_split,
                                                    image_file_to_example, list_split_files,
+                                                   list_split_paths,
                                                    summarize_quarantine)
 
 CLASSES = ["shirt", "tshirt_top"]
@@ -137,6 +138,9 @@ def test_list_split_files_skips_hidden_files_and_directories(tmp_path):
     assert files == [str(tmp_path / "train/shirt/a.png"), str(tmp_path / "train/shirt/b.png"),
                      str(tmp_path / "train/tshirt_top/c.png")]
     check_split(str(tmp_path), "train", "train/*/*", files, CLASSES)  # no hidden 'class'
+    # the folder is returned to be reported (nested folders are not read)
+    assert list_split_paths(str(tmp_path), "train/*/*") == (
+        files, [str(tmp_path / "train/shirt/subdir.png")])
 
 
 def test_list_split_files_on_real_tree(tiny_image_tree):

@@ -10,7 +10,8 @@ import pytest
 E2E_CLASSES = ("shirt", "tshirt_top")
 # eval/ is the validation split, test/ the held-out one (pipeline/data_layout.py)
 E2E_PER_CLASS = {"train": 100, "eval": 20, "test": 30}
-E2E_IGNORED = ("train/shirt/notes.txt", "test/tshirt_top/Thumbs.db")
+# ignored, never read: two non-image files and a folder nested in a class folder (with an image)
+E2E_IGNORED = ("train/shirt/notes.txt", "test/tshirt_top/Thumbs.db", "train/tshirt_top/extra/")
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,12 @@ def e2e_tree(data_root, tmp_path_factory):
             for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:n]:
                 shutil.copy(src, root / split / cls)
     for rel in E2E_IGNORED:
-        (root / rel).write_bytes(b"not an image")
+        if rel.endswith("/"):
+            os.makedirs(root / rel)
+            shutil.copy(sorted(glob.glob(os.path.join(data_root, "train", "shirt", "*.png")))[-1],
+                        root / rel)
+        else:
+            (root / rel).write_bytes(b"not an image")
     return root
 
 

@@ -436,17 +436,19 @@ def test_cli_validate_lists_what_each_split_reads(tmp_path, capsys):
 
 
 def test_non_image_files_are_ignored_listed_and_never_make_a_class(tmp_path, capsys):
-    """notes.txt beside the images passes validate and is listed as ignored; a folder holding
-    only non-image files is an empty class folder, not a class."""
+    """notes.txt and a nested folder beside the images pass validate and are listed as ignored;
+    a folder holding only non-image files is an empty class folder, not a class."""
     _tree(tmp_path / "pets", ("cat", "dog"), splits=("train", "eval"),
           files=[f"{i}.png" for i in range(30)])
     (tmp_path / "pets" / "train" / "cat" / "notes.txt").write_text("x")
     (tmp_path / "pets" / "eval" / "dog" / "Thumbs.db").write_bytes(b"x")
+    (tmp_path / "pets" / "eval" / "dog" / "more").mkdir()
+    (tmp_path / "pets" / "eval" / "dog" / "more" / "b.png").write_bytes(b"x")
     assert main(["validate", "--set", f"data.root={tmp_path / 'pets'}"]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines[3] == "  split 'test' (files eval/*/*): 60 files (cat 30, dog 30)"
-    assert lines[4] == ("  ignored (no image extension, not read): 2 file(s): "
-                        "eval/dog/Thumbs.db, train/cat/notes.txt")
+    assert lines[4] == ("  ignored (not read: no image extension, or a nested folder): 3 path(s): "
+                        "eval/dog/Thumbs.db, eval/dog/more/, train/cat/notes.txt")
     (tmp_path / "pets" / "train" / "docs").mkdir()
     (tmp_path / "pets" / "train" / "docs" / "README.md").write_text("x")
     msg = _error(overrides=[f"data.root={tmp_path / 'pets'}"])

@@ -65,7 +65,7 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
 
 
 QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
-IGNORED_LABEL = "files ignored (no image extension, never read; newest span)"
+IGNORED_LABEL = "ignored (no image extension, or a nested folder; never read; newest span)"
 LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)"
 
 
