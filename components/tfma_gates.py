@@ -44,7 +44,7 @@ class Gate:
     slice: the class_name slice the metric is read on (None: overall)."""
     name: str
     metric: str
-    threshold: float
+    threshold: Optional[float]  # None only in no_baseline_row
     config_key: str
     kind: str = "value"
     class_id: Optional[int] = None
@@ -233,9 +233,22 @@ def _find(values: List[Dict[str, Any]], gate: Gate) -> Optional[float]:
     return None
 
 
+NO_BASELINE = ("no blessed model of the same classes yet (this model becomes the baseline if "
+               "blessed)")
+
+
+def no_baseline_row() -> Dict[str, Any]:
+    """The change gate as a not-applicable row, for an evaluation without a baseline: TFX drops
+    change thresholds from its eval config then, so the gate's threshold is not recorded."""
+    return {**asdict(Gate("accuracy vs baseline", "", None, "evaluator.max_accuracy_drop",
+                          kind="change")),
+            "value": None, "passed": None, "note": NO_BASELINE}
+
+
 def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any]]:
-    """Each gate with its measured value and whether it passed ('change' gates without a
-    baseline are reported as not applicable)."""
+    """Each gate with its measured value and whether it passed. A change gate without a
+    baseline is not applicable (passed None, with a note); when `gates` hold none (TFX dropped
+    it), `no_baseline_row` is appended, so every reader lists it."""
     values = metric_values(evaluation_uri)
     out = []
     for gate in gates:
@@ -243,11 +256,12 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any
         row = {**asdict(gate), "value": value}
         if value is None:
             row["passed"] = None
-            row["note"] = ("no baseline model of the same classes yet" if gate.kind == "change"
-                           else "not computed")
+            row["note"] = NO_BASELINE if gate.kind == "change" else "not computed"
         else:
             row["passed"] = value >= gate.threshold - 1e-12
         out.append(row)
+    if out and not any(g.kind == "change" for g in gates):
+        out.append(no_baseline_row())
     return out
 
 
@@ -270,6 +284,8 @@ def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[s
 
 def format_gate(row: Dict[str, Any]) -> str:
     """'accuracy >= 0.70: 0.7633 pass' style line."""
+    if row["threshold"] is None:  # no_baseline_row
+        return f"{row['name']}: n/a, {row.get('note', '')}"
     comparison = (f"candidate - baseline >= {row['threshold']:+.4f}" if row["kind"] == "change"
                   else f">= {row['threshold']:.4f}")
     if row["passed"] is None:

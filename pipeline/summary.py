@@ -172,9 +172,6 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     if summary.get("gates_error"):
         lines.append(f"  gates could not be read: {summary['gates_error']}")
     lines += [f"  gate {format_gate(g)}" for g in gates]
-    if gates and not any(g["kind"] == "change" for g in gates):
-        lines.append("  gate accuracy vs baseline: n/a, no blessed model of the same classes yet "
-                     "(this model becomes the baseline if blessed)")
     return lines
 
 

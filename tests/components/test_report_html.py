@@ -201,6 +201,15 @@ def test_gates_that_blessed_the_model_are_listed(tmp_path):
     assert "candidate − baseline ≥ -0.0100" in rows[1][1]
 
 
+def test_change_gate_without_a_recorded_threshold_is_listed_as_not_applicable(tmp_path):
+    from components.tfma_gates import NO_BASELINE, no_baseline_row
+    page = html_lib.render(_report(evaluation={"blessed": True,
+                                               "gates": [GATES[0], no_baseline_row()]}),
+                           str(tmp_path), {})
+    row = re.search(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)[1]
+    assert "candidate − baseline" in row and "n/a" in row and NO_BASELINE in row
+
+
 def test_no_gates_section_without_an_evaluation(tmp_path):
     assert "Evaluator gates" not in html_lib.render(_report(), str(tmp_path), {})
 

@@ -127,8 +127,14 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
     assert record["metrics"]["binary_accuracy"] == pytest.approx(np.mean(predicted == labels),
                                                                  abs=1e-6)
     assert record["metrics"]["example_count"] == len(labels)
+    # TFX dropped the change threshold (no baseline): the record still lists the gate, n/a
     assert [g["name"] for g in record["gates"]] == [
-        g.name for g in tfma_gates.gates_from_evaluation(out, names)]
+        *(g.name for g in tfma_gates.gates_from_evaluation(out, names)), "accuracy vs baseline"]
+    change = record["gates"][-1]
+    assert (change["kind"], change["passed"], change["threshold"]) == ("change", None, None)
+    assert tfma_gates.format_gate(change) == ("accuracy vs baseline: n/a, no blessed model of "
+                                              "the same classes yet (this model becomes the "
+                                              "baseline if blessed)")
     assert record["failed"] == ["AUC"]
 
 
@@ -173,7 +179,7 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
 def test_three_classes_with_every_gate_met_are_blessed(tmp_path):
     out, _, _ = _three_class_eval(tmp_path, min_class_recall=0.2)
     rows = tfma_gates.read_gates(out, tfma_gates.gates_from_evaluation(out, THREE))
-    assert [r["passed"] for r in rows] == [True] * 5
+    assert [r["passed"] for r in rows] == [True] * 5 + [None]  # no baseline: change gate n/a
     assert _tfma_failures(out) == (True, [])
 
 

@@ -121,8 +121,11 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
     [] when the report has no evaluation."""
     rows = []
     for g in (report.get("evaluation") or {}).get("gates", []):
-        condition = (f"candidate − baseline ≥ {g['threshold']:+.4f}" if g["kind"] == "change"
-                     else f"≥ {g['threshold']:.4f}")
+        if g["threshold"] is None:  # no baseline: TFX did not record the change threshold
+            condition = "candidate − baseline"
+        else:
+            condition = (f"candidate − baseline ≥ {g['threshold']:+.4f}"
+                         if g["kind"] == "change" else f"≥ {g['threshold']:.4f}")
         if g["passed"] is None:
             value, result = "n/a", g.get("note", "")
         else:
