@@ -307,7 +307,7 @@ class Executor(pusher_executor.Executor):
         else:
             errors["LiteRT"] = lrt.error or (f"output shape {None if probs is None else probs.shape}"
                                              f", expected {sm_probs.shape}")
-        reasons = parity.decide(runtimes, errors, min_agreement, max_diff)
+        reasons = parity.decide(runtimes, errors, min_agreement, max_diff, variant)
         info: Dict[str, Any] = {
             "file": state["file"], "bytes": state["bytes"], "gzip_bytes": gzip_bytes,
             "quantization": spec.quantization, "sparse_storage": spec.sparse_storage,

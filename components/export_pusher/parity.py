@@ -59,32 +59,45 @@ def required(fraction: float, n: int) -> int:
     return int(math.floor(fraction * n + 1e-9))
 
 
-def judge(runtime: str, measured: Dict[str, Any], min_agreement: float,
-          max_probability_diff: float) -> Optional[str]:
-    """None when `measured` (from `agreement`) passes in `runtime`; else the reason."""
+def _failed_check(measured: Dict[str, Any], min_agreement: float, max_probability_diff: float,
+                  variant: Optional[str]) -> Optional[str]:
+    """The first check `measured` fails, worded without the runtime; with `variant`, the
+    config key that sets the missed threshold."""
+    key = (lambda name: f" (set export.{name}.{variant})") if variant else (lambda name: "")
     if measured["agree"] < required(min_agreement, measured["examples"]):
-        return (f"{runtime}: predicted class agrees with the SavedModel on "
-                f"{measured['agreement']:.2%} of {measured['examples']} held-out examples, below "
-                f"{min_agreement:.2%}")
+        return (f"predicted class agrees with the SavedModel on {measured['agreement']:.2%} of "
+                f"{measured['examples']} held-out examples, below {min_agreement:.2%}"
+                + key("min_agreement"))
     for name, info in measured["per_class"].items():
         if info["agree"] < required(min_agreement, info["examples"]):
-            return (f"{runtime}: on class '{name}' the predicted class agrees with the "
-                    f"SavedModel on {info['agreement']:.2%} of {info['examples']} examples, "
-                    f"below {min_agreement:.2%}")
+            return (f"on class '{name}' the predicted class agrees with the SavedModel on "
+                    f"{info['agreement']:.2%} of {info['examples']} examples, below "
+                    f"{min_agreement:.2%}" + key("min_agreement"))
     if measured["max_abs_diff"] > max_probability_diff:
-        return (f"{runtime}: an output probability differs from the SavedModel's by "
+        return (f"an output probability differs from the SavedModel's by "
                 f"{measured['max_abs_diff']:.4f}, above max_probability_diff "
-                f"{max_probability_diff:.4f}")
+                f"{max_probability_diff:.4f}" + key("max_probability_diff"))
     return None
 
 
+def judge(runtime: str, measured: Dict[str, Any], min_agreement: float,
+          max_probability_diff: float, variant: Optional[str] = None) -> Optional[str]:
+    """None when `measured` (from `agreement`) passes in `runtime`; else '<runtime>: reason'."""
+    failed = _failed_check(measured, min_agreement, max_probability_diff, variant)
+    return None if failed is None else f"{runtime}: {failed}"
+
+
 def decide(runtimes: Dict[str, Dict[str, Any]], load_errors: Dict[str, str],
-           min_agreement: float, max_probability_diff: float) -> List[str]:
-    """Reasons (empty: passed) over every runtime: a load/run error, then the agreement checks."""
+           min_agreement: float, max_probability_diff: float,
+           variant: Optional[str] = None) -> List[str]:
+    """Reasons (empty: passed) over every runtime: a load/run error, then the agreement checks;
+    runtimes that fail with the same words share one reason ('A and B: ...')."""
     reasons = [f"{runtime}: failed to load or run: {error}"
                for runtime, error in load_errors.items()]
+    same: Dict[str, List[str]] = {}
     for runtime, measured in runtimes.items():
-        reason = judge(runtime, measured, min_agreement, max_probability_diff)
-        if reason:
-            reasons.append(reason)
+        failed = _failed_check(measured, min_agreement, max_probability_diff, variant)
+        if failed:
+            same.setdefault(failed, []).append(runtime)
+    reasons += [f"{' and '.join(names)}: {failed}" for failed, names in same.items()]
     return reasons

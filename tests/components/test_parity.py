@@ -57,6 +57,23 @@ def test_load_errors_refuse_whatever_else_passed():
     assert reasons == ["LiteRT: failed to load or run: RuntimeError: failed to prepare"]
 
 
+def test_runtimes_failing_alike_share_one_reason_naming_the_key():
+    labels = np.array([0, 1])
+    sm = np.array([[0.2], [0.8]], np.float32)
+    moved = parity.agreement(np.array([[0.45], [0.8]], np.float32), sm, labels, NAMES)
+    apart = parity.agreement(np.array([[0.5], [0.8]], np.float32), sm, labels, NAMES)
+    reasons = parity.decide({"TensorFlow's interpreter": moved, "LiteRT": moved}, {}, 0.99, 0.2,
+                            "int8")
+    assert reasons == ["TensorFlow's interpreter and LiteRT: an output probability differs from "
+                       "the SavedModel's by 0.2500, above max_probability_diff 0.2000 (set "
+                       "export.max_probability_diff.int8)"]
+    reasons = parity.decide({"TensorFlow's interpreter": moved, "LiteRT": apart}, {}, 0.99, 0.2)
+    assert [r.split(":")[0] for r in reasons] == ["TensorFlow's interpreter", "LiteRT"]
+    worse = parity.agreement(_probs([1, 1]), _probs([0, 1]), labels, NAMES)
+    assert parity.decide({"LiteRT": worse}, {}, 1.0, 1.0, "dynamic_range")[0].endswith(
+        "below 100.00% (set export.min_agreement.dynamic_range)")
+
+
 def test_single_class_model_refused_multiclass_too():
     labels = np.array([0, 1, 2, 2])
     softmax = np.tile([[0.1, 0.2, 0.7]], (4, 1))
