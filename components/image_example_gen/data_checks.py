@@ -1,6 +1,6 @@
 """What ImageExampleGen's data checks wrote into its Examples artifact, read back: quarantine.json
-(files that could not be decoded, with the reason, and the non-image files that were ignored) and
-leakage.json (identical bytes in more than one split). Read by the run summary
+(files that could not be decoded, with the reason, and the ignored non-image files and nested
+folders) and leakage.json (identical bytes in more than one split). Read by the run summary
 (pipeline/summary.py) and kept in the pushed report (components/export_pusher)."""
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def quarantined_files(checks: Dict[str, Any]) -> List[Dict[str, str]]:
 
 
 def ignored_files(checks: Dict[str, Any]) -> List[str]:
-    """Every ignored non-image file (path relative to the data root) of `read_data_checks`'s
-    result, split by split; [] when none or not recorded (artifacts before this record)."""
+    """Every ignored path (a non-image file, or a nested folder ending in '/'; relative to the
+    data root) of `read_data_checks`'s result, split by split; [] when none or not recorded
+    (artifacts before this record)."""
     splits = (checks.get("quarantine") or {}).get("splits") or {}
     return [p for info in splits.values() for p in info.get("ignored", [])]

@@ -319,5 +319,4 @@ def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],
 
 
 __all__ = ["Executor", "image_file_to_example", "list_split_files", "list_split_paths",
-           "check_split",
-           "ImageFolderError"]
+           "check_split", "ImageFolderError"]

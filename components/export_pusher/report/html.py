@@ -71,8 +71,8 @@ LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)
 
 def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[Tuple[str, Any]]:
     """(label, value) rows for the data checks of this run's ImageExampleGen (the newest span):
-    quarantined files with their reasons (the first `listed`), ignored non-image files (a row
-    only when there are some), and files whose bytes appear in more than one split; "not
+    quarantined files with their reasons (the first `listed`), ignored non-image files and
+    nested folders (a row only when there are some), and files whose bytes appear in more than one split; "not
     recorded" where the artifact has no such file."""
     if not checks:
         return []
