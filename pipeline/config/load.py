@@ -39,12 +39,17 @@ def _from_cwd(key: str, value: Any) -> Any:
 
 
 def _parse_override(item: str) -> Dict[str, Any]:
-    """`a.b.c=value` (value parsed as YAML) -> {'a': {'b': {'c': value}}}; a relative path for
-    one of CWD_PATH_KEYS becomes absolute against the current directory."""
+    """`a.b.c=value` (value parsed as YAML; text that is not valid YAML, such as the pattern
+    `*/*`, is taken as a string) -> {'a': {'b': {'c': value}}}; a relative path for one of
+    CWD_PATH_KEYS becomes absolute against the current directory."""
     if "=" not in item:
         raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. trainer.epochs=2")
     key, raw = item.split("=", 1)
-    value = _from_cwd(key.strip(), yaml.safe_load(raw) if raw != "" else "")
+    try:
+        parsed = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        parsed = raw  # e.g. '*/*' (a YAML alias to YAML): the key's type check judges it
+    value = _from_cwd(key.strip(), parsed)
     tree: Dict[str, Any] = value
     for part in reversed(key.strip().split(".")):
         tree = {part: tree}

@@ -355,9 +355,16 @@ def _validate_data(config: PipelineConfig) -> None:
     train_like = pattern_for_span(config.data.train_pattern, span) if span is not None \
         else config.data.train_pattern
     if len(config.data.class_names) < 2:
+        hint = ""
+        flat = data_layout.discover_class_names(root, "*/*")
+        if not config.data.class_names and len(flat) >= 2 and not layout.hashed:
+            hint = (f"; its folders {flat} hold the images directly (no train/ folder): move "
+                    f"them into train/<class>/ with a held-out eval/<class>/, or split them by "
+                    f"path hash into train/validation/test with --set 'data.train_pattern=*/*' "
+                    f"--set data.eval_pattern=")
         raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
                           f"under {train_like!r}; need at least 2 "
-                          f"(found: {config.data.class_names})")
+                          f"(found: {config.data.class_names}){hint}")
     try:
         data_layout.check_classes(data_layout.files_by_split(root, layout, span),
                                   list(config.data.class_names), layout)

@@ -594,3 +594,22 @@ def test_compression_settings_are_checked(override, message):
     with pytest.raises(ConfigError) as e:
         load_config(overrides=[override], check_paths=False)
     assert message in str(e.value)
+
+
+def test_override_that_is_not_yaml_is_a_string_and_judged_by_the_key_type(tmp_path):
+    """`--set data.train_pattern=*/*` (a YAML alias to YAML) was a traceback; it is a string."""
+    _tree(tmp_path / "flat", ("cat", "dog"), splits=("",), files=[f"{i}.png" for i in range(30)])
+    cfg = load_config(overrides=[f"data.root={tmp_path / 'flat'}", "data.train_pattern=*/*",
+                                 "data.eval_pattern="])
+    assert cfg.data.train_pattern == "*/*" and cfg.data.class_names == ["cat", "dog"]
+    assert cfg.split_layout.hashed
+    msg = _error(overrides=["trainer.epochs=[1,"])
+    assert "trainer.epochs" in msg, msg
+
+
+def test_class_folders_directly_under_the_root_get_a_hint(tmp_path):
+    _tree(tmp_path / "flat", ("cat", "dog"), splits=("",), files=("a.png",))
+    msg = _error(overrides=[f"data.root={tmp_path / 'flat'}"])
+    assert "has 0 class folder(s) under 'train/*/*'" in msg, msg
+    assert "its folders ['cat', 'dog'] hold the images directly" in msg
+    assert "--set 'data.train_pattern=*/*' --set data.eval_pattern=" in msg
