@@ -291,4 +291,5 @@ def format_gate(row: Dict[str, Any]) -> str:
     if row["passed"] is None:
         return f"{row['name']} ({comparison}): n/a, {row.get('note', '')}"
     verdict = "pass" if row["passed"] else f"FAIL (set {row['config_key']})"
-    return f"{row['name']} ({comparison}): {row['value']:.4f} {verdict}"
+    from modules.metrics import display
+    return f"{row['name']} ({comparison}): {display(row['value'])} {verdict}"

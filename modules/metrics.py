@@ -80,3 +80,13 @@ def per_class_precision_recall(predicted: np.ndarray, labels: np.ndarray,
         out[name] = {"precision": tp / n_pred if n_pred else None,
                      "recall": tp / n_true if n_true else None, "support": n_true}
     return out
+
+
+def display(value: float, digits: int = 4) -> str:
+    """`value` with `digits` decimals, rounded half up from its float32 value, so that one ratio
+    reads the same whether it was computed in float32 (TFMA) or float64 (numpy): 151/160 is
+    0.9438 in both (Python's format gives 0.9437 for the float64 and 0.9438 for the float32).
+    digits 0 (counts) keeps the float64 value."""
+    from decimal import ROUND_HALF_UP, Decimal
+    exact = str(np.float32(value)) if digits > 0 else repr(float(value))
+    return str(Decimal(exact).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))

@@ -117,15 +117,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"{', '.join(summary['cancelled_stale_executions'])}")
     acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
     lines.append(f"evaluation (TFMA, held-out test split): accuracy={_fmt(acc)} "
-                 f"examples={_fmt(m.get('example_count'), '{:.0f}')}")
+                 f"examples={_fmt(m.get('example_count'), 0)}")
     lines += format_gates(summary)
     report = summary.get("report") or {}
     per_class = (report.get("per_class") or {}).get("classes") or {}
     if per_class:
         lines.append("per class (" + report["per_class"].get("artifact", "?") + ", held-out "
                      "sample): " + "; ".join(
-                         f"{name} precision={_fmt(v['precision'], '{:.3f}')} "
-                         f"recall={_fmt(v['recall'], '{:.3f}')} (n={v['support']})"
+                         f"{name} precision={_fmt(v['precision'], 3)} "
+                         f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
                          for name, v in per_class.items()))
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
@@ -183,5 +183,7 @@ def _latency(info: Dict[str, Any]) -> str:
     return ", ".join(f"{t}t {lat[t]['median_ms']:.2f} ms" for t in sorted(lat, key=int))
 
 
-def _fmt(value: Any, pattern: str = "{:.4f}") -> str:
-    return "n/a" if value is None else pattern.format(value)
+def _fmt(value: Any, digits: int = 4) -> str:
+    """'n/a' for None, else `value` with `digits` decimals (modules.metrics.display)."""
+    from modules.metrics import display
+    return "n/a" if value is None else display(value, digits)

@@ -18,6 +18,7 @@ import jinja2
 
 from components.export_pusher.report.facts import TUNER_DIR
 from components.image_example_gen.data_checks import ignored_files, quarantined_files
+from modules.metrics import display
 
 HTML_FILE = "report.html"
 TEMPLATE = "report.html.j2"
@@ -35,7 +36,7 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return "n/a"
-        return f"{value:.{digits}f}"
+        return display(value, digits)
     return str(value)
 
 
