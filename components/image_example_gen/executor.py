@@ -32,6 +32,7 @@ _QUARANTINE_DIR_KEY = "_quarantine_dir"
 # stable hash of the relative path) goes to validation instead of train.
 VALIDATION_FRACTION_KEY = "validation_fraction"
 _TAG_QUARANTINE = "quarantine"
+_LISTED_IN_ERROR = 50  # quarantined files named in the error that stops a run
 
 
 class ImageFolderError(ValueError):
@@ -265,15 +266,19 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         self._files: Dict[str, List[str]] = {}
         self._ignored: Dict[str, List[str]] = {}
         super().Do(input_dict, output_dict, exec_properties)
-        leakage = find_leakage(self._files, exec_properties[standard_component_specs.INPUT_BASE_KEY])
+        report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
+        unread = {q["path"] for info in report["splits"].values() for q in info["files"]}
+        # quarantined files were never read: identical corrupt copies are not leakage
+        leakage = find_leakage({s: [p for p in files if p not in unread]
+                                for s, files in self._files.items()},
+                               exec_properties[standard_component_specs.INPUT_BASE_KEY])
         with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
             f.write(json.dumps(leakage, indent=2))
         examples.set_int_custom_property("leaked_files", leakage["leaked_files"])
         if leakage["leaked_files"]:
             logging.warning("ImageExampleGen: %d files have identical bytes in more than one split "
-                            "(train/eval leakage), listed in %s", leakage["leaked_files"],
+                            "(leakage between splits), listed in %s", leakage["leaked_files"],
                             os.path.join(examples.uri, LEAKAGE_FILE))
-        report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
         if report["ignored"]:
             names = [p for files in self._ignored.values() for p in files]
             logging.warning("ImageExampleGen ignored %d path(s) without an image extension or "
@@ -285,12 +290,16 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         limit = float(exec_properties.get("max_quarantine_fraction") or 0.0)
         for split, info in report["splits"].items():
             if info["fraction"] > limit:
-                listed = "; ".join(f"{q['path']}: {q['reason']}" for q in info["files"][:10])
+                # listed here: a failed run's output folder (and its quarantine.json) is removed
+                listed = "; ".join(f"{q['path']}: {q['reason']}"
+                                   for q in info["files"][:_LISTED_IN_ERROR])
+                more = (f"; ... {info['quarantined'] - _LISTED_IN_ERROR} more"
+                        if info["quarantined"] > _LISTED_IN_ERROR else "")
                 raise ImageFolderError(
                     f"split '{split}': {info['quarantined']} of {info['files_total']} files "
                     f"({info['fraction']:.1%}) could not be read, above max_quarantine_fraction="
-                    f"{limit:.1%}. First ones: {listed}. Full list: "
-                    f"{os.path.join(examples.uri, QUARANTINE_FILE)}")
+                    f"{limit:.1%}: {listed}{more}. Fix or remove these files, or raise "
+                    f"data.max_quarantine_fraction")
             for q in info["files"]:
                 logging.warning("ImageExampleGen quarantined %s: %s", q["path"], q["reason"])
 

@@ -339,6 +339,7 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
             for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:3]:
                 shutil.copy(src, data / split / cls)
     (data / "train" / "shirt" / "scan.png").write_text("not an image")  # an image by name
+    (data / "test" / "shirt" / "scan.png").write_text("not an image")  # same bytes: not leakage
     (data / "train" / "shirt" / "notes.txt").write_text("ignored: no image extension")
     log = tmp_path / "run.log"
     code = _wait(_cli(data, tmp_path / "out", log))
@@ -348,4 +349,6 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
     assert "split 'train': 1 of 7 files (14.3%) could not be read, above " \
            "max_quarantine_fraction=1.0%" in error, error
     assert "train/shirt/scan.png" in error and "notes.txt" not in error
+    assert "Fix or remove these files, or raise data.max_quarantine_fraction" in error
+    assert "identical bytes" not in out  # quarantined copies were never read
     assert "Traceback" not in error and "full traceback:" in error
