@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import List, Optional
@@ -121,8 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose output is the answer alone: TensorFlow's C++ start-up lines (TensorRT not found,
+# "Unable to register cuDNN factory", all harmless on CPU) are silenced unless the user set a level.
+_QUIET_TF_COMMANDS = ("predict", "report")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in _QUIET_TF_COMMANDS:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pipeline.config import ConfigError, load_config
     from pipeline.run_lock import AlreadyRunningError
     from pipeline.vertex import VertexError

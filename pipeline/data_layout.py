@@ -221,6 +221,18 @@ def split_source(split: str, layout: SplitLayout) -> str:
     return f"split '{split}' (files {pattern}{carved})"
 
 
+def _unknown_class_hint(unknown: List[str], missing: List[str]) -> str:
+    """' (...)': a misspelling named when an unknown folder is close to a class without images
+    here, else the two ways out."""
+    import difflib
+    close = [(u, difflib.get_close_matches(u, missing, n=1, cutoff=0.6)) for u in unknown]
+    named = [f"'{u}' looks like '{m[0]}'" for u, m in close if m]
+    if named:
+        return (f" ({'; '.join(named)}, which has no images in this split: rename the "
+                f"folder or correct data.class_names so that they match)")
+    return " (misspelt? add them to data.class_names or remove the folders)"
+
+
 def check_classes(files: Dict[str, List[str]], class_names: List[str],
                   layout: SplitLayout) -> Dict[str, Dict[str, int]]:
     """Images per split and class; LayoutError naming the split and class when a configured
@@ -235,11 +247,11 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
             else:
                 unknown.add(class_of(rel))
         where = split_source(split, layout)
+        missing = [c for c, n in per_class.items() if n == 0]
         if unknown:
             raise LayoutError(f"{where}: class folder(s) {sorted(unknown)} are not "
-                              f"among data.class_names {class_names} (misspelt? add them to "
-                              f"data.class_names or remove the folders)")
-        missing = [c for c, n in per_class.items() if n == 0]
+                              f"among data.class_names {class_names}"
+                              + _unknown_class_hint(sorted(unknown), missing))
         if missing:
             how = ""
             if split == roles.VALIDATION and layout.validation_fraction:

@@ -278,6 +278,20 @@ def test_configured_class_without_images_is_a_config_error_before_any_work(tmp_p
     assert "split 'train'" in msg and "['emu']" in msg
     msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, dgo]"])
     assert "['dog']" in msg and "not among data.class_names" in msg  # misspelt
+    assert "'dog' looks like 'dgo', which has no images in this split: rename the folder or " \
+        "correct data.class_names" in msg, msg
+    msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, zebra]"])
+    assert "(misspelt? add them to data.class_names or remove the folders)" in msg, msg
+
+
+def test_a_folder_misspelt_in_one_split_is_named_with_its_likely_class(tmp_path):
+    """ankle_boot in train/, ankleboot in eval/: the hint says rename, not add a sixth class."""
+    _tree(tmp_path, ("ankle_boot", "bag"), splits=("train", "eval"),
+          files=[f"{i}.png" for i in range(10)])
+    (tmp_path / "eval" / "ankle_boot").rename(tmp_path / "eval" / "ankleboot")
+    msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[ankle_boot, bag]"])
+    assert "class folder(s) ['ankleboot']" in msg
+    assert "'ankleboot' looks like 'ankle_boot', which has no images in this split" in msg, msg
 
 
 def test_class_missing_from_the_test_folder_is_named(tmp_path):

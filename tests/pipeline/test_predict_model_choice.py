@@ -45,3 +45,14 @@ def test_a_configured_serving_dir_gets_no_hint_about_its_siblings(tmp_path):
     with pytest.raises(PredictError) as e:
         newest_version(str(tmp_path / "srv" / "models"))
     assert "other data sets" not in str(e.value)
+
+
+def test_predict_silences_tensorflows_start_up_lines_unless_a_level_is_set(
+        tmp_path, monkeypatch, capsys):
+    from pipeline.__main__ import main
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    assert main(["predict", "--model", str(tmp_path / "none.tflite"), "x.png"]) != 0
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")  # the user's choice is kept
+    main(["predict", "--model", str(tmp_path / "none.tflite"), "x.png"])
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
