@@ -91,12 +91,14 @@ def files_matching(root: str, pattern: str) -> List[str]:
 
 def ignored_files(root: str, pattern: str) -> List[str]:
     """What ImageExampleGen ignores under `<root>/<pattern>`, relative to `root`, sorted:
-    non-image files (notes.txt, Thumbs.db) and folders where an image is expected (a nested
-    `train/bag/extra/` for `train/*/*`, with a trailing '/')."""
+    non-image files (notes.txt, Thumbs.db), folders where an image is expected (a nested
+    `train/bag/extra/` for `train/*/*`, with a trailing '/') and files outside any class folder
+    (`train/stray.png`)."""
     folders = [os.path.relpath(p, root) + "/" for p in glob.glob(os.path.join(root, pattern))
                if os.path.isdir(p)]
-    return sorted([os.path.relpath(p, root)
-                   for p in image_files.partition_image_files(_visible_files(root, pattern))[1]]
+    loose = _visible_files(root, os.path.dirname(pattern)) if os.path.dirname(pattern) else []
+    return sorted([os.path.relpath(p, root) for p in
+                   image_files.partition_image_files(_visible_files(root, pattern))[1] + loose]
                   + folders)
 
 

@@ -55,6 +55,13 @@ def list_split_paths(input_base: str, pattern: str) -> Tuple[List[str], List[str
     return sorted(p for p in paths if p not in folders), sorted(folders)
 
 
+def files_outside_class_folders(input_base: str, pattern: str) -> List[str]:
+    """Sorted visible regular files one level above `pattern`'s files (e.g. `train/stray.png`
+    for `train/*/*`): outside any class folder, so never read; returned to be reported."""
+    return list_split_paths(input_base, os.path.dirname(pattern))[0] \
+        if os.path.dirname(pattern) else []
+
+
 def list_split_files(input_base: str, pattern: str) -> List[str]:
     """Sorted regular files matching `<input_base>/<pattern>` (hidden ones skipped)."""
     return list_split_paths(input_base, pattern)[0]
@@ -209,8 +216,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         for split in input_config.splits:  # notes.txt, nested folders: ignored, not read
             files, folders = list_split_paths(input_base, split.pattern)
             listed[split.name], ignored = image_files.partition_image_files(files)
-            self._ignored[split.name] = [os.path.relpath(p, input_base) for p in ignored] + \
-                [os.path.relpath(d, input_base) + "/" for d in folders]
+            loose = files_outside_class_folders(input_base, split.pattern)
+            self._ignored[split.name] = [os.path.relpath(p, input_base) for p in ignored + loose] \
+                + [os.path.relpath(d, input_base) + "/" for d in folders]
         patterns = {split.name: split.pattern for split in input_config.splits}
         fraction = float(exec_properties.get(VALIDATION_FRACTION_KEY) or 0.0)
         if fraction and patterns.get(split_roles.VALIDATION) == patterns.get(split_roles.TRAIN):

@@ -10,8 +10,9 @@ import pytest
 E2E_CLASSES = ("shirt", "tshirt_top")
 # eval/ is the validation split, test/ the held-out one (pipeline/data_layout.py)
 E2E_PER_CLASS = {"train": 100, "eval": 20, "test": 30}
-# ignored, never read: two non-image files and a folder nested in a class folder (with an image)
-E2E_IGNORED = ("train/shirt/notes.txt", "test/tshirt_top/Thumbs.db", "train/tshirt_top/extra/")
+# ignored, never read: two non-image files, a folder nested in a class folder (with an image)
+E2E_IGNORED = ("train/shirt/notes.txt", "test/tshirt_top/Thumbs.db", "train/tshirt_top/extra/",
+               "eval/stray.png")  # and an image outside any class folder
 
 
 @pytest.fixture(scope="session")

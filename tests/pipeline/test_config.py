@@ -458,11 +458,13 @@ def test_non_image_files_are_ignored_listed_and_never_make_a_class(tmp_path, cap
     (tmp_path / "pets" / "eval" / "dog" / "Thumbs.db").write_bytes(b"x")
     (tmp_path / "pets" / "eval" / "dog" / "more").mkdir()
     (tmp_path / "pets" / "eval" / "dog" / "more" / "b.png").write_bytes(b"x")
+    (tmp_path / "pets" / "train" / "stray.png").write_bytes(b"x")  # outside any class folder
     assert main(["validate", "--set", f"data.root={tmp_path / 'pets'}"]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines[3] == "  split 'test' (files eval/*/*): 60 files (cat 30, dog 30)"
-    assert lines[4] == ("  ignored (not read: no image extension, or a nested folder): 3 path(s): "
-                        "eval/dog/Thumbs.db, eval/dog/more/, train/cat/notes.txt")
+    assert lines[4] == ("  ignored (not read: no image extension, a nested folder, or outside a "
+                        "class folder): 4 path(s): eval/dog/Thumbs.db, eval/dog/more/, "
+                        "train/cat/notes.txt, train/stray.png")
     (tmp_path / "pets" / "train" / "docs").mkdir()
     (tmp_path / "pets" / "train" / "docs" / "README.md").write_text("x")
     msg = _error(overrides=[f"data.root={tmp_path / 'pets'}"])

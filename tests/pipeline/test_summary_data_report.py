@@ -29,7 +29,8 @@ def test_ignored_non_image_files_get_one_line():
         "train": {"files": [], "ignored": ["train/a/notes.txt", "train/b/Thumbs.db"]},
         "test": {"files": [], "ignored": ["eval/a/labels.csv"]}}}}
     assert format_data_report(data, max_listed=2) == [
-        "ignored (not read: no image extension, or a nested folder): 3 path(s): train/a/notes.txt, "
+        "ignored (not read: no image extension, a nested folder, or outside a class folder): "
+        "3 path(s): train/a/notes.txt, "
         "train/b/Thumbs.db, ... 1 more"]
 
 

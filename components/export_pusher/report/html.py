@@ -66,7 +66,8 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
 
 
 QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
-IGNORED_LABEL = "ignored (no image extension, or a nested folder; never read; newest span)"
+IGNORED_LABEL = ("ignored (no image extension, a nested folder, or outside a class folder; never "
+                 "read; newest span)")
 LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)"
 
 
