@@ -86,7 +86,10 @@ def display(value: float, digits: int = 4) -> str:
     """`value` with `digits` decimals, rounded half up from its float32 value, so that one ratio
     reads the same whether it was computed in float32 (TFMA) or float64 (numpy): 151/160 is
     0.9438 in both (Python's format gives 0.9437 for the float64 and 0.9438 for the float32).
-    digits 0 (counts) keeps the float64 value."""
+    digits 0 (counts) keeps the float64 value. NaN, infinities and magnitudes of 1e15 or more
+    (a diverged loss) are formatted as Python formats them."""
     from decimal import ROUND_HALF_UP, Decimal
+    if not np.isfinite(value) or abs(value) >= 1e15:
+        return f"{float(value):.{digits}f}"
     exact = str(np.float32(value)) if digits > 0 else repr(float(value))
     return str(Decimal(exact).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
