@@ -25,6 +25,17 @@ def is_image_file(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
 
 
+def ignored_paths(root: str, files: Iterable[str], folders: Iterable[str],
+                  loose: Iterable[str]) -> List[str]:
+    """What ImageExampleGen does not read, relative to `root`, sorted: the non-image `files`
+    matched by a split's pattern, the `folders` it matched where an image is expected (a
+    nested `train/bag/extra`, given a trailing '/') and the `loose` files one level up, outside
+    any class folder (`train/stray.png`). One rule for ExampleGen and `validate`."""
+    return sorted([os.path.relpath(p, root) for p in partition_image_files(files)[1]]
+                  + [os.path.relpath(p, root) for p in loose]
+                  + [os.path.relpath(d, root) + "/" for d in folders])
+
+
 def partition_image_files(paths: Iterable[str]) -> Tuple[List[str], List[str]]:
     """(images, ignored): `paths` split by `is_image_file`, each in the given order."""
     images, ignored = [], []

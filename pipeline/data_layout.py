@@ -94,12 +94,9 @@ def ignored_files(root: str, pattern: str) -> List[str]:
     non-image files (notes.txt, Thumbs.db), folders where an image is expected (a nested
     `train/bag/extra/` for `train/*/*`, with a trailing '/') and files outside any class folder
     (`train/stray.png`)."""
-    folders = [os.path.relpath(p, root) + "/" for p in glob.glob(os.path.join(root, pattern))
-               if os.path.isdir(p)]
+    folders = [p for p in glob.glob(os.path.join(root, pattern)) if os.path.isdir(p)]
     loose = _visible_files(root, os.path.dirname(pattern)) if os.path.dirname(pattern) else []
-    return sorted([os.path.relpath(p, root) for p in
-                   image_files.partition_image_files(_visible_files(root, pattern))[1] + loose]
-                  + folders)
+    return image_files.ignored_paths(root, _visible_files(root, pattern), folders, loose)
 
 
 def empty_class_folders(root: str, pattern: str) -> List[str]:

@@ -82,7 +82,7 @@ def data_report(store) -> Dict[str, Any]:
 
 def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
     """Lines listing quarantined files (path: reason), ignored paths (non-image files, nested
-    folders) and train/eval duplicates, if any."""
+    folders, files outside a class folder) and train/eval duplicates, if any."""
     lines = []
     quarantine = data.get("quarantine") or {}
     if quarantine.get("quarantined"):

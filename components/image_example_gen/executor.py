@@ -215,10 +215,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         listed: Dict[str, List[str]] = {}
         for split in input_config.splits:  # notes.txt, nested folders: ignored, not read
             files, folders = list_split_paths(input_base, split.pattern)
-            listed[split.name], ignored = image_files.partition_image_files(files)
-            loose = files_outside_class_folders(input_base, split.pattern)
-            self._ignored[split.name] = [os.path.relpath(p, input_base) for p in ignored + loose] \
-                + [os.path.relpath(d, input_base) + "/" for d in folders]
+            listed[split.name] = image_files.partition_image_files(files)[0]
+            self._ignored[split.name] = image_files.ignored_paths(
+                input_base, files, folders, files_outside_class_folders(input_base, split.pattern))
         patterns = {split.name: split.pattern for split in input_config.splits}
         fraction = float(exec_properties.get(VALIDATION_FRACTION_KEY) or 0.0)
         if fraction and patterns.get(split_roles.VALIDATION) == patterns.get(split_roles.TRAIN):

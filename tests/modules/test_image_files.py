@@ -20,3 +20,9 @@ def test_partition_keeps_order_and_loses_nothing():
     paths = ["t/c/b.png", "t/c/notes.txt", "t/c/a.JPG", "t/c/Thumbs.db"]
     images, ignored = partition_image_files(paths)
     assert images == ["t/c/b.png", "t/c/a.JPG"] and ignored == ["t/c/notes.txt", "t/c/Thumbs.db"]
+
+
+def test_ignored_paths_are_relative_sorted_and_mark_folders():
+    from modules.image_files import ignored_paths
+    assert ignored_paths("/d", ["/d/t/c/a.png", "/d/t/c/notes.txt"], ["/d/t/c/extra"],
+                         ["/d/t/stray.png"]) == ["t/c/extra/", "t/c/notes.txt", "t/stray.png"]
