@@ -241,7 +241,10 @@ class ExportConfig:
     # per-variant overrides of the table's thresholds, e.g. {int8: 0.97}
     min_agreement: Dict[str, float] = field(default_factory=dict)
     max_probability_diff: Dict[str, float] = field(default_factory=dict)
-    parity_examples: int = 1000            # held-out examples compared (stratified; all if fewer)
+    # of the gate's examples, the fraction whose every |p - p_savedmodel| must be within
+    # max_probability_diff (0.99: one example in a hundred may stray; 1.0: none may)
+    probability_diff_fraction: float = 0.99
+    parity_examples: int = 1000            # examples per sample (stratified; all if fewer)
     litert_python: str = ".venv-litert/bin/python"  # relative to the project (make builds it)
     latency_runs: int = 50                 # timed single-image calls per runtime and thread count
 

@@ -141,9 +141,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"{sm['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(sm['accuracy'])} "
                      f"latency {_latency(sm)}")
         for v in report.get("tflite", {}).values():
+            on = f" on {v['parity_split']}" if v.get("parity_split") else ""
             lines.append(f"  {v['file']:<28}{v['bytes'] / 1e6:8.2f} MB  gzip "
                          f"{v['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(v['accuracy'])} "
-                         f"latency {_latency(v)}  agreement={v['agreement']:.1%}")
+                         f"latency {_latency(v)}  agreement={v['agreement']:.1%}{on}")
         for name, v in report.get("rejected", {}).items():
             lines.append(f"  REJECTED {name}: {v['reason']}")
         sparsity = report.get("sparsity") or {}

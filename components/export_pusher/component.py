@@ -23,11 +23,15 @@ class ExportPusherSpec(ComponentSpec):
         "serving_dir": ExecutionParameter(type=str),
         "tflite_variants": ExecutionParameter(type=str),      # JSON list of variant names
         "min_agreement": ExecutionParameter(type=str),        # JSON {variant: fraction}
-        "parity_examples": ExecutionParameter(type=int),      # held-out examples for the gate
+        "parity_examples": ExecutionParameter(type=int),      # examples per sample (stratified)
         "run_info": ExecutionParameter(type=str, optional=True),  # JSON, copied into report.json
         # JSON {variant: max |p - p_savedmodel|}; missing variants use the table's default
         "max_probability_diff": ExecutionParameter(type=str, optional=True),
-        "parity_split": ExecutionParameter(type=str, optional=True),  # held-out split name
+        "parity_split": ExecutionParameter(type=str, optional=True),  # the gate's split
+        # the split the report's metrics and confusion matrix come from ('' : parity_split)
+        "held_out_split": ExecutionParameter(type=str, optional=True),
+        # fraction of the gate's examples whose probabilities must be within max_probability_diff
+        "probability_diff_fraction": ExecutionParameter(type=float, optional=True),
         "seed": ExecutionParameter(type=int, optional=True),  # the stratified samples' seed
         # Python of the LiteRT environment ('' : .venv-litert/bin/python under the project)
         "litert_python": ExecutionParameter(type=str, optional=True),
@@ -57,7 +61,10 @@ class ExportPusher(base_component.BaseComponent):
 
     Each variant (modules/tflite_variants.py) is pushed only when it passes the parity gate
     (components/export_pusher/parity.py) in TensorFlow's interpreter and in standalone LiteRT,
-    on a stratified sample of `parity_examples` examples of `parity_split`.
+    on a stratified sample of `parity_examples` examples of `parity_split` (the pipeline passes
+    its validation split: the gate decides what is pushed). The report's metrics, per-class
+    precision/recall and confusion matrix come from a sample of `held_out_split` (the pipeline
+    passes test), which decides nothing.
 
     `run_info` (JSON) is copied into report.json; the report reads `weights_source`,
     `class_names`, `data_root` and `data_patterns` (for the data manifest hash) and `config`
@@ -77,7 +84,8 @@ class ExportPusher(base_component.BaseComponent):
                  parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None,
                  max_probability_diff: Optional[Dict[str, float]] = None,
                  parity_split: str = "eval", seed: int = 0, litert_python: str = "",
-                 latency_runs: int = 50):
+                 latency_runs: int = 50, held_out_split: str = "",
+                 probability_diff_fraction: float = 1.0):
         for name in tflite_variants:
             variant_table.variant(name)  # ValueError naming the known variants
         spec = ExportPusherSpec(
@@ -87,7 +95,9 @@ class ExportPusher(base_component.BaseComponent):
             serving_dir=serving_dir, tflite_variants=json.dumps(list(tflite_variants)),
             min_agreement=json.dumps(min_agreement or {}), parity_examples=int(parity_examples),
             max_probability_diff=json.dumps(max_probability_diff or {}),
-            parity_split=parity_split, seed=int(seed), litert_python=litert_python,
+            parity_split=parity_split, held_out_split=held_out_split,
+            probability_diff_fraction=float(probability_diff_fraction),
+            seed=int(seed), litert_python=litert_python,
             latency_runs=int(latency_runs),
             run_info=json.dumps(run_info or {}, sort_keys=True),
             pushed_model=channel.Channel(type=standard_artifacts.PushedModel))

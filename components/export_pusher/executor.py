@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -138,15 +139,21 @@ class Executor(pusher_executor.Executor):
         run_info = json.loads(exec_properties.get("run_info") or "{}")
         class_names = list(run_info.get("class_names") or [])
         seed = int(exec_properties.get("seed") or 0)
-        split = exec_properties.get("parity_split") or "eval"
+        gate_split = exec_properties.get("parity_split") or "eval"
+        held_out_split = exec_properties.get("held_out_split") or gate_split
+        n_examples = int(exec_properties["parity_examples"])
         seconds: Dict[str, float] = {}  # wall time per stage, in report["seconds"]
         with timed(seconds, "samples"):
-            images, labels = load_stratified_sample(examples, split, transform_uri,
-                                                    int(exec_properties["parity_examples"]), seed)
+            held_images, held_labels = load_stratified_sample(examples, held_out_split,
+                                                              transform_uri, n_examples, seed)
+            gate_images, gate_labels = (
+                (held_images, held_labels) if gate_split == held_out_split else
+                load_stratified_sample(examples, gate_split, transform_uri, n_examples, seed))
             train_images, _ = load_stratified_sample(examples, "train", transform_uri,
                                                      REPRESENTATIVE_EXAMPLES, seed)
         rng = np.random.default_rng(seed)
         train_images = train_images[rng.permutation(len(train_images))]  # classes interleaved
+        labels = held_labels
         if not class_names:
             class_names = [str(i) for i in range(int(max(labels.max() + 1, 2)))]
         training = _read_json(os.path.join(model_uri, TRAINING_SUMMARY))
@@ -156,20 +163,23 @@ class Executor(pusher_executor.Executor):
 
         with timed(seconds, "saved_model_predict"):
             sm_predict = export.load_image_signature(saved_model)
-            sm_probs = sm_predict(images)
-        parity.check_not_single_class(sm_probs, labels, class_names, split)
+            held_out = Sample(held_out_split, held_images, held_labels, sm_predict(held_images))
+            gate = (held_out if gate_split == held_out_split else
+                    Sample(gate_split, gate_images, gate_labels, sm_predict(gate_images)))
+        images, sm_probs = held_out.images, held_out.sm_probs
+        parity.check_not_single_class(gate.sm_probs, gate.labels, class_names, gate.split)
         with timed(seconds, "saved_model_latency"):
             sm_latency = latency.saved_model_latency(saved_model, images, threads, runs=runs)
         sm_sizes = {"bytes": sum(os.path.getsize(f) for f in files_under(saved_model))}
         predictions = {"saved_model": sm_probs}
         report: Dict[str, Any] = {
             "run": run_info, "training": training,
-            "held_out": {"split": split, "examples": int(len(labels)), "seed": seed,
-                         "sampling": "class-stratified seeded random sample (all examples "
-                                     "when the split has at most parity_examples)",
-                         "per_class": {class_names[int(c)] if int(c) < len(class_names)
-                                       else str(c): int(n) for c, n in
-                                       zip(*np.unique(labels, return_counts=True))}},
+            "held_out": {**_sample_record(held_out, seed, class_names),
+                         "role": "the report's metrics, per-class precision/recall and "
+                                 "confusion matrix (decides nothing)"},
+            "parity": {**_sample_record(gate, seed, class_names),
+                       "role": "the parity gate: which TFLite variants are pushed",
+                       "probability_diff_fraction": _diff_fraction(exec_properties)},
             "eval_examples": int(len(labels)),
             "saved_model": {**sm_sizes, **_quality(sm_probs, labels),
                             "latency": sm_latency,
@@ -204,9 +214,9 @@ class Executor(pusher_executor.Executor):
             gz.add(SAVED_MODEL_DIR, saved_model)
             converted = []
             for variant in variants:
-                converted.append(self._convert_variant(variant, saved_model, staging, images,
-                                                       labels, sm_probs, train_images,
-                                                       class_names, seconds))
+                converted.append(self._convert_variant(variant, saved_model, staging, gate,
+                                                       train_images, class_names,
+                                                       exec_properties, seconds))
                 gz.add(variant, converted[-1]["path"])
             with timed(seconds, "gzip_wait"):
                 gzipped = gz.sizes()
@@ -215,8 +225,8 @@ class Executor(pusher_executor.Executor):
                                   for key, start, end in gz.windows]
         report["saved_model"]["gzip_bytes"] = gzipped[SAVED_MODEL_DIR]
         for state in converted:  # LiteRT times latency: nothing else is running now
-            info, probs = self._litert_gate(state, gzipped[state["variant"]], images, labels,
-                                            sm_probs, class_names, threads, runs, python,
+            info, probs = self._litert_gate(state, gzipped[state["variant"]], gate, held_out,
+                                            class_names, threads, runs, python,
                                             exec_properties, seconds)
             variant = state["variant"]
             if info.get("reasons"):
@@ -248,23 +258,28 @@ class Executor(pusher_executor.Executor):
     def _check_variant(self, variant: str, saved_model: str, staging: str, images: np.ndarray,
                        labels: np.ndarray, sm_probs: np.ndarray, train_images: np.ndarray,
                        class_names: List[str], threads: List[int], runs: int, python: str,
-                       exec_properties: Dict[str, Any], seconds: Dict[str, float]):
-        """One variant through the whole gate, in the foreground: `_convert_variant`, its gzip
-        size, then `_litert_gate`. Returns (info, LiteRT probabilities) as `_litert_gate`."""
-        state = self._convert_variant(variant, saved_model, staging, images, labels, sm_probs,
-                                      train_images, class_names, seconds)
+                       exec_properties: Dict[str, Any], seconds: Dict[str, float],
+                       split: str = "held-out"):
+        """One variant through the whole gate, in the foreground, with one sample for the gate
+        and the metrics: `_convert_variant`, its gzip size, then `_litert_gate`. Returns (info,
+        LiteRT probabilities) as `_litert_gate`."""
+        sample = Sample(split, images, labels, sm_probs)
+        state = self._convert_variant(variant, saved_model, staging, sample, train_images,
+                                      class_names, exec_properties, seconds)
         with timed(seconds, "gzip"):
             with open(state["path"], "rb") as f:
                 gzip_bytes = gzip_size(f.read())
-        return self._litert_gate(state, gzip_bytes, images, labels, sm_probs, class_names,
-                                 threads, runs, python, exec_properties, seconds)
+        return self._litert_gate(state, gzip_bytes, sample, sample, class_names, threads, runs,
+                                 python, exec_properties, seconds)
 
-    def _convert_variant(self, variant: str, saved_model: str, staging: str, images: np.ndarray,
-                         labels: np.ndarray, sm_probs: np.ndarray, train_images: np.ndarray,
-                         class_names: List[str], seconds: Dict[str, float]) -> Dict[str, Any]:
+    def _convert_variant(self, variant: str, saved_model: str, staging: str, gate: "Sample",
+                         train_images: np.ndarray, class_names: List[str],
+                         exec_properties: Dict[str, Any],
+                         seconds: Dict[str, float]) -> Dict[str, Any]:
         """The gate's first half: converts one variant into the staging dir and runs it in
-        TensorFlow's interpreter. Returns its state for `_litert_gate` (variant, path, bytes,
-        runtimes, errors). Adds '<variant>_convert' and '<variant>_tf_interpreter' to `seconds`."""
+        TensorFlow's interpreter on the gate's sample. Returns its state for `_litert_gate`
+        (variant, path, bytes, runtimes, errors). Adds '<variant>_convert' and
+        '<variant>_tf_interpreter' to `seconds`."""
         with timed(seconds, f"{variant}_convert"):
             content = export.convert_tflite(saved_model, variant,
                                             representative_images=lambda: train_images[:, None])
@@ -274,54 +289,69 @@ class Executor(pusher_executor.Executor):
             f.write(content)
         runtimes: Dict[str, Dict[str, Any]] = {}
         errors: Dict[str, str] = {}
+        max_diff = _thresholds(variant, exec_properties)[1]
         try:
             with timed(seconds, f"{variant}_tf_interpreter"):
-                tf_probs = export.TFLiteModel(content).predict(images)
-            runtimes["TensorFlow's interpreter"] = parity.agreement(tf_probs, sm_probs, labels,
-                                                                   class_names)
+                tf_probs = export.TFLiteModel(content).predict(gate.images)
+            runtimes["TensorFlow's interpreter"] = parity.agreement(
+                tf_probs, gate.sm_probs, gate.labels, class_names, max_diff)
         except Exception as e:  # pylint: disable=broad-except
             errors["TensorFlow's interpreter"] = f"{type(e).__name__}: {e}"
         return {"variant": variant, "file": filename, "path": path, "bytes": len(content),
                 "runtimes": runtimes, "errors": errors}
 
-    def _litert_gate(self, state: Dict[str, Any], gzip_bytes: int, images: np.ndarray,
-                     labels: np.ndarray, sm_probs: np.ndarray, class_names: List[str],
-                     threads: List[int], runs: int, python: str,
-                     exec_properties: Dict[str, Any], seconds: Dict[str, float]):
-        """The gate's second half: standalone LiteRT (predictions and latency), then the
-        decision. Returns (info, LiteRT probabilities); info["reasons"] is non-empty (and the
-        file removed) when refused. Adds '<variant>_litert' to `seconds`."""
+    def _litert_gate(self, state: Dict[str, Any], gzip_bytes: int, gate: "Sample",
+                     held_out: "Sample", class_names: List[str], threads: List[int], runs: int,
+                     python: str, exec_properties: Dict[str, Any], seconds: Dict[str, float]):
+        """The gate's second half: standalone LiteRT (predictions on both samples in one call,
+        and latency), then the decision on the gate's sample. Returns (info, LiteRT
+        probabilities on the held-out sample); info["reasons"] is non-empty (and the file
+        removed) when refused. Adds '<variant>_litert' to `seconds`."""
         variant, path = state["variant"], state["path"]
         spec = tflite_variants.variant(variant)
-        min_agreement = float(json.loads(exec_properties["min_agreement"]).get(
-            variant, spec.min_agreement))
-        max_diff = float(json.loads(exec_properties.get("max_probability_diff") or "{}").get(
-            variant, spec.max_probability_diff))
+        min_agreement, max_diff = _thresholds(variant, exec_properties)
+        fraction = _diff_fraction(exec_properties)
+        shared = gate is held_out
+        images = gate.images if shared else np.concatenate([gate.images, held_out.images])
         runtimes, errors = dict(state["runtimes"]), dict(state["errors"])
         with timed(seconds, f"{variant}_litert"):
             lrt = litert.run_litert(path, images=images, threads=threads, latency_runs=runs,
                                     python=python)
         probs = lrt.predictions
-        if lrt.ok and probs is not None and probs.shape == sm_probs.shape:
-            runtimes["LiteRT"] = parity.agreement(probs, sm_probs, labels, class_names)
+        expected = (len(images), gate.sm_probs.shape[-1])
+        gate_probs = held_probs = None
+        if lrt.ok and probs is not None and probs.shape == expected:
+            gate_probs, held_probs = probs[:len(gate.labels)], probs[len(images) - len(
+                held_out.labels):]
+            runtimes["LiteRT"] = parity.agreement(gate_probs, gate.sm_probs, gate.labels,
+                                                  class_names, max_diff)
         else:
             errors["LiteRT"] = lrt.error or (f"output shape {None if probs is None else probs.shape}"
-                                             f", expected {sm_probs.shape}")
-        reasons = parity.decide(runtimes, errors, min_agreement, max_diff, variant)
+                                             f", expected {expected}")
+        reasons = parity.decide(runtimes, errors, min_agreement, fraction, variant,
+                                sample=gate.split)
         info: Dict[str, Any] = {
             "file": state["file"], "bytes": state["bytes"], "gzip_bytes": gzip_bytes,
             "quantization": spec.quantization, "sparse_storage": spec.sparse_storage,
             "min_agreement": min_agreement, "max_probability_diff": max_diff,
+            "probability_diff_fraction": fraction, "parity_split": gate.split,
             "runtimes": runtimes, "load_errors": errors,
             "litert": {"runtime": lrt.runtime, "loaded": lrt.loaded, "input": lrt.input,
                        "output": lrt.output, "latency": lrt.latency, "loadavg": lrt.loadavg},
         }
         if "LiteRT" in runtimes:
-            info.update(_quality(probs, labels))
-            info["agreement"] = runtimes["LiteRT"]["agreement"]
+            lrt_gate = runtimes["LiteRT"]
+            info.update(_quality(held_probs, held_out.labels))
+            info["agreement"] = lrt_gate["agreement"]
             info["per_class_agreement"] = {k: v["agreement"] for k, v in
-                                           runtimes["LiteRT"]["per_class"].items()}
+                                           lrt_gate["per_class"].items()}
+            info["within_probability_diff"] = min(r["within"] / max(r["examples"], 1)
+                                                  for r in runtimes.values())
             info["max_abs_diff"] = max(r["max_abs_diff"] for r in runtimes.values())
+            held = parity.agreement(held_probs, held_out.sm_probs, held_out.labels,
+                                    class_names, max_diff)
+            info["held_out_agreement"] = held["agreement"]  # reported, decides nothing
+            info["held_out_max_abs_diff"] = held["max_abs_diff"]
         if lrt.latency:
             info["latency"] = lrt.latency
             info["latency_ms"] = lrt.latency[str(threads[0])]["median_ms"]
@@ -330,7 +360,43 @@ class Executor(pusher_executor.Executor):
             info["reasons"] = reasons
             info["reason"] = "; ".join(reasons)
             info.pop("file")
-        return info, probs
+        return info, held_probs
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A stratified sample of one split: images float32 [N, H, W, 3], labels int64 [N], and the
+    SavedModel's probabilities on them float32 [N, K]."""
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    sm_probs: np.ndarray
+
+
+def _sample_record(sample: Sample, seed: int, class_names: List[str]) -> Dict[str, Any]:
+    """What report.json says about a sample: split, size, seed, how drawn, examples per class."""
+    return {"split": sample.split, "examples": int(len(sample.labels)), "seed": seed,
+            "sampling": "class-stratified seeded random sample (all examples when the split "
+                        "has at most parity_examples)",
+            "per_class": {parity.class_name(int(c), class_names): int(n) for c, n in
+                          zip(*np.unique(sample.labels, return_counts=True))}}
+
+
+def _thresholds(variant: str, exec_properties: Dict[str, Any]):
+    """(min_agreement, max_probability_diff) of `variant`: the config's override, else the
+    table's default."""
+    spec = tflite_variants.variant(variant)
+    min_agreement = float(json.loads(exec_properties.get("min_agreement") or "{}").get(
+        variant, spec.min_agreement))
+    max_diff = float(json.loads(exec_properties.get("max_probability_diff") or "{}").get(
+        variant, spec.max_probability_diff))
+    return min_agreement, max_diff
+
+
+def _diff_fraction(exec_properties: Dict[str, Any]) -> float:
+    """probability_diff_fraction (1.0 when unset: every example within max_probability_diff)."""
+    value = exec_properties.get("probability_diff_fraction")
+    return 1.0 if value in (None, "") else float(value)
 
 
 def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:

@@ -201,6 +201,9 @@ def _validate_export(ex: ExportConfig) -> None:
                 raise ConfigError(f"export.{key}.{v}: unknown variant (known: {known})")
             if not (0.0 <= frac <= 1.0):
                 raise ConfigError(f"export.{key}.{v}: expected a fraction in [0, 1], got {frac}")
+    if not (0.0 < ex.probability_diff_fraction <= 1.0):
+        raise ConfigError(f"export.probability_diff_fraction: expected a fraction in (0, 1], got "
+                          f"{ex.probability_diff_fraction}")
     if ex.parity_examples < 1:
         raise ConfigError(f"export.parity_examples: expected >= 1, got {ex.parity_examples}")
     if ex.latency_runs < 1:

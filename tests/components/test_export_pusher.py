@@ -107,7 +107,8 @@ def _artifact(cls, uri, **int_props):
 
 
 def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data_root=None,
-         variants=tflite_variants.DEFAULT_VARIANTS, parity_examples=200, evaluation_uri=None):
+         variants=tflite_variants.DEFAULT_VARIANTS, parity_examples=200, evaluation_uri=None,
+         splits=None):
     serving = os.path.join(tmp, "serving")
     pushed = _artifact(standard_artifacts.PushedModel, os.path.join(tmp, "pushed"))
     inputs = {"model": [model], "transformed_examples": [examples],
@@ -127,8 +128,8 @@ def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data
     Executor().Do(inputs, {"pushed_model": [pushed]}, {
         "serving_dir": serving, "tflite_variants": json.dumps(list(variants)),
         "min_agreement": json.dumps(MIN_AGREEMENT), "parity_examples": parity_examples,
-        "parity_split": "eval", "seed": 7, "latency_runs": 5,
-        "run_info": json.dumps(run_info)})
+        "seed": 7, "latency_runs": 5, "run_info": json.dumps(run_info),
+        **(splits or {"parity_split": "eval"})})
     return serving, pushed
 
 
@@ -384,7 +385,7 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
         assert os.path.isfile(os.path.join(dest, f"model_{variant}.tflite"))
     rejected = report["rejected"]["int8"]
     assert rejected["agreement"] < 0.98
-    assert "below 98.00%" in rejected["reason"] and "60 held-out examples" in rejected["reason"]
+    assert "below 98.00%" in rejected["reason"] and "of 60 eval examples" in rejected["reason"]
     assert "LiteRT:" in rejected["reason"]
     assert not os.path.exists(os.path.join(dest, "model_int8.tflite"))
     assert report["deployed"] == "dynamic_range"
@@ -393,6 +394,38 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
         page = f.read()
     assert "Rejected by the parity gate" in page and "below 98.00%" in page
     assert parity_push["pushed"].get_int_custom_property("pushed") == 1
+
+
+def test_the_gate_decides_on_its_split_and_the_report_measures_on_the_held_out_one(tmp_path):
+    """parity_split 'validation' (images far from the threshold: int8 keeps every decision) and
+    held_out_split 'test' (images at it: int8 flips many): int8 is pushed, decided on validation
+    only, and the report still shows what it does on test. Swapped, the same int8 is refused."""
+    model = _model_artifact(str(tmp_path / "model"), _threshold_model(), {"seed": 0})
+    root = str(tmp_path / "examples")
+    examples = standard_artifacts.Examples()
+    examples.uri = root
+    examples.split_names = artifact_utils.encode_split_names(["train", "validation", "test"])
+    _write_split(root, "train", *_full_range(32, 1))
+    _write_split(root, "validation", *_full_range(40, 4))
+    _write_split(root, "test", *_near_threshold(60, 2))
+    graph = _transform_graph(str(tmp_path / "tf"))
+    serving, _ = _run(str(tmp_path / "a"), model, examples, graph, variants=["int8"],
+                      splits={"parity_split": "validation", "held_out_split": "test",
+                              "probability_diff_fraction": 0.99})
+    (version,) = versioning.list_versions(serving)
+    with open(os.path.join(serving, str(version), "report.json")) as f:
+        report = json.load(f)
+    assert report["parity"]["split"] == "validation" and report["parity"]["examples"] == 40
+    assert report["parity"]["probability_diff_fraction"] == 0.99
+    assert report["held_out"]["split"] == "test" and report["held_out"]["examples"] == 60
+    info = report["tflite"]["int8"]
+    assert info["parity_split"] == "validation" and info["agreement"] >= 0.98
+    assert info["runtimes"]["LiteRT"]["examples"] == 40
+    assert info["held_out_agreement"] < 0.98  # reported on test, decided nothing
+    assert np.sum(report["confusion_matrix"]["rows_true_columns_predicted"]) == 60
+    with pytest.raises(ParityError, match=r"int8: .* of 60 test examples, below 98.00%"):
+        _run(str(tmp_path / "b"), model, examples, graph, variants=["int8"],
+             splits={"parity_split": "test", "held_out_split": "validation"})
 
 
 def test_sparse_storage_variant_litert_cannot_load_is_refused_with_its_error(pruned_push):

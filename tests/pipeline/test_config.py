@@ -483,6 +483,9 @@ def test_export_thresholds_override_the_variant_table_per_variant():
     assert cfg.export.min_agreement == {"int8": 0.95}
     assert cfg.export.max_probability_diff == {"float32": 0.001}
     assert cfg.export.tflite_variants == ["float32", "int8", "int8_sparse"]
+    assert cfg.export.probability_diff_fraction == 0.99  # the default: 1 in 100 may stray
+    assert load_config(overrides=["export.probability_diff_fraction=1"]).export \
+        .probability_diff_fraction == 1.0
 
 
 @pytest.mark.parametrize("override, key", [
@@ -490,6 +493,8 @@ def test_export_thresholds_override_the_variant_table_per_variant():
     ("export.max_probability_diff.int8=2", "export.max_probability_diff.int8"),
     ("export.tflite_variants=[int8, int8]", "export.tflite_variants"),
     ("export.parity_examples=0", "export.parity_examples"),
+    ("export.probability_diff_fraction=0", "export.probability_diff_fraction"),
+    ("export.probability_diff_fraction=1.5", "export.probability_diff_fraction"),
     ("data.alpha_background=[255, 255]", "data.alpha_background"),
     ("data.alpha_background=[0, 0, 300]", "data.alpha_background"),
 ])

@@ -58,11 +58,21 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
         ("classes", ", ".join(run.get("class_names", []))),
         ("data manifest sha256", f"{manifest.get('sha256')} ({manifest.get('files')} files "
                                  f"under {manifest.get('root')})"),
-        ("held-out examples (parity, metrics)",
+        ("held-out examples (metrics, confusion matrix)",
          f"{report.get('eval_examples')} of split '{report.get('held_out', {}).get('split')}'"),
+        *parity_rows(report),
         *data_check_rows(report.get("data_checks")),
         ("model", report.get("model_uri")),
     ]
+
+
+def parity_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
+    """The parity gate's sample, when it is not the held-out one; [] otherwise (older reports)."""
+    gate, held = report.get("parity") or {}, report.get("held_out") or {}
+    if not gate or gate.get("split") == held.get("split"):
+        return []
+    return [("parity gate examples (which .tflite files are pushed)",
+             f"{gate.get('examples')} of split '{gate.get('split')}'")]
 
 
 QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
@@ -114,7 +124,7 @@ def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:
             *[fmt(lat[t]["median_ms"], 2) if t in lat else "–" for t in threads], agreement]})
     header = ["artifact", "file", "bytes", "gzip bytes", "accuracy", "AUC",
               *[f"latency ms, {t} thread(s)" for t in threads],
-              "class agreement with SavedModel (LiteRT)", "status"]
+              "class agreement with SavedModel (LiteRT, parity gate's split)", "status"]
     return {"header": header, "rows": rows}
 
 
