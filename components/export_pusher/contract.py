@@ -8,7 +8,7 @@ TensorFlow) and must reach the parity gate's agreement.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 LABELS_FILE = "labels.txt"
 MODEL_CARD = "MODEL.md"
@@ -40,10 +40,16 @@ def output_meaning(class_names: Sequence[str]) -> str:
             f"the predicted class is the argmax")
 
 
+DEPLOY_RULE = ("of the .tflite files that passed the parity gate in this version, the preferred "
+               "one: int8, else dynamic_range, else float32. Which files pass can change from "
+               "one version to the next, so read this name instead of assuming one")
+
+
 def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
-          tflite: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+          tflite: Dict[str, Dict[str, Any]], deployed: Optional[str] = None) -> Dict[str, Any]:
     """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
-    as LiteRT reports them."""
+    as LiteRT reports them; deployed: the file name of the .tflite to deploy (None: none
+    pushed)."""
     image = {"height": int(image_size), "width": int(image_size), "channels": 3,
              "colour_order": "RGB", "dtype": "float32", "value_range": [0.0, 255.0],
              "normalisation": "none (no scaling to [0, 1], no mean subtraction): the model "
@@ -66,6 +72,7 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                           "shape": [None, int(image_size), int(image_size), 3],
                           "content": "images prepared as `image` says"},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}}},
+        "deployed_tflite": {"file": deployed, "rule": DEPLOY_RULE},
         "tflite": {name: {"input": {**info.get("input", {}),
                                     "content": "one image prepared as `image` says"},
                           "output": {**info.get("output", {}),
@@ -91,6 +98,10 @@ def model_card(contract: Dict[str, Any]) -> str:
         "prepared as below. Same output.", "",
         "## TFLite files (LiteRT, default delegates)", "",
     ]
+    deployed = (contract.get("deployed_tflite") or {}).get("file")
+    if deployed:
+        lines += [f"**Deploy `{deployed}`**: {contract['deployed_tflite']['rule']} "
+                  "(`contract.deployed_tflite.file` in report.json).", ""]
     for name, info in contract["tflite"].items():
         i, o = info["input"], info["output"]
         lines.append(f"- `{name}`: input `{i.get('name')}`, `{i.get('dtype')}` "

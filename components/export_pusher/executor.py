@@ -243,8 +243,10 @@ class Executor(pusher_executor.Executor):
                                         for v in variants))
         background = (run_info.get("config", {}).get("data", {}).get("alpha_background")
                       or [255.0, 255.0, 255.0])
-        report["contract"] = contract_lib.build(class_names, int(images.shape[1]), background,
-                                                tflite_io)
+        deployed = report_lib.deployed_variant(report)
+        report["contract"] = contract_lib.build(
+            class_names, int(images.shape[1]), background, tflite_io,
+            deployed=report["tflite"][deployed]["file"] if deployed in report["tflite"] else None)
         report["contract_files"] = contract_lib.write(staging, report["contract"])
         tuner = input_dict.get(TUNER_RESULTS_KEY) or []
         with timed(seconds, "report"):

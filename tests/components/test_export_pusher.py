@@ -389,6 +389,10 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
     assert "LiteRT:" in rejected["reason"]
     assert not os.path.exists(os.path.join(dest, "model_int8.tflite"))
     assert report["deployed"] == "dynamic_range"
+    # the file to deploy is named, since int8 is absent in this version (present in others)
+    assert report["contract"]["deployed_tflite"]["file"] == "model_dynamic_range.tflite"
+    with open(os.path.join(dest, "MODEL.md")) as f:
+        assert "**Deploy `model_dynamic_range.tflite`**: of the .tflite files that passed" in f.read()
     assert "sparsity" not in report
     with open(os.path.join(dest, "report.html")) as f:
         page = f.read()

@@ -109,6 +109,9 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
     # one. (int8 pushed and deployed: tests/components/test_export_pusher.py.)
     assert "float32" in pushed, report["rejected"]
     assert report["deployed"] in pushed
+    deployed = report["contract"]["deployed_tflite"]["file"]  # the name a client reads
+    assert deployed == f"model_{report['deployed']}.tflite"
+    assert os.path.isfile(os.path.join(dest, deployed))
     for variant in rejected:
         assert re.search(r"(below \d|than max_probability_diff \d)",
                          report["rejected"][variant]["reason"])
