@@ -223,12 +223,16 @@ def metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
     return out
 
 
-def _find(values: List[Dict[str, Any]], gate: Gate) -> Optional[float]:
+def _find(values: List[Dict[str, Any]], gate: Gate, model: str = "candidate",
+          diff: Optional[bool] = None) -> Optional[float]:
+    """The value of `gate`'s metric for `model` ('candidate' | 'baseline'); the change gate's
+    is the diff (candidate - baseline) unless `diff` says otherwise."""
+    diff = gate.kind == "change" if diff is None else diff
     for v in values:
         if (v["name"] == gate.metric and v["class_id"] == gate.class_id
-                and bool(v["macro"]) == gate.macro and v["is_diff"] == (gate.kind == "change")
+                and bool(v["macro"]) == gate.macro and v["is_diff"] == diff
                 and v["slice"] == gate.slice
-                and v["model"] in ("candidate", "")):
+                and v["model"] in ((model, "") if model == "candidate" else (model,))):
             return v["value"]
     return None
 
@@ -259,6 +263,9 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any
             row["note"] = NO_BASELINE if gate.kind == "change" else "not computed"
         else:
             row["passed"] = value >= gate.threshold - 1e-12
+            if gate.kind == "change":  # what the difference is between, for the reader
+                row["candidate_value"] = _find(values, gate, "candidate", diff=False)
+                row["baseline_value"] = _find(values, gate, "baseline", diff=False)
         out.append(row)
     if out and not any(g.kind == "change" for g in gates):
         out.append(no_baseline_row())
@@ -292,4 +299,8 @@ def format_gate(row: Dict[str, Any]) -> str:
         return f"{row['name']} ({comparison}): n/a, {row.get('note', '')}"
     verdict = "pass" if row["passed"] else f"FAIL (set {row['config_key']})"
     from modules.metrics import display
-    return f"{row['name']} ({comparison}): {display(row['value'])} {verdict}"
+    between = ""
+    if row.get("baseline_value") is not None and row.get("candidate_value") is not None:
+        between = (f" (candidate {display(row['candidate_value'])}, baseline "
+                   f"{display(row['baseline_value'])}, on the same examples)")
+    return f"{row['name']} ({comparison}): {display(row['value'])}{between} {verdict}"

@@ -201,6 +201,16 @@ def test_gates_that_blessed_the_model_are_listed(tmp_path):
     assert "candidate − baseline ≥ -0.0100" in rows[1][1]
 
 
+def test_a_failed_change_gate_shows_both_accuracies(tmp_path):
+    change = {"name": "accuracy vs baseline", "kind": "change", "threshold": -0.01,
+              "value": -0.025, "passed": False, "candidate_value": 0.771,
+              "baseline_value": 0.796, "config_key": "evaluator.max_accuracy_drop"}
+    page = html_lib.render(_report(evaluation={"blessed": True, "gates": [change]}),
+                           str(tmp_path), {})
+    (row,) = re.findall(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)
+    assert "-0.0250 (candidate 0.7710, baseline 0.7960)" in row and "FAIL" in row
+
+
 def test_change_gate_without_a_recorded_threshold_is_listed_as_not_applicable(tmp_path):
     from components.tfma_gates import NO_BASELINE, no_baseline_row
     page = html_lib.render(_report(evaluation={"blessed": True,

@@ -198,3 +198,9 @@ def test_change_gate_against_a_baseline(tmp_path):
     assert change.threshold == -0.01 and change.config_key == "evaluator.max_accuracy_drop"
     row = next(r for r in tfma_gates.read_gates(out, gates) if r["kind"] == "change")
     assert row["value"] == pytest.approx(0.9 - 0.5, abs=1e-6) and row["passed"] is True
+    # the line a user reads names both accuracies, not only their difference
+    assert (row["candidate_value"], row["baseline_value"]) == (pytest.approx(0.9),
+                                                                pytest.approx(0.5))
+    assert tfma_gates.format_gate(row) == (
+        "accuracy vs baseline (candidate - baseline >= -0.0100): 0.4000 (candidate 0.9000, "
+        "baseline 0.5000, on the same examples) pass")

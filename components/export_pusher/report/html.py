@@ -142,6 +142,9 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
             value, result = "n/a", g.get("note", "")
         else:
             value, result = fmt(g["value"]), "pass" if g["passed"] else "FAIL"
+            if g.get("baseline_value") is not None and g.get("candidate_value") is not None:
+                value += (f" (candidate {fmt(g['candidate_value'])}, baseline "
+                          f"{fmt(g['baseline_value'])})")
         rows.append((g["name"], condition, value, result, g["config_key"]))
     return rows
 
