@@ -17,6 +17,7 @@ Plus one short run whose quarantined fraction is above the limit (exit 4, one cl
 import glob
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -302,6 +303,7 @@ def test_worse_model_is_not_blessed_and_not_pushed(worse):
     line = next(x for x in worse["output"].splitlines() if "gate accuracy vs baseline" in x)
     assert "(candidate - baseline >= -0.0100)" in line, line
     assert "FAIL (set evaluator.max_accuracy_drop)" in line, line
+    assert re.search(r"\(candidate 0\.\d{4}, baseline 0\.\d{4}, on the same examples\)", line), line
     assert worse["versions"] == [worse["version"]]
 
 
