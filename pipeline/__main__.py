@@ -6,8 +6,9 @@
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
   weights  [--weights-file PATH] [--cache-dir DIR] [--offline]                 provision VGG16 weights
   report   [--config ...]                                                      print the last run's summary
-  predict  [--model DIR|FILE.tflite] [--json] IMAGE...  classify images with a pushed model
-           (default: the newest version under the config's serving dir)
+  predict  [--model DIR|FILE.tflite] [--json] IMAGE|FOLDER...  classify images with a pushed
+           model (default: the newest version under the config's serving dir); a folder means
+           the images under it; unreadable images are named on stderr (exit 2), the rest printed
   beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
   retrain  [--config ...] [--verbose]            train on the newest data span (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON (no other flag
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(sub.add_parser("report", help="print the last run's summary from MLMD"))
     pr = sub.add_parser("predict", help="classify image files with a pushed model (SavedModel "
                         "via serving_default, or a .tflite in standalone LiteRT)")
-    pr.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG/JPEG/GIF/BMP)")
+    pr.add_argument("images", nargs="*", metavar="IMAGE",
+                    help="image files (PNG/JPEG/GIF/BMP) or folders (their images, recursively)")
     pr.add_argument("--model", help="a pushed version directory, a SavedModel directory or a "
                     ".tflite file (default: the newest version under the serving dir)")
     pr.add_argument("--json", action="store_true", help="print JSON instead of lines")
@@ -226,17 +228,19 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.predict import PredictError, format_predictions, predict
     config = load_config(args.config, args.profile, args.overrides, check_paths=False)
     try:
-        model_path, predictions = predict(args.images, args.model, config.serving_dir,
-                                          config.export.litert_python)
+        model_path, predictions, problems = predict(args.images, args.model, config.serving_dir,
+                                                    config.export.litert_python)
     except PredictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"model": model_path, "predictions": [p.__dict__ for p in predictions]},
-                         indent=2))
+        print(json.dumps({"model": model_path, "predictions": [p.__dict__ for p in predictions],
+                          "errors": problems}, indent=2))
     else:
         print(format_predictions(model_path, predictions))
-    return 0
+    for problem in problems:  # the readable images were classified; these were not
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _run_compiled(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""`python -m pipeline predict [--model DIR|FILE.tflite] IMAGE...`: classify image files with a
-pushed model, as a client would.
+"""`python -m pipeline predict [--model DIR|FILE.tflite] IMAGE|FOLDER...`: classify image files
+with a pushed model, as a client would. Images that cannot be read are named, the others are
+still classified.
 
 A version directory (or a SavedModel directory) is called through its `serving_default`
 signature with each file's bytes in a tf.Example (the Transform graph inside decodes and resizes);
@@ -101,29 +102,62 @@ def background_for(home: str) -> List[float]:
         return [255.0, 255.0, 255.0]
 
 
-def check_images(paths: Sequence[str]) -> None:
-    """PredictError for the first path that is missing or not a decodable image."""
-    from PIL import Image
+def expand_paths(paths: Sequence[str]) -> List[str]:
+    """The arguments as image paths: a file as given, a folder as the image files under it
+    (recursive, sorted; by extension as the pipeline reads them; hidden files skipped).
+    PredictError for no argument or a folder without images."""
+    from modules.image_files import is_image_file
     if not paths:
-        raise PredictError("no image given: python -m pipeline predict IMAGE...")
+        raise PredictError("no image given: python -m pipeline predict IMAGE|FOLDER...")
+    out: List[str] = []
     for path in paths:
-        if not os.path.isfile(path):
-            raise PredictError(f"image {path}: no such file")
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-            with Image.open(io.BytesIO(data)) as img:
-                if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
-                    raise PredictError(f"image {path}: format {img.format} is not supported "
-                                       f"(PNG, JPEG, GIF, BMP)")
-                img.load()
-        except PredictError:
-            raise
-        except Exception as e:  # pylint: disable=broad-except
-            from PIL import UnidentifiedImageError
-            detail = ("content is not an image format Pillow recognises"
-                      if isinstance(e, UnidentifiedImageError) else f"{type(e).__name__}: {e}")
-            raise PredictError(f"image {path}: not a decodable image ({detail})") from None
+        if not os.path.isdir(path):
+            out.append(path)
+            continue
+        found = sorted(os.path.join(d, name) for d, dirs, names in os.walk(path)
+                       for name in names if not name.startswith(".") and is_image_file(name)
+                       and not any(part.startswith(".") for part in
+                                   os.path.relpath(d, path).split(os.sep) if part != "."))
+        if not found:
+            raise PredictError(f"folder {path}: no image files in it (PNG, JPEG, GIF, BMP by "
+                               f"extension)")
+        out += found
+    return out
+
+
+def image_problem(path: str) -> Optional[str]:
+    """Why `path` cannot be classified ('image <path>: ...'), or None when it is a decodable
+    PNG, JPEG, GIF or BMP."""
+    from PIL import Image
+    if not os.path.isfile(path):
+        return f"image {path}: no such file"
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
+                return (f"image {path}: format {img.format} is not supported (PNG, JPEG, GIF, "
+                        f"BMP)")
+            img.load()
+    except Exception as e:  # pylint: disable=broad-except
+        from PIL import UnidentifiedImageError
+        detail = ("content is not an image format Pillow recognises"
+                  if isinstance(e, UnidentifiedImageError) else f"{type(e).__name__}: {e}")
+        return f"image {path}: not a decodable image ({detail})"
+    return None
+
+
+def check_images(paths: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """(the usable paths, one problem line per unusable one), in argument order. PredictError
+    when no path is usable."""
+    problems = {p: image_problem(p) for p in paths}
+    good = [p for p in paths if problems[p] is None]
+    bad = [msg for msg in problems.values() if msg]
+    if not good:
+        raise PredictError("; ".join(bad) if len(bad) <= 3 else
+                           f"none of the {len(bad)} images can be read: " + "; ".join(bad[:3])
+                           + f"; … {len(bad) - 3} more")
+    return good, bad
 
 
 def saved_model_probabilities(saved_model_dir: str, paths: Sequence[str]) -> np.ndarray:
@@ -151,10 +185,11 @@ def tflite_probabilities(tflite_path: str, paths: Sequence[str], background: Seq
 
 
 def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
-            litert_python: str = "") -> Tuple[str, List[Prediction]]:
-    """(the model path used, one Prediction per image)."""
+            litert_python: str = "") -> Tuple[str, List[Prediction], List[str]]:
+    """(the model path used, one Prediction per usable image, one problem line per image that
+    cannot be read). `paths` may hold folders (their images, recursively)."""
     kind, model_path, home = resolve_model(model, serving_dir)
-    check_images(paths)
+    paths, problems = check_images(expand_paths(paths))
     if kind == "saved_model":
         probs = saved_model_probabilities(model_path, paths)
     else:
@@ -164,7 +199,7 @@ def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
     predicted = metrics.predicted_class(probs)
     return model_path, [Prediction(p, names[int(c)], float(per_class[i, int(c)]),
                                    [float(v) for v in per_class[i]])
-                        for i, (p, c) in enumerate(zip(paths, predicted))]
+                        for i, (p, c) in enumerate(zip(paths, predicted))], problems
 
 
 def format_predictions(model_path: str, predictions: Sequence[Prediction]) -> str:

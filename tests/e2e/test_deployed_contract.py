@@ -183,3 +183,12 @@ def test_predict_cli_names_a_bad_image(runs, tmp_path, capsys):
     assert f"image {bad}: not a decodable image" in capsys.readouterr().err
     assert main(["predict", "--set", f"output.root={root}", str(tmp_path / "gone.jpg")]) == 2
     assert "gone.jpg: no such file" in capsys.readouterr().err
+    # among readable images, a bad one is named on stderr and the others are still classified;
+    # a folder stands for the images in it
+    good = tmp_path / "imgs" / "a.png"
+    good.parent.mkdir()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(good)
+    assert main(["predict", "--set", f"output.root={root}", str(bad), str(good.parent)]) == 2
+    out = capsys.readouterr()
+    assert out.out.splitlines()[1].startswith(f"{good}: ") and len(out.out.splitlines()) == 2
+    assert f"error: image {bad}: not a decodable image" in out.err

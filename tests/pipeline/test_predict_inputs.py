@@ -1,0 +1,44 @@
+"""pipeline/predict.py's input handling (no model): folders expand to their images, and an
+unreadable image is named without stopping the others."""
+import pytest
+from PIL import Image
+
+from pipeline.predict import PredictError, check_images, expand_paths
+
+
+def _png(path, size=(8, 8)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (10, 20, 30)).save(path)
+    return str(path)
+
+
+def test_a_folder_expands_to_its_images_recursively_sorted(tmp_path):
+    b = _png(tmp_path / "imgs" / "b.png")
+    a = _png(tmp_path / "imgs" / "sub" / "a.png")
+    (tmp_path / "imgs" / "notes.txt").write_text("x")
+    _png(tmp_path / "imgs" / ".hidden.png")
+    _png(tmp_path / "imgs" / ".cache" / "c.png")
+    single = _png(tmp_path / "one.png")
+    assert expand_paths([single, str(tmp_path / "imgs")]) == [single, b, a]
+
+
+def test_a_folder_without_images_and_no_argument_are_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(PredictError, match=r"folder .*empty: no image files in it"):
+        expand_paths([str(tmp_path / "empty")])
+    with pytest.raises(PredictError, match="no image given"):
+        expand_paths([])
+
+
+def test_unreadable_images_are_named_and_the_others_kept(tmp_path):
+    good = _png(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    gone = str(tmp_path / "gone.jpg")
+    usable, problems = check_images([str(bad), good, gone])
+    assert usable == [good]
+    assert problems == [f"image {bad}: not a decodable image (content is not an image format "
+                        f"Pillow recognises)", f"image {gone}: no such file"]
+    with pytest.raises(PredictError, match=r"bad.png: not a decodable image.*gone.jpg: no such"):
+        check_images([str(bad), gone])
