@@ -3,7 +3,7 @@
 
 probabilities: float32 [N, 1] (two classes: P(label == 1)) or [N, C] (softmax); labels: int [N].
 """
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -80,6 +80,17 @@ def per_class_precision_recall(predicted: np.ndarray, labels: np.ndarray,
         out[name] = {"precision": tp / n_pred if n_pred else None,
                      "recall": tp / n_true if n_true else None, "support": n_true}
     return out
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.959964) -> Optional[Tuple[float, float]]:
+    """The Wilson score interval (default 95 %) of a proportion `successes` / `n`: the sampling
+    error of an accuracy measured on `n` test examples. None when n < 1."""
+    if n < 1:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def display(value: float, digits: int = 4) -> str:

@@ -116,7 +116,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"recovered from a killed run: marked CANCELED "
                      f"{', '.join(summary['cancelled_stale_executions'])}")
     acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
-    lines.append(f"evaluation (TFMA, held-out test split): accuracy={_fmt(acc)} "
+    lines.append(f"evaluation (TFMA, held-out test split): accuracy={_fmt(acc)}"
+                 f"{_interval(acc, m.get('example_count'))} "
                  f"examples={_fmt(m.get('example_count'), 0)}")
     lines += format_gates(summary)
     report = summary.get("report") or {}
@@ -174,6 +175,17 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         lines.append(f"  gates could not be read: {summary['gates_error']}")
     lines += [f"  gate {format_gate(g)}" for g in gates]
     return lines
+
+
+def _interval(accuracy: Any, examples: Any) -> str:
+    """' (95 % interval 0.5840-0.6920)': the Wilson interval of an accuracy on `examples` test
+    examples (its sampling error); '' when either is missing."""
+    from modules.metrics import wilson_interval
+    if accuracy is None or not examples:
+        return ""
+    n = int(round(float(examples)))
+    lo, hi = wilson_interval(float(accuracy) * n, n)
+    return f" (95 % interval {_fmt(lo)}-{_fmt(hi)})"
 
 
 def _latency(info: Dict[str, Any]) -> str:

@@ -11,3 +11,20 @@ def test_display_reads_one_ratio_alike_in_float32_and_float64():
     assert [display(v) for v in (float("nan"), float("inf"), -float("inf"))] == [
         "nan", "inf", "-inf"]
     assert display(1e30, 2) == f"{1e30:.2f}"
+
+
+def test_wilson_interval_is_the_sampling_error_of_a_test_accuracy():
+    from modules.metrics import wilson_interval
+    lo, hi = wilson_interval(192, 300)  # 0.64 on 300 examples
+    assert (round(lo, 4), round(hi, 4)) == (0.5842, 0.6922)
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and 0.27 < hi < 0.28  # never outside [0, 1], even at the edges
+    assert wilson_interval(10, 10)[1] <= 1.0 and wilson_interval(3, 0) is None
+
+
+def test_the_summary_shows_the_accuracys_interval():
+    from pipeline.summary import format_summary
+    text = format_summary({"metrics": {"sparse_categorical_accuracy": 0.64, "example_count": 300},
+                           "blessed": False, "pushed": False})
+    assert ("evaluation (TFMA, held-out test split): accuracy=0.6400 (95 % interval "
+            "0.5842-0.6922) examples=300") in text
