@@ -153,13 +153,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "run-compiled":
             return _run_compiled(args)
         config = load_config(args.config, args.profile, args.overrides)
-        if args.command in ("run", "retrain"):
-            _check_litert(config)
+        if args.command in ("run", "retrain", "validate"):
+            litert = _check_litert(config)
         if args.command == "validate":
             from pipeline.config.validate import data_overview
             print(json.dumps(config.to_dict(), indent=2))
             # On stderr: stdout stays the config's JSON for scripts.
-            print("\n".join(data_overview(config)), file=sys.stderr)
+            print("\n".join(data_overview(config) + [litert]), file=sys.stderr)
             return 0
         if args.command == "report":
             from pipeline.summary import format_summary, run_summary
@@ -212,15 +212,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 4 if e.known else 1
 
 
-def _check_litert(config) -> None:
+def _check_litert(config) -> str:
     """The ExportPusher checks every .tflite in standalone LiteRT: fail before any work when its
-    environment is missing."""
-    from modules.litert import LiteRTUnavailableError, litert_python
+    environment is missing. Returns the line naming the interpreter that will be used."""
+    from modules.litert import ENV_VAR, LiteRTUnavailableError, litert_python
     from pipeline.config import ConfigError
     try:
-        litert_python(config.export.litert_python)
+        path = litert_python(config.export.litert_python)
     except LiteRTUnavailableError as e:
         raise ConfigError(f"export.litert_python: {e}") from None
+    source = (f"${ENV_VAR}, which overrides export.litert_python" if os.environ.get(ENV_VAR)
+              else "export.litert_python")
+    return f"LiteRT (the parity gate's runtime): {path} (from {source})"
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -419,6 +419,21 @@ def test_cli_validate_prints_the_config(capsys):
     assert printed["data"]["class_names"] == ["shirt", "tshirt_top"]
 
 
+def test_cli_validate_checks_and_names_the_litert_environment(tmp_path, capsys, monkeypatch):
+    """validate fails as run does when LiteRT is missing, and names the interpreter it found
+    and whether $LITERT_PYTHON overrode the config."""
+    monkeypatch.setenv("LITERT_PYTHON", str(tmp_path / "nowhere" / "python"))
+    assert main(["validate"]) == 2
+    assert "config error: export.litert_python: LiteRT environment not found" in \
+        capsys.readouterr().err
+    python = tmp_path / "python"
+    python.write_text("")
+    monkeypatch.setenv("LITERT_PYTHON", str(python))
+    assert main(["validate"]) == 0
+    assert (f"LiteRT (the parity gate's runtime): {python} (from $LITERT_PYTHON, which overrides "
+            f"export.litert_python)") in capsys.readouterr().err
+
+
 def test_wall_time_counts_from_the_cli_start(monkeypatch):
     """The runner's own seconds start after the CLI's imports; the printed wall time does not."""
     import time
