@@ -20,6 +20,11 @@ IMAGE_SUFFIXES = frozenset({
 })
 
 
+# How every reader (validate, the run summary, report.html) names what `ignored_paths` lists.
+IGNORED_WHY = "no image extension, a nested folder, or outside a class folder"
+IGNORED_LABEL = f"ignored (not read: {IGNORED_WHY})"
+
+
 def is_image_file(path: str) -> bool:
     """True when `path`'s extension (case-insensitive) is one of IMAGE_SUFFIXES."""
     return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES

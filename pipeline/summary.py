@@ -95,8 +95,9 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
         from components.image_example_gen.data_checks import ignored_files
         files = ignored_files(data)
         more = f", ... {len(files) - max_listed} more" if len(files) > max_listed else ""
-        lines.append(f"ignored (not read: no image extension, a nested folder, or outside a class folder): "
-                     f"{quarantine['ignored']} path(s): " + ", ".join(files[:max_listed]) + more)
+        from modules.image_files import IGNORED_LABEL
+        lines.append(f"{IGNORED_LABEL}: {quarantine['ignored']} path(s): "
+                     + ", ".join(files[:max_listed]) + more)
     leakage = data.get("leakage") or {}
     if leakage.get("leaked_files"):
         lines.append(f"LEAKAGE: {len(leakage['duplicates'])} image(s) with identical bytes in more "

@@ -327,8 +327,8 @@ def data_overview(config: PipelineConfig) -> List[str]:
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)
                                                 if span is not None else pattern)})
     if ignored:
-        lines.append(f"  ignored (not read: no image extension, a nested folder, or outside a class folder): "
-                     f"{len(ignored)} path(s): " + ", ".join(ignored[:10])
+        from modules.image_files import IGNORED_LABEL
+        lines.append(f"  {IGNORED_LABEL}: {len(ignored)} path(s): " + ", ".join(ignored[:10])
                      + (" ..." if len(ignored) > 10 else ""))
     return lines + [f"outputs: {config.output_root}"]
 

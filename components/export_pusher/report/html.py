@@ -18,6 +18,7 @@ import jinja2
 
 from components.export_pusher.report.facts import TUNER_DIR
 from components.image_example_gen.data_checks import ignored_files, quarantined_files
+from modules import image_files
 from modules.metrics import display
 
 HTML_FILE = "report.html"
@@ -76,8 +77,7 @@ def parity_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
 
 
 QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
-IGNORED_LABEL = ("ignored (no image extension, a nested folder, or outside a class folder; never "
-                 "read; newest span)")
+IGNORED_LABEL = f"{image_files.IGNORED_LABEL} (newest span)"
 LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)"
 
 
