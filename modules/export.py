@@ -3,6 +3,8 @@
 SavedModel signatures:
   serving_default(examples: string [B])        serialized tf.Example with the raw `image` bytes
                                                -> {'probability': float32 [B, 1] | [B, C]}
+  serving_bytes(image_bytes: string [B])       each image file's bytes as stored -> same outputs
+                                               (the Transform graph inside, as serving_default)
   serving_image(image_xf: float32 [B, H, W, 3]) Transform output, RGB in [0, 255] -> same outputs
 The TFLite variants (modules/tflite_variants.py) are converted from `serving_image`: their input
 is the Transform output.
@@ -19,8 +21,8 @@ import tensorflow_transform as tft
 import tf_keras
 
 from modules import tflite_variants
-from modules.features import (IMAGE_KEY, IMAGE_SIGNATURE, OUTPUT_KEY,  # noqa: F401
-                              RAW_IMAGE_KEY)
+from modules.features import (BYTES_SIGNATURE, IMAGE_KEY, IMAGE_SIGNATURE,  # noqa: F401
+                              OUTPUT_KEY, RAW_IMAGE_KEY)
 from modules.model import float32_copy
 from modules.metrics import class_agreement, predicted_class  # noqa: F401
 from modules.latency import LATENCY_RUNS, median_latency_ms  # noqa: F401
@@ -28,7 +30,8 @@ from modules.latency import LATENCY_RUNS, median_latency_ms  # noqa: F401
 
 def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTransformOutput,
                          export_dir: str) -> None:
-    """Saves `model` with the serving_default (tf.Example) and serving_image signatures.
+    """Saves `model` with the serving_default (tf.Example), serving_bytes (image file bytes) and
+    serving_image (Transform output) signatures.
 
     A mixed-precision model is saved as its float32 copy (modules/model.float32_copy): float32
     in, float32 out and float32 inside, as TFLite conversion and CPU serving need."""
@@ -43,13 +46,21 @@ def export_serving_model(model: tf_keras.Model, tf_transform_output: tft.TFTrans
         transformed = model.tft_layer(parsed)
         return {OUTPUT_KEY: model(transformed[IMAGE_KEY], training=False)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_bytes(image_bytes):
+        # shaped as parse_example would give the raw feature ([B] or [B, 1])
+        raw = tf.reshape(image_bytes, [-1, *raw_spec[RAW_IMAGE_KEY].shape])
+        transformed = model.tft_layer({RAW_IMAGE_KEY: raw})
+        return {OUTPUT_KEY: model(transformed[IMAGE_KEY], training=False)}
+
     @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32,
                                                 name=IMAGE_KEY)])
     def serve_images(images):
         return {OUTPUT_KEY: model(images, training=False)}
 
     model.save(export_dir, save_format="tf", include_optimizer=False, signatures={
-        "serving_default": serve_examples, IMAGE_SIGNATURE: serve_images})
+        "serving_default": serve_examples, BYTES_SIGNATURE: serve_bytes,
+        IMAGE_SIGNATURE: serve_images})
 
 
 def save_image_model(model: tf_keras.Model, export_dir: str) -> None:

@@ -5,3 +5,4 @@ IMAGE_KEY = "image_xf"             # Transform output: float32 [H, W, 3] RGB in 
 METADATA_KEYS = ("path", "class_name", "height", "width")  # raw-only, for tracing and statistics
 OUTPUT_KEY = "probability"         # the SavedModel signatures' output: float32 [B, 1] | [B, C]
 IMAGE_SIGNATURE = "serving_image"  # SavedModel signature on the Transform output (TFLite source)
+BYTES_SIGNATURE = "serving_bytes"  # SavedModel signature on image files' bytes (plain clients)

@@ -67,6 +67,12 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                                      "'image' = the image file's bytes (decoding, alpha, resize "
                                      "happen inside: the Transform graph)"},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}},
+            "serving_bytes": {
+                "input": {"name": "image_bytes", "dtype": "string", "shape": [None],
+                          "content": "each image file's bytes as stored (PNG/JPEG/GIF/BMP); "
+                                     "decoding, alpha, resize happen inside, as in "
+                                     "serving_default"},
+                "output": {"name": "probability", "meaning": output_meaning(class_names)}},
             "serving_image": {
                 "input": {"name": "image_xf", "dtype": "float32",
                           "shape": [None, int(image_size), int(image_size), 3],
@@ -94,6 +100,10 @@ def model_card(contract: Dict[str, Any]) -> str:
         "`tf.Example` protos, each with the bytes feature `image` holding the image file's bytes "
         "(PNG/JPEG/GIF/BMP as stored). Decoding, alpha, resizing happen inside the model (the "
         "Transform graph). Output `probability`: " + contract["output"]["meaning"] + ".",
+        "- Signature `serving_bytes`: input `image_bytes`, `tf.string` `[batch]`: each image "
+        "file's bytes as stored, no `tf.Example` to build (plain TensorFlow: `tf.saved_model."
+        "load(d).signatures['serving_bytes'](image_bytes=tf.constant([open(p, 'rb').read()]))`)."
+        " Same processing inside and same output as `serving_default`.",
         f"- Signature `serving_image`: input `image_xf`, `float32` `[batch, {h}, {w}, 3]`, "
         "prepared as below. Same output.", "",
         "## TFLite files (LiteRT, default delegates)", "",

@@ -152,6 +152,25 @@ def test_tflite_from_the_contract_alone_agrees_with_the_saved_model(version, ima
     assert accuracy_gap <= 0.03, accuracy_gap
 
 
+def test_serving_bytes_takes_the_files_as_they_are(version, images):
+    """A plain TensorFlow client with image files and nothing else: `serving_bytes` on the files'
+    bytes gives serving_default's outputs (PNG, RGBA, grayscale + alpha, JPEG at odd sizes)."""
+    dest, report = version
+    paths = images[0][::7]
+    loaded = tf.saved_model.load(os.path.join(dest, "saved_model"))
+    contents = []
+    for path in paths:
+        with open(path, "rb") as f:
+            contents.append(f.read())
+    by_bytes = loaded.signatures["serving_bytes"](image_bytes=tf.constant(contents))
+    np.testing.assert_allclose(by_bytes["probability"].numpy(),
+                               _saved_model_outputs(os.path.join(dest, "saved_model"), paths),
+                               atol=1e-6)
+    assert report["contract"]["saved_model"]["serving_bytes"]["input"]["name"] == "image_bytes"
+    with open(os.path.join(dest, "MODEL.md")) as f:
+        assert "Signature `serving_bytes`: input `image_bytes`" in f.read()
+
+
 def test_predict_cli_png_and_jpeg_gives_the_saved_models_classes(runs, version, images,
                                                                  saved_model_classes,
                                                                  class_names, capsys):

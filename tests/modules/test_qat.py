@@ -172,4 +172,7 @@ def test_a_filter_pruned_qat_model_exports_with_the_transform_signature(eager, t
     images = np.stack([image_helpers.asymmetric_rgb(SIZE, seed=s) for s in (0, 1)]
                       ).astype(np.float32)
     np.testing.assert_allclose(served, quantized(images, training=False).numpy(), atol=1e-5)
+    # serving_bytes: the files' bytes as they are, no tf.Example to build
+    by_bytes = loaded.signatures["serving_bytes"](image_bytes=tf.constant(encoded))
+    np.testing.assert_allclose(by_bytes["probability"].numpy(), served, atol=1e-6)
     assert qat.kernel(smaller, "block5_conv3").shape[-1] == 256
