@@ -60,7 +60,7 @@ def artifact_table(root: str) -> None:
     print()
     print("| artifact | MB | gzip MB | accuracy | "
           + " | ".join(f"latency ms, {t} thread(s), median (p10-p90)" for t in threads)
-          + " | agreement with SavedModel (LiteRT) |")
+          + " | agreement with SavedModel (LiteRT): parity gate's split / held-out |")
     print("|---|---:|---:|---:|" + "---:|" * len(threads) + "---:|")
     print(f"| SavedModel (TensorFlow) | {sm['bytes'] / 1e6:.2f} | {sm['gzip_bytes'] / 1e6:.2f} | "
           f"{sm['accuracy']:.4f} | " + " | ".join(lat(sm, t) for t in threads) + " | - |")
@@ -68,7 +68,9 @@ def artifact_table(root: str) -> None:
         print(f"| {name} TFLite (LiteRT) | {info['bytes'] / 1e6:.2f} | "
               f"{info['gzip_bytes'] / 1e6:.2f} | {info['accuracy']:.4f} | "
               + " | ".join(lat(info, t) for t in threads)
-              + f" | {info['agreement']:.1%} (gate {info['min_agreement']:.0%}) |")
+              + f" | {info['agreement']:.1%} on {info.get('parity_split', held['split'])} "
+              f"(gate {info['min_agreement']:.0%}) / "
+              f"{info.get('held_out_agreement', info['agreement']):.1%} on {held['split']} |")
     for name, info in report.get("rejected", {}).items():
         print(f"| {name} TFLite: REJECTED | | | | " + " | " * (len(threads) - 1)
               + f" {info['reason'][:120]} |")
