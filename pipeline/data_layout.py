@@ -232,6 +232,31 @@ def _unknown_class_hint(unknown: List[str], missing: List[str]) -> str:
     return " (misspelt? add them to data.class_names or remove the folders)"
 
 
+MIN_IMAGES_PER_CLASS = 10  # below this, a class's validation/test figures rest on a few images
+
+
+def few_images(counts: Dict[str, Dict[str, int]], layout: SplitLayout,
+               minimum: int = MIN_IMAGES_PER_CLASS) -> List[str]:
+    """One note per validation/test split where some class has fewer than `minimum` images
+    (counts as `check_classes` returns them): what rests on them and how to get more."""
+    notes = []
+    for split in (roles.VALIDATION, roles.TEST):
+        thin = {c: n for c, n in counts.get(split, {}).items() if n < minimum}
+        if not thin:
+            continue
+        few = ", ".join(f"{n} of '{c}'" for c, n in thin.items())
+        if split == roles.VALIDATION:
+            what = "tuning, early stopping and the parity gate judge these classes on few images"
+            how = ("raise data.validation_fraction or give a validation folder"
+                   if layout.validation_fraction else "add images")
+        else:
+            what = "their recall gates and the test figures rest on few images"
+            how = "add images"
+        notes.append(f"{split_source(split, layout)}: only {few} (fewer than {minimum} "
+                     f"images): {what}; {how}")
+    return notes
+
+
 def check_classes(files: Dict[str, List[str]], class_names: List[str],
                   layout: SplitLayout) -> Dict[str, Dict[str, int]]:
     """Images per split and class; LayoutError naming the split and class when a configured

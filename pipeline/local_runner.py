@@ -70,6 +70,9 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
         cancelled = cancel_stale_executions(config.metadata_path)
         if cancelled:
             logging.warning("marked executions of a killed run CANCELED: %s", cancelled)
+        from pipeline.config.validate import data_notes
+        for note in data_notes(config):
+            logging.warning("%s", note)
         try:
             LocalDagRunner().run(create_pipeline(config))
         except Exception as e:  # pylint: disable=broad-except

@@ -305,6 +305,18 @@ def newest_span(config: PipelineConfig) -> Optional[int]:
     return spans[-1]
 
 
+def data_notes(config: PipelineConfig) -> List[str]:
+    """`data_layout.few_images` notes for a config that passed `validate` ([] for a remote
+    root): the run logs them as warnings before any work."""
+    root, layout = config.data_root, config.split_layout
+    if is_uri(root):
+        return []
+    span = newest_span(config)
+    counts = data_layout.check_classes(data_layout.files_by_split(root, layout, span),
+                                       list(config.data.class_names), layout)
+    return data_layout.few_images(counts, layout)
+
+
 def data_overview(config: PipelineConfig) -> List[str]:
     """What ImageExampleGen will read, for `validate`: the root and its layout, then each split
     with the folder it is read from and its files per class (the newest span's when the
@@ -323,6 +335,7 @@ def data_overview(config: PipelineConfig) -> List[str]:
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
+    lines += [f"  note: {note}" for note in data_layout.few_images(counts, layout)]
     ignored = sorted({p for pattern in set(layout.patterns.values()) for p in
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)
                                                 if span is not None else pattern)})

@@ -169,7 +169,8 @@ def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class, e2e_
     assert checks["quarantine"]["quarantined"] == 0 and checks["leakage"]["leaked_files"] == 0
     # the tree's notes.txt, Thumbs.db and nested folder were ignored, not quarantined, and listed
     assert sorted(ignored_files(checks)) == sorted(e2e_ignored)
-    assert "ignored (no image extension, a nested folder, or outside a class folder" in page
+    assert "ignored (not read: no image extension, a nested folder, or outside a class folder)" \
+        in page
     assert "notes.txt" in page
     assert any(line.startswith("ignored (not read: no image extension, a nested folder, or "
                                "outside a class folder): 4 path(s)")

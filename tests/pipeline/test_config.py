@@ -461,7 +461,13 @@ def test_cli_validate_lists_what_each_split_reads(tmp_path, capsys):
     assert train and validation
     assert int(train[2]) + int(validation[2]) == 30 and int(train[3]) + int(validation[3]) == 30
     assert lines[3] == "  split 'test' (files eval/*/*): 60 files (cat 30, dog 30)"
-    assert lines[4] == f"outputs: {REPO_ROOT / 'outputs' / 'pets'}"
+    # 20 % of 30 images per class: the validation split is thin, and validate says so
+    assert re.fullmatch(r"  note: split 'validation' \(files train/\*/\* carved from them\): only "
+                        r"\d of 'cat', \d of 'dog' \(fewer than 10 images\): tuning, early "
+                        r"stopping and the parity gate judge these classes on few images; raise "
+                        r"data.validation_fraction or give a validation folder", lines[4]), lines[4]
+    assert lines[5] == f"outputs: {REPO_ROOT / 'outputs' / 'pets'}"
+    assert not [x for x in err.splitlines() if "note:" in x and "'test'" in x]  # 30 test each
 
 
 def test_non_image_files_are_ignored_listed_and_never_make_a_class(tmp_path, capsys):
@@ -477,7 +483,7 @@ def test_non_image_files_are_ignored_listed_and_never_make_a_class(tmp_path, cap
     assert main(["validate", "--set", f"data.root={tmp_path / 'pets'}"]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines[3] == "  split 'test' (files eval/*/*): 60 files (cat 30, dog 30)"
-    assert lines[4] == ("  ignored (not read: no image extension, a nested folder, or outside a "
+    assert lines[5] == ("  ignored (not read: no image extension, a nested folder, or outside a "
                         "class folder): 4 path(s): eval/dog/Thumbs.db, eval/dog/more/, "
                         "train/cat/notes.txt, train/stray.png")
     (tmp_path / "pets" / "train" / "docs").mkdir()
