@@ -156,6 +156,12 @@ def format_summary(summary: Dict[str, Any]) -> str:
         html_path = os.path.join(summary["pushed_destination"], "report.html")
         if os.path.exists(html_path):
             lines.append(f"report: {html_path}")
+    elif summary["pushed"]:  # recorded in MLMD, but its version directory is gone
+        lines.append(f"pushed to {summary['pushed_destination']}, which no longer holds a "
+                     f"report.json (removed or moved after the push?)")
+    elif summary["blessed"]:
+        lines.append("nothing pushed although the model is blessed: see the ExportPusher's "
+                     "lines in the full log; the previously pushed versions are unchanged")
     else:
         lines.append("nothing pushed (model not blessed): the previously pushed versions are "
                      "unchanged")

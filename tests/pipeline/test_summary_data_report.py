@@ -40,3 +40,15 @@ def test_clean_data_adds_no_lines_and_summary_shows_them():
     text = format_summary({"metrics": {}, "blessed": False, "pushed": False, "data": DATA,
                            "cancelled_stale_executions": ["Trainer #7"]})
     assert "corrupt.png" in text and "LEAKAGE" in text and "Trainer #7" in text
+
+
+def test_nothing_pushed_says_why_blessed_or_not():
+    base = {"metrics": {}, "gates": []}
+    assert "nothing pushed (model not blessed)" in format_summary(
+        {**base, "blessed": False, "pushed": False})
+    assert "nothing pushed although the model is blessed" in format_summary(
+        {**base, "blessed": True, "pushed": False})
+    gone = format_summary({**base, "blessed": True, "pushed": True,
+                           "pushed_destination": "/o/serving/7"})
+    assert "pushed to /o/serving/7, which no longer holds a report.json" in gone
+    assert "not blessed" not in gone
