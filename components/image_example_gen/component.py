@@ -2,17 +2,20 @@
 
 TFX has no image-folder ExampleGen. Building it on `FileBasedExampleGen` (rather than converting to
 TFRecord and using ImportExampleGen) keeps TFX's own driver: `{SPAN}`/`{VERSION}` resolution in the
-input patterns, `RangeConfig`, and the input fingerprint that makes unchanged re-runs cache hits.
+input patterns, `RangeConfig`, and the input fingerprint that makes unchanged re-runs cache hits;
+driver.py adds the files' relative paths to that fingerprint, so a file moved to another class
+folder (a new label) is not a cache hit.
 """
 from __future__ import annotations
 
 import json
 from typing import Optional, Sequence
 
-from tfx.components.example_gen import driver
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
+
+from components.image_example_gen.driver import ImageFileDriver
 from tfx.types import standard_artifacts
 from tfx.types import channel
 from tfx.types.component_spec import ExecutionParameter
@@ -49,7 +52,7 @@ class ImageExampleGen(FileBasedExampleGen):
     """
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
+    DRIVER_CLASS = ImageFileDriver
 
     def __init__(self, input_base: str, class_names: Sequence[str],
                  input_config: Optional[example_gen_pb2.Input] = None,

@@ -1,0 +1,50 @@
+"""ImageExampleGen's driver: TFX's FileBasedDriver with a fingerprint that sees labels.
+
+TFX's input fingerprint (`io_utils.generate_fingerprint`) counts the matched files, their total
+bytes and their mtimes (seconds). Moving an image from one class folder to another (`mv` keeps
+the mtime) changes its label but none of those, so an unchanged fingerprint would reuse the
+cached ExampleGen output and every model after it, trained on the old labels. The fingerprint
+here adds a sha256 of the matched files' paths relative to the input base (the class folder is
+part of the path), so relabelled, renamed or swapped files start a new run.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Iterable, Optional
+
+from tfx.components.example_gen import driver, input_processor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+
+def paths_digest(input_base: str, patterns: Iterable[str]) -> str:
+    """sha256 over the sorted relative paths of the files each pattern matches under
+    `input_base` (one '\\0'-terminated path each, patterns in order)."""
+    digest = hashlib.sha256()
+    for pattern in patterns:
+        for path in sorted(fileio.glob(os.path.join(input_base, pattern))):
+            digest.update(os.path.relpath(path, input_base).encode() + b"\0")
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+class ImageFileInputProcessor(input_processor.FileBasedInputProcessor):
+    """FileBasedInputProcessor whose fingerprint also covers the files' relative paths."""
+
+    def get_input_fingerprint(self, span: int, version: Optional[int]) -> Optional[str]:
+        base = super().get_input_fingerprint(span, version)
+        patterns = [self.get_pattern_for_span_version(split.pattern, span, version)
+                    for split in self._splits]
+        return f"{base},paths_sha256:{paths_digest(self._input_base_uri, patterns)}"
+
+
+class ImageFileDriver(driver.FileBasedDriver):
+    """FileBasedDriver (span/version resolution, RangeConfig) with ImageFileInputProcessor."""
+
+    def get_input_processor(
+            self, splits: Iterable[example_gen_pb2.Input.Split],
+            range_config: Optional[range_config_pb2.RangeConfig] = None,
+            input_base_uri: Optional[str] = None) -> input_processor.InputProcessor:
+        assert input_base_uri
+        return ImageFileInputProcessor(input_base_uri, splits, range_config)
