@@ -52,6 +52,8 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         # an unchanged re-run: ExportPusher's result is an earlier run's (nothing new pushed)
         "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
         metadata_store_pb2.Execution.CACHED,
+        "evaluation_cached": _latest_state(store, "Evaluator") ==
+        metadata_store_pb2.Execution.CACHED,
     }
     if evaluation:
         from components.tfma_gates import gates_from_evaluation, overall_metrics, read_gates
@@ -117,15 +119,21 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"recovered from a killed run: marked CANCELED "
                      f"{', '.join(summary['cancelled_stale_executions'])}")
     acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
-    lines.append(f"evaluation (TFMA, held-out test split): accuracy={_fmt(acc)}"
-                 f"{_interval(acc, m.get('example_count'))} "
+    lines.append(f"evaluation (TFMA on the SavedModel, held-out test split): "
+                 f"accuracy={_fmt(acc)}{_interval(acc, m.get('example_count'))} "
                  f"examples={_fmt(m.get('example_count'), 0)}")
+    if summary.get("evaluation_cached"):
+        lines.append("  (the Evaluator was cached: the same model on the same data as an earlier "
+                     "run, so these gates are that run's, baseline included)")
     lines += format_gates(summary)
     report = summary.get("report") or {}
     per_class = (report.get("per_class") or {}).get("classes") or {}
     if per_class:
-        lines.append("per class (" + report["per_class"].get("artifact", "?") + ", held-out "
-                     "sample): " + "; ".join(
+        artifact = report["per_class"].get("artifact", "?")
+        held = report.get("held_out") or {}
+        lines.append(f"per class ({_artifact_name(artifact)}, the deployed artifact, on "
+                     f"{held.get('examples', '?')} held-out examples of split "
+                     f"'{held.get('split', '?')}'): " + "; ".join(
                          f"{name} precision={_fmt(v['precision'], 3)} "
                          f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
                          for name, v in per_class.items()))
@@ -137,8 +145,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
         sm = report["saved_model"]
         held_out = report.get("held_out", {})
         lines.append(f"artifacts (accuracy on {held_out.get('examples', '?')} held-out examples "
-                     f"of split '{held_out.get('split', '?')}'; latency: single image, median, "
-                     f"by threads; .tflite in LiteRT, SavedModel in TensorFlow):")
+                     f"of split '{held_out.get('split', '?')}' as the Transform graph decodes them "
+                     f"(a client decoding JPEGs with another library can differ on a borderline "
+                     f"image); latency: single image, median, by threads; .tflite in LiteRT, "
+                     f"SavedModel in TensorFlow):")
         lines.append(f"  {'saved_model/':<28}{sm['bytes'] / 1e6:8.2f} MB  gzip "
                      f"{sm['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(sm['accuracy'])} "
                      f"latency {_latency(sm)}")
@@ -149,6 +159,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
                          f"latency {_latency(v)}  agreement={v['agreement']:.1%}{on}")
         for name, v in report.get("rejected", {}).items():
             lines.append(f"  REJECTED {name}: {v['reason']}")
+        deployed = ((report.get("contract") or {}).get("deployed_tflite") or {}).get("file")
+        if deployed:
+            lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
+                         f"MODEL.md names it, and which files pass can change between versions)")
         sparsity = report.get("sparsity") or {}
         if sparsity.get("overall") is not None:
             lines.append(f"sparsity of the exported pruned layers: {sparsity['overall']:.1%} "
@@ -182,6 +196,11 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         lines.append(f"  gates could not be read: {summary['gates_error']}")
     lines += [f"  gate {format_gate(g)}" for g in gates]
     return lines
+
+
+def _artifact_name(variant: str) -> str:
+    """'model_int8.tflite' for a TFLite variant, 'saved_model/' for the SavedModel."""
+    return "saved_model/" if variant == "saved_model" else f"model_{variant}.tflite"
 
 
 def _interval(accuracy: Any, examples: Any) -> str:

@@ -26,5 +26,5 @@ def test_the_summary_shows_the_accuracys_interval():
     from pipeline.summary import format_summary
     text = format_summary({"metrics": {"sparse_categorical_accuracy": 0.64, "example_count": 300},
                            "blessed": False, "pushed": False})
-    assert ("evaluation (TFMA, held-out test split): accuracy=0.6400 (95 % interval "
+    assert ("evaluation (TFMA on the SavedModel, held-out test split): accuracy=0.6400 (95 % interval "
             "0.5842-0.6922) examples=300") in text

@@ -52,3 +52,24 @@ def test_nothing_pushed_says_why_blessed_or_not():
                            "pushed_destination": "/o/serving/7"})
     assert "pushed to /o/serving/7, which no longer holds a report.json" in gone
     assert "not blessed" not in gone
+
+
+def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
+    report = {"version": 7, "saved_model": {"bytes": 1e6, "gzip_bytes": 5e5, "accuracy": 0.9},
+              "held_out": {"split": "test", "examples": 201},
+              "tflite": {"int8": {"file": "model_int8.tflite", "bytes": 1e5, "gzip_bytes": 5e4,
+                                  "accuracy": 0.88, "agreement": 0.99,
+                                  "parity_split": "validation"}},
+              "rejected": {}, "contract": {"deployed_tflite": {"file": "model_int8.tflite"}},
+              "per_class": {"artifact": "int8", "classes": {
+                  "dress": {"precision": 0.9, "recall": 0.8, "support": 50}}}}
+    text = format_summary({"metrics": {"sparse_categorical_accuracy": 0.9, "example_count": 201},
+                           "gates": [], "blessed": True, "pushed": True,
+                           "pushed_destination": "/o/serving/7", "report": report,
+                           "evaluation_cached": True})
+    assert "evaluation (TFMA on the SavedModel, held-out test split)" in text
+    assert "(the Evaluator was cached: the same model on the same data" in text
+    assert ("per class (model_int8.tflite, the deployed artifact, on 201 held-out examples of "
+            "split 'test'): dress precision=0.900 recall=0.800 (n=50)") in text
+    assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
+    assert "agreement=99.0% on validation" in text
