@@ -230,9 +230,10 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.predict import PredictError, format_predictions, predict
     config = load_config(args.config, args.profile, args.overrides, check_paths=False)
+    skipped: list = []
     try:
         model_path, predictions, problems = predict(args.images, args.model, config.serving_dir,
-                                                    config.export.litert_python)
+                                                    config.export.litert_python, skipped)
     except PredictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -241,6 +242,9 @@ def _predict(args: argparse.Namespace) -> int:
                           "errors": problems}, indent=2))
     else:
         print(format_predictions(model_path, predictions))
+    if skipped:
+        print(f"note: skipped {len(skipped)} file(s) without an image extension in the folder(s): "
+              + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
     for problem in problems:  # the readable images were classified; these were not
         print(f"error: {problem}", file=sys.stderr)
     return 2 if problems else 0

@@ -102,10 +102,11 @@ def background_for(home: str) -> List[float]:
         return [255.0, 255.0, 255.0]
 
 
-def expand_paths(paths: Sequence[str]) -> List[str]:
+def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None) -> List[str]:
     """The arguments as image paths: a file as given, a folder as the image files under it
-    (recursive, sorted; by extension as the pipeline reads them; hidden files skipped).
-    PredictError for no argument or a folder without images."""
+    (recursive, sorted; by extension as the pipeline reads them; hidden files skipped silently,
+    other non-image files appended to `skipped`). PredictError for no argument or a folder
+    without images."""
     from modules.image_files import is_image_file
     if not paths:
         raise PredictError("no image given: python -m pipeline predict IMAGE|FOLDER...")
@@ -114,10 +115,13 @@ def expand_paths(paths: Sequence[str]) -> List[str]:
         if not os.path.isdir(path):
             out.append(path)
             continue
-        found = sorted(os.path.join(d, name) for d, dirs, names in os.walk(path)
-                       for name in names if not name.startswith(".") and is_image_file(name)
-                       and not any(part.startswith(".") for part in
-                                   os.path.relpath(d, path).split(os.sep) if part != "."))
+        files = sorted(os.path.join(d, name) for d, _, names in os.walk(path) for name in names
+                       if not name.startswith(".") and not any(
+                           part.startswith(".") for part in
+                           os.path.relpath(d, path).split(os.sep) if part != "."))
+        found = [f for f in files if is_image_file(f)]
+        if skipped is not None:
+            skipped += [f for f in files if not is_image_file(f)]
         if not found:
             raise PredictError(f"folder {path}: no image files in it (PNG, JPEG, GIF, BMP by "
                                f"extension)")
@@ -185,11 +189,13 @@ def tflite_probabilities(tflite_path: str, paths: Sequence[str], background: Seq
 
 
 def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
-            litert_python: str = "") -> Tuple[str, List[Prediction], List[str]]:
+            litert_python: str = "", skipped: Optional[List[str]] = None
+            ) -> Tuple[str, List[Prediction], List[str]]:
     """(the model path used, one Prediction per usable image, one problem line per image that
-    cannot be read). `paths` may hold folders (their images, recursively)."""
+    cannot be read). `paths` may hold folders (their images, recursively; files there without
+    an image extension are listed in `skipped`, not classified)."""
     kind, model_path, home = resolve_model(model, serving_dir)
-    paths, problems = check_images(expand_paths(paths))
+    paths, problems = check_images(expand_paths(paths, skipped))
     if kind == "saved_model":
         probs = saved_model_probabilities(model_path, paths)
     else:

@@ -19,7 +19,9 @@ def test_a_folder_expands_to_its_images_recursively_sorted(tmp_path):
     _png(tmp_path / "imgs" / ".hidden.png")
     _png(tmp_path / "imgs" / ".cache" / "c.png")
     single = _png(tmp_path / "one.png")
-    assert expand_paths([single, str(tmp_path / "imgs")]) == [single, b, a]
+    skipped = []
+    assert expand_paths([single, str(tmp_path / "imgs")], skipped) == [single, b, a]
+    assert skipped == [str(tmp_path / "imgs" / "notes.txt")]  # named, hidden ones not
 
 
 def test_a_folder_without_images_and_no_argument_are_errors(tmp_path):
