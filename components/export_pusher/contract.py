@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
+from modules import tflite_variants
+
 LABELS_FILE = "labels.txt"
 MODEL_CARD = "MODEL.md"
 
@@ -40,9 +42,12 @@ def output_meaning(class_names: Sequence[str]) -> str:
             f"the predicted class is the argmax")
 
 
-DEPLOY_RULE = ("of the .tflite files that passed the parity gate in this version, the preferred "
-               "one: int8, else dynamic_range, else float32. Which files pass can change from "
-               "one version to the next, so read this name instead of assuming one")
+def deploy_rule() -> str:
+    """Why the deployed .tflite is the one named, in the variant table's deploy order."""
+    order = ", else ".join(tflite_variants.deploy_order())
+    return (f"of the .tflite files that passed the parity gate in this version, the first in "
+            f"the order {order}. Which files pass can change from one version to the next, so "
+            f"read this name instead of assuming one")
 
 
 def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
@@ -78,7 +83,7 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                           "shape": [None, int(image_size), int(image_size), 3],
                           "content": "images prepared as `image` says"},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}}},
-        "deployed_tflite": {"file": deployed, "rule": DEPLOY_RULE},
+        "deployed_tflite": {"file": deployed, "rule": deploy_rule()},
         "tflite": {name: {"input": {**info.get("input", {}),
                                     "content": "one image prepared as `image` says"},
                           "output": {**info.get("output", {}),

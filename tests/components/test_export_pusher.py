@@ -392,7 +392,10 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
     # the file to deploy is named, since int8 is absent in this version (present in others)
     assert report["contract"]["deployed_tflite"]["file"] == "model_dynamic_range.tflite"
     with open(os.path.join(dest, "MODEL.md")) as f:
-        assert "**Deploy `model_dynamic_range.tflite`**: of the .tflite files that passed" in f.read()
+        card = f.read()
+    assert "**Deploy `model_dynamic_range.tflite`**: of the .tflite files that passed" in card
+    # the order is the variant table's, opt-in variants included
+    assert "the first in the order int8_sparse, else int8, else dynamic_range, else float32" in card
     assert "sparsity" not in report
     with open(os.path.join(dest, "report.html")) as f:
         page = f.read()
