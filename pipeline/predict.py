@@ -102,11 +102,12 @@ def background_for(home: str) -> List[float]:
         return [255.0, 255.0, 255.0]
 
 
-def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None) -> List[str]:
+def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None,
+                 problems: Optional[List[str]] = None) -> List[str]:
     """The arguments as image paths: a file as given, a folder as the image files under it
     (recursive, sorted; by extension as the pipeline reads them; hidden files skipped silently,
-    other non-image files appended to `skipped`). PredictError for no argument or a folder
-    without images."""
+    other non-image files appended to `skipped`). PredictError for no argument; a folder
+    without images is a PredictError too, or a line appended to `problems` when given."""
     from modules.image_files import is_image_file
     if not paths:
         raise PredictError("no image given: python -m pipeline predict IMAGE|FOLDER...")
@@ -123,8 +124,10 @@ def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None) -> L
         if skipped is not None:
             skipped += [f for f in files if not is_image_file(f)]
         if not found:
-            raise PredictError(f"folder {path}: no image files in it (PNG, JPEG, GIF, BMP by "
-                               f"extension)")
+            message = f"folder {path}: no image files in it (PNG, JPEG, GIF, BMP by extension)"
+            if problems is None:
+                raise PredictError(message)
+            problems.append(message)
         out += found
     return out
 
@@ -152,8 +155,8 @@ def image_problem(path: str) -> Optional[str]:
 
 
 def check_images(paths: Sequence[str]) -> Tuple[List[str], List[str]]:
-    """(the usable paths, one problem line per unusable one), in argument order. PredictError
-    when no path is usable."""
+    """(the usable paths, one problem line per unusable one), in argument order (a path given
+    twice is checked once). PredictError when no path is usable."""
     problems = {p: image_problem(p) for p in paths}
     good = [p for p in paths if problems[p] is None]
     bad = [msg for msg in problems.values() if msg]
@@ -195,7 +198,12 @@ def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
     cannot be read). `paths` may hold folders (their images, recursively; files there without
     an image extension are listed in `skipped`, not classified)."""
     kind, model_path, home = resolve_model(model, serving_dir)
-    paths, problems = check_images(expand_paths(paths, skipped))
+    empty: List[str] = []
+    images = expand_paths(paths, skipped, empty)
+    if not images:
+        raise PredictError("; ".join(empty))
+    paths, problems = check_images(images)
+    problems = empty + problems
     if kind == "saved_model":
         probs = saved_model_probabilities(model_path, paths)
     else:

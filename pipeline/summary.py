@@ -199,15 +199,20 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
 
 
 def _artifact_name(variant: str) -> str:
-    """'model_int8.tflite' for a TFLite variant, 'saved_model/' for the SavedModel."""
+    """'model_int8.tflite' for a TFLite variant, 'saved_model/' for the SavedModel, '?' when an
+    older report does not say."""
+    if variant in ("?", ""):
+        return "?"
     return "saved_model/" if variant == "saved_model" else f"model_{variant}.tflite"
 
 
 def _interval(accuracy: Any, examples: Any) -> str:
     """' (95 % interval 0.5840-0.6920)': the Wilson interval of an accuracy on `examples` test
     examples (its sampling error); '' when either is missing."""
+    import math
+
     from modules.metrics import wilson_interval
-    if accuracy is None or not examples:
+    if accuracy is None or not examples or not math.isfinite(float(accuracy)):
         return ""
     n = int(round(float(examples)))
     lo, hi = wilson_interval(float(accuracy) * n, n)

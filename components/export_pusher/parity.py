@@ -1,14 +1,16 @@
 """The parity gate: may a TFLite variant stand in for the SavedModel?
 
-Compared on a seeded, class-stratified random sample of the *validation* split (the gate decides
-what is pushed, so it never reads the test split the report's metrics come from). A variant
+Compared on a seeded, class-stratified random sample of the gate's split (the pipeline passes
+*validation*: the gate decides what is pushed, so it never reads the test split the report's
+metrics come from). A variant
 passes when, in every runtime it was run in (TensorFlow's interpreter where it was converted, and
 standalone LiteRT where users run it), it loads, its predicted class equals the SavedModel's on at
 least `min_agreement` of the examples overall and within each true class (the required count
 rounded down: at least floor(p * n) of n), and on at least `probability_diff_fraction` of the
 examples (again floor(q * n) of n) no output probability differs from the SavedModel's by more
-than `max_probability_diff`: one outlier in a hundred does not decide, a shifted distribution
-does. A model whose own predictions are all one class is refused outright.
+than `max_probability_diff`: n - floor(q * n) strays are allowed (q = 0.99: 1 of 60, 2 of 115,
+3 of 300), so a rare outlier does not decide, a shifted distribution does. A model whose own
+predictions are all one class is refused outright.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def check_not_single_class(probabilities: np.ndarray, labels: np.ndarray,
     if len(present) > 1 and len(predicted) == 1:
         raise ParityError(
             f"the model predicts class '{class_name(int(predicted[0]), class_names)}' for all "
-            f"{len(labels)} held-out examples of split '{split}' ({len(present)} classes "
+            f"{len(labels)} examples of split '{split}' ({len(present)} classes "
             f"present): refused, nothing pushed")
 
 

@@ -429,6 +429,10 @@ def test_the_gate_decides_on_its_split_and_the_report_measures_on_the_held_out_o
     assert info["parity_split"] == "validation" and info["agreement"] >= 0.98
     assert info["runtimes"]["LiteRT"]["examples"] == 40
     assert info["held_out_agreement"] < 0.98  # reported on test, decided nothing
+    # the SavedModel is right on every test image, so int8's test accuracy is its agreement there:
+    # the report's figures come from the test slice of LiteRT's predictions, not validation's
+    assert report["saved_model"]["accuracy"] == 1.0
+    assert info["accuracy"] == pytest.approx(info["held_out_agreement"])
     assert np.sum(report["confusion_matrix"]["rows_true_columns_predicted"]) == 60
     with pytest.raises(ParityError, match=r"int8: .* of 60 test examples, below 98.00%"):
         _run(str(tmp_path / "b"), model, examples, graph, variants=["int8"],
@@ -495,7 +499,7 @@ def _constant_model():
 def test_single_class_model_is_refused(tmp_path):
     model = _model_artifact(str(tmp_path / "model"), _constant_model(), {"seed": 0})
     examples = _examples(str(tmp_path / "examples"), _full_range(16, 1), _near_threshold(20, 2))
-    with pytest.raises(ParityError, match=r"predicts class 'pos' for all 20 held-out examples"):
+    with pytest.raises(ParityError, match=r"predicts class 'pos' for all 20 examples of split 'eval'"):
         _run(str(tmp_path), model, examples, _transform_graph(str(tmp_path / "tf")))
     assert os.listdir(str(tmp_path / "serving")) == []
 

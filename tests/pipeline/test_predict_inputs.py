@@ -31,6 +31,12 @@ def test_a_folder_without_images_and_no_argument_are_errors(tmp_path):
         expand_paths([str(tmp_path / "empty")])
     with pytest.raises(PredictError, match="no image given"):
         expand_paths([])
+    # beside other arguments, an empty folder is one problem line and the rest goes on
+    good = _png(tmp_path / "good.png")
+    problems = []
+    assert expand_paths([str(tmp_path / "empty"), good], problems=problems) == [good]
+    assert problems == [f"folder {tmp_path / 'empty'}: no image files in it (PNG, JPEG, GIF, BMP "
+                        f"by extension)"]
 
 
 def test_unreadable_images_are_named_and_the_others_kept(tmp_path):
