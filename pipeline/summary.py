@@ -130,8 +130,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
     per_class = (report.get("per_class") or {}).get("classes") or {}
     if per_class:
         artifact = report["per_class"].get("artifact", "?")
+        file = ("saved_model/" if artifact == "saved_model" else
+                (report.get("tflite") or {}).get(artifact, {}).get("file", artifact))
         held = report.get("held_out") or {}
-        lines.append(f"per class ({_artifact_name(artifact)}, the deployed artifact, on "
+        lines.append(f"per class ({file}, the deployed artifact, on "
                      f"{held.get('examples', '?')} held-out examples of split "
                      f"'{held.get('split', '?')}'): " + "; ".join(
                          f"{name} precision={_fmt(v['precision'], 3)} "
@@ -196,14 +198,6 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         lines.append(f"  gates could not be read: {summary['gates_error']}")
     lines += [f"  gate {format_gate(g)}" for g in gates]
     return lines
-
-
-def _artifact_name(variant: str) -> str:
-    """'model_int8.tflite' for a TFLite variant, 'saved_model/' for the SavedModel, '?' when an
-    older report does not say."""
-    if variant in ("?", ""):
-        return "?"
-    return "saved_model/" if variant == "saved_model" else f"model_{variant}.tflite"
 
 
 def _interval(accuracy: Any, examples: Any) -> str:

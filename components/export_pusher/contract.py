@@ -55,6 +55,10 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
     """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
     as LiteRT reports them; deployed: the file name of the .tflite to deploy (None: none
     pushed)."""
+    def signature(name: str, dtype: str, shape: List[Any], content: str) -> Dict[str, Any]:
+        return {"input": {"name": name, "dtype": dtype, "shape": shape, "content": content},
+                "output": {"name": "probability", "meaning": output_meaning(class_names)}}
+
     image = {"height": int(image_size), "width": int(image_size), "channels": 3,
              "colour_order": "RGB", "dtype": "float32", "value_range": [0.0, 255.0],
              "normalisation": "none (no scaling to [0, 1], no mean subtraction): the model "
@@ -66,23 +70,17 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
         "output": {"name": "probability", "meaning": output_meaning(class_names)},
         "image": image,
         "saved_model": {
-            "serving_default": {
-                "input": {"name": "examples", "dtype": "string", "shape": [None],
-                          "content": "serialized tf.Example protos, each with the bytes feature "
-                                     "'image' = the image file's bytes (decoding, alpha, resize "
-                                     "happen inside: the Transform graph)"},
-                "output": {"name": "probability", "meaning": output_meaning(class_names)}},
-            "serving_bytes": {
-                "input": {"name": "image_bytes", "dtype": "string", "shape": [None],
-                          "content": "each image file's bytes as stored (PNG/JPEG/GIF/BMP); "
-                                     "decoding, alpha, resize happen inside, as in "
-                                     "serving_default"},
-                "output": {"name": "probability", "meaning": output_meaning(class_names)}},
-            "serving_image": {
-                "input": {"name": "image_xf", "dtype": "float32",
-                          "shape": [None, int(image_size), int(image_size), 3],
-                          "content": "images prepared as `image` says"},
-                "output": {"name": "probability", "meaning": output_meaning(class_names)}}},
+            "serving_default": signature(
+                "examples", "string", [None],
+                "serialized tf.Example protos, each with the bytes feature 'image' = the image "
+                "file's bytes (decoding, alpha, resize happen inside: the Transform graph)"),
+            "serving_bytes": signature(
+                "image_bytes", "string", [None],
+                "each image file's bytes as stored (PNG/JPEG/GIF/BMP); decoding, alpha, resize "
+                "happen inside, as in serving_default"),
+            "serving_image": signature(
+                "image_xf", "float32", [None, int(image_size), int(image_size), 3],
+                "images prepared as `image` says")},
         "deployed_tflite": {"file": deployed, "rule": deploy_rule()},
         "tflite": {name: {"input": {**info.get("input", {}),
                                     "content": "one image prepared as `image` says"},

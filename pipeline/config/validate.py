@@ -4,7 +4,7 @@ disk (every configured class has images in every split). Never changes the confi
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from modules import tflite_variants, tuner_strategies
 from modules.configs import (HYPERBAND_DEFAULTS, MIXED_PRECISION_POLICIES, NAMED_WEIGHTS,
@@ -305,16 +305,20 @@ def newest_span(config: PipelineConfig) -> Optional[int]:
     return spans[-1]
 
 
+def _split_counts(config: PipelineConfig, span: Optional[int]) -> Dict[str, Dict[str, int]]:
+    """Images per split and class on the local disk (the newest span's with {SPAN})."""
+    return data_layout.check_classes(
+        data_layout.files_by_split(config.data_root, config.split_layout, span),
+        list(config.data.class_names), config.split_layout)
+
+
 def data_notes(config: PipelineConfig) -> List[str]:
     """`data_layout.few_images` notes for a config that passed `validate` ([] for a remote
     root): the run logs them as warnings before any work."""
-    root, layout = config.data_root, config.split_layout
-    if is_uri(root):
+    if is_uri(config.data_root):
         return []
-    span = newest_span(config)
-    counts = data_layout.check_classes(data_layout.files_by_split(root, layout, span),
-                                       list(config.data.class_names), layout)
-    return data_layout.few_images(counts, layout)
+    return data_layout.few_images(_split_counts(config, newest_span(config)),
+                                  config.split_layout)
 
 
 def data_overview(config: PipelineConfig) -> List[str]:
@@ -330,8 +334,7 @@ def data_overview(config: PipelineConfig) -> List[str]:
     span = newest_span(config)
     if span is not None:
         lines.append(f"  newest span: {span}")
-    counts = data_layout.check_classes(data_layout.files_by_split(root, layout, span),
-                                       list(config.data.class_names), layout)
+    counts = _split_counts(config, span)
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
