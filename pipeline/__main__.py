@@ -162,9 +162,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("\n".join(data_overview(config) + [litert]), file=sys.stderr)
             return 0
         if args.command == "report":
+            from pipeline.lineage import lineage_report
             from pipeline.summary import format_summary, run_summary
-            print(format_summary(run_summary(config.metadata_path,
-                                             list(config.data.class_names))))
+            summary = run_summary(config.metadata_path, list(config.data.class_names))
+            summary["lineage"] = lineage_report(config)
+            print(format_summary(summary))
             return 0
         if args.command in ("compile", "submit", "schedule"):
             return _kubeflow_command(args, config)

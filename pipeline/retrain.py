@@ -31,12 +31,13 @@ from __future__ import annotations
 import os
 
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from pipeline.mlmd import open_store
 from pipeline.config import (ConfigError, PipelineConfig, has_span,
                              spans_on_disk)
 from pipeline.console import current_log, quiet_run
+from pipeline.lineage import describe_model
 from pipeline.run_lock import run_lock
 
 EXAMPLE_GEN = "ImageExampleGen"
@@ -55,12 +56,6 @@ def span_window(spans: List[int], num_spans: int) -> List[int]:
     if not spans:
         return []
     return [s for s in spans if s > spans[-1] - num_spans]
-
-
-def node_executions(store, pipeline_name: str, node: str) -> list:
-    """MLMD executions of a pipeline node, oldest first."""
-    ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
-    return sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id) if ctx else []
 
 
 def ingested_spans(config: PipelineConfig) -> List[int]:
@@ -126,46 +121,6 @@ def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
                                           log_path, known, run_log=current_log()) from e
 
 
-def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
-    """From MLMD, for the latest run: what the Trainer and Evaluator read (model ids, versions)."""
-    from components.export_pusher.executor import find_pushed_version
-    from pipeline.resolvers import input_artifact_ids, output_artifact_ids
-
-    store = open_store(config.metadata_path)
-
-    def model_info(model_id: Optional[int]) -> Optional[Dict[str, Any]]:
-        if model_id is None:
-            return None
-        (model,) = store.get_artifacts_by_id([model_id])
-        return {"model_id": model_id, "uri": model.uri,
-                "version": find_pushed_version(config.serving_dir, model.uri)}
-
-    out: Dict[str, Any] = {}
-    evaluators = node_executions(store, config.pipeline_name, "Evaluator")
-    trainers = node_executions(store, config.pipeline_name, "Trainer")
-    if evaluators:
-        candidate = input_artifact_ids(store, evaluators[-1].id, "model")
-        baseline = input_artifact_ids(store, evaluators[-1].id, "baseline_model")
-        # MLMD keeps one input event per artifact: when the baseline is the candidate itself
-        # (an unchanged re-run) only the 'model' event exists; the blessing names both.
-        blessings = store.get_artifacts_by_id(output_artifact_ids(store, evaluators[-1].id,
-                                                                  "blessing"))
-        if not baseline and blessings and "baseline_model_id" in blessings[0].custom_properties:
-            baseline = [blessings[0].custom_properties["baseline_model_id"].int_value]
-        out["baseline"] = model_info(baseline[0] if baseline else None)
-        out["candidate"] = model_info(candidate[0] if candidate else None)
-    if trainers:
-        base = input_artifact_ids(store, trainers[-1].id, "base_model")
-        out["warm_start_from"] = model_info(base[0] if base else None)
-        out["trainer_state"] = _state_name(trainers[-1].last_known_state)
-    return out
-
-
-def _state_name(state: int) -> str:
-    from ml_metadata.proto import metadata_store_pb2
-    return metadata_store_pb2.Execution.State.Name(state)
-
-
 def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     """One retraining run (see the module docstring); returns the run summary plus `spans` and
     `lineage`. `quiet`: one console line per component, the full stream in a log file
@@ -191,29 +146,20 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
             summary = run(config, quiet=quiet)
             summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
                                 "backfilled": backfilled}
-            summary["lineage"] = lineage_report(config)
     return summary
 
 
 def format_retrain(summary: Dict[str, Any]) -> str:
-    """Lines added after the run summary: spans, warm start, baseline, the Trainer's state."""
+    """Lines added after the run summary: spans, warm start, the Trainer's state (the baseline
+    is on the summary's change-gate line)."""
     spans, lineage = summary["spans"], summary.get("lineage", {})
-
-    def model(info: Optional[Dict[str, Any]]) -> str:
-        if not info:
-            return "none"
-        version = info.get("version")
-        return f"model {info['model_id']}" + (f" (version {version})" if version else "")
-
     lines = [f"spans: newest {spans['newest']}, trained on {spans['window']}"
              + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")]
     if "trainer_state" in lineage:
-        warm = (f"warm-started from {model(lineage['warm_start_from'])}"
+        warm = (f"warm-started from {describe_model(lineage['warm_start_from'])}"
                 if lineage.get("warm_start_from") else "")
         if lineage["trainer_state"] == "CACHED":
             lines.append("trainer: unchanged data, served from the cache (no training)")
         else:
             lines.append("trainer: trained a new model" + (f", {warm}" if warm else ""))
-    if "baseline" in lineage:
-        lines.append(f"evaluator baseline (latest blessed model): {model(lineage['baseline'])}")
     return "\n".join(lines)

@@ -155,7 +155,8 @@ def test_span_1_pushes_version_1(flow):
                                                                 "examples"))
     assert _span(examples) == 1
     assert "spans: newest 1, trained on [1]" in step["output"]
-    assert "evaluator baseline (latest blessed model): none" in step["output"]
+    assert "accuracy vs baseline: n/a, no blessed model of the same classes yet" in step["output"]
+    assert "baseline of the change gate" not in step["output"]
 
 
 # ------------------------------------------------------------------------------- span 2
@@ -173,7 +174,7 @@ def test_span_2_evaluator_baseline_is_version_1(flow):
     (blessing,) = store.get_artifacts_by_id([blessing_id])
     assert blessing.custom_properties["baseline_model_id"].int_value == model1.id
     version1 = flow["steps"]["span1"]["versions"][0]
-    assert f"evaluator baseline (latest blessed model): model {model1.id} (version {version1})" \
+    assert f"baseline of the change gate: model {model1.id} (version {version1}), the latest " \
         in flow["steps"]["span2"]["output"]
 
 

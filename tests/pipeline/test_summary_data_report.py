@@ -73,3 +73,23 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
             "split 'test'): dress precision=0.900 recall=0.800 (n=50)") in text
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
     assert "agreement=99.0% on validation" in text
+
+
+def test_the_change_gate_names_its_baseline_model_and_version():
+    from components.tfma_gates import no_baseline_row
+    change = {"name": "accuracy vs baseline", "metric": "accuracy", "threshold": -0.01,
+              "config_key": "evaluator.max_accuracy_drop", "kind": "change", "value": 0.02,
+              "passed": True, "candidate_value": 0.825, "baseline_value": 0.805}
+    lineage = {"baseline": {"model_id": 15, "uri": "/o/Trainer/model/15", "version": "3"},
+               "candidate": {"model_id": 21, "uri": "/o/Trainer/model/21", "version": None}}
+    base = {"metrics": {}, "blessed": True, "pushed": False}
+    text = format_summary({**base, "gates": [change], "lineage": lineage})
+    assert ("  baseline of the change gate: model 15 (version 3), the latest blessed model of "
+            "the same classes; candidate: model 21") in text
+    gone = format_summary({**base, "gates": [change], "lineage": {
+        **lineage, "baseline": {**lineage["baseline"], "version": None}}})
+    assert "model 15 (no pushed version holds it)" in gone
+    first = format_summary({**base, "gates": [no_baseline_row()],
+                            "lineage": {"baseline": None, "candidate": lineage["candidate"]}})
+    assert "accuracy vs baseline: n/a, no blessed model of the same classes yet" in first
+    assert "baseline of the change gate" not in first

@@ -1,0 +1,65 @@
+"""Which models a run read, from MLMD: the Evaluator's candidate and baseline, the Trainer's
+warm start, each named by its MLMD artifact id and the serving version it was pushed as."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from pipeline.config import PipelineConfig
+from pipeline.mlmd import open_store
+
+
+def node_executions(store, pipeline_name: str, node: str) -> List[Any]:
+    """MLMD executions of a pipeline node, oldest first."""
+    ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
+    return sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id) if ctx else []
+
+
+def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
+    """For the latest run: the Evaluator's `candidate` and `baseline` and the Trainer's
+    `warm_start_from` ({model_id, uri, version}: version None when no serving/<version>/ holds
+    that model) and `trainer_state` (an MLMD state name)."""
+    from components.export_pusher.executor import find_pushed_version
+    from pipeline.resolvers import input_artifact_ids, output_artifact_ids
+
+    store = open_store(config.metadata_path)
+
+    def model_info(model_id: Optional[int]) -> Optional[Dict[str, Any]]:
+        if model_id is None:
+            return None
+        (model,) = store.get_artifacts_by_id([model_id])
+        return {"model_id": model_id, "uri": model.uri,
+                "version": find_pushed_version(config.serving_dir, model.uri)}
+
+    out: Dict[str, Any] = {}
+    evaluators = node_executions(store, config.pipeline_name, "Evaluator")
+    trainers = node_executions(store, config.pipeline_name, "Trainer")
+    if evaluators:
+        candidate = input_artifact_ids(store, evaluators[-1].id, "model")
+        baseline = input_artifact_ids(store, evaluators[-1].id, "baseline_model")
+        # MLMD keeps one input event per artifact: when the baseline is the candidate itself
+        # (an unchanged re-run) only the 'model' event exists; the blessing names both.
+        blessings = store.get_artifacts_by_id(output_artifact_ids(store, evaluators[-1].id,
+                                                                  "blessing"))
+        if not baseline and blessings and "baseline_model_id" in blessings[0].custom_properties:
+            baseline = [blessings[0].custom_properties["baseline_model_id"].int_value]
+        out["baseline"] = model_info(baseline[0] if baseline else None)
+        out["candidate"] = model_info(candidate[0] if candidate else None)
+    if trainers:
+        base = input_artifact_ids(store, trainers[-1].id, "base_model")
+        out["warm_start_from"] = model_info(base[0] if base else None)
+        out["trainer_state"] = _state_name(trainers[-1].last_known_state)
+    return out
+
+
+def describe_model(info: Optional[Dict[str, Any]]) -> str:
+    """'model 12 (version 3)', 'model 12 (no pushed version holds it)' or 'none'."""
+    if not info:
+        return "none"
+    version = info.get("version")
+    return f"model {info['model_id']}" + (f" (version {version})" if version
+                                          else " (no pushed version holds it)")
+
+
+def _state_name(state: int) -> str:
+    from ml_metadata.proto import metadata_store_pb2
+    return metadata_store_pb2.Execution.State.Name(state)
