@@ -16,6 +16,7 @@ from tfx.types.system_executions import Deploy
 
 from components.export_pusher import executor
 from modules import tflite_variants as variant_table
+from modules.configs import ExportConfig
 
 
 class ExportPusherSpec(ComponentSpec):
@@ -85,7 +86,7 @@ class ExportPusher(base_component.BaseComponent):
                  max_probability_diff: Optional[Dict[str, float]] = None,
                  parity_split: str = "eval", seed: int = 0, litert_python: str = "",
                  latency_runs: int = 50, held_out_split: str = "",
-                 probability_diff_fraction: float = 1.0):
+                 probability_diff_fraction: float = ExportConfig.probability_diff_fraction):
         for name in tflite_variants:
             variant_table.variant(name)  # ValueError naming the known variants
         spec = ExportPusherSpec(

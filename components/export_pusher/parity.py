@@ -44,7 +44,7 @@ def check_not_single_class(probabilities: np.ndarray, labels: np.ndarray,
 
 
 def agreement(a: np.ndarray, b: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-              max_probability_diff: float = 1.0) -> Dict[str, Any]:
+              max_probability_diff: float) -> Dict[str, Any]:
     """Predicted-class agreement of probabilities `a` with `b` ([N, K] each), overall and per true
     class (name -> fraction), with the counts it comes from; `within`: how many examples have
     every |a - b| <= `max_probability_diff`; `max_abs_diff`: the largest |a - b|."""

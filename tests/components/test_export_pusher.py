@@ -552,3 +552,17 @@ def test_not_blessed_pushes_nothing(small_inputs):
     assert not os.path.exists(serving) or os.listdir(serving) == []
     assert pushed.get_int_custom_property("pushed") == 0
     assert not os.path.exists(os.path.join(pushed.uri, "report.json"))
+
+
+def test_the_component_defaults_to_the_pipelines_probability_rule():
+    """A user wiring ExportPusher by hand gets the pipeline's 99 % rule, not the strict max."""
+    from tfx.types import channel, standard_artifacts
+
+    from components.export_pusher.component import ExportPusher
+    from modules.configs import ExportConfig
+    pusher = ExportPusher(model=channel.Channel(type=standard_artifacts.Model),
+                          transformed_examples=channel.Channel(type=standard_artifacts.Examples),
+                          transform_graph=channel.Channel(type=standard_artifacts.TransformGraph),
+                          serving_dir="/tmp/serving")
+    assert pusher.exec_properties["probability_diff_fraction"] == \
+        ExportConfig().probability_diff_fraction == 0.99

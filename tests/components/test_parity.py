@@ -22,18 +22,20 @@ def test_agreement_overall_and_per_class():
     labels = np.array([0] * 8 + [1] * 2)
     sm = _probs([0] * 8 + [1] * 2)
     variant = _probs([0] * 8 + [0, 1])  # flips one example of the rare class
-    m = parity.agreement(variant, sm, labels, NAMES)
+    m = parity.agreement(variant, sm, labels, NAMES, max_probability_diff=1.0)
     assert m["agreement"] == 0.9 and m["per_class"]["dog"]["agreement"] == 0.5
     assert m["per_class"]["cat"] == {"agreement": 1.0, "agree": 8, "examples": 8}
     assert m["max_abs_diff"] == pytest.approx(0.8)
-    assert m["within"] == 10 and m["max_probability_diff"] == 1.0  # no bound given: all within
+    assert m["within"] == 10 and m["max_probability_diff"] == 1.0  # a bound of 1: all within
+    bounded = parity.agreement(variant, sm, labels, NAMES, max_probability_diff=0.5)
+    assert bounded["within"] == 9 and bounded["max_probability_diff"] == 0.5
 
 
 def test_a_class_the_variant_breaks_is_refused_even_when_overall_passes():
     labels = np.array([0] * 98 + [1] * 2)
     sm = _probs([0] * 98 + [1] * 2)
     variant = _probs([0] * 98 + [0, 0])
-    m = parity.agreement(variant, sm, labels, NAMES)
+    m = parity.agreement(variant, sm, labels, NAMES, max_probability_diff=1.0)
     assert m["agreement"] == 0.98
     reason = parity.judge("LiteRT", {**m, "max_abs_diff": 0.0}, 0.98, 1.0)
     assert reason and "class 'dog'" in reason and "LiteRT:" in reason
@@ -81,7 +83,7 @@ def test_one_stray_example_in_a_hundred_does_not_decide_two_do():
 
 def test_load_errors_refuse_whatever_else_passed():
     labels = np.array([0, 1])
-    ok = parity.agreement(_probs([0, 1]), _probs([0, 1]), labels, NAMES)
+    ok = parity.agreement(_probs([0, 1]), _probs([0, 1]), labels, NAMES, 1.0)
     assert parity.decide({"TensorFlow's interpreter": ok}, {}, 0.99, 0.01) == []
     reasons = parity.decide({"TensorFlow's interpreter": ok},
                             {"LiteRT": "RuntimeError: failed to prepare"}, 0.99, 0.01)
@@ -102,7 +104,7 @@ def test_runtimes_failing_alike_share_one_reason_naming_the_key():
                        "export.max_probability_diff.int8)"]
     reasons = parity.decide({"TensorFlow's interpreter": moved, "LiteRT": apart}, {}, 0.99, 1.0)
     assert [r.split(":")[0] for r in reasons] == ["TensorFlow's interpreter", "LiteRT"]
-    worse = parity.agreement(_probs([1, 1]), _probs([0, 1]), labels, NAMES)
+    worse = parity.agreement(_probs([1, 1]), _probs([0, 1]), labels, NAMES, 1.0)
     assert parity.decide({"LiteRT": worse}, {}, 1.0, 1.0, "dynamic_range")[0].endswith(
         "below 100.00% (set export.min_agreement.dynamic_range)")
 
