@@ -36,6 +36,10 @@ class AugmentationConfig:
     zoom_range: float = 0.2           # zoom factor uniform in [1 - z, 1 + z]
     horizontal_flip: bool = True
     fill_mode: str = "nearest"        # 'nearest' | 'reflect' | 'wrap' | 'constant'
+    # Independent of `enabled`: train (Tuner and Trainer) on every train image and its horizontal
+    # mirror, a fixed 2x that keeps feature caching (modules/mirroring.py). Only where a mirrored
+    # image is the same class.
+    mirrored_copies: bool = False
 
 
 # model.weights values that name a source instead of a file

@@ -26,12 +26,13 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import keras_tuner
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from modules import distribution, export, feature_cache
+from modules import distribution, export, feature_cache, mirroring
 from modules.compression_steps import (  # noqa: F401  (re-exported: tests, benchmarks)
     cluster_and_fine_tune, filter_prune_and_fine_tune, prune_and_fine_tune, prune_with_fallback,
     pruned_layer_names, quantization_aware_fine_tune)
@@ -122,6 +123,9 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
     seed = cfg.seed
     num_classes = cfg.num_classes
     strategy = strategy or tf.distribute.get_strategy()
+    if tr.augmentation.mirrored_copies:  # each train batch plus its mirror images (2x)
+        train_ds = mirroring.mirrored_batches(train_ds)
+        train_labels = np.concatenate([train_labels, train_labels])
     weights_path = cfg.weights_path or None
     jit = tr.jit_compile
     with strategy.scope():

@@ -36,6 +36,7 @@ from absl import logging
 from modules import feature_cache
 from modules.configs import SEARCH_SPACE_TYPES, RunConfig
 from modules.data import arrays_dataset
+from modules.mirroring import with_mirrored
 from modules.model import build_model_from_config, set_base_trainable
 from modules.training import class_weight_for, compile_model
 from modules.tuner_strategies import strategy
@@ -153,6 +154,8 @@ def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int
 
 def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights, save_weights):
     xt, yt, xv, yv = fold
+    if config.trainer.augmentation.mirrored_copies:  # as the Trainer fits (held-out part as is)
+        xt, yt = with_mirrored(xt, yt)
     num_classes = config.num_classes
     weights_path = config.weights_path or None
     lr = float(values.get("learning_rate", config.tuner.learning_rate[0]))

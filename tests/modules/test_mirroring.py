@@ -1,0 +1,93 @@
+"""Mirrored copies (`trainer.augmentation.mirrored_copies`): the train split plus its horizontal
+mirrors, in the Trainer (phase 1 on cached features included) and the Tuner's trials; validation
+untouched."""
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modules import feature_cache, mirroring, trainer, tuning
+from modules.configs import (AugmentationConfig, FineTuneConfig, ModelConfig, PruningConfig,
+                             RunConfig, TrainerConfig)
+from modules.data import arrays_dataset
+
+SIZE = 32
+
+
+def _arrays(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(np.int64)
+    return rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32), labels
+
+
+def test_mirrored_batches_append_each_batchs_mirror_images():
+    x, y = _arrays(6, 0)
+    batches = list(mirroring.mirrored_batches(arrays_dataset(x, y, 4, False, 0)))
+    assert [b[0].shape[0] for b in batches] == [8, 4]  # batches of 4 and 2, each doubled
+    images, labels = batches[0]
+    np.testing.assert_array_equal(images[:4], x[:4])
+    np.testing.assert_array_equal(images[4:], x[:4, :, ::-1, :])
+    np.testing.assert_array_equal(labels, np.concatenate([y[:4], y[:4]]))
+    assert not np.array_equal(images[4:], images[:4])  # the width axis really is reversed
+
+
+def test_with_mirrored_arrays():
+    x, y = _arrays(3, 1)
+    mx, my = mirroring.with_mirrored(x, y)
+    assert mx.shape == (6, SIZE, SIZE, 3) and list(my) == list(y) * 2
+    np.testing.assert_array_equal(mx[3:, :, 0], x[:, :, -1])
+
+
+@pytest.fixture()
+def eager():
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_the_trainer_fits_the_head_on_the_train_images_and_their_mirrors(
+        eager, monkeypatch, imagenet_weights_path, mirrored):
+    """Phase 1 on cached ImageNet features: the head sees 2N train features with mirrored
+    copies (N without); validation stays the N validation images."""
+    seen = []
+    real = feature_cache.fit_tail
+    monkeypatch.setattr(feature_cache, "fit_tail", lambda model, features, labels, **k: (
+        seen.append((len(features), len(k["validation"][0]), labels.tolist())),
+        real(model, features, labels, **k))[1])
+    cfg = RunConfig(
+        class_names=["a", "b"], weights_path=imagenet_weights_path,
+        model=ModelConfig(image_size=SIZE, head_units=8, dropout=0.0),
+        trainer=TrainerConfig(
+            epochs=1, augmentation=AugmentationConfig(enabled=False, mirrored_copies=mirrored),
+            fine_tune=FineTuneConfig(unfreeze_blocks=0), pruning=PruningConfig(enabled=False)))
+    x, y = _arrays(4, 2)
+    xv, yv = _arrays(4, 3)
+    hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
+    _, summary = trainer.train(cfg, hp, arrays_dataset(x, y, 4, False, 0),
+                               arrays_dataset(xv, yv, 4, False, 0), y)
+    (count, validation, labels) = seen[0]
+    assert (count, validation) == ((8, 4) if mirrored else (4, 4))
+    assert sorted(labels) == sorted(list(y) * (2 if mirrored else 1))
+    assert summary["augmentation"]["mirrored_copies"] is mirrored
+    assert summary["phase1"]["features_cached"]
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_tuner_trial_fits_on_the_mirrored_train_part_and_scores_the_held_out_part_as_is(
+        monkeypatch, mirrored):
+    sizes = []
+    real = tuning.arrays_dataset
+    monkeypatch.setattr(tuning, "arrays_dataset",
+                        lambda x, y, *a, **k: sizes.append(len(x)) or real(x, y, *a, **k))
+    cfg = RunConfig(seed=7, class_names=["a", "b"], run_eagerly=True,
+                    model=ModelConfig(image_size=SIZE, weights="none", head_units=4,
+                                      dropout=0.0),
+                    trainer=TrainerConfig(augmentation=AugmentationConfig(
+                        enabled=False, mirrored_copies=mirrored)))
+    cfg = dataclasses.replace(cfg, tuner=dataclasses.replace(cfg.tuner, epochs=1))
+    x, y = _arrays(8, 4)
+    xv, yv = _arrays(6, 5)
+    tuning.train_trial({"learning_rate": 0.01, "batch_size": 8}, cfg, (x, y, xv, yv), 7)
+    assert sizes == [16 if mirrored else 8, 6]  # fit on the train part, score the held-out part
