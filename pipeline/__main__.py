@@ -154,7 +154,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _run_compiled(args)
         config = load_config(args.config, args.profile, args.overrides)
         if args.command in ("run", "retrain", "validate"):
-            litert = _check_litert(config)
+            litert = _check_litert(config, args.command)
         if args.command == "validate":
             from pipeline.config.validate import data_overview
             print(json.dumps(config.to_dict(), indent=2))
@@ -214,7 +214,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 4 if e.known else 1
 
 
-def _check_litert(config) -> str:
+def _check_litert(config, command: str) -> str:
     """The ExportPusher checks every .tflite in standalone LiteRT: fail before any work when its
     environment is missing. Returns the line naming the interpreter that will be used."""
     from modules.litert import ENV_VAR, LiteRTUnavailableError, litert_python
@@ -222,7 +222,9 @@ def _check_litert(config) -> str:
     try:
         path = litert_python(config.export.litert_python)
     except LiteRTUnavailableError as e:
-        raise ConfigError(f"export.litert_python: {e}") from None
+        hint = (" (validate checks a local run; a config meant only for Vertex AI is checked by "
+                "`compile`, whose container brings LiteRT)" if command == "validate" else "")
+        raise ConfigError(f"export.litert_python: {e}{hint}") from None
     source = (f"${ENV_VAR}, which overrides export.litert_python" if os.environ.get(ENV_VAR)
               else "export.litert_python")
     return f"LiteRT (the parity gate's runtime): {path} (from {source})"

@@ -424,8 +424,9 @@ def test_cli_validate_checks_and_names_the_litert_environment(tmp_path, capsys, 
     and whether $LITERT_PYTHON overrode the config."""
     monkeypatch.setenv("LITERT_PYTHON", str(tmp_path / "nowhere" / "python"))
     assert main(["validate"]) == 2
-    assert "config error: export.litert_python: LiteRT environment not found" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "config error: export.litert_python: LiteRT environment not found" in err
+    assert "a config meant only for Vertex AI is checked by `compile`" in err
     python = tmp_path / "python"
     python.write_text("")
     monkeypatch.setenv("LITERT_PYTHON", str(python))

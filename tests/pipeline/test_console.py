@@ -243,7 +243,7 @@ def test_verbose_changes_nothing_and_nested_runs_share_one_log(tmp_path, capfd):
 def cli(monkeypatch, tiny_image_tree, tmp_path):
     """main(['run', ...]) with local_runner.run replaced by `fake` (no LiteRT check, no hook)."""
     import pipeline.__main__ as cli_main
-    monkeypatch.setattr(cli_main, "_check_litert", lambda config: None)
+    monkeypatch.setattr(cli_main, "_check_litert", lambda config, command: None)
     monkeypatch.setattr("pipeline.beam_launcher.install_bind_hook", lambda **kw: None)
 
     def call(fake, *extra):
