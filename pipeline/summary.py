@@ -106,7 +106,9 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
                      f"than one split ({leakage['leaked_files']} files), listed in "
                      f"{os.path.join(data['examples_uri'], 'leakage.json')}")
         for d in leakage["duplicates"][:max_listed]:
-            lines.append("  " + " == ".join(p for paths in d["paths"].values() for p in paths))
+            # with each file's split: a validation file carved from train/ has a train/ path
+            lines.append("  " + " == ".join(f"{p} ({split})" for split, paths in d["paths"].items()
+                                            for p in paths))
     return lines
 
 

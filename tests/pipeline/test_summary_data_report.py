@@ -20,8 +20,13 @@ def test_quarantine_and_leakage_lines():
         "  /data/train/shirt/corrupt.png: not a decodable image (x)",
         "LEAKAGE: 1 image(s) with identical bytes in more than one split (2 files), listed in "
         "/out/ImageExampleGen/examples/1/leakage.json",
-        "  train/shirt/a.png == eval/shirt/b.png",
+        "  train/shirt/a.png (train) == eval/shirt/b.png (eval)",
     ]
+    carved = {**DATA, "quarantine": {}, "leakage": {"leaked_files": 2, "duplicates": [
+        {"sha256": "cd", "paths": {"train": ["train/shirt/x.webp"],
+                                   "validation": ["train/shirt/img 0.PNG"]}}]}}
+    assert format_data_report(carved)[-1] == \
+        "  train/shirt/x.webp (train) == train/shirt/img 0.PNG (validation)"
 
 
 def test_ignored_non_image_files_get_one_line():
