@@ -162,6 +162,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("\n".join(data_overview(config) + [litert]), file=sys.stderr)
             return 0
         if args.command == "report":
+            if not os.path.exists(config.metadata_path):
+                print(f"error: no run under {config.output_root} yet (no MLMD at "
+                      f"{config.metadata_path}): `python -m pipeline run` with the same --config "
+                      f"/ --set first", file=sys.stderr)
+                return 2
             from pipeline.lineage import lineage_report
             from pipeline.summary import format_summary, run_summary
             summary = run_summary(config.metadata_path, list(config.data.class_names))

@@ -656,3 +656,11 @@ def test_class_folders_directly_under_the_root_get_a_hint(tmp_path):
     assert "has 0 class folder(s) under 'train/*/*'" in msg, msg
     assert "its folders ['cat', 'dog'] hold the images directly" in msg
     assert "--set 'data.train_pattern=*/*' --set data.eval_pattern=" in msg
+
+
+def test_cli_report_before_any_run_is_one_error_line(tmp_path, capsys):
+    """`report` on an output root without a run: one line and exit 2, not MLMD's traceback."""
+    assert main(["report", "--set", f"output.root={tmp_path / 'fresh'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: no run under {tmp_path / 'fresh'} yet (no MLMD at " in err
+    assert "Traceback" not in err
