@@ -167,10 +167,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f"{config.metadata_path}): `python -m pipeline run` with the same --config "
                       f"/ --set first", file=sys.stderr)
                 return 2
-            from pipeline.lineage import lineage_report
+            from pipeline.lineage import summary_lineage
             from pipeline.summary import format_summary, run_summary
             summary = run_summary(config.metadata_path, list(config.data.class_names))
-            summary["lineage"] = lineage_report(config)
+            summary["lineage"] = summary_lineage(config)
             print(format_summary(summary))
             return 0
         if args.command in ("compile", "submit", "schedule"):

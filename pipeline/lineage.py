@@ -51,6 +51,15 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     return out
 
 
+def summary_lineage(config: PipelineConfig) -> Dict[str, Any]:
+    """`lineage_report` for the run summary, which must still print after a finished run: an
+    unreadable MLMD or serving/ report gives {"error": "<type>: <message>"} instead."""
+    try:
+        return lineage_report(config)
+    except Exception as e:  # pylint: disable=broad-except
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def describe_model(info: Optional[Dict[str, Any]]) -> str:
     """'model 12 (version 3)', 'model 12 (no pushed version holds it)' or 'none'."""
     if not info:

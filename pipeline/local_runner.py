@@ -62,7 +62,7 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
         from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
         from pipeline.pipeline import create_pipeline
         from pipeline.stale_executions import cancel_stale_executions
-        from pipeline.lineage import lineage_report
+        from pipeline.lineage import summary_lineage
         from pipeline.summary import run_summary
 
         logging.set_verbosity(logging.INFO)
@@ -85,7 +85,7 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
                 f"{(str(e).strip().splitlines() or [''])[-1][:500]}")
             raise RunFailedError(message, log_path, known, run_log=current_log()) from e
         summary = run_summary(config.metadata_path, list(config.data.class_names))
-        summary["lineage"] = lineage_report(config)
+        summary["lineage"] = summary_lineage(config)
         summary["cancelled_stale_executions"] = cancelled
         summary["wall_seconds"] = round(time.time() - started, 1)
     return summary

@@ -199,10 +199,13 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     if summary.get("gates_error"):
         lines.append(f"  gates could not be read: {summary['gates_error']}")
     lines += [f"  gate {format_gate(g)}" for g in gates]
-    baseline = (summary.get("lineage") or {}).get("baseline")
+    lineage = summary.get("lineage") or {}
+    if lineage.get("error"):
+        lines.append(f"  the change gate's baseline could not be read: {lineage['error']}")
+    baseline = lineage.get("baseline")
     if baseline:
         from pipeline.lineage import describe_model
-        candidate = (summary.get("lineage") or {}).get("candidate")
+        candidate = lineage.get("candidate")
         lines.append(f"  baseline of the change gate: {describe_model(baseline)}, the latest "
                      f"blessed model of the same classes"
                      + (f"; candidate: model {candidate['model_id']}" if candidate else ""))

@@ -1,4 +1,6 @@
 """The run summary lists quarantined files (path: reason) and train/eval leakage."""
+import os
+
 from pipeline.summary import format_data_report, format_summary
 
 DATA = {
@@ -98,3 +100,17 @@ def test_the_change_gate_names_its_baseline_model_and_version():
                             "lineage": {"baseline": None, "candidate": lineage["candidate"]}})
     assert "accuracy vs baseline: n/a, no blessed model of the same classes yet" in first
     assert "baseline of the change gate" not in first
+
+
+def test_an_unreadable_lineage_is_a_summary_line_not_a_failed_run(tmp_path):
+    """After a finished run the summary must print: MLMD that cannot be opened (here: a
+    directory where the file should be) is named on the change gate's line instead."""
+    from pipeline.config import load_config
+    from pipeline.lineage import summary_lineage
+    config = load_config(overrides=[f"output.root={tmp_path}"])
+    os.makedirs(config.metadata_path)
+    lineage = summary_lineage(config)
+    assert set(lineage) == {"error"} and lineage["error"]
+    text = format_summary({"metrics": {}, "blessed": False, "pushed": False, "gates": [],
+                           "lineage": lineage})
+    assert f"  the change gate's baseline could not be read: {lineage['error']}" in text
