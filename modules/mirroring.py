@@ -10,13 +10,17 @@ import numpy as np
 import tensorflow as tf
 
 
-def mirrored_batches(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Each batch (images float32 [B, H, W, C], labels [B]) -> (images and their mirrors
-    [2B, H, W, C], labels [2B]): the mirrors follow the originals, width axis reversed."""
-    def both(images, labels):
-        return (tf.concat([images, tf.reverse(images, axis=[2])], axis=0),
-                tf.concat([labels, labels], axis=0))
-    return dataset.map(both, num_parallel_calls=tf.data.AUTOTUNE)
+def mirrored_batches(dataset: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Batches (images float32 [b, H, W, C], labels [b]) -> batches of `batch_size` (the global
+    batch the input had, so that `distribution.describe` and the learning rate stay true) drawn
+    from every image and its mirror (width axis reversed): 2x the batches per epoch. A mirror
+    follows its original, then a shuffle over 2 batches (`seed`) spreads the pairs."""
+    def both(image, label):
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.stack([image, tf.reverse(image, axis=[1])]), tf.stack([label, label])))
+    return (dataset.unbatch().flat_map(both)
+            .shuffle(2 * batch_size, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def with_mirrored(images: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

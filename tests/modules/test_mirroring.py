@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from modules import feature_cache, mirroring, trainer, tuning
 from modules.configs import (AugmentationConfig, FineTuneConfig, ModelConfig, PruningConfig,
@@ -21,15 +22,27 @@ def _arrays(n, seed):
     return rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32), labels
 
 
-def test_mirrored_batches_append_each_batchs_mirror_images():
+def _rows(images):
+    return sorted(map(bytes, np.asarray(images).reshape(len(images), -1)))
+
+
+def test_mirrored_batches_keep_the_batch_size_and_hold_every_image_and_its_mirror():
     x, y = _arrays(6, 0)
-    batches = list(mirroring.mirrored_batches(arrays_dataset(x, y, 4, False, 0)))
-    assert [b[0].shape[0] for b in batches] == [8, 4]  # batches of 4 and 2, each doubled
-    images, labels = batches[0]
-    np.testing.assert_array_equal(images[:4], x[:4])
-    np.testing.assert_array_equal(images[4:], x[:4, :, ::-1, :])
-    np.testing.assert_array_equal(labels, np.concatenate([y[:4], y[:4]]))
-    assert not np.array_equal(images[4:], images[:4])  # the width axis really is reversed
+    batches = list(mirroring.mirrored_batches(arrays_dataset(x, y, 4, False, 0), 4, seed=0))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 4]  # 12 images in batches of 4, not 8
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    mirrors = x[:, :, ::-1, :]
+    assert not np.array_equal(mirrors, x)  # the width axis really is reversed
+    assert _rows(images) == _rows(np.concatenate([x, mirrors]))
+    for image, label in zip(images, labels):  # each copy keeps its original's label
+        index = [i for i in range(6) if np.array_equal(image, x[i])
+                 or np.array_equal(image, mirrors[i])]
+        assert label == y[index[0]]
+    again = np.concatenate([b[0] for b in mirroring.mirrored_batches(
+        arrays_dataset(x, y, 4, False, 0), 4, seed=0)])
+    assert not np.array_equal(images, np.concatenate([x, mirrors]))  # pairs shuffled apart
+    assert _rows(again) == _rows(images)
 
 
 def test_with_mirrored_arrays():
@@ -37,13 +50,6 @@ def test_with_mirrored_arrays():
     mx, my = mirroring.with_mirrored(x, y)
     assert mx.shape == (6, SIZE, SIZE, 3) and list(my) == list(y) * 2
     np.testing.assert_array_equal(mx[3:, :, 0], x[:, :, -1])
-
-
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
 
 
 @pytest.mark.parametrize("mirrored", [False, True])
@@ -72,6 +78,33 @@ def test_the_trainer_fits_the_head_on_the_train_images_and_their_mirrors(
     assert sorted(labels) == sorted(list(y) * (2 if mirrored else 1))
     assert summary["augmentation"]["mirrored_copies"] is mirrored
     assert summary["phase1"]["features_cached"]
+
+
+def test_the_uncached_trainer_path_fits_batches_of_the_configured_size(
+        eager, monkeypatch, imagenet_weights_path):
+    """With random augmentation the features are not cached: `model.fit` gets the mirrored
+    dataset itself, in batches of `batch_size` (the size the summary records), 2N images."""
+    fitted = []
+    real = tf_keras.Model.fit
+
+    def fit(self, x=None, *a, **k):
+        if isinstance(x, tf.data.Dataset) and not fitted:
+            fitted.extend(int(b[0].shape[0]) for b in x)
+        return real(self, x, *a, **k)
+    monkeypatch.setattr(tf_keras.Model, "fit", fit)
+    cfg = RunConfig(
+        class_names=["a", "b"], weights_path=imagenet_weights_path,
+        model=ModelConfig(image_size=SIZE, head_units=8, dropout=0.0),
+        trainer=TrainerConfig(
+            epochs=1, augmentation=AugmentationConfig(enabled=True, mirrored_copies=True),
+            fine_tune=FineTuneConfig(unfreeze_blocks=0), pruning=PruningConfig(enabled=False)))
+    x, y = _arrays(6, 2)
+    hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
+    _, summary = trainer.train(cfg, hp, arrays_dataset(x, y, 4, False, 0),
+                               arrays_dataset(x, y, 4, False, 0), y)
+    assert not summary["phase1"]["features_cached"]
+    assert fitted == [4, 4, 4]
+    assert summary["distribution"]["global_batch_size"] == 4
 
 
 @pytest.mark.parametrize("mirrored", [False, True])
