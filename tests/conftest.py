@@ -147,3 +147,12 @@ def image_helpers():
     """The image helpers above as one object (tests have no package to import them from)."""
     return types.SimpleNamespace(asymmetric_rgb=asymmetric_rgb, encode_image=encode_image,
                                  special_pngs=special_pngs)
+
+
+@pytest.fixture()
+def eager():
+    """tf.functions run eagerly (Keras fits on a few images skip graph tracing); reset after."""
+    import tensorflow as tf
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)

@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from components.export_pusher import parity
 from components.export_pusher.executor import Executor
@@ -33,13 +32,6 @@ def _bright_vs_dark(n, seed):
     base = np.where(labels == 1, 190.0, 60.0)[:, None, None, None]
     images = np.clip(base + rng.normal(0, 25, (n, SIZE, SIZE, 3)), 0, 255).astype(np.float32)
     return images, labels
-
-
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
 
 
 def test_compression_profile_model_passes_the_int8_parity_gate_in_litert(eager, tmp_path):

@@ -12,13 +12,6 @@ from modules.data import arrays_dataset
 from modules.model import build_model
 
 
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
-
-
 def _head(seed=0):
     """x [B, 4] -> Dense(3, relu) 'dense_a' -> Dense(1, sigmoid) 'out'."""
     tf_keras.utils.set_random_seed(seed)

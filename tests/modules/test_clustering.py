@@ -7,7 +7,6 @@ tf.functions run eagerly (as tests/modules/test_trainer_phases.py): no minutes o
 """
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from modules import clustering, export, qat, trainer
 from modules.configs import (ClusteringConfig, FineTuneConfig, ModelConfig, PruningConfig,
@@ -18,13 +17,6 @@ from modules.model import build_model
 
 SIZE = 32
 LAYERS = ["block5_conv3", "head_dense", "predictions"]
-
-
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
 
 
 def _arrays(n=8, seed=0):

@@ -96,13 +96,6 @@ def _model():
                        base_trainable=False, seed=1)
 
 
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
-
-
 @pytest.mark.parametrize("cached", [False, True])
 def test_pruning_fine_tune_with_distillation_prunes_and_returns_the_plain_model(eager, cached):
     """`trainer.pruning.distillation: 0.5` in the real fine-tune (VGG16 32x32, top block

@@ -3,7 +3,6 @@
 kernel variable names are kept, and the QAT model exports to int8 TFLite which runs and agrees
 with it. tf.functions run eagerly (as tests/modules/test_trainer_phases.py)."""
 import numpy as np
-import pytest
 import tensorflow as tf
 import tf_keras
 
@@ -15,13 +14,6 @@ from modules.model import build_model
 
 SIZE = 32
 LAYERS = ["block5_conv3", "head_dense", "predictions"]
-
-
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
 
 
 def _arrays(n=8, seed=0):

@@ -24,13 +24,6 @@ SIZE = 32
 BLOCK = {name: int(name[5]) for name in CONV_LAYER_NAMES}
 
 
-@pytest.fixture()
-def eager():
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
-
-
 def _data(n=4, seed=0):  # one batch: one step per epoch
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
