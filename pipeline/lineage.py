@@ -14,8 +14,18 @@ def node_executions(store, pipeline_name: str, node: str) -> List[Any]:
     return sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id) if ctx else []
 
 
+def finished(executions: List[Any]) -> List[Any]:
+    """The executions that completed or were served from the cache (their inputs and outputs
+    are whole; a failed or running one may have read models it never judged)."""
+    from ml_metadata.proto import metadata_store_pb2
+    done = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+    return [e for e in executions if e.last_known_state in done]
+
+
 def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
-    """For the latest run: the Evaluator's `candidate` and `baseline` and the Trainer's
+    """For the latest run: the latest finished Evaluator's `candidate` and `baseline` (the
+    models behind the gates the summary prints; a later failed Evaluator is skipped) and the
+    latest Trainer's
     `warm_start_from` ({model_id, uri, version}: version None when no serving/<version>/ holds
     that model) and `trainer_state` (an MLMD state name)."""
     from components.export_pusher.executor import find_pushed_version
@@ -31,24 +41,47 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
                 "version": find_pushed_version(config.serving_dir, model.uri)}
 
     out: Dict[str, Any] = {}
-    evaluators = node_executions(store, config.pipeline_name, "Evaluator")
+    evaluators = finished(node_executions(store, config.pipeline_name, "Evaluator"))
     trainers = node_executions(store, config.pipeline_name, "Trainer")
     if evaluators:
         candidate = input_artifact_ids(store, evaluators[-1].id, "model")
         baseline = input_artifact_ids(store, evaluators[-1].id, "baseline_model")
-        # MLMD keeps one input event per artifact: when the baseline is the candidate itself
-        # (an unchanged re-run) only the 'model' event exists; the blessing names both.
+        # The blessing names the baseline too (its custom property), for an Evaluator whose
+        # input events lack the 'baseline_model' key.
         blessings = store.get_artifacts_by_id(output_artifact_ids(store, evaluators[-1].id,
                                                                   "blessing"))
         if not baseline and blessings and "baseline_model_id" in blessings[0].custom_properties:
             baseline = [blessings[0].custom_properties["baseline_model_id"].int_value]
         out["baseline"] = model_info(baseline[0] if baseline else None)
         out["candidate"] = model_info(candidate[0] if candidate else None)
+        if not baseline and candidate:
+            out["same_classes_other_order"] = reordered_blessed_model(store, candidate[0])
     if trainers:
         base = input_artifact_ids(store, trainers[-1].id, "base_model")
         out["warm_start_from"] = model_info(base[0] if base else None)
         out["trainer_state"] = _state_name(trainers[-1].last_known_state)
     return out
+
+
+def reordered_blessed_model(store, candidate_id: int) -> Optional[Dict[str, Any]]:
+    """The newest blessed model ({model_id, class_names}) trained on the candidate's classes in
+    another order, or None. It is never the change gate's baseline (a model's outputs follow its
+    class order), so a run without a baseline says why when this exists."""
+    from pipeline.resolvers import class_names_at
+
+    (candidate,) = store.get_artifacts_by_id([candidate_id])
+    wanted = class_names_at(candidate.uri)
+    if not wanted:
+        return None
+    blessed = sorted({b.custom_properties["current_model_id"].int_value
+                      for b in store.get_artifacts_by_type("ModelBlessing")
+                      if b.custom_properties["blessed"].int_value == 1}, reverse=True)
+    models = store.get_artifacts_by_id([i for i in blessed if i != candidate_id])
+    for model in sorted(models, key=lambda m: -m.id):
+        names = class_names_at(model.uri)
+        if names and names != wanted and sorted(names) == sorted(wanted):
+            return {"model_id": model.id, "class_names": names}
+    return None
 
 
 def summary_lineage(config: PipelineConfig) -> Dict[str, Any]:

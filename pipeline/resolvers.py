@@ -36,8 +36,13 @@ TRAINING_SUMMARY = "training_summary.json"  # written by modules/trainer.run_fn 
 
 def model_class_names(model: types.Artifact) -> Optional[List[str]]:
     """The class names a Model was trained on (its training_summary.json), None if unknown."""
+    return class_names_at(model.uri)
+
+
+def class_names_at(model_uri: str) -> Optional[List[str]]:
+    """`model_class_names` for a Model artifact's uri (an MLMD proto has no Artifact class)."""
     from tfx.dsl.io import fileio
-    path = os.path.join(model.uri, TRAINING_SUMMARY)
+    path = os.path.join(model_uri, TRAINING_SUMMARY)
     try:
         with fileio.open(path, "r") as f:
             names = json.load(f).get("class_names")

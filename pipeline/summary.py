@@ -203,11 +203,17 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     if lineage.get("error"):
         lines.append(f"  the change gate's baseline could not be read: {lineage['error']}")
     baseline = lineage.get("baseline")
+    other_order = lineage.get("same_classes_other_order")
+    if not baseline and other_order:
+        lines.append(f"  no baseline, though model {other_order['model_id']} (blessed) has these "
+                     f"classes in another order, {other_order['class_names']}: a model's outputs "
+                     f"follow its class order, so it is not compared; list data.class_names in "
+                     f"that order to compare with it")
     if baseline:
         from pipeline.lineage import describe_model
         candidate = lineage.get("candidate")
         lines.append(f"  baseline of the change gate: {describe_model(baseline)}, the latest "
-                     f"blessed model of the same classes"
+                     f"blessed model of the same classes other than the candidate"
                      + (f"; candidate: model {candidate['model_id']}" if candidate else ""))
     return lines
 

@@ -307,7 +307,8 @@ def test_worse_model_is_not_blessed_and_not_pushed(worse):
     # ... and which model the baseline is: the pushed version's
     assert re.search(r"baseline of the change gate: model \d+ \(version "
                      + re.escape(str(worse["version"])) + r"\), the latest blessed model of the "
-                     r"same classes; candidate: model \d+", worse["output"]), worse["output"][-3000:]
+                     r"same classes other than the candidate; candidate: model \d+",
+                     worse["output"]), worse["output"][-3000:]
     assert worse["versions"] == [worse["version"]]
 
 

@@ -92,7 +92,7 @@ def test_the_change_gate_names_its_baseline_model_and_version():
     base = {"metrics": {}, "blessed": True, "pushed": False}
     text = format_summary({**base, "gates": [change], "lineage": lineage})
     assert ("  baseline of the change gate: model 15 (version 3), the latest blessed model of "
-            "the same classes; candidate: model 21") in text
+            "the same classes other than the candidate; candidate: model 21") in text
     gone = format_summary({**base, "gates": [change], "lineage": {
         **lineage, "baseline": {**lineage["baseline"], "version": None}}})
     assert "model 15 (no pushed version holds it)" in gone

@@ -1,0 +1,101 @@
+"""lineage_report on a real SQLite MLMD: the models named beside the change gate come from the
+latest Evaluator that finished, not from a later one that failed."""
+import json
+import os
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from pipeline.config import load_config
+from pipeline.lineage import lineage_report
+from pipeline.mlmd import CREATE, open_store
+
+
+def _evaluator(store, types, context_id, state, candidate, baseline):
+    [eid] = store.put_executions([pb.Execution(type_id=types["Evaluator"], last_known_state=state)])
+    store.put_attributions_and_associations([], [pb.Association(context_id=context_id,
+                                                                execution_id=eid)])
+    events = []
+    for key, model_id in (("model", candidate), ("baseline_model", baseline)):
+        event = pb.Event(execution_id=eid, artifact_id=model_id, type=pb.Event.INPUT)
+        event.path.steps.add().key = key
+        events.append(event)
+    store.put_events(events)
+    return eid
+
+
+def test_a_failed_evaluator_after_a_finished_one_does_not_name_the_baseline(tmp_path):
+    config = load_config(overrides=[f"output.root={tmp_path}"])
+    store = open_store(config.metadata_path, CREATE)
+    types = {"Evaluator": store.put_execution_type(pb.ExecutionType(name="Evaluator"))}
+    model_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    node = store.put_context_type(pb.ContextType(name="node"))
+    [ctx] = store.put_contexts([pb.Context(type_id=node,
+                                           name=f"{config.pipeline_name}.Evaluator")])
+    m1, m2, m3, m4 = store.put_artifacts(
+        [pb.Artifact(type_id=model_type, uri=str(tmp_path / f"model{i}")) for i in range(4)])
+    os.makedirs(os.path.join(config.serving_dir, "1"))
+    with open(os.path.join(config.serving_dir, "1", "report.json"), "w") as f:
+        json.dump({"model_uri": str(tmp_path / "model0")}, f)
+
+    _evaluator(store, types, ctx, pb.Execution.COMPLETE, candidate=m2, baseline=m1)
+    assert (lineage_report(config)["baseline"]["model_id"],
+            lineage_report(config)["candidate"]["model_id"]) == (m1, m2)
+    assert lineage_report(config)["baseline"]["version"] == 1
+    _evaluator(store, types, ctx, pb.Execution.FAILED, candidate=m4, baseline=m3)
+    report = lineage_report(config)
+    assert (report["baseline"]["model_id"], report["candidate"]["model_id"]) == (m1, m2)
+    _evaluator(store, types, ctx, pb.Execution.CACHED, candidate=m4, baseline=m2)
+    report = lineage_report(config)
+    assert (report["baseline"]["model_id"], report["candidate"]["model_id"]) == (m2, m4)
+    assert report["baseline"]["version"] is None
+
+
+def _model_dir(tmp_path, name, class_names):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "training_summary.json").write_text(json.dumps({"class_names": class_names}))
+    return str(folder)
+
+
+def test_a_blessed_model_of_the_same_classes_in_another_order_is_named_not_compared(tmp_path):
+    """Reordered data.class_names: no baseline (outputs follow the class order), and the
+    summary says which blessed model that excludes and the order that would compare with it."""
+    from pipeline.summary import format_summary
+    config = load_config(overrides=[f"output.root={tmp_path / 'out'}"])
+    os.makedirs(config.output_root)
+    store = open_store(config.metadata_path, CREATE)
+    types = {"Evaluator": store.put_execution_type(pb.ExecutionType(name="Evaluator"))}
+    model_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    blessing_type = store.put_artifact_type(pb.ArtifactType(name="ModelBlessing"))
+    node = store.put_context_type(pb.ContextType(name="node"))
+    [ctx] = store.put_contexts([pb.Context(type_id=node,
+                                           name=f"{config.pipeline_name}.Evaluator")])
+    orders = {"old": ["b", "a", "c"], "older": ["c", "b", "a"], "other": ["a", "b", "d"],
+              "new": ["a", "b", "c"]}
+    ids = dict(zip(["older", "old", "other", "new"], store.put_artifacts(
+        [pb.Artifact(type_id=model_type, uri=_model_dir(tmp_path, n, orders[n]))
+         for n in ["older", "old", "other", "new"]])))
+    blessings = []
+    for name in ("older", "old", "other"):
+        b = pb.Artifact(type_id=blessing_type, uri=str(tmp_path / f"blessing-{name}"))
+        b.custom_properties["blessed"].int_value = 1
+        b.custom_properties["current_model_id"].int_value = ids[name]
+        blessings.append(b)
+    store.put_artifacts(blessings)
+    [eid] = store.put_executions([pb.Execution(type_id=types["Evaluator"],
+                                               last_known_state=pb.Execution.COMPLETE)])
+    store.put_attributions_and_associations([], [pb.Association(context_id=ctx,
+                                                                execution_id=eid)])
+    event = pb.Event(execution_id=eid, artifact_id=ids["new"], type=pb.Event.INPUT)
+    event.path.steps.add().key = "model"
+    store.put_events([event])
+
+    report = lineage_report(config)
+    assert report["baseline"] is None and report["candidate"]["model_id"] == ids["new"]
+    assert report["same_classes_other_order"] == {"model_id": ids["old"],
+                                                  "class_names": ["b", "a", "c"]}
+    text = format_summary({"metrics": {}, "blessed": True, "pushed": False, "gates": [],
+                           "lineage": report})
+    assert (f"  no baseline, though model {ids['old']} (blessed) has these classes in another "
+            f"order, ['b', 'a', 'c']") in text
+    assert "list data.class_names in that order" in text
