@@ -22,6 +22,7 @@ from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
 from components.image_example_gen.data_checks import read_data_checks
+from modules.configs import ExportConfig
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample
 from modules.export import gzip_size
@@ -396,9 +397,10 @@ def _thresholds(variant: str, exec_properties: Dict[str, Any]):
 
 
 def _diff_fraction(exec_properties: Dict[str, Any]) -> float:
-    """probability_diff_fraction (1.0 when unset: every example within max_probability_diff)."""
+    """probability_diff_fraction; unset (a component built without it): the configured default,
+    `ExportConfig.probability_diff_fraction`, as the component and `export:` default to."""
     value = exec_properties.get("probability_diff_fraction")
-    return 1.0 if value in (None, "") else float(value)
+    return (ExportConfig.probability_diff_fraction if value in (None, "") else float(value))
 
 
 def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:

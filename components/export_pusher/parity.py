@@ -96,7 +96,7 @@ def _failed_check(measured: Dict[str, Any], min_agreement: float,
 
 
 def judge(runtime: str, measured: Dict[str, Any], min_agreement: float,
-          probability_diff_fraction: float = 1.0, variant: Optional[str] = None,
+          probability_diff_fraction: float, variant: Optional[str] = None,
           sample: str = "held-out") -> Optional[str]:
     """None when `measured` (from `agreement`) passes in `runtime`; else '<runtime>: reason'."""
     failed = _failed_check(measured, min_agreement, probability_diff_fraction, variant, sample)
@@ -104,7 +104,7 @@ def judge(runtime: str, measured: Dict[str, Any], min_agreement: float,
 
 
 def decide(runtimes: Dict[str, Dict[str, Any]], load_errors: Dict[str, str],
-           min_agreement: float, probability_diff_fraction: float = 1.0,
+           min_agreement: float, probability_diff_fraction: float,
            variant: Optional[str] = None, sample: str = "held-out") -> List[str]:
     """Reasons (empty: passed) over every runtime: a load/run error, then the agreement checks;
     runtimes that fail with the same words share one reason ('A and B: ...')."""

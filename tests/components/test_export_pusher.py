@@ -566,3 +566,8 @@ def test_the_component_defaults_to_the_pipelines_probability_rule():
                           serving_dir="/tmp/serving")
     assert pusher.exec_properties["probability_diff_fraction"] == \
         ExportConfig().probability_diff_fraction == 0.99
+    # ... and so does the executor when the property is unset (an older or hand-built node)
+    from components.export_pusher import executor
+    assert executor._diff_fraction({}) == executor._diff_fraction(
+        {"probability_diff_fraction": None}) == 0.99
+    assert executor._diff_fraction({"probability_diff_fraction": 1.0}) == 1.0
