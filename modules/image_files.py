@@ -19,6 +19,8 @@ IMAGE_SUFFIXES = frozenset({
     ".jp2", ".heic", ".heif", ".avif",
 })
 
+TENSORFLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".dib"})
+
 
 # How every reader (validate, the run summary, report.html) names what `ignored_paths` lists.
 IGNORED_WHY = "no image extension, a nested folder, or outside a class folder"
@@ -28,6 +30,13 @@ IGNORED_LABEL = f"ignored (not read: {IGNORED_WHY})"
 def is_image_file(path: str) -> bool:
     """True when `path`'s extension (case-insensitive) is one of IMAGE_SUFFIXES."""
     return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+
+
+def needs_conversion(path: str) -> bool:
+    """True for an image extension TensorFlow cannot decode (.webp, .tif, .heic, ...): the run
+    quarantines such a file, so `validate` names it before any work."""
+    suffix = os.path.splitext(path)[1].lower()
+    return suffix in IMAGE_SUFFIXES and suffix not in TENSORFLOW_SUFFIXES
 
 
 def ignored_paths(root: str, files: Iterable[str], folders: Iterable[str],

@@ -25,7 +25,7 @@ import glob
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from modules import image_files
 from modules import splits as roles
@@ -255,6 +255,62 @@ def few_images(counts: Dict[str, Dict[str, int]], layout: SplitLayout,
         notes.append(f"{split_source(split, layout)}: only {few} (fewer than {minimum} "
                      f"images): {what}; {how}")
     return notes
+
+
+def undecodable_formats(files: Dict[str, List[str]], max_fraction: float
+                        ) -> Tuple[List[str], List[str]]:
+    """(errors, notes) about image files TensorFlow cannot decode (`image_files.
+    needs_conversion`: .webp, .tif, ...), per split of `files_by_split`: ImageExampleGen
+    quarantines them, and a split where they exceed `max_fraction` (data.
+    max_quarantine_fraction) fails the run, so that is an error here; fewer are a note."""
+    errors, notes = [], []
+    for split, paths in files.items():
+        odd = [p for p in paths if image_files.needs_conversion(p)]
+        if not odd:
+            continue
+        kinds = ", ".join(sorted({os.path.splitext(p)[1].lower() for p in odd}))
+        listed = ", ".join(odd[:5]) + (" ..." if len(odd) > 5 else "")
+        what = (f"split '{split}': {len(odd)} of {len(paths)} files are {kinds}, which "
+                f"TensorFlow does not decode (it reads PNG, JPEG, GIF and BMP): {listed}")
+        if len(odd) > max_fraction * len(paths):
+            errors.append(f"{what}; the run would quarantine them, above "
+                          f"data.max_quarantine_fraction={max_fraction:.1%}: convert them to PNG "
+                          f"or JPEG, or remove them")
+        else:
+            notes.append(f"{what}; they will be quarantined (not trained on): convert them to "
+                         f"PNG or JPEG to use them")
+    return errors, notes
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+EXIF_ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
+
+
+def rotated_by_exif(root: str, files: Dict[str, List[str]]) -> List[str]:
+    """At most one note: the JPEGs of `files` (relative to `root`) whose EXIF orientation is not
+    1 (upright). TensorFlow's decoder, hence the Transform and the exported model, ignores the
+    tag and reads the pixels as stored: such photos train (and are served) sideways or upside
+    down unless rotated first. Reads each JPEG's header only."""
+    from PIL import Image
+    tagged = []
+    for paths in files.values():
+        for rel in paths:
+            if not rel.lower().endswith(JPEG_SUFFIXES):
+                continue
+            try:
+                with Image.open(os.path.join(root, rel)) as img:
+                    if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+                        tagged.append(rel)
+            except Exception:  # pylint: disable=broad-except  (unreadable: ExampleGen says why)
+                continue
+    if not tagged:
+        return []
+    listed = ", ".join(tagged[:5]) + (" ..." if len(tagged) > 5 else "")
+    return [f"{len(tagged)} JPEG(s) carry an EXIF orientation (phone photos stored sideways "
+            f"with a tag saying how to turn them): TensorFlow, hence training and the exported "
+            f"model, ignores the tag and sees the stored pixels: {listed}; rotate them upright "
+            f"(e.g. Pillow's ImageOps.exif_transpose or `exiftran -ai`), and do the same in "
+            f"clients"]
 
 
 def check_classes(files: Dict[str, List[str]], class_names: List[str],

@@ -317,8 +317,11 @@ def data_notes(config: PipelineConfig) -> List[str]:
     root): the run logs them as warnings before any work."""
     if is_uri(config.data_root):
         return []
-    return data_layout.few_images(_split_counts(config, newest_span(config)),
-                                  config.split_layout)
+    span = newest_span(config)
+    files = data_layout.files_by_split(config.data_root, config.split_layout, span)
+    return (data_layout.few_images(_split_counts(config, span), config.split_layout)
+            + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)[1]
+            + data_layout.rotated_by_exif(config.data_root, files))
 
 
 def data_overview(config: PipelineConfig) -> List[str]:
@@ -338,7 +341,11 @@ def data_overview(config: PipelineConfig) -> List[str]:
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
-    lines += [f"  note: {note}" for note in data_layout.few_images(counts, layout)]
+    files = data_layout.files_by_split(root, layout, span)
+    notes = (data_layout.few_images(counts, layout)
+             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)[1]
+             + data_layout.rotated_by_exif(root, files))
+    lines += [f"  note: {note}" for note in notes]
     ignored = sorted({p for pattern in set(layout.patterns.values()) for p in
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)
                                                 if span is not None else pattern)})
@@ -384,8 +391,11 @@ def _validate_data(config: PipelineConfig) -> None:
         raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
                           f"under {train_like!r}; need at least 2 "
                           f"(found: {config.data.class_names}){hint}")
+    files = data_layout.files_by_split(root, layout, span)
     try:
-        data_layout.check_classes(data_layout.files_by_split(root, layout, span),
-                                  list(config.data.class_names), layout)
+        data_layout.check_classes(files, list(config.data.class_names), layout)
     except data_layout.LayoutError as e:
         raise ConfigError(f"data.class_names / data.root: {e}") from None
+    errors, _ = data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)
+    if errors:
+        raise ConfigError("data.root: " + "; ".join(errors))

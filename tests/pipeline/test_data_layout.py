@@ -26,3 +26,54 @@ def test_thin_test_and_validation_classes_are_named_with_what_rests_on_them(tmp_
                     "their recall gates and the test figures rest on few images; add images")
     enough = {"validation": {"cat": 10, "dog": 10}, "test": {"cat": 10, "dog": 10}}
     assert data_layout.few_images(enough, layout) == []
+
+
+def test_formats_tensorflow_cannot_decode_are_an_error_above_the_quarantine_limit(tmp_path):
+    """.webp/.tif count as images (the run reads and quarantines them), so above
+    data.max_quarantine_fraction the run would fail minutes in: validate says so first."""
+    import pytest
+
+    from pipeline.config import ConfigError, validate
+    from pipeline.config.validate import data_notes, data_overview
+    _layout(tmp_path, 100)
+    (tmp_path / "train" / "cat" / "phone.webp").write_bytes(b"x")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    validate(config)  # 1 of ~180 train files: under the 1 % limit, a note
+    [note] = [n for n in data_notes(config) if ".webp" in n]
+    assert "1 of" in note and "train/cat/phone.webp" in note and "quarantined" in note
+    assert any(".webp" in line and "note:" in line for line in data_overview(config))
+    for i in range(3):
+        (tmp_path / "eval" / "dog" / f"scan{i}.TIF").write_bytes(b"x")
+    with pytest.raises(ConfigError) as e:
+        validate(load_config(overrides=[f"data.root={tmp_path}"]))
+    message = str(e.value)
+    assert "split 'test': 3 of 203 files are .tif" in message
+    assert "eval/dog/scan0.TIF" in message and "data.max_quarantine_fraction=1.0%" in message
+    assert "convert them to PNG or JPEG" in message
+    validate(load_config(overrides=[f"data.root={tmp_path}",
+                                    "data.max_quarantine_fraction=0.02"]))
+
+
+def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
+    """Phone photos stored sideways with an orientation tag: TensorFlow ignores the tag, so
+    validate and the run's notes name them (upright JPEGs and PNGs are not named)."""
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.config.validate import data_notes
+    _layout(tmp_path, 100)
+    pixels = Image.fromarray(np.arange(48 * 32 * 3, dtype=np.uint8).reshape(32, 48, 3))
+    exif = Image.Exif()
+    exif[data_layout.EXIF_ORIENTATION] = 6
+    pixels.save(tmp_path / "train" / "cat" / "phone.jpg", exif=exif)
+    upright = Image.Exif()
+    upright[data_layout.EXIF_ORIENTATION] = 1
+    pixels.save(tmp_path / "train" / "dog" / "upright.jpg", exif=upright)
+    pixels.save(tmp_path / "eval" / "dog" / "plain.JPG")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    [note] = [n for n in data_notes(config) if "EXIF" in n]
+    assert note.startswith("1 JPEG(s) carry an EXIF orientation")
+    assert "train/cat/phone.jpg" in note and "upright.jpg" not in note
+    assert "exif_transpose" in note
+    (tmp_path / "train" / "cat" / "phone.jpg").unlink()
+    assert not [n for n in data_notes(config) if "EXIF" in n]
