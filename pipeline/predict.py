@@ -141,6 +141,8 @@ def image_problem(path: str) -> Optional[str]:
     try:
         with open(path, "rb") as f:
             data = f.read()
+        if not data:
+            return f"image {path}: empty file"  # as the run's quarantine says
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
                 return (f"image {path}: format {img.format} is not supported (PNG, JPEG, GIF, "

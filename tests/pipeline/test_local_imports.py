@@ -41,3 +41,16 @@ def test_local_pipeline_imports_no_cloud_extension(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_cli_hides_google_api_cores_python_version_warning():
+    """`predict` printed google.api_core's FutureWarning about Python 3.11's end of life (it
+    comes with TFX's imports): the CLI filters that one warning, and only that one."""
+    child = ("import warnings, pipeline.__main__, google.api_core\n"
+             "warnings.warn('You are using a Python version elsewhere', FutureWarning)\n")
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", child], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "google.api_core" not in proc.stderr and "2027" not in proc.stderr, proc.stderr
+    assert "elsewhere" in proc.stderr  # other modules' warnings still show

@@ -50,3 +50,10 @@ def test_unreadable_images_are_named_and_the_others_kept(tmp_path):
                         f"Pillow recognises)", f"image {gone}: no such file"]
     with pytest.raises(PredictError, match=r"bad.png: not a decodable image.*gone.jpg: no such"):
         check_images([str(bad), gone])
+
+
+def test_an_empty_file_is_named_as_the_run_names_it(tmp_path):
+    good = _png(tmp_path / "good.png")
+    empty = tmp_path / "zero.png"
+    empty.write_bytes(b"")
+    assert check_images([str(empty), good]) == ([good], [f"image {empty}: empty file"])
