@@ -13,7 +13,7 @@ import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
 from modules.configs import InputConfig
-from modules.features import IMAGE_KEY, LABEL_KEY
+from modules.features import IMAGE_KEY, LABEL_KEY, RAW_IMAGE_KEY
 
 
 def make_dataset(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput,
@@ -96,7 +96,7 @@ def _split_files(examples_artifact, split: str) -> List[str]:
     split_uri = artifact_utils.get_split_uri([examples_artifact], split)
     files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
     if not files:
-        raise FileNotFoundError(f"no transformed examples in {split_uri}")
+        raise FileNotFoundError(f"no examples in {split_uri}")
     return files
 
 
@@ -107,6 +107,23 @@ def read_split_labels(examples_artifact, split: str) -> np.ndarray:
     labels = [b[LABEL_KEY].numpy() for b in ds.batch(1024).map(
         lambda s: tf.io.parse_example(s, spec))]
     return np.concatenate(labels).astype(np.int64) if labels else np.zeros((0,), np.int64)
+
+
+def read_raw_split(examples_artifact, split: str) -> Tuple[List[bytes], np.ndarray, List[str]]:
+    """One split of ImageExampleGen's output, in record order: each image file's bytes as
+    stored, labels int64 [N] and the files' paths relative to the data root."""
+    ds = tf.data.TFRecordDataset(_split_files(examples_artifact, split), compression_type="GZIP")
+    spec = {RAW_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+            LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+            "path": tf.io.FixedLenFeature([], tf.string, default_value=b"")}
+    images: List[bytes] = []
+    labels: List[int] = []
+    paths: List[str] = []
+    for batch in ds.batch(256).map(lambda s: tf.io.parse_example(s, spec)):
+        images += list(batch[RAW_IMAGE_KEY].numpy())
+        labels += batch[LABEL_KEY].numpy().tolist()
+        paths += [p.decode() for p in batch["path"].numpy()]
+    return images, np.asarray(labels, np.int64), paths
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

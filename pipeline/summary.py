@@ -167,6 +167,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
+        if report.get("client_check"):
+            from components.export_pusher.client_check import summary_line
+            lines.append(summary_line(report["client_check"]))
         sparsity = report.get("sparsity") or {}
         if sparsity.get("overall") is not None:
             lines.append(f"sparsity of the exported pruned layers: {sparsity['overall']:.1%} "

@@ -51,10 +51,11 @@ def deploy_rule() -> str:
 
 
 def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
-          tflite: Dict[str, Dict[str, Any]], deployed: Optional[str] = None) -> Dict[str, Any]:
+          tflite: Dict[str, Dict[str, Any]], deployed: Optional[str] = None,
+          client_check: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
     as LiteRT reports them; deployed: the file name of the .tflite to deploy (None: none
-    pushed)."""
+    pushed); client_check: report["client_check"] (client_check.py), when it ran."""
     def signature(name: str, dtype: str, shape: List[Any], content: str) -> Dict[str, Any]:
         return {"input": {"name": name, "dtype": dtype, "shape": shape, "content": content},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}}
@@ -82,6 +83,9 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                 "image_xf", "float32", [None, int(image_size), int(image_size), 3],
                 "images prepared as `image` says")},
         "deployed_tflite": {"file": deployed, "rule": deploy_rule()},
+        "client_check": ({k: client_check[k] for k in ("file", "split", "examples",
+                                                       "predictions_file")}
+                         if client_check and client_check.get("predictions_file") else None),
         "tflite": {name: {"input": {**info.get("input", {}),
                                     "content": "one image prepared as `image` says"},
                           "output": {**info.get("output", {}),
@@ -133,6 +137,18 @@ def model_card(contract: Dict[str, Any]) -> str:
         f"{img['normalisation']}.", "",
         "`python -m pipeline predict --model <this directory or a .tflite> IMAGE...` does all "
         "of this.", ""]
+    check = contract.get("client_check")
+    if check:
+        lines += [
+            "## Checking your client", "",
+            f"`{check['predictions_file']}` holds what these steps (Pillow, then standalone "
+            f"LiteRT) give with `{check['file']}` on {check['examples']} image files of the "
+            f"`{check['split']}` split, one row per file (its path under the data root, label, "
+            "class, probability, and the SavedModel's class); `client_check` in report.json "
+            "has the accuracy. Run your client on those files and compare row by row. "
+            "report.json's per-variant accuracy is measured on TensorFlow's own decoding and "
+            "resizing: a quantized file can differ from it on an image or two whose inputs "
+            "differ by a fraction of a level; the classes in this file are a client's.", ""]
     return "\n".join(lines)
 
 

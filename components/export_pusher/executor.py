@@ -16,6 +16,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components import tfma_gates
+from components.export_pusher import client_check
 from components.export_pusher import contract as contract_lib
 from components.export_pusher import parity
 from components.export_pusher import report as report_lib
@@ -245,9 +246,16 @@ class Executor(pusher_executor.Executor):
         background = (run_info.get("config", {}).get("data", {}).get("alpha_background")
                       or [255.0, 255.0, 255.0])
         deployed = report_lib.deployed_variant(report)
+        if deployed in report["tflite"] and input_dict.get(EXAMPLES_KEY):
+            with timed(seconds, "client_check"):  # the deployed file as a MODEL.md client
+                path = next(s["path"] for s in converted if s["variant"] == deployed)
+                report["client_check"] = client_check.run(
+                    input_dict[EXAMPLES_KEY][-1], held_out_split, n_examples, seed,
+                    sm_predict.loaded, path, background, class_names, staging, python)
         report["contract"] = contract_lib.build(
             class_names, int(images.shape[1]), background, tflite_io,
-            deployed=report["tflite"][deployed]["file"] if deployed in report["tflite"] else None)
+            deployed=report["tflite"][deployed]["file"] if deployed in report["tflite"] else None,
+            client_check=report.get("client_check"))
         report["contract_files"] = contract_lib.write(staging, report["contract"])
         tuner = input_dict.get(TUNER_RESULTS_KEY) or []
         with timed(seconds, "report"):

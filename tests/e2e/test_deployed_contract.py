@@ -152,6 +152,39 @@ def test_tflite_from_the_contract_alone_agrees_with_the_saved_model(version, ima
     assert accuracy_gap <= 0.03, accuracy_gap
 
 
+def test_client_predictions_are_what_an_independent_client_gets_file_by_file(
+        runs, version, e2e_tree, class_names, tmp_path):
+    """report.json's client_check and client_predictions.csv: the deployed .tflite on the test
+    files as MODEL.md says. A client written from MODEL.md alone (tests/external) reproduces
+    every row's class, and the summary prints the check."""
+    import csv
+    dest, report = version
+    check = report["client_check"]
+    assert check["file"] == report["contract"]["deployed_tflite"]["file"]
+    assert (check["split"], check["examples"]) == ("test", 2 * 30)
+    assert report["contract"]["client_check"]["predictions_file"] == "client_predictions.csv"
+    with open(os.path.join(dest, "client_predictions.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == check["examples"]
+    assert {r["path"].split("/")[0] for r in rows} == {"test"}
+    paths = [os.path.join(str(e2e_tree), r["path"]) for r in rows]
+    out = tmp_path / "client.json"
+    subprocess.run([LITERT_PYTHON, CLIENT, dest, os.path.join(dest, check["file"]), str(out),
+                    *paths], check=True, capture_output=True, text=True)
+    client = _classes(json.loads(out.read_text())["outputs"])
+    assert [class_names[c] for c in client] == [r["tflite_class"] for r in rows]
+    labels = [r["label"] for r in rows]
+    assert check["accuracy"] == pytest.approx(
+        np.mean([class_names[c] == label for c, label in zip(client, labels)]))
+    assert set(labels) == set(class_names)
+    with open(os.path.join(dest, "MODEL.md")) as f:
+        assert "## Checking your client" in f.read()
+    from pipeline.summary import format_summary
+    text = format_summary(runs["first"])
+    assert f"client check: {check['file']} on 60 test image files prepared as MODEL.md says" \
+        in text, text
+
+
 def test_serving_bytes_takes_the_files_as_they_are(version, images):
     """A plain TensorFlow client with image files and nothing else: `serving_bytes` on the files'
     bytes gives serving_default's outputs (PNG, RGBA, grayscale + alpha, JPEG at odd sizes)."""

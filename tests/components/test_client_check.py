@@ -1,0 +1,46 @@
+"""components/export_pusher/client_check.py: the per-file table, the summary line and the
+MODEL.md section (the check itself runs on a real pushed version in
+tests/e2e/test_deployed_contract.py)."""
+import csv
+
+import numpy as np
+
+from components.export_pusher import client_check, contract
+
+
+def test_the_predictions_file_has_one_row_per_file_with_the_tflites_class_and_probability(
+        tmp_path):
+    path = tmp_path / client_check.PREDICTIONS_FILE
+    probs = np.array([[0.2], [0.5], [0.9]], np.float32)  # binary: P(class 1); 0.5 is class 1
+    reference = np.array([[0.1], [0.4], [0.8]], np.float32)
+    client_check._write_predictions(str(path), ["test/a/1.png", "test/b/2.jpg", "test/b/3.png"],
+                                    np.array([0, 0, 1]), probs, reference, ["a", "b"])
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["path"], r["label"], r["tflite_class"], r["saved_model_class"]) for r in rows] == [
+        ("test/a/1.png", "a", "a", "a"), ("test/b/2.jpg", "a", "b", "a"),
+        ("test/b/3.png", "b", "b", "b")]
+    assert [float(r["tflite_probability"]) for r in rows] == [0.8, 0.5, 0.9]
+
+
+def test_summary_line_and_model_card_section():
+    check = {"file": "model_int8.tflite", "split": "test", "examples": 60, "accuracy": 0.9,
+             "same_class_as_saved_model": 0.9833, "saved_model_bytes_accuracy": 0.9167,
+             "predictions_file": "client_predictions.csv", "recipe": client_check.RECIPE}
+    assert client_check.summary_line(check) == (
+        "client check: model_int8.tflite on 60 test image files prepared as MODEL.md says "
+        "(Pillow, LiteRT): acc=0.9000, same class as the SavedModel's serving_bytes on 98.3% "
+        "(its acc=0.9167); per file: client_predictions.csv")
+    failed = {k: v for k, v in check.items()  # as run() records a LiteRT failure
+              if k not in ("accuracy", "same_class_as_saved_model", "predictions_file")}
+    failed["error"] = "LiteRT process failed (exit code 1): boom"
+    assert client_check.summary_line(failed).endswith(": could not run: LiteRT process failed "
+                                                      "(exit code 1): boom")
+    built = contract.build(["a", "b"], 32, [255.0] * 3, {}, deployed="model_int8.tflite",
+                           client_check=check)
+    card = contract.model_card(built)
+    assert "## Checking your client" in card
+    assert "`client_predictions.csv` holds what these steps" in card
+    assert "with `model_int8.tflite` on 60 image files of the `test` split" in card
+    assert "## Checking your client" not in contract.model_card(
+        contract.build(["a", "b"], 32, [255.0] * 3, {}, client_check=failed))
