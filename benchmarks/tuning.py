@@ -220,7 +220,8 @@ def run_space(name: str, space: Dict[str, list], base, data, args, work: str) ->
         first, last = grid[0], grid[-1]
         again = {}
         for t in (last, first):
-            folds = tuning.make_folds(x, y, xv, yv, 1, tuning.tuner_seed(cfg))
+            folds = tuning.make_folds(x, y, xv, yv, 1, tuning.tuner_seed(cfg),
+                                      cfg.trainer.augmentation.mirrored_copies)
             again[key_of(t["values"], names)] = tuning.cross_validate(
                 dict(t["values"]), cfg, folds, cfg.seed)[tuning.OBJECTIVE]
         same = all(abs(again[key_of(t["values"], names)] - t["score"]) < 1e-9

@@ -75,16 +75,21 @@ def kfold_indices(n: int, folds: int, seed: int) -> List[np.ndarray]:
 
 
 def make_folds(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, folds: int,
-               seed: int) -> List[Fold]:
-    """k (train, held-out) splits of the train arrays; folds == 1: [(train, eval)]."""
+               seed: int, mirrored: bool = False) -> List[Fold]:
+    """k (train, held-out) splits of the train arrays; folds == 1: [(train, eval)]. `mirrored`
+    (trainer.augmentation.mirrored_copies): each fold's train part plus its mirrors, as the
+    Trainer fits; the held-out part as is."""
     if folds <= 1:
-        return [(x, y, x_val, y_val)]
-    splits = kfold_indices(len(y), folds, seed)
-    out = []
-    for k in range(folds):
-        tr = np.concatenate([s for j, s in enumerate(splits) if j != k])
-        out.append((x[tr], y[tr], x[splits[k]], y[splits[k]]))
-    return out
+        parts = [(x, y, x_val, y_val)]
+    else:
+        splits = kfold_indices(len(y), folds, seed)
+        parts = []
+        for k in range(folds):
+            tr = np.concatenate([s for j, s in enumerate(splits) if j != k])
+            parts.append((x[tr], y[tr], x[splits[k]], y[splits[k]]))
+    if mirrored:
+        parts = [(*with_mirrored(xt, yt), xv, yv) for xt, yt, xv, yv in parts]
+    return parts
 
 
 def epoch_schedule(values: Dict[str, Any], config: RunConfig,
@@ -153,9 +158,7 @@ def train_trial(values: Dict[str, Any], config: RunConfig, fold: Fold, seed: int
 
 
 def _train_trial(values, config, fold, seed, epochs, initial_epoch, load_weights, save_weights):
-    xt, yt, xv, yv = fold
-    if config.trainer.augmentation.mirrored_copies:  # as the Trainer fits (held-out part as is)
-        xt, yt = with_mirrored(xt, yt)
+    xt, yt, xv, yv = fold  # mirrored copies, when configured, are in the fold (make_folds)
     num_classes = config.num_classes
     weights_path = config.weights_path or None
     lr = float(values.get("learning_rate", config.tuner.learning_rate[0]))
@@ -233,7 +236,7 @@ class ArrayTrialsMixin:
     def run_trial(self, trial, x, y, x_val, y_val, config):  # pylint: disable=arguments-differ
         if not isinstance(config, RunConfig):
             config = RunConfig.from_dict(config)
-        folds = make_folds(x, y, x_val, y_val, config.tuner.cv_folds, tuner_seed(config))
+        folds = self.folds(x, y, x_val, y_val, config)
         values = dict(trial.hyperparameters.values)
         budget = {}
         if "tuner/epochs" in values:  # Hyperband: this trial's epochs, maybe resumed
@@ -249,6 +252,18 @@ class ArrayTrialsMixin:
         metrics = cross_validate(values, config, folds, config.seed, **budget)
         logging.info("Trial %s %s -> %s", trial.trial_id, values, metrics)
         return metrics
+
+    def folds(self, x, y, x_val, y_val, config: RunConfig) -> List[Fold]:
+        """`make_folds` once per search (every trial gets the same folds; with mirrored copies
+        the 2N-image train parts are built once, not per trial)."""
+        key = (id(x), id(y), id(x_val), id(y_val), config.tuner.cv_folds, tuner_seed(config),
+               config.trainer.augmentation.mirrored_copies)
+        cached = getattr(self, "_folds", None)
+        if cached is None or cached[0] != key:
+            self._folds = (key, make_folds(x, y, x_val, y_val, config.tuner.cv_folds,
+                                           tuner_seed(config),
+                                           config.trainer.augmentation.mirrored_copies))
+        return self._folds[1]
 
     def trial_checkpoint(self, trial_id: str) -> str:
         """The weights a Hyperband trial ends with (HDF5), in its keras-tuner trial directory."""

@@ -169,8 +169,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "report":
             if not os.path.exists(config.metadata_path):
                 print(f"error: no run under {config.output_root} yet (no MLMD at "
-                      f"{config.metadata_path}): `python -m pipeline run` with the same --config "
-                      f"/ --set first", file=sys.stderr)
+                      f"{config.metadata_path}): give `report` the --config / --set of the run "
+                      f"or retrain whose output root it is, or run one first (`python -m "
+                      f"pipeline run` with these)", file=sys.stderr)
                 return 2
             from pipeline.lineage import summary_lineage
             from pipeline.summary import format_summary, run_summary

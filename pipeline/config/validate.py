@@ -312,14 +312,29 @@ def _split_counts(config: PipelineConfig, span: Optional[int]) -> Dict[str, Dict
         list(config.data.class_names), config.split_layout)
 
 
+def config_notes(config: PipelineConfig) -> List[str]:
+    """Settings that are valid together but work against each other; `validate` prints them and
+    the run logs them as warnings (through `data_notes`)."""
+    aug = config.trainer.augmentation
+    notes = []
+    if aug.mirrored_copies and aug.enabled and aug.horizontal_flip:
+        notes.append("trainer.augmentation.mirrored_copies with horizontal_flip: every train "
+                     "image is already there mirrored, so the random flip only re-mirrors "
+                     "copies at random; set trainer.augmentation.horizontal_flip=false (or "
+                     "drop mirrored_copies)")
+    return notes
+
+
 def data_notes(config: PipelineConfig) -> List[str]:
-    """`data_layout.few_images` notes for a config that passed `validate` ([] for a remote
-    root): the run logs them as warnings before any work."""
+    """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert,
+    EXIF-rotated JPEGs; none for a remote root) for a config that passed `validate`: the run
+    logs them as warnings before any work."""
     if is_uri(config.data_root):
-        return []
+        return config_notes(config)
     span = newest_span(config)
     files = data_layout.files_by_split(config.data_root, config.split_layout, span)
-    return (data_layout.few_images(_split_counts(config, span), config.split_layout)
+    return (config_notes(config)
+            + data_layout.few_images(_split_counts(config, span), config.split_layout)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)[1]
             + data_layout.rotated_by_exif(config.data_root, files))
 
@@ -333,6 +348,7 @@ def data_overview(config: PipelineConfig) -> List[str]:
     lines = [f"data: {root} ({layout.description})"]
     if is_uri(root):
         return lines + ["  remote: read by ImageExampleGen, not listed here",
+                        *[f"  note: {note}" for note in config_notes(config)],
                         f"outputs: {config.output_root}"]
     span = newest_span(config)
     if span is not None:
@@ -342,7 +358,7 @@ def data_overview(config: PipelineConfig) -> List[str]:
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
     files = data_layout.files_by_split(root, layout, span)
-    notes = (data_layout.few_images(counts, layout)
+    notes = (config_notes(config) + data_layout.few_images(counts, layout)
              + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)[1]
              + data_layout.rotated_by_exif(root, files))
     lines += [f"  note: {note}" for note in notes]

@@ -110,6 +110,8 @@ def test_the_uncached_trainer_path_fits_batches_of_the_configured_size(
 @pytest.mark.parametrize("mirrored", [False, True])
 def test_a_tuner_trial_fits_on_the_mirrored_train_part_and_scores_the_held_out_part_as_is(
         monkeypatch, mirrored):
+    """The tuner's folds carry the mirrored train part (built once per search, not per
+    trial); a trial fits on it and scores the held-out part as it is."""
     sizes = []
     real = tuning.arrays_dataset
     monkeypatch.setattr(tuning, "arrays_dataset",
@@ -122,5 +124,14 @@ def test_a_tuner_trial_fits_on_the_mirrored_train_part_and_scores_the_held_out_p
     cfg = dataclasses.replace(cfg, tuner=dataclasses.replace(cfg.tuner, epochs=1))
     x, y = _arrays(8, 4)
     xv, yv = _arrays(6, 5)
-    tuning.train_trial({"learning_rate": 0.01, "batch_size": 8}, cfg, (x, y, xv, yv), 7)
+
+    class Search(tuning.ArrayTrialsMixin):
+        pass
+    search = Search()
+    (fold,) = search.folds(x, y, xv, yv, cfg)
+    assert search.folds(x, y, xv, yv, cfg)[0] is fold  # once per search
+    assert len(fold[0]) == (16 if mirrored else 8) and len(fold[2]) == 6
+    tuning.train_trial({"learning_rate": 0.01, "batch_size": 8}, cfg, fold, 7)
     assert sizes == [16 if mirrored else 8, 6]  # fit on the train part, score the held-out part
+    (a, b) = tuning.make_folds(x, y, xv, yv, 2, seed=1, mirrored=mirrored)
+    assert len(a[0]) == (8 if mirrored else 4) and len(a[2]) == 4  # k-fold: train part mirrored

@@ -663,4 +663,5 @@ def test_cli_report_before_any_run_is_one_error_line(tmp_path, capsys):
     assert main(["report", "--set", f"output.root={tmp_path / 'fresh'}"]) == 2
     err = capsys.readouterr().err
     assert f"error: no run under {tmp_path / 'fresh'} yet (no MLMD at " in err
+    assert "the --config / --set of the run or retrain whose output root it is" in err
     assert "Traceback" not in err

@@ -77,3 +77,19 @@ def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
     assert "exif_transpose" in note
     (tmp_path / "train" / "cat" / "phone.jpg").unlink()
     assert not [n for n in data_notes(config) if "EXIF" in n]
+
+
+def test_mirrored_copies_with_the_random_flip_is_a_note(tmp_path):
+    from pipeline.config.validate import config_notes, data_notes, data_overview
+    _layout(tmp_path, 100)
+    root = f"data.root={tmp_path}"
+    assert config_notes(load_config(overrides=[root])) == []  # defaults: no mirrored copies
+    mirrored = [root, "trainer.augmentation.mirrored_copies=true",
+                "trainer.augmentation.enabled=true"]
+    both = load_config(overrides=mirrored)
+    [note] = config_notes(both)
+    assert note.startswith("trainer.augmentation.mirrored_copies with horizontal_flip")
+    assert note in data_notes(both) and f"  note: {note}" in data_overview(both)
+    for off in ("trainer.augmentation.horizontal_flip=false",
+                "trainer.augmentation.enabled=false"):
+        assert config_notes(load_config(overrides=[*mirrored, off])) == []
