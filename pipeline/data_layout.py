@@ -224,6 +224,18 @@ def _unknown_class_hint(unknown: List[str], missing: List[str]) -> str:
     """' (...)': a misspelling named when an unknown folder is close to a class without images
     here, else the two ways out."""
     import difflib
+    import unicodedata
+
+    def form(name: str) -> str:
+        return "NFC" if unicodedata.is_normalized("NFC", name) else "NFD or mixed"
+    same = [(u, m) for u in unknown for m in missing if u != m and unicodedata.normalize(
+        "NFC", u) == unicodedata.normalize("NFC", m)]
+    if same:  # identical on screen, different code points (macOS stores names decomposed)
+        told = "; ".join(f"folder '{u}' is '{m}' written with other Unicode code points "
+                         f"(folder: {form(u)} {[hex(ord(c)) for c in u]}, data.class_names: "
+                         f"{form(m)} {[hex(ord(c)) for c in m]})" for u, m in same)
+        return (f" ({told}: rename the folder or write data.class_names with the folder's "
+                f"code points, e.g. by copying its name)")
     close = [(u, difflib.get_close_matches(u, missing, n=1, cutoff=0.6)) for u in unknown]
     named = [f"'{u}' looks like '{m[0]}'" for u, m in close if m]
     if named:

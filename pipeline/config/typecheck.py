@@ -52,7 +52,13 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if tp in (int, float) and isinstance(value, bool):
         raise ConfigError(f"{key}: expected {tp.__name__}, got bool {value!r}")
     if not isinstance(value, tp):
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+        hint = ""
+        if tp is str and isinstance(value, (int, float, bool)):  # YAML read `1`, `01`, `yes`
+            hint = (" (YAML reads unquoted numbers and yes/no as such: quote it, e.g. "
+                    "--set 'data.class_names=[\"01\", \"02\"]' or '01' in a YAML file; a "
+                    "folder named 01 is the string \"01\", not 1)")
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} "
+                          f"{value!r}{hint}")
     return value
 
 

@@ -665,3 +665,10 @@ def test_cli_report_before_any_run_is_one_error_line(tmp_path, capsys):
     assert f"error: no run under {tmp_path / 'fresh'} yet (no MLMD at " in err
     assert "the --config / --set of the run or retrain whose output root it is" in err
     assert "Traceback" not in err
+
+
+def test_numeric_class_names_say_to_quote_them():
+    msg = _error(overrides=["data.class_names=[01, 2]"])
+    assert msg.startswith("data.class_names[0]: expected str, got int 1 (YAML reads unquoted")
+    assert "quote it" in msg and "a folder named 01 is the string \"01\", not 1" in msg
+    assert "YAML reads" not in _error(overrides=["trainer.epochs=many"])  # only for strings

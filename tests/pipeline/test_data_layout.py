@@ -93,3 +93,20 @@ def test_mirrored_copies_with_the_random_flip_is_a_note(tmp_path):
     for off in ("trainer.augmentation.horizontal_flip=false",
                 "trainer.augmentation.enabled=false"):
         assert config_notes(load_config(overrides=[*mirrored, off])) == []
+
+
+def test_a_class_name_in_another_unicode_form_is_named_as_such(tmp_path):
+    """A folder named on macOS (NFD: 'e' + combining accent) and data.class_names typed as NFC
+    look identical; the error says what differs instead of listing two equal-looking names."""
+    import unicodedata
+
+    import pytest
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    layout = _layout(tmp_path, 100)
+    files = {"train": [f"train/{nfd}/1.png", "train/dog/2.png"]}
+    with pytest.raises(data_layout.LayoutError) as e:
+        data_layout.check_classes(files, [nfc, "dog"], layout)
+    message = str(e.value)
+    assert "is 'caf\u00e9' written with other Unicode code points" in message
+    assert "folder: NFD or mixed" in message and "data.class_names: NFC" in message
+    assert "'0x301'" in message
