@@ -150,8 +150,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
         held_out = report.get("held_out", {})
         lines.append(f"artifacts (accuracy on {held_out.get('examples', '?')} held-out examples "
                      f"of split '{held_out.get('split', '?')}' as the Transform graph decodes them "
-                     f"(a client decoding JPEGs with another library can differ on a borderline "
-                     f"image); latency: single image, median, by threads; .tflite in LiteRT, "
+                     f"(a client decoding and resizing with another library can differ on a "
+                     f"borderline image: see the client check below); latency: single image, "
+                     f"median, by threads; .tflite in LiteRT, "
                      f"SavedModel in TensorFlow):")
         lines.append(f"  {'saved_model/':<28}{sm['bytes'] / 1e6:8.2f} MB  gzip "
                      f"{sm['gzip_bytes'] / 1e6:7.2f} MB  acc={_fmt(sm['accuracy'])} "
