@@ -190,6 +190,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+CACHED_NO_BASELINE = ("no blessed model of the same classes when this evaluation first ran "
+                      "(cached since; a later run on new data is compared with the latest one)")
+
+
 def format_gates(summary: Dict[str, Any]) -> List[str]:
     """'blessed: yes|NO' and one line per gate: metric, threshold, value, pass/fail, and for a
     failure the config key that sets it."""
@@ -202,6 +206,10 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     lines = [head]
     if summary.get("gates_error"):
         lines.append(f"  gates could not be read: {summary['gates_error']}")
+    if summary.get("evaluation_cached"):  # the note was written when that evaluation ran
+        from components.tfma_gates import NO_BASELINE
+        gates = [{**g, "note": CACHED_NO_BASELINE} if g.get("note") == NO_BASELINE else g
+                 for g in gates]
     lines += [f"  gate {format_gate(g)}" for g in gates]
     lineage = summary.get("lineage") or {}
     if lineage.get("error"):
