@@ -202,7 +202,8 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
 
 def metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
     """Every metric of a TFMA evaluation on the overall slice and the class_name slices: name,
-    class_id, macro, is_diff, model, slice (None: overall), value (floats only)."""
+    class_id, macro, is_diff, model, slice (None: overall), value (floats only) and interval
+    ([lower, upper], TFMA's 95 % confidence interval; None when it computed none)."""
     import tensorflow_model_analysis as tfma
     out = []
     for m in tfma.load_metrics(evaluation_uri):
@@ -214,26 +215,31 @@ def metric_values(evaluation_uri: str) -> List[Dict[str, Any]]:
             if not kv.value.HasField("double_value"):
                 continue
             key = kv.key
+            bounds = kv.confidence_interval if kv.HasField("confidence_interval") else None
             out.append({"name": key.name, "model": key.model_name or "candidate",
                         "class_id": (key.sub_key.class_id.value
                                      if key.sub_key.HasField("class_id") else None),
                         "macro": key.aggregation_type.macro_average,
                         "is_diff": key.is_diff, "slice": slice_value,
-                        "value": kv.value.double_value.value})
+                        "value": kv.value.double_value.value,
+                        "interval": ([bounds.lower_bound.double_value.value,
+                                      bounds.upper_bound.double_value.value]
+                                     if bounds is not None else None)})
     return out
 
 
 def _find(values: List[Dict[str, Any]], gate: Gate, model: str = "candidate",
-          diff: Optional[bool] = None) -> Optional[float]:
-    """The value of `gate`'s metric for `model` ('candidate' | 'baseline'); the change gate's
-    is the diff (candidate - baseline) unless `diff` says otherwise."""
+          diff: Optional[bool] = None, field: str = "value") -> Any:
+    """The value (or another `field`, e.g. 'interval') of `gate`'s metric for `model`
+    ('candidate' | 'baseline'); the change gate's is the diff (candidate - baseline) unless
+    `diff` says otherwise."""
     diff = gate.kind == "change" if diff is None else diff
     for v in values:
         if (v["name"] == gate.metric and v["class_id"] == gate.class_id
                 and bool(v["macro"]) == gate.macro and v["is_diff"] == diff
                 and v["slice"] == gate.slice
                 and v["model"] in ((model, "") if model == "candidate" else (model,))):
-            return v["value"]
+            return v[field]
     return None
 
 
@@ -266,6 +272,8 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any
             if gate.kind == "change":  # what the difference is between, for the reader
                 row["candidate_value"] = _find(values, gate, "candidate", diff=False)
                 row["baseline_value"] = _find(values, gate, "baseline", diff=False)
+                # TFMA's paired 95 % interval of the difference (components/change_interval)
+                row["interval"] = _find(values, gate, field="interval")
         out.append(row)
     if out and not any(g.kind == "change" for g in gates):
         out.append(no_baseline_row())
@@ -302,5 +310,18 @@ def format_gate(row: Dict[str, Any]) -> str:
     between = ""
     if row.get("baseline_value") is not None and row.get("candidate_value") is not None:
         between = (f" (candidate {display(row['candidate_value'])}, baseline "
-                   f"{display(row['baseline_value'])}, on the same examples)")
+                   f"{display(row['baseline_value'])}, on the same examples"
+                   + (f"; {interval_words(row['interval'], row['threshold'])}"
+                      if row.get("interval") else "") + ")")
     return f"{row['name']} ({comparison}): {display(row['value'])}{between} {verdict}"
+
+
+def interval_words(interval: Sequence[float], threshold: float) -> str:
+    """The change gate's 95 % interval, and whether it decides anything: an interval that holds
+    the threshold means the test images cannot tell a pass from a failure."""
+    lower, upper = interval
+    text = f"95 % interval of the difference {lower:+.4f} to {upper:+.4f}"
+    if lower < threshold <= upper:
+        text += (", which holds the threshold: within what the choice of test images moves; "
+                 "more test images narrow it")
+    return text

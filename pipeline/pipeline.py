@@ -25,6 +25,7 @@ from google.protobuf import json_format
 # The Vertex classes are imported only where a Vertex target asks for them.
 from tfx.components import Evaluator, ExampleValidator, SchemaGen, StatisticsGen, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -38,6 +39,7 @@ from tfx.types.channel import Channel
 
 from components import tfma_gates
 from components.anomalies_gate import AnomaliesGate
+from components.change_interval import executor as change_interval_executor
 from components.export_pusher import ExportPusher
 from components.image_example_gen import ImageExampleGen
 from modules.configs import PreprocessingConfig, RunConfig
@@ -260,6 +262,9 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"], example_splits=[TEST],
         eval_config=params.get("eval_config", eval_config(config)))
+    if config.evaluator.change_interval:  # TFX's executor + TFMA's intervals with a baseline
+        evaluator.executor_spec = executor_spec.BeamExecutorSpec(
+            change_interval_executor.Executor)
     # Only a blessed model is pushed: the condition is on the Evaluator's blessing (on Kubeflow /
     # Vertex a triggerPolicy condition; locally the node is skipped when it is false).
     with Cond(evaluator.outputs["blessing"].future()[0]

@@ -48,6 +48,10 @@ class EvaluatorConfig:
     auc_lower_bound: float = 0.80          # binary AUC; 3+ classes: macro one-vs-rest AUC
     min_class_recall: float = 0.50         # every class's recall (binary: recall and specificity)
     max_accuracy_drop: float = 0.01        # candidate may be at most this much worse than baseline
+    # With a baseline, TFMA's jackknife 95 % interval of every metric and of candidate - baseline
+    # (components/change_interval): the change gate's line says whether the test images can tell
+    # a pass from a failure. Costs Evaluator time (docs/configuration.md); decides nothing.
+    change_interval: bool = True
 
 
 @dataclass

@@ -303,7 +303,8 @@ def test_worse_model_is_not_blessed_and_not_pushed(worse):
     line = next(x for x in worse["output"].splitlines() if "gate accuracy vs baseline" in x)
     assert "(candidate - baseline >= -0.0100)" in line, line
     assert "FAIL (set evaluator.max_accuracy_drop)" in line, line
-    assert re.search(r"\(candidate 0\.\d{4}, baseline 0\.\d{4}, on the same examples\)", line), line
+    assert re.search(r"\(candidate 0\.\d{4}, baseline 0\.\d{4}, on the same examples; 95 % "
+                     r"interval of the difference [-+]\d\.\d{4} to [-+]\d\.\d{4}", line), line
     # ... and which model the baseline is: the pushed version's
     assert re.search(r"baseline of the change gate: model \d+ \(version "
                      + re.escape(str(worse["version"])) + r"\), the latest blessed model of the "

@@ -27,7 +27,7 @@ for c in p.components:
         if c.exec_properties.get(key):
             importlib.import_module(c.exec_properties[key].rsplit(".", 1)[0])
             loaded.append(c.exec_properties[key])
-assert {"components.export_pusher.executor", "tfx.components.evaluator.executor",
+assert {"components.export_pusher.executor", "components.change_interval.executor",
         "modules.trainer.run_fn", "modules.tuning.tuner_fn"} <= set(loaded), loaded
 print(json.dumps(sorted(m for m in sys.modules
                         if m == "tfx.v1" or m.startswith(("google.cloud.aiplatform",
