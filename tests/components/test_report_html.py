@@ -209,6 +209,12 @@ def test_a_failed_change_gate_shows_both_accuracies(tmp_path):
                            str(tmp_path), {})
     (row,) = re.findall(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)
     assert "-0.0250 (candidate 0.7710, baseline 0.7960)" in row and "FAIL" in row
+    with_interval = {**change, "interval": [-0.06, 0.01]}  # TFMA's, with a baseline
+    page = html_lib.render(_report(evaluation={"blessed": True, "gates": [with_interval]}),
+                           str(tmp_path), {})
+    (row,) = re.findall(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)
+    assert ("baseline 0.7960; 95 % interval of the difference -0.0600 to +0.0100, which holds "
+            "the threshold") in row
 
 
 def test_change_gate_without_a_recorded_threshold_is_listed_as_not_applicable(tmp_path):
@@ -266,3 +272,13 @@ def test_ignored_non_image_files_get_a_row(tmp_path):
 def test_data_checks_an_older_artifact_did_not_record_are_not_shown_as_clean(tmp_path):
     rows = dict(html_lib.data_check_rows({"examples_uri": "/x"}))
     assert set(rows.values()) == {"not recorded"} and len(rows) == 2
+
+
+def test_the_client_check_is_shown_when_it_ran(tmp_path):
+    check = {"file": "model_int8.tflite", "split": "test", "examples": 60, "accuracy": 0.9,
+             "same_class_as_saved_model": 0.9833, "saved_model_bytes_accuracy": 0.9167,
+             "predictions_file": "client_predictions.csv"}
+    page = html_lib.render(_report(client_check=check), str(tmp_path), {})
+    assert ("Client check: model_int8.tflite on 60 test image files prepared as MODEL.md says "
+            "(Pillow, LiteRT): acc=0.9000") in page
+    assert "Client check" not in html_lib.render(_report(), str(tmp_path), {})

@@ -16,7 +16,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 
+from components.export_pusher import client_check
 from components.export_pusher.report.facts import TUNER_DIR
+from components.tfma_gates import interval_words
 from components.image_example_gen.data_checks import ignored_files, quarantined_files
 from modules import image_files
 from modules.metrics import display
@@ -144,7 +146,9 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
             value, result = fmt(g["value"]), "pass" if g["passed"] else "FAIL"
             if g.get("baseline_value") is not None and g.get("candidate_value") is not None:
                 value += (f" (candidate {fmt(g['candidate_value'])}, baseline "
-                          f"{fmt(g['baseline_value'])})")
+                          f"{fmt(g['baseline_value'])}"
+                          + (f"; {interval_words(g['interval'], g['threshold'])}"
+                             if g.get("interval") else "") + ")")
         rows.append((g["name"], condition, value, result, g["config_key"]))
     return rows
 
@@ -308,6 +312,8 @@ def render(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> str:
         version=report.get("version"), deployed=report.get("deployed"),
         summary=summary_rows(report), artifacts=artifact_table(report),
         latency_method=report.get("latency_method"),
+        client_check=(client_check.summary_line(report["client_check"])
+                      if report.get("client_check") else None),
         rejected=[(v, info["reason"]) for v, info in report["rejected"].items()],
         images={name: _image(dest_dir, rel, PLOT_ALTS[name]) for name, rel in plots.items()
                 if name in PLOT_ALTS},
