@@ -185,8 +185,9 @@ class _ConvertDoFn(beam.DoFn):
         example, reason = image_file_to_example(path, self._input_base, self._class_names,
                                                 self._max_pixels)
         if example is None:
+            # relative to the data root, as the examples' `path` and the ignored files are
             yield beam.pvalue.TaggedOutput(_TAG_QUARANTINE, json.dumps(
-                {"path": path, "reason": reason}))
+                {"path": os.path.relpath(path, self._input_base), "reason": reason}))
         else:
             yield example
 

@@ -89,6 +89,10 @@ def test_empty_file_is_quarantined(tmp_path):
     path = _write(tmp_path, "train/shirt/empty.png", b"")
     assert image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS) == (
         None, "empty file")
+    # the quarantine record names it relative to the data root, as `path` and ignored files do
+    from components.image_example_gen.executor import _ConvertDoFn
+    (record,) = list(_ConvertDoFn(str(tmp_path), CLASSES, MAX_PIXELS).process(str(path)))
+    assert json.loads(record.value) == {"path": "train/shirt/empty.png", "reason": "empty file"}
 
 
 def test_too_large_image_is_quarantined_before_decoding(real_png, tiny_image_tree):

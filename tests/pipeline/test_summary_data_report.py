@@ -7,7 +7,7 @@ DATA = {
     "examples_uri": "/out/ImageExampleGen/examples/1",
     "quarantine": {"quarantined": 1, "splits": {
         "train": {"files_total": 41, "quarantined": 1, "fraction": 1 / 41, "files": [
-            {"path": "/data/train/shirt/corrupt.png", "reason": "not a decodable image (x)"}]},
+            {"path": "train/shirt/corrupt.png", "reason": "not a decodable image (x)"}]},
         "eval": {"files_total": 20, "quarantined": 0, "fraction": 0.0, "files": []}}},
     "leakage": {"leaked_files": 2, "duplicates": [
         {"sha256": "ab", "paths": {"train": ["train/shirt/a.png"], "eval": ["eval/shirt/b.png"]}}]},
@@ -19,7 +19,7 @@ def test_quarantine_and_leakage_lines():
     assert lines == [
         "quarantined (not used): 1 file(s), full list in "
         "/out/ImageExampleGen/examples/1/quarantine.json",
-        "  /data/train/shirt/corrupt.png: not a decodable image (x)",
+        "  train/shirt/corrupt.png: not a decodable image (x)",
         "LEAKAGE: 1 image(s) with identical bytes in more than one split (2 files), listed in "
         "/out/ImageExampleGen/examples/1/leakage.json",
         "  train/shirt/a.png (train) == eval/shirt/b.png (eval)",
