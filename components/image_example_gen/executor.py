@@ -275,11 +275,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         self._ignored: Dict[str, List[str]] = {}
         super().Do(input_dict, output_dict, exec_properties)
         report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
+        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         unread = {q["path"] for info in report["splits"].values() for q in info["files"]}
         # quarantined files were never read: identical corrupt copies are not leakage
-        leakage = find_leakage({s: [p for p in files if p not in unread]
-                                for s, files in self._files.items()},
-                               exec_properties[standard_component_specs.INPUT_BASE_KEY])
+        leakage = find_leakage({s: [p for p in files
+                                    if os.path.relpath(p, input_base) not in unread]
+                                for s, files in self._files.items()}, input_base)
         with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
             f.write(json.dumps(leakage, indent=2))
         examples.set_int_custom_property("leaked_files", leakage["leaked_files"])
