@@ -92,10 +92,11 @@ def _write_predictions(path: str, paths: List[str], labels: np.ndarray, probs: n
 
 def summary_line(check: Dict[str, Any]) -> str:
     """One line for the run summary."""
+    if check.get("error"):
+        return (f"client check: {check['file']} on the {check['split']} split's image files "
+                f"could not run: {check['error']}")
     head = (f"client check: {check['file']} on {check['examples']} {check['split']} image files "
             f"prepared as MODEL.md says (Pillow, LiteRT)")
-    if check.get("error"):
-        return f"{head}: could not run: {check['error']}"
     same, reference = check["same_class_as_saved_model"], check["saved_model_bytes_accuracy"]
     return (f"{head}: acc={check['accuracy']:.4f}, same class as the SavedModel's serving_bytes "
             f"on {same:.1%} (its acc={reference:.4f}); per file: {check['predictions_file']}")

@@ -34,8 +34,9 @@ def test_summary_line_and_model_card_section():
     failed = {k: v for k, v in check.items()  # as run() records a LiteRT failure
               if k not in ("accuracy", "same_class_as_saved_model", "predictions_file")}
     failed["error"] = "LiteRT process failed (exit code 1): boom"
-    assert client_check.summary_line(failed).endswith(": could not run: LiteRT process failed "
-                                                      "(exit code 1): boom")
+    assert client_check.summary_line(failed) == (
+        "client check: model_int8.tflite on the test split's image files could not run: LiteRT "
+        "process failed (exit code 1): boom")
     built = contract.build(["a", "b"], 32, [255.0] * 3, {}, deployed="model_int8.tflite",
                            client_check=check)
     card = contract.model_card(built)

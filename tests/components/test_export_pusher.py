@@ -108,7 +108,7 @@ def _artifact(cls, uri, **int_props):
 
 def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data_root=None,
          variants=tflite_variants.DEFAULT_VARIANTS, parity_examples=200, evaluation_uri=None,
-         splits=None):
+         splits=None, raw_examples=None):
     serving = os.path.join(tmp, "serving")
     pushed = _artifact(standard_artifacts.PushedModel, os.path.join(tmp, "pushed"))
     inputs = {"model": [model], "transformed_examples": [examples],
@@ -118,6 +118,8 @@ def _run(tmp, model, examples, transform_uri, blessed=True, tuner_dir=None, data
                                            blessed=int(blessed))]}
     if tuner_dir:
         inputs["tuner_results"] = [_artifact(standard_artifacts.TunerResults, tuner_dir)]
+    if raw_examples:
+        inputs["examples"] = [raw_examples]
     if evaluation_uri:
         inputs["model_evaluation"] = [_artifact(standard_artifacts.ModelEvaluation,
                                                 evaluation_uri)]
@@ -542,6 +544,24 @@ def test_failure_during_build_leaves_no_version_and_no_staging(small_inputs):
     with pytest.raises(ValueError, match="Split-eval|split 'eval'|eval"):
         _run(tmp, model, examples, transform_uri)
     assert os.listdir(serving) == [], os.listdir(serving)
+
+
+def test_a_client_check_that_cannot_run_is_reported_and_the_push_goes_on(small_inputs):
+    """The client check measures, it never blocks: raw examples without the held-out split
+    (and a model without serving_bytes) leave an error in report.json and a pushed version."""
+    tmp, model, transform_uri = small_inputs
+    examples = _examples(os.path.join(tmp, "examples"), _full_range(8, 1),
+                         _near_threshold(8, 2))
+    raw = _artifact(standard_artifacts.Examples, os.path.join(tmp, "raw"))
+    raw.split_names = artifact_utils.encode_split_names(["train"])
+    serving, pushed = _run(tmp, model, examples, transform_uri, variants=["float32"],
+                           raw_examples=raw)
+    assert pushed.get_int_custom_property("pushed") == 1
+    (version,) = versioning.list_versions(serving)
+    with open(os.path.join(serving, str(version), "report.json")) as f:
+        check = json.load(f)["client_check"]
+    assert check["file"] == "model_float32.tflite" and check["error"]
+    assert not os.path.exists(os.path.join(serving, str(version), "client_predictions.csv"))
 
 
 def test_not_blessed_pushes_nothing(small_inputs):
