@@ -256,10 +256,13 @@ class ArrayTrialsMixin:
     def folds(self, x, y, x_val, y_val, config: RunConfig) -> List[Fold]:
         """`make_folds` once per search (every trial gets the same folds; with mirrored copies
         the 2N-image train parts are built once, not per trial)."""
-        key = (id(x), id(y), id(x_val), id(y_val), config.tuner.cv_folds, tuner_seed(config),
+        # the arrays themselves are kept in the key, so an id cannot be reused by other arrays
+        key = (x, y, x_val, y_val, config.tuner.cv_folds, tuner_seed(config),
                config.trainer.augmentation.mirrored_copies)
         cached = getattr(self, "_folds", None)
-        if cached is None or cached[0] != key:
+        if cached is None or len(cached[0]) != len(key) or not all(
+                a is b if isinstance(a, np.ndarray) else a == b
+                for a, b in zip(cached[0], key)):
             self._folds = (key, make_folds(x, y, x_val, y_val, config.tuner.cv_folds,
                                            tuner_seed(config),
                                            config.trainer.augmentation.mirrored_copies))

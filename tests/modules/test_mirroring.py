@@ -135,3 +135,17 @@ def test_a_tuner_trial_fits_on_the_mirrored_train_part_and_scores_the_held_out_p
     assert sizes == [16 if mirrored else 8, 6]  # fit on the train part, score the held-out part
     (a, b) = tuning.make_folds(x, y, xv, yv, 2, seed=1, mirrored=mirrored)
     assert len(a[0]) == (8 if mirrored else 4) and len(a[2]) == 4  # k-fold: train part mirrored
+
+
+def test_the_search_builds_new_folds_for_other_arrays():
+    cfg = RunConfig(class_names=["a", "b"], model=ModelConfig(image_size=SIZE, weights="none"))
+    x, y = _arrays(8, 4)
+    xv, yv = _arrays(6, 5)
+
+    class Search(tuning.ArrayTrialsMixin):
+        pass
+    search = Search()
+    (first,) = search.folds(x, y, xv, yv, cfg)
+    x2 = x.copy()
+    (second,) = search.folds(x2, y, xv, yv, cfg)
+    assert first[0] is x and second[0] is x2
