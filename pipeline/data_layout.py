@@ -269,15 +269,19 @@ def few_images(counts: Dict[str, Dict[str, int]], layout: SplitLayout,
     return notes
 
 
-def undecodable_formats(files: Dict[str, List[str]], max_fraction: float
+def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
+                        layout: Optional[SplitLayout] = None, root: Optional[str] = None
                         ) -> Tuple[List[str], List[str]]:
     """(errors, notes) about image files TensorFlow cannot decode (`image_files.
     needs_conversion`: .webp, .tif, ...), per split of `files_by_split`: ImageExampleGen
     quarantines them, and a split where they exceed `max_fraction` (data.
     max_quarantine_fraction) fails the run, so that is an error here; fewer are a note."""
     errors, notes = [], []
+    if layout is not None and layout.hashed:  # ImageExampleGen counts its one input split
+        files = {roles.SINGLE_SPLIT: [p for paths in files.values() for p in paths]}
     for split, paths in files.items():
-        odd = [p for p in paths if image_files.needs_conversion(p)]
+        odd = [p for p in paths if image_files.needs_conversion(p)
+               and (root is None or not _tensorflow_format(os.path.join(root, p)))]
         if not odd:
             continue
         kinds = ", ".join(sorted({os.path.splitext(p)[1].lower() for p in odd}))
@@ -292,6 +296,17 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float
             notes.append(f"{what}; they will be quarantined (not trained on): convert them to "
                          f"PNG or JPEG to use them")
     return errors, notes
+
+
+def _tensorflow_format(path: str) -> bool:
+    """True when the file's content (its header, as ImageExampleGen reads it with Pillow) is
+    PNG, JPEG, GIF or BMP whatever its extension says (a JPEG saved as x.webp is read fine)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            return img.format in ("PNG", "JPEG", "GIF", "BMP")
+    except Exception:  # pylint: disable=broad-except  (unreadable: counted as the extension says)
+        return False
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")

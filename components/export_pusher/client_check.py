@@ -81,13 +81,14 @@ def _write_predictions(path: str, paths: List[str], labels: np.ndarray, probs: n
         return (class_names[i] if i < len(class_names) else str(i))
     client, saved = predicted_class(probs), predicted_class(reference)
     top = class_probabilities(probs)[np.arange(len(client)), client]
-    with open(path, "w", newline="") as f:
+    with open(path + ".tmp", "w", newline="") as f:  # renamed when whole
         writer = csv.writer(f)
         writer.writerow(["path", "label", "tflite_class", "tflite_probability",
                          "saved_model_class"])
         for row in zip(paths, labels, client, top, saved):
             writer.writerow([row[0], name(int(row[1])), name(int(row[2])), f"{row[3]:.6f}",
                              name(int(row[4]))])
+    os.replace(path + ".tmp", path)
 
 
 def summary_line(check: Dict[str, Any]) -> str:

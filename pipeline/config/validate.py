@@ -335,7 +335,8 @@ def data_notes(config: PipelineConfig) -> List[str]:
     files = data_layout.files_by_split(config.data_root, config.split_layout, span)
     return (config_notes(config)
             + data_layout.few_images(_split_counts(config, span), config.split_layout)
-            + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)[1]
+            + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
+                                                  config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files))
 
 
@@ -359,7 +360,8 @@ def data_overview(config: PipelineConfig) -> List[str]:
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
     files = data_layout.files_by_split(root, layout, span)
     notes = (config_notes(config) + data_layout.few_images(counts, layout)
-             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)[1]
+             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
+                                                  config.split_layout, config.data_root)[1]
              + data_layout.rotated_by_exif(root, files))
     lines += [f"  note: {note}" for note in notes]
     ignored = sorted({p for pattern in set(layout.patterns.values()) for p in
@@ -412,6 +414,7 @@ def _validate_data(config: PipelineConfig) -> None:
         data_layout.check_classes(files, list(config.data.class_names), layout)
     except data_layout.LayoutError as e:
         raise ConfigError(f"data.class_names / data.root: {e}") from None
-    errors, _ = data_layout.undecodable_formats(files, config.data.max_quarantine_fraction)
+    errors, _ = data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
+                                                  config.split_layout, config.data_root)
     if errors:
         raise ConfigError("data.root: " + "; ".join(errors))

@@ -41,7 +41,8 @@ def test_mirrored_batches_keep_the_batch_size_and_hold_every_image_and_its_mirro
         assert label == y[index[0]]
     again = np.concatenate([b[0] for b in mirroring.mirrored_batches(
         arrays_dataset(x, y, 4, False, 0), 4, seed=0)])
-    assert not np.array_equal(images, np.concatenate([x, mirrors]))  # pairs shuffled apart
+    paired = np.stack([x, mirrors], 1).reshape(2 * len(x), *x.shape[1:])  # x0, m0, x1, m1...
+    assert not np.array_equal(images, paired)  # pairs shuffled apart
     assert _rows(again) == _rows(images)
 
 

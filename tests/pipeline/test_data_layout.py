@@ -52,6 +52,35 @@ def test_formats_tensorflow_cannot_decode_are_an_error_above_the_quarantine_limi
     assert "convert them to PNG or JPEG" in message
     validate(load_config(overrides=[f"data.root={tmp_path}",
                                     "data.max_quarantine_fraction=0.02"]))
+    # judged by content, as the run judges: JPEG bytes saved as .tif are read fine
+    import numpy as np
+    from PIL import Image
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+            tmp_path / "eval" / "dog" / f"scan{i}.TIF", format="JPEG")
+    validate(load_config(overrides=[f"data.root={tmp_path}"]))
+
+
+def test_a_hashed_layout_counts_undecodable_files_over_its_one_input_split(tmp_path):
+    """my_images/<class>/* split by path hash: ImageExampleGen counts the quarantine over the
+    single input split, so validate does too (2 of 202 is under 1 %)."""
+    files = {"train": [f"a/{i}.png" for i in range(100)] + ["a/x.webp", "b/y.webp"],
+             "validation": [f"b/{i}.png" for i in range(50)],
+             "test": [f"c/{i}.png" for i in range(50)]}
+    layout = load_config(overrides=[f"data.root={_flat(tmp_path)}", "data.train_pattern=*/*",
+                                    "data.eval_pattern="]).split_layout
+    assert layout.hashed
+    errors, notes = data_layout.undecodable_formats(files, 0.01, layout)
+    assert errors == [] and notes[0].startswith("split 'single_split': 2 of 202 files are .webp")
+    assert data_layout.undecodable_formats(files, 0.01)[0]  # per split: 2 of 102, above 1 %
+
+
+def _flat(root):
+    for name in ("cat", "dog"):
+        (root / name).mkdir()
+        for i in range(60):
+            (root / name / f"{i}.png").write_bytes(b"x")
+    return root
 
 
 def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
