@@ -100,8 +100,22 @@ def _split_files(examples_artifact, split: str) -> List[str]:
     return files
 
 
+def _records_at(ds: tf.data.Dataset, indices: Optional[np.ndarray]) -> tf.data.Dataset:
+    """The records of `ds` at `indices` (record numbers; kept in record order); all when None."""
+    if indices is None:
+        return ds
+    indices = np.asarray(indices, np.int64)
+    mask = np.zeros(int(indices.max()) + 2 if len(indices) else 1, bool)
+    mask[indices] = True
+    keep = tf.constant(mask)
+    last = len(mask) - 1  # rows past the mask map to its last (False) entry
+    return ds.take(last).enumerate().filter(
+        lambda i, _: tf.gather(keep, tf.minimum(i, last))).map(lambda _, record: record)
+
+
 def read_split_labels(examples_artifact, split: str) -> np.ndarray:
-    """Labels int64 [N] of one split of Transform's output, in record order (images not kept)."""
+    """Labels int64 [N] of one split of an Examples artifact (Transform's or ImageExampleGen's
+    output), in record order (images not kept)."""
     ds = tf.data.TFRecordDataset(_split_files(examples_artifact, split), compression_type="GZIP")
     spec = {LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
     labels = [b[LABEL_KEY].numpy() for b in ds.batch(1024).map(
@@ -109,10 +123,13 @@ def read_split_labels(examples_artifact, split: str) -> np.ndarray:
     return np.concatenate(labels).astype(np.int64) if labels else np.zeros((0,), np.int64)
 
 
-def read_raw_split(examples_artifact, split: str) -> Tuple[List[bytes], np.ndarray, List[str]]:
+def read_raw_split(examples_artifact, split: str, indices: Optional[np.ndarray] = None
+                   ) -> Tuple[List[bytes], np.ndarray, List[str]]:
     """One split of ImageExampleGen's output, in record order: each image file's bytes as
-    stored, labels int64 [N] and the files' paths relative to the data root."""
-    ds = tf.data.TFRecordDataset(_split_files(examples_artifact, split), compression_type="GZIP")
+    stored, labels int64 [N] and the files' paths relative to the data root; only the records
+    at `indices` (sorted) when given, the others never held in memory."""
+    ds = _records_at(tf.data.TFRecordDataset(_split_files(examples_artifact, split),
+                                             compression_type="GZIP"), indices)
     spec = {RAW_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
             LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
             "path": tf.io.FixedLenFeature([], tf.string, default_value=b"")}
@@ -163,13 +180,7 @@ def load_transformed_split(examples_artifact, split: str, transform_graph_uri: s
     spec = {k: v for k, v in spec.items() if k in (IMAGE_KEY, LABEL_KEY)}
     ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if indices is not None:
-        indices = np.asarray(indices, np.int64)
-        mask = np.zeros(int(indices.max()) + 2 if len(indices) else 1, bool)
-        mask[indices] = True
-        keep = tf.constant(mask)
-        last = len(mask) - 1  # rows past the mask map to its last (False) entry
-        ds = ds.take(last).enumerate().filter(
-            lambda i, _: tf.gather(keep, tf.minimum(i, last))).map(lambda _, record: record)
+        ds = _records_at(ds, indices)
     elif limit:
         ds = ds.take(limit)
     images, labels = [], []

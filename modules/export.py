@@ -13,7 +13,7 @@ import os
 
 
 import gzip
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -172,15 +172,22 @@ class TFLiteModel:
         return np.concatenate(outs, axis=0)
 
 
+def call_in_batches(call: Callable[[Any], Dict[str, tf.Tensor]], inputs: Any,
+                    batch_size: int = 64) -> np.ndarray:
+    """A signature's OUTPUT_KEY over `inputs` (an array or a list, N rows), `batch_size` rows
+    per call, concatenated: [N, K]."""
+    return np.concatenate([call(inputs[i:i + batch_size])[OUTPUT_KEY].numpy()
+                           for i in range(0, len(inputs), batch_size)], axis=0)
+
+
 def load_image_signature(saved_model_dir: str) -> Callable[[np.ndarray], np.ndarray]:
     """SavedModel `serving_image` as a numpy function images [N, H, W, 3] -> [N, K]."""
     loaded = tf.saved_model.load(saved_model_dir)
     fn = loaded.signatures[IMAGE_SIGNATURE]
 
     def predict(images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        outs = [fn(tf.constant(images[i:i + batch_size], tf.float32))[OUTPUT_KEY].numpy()
-                for i in range(0, len(images), batch_size)]
-        return np.concatenate(outs, axis=0)
+        return call_in_batches(lambda batch: fn(tf.constant(batch, tf.float32)), images,
+                               batch_size)
 
     predict.loaded = loaded  # keep the SavedModel alive
     return predict

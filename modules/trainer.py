@@ -125,7 +125,8 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
     strategy = strategy or tf.distribute.get_strategy()
     if tr.augmentation.mirrored_copies:  # every train image and its mirror (2x the batches)
         train_ds = mirroring.mirrored_batches(
-            train_ds, distribution.global_batch_size(int(hp["batch_size"]), strategy), seed)
+            train_ds, distribution.global_batch_size(int(hp["batch_size"]), strategy), seed,
+            tr.input)
         train_labels = np.concatenate([train_labels, train_labels])
     weights_path = cfg.weights_path or None
     jit = tr.jit_compile

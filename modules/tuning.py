@@ -25,6 +25,7 @@ import itertools
 import os
 import random
 import time
+import collections.abc
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import keras_tuner
@@ -74,22 +75,36 @@ def kfold_indices(n: int, folds: int, seed: int) -> List[np.ndarray]:
     return [np.sort(part) for part in np.array_split(perm, folds)]
 
 
+class Folds(collections.abc.Sequence):
+    """k (train, held-out) folds, each built when it is read and not kept: the search holds the
+    arrays once, not every fold's (k-1)/k copy (2x that with mirrored copies) for all trials."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                 folds: int, seed: int, mirrored: bool = False):
+        self.arrays = (x, y, x_val, y_val)
+        self.splits = kfold_indices(len(y), folds, seed) if folds > 1 else None
+        self.mirrored = mirrored
+
+    def __len__(self) -> int:
+        return len(self.splits) if self.splits is not None else 1
+
+    def __getitem__(self, k: int) -> Fold:
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"fold {k} of {len(self)}")
+        x, y, x_val, y_val = self.arrays
+        if self.splits is not None:
+            held = self.splits[k]
+            train = np.concatenate([s for j, s in enumerate(self.splits) if j != k % len(self)])
+            x, y, x_val, y_val = x[train], y[train], x[held], y[held]
+        return (*with_mirrored(x, y), x_val, y_val) if self.mirrored else (x, y, x_val, y_val)
+
+
 def make_folds(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, folds: int,
-               seed: int, mirrored: bool = False) -> List[Fold]:
+               seed: int, mirrored: bool = False) -> Folds:
     """k (train, held-out) splits of the train arrays; folds == 1: [(train, eval)]. `mirrored`
     (trainer.augmentation.mirrored_copies): each fold's train part plus its mirrors, as the
-    Trainer fits; the held-out part as is."""
-    if folds <= 1:
-        parts = [(x, y, x_val, y_val)]
-    else:
-        splits = kfold_indices(len(y), folds, seed)
-        parts = []
-        for k in range(folds):
-            tr = np.concatenate([s for j, s in enumerate(splits) if j != k])
-            parts.append((x[tr], y[tr], x[splits[k]], y[splits[k]]))
-    if mirrored:
-        parts = [(*with_mirrored(xt, yt), xv, yv) for xt, yt, xv, yv in parts]
-    return parts
+    Trainer fits; the held-out part as is. Each fold is built as it is read (`Folds`)."""
+    return Folds(x, y, x_val, y_val, folds, seed, mirrored)
 
 
 def epoch_schedule(values: Dict[str, Any], config: RunConfig,
@@ -212,7 +227,7 @@ def train_and_score(values: Dict[str, Any], config: RunConfig, fold: Fold, seed:
     return train_trial(values, config, fold, seed)[0]
 
 
-def cross_validate(values: Dict[str, Any], config: RunConfig, folds: List[Fold],
+def cross_validate(values: Dict[str, Any], config: RunConfig, folds: Sequence[Fold],
                    seed: int, **budget) -> Dict[str, float]:
     """One trial: per-fold accuracies, their mean and std (population), wall seconds, and the
     epochs trained (summed over folds) and the first of them. `budget`: train_trial's epochs,
@@ -253,9 +268,9 @@ class ArrayTrialsMixin:
         logging.info("Trial %s %s -> %s", trial.trial_id, values, metrics)
         return metrics
 
-    def folds(self, x, y, x_val, y_val, config: RunConfig) -> List[Fold]:
-        """`make_folds` once per search (every trial gets the same folds; with mirrored copies
-        the 2N-image train parts are built once, not per trial)."""
+    def folds(self, x, y, x_val, y_val, config: RunConfig) -> Folds:
+        """`make_folds` once per search (every trial gets the same folds; each fold's arrays
+        are built as a trial reads it and freed after)."""
         # the arrays themselves are kept in the key, so an id cannot be reused by other arrays
         key = (x, y, x_val, y_val, config.tuner.cv_folds, tuner_seed(config),
                config.trainer.augmentation.mirrored_copies)

@@ -55,7 +55,8 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         out["baseline"] = model_info(baseline[0] if baseline else None)
         out["candidate"] = model_info(candidate[0] if candidate else None)
         if not baseline and candidate:
-            out["same_classes_other_order"] = reordered_blessed_model(store, candidate[0])
+            out["same_classes_other_order"] = reordered_blessed_model(
+                store, candidate[0], before=blessings[0].id if blessings else None)
     if trainers:
         base = input_artifact_ids(store, trainers[-1].id, "base_model")
         out["warm_start_from"] = model_info(base[0] if base else None)
@@ -63,10 +64,13 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     return out
 
 
-def reordered_blessed_model(store, candidate_id: int) -> Optional[Dict[str, Any]]:
+def reordered_blessed_model(store, candidate_id: int, before: Optional[int] = None
+                            ) -> Optional[Dict[str, Any]]:
     """The newest blessed model ({model_id, class_names}) trained on the candidate's classes in
     another order, or None. It is never the change gate's baseline (a model's outputs follow its
-    class order), so a run without a baseline says why when this exists."""
+    class order), so a run without a baseline says why when this exists. `before`: the
+    evaluation's own blessing id; only blessings older than it count (a cached evaluation ran
+    before any model blessed since)."""
     from pipeline.resolvers import class_names_at
 
     (candidate,) = store.get_artifacts_by_id([candidate_id])
@@ -75,7 +79,8 @@ def reordered_blessed_model(store, candidate_id: int) -> Optional[Dict[str, Any]
         return None
     blessed = sorted({b.custom_properties["current_model_id"].int_value
                       for b in store.get_artifacts_by_type("ModelBlessing")
-                      if b.custom_properties["blessed"].int_value == 1}, reverse=True)
+                      if b.custom_properties["blessed"].int_value == 1
+                      and (before is None or b.id < before)}, reverse=True)
     models = store.get_artifacts_by_id([i for i in blessed if i != candidate_id])
     for model in sorted(models, key=lambda m: -m.id):
         names = class_names_at(model.uri)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline.mlmd import open_store
 from ml_metadata.proto import metadata_store_pb2
@@ -23,6 +23,26 @@ def _latest_state(store, component: str) -> Optional[int]:
     return max(executions, key=lambda e: e.id).last_known_state if executions else None
 
 
+def _finished_evaluator_outputs(store) -> Tuple[Any, Any, Optional[int]]:
+    """(evaluation, blessing, state) of the newest Evaluator execution that completed or was
+    served from the cache: the gates of a later failed Evaluator were never applied, and a
+    cached one re-used older artifacts than the newest by id. Without one, the newest LIVE
+    artifacts and the newest execution's state."""
+    from pipeline.lineage import finished
+    from pipeline.resolvers import output_artifact_ids
+    types = [t.name for t in store.get_execution_types() if t.name.split(".")[-1] == "Evaluator"]
+    done = finished([e for name in types for e in store.get_executions_by_type(name)])
+    if not done:
+        return (_latest(store, "ModelEvaluation"), _latest(store, "ModelBlessing"),
+                _latest_state(store, "Evaluator"))
+    execution = max(done, key=lambda e: e.id)
+
+    def output(key):
+        ids = output_artifact_ids(store, execution.id, key)
+        return store.get_artifacts_by_id(ids[-1:])[0] if ids else None
+    return output("evaluation"), output("blessing"), execution.last_known_state
+
+
 def _int_prop(artifact, key: str) -> Optional[int]:
     if artifact is None or key not in artifact.custom_properties:
         return None
@@ -39,8 +59,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
     """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
     and its artifact sizes."""
     store = open_store(metadata_path)
-    blessing = _latest(store, "ModelBlessing")
-    evaluation = _latest(store, "ModelEvaluation")
+    evaluation, blessing, evaluator_state = _finished_evaluator_outputs(store)
     # ExportPusher runs only for a blessed model (tfx.dsl.Cond): when the latest model is not
     # blessed, the latest PushedModel is an earlier run's and this run pushed nothing.
     pushed = _latest(store, "PushedModel") if _int_prop(blessing, "blessed") else None
@@ -52,8 +71,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         # an unchanged re-run: ExportPusher's result is an earlier run's (nothing new pushed)
         "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
         metadata_store_pb2.Execution.CACHED,
-        "evaluation_cached": _latest_state(store, "Evaluator") ==
-        metadata_store_pb2.Execution.CACHED,
+        "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
     }
     if evaluation:
         from components.tfma_gates import gates_from_evaluation, overall_metrics, read_gates

@@ -15,14 +15,15 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from modules import litert
-from modules.data import read_raw_split, stratified_indices
-from modules.features import BYTES_SIGNATURE, OUTPUT_KEY
+from modules.export import call_in_batches
+from modules.data import read_raw_split, read_split_labels, stratified_indices
+from modules.features import BYTES_SIGNATURE
 from modules.metrics import accuracy_of, class_agreement, class_probabilities, predicted_class
 
 PREDICTIONS_FILE = "client_predictions.csv"
@@ -34,20 +35,26 @@ def bytes_probabilities(loaded: Any, images: Sequence[bytes], batch_size: int = 
                         ) -> np.ndarray:
     """The SavedModel's `serving_bytes` on image files' bytes -> probabilities [N, K]."""
     fn = loaded.signatures[BYTES_SIGNATURE]
-    return np.concatenate([fn(image_bytes=tf.constant(list(images[i:i + batch_size])))[
-        OUTPUT_KEY].numpy() for i in range(0, len(images), batch_size)])
+    return call_in_batches(lambda batch: fn(image_bytes=tf.constant(list(batch))), images,
+                           batch_size)
 
 
 def run(raw_examples: Any, split: str, n: int, seed: int, loaded_saved_model: Any,
         tflite_path: str, background: Sequence[float], class_names: List[str], staging: str,
-        python: str = "") -> Dict[str, Any]:
+        python: str = "", report_labels: Optional[np.ndarray] = None) -> Dict[str, Any]:
     """report["client_check"] for `tflite_path` (the deployed file) on a seeded stratified
     sample of `n` files of `split` (all when fewer); writes PREDICTIONS_FILE into `staging`.
-    A LiteRT failure is recorded as {"error": ...}: the parity gate already loaded this file."""
-    images, labels, paths = read_raw_split(raw_examples, split)
-    keep = stratified_indices(labels, n, seed)
-    images = [images[i] for i in keep]
-    labels, paths = labels[keep], [paths[i] for i in keep]
+    A LiteRT failure is recorded as {"error": ...}: the parity gate already loaded this file.
+
+    `report_labels`: the labels int64 [N] of Transform's `split` in its record order, which the
+    report's per-variant sample is drawn from by the same seed. "same_sample_as_report" says
+    whether ImageExampleGen's records carry the same label sequence (a distributed Transform
+    may write another order; then this is another sample of the same split)."""
+    all_labels = read_split_labels(raw_examples, split)
+    keep = stratified_indices(all_labels, n, seed)
+    images, labels, paths = read_raw_split(raw_examples, split, indices=keep)
+    if not np.array_equal(labels, all_labels[keep]):
+        raise ValueError(f"split '{split}' changed while it was read")
     reference = bytes_probabilities(loaded_saved_model, images)
     with tempfile.TemporaryDirectory(prefix="client-check-") as tmp:
         files = []
@@ -60,6 +67,8 @@ def run(raw_examples: Any, split: str, n: int, seed: int, loaded_saved_model: An
     out: Dict[str, Any] = {"file": os.path.basename(tflite_path), "split": split,
                            "examples": int(len(labels)), "recipe": RECIPE,
                            "saved_model_bytes_accuracy": accuracy_of(reference, labels)}
+    if report_labels is not None:
+        out["same_sample_as_report"] = bool(np.array_equal(all_labels, report_labels))
     probs = result.predictions
     if not result.ok or probs is None or probs.shape != reference.shape:
         out["error"] = result.error or f"output shape {None if probs is None else probs.shape}"
@@ -99,5 +108,8 @@ def summary_line(check: Dict[str, Any]) -> str:
     head = (f"client check: {check['file']} on {check['examples']} {check['split']} image files "
             f"prepared as MODEL.md says (Pillow, LiteRT)")
     same, reference = check["same_class_as_saved_model"], check["saved_model_bytes_accuracy"]
+    sample = ("" if check.get("same_sample_as_report", True) else
+              "; another sample of the split than the report's (the record orders differ)")
     return (f"{head}: acc={check['accuracy']:.4f}, same class as the SavedModel's serving_bytes "
-            f"on {same:.1%} (its acc={reference:.4f}); per file: {check['predictions_file']}")
+            f"on {same:.1%} (its acc={reference:.4f}){sample}; per file: "
+            f"{check['predictions_file']}")

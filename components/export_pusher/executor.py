@@ -25,7 +25,7 @@ from components.export_pusher.parity import ParityError  # noqa: F401  (raised b
 from components.image_example_gen.data_checks import read_data_checks
 from modules.configs import ExportConfig
 from modules import export, latency, litert, metrics, tflite_variants
-from modules.data import load_stratified_sample
+from modules.data import load_stratified_sample, read_split_labels
 from modules.export import gzip_size
 from modules.gzip_sizes import BackgroundGzip, files_under
 from modules.stopwatch import timed
@@ -252,7 +252,8 @@ class Executor(pusher_executor.Executor):
                 try:  # a measurement: it never blocks a push the gates allowed
                     report["client_check"] = client_check.run(
                         input_dict[EXAMPLES_KEY][-1], held_out_split, n_examples, seed,
-                        sm_predict.loaded, path, background, class_names, staging, python)
+                        sm_predict.loaded, path, background, class_names, staging, python,
+                        report_labels=read_split_labels(examples, held_out_split))
                 except Exception as e:  # pylint: disable=broad-except
                     report["client_check"] = {
                         "file": os.path.basename(path), "split": held_out_split,

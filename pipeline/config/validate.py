@@ -332,9 +332,15 @@ def data_notes(config: PipelineConfig) -> List[str]:
     if is_uri(config.data_root):
         return config_notes(config)
     span = newest_span(config)
-    files = data_layout.files_by_split(config.data_root, config.split_layout, span)
-    return (config_notes(config)
-            + data_layout.few_images(_split_counts(config, span), config.split_layout)
+    return _local_notes(config, _split_counts(config, span),
+                        data_layout.files_by_split(config.data_root, config.split_layout, span))
+
+
+def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
+                 files: Dict[str, List[str]]) -> List[str]:
+    """`config_notes` and the notes on a local root's files (`counts`: files per split and
+    class; `files`: image paths per split): few images, formats to convert, EXIF-rotated JPEGs."""
+    return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files))
@@ -358,11 +364,7 @@ def data_overview(config: PipelineConfig) -> List[str]:
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
-    files = data_layout.files_by_split(root, layout, span)
-    notes = (config_notes(config) + data_layout.few_images(counts, layout)
-             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
-                                                  config.split_layout, config.data_root)[1]
-             + data_layout.rotated_by_exif(root, files))
+    notes = _local_notes(config, counts, data_layout.files_by_split(root, layout, span))
     lines += [f"  note: {note}" for note in notes]
     ignored = sorted({p for pattern in set(layout.patterns.values()) for p in
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)

@@ -32,6 +32,10 @@ def test_summary_line_and_model_card_section():
         "client check: model_int8.tflite on 60 test image files prepared as MODEL.md says "
         "(Pillow, LiteRT): acc=0.9000, same class as the SavedModel's serving_bytes on 98.3% "
         "(its acc=0.9167); per file: client_predictions.csv")
+    other = dict(check, same_sample_as_report=False)
+    assert client_check.summary_line(other).endswith(
+        "(its acc=0.9167); another sample of the split than the report's (the record orders "
+        "differ); per file: client_predictions.csv")
     failed = {k: v for k, v in check.items()  # as run() records a LiteRT failure
               if k not in ("accuracy", "same_class_as_saved_model", "predictions_file")}
     failed["error"] = "LiteRT process failed (exit code 1): boom"

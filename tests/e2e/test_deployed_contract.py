@@ -162,6 +162,7 @@ def test_client_predictions_are_what_an_independent_client_gets_file_by_file(
     check = report["client_check"]
     assert check["file"] == report["contract"]["deployed_tflite"]["file"]
     assert (check["split"], check["examples"]) == ("test", 2 * 30)
+    assert check["same_sample_as_report"] is True  # one local Transform keeps the record order
     assert report["contract"]["client_check"]["predictions_file"] == "client_predictions.csv"
     with open(os.path.join(dest, "client_predictions.csv")) as f:
         rows = list(csv.DictReader(f))

@@ -46,11 +46,42 @@ def test_mirrored_batches_keep_the_batch_size_and_hold_every_image_and_its_mirro
     assert _rows(again) == _rows(images)
 
 
+def test_mirrored_batches_follow_the_input_config():
+    """trainer.input.prefetch 0 adds no prefetch (the caller's own input options stand); the
+    default prefetches; a [b, 1] label column is repeated row by row as its images are."""
+    from modules.configs import InputConfig
+    x, y = _arrays(4, 0)
+    none = mirroring.mirrored_batches(arrays_dataset(x, y, 4, False, 0), 4, 0,
+                                      InputConfig(num_parallel_calls=1, prefetch=0))
+    assert "Prefetch" not in type(none).__name__
+    assert "Prefetch" in type(mirroring.mirrored_batches(
+        arrays_dataset(x, y, 4, False, 0), 4, 0)).__name__
+    column = tf.data.Dataset.from_tensor_slices((x, y[:, None])).batch(4)
+    images, labels = next(iter(mirroring.mirrored_batches(column, 8, 0, InputConfig(prefetch=0))))
+    for image, label in zip(images.numpy(), labels.numpy()):
+        (i,) = [i for i in range(4) if np.array_equal(image, x[i])
+                or np.array_equal(image, x[i, :, ::-1])]
+        assert label.tolist() == [y[i]]
+
+
 def test_with_mirrored_arrays():
     x, y = _arrays(3, 1)
     mx, my = mirroring.with_mirrored(x, y)
     assert mx.shape == (6, SIZE, SIZE, 3) and list(my) == list(y) * 2
     np.testing.assert_array_equal(mx[3:, :, 0], x[:, :, -1])
+
+
+HP = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
+
+
+def _head_only_config(weights_path, augmentation):
+    """Two classes, one epoch of the head: no fine-tune, no pruning."""
+    return RunConfig(
+        class_names=["a", "b"], weights_path=weights_path,
+        model=ModelConfig(image_size=SIZE, head_units=8, dropout=0.0),
+        trainer=TrainerConfig(epochs=1, augmentation=augmentation,
+                              fine_tune=FineTuneConfig(unfreeze_blocks=0),
+                              pruning=PruningConfig(enabled=False)))
 
 
 @pytest.mark.parametrize("mirrored", [False, True])
@@ -63,16 +94,11 @@ def test_the_trainer_fits_the_head_on_the_train_images_and_their_mirrors(
     monkeypatch.setattr(feature_cache, "fit_tail", lambda model, features, labels, **k: (
         seen.append((len(features), len(k["validation"][0]), labels.tolist())),
         real(model, features, labels, **k))[1])
-    cfg = RunConfig(
-        class_names=["a", "b"], weights_path=imagenet_weights_path,
-        model=ModelConfig(image_size=SIZE, head_units=8, dropout=0.0),
-        trainer=TrainerConfig(
-            epochs=1, augmentation=AugmentationConfig(enabled=False, mirrored_copies=mirrored),
-            fine_tune=FineTuneConfig(unfreeze_blocks=0), pruning=PruningConfig(enabled=False)))
+    cfg = _head_only_config(imagenet_weights_path, AugmentationConfig(
+        enabled=False, mirrored_copies=mirrored))
     x, y = _arrays(4, 2)
     xv, yv = _arrays(4, 3)
-    hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
-    _, summary = trainer.train(cfg, hp, arrays_dataset(x, y, 4, False, 0),
+    _, summary = trainer.train(cfg, HP, arrays_dataset(x, y, 4, False, 0),
                                arrays_dataset(xv, yv, 4, False, 0), y)
     (count, validation, labels) = seen[0]
     assert (count, validation) == ((8, 4) if mirrored else (4, 4))
@@ -93,15 +119,10 @@ def test_the_uncached_trainer_path_fits_batches_of_the_configured_size(
             fitted.extend(int(b[0].shape[0]) for b in x)
         return real(self, x, *a, **k)
     monkeypatch.setattr(tf_keras.Model, "fit", fit)
-    cfg = RunConfig(
-        class_names=["a", "b"], weights_path=imagenet_weights_path,
-        model=ModelConfig(image_size=SIZE, head_units=8, dropout=0.0),
-        trainer=TrainerConfig(
-            epochs=1, augmentation=AugmentationConfig(enabled=True, mirrored_copies=True),
-            fine_tune=FineTuneConfig(unfreeze_blocks=0), pruning=PruningConfig(enabled=False)))
+    cfg = _head_only_config(imagenet_weights_path, AugmentationConfig(
+        enabled=True, mirrored_copies=True))
     x, y = _arrays(6, 2)
-    hp = {"learning_rate": 1e-3, "batch_size": 4, "source": "config"}
-    _, summary = trainer.train(cfg, hp, arrays_dataset(x, y, 4, False, 0),
+    _, summary = trainer.train(cfg, HP, arrays_dataset(x, y, 4, False, 0),
                                arrays_dataset(x, y, 4, False, 0), y)
     assert not summary["phase1"]["features_cached"]
     assert fitted == [4, 4, 4]
@@ -130,7 +151,7 @@ def test_a_tuner_trial_fits_on_the_mirrored_train_part_and_scores_the_held_out_p
         pass
     search = Search()
     (fold,) = search.folds(x, y, xv, yv, cfg)
-    assert search.folds(x, y, xv, yv, cfg)[0] is fold  # once per search
+    assert search.folds(x, y, xv, yv, cfg) is search.folds(x, y, xv, yv, cfg)  # per search
     assert len(fold[0]) == (16 if mirrored else 8) and len(fold[2]) == 6
     tuning.train_trial({"learning_rate": 0.01, "batch_size": 8}, cfg, fold, 7)
     assert sizes == [16 if mirrored else 8, 6]  # fit on the train part, score the held-out part

@@ -146,6 +146,19 @@ def test_make_folds_holds_out_each_fold_once():
     assert only[2] is XV
 
 
+def test_folds_are_built_when_read_and_not_kept():
+    """A search holds the arrays once: each fold's train part (its mirrors too) is a new array
+    per read, equal every time, and reading past the last fold stops iteration."""
+    folds = tuning.make_folds(X, Y, XV, YV, 3, seed=1, mirrored=True)
+    first, again = folds[0], folds[0]
+    assert first[0] is not again[0] and np.array_equal(first[0], again[0])
+    assert len(first[0]) == 2 * (len(Y) - len(first[2]))
+    assert np.array_equal(folds[-1][2], folds[2][2])
+    with pytest.raises(IndexError):
+        folds[3]
+    assert len(list(folds)) == 3
+
+
 def test_cross_validated_trial_records_folds_mean_std_and_seconds(tmp_path):
     cfg = tiny_config(cv_folds=2, max_trials=1)
     rows = tuning_report.trial_rows(_search(cfg, tmp_path))

@@ -99,3 +99,63 @@ def test_a_blessed_model_of_the_same_classes_in_another_order_is_named_not_compa
     assert (f"  no baseline, though model {ids['old']} (blessed) has these classes in another "
             f"order, ['b', 'a', 'c']") in text
     assert "list data.class_names in that order" in text
+
+
+def _evaluator_outputs(store, types, state, blessed=None, reuse=None):
+    """An Evaluator execution in `state` that output a new evaluation and blessing (blessed:
+    0/1) or, cached, re-used `reuse` = (evaluation, blessing) ids."""
+    [eid] = store.put_executions([pb.Execution(type_id=types["Evaluator"], last_known_state=state)])
+    if reuse is None:
+        evaluation = pb.Artifact(type_id=types["ModelEvaluation"], state=pb.Artifact.LIVE)
+        blessing = pb.Artifact(type_id=types["ModelBlessing"], state=pb.Artifact.LIVE)
+        blessing.custom_properties["blessed"].int_value = blessed
+        reuse = store.put_artifacts([evaluation, blessing])
+    events = []
+    for key, artifact_id in zip(("evaluation", "blessing"), reuse):
+        event = pb.Event(execution_id=eid, artifact_id=artifact_id, type=pb.Event.OUTPUT)
+        event.path.steps.add().key = key
+        events.append(event)
+    store.put_events(events)
+    return reuse
+
+
+def test_the_summary_reads_the_latest_finished_evaluators_own_outputs(tmp_path):
+    """A cached Evaluator re-uses older artifacts than the newest by id, and a failed one's
+    gates were never applied: the summary's blessing is the latest finished Evaluator's."""
+    from pipeline.summary import _finished_evaluator_outputs
+    store = open_store(str(tmp_path / "m.sqlite"), CREATE)
+    types = {"Evaluator": store.put_execution_type(pb.ExecutionType(
+        name="tfx.components.evaluator.component.Evaluator"))}
+    for name in ("ModelEvaluation", "ModelBlessing"):
+        types[name] = store.put_artifact_type(pb.ArtifactType(name=name))
+    assert _finished_evaluator_outputs(store) == (None, None, None)
+    first = _evaluator_outputs(store, types, pb.Execution.COMPLETE, blessed=1)
+    second = _evaluator_outputs(store, types, pb.Execution.COMPLETE, blessed=0)
+    evaluation, blessing, state = _finished_evaluator_outputs(store)
+    assert (evaluation.id, blessing.id, state) == (*second, pb.Execution.COMPLETE)
+    _evaluator_outputs(store, types, pb.Execution.CACHED, reuse=first)
+    _evaluator_outputs(store, types, pb.Execution.FAILED, blessed=0)
+    evaluation, blessing, state = _finished_evaluator_outputs(store)
+    assert (evaluation.id, blessing.id, state) == (*first, pb.Execution.CACHED)
+    assert blessing.custom_properties["blessed"].int_value == 1
+
+
+def test_a_model_blessed_after_a_cached_evaluation_is_not_named_for_it(tmp_path):
+    """reordered_blessed_model(before=<the evaluation's blessing id>) counts older blessings
+    only."""
+    from pipeline.lineage import reordered_blessed_model
+    store = open_store(str(tmp_path / "m.sqlite"), CREATE)
+    model_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    blessing_type = store.put_artifact_type(pb.ArtifactType(name="ModelBlessing"))
+    candidate, later = store.put_artifacts(
+        [pb.Artifact(type_id=model_type, uri=_model_dir(tmp_path, n, order))
+         for n, order in (("candidate", ["a", "b"]), ("later", ["b", "a"]))])
+    own = pb.Artifact(type_id=blessing_type)
+    own.custom_properties["blessed"].int_value = 0
+    own.custom_properties["current_model_id"].int_value = candidate
+    newer = pb.Artifact(type_id=blessing_type)
+    newer.custom_properties["blessed"].int_value = 1
+    newer.custom_properties["current_model_id"].int_value = later
+    own_id, _ = store.put_artifacts([own, newer])
+    assert reordered_blessed_model(store, candidate)["model_id"] == later
+    assert reordered_blessed_model(store, candidate, before=own_id) is None
