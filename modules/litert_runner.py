@@ -37,11 +37,11 @@ def preprocess(path, height, width, background=(255.0, 255.0, 255.0)):
     """An image file -> float32 [height, width, 3], RGB in [0, 255]: the pushed contract.
 
     Decode (PNG/JPEG/GIF first frame/BMP, EXIF orientation not applied), convert to RGB
-    (grayscale repeated, palette expanded, 16-bit divided by 257 and rounded, alpha composited
-    over `background` (RGB, the contract's colour); GIF transparency is ignored), then resize to
-    height x width with bilinear interpolation with antialiasing (Pillow's BILINEAR on float
-    channels equals TensorFlow's `tf.image.resize(..., 'bilinear', antialias=True)`); the aspect
-    ratio is not kept.
+    (grayscale repeated, palette expanded, 16-bit reduced to its high byte (v >> 8, as
+    libpng's strip_16), alpha composited over `background` (RGB, the contract's colour); GIF
+    transparency is ignored), then resize to height x width with bilinear interpolation with
+    antialiasing (Pillow's BILINEAR on float channels equals TensorFlow's
+    `tf.image.resize(..., 'bilinear', antialias=True)`); the aspect ratio is not kept.
     """
     from PIL import Image
     with Image.open(path) as img:
@@ -55,12 +55,10 @@ def preprocess(path, height, width, background=(255.0, 255.0, 255.0)):
 
 def to_rgb_array(img, background=(255.0, 255.0, 255.0)):
     """A Pillow image -> float32 [h, w, 3] RGB in [0, 255], alpha composited over `background`."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        gray = np.asarray(img, np.float64)
-        if img.mode != "I" or gray.max() > 255:
-            gray = np.floor(gray / 257.0 + 0.5)
-        gray = np.clip(gray, 0, 255).astype(np.float32)
-        return np.repeat(gray[..., None], 3, axis=-1)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale PNG
+        # TensorFlow's decode_png(dtype=uint8) keeps the high byte (v >> 8), not v / 257.
+        gray = np.right_shift(np.clip(np.asarray(img, np.int64), 0, 65535), 8)
+        return np.repeat(gray.astype(np.float32)[..., None], 3, axis=-1)
     # TensorFlow's GIF decoder returns RGB only: a GIF's transparent colour is used as is.
     has_alpha = img.format != "GIF" and (img.mode in ("RGBA", "LA", "PA") or (
         img.mode == "P" and "transparency" in img.info))

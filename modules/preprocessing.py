@@ -19,7 +19,7 @@ WHITE = (255.0, 255.0, 255.0)
 def decode_rgb(encoded: tf.Tensor, background: Sequence[float] = WHITE) -> tf.Tensor:
     """One encoded PNG/JPEG/GIF/BMP (scalar string) -> float32 [h, w, 3] RGB in [0, 255].
 
-    Grayscale is repeated to RGB, 16-bit scaled to 8-bit (v / 257, rounded), palette expanded;
+    Grayscale is repeated to RGB, 16-bit reduced to 8-bit by its high byte (v >> 8), palette expanded;
     alpha (RGBA, grayscale + alpha, palette transparency) is composited over `background`:
     rgb * a + background * (1 - a), a = alpha / 255. GIF decodes to RGB (its transparency is
     not used); only the first frame of an animation is read.

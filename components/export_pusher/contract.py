@@ -23,8 +23,12 @@ RESIZE = ("bilinear interpolation with antialiasing, to exactly H x W (the aspec
           "inputs when shrinking and measurably lower agreement")
 DECODE = ("the image file as stored: PNG, JPEG, GIF (first frame) or BMP; EXIF orientation is "
           "not applied; grayscale is repeated to 3 channels; palette images are expanded to "
-          "their colours; 16-bit images are scaled to 8 bits (v / 257, rounded); JPEG decoders "
-          "differ by a few levels (TensorFlow uses libjpeg's fast integer IDCT)")
+          "their colours; 16-bit images keep the high byte of each value (v >> 8, i.e. "
+          "floor(v / 256), as libpng's strip_16; not v / 257); a PNG transparency key on a "
+          "grayscale or RGB image (tRNS without an alpha channel) is ignored; JPEG decoders "
+          "differ by a few levels (TensorFlow uses libjpeg's fast integer IDCT), and CMYK JPEGs "
+          "by up to about a dozen levels before the resize (inverted Adobe CMYK, converted "
+          "without a colour profile)")
 
 
 def alpha_rule(background: Sequence[float]) -> str:

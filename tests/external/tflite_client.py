@@ -27,8 +27,8 @@ def read_contract(version_dir):
 def prepare(path, height, width, background):
     """MODEL.md, 'Preparing an image': decode, composite alpha, bilinear antialiased resize."""
     img = Image.open(path)
-    if img.mode.startswith("I"):  # 16-bit: scaled to 8 bits (v / 257, rounded)
-        rgb = np.repeat(np.round(np.asarray(img, np.float32) / 257.0)[..., None], 3, -1)
+    if img.mode.startswith("I"):  # 16-bit: the high byte of each value (v >> 8)
+        rgb = np.repeat((np.asarray(img, np.int64) >> 8).astype(np.float32)[..., None], 3, -1)
     elif img.format != "GIF" and (img.mode in ("RGBA", "LA")
                                   or (img.mode == "P" and "transparency" in img.info)):
         rgba = np.asarray(img.convert("RGBA"), np.float32)

@@ -81,10 +81,12 @@ def test_contract_preprocessing_in_the_litert_env_equals_the_transform(tmp_path,
         "small_gray.png": _save(Image.fromarray(rgb[:20, :20, 0]), tmp_path / "g.png", "PNG"),
         "gif": _save(Image.fromarray(rgb).convert("P"), tmp_path / "a.gif", "GIF"),
         "bmp": _save(Image.fromarray(rgb), tmp_path / "a.bmp", "BMP"),
+        # high and low bytes vary independently: v >> 8 and round(v / 257) differ on many pixels
+        "16bit.png": _save(Image.fromarray(alpha.astype(np.uint16) * 256
+                                           + rng.integers(0, 256, alpha.shape).astype(np.uint16)),
+                           tmp_path / "i16.png", "PNG"),
     }
     close = {
-        "16bit.png": _save(Image.fromarray(alpha.astype(np.uint16) * 257), tmp_path / "i16.png",
-                           "PNG"),
         "jpeg": _save(Image.fromarray(rgb), tmp_path / "a.jpg", "JPEG"),
         "gray.jpeg": _save(Image.fromarray(rgb).convert("L"), tmp_path / "l.jpg", "JPEG"),
     }
@@ -103,5 +105,5 @@ def test_contract_preprocessing_in_the_litert_env_equals_the_transform(tmp_path,
         diff = np.abs(transform - client[name])
         if name in exact:
             assert diff.max() < 1e-3, (name, diff.max())
-        else:  # libjpeg IDCT variants, 16-bit rounding: a few levels at most
+        else:  # libjpeg IDCT variants: a few levels at most
             assert diff.max() <= 4.0 and diff.mean() < 1.0, (name, diff.max(), diff.mean())
