@@ -83,6 +83,16 @@ def _visible_files(root: str, pattern: str) -> List[str]:
     return sorted(p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p))
 
 
+def broken_links(root: str, pattern: str) -> List[str]:
+    """Symbolic links matching `<root>/<pattern>` whose target does not exist, relative to
+    `root`, sorted. Hidden names too: ExampleGen's driver globs them all (TensorFlow's `*`
+    matches a leading dot) and fails on the first it cannot stat, with a NotFoundError that
+    names no file."""
+    return sorted(os.path.relpath(p, root)
+                  for p in glob.glob(os.path.join(root, pattern), include_hidden=True)
+                  if os.path.islink(p) and not os.path.exists(p))
+
+
 def files_matching(root: str, pattern: str) -> List[str]:
     """Sorted image files (by extension, modules/image_files.py) matching `<root>/<pattern>`
     (hidden files and folders skipped): the files ImageExampleGen reads."""

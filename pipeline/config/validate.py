@@ -394,6 +394,12 @@ def _validate_data(config: PipelineConfig) -> None:
         concrete = pattern_for_span(pattern, span) if span is not None else pattern
         looked.append(repr(concrete))
         empty += empty_class_folders(root, concrete)
+    broken = sorted({p for pattern in layout.patterns.values() for p in data_layout.broken_links(
+        root, pattern_for_span(pattern, span) if span is not None else pattern)})
+    if broken:  # ExampleGen's driver would fail on them with a NotFoundError naming no file
+        raise ConfigError(f"data.root: broken symbolic link(s) {broken[:10]}"
+                          f"{' ...' if len(broken) > 10 else ''} under {root}: the file each "
+                          f"points to does not exist; remove the link(s) or restore the target(s)")
     if empty:  # every one at once: no second attempt to find the next
         raise ConfigError(f"data.root: empty class folder(s) {sorted(set(empty))} (no image "
                           f"files match {' or '.join(looked)} in them): a class needs images "

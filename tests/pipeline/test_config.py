@@ -672,3 +672,19 @@ def test_numeric_class_names_say_to_quote_them():
     assert msg.startswith("data.class_names[0]: expected str, got int 1 (YAML reads unquoted")
     assert "quote it" in msg and "a folder named 01 is the string \"01\", not 1" in msg
     assert "YAML reads" not in _error(overrides=["trainer.epochs=many"])  # only for strings
+
+
+def test_a_broken_symbolic_link_is_a_config_error_naming_it(tmp_path):
+    """ExampleGen's driver stats every file its glob matches: a dangling link failed the run
+    5 s in with a NotFoundError that named no file; `validate` skipped it unseen."""
+    _tree(tmp_path, ("shirt", "tshirt_top"))
+    (tmp_path / "train" / "shirt" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "eval" / "shirt" / ".hidden.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "test" / "shirt" / "fine.png").symlink_to(tmp_path / "test" / "shirt" / "a.png")
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert msg.startswith("data.root: broken symbolic link(s) ")
+    assert "['eval/shirt/.hidden.png', 'train/shirt/gone.png']" in msg
+    assert "fine.png" not in msg  # a link to a file that exists is read as that file
+    (tmp_path / "train" / "shirt" / "gone.png").unlink()
+    (tmp_path / "eval" / "shirt" / ".hidden.png").unlink()
+    load_config(overrides=[f"data.root={tmp_path}"])
