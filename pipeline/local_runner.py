@@ -79,6 +79,11 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
         except Exception as e:  # pylint: disable=broad-except
             log_path = _write_traceback(config.output_root, e)
             logging.error("pipeline run failed; traceback in %s", log_path)
+            left = cancel_stale_executions(
+                config.metadata_path, reason=f"the run failed ({type(e).__name__}; traceback "
+                                             f"in {log_path}) before the execution finished")
+            if left:  # so the next run does not take them for a killed run's
+                logging.warning("marked executions of this failed run CANCELED: %s", left)
             known = isinstance(e, known_error_types())
             message = str(e) if known else (
                 f"the pipeline failed: {type(e).__name__}: "

@@ -1,4 +1,9 @@
-"""Executions left NEW/RUNNING by a killed run: marked CANCELED (their pending outputs ABANDONED).
+"""Executions left NEW/RUNNING by a killed or failed run: marked CANCELED (their pending outputs
+ABANDONED).
+
+A run that fails (a driver's exception, e.g. ExampleGen's fingerprint of an unreadable file)
+leaves its current execution NEW/RUNNING too: the runner cancels those at once (`KILLED` is for
+the ones the next run finds, whose process died without a word).
 
 Only called while holding the run lock (pipeline/run_lock.py), which proves no other process is
 running any of them. TFX's LocalDagRunner starts every run in a new `pipeline_run` context, so it
@@ -15,8 +20,12 @@ from ml_metadata.proto import metadata_store_pb2
 ACTIVE = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
 
 
-def cancel_stale_executions(metadata_path: str) -> List[str]:
-    """Marks every active execution CANCELED; returns '<type> #<id>' of each (empty: none)."""
+KILLED = "process killed before the execution finished (found by the next run)"
+
+
+def cancel_stale_executions(metadata_path: str, reason: str = KILLED) -> List[str]:
+    """Marks every active execution CANCELED with `reason` (the `cancel_reason` property);
+    returns '<type> #<id>' of each (empty: none)."""
     if not os.path.exists(metadata_path):
         return []
     store = open_store(metadata_path, READWRITE)
@@ -26,8 +35,7 @@ def cancel_stale_executions(metadata_path: str) -> List[str]:
     types = {t.id: t.name for t in store.get_execution_types()}
     for execution in stale:
         execution.last_known_state = metadata_store_pb2.Execution.CANCELED
-        execution.custom_properties["cancel_reason"].string_value = (
-            "process killed before the execution finished (found by the next run)")
+        execution.custom_properties["cancel_reason"].string_value = reason
     store.put_executions(stale)
     outputs = {ev.artifact_id for ev in store.get_events_by_execution_ids([e.id for e in stale])
                if ev.type in (metadata_store_pb2.Event.OUTPUT,
