@@ -121,3 +121,23 @@ def test_plots_write_pngs_of_the_documented_sizes(tmp_path):
     images = np.zeros((2, 8, 8, 3), np.float32)
     report_lib.plot_augmented_grid(images, [images + 100, images + 300], str(tmp_path / "s.png"))
     assert _png_size(tmp_path / "s.png") == (390, 260)  # 3 columns, 2 rows of 130 px
+
+
+def test_confusion_labels_are_never_drawn_as_boxes(tmp_path):
+    """A class named '靴' was drawn as a box (no CJK font installed): a character the default
+    font lacks is drawn with an installed font that has it, else written as its code point."""
+    import warnings
+
+    from components.export_pusher.report.plots import drawable_labels
+    # U+1D81 is in matplotlib's own STIXGeneral, not in DejaVu Sans; plane-16 private use
+    # U+10FFFD is in no font (matplotlib's Last Resort font only draws boxes)
+    labels, families = drawable_labels(["sandale_é", "t shirt, top", "\u1d81", "a\U0010fffd"])
+    assert labels == ["sandale_é", "t shirt, top", "\u1d81", "a<U+10FFFD>"]
+    assert len(families) == 2  # the default, then one that has U+1D81 (STIXGeneral here)
+    cjk, _ = drawable_labels(["靴"])
+    assert cjk in (["靴"], ["<U+9774>"])  # drawn with a CJK font where one is installed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report_lib.plot_confusion([[3, 1, 0], [0, 4, 0], [1, 0, 5]], ["靴", "\u1d81", "a\U0010fffd"],
+                                  "t", str(tmp_path / "c.png"))
+    assert not [str(w.message) for w in caught if "missing from font" in str(w.message)]

@@ -5,7 +5,8 @@ backend of a process that only imports the pipeline.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+import functools
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -16,6 +17,47 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+@functools.lru_cache(maxsize=None)
+def _charmap(path: str) -> frozenset:
+    """The code points the font file at `path` has glyphs for (empty if it cannot be read)."""
+    from matplotlib import ft2font
+    try:
+        return frozenset(ft2font.FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return frozenset()
+
+
+def drawable_labels(names: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Class names as tick labels no font draws as boxes: ([label per name], [font families]).
+
+    Characters matplotlib's default font lacks (e.g. CJK: '靴') are drawn with an installed
+    font that has them (its family is added as a fallback after the default); a character no
+    installed font has is written as its code point, '<U+9774>', so the label stays exact
+    (report.html and labels.txt give the names as text)."""
+    from matplotlib import font_manager, rcParams
+    default = font_manager.findfont(font_manager.FontProperties(family=rcParams["font.family"]))
+    covered = _charmap(default)
+    families = list(rcParams["font.family"])
+    missing = {c for name in names for c in name if ord(c) not in covered and not c.isspace()}
+    for family in sorted({f.name for f in font_manager.fontManager.ttflist}):
+        if not missing:
+            break
+        if family.startswith("Last Resort"):  # its "glyphs" are the boxes we avoid
+            continue
+        # the file matplotlib draws this family's regular text with, not a bold/italic sibling
+        try:
+            chars = _charmap(font_manager.findfont(font_manager.FontProperties(family=family),
+                                                   fallback_to_default=False))
+        except ValueError:
+            continue
+        have = {c for c in missing if ord(c) in chars}
+        if have:
+            missing -= have
+            families.append(family)
+    labels = ["".join(f"<U+{ord(c):04X}>" if c in missing else c for c in name) for name in names]
+    return labels, families
 
 
 def plot_accuracy_vs_size(report: Dict[str, Any], path: str) -> None:
@@ -63,19 +105,20 @@ def plot_accuracy_vs_size(report: Dict[str, Any], path: str) -> None:
 def plot_confusion(cm: List[List[int]], class_names: Sequence[str], title: str, path: str) -> None:
     """Writes the C x C confusion matrix `cm` (rows: true class, columns: predicted) as an
     annotated heat map PNG to `path`, (160 C + 240) x (140 C + 200) px. Classes are labelled with
-    `class_names` when there are C of them, else 0..C-1."""
+    `class_names` when there are C of them, else 0..C-1 (as `drawable_labels` makes them)."""
     plt = _pyplot()
     arr = np.asarray(cm)
     n = arr.shape[0]
-    names = list(class_names) if len(class_names) == n else [str(i) for i in range(n)]
+    names, families = drawable_labels(
+        list(class_names) if len(class_names) == n else [str(i) for i in range(n)])
     fig, ax = plt.subplots(figsize=(1.6 * n + 2.4, 1.4 * n + 2), dpi=100)
     ax.imshow(arr, cmap="Blues")
     for i in range(n):
         for j in range(n):
             ax.text(j, i, str(arr[i, j]), ha="center", va="center",
                     color="white" if arr[i, j] > arr.max() / 2 else "black")
-    ax.set_xticks(range(n), names, rotation=30, ha="right")
-    ax.set_yticks(range(n), names)
+    ax.set_xticks(range(n), names, rotation=30, ha="right", family=families)
+    ax.set_yticks(range(n), names, family=families)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
