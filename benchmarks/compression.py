@@ -375,7 +375,7 @@ def main(argv=None) -> int:
                     f"{m} {r[f'{m}_test_acc']:.4f} ({r['dense_f32_gz'] / r[f'{m}_gz']:.1f}x, "
                     f"{r['dense_f32_ms_1'] / r[f'{m}_ms_1']:.1f}x)" for m in cm.METHODS))
             if args.json:
-                with open(args.json, "w") as f:
+                with open(args.json, "w", encoding="utf-8") as f:
                     json.dump(rows, f, indent=1, default=str)
             elapsed = time.time() - started
             if (args.max_minutes and len(rows) < args.seeds and
@@ -394,7 +394,7 @@ def merged_rows(path: Optional[str], seeds) -> List[Dict[str, Any]]:
     """The rows of `path` (a --json file) whose seeds this run does not repeat; [] without it."""
     if not path:
         return []
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         rows = json.load(f)
     return [r for r in rows if r["seed"] not in set(seeds)]
 

@@ -139,7 +139,7 @@ def validation_trail(out: str) -> str:
                                    "training_summary.json"))
     if not paths:
         return "no training_summary.json"
-    with open(paths[0]) as f:
+    with open(paths[0], encoding="utf-8") as f:
         s = json.load(f)
     hp = {k: v for k, v in s.get("hyperparameters", {}).items() if k != "source"}
     parts = [f"hp={hp}", f"phase1={s['phase1']['validation']['accuracy']:.4f} "

@@ -43,7 +43,7 @@ def artifact_table(root: str) -> None:
     if not versions:
         print("(nothing pushed)")
         return
-    with open(os.path.join(versions[-1], "report.json")) as f:
+    with open(os.path.join(versions[-1], "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     held = report["held_out"]
     sm = report["saved_model"]

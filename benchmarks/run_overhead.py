@@ -66,7 +66,7 @@ def timed_run(command: List[str], cwd: str, env: Dict[str, str]
     started = time.perf_counter()
     first_line: Optional[float] = None
     lines: List[str] = []
-    with tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         proc = subprocess.Popen(command, cwd=cwd, env=dict(env, PYTHONUNBUFFERED="1"),
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         for line in proc.stdout:

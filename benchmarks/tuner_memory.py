@@ -36,7 +36,7 @@ BATCH_SIZES = [16, 32, 64, 128]
 
 def rss_mb() -> float:
     """This process's resident set size in MB (Linux /proc)."""
-    with open("/proc/self/status") as f:
+    with open("/proc/self/status", encoding="utf-8") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024

@@ -312,7 +312,7 @@ def merge(paths: List[str]) -> List[Dict[str, Any]]:
     per space, in order of first appearance: their per-run figures concatenated."""
     merged: Dict[str, Dict[str, Any]] = {}
     for path in paths:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             for out in json.load(f):
                 m = merged.setdefault(out["space"], {
                     "space": out["space"], "n_grid": out["n_grid"], "train_seeds": [],
@@ -360,7 +360,7 @@ def main(argv=None) -> int:
     if args.merge:
         out = merge(args.merge)
         if args.json:
-            with open(args.json, "w") as f:
+            with open(args.json, "w", encoding="utf-8") as f:
                 json.dump(out, f, indent=2, default=float)
         return last_line(out)
     if not args.hyperband_seeds:
@@ -392,7 +392,7 @@ def main(argv=None) -> int:
            for name in args.spaces]
     print(f"\ntotal wall time {time.time() - started:.0f}s")
     if args.json:
-        with open(args.json, "w") as f:
+        with open(args.json, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=2, default=float)
     return last_line(out)
 

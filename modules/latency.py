@@ -69,7 +69,7 @@ def saved_model_latency(saved_model_dir: str, images: np.ndarray, threads: Seque
         procs = {}
         try:
             for t in threads:
-                stderr = open(os.path.join(tmp, f"stderr-{int(t)}.txt"), "w+")
+                stderr = open(os.path.join(tmp, f"stderr-{int(t)}.txt"), "w+", encoding="utf-8")
                 procs[int(t)] = (subprocess.Popen(
                     [sys.executable, "-m", "modules.latency", saved_model_dir, path, str(int(t)),
                      str(int(runs)), str(int(warmup)), "--wait"],

@@ -78,7 +78,7 @@ def run_litert(model_path: str, images: Optional[np.ndarray] = None,
             request["background"] = [float(c) for c in background]
         request_path, result_path = os.path.join(tmp, "request.json"), os.path.join(
             tmp, "result.json")
-        with open(request_path, "w") as f:
+        with open(request_path, "w", encoding="utf-8") as f:
             json.dump(request, f)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         try:
@@ -91,7 +91,7 @@ def run_litert(model_path: str, images: Optional[np.ndarray] = None,
             how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
                    else f"exit code {proc.returncode}")
             return LiteRTResult(False, f"LiteRT process failed ({how}): {tail}")
-        with open(result_path) as f:
+        with open(result_path, encoding="utf-8") as f:
             raw = json.load(f)
         predictions = raw.pop("predictions", None)
         result = LiteRTResult(**raw)

@@ -143,10 +143,10 @@ def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(argv[0]) as f:
+    with open(argv[0], encoding="utf-8") as f:
         request = json.load(f)
     result = run(request)
-    with open(argv[1], "w") as f:
+    with open(argv[1], "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     return 0
 

@@ -104,7 +104,7 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a zombie child of ours counts as dead
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
@@ -112,7 +112,7 @@ def _alive(pid: int) -> bool:
 
 def _tail(path: str, lines: int = 15) -> str:
     try:
-        with open(path, errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             return "".join(f.readlines()[-lines:])
     except OSError:
         return ""
@@ -252,7 +252,7 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
                           worker_pool_pid=pool.pid, job_service_pid=job.pid,
                           worker_pool_log=pool_log, job_service_log=job_log,
                           bind_address=bind_address)
-    with open(state_path, "w") as f:
+    with open(state_path, "w", encoding="utf-8") as f:
         json.dump(dataclasses.asdict(cluster), f, indent=2)
     try:
         health_check(cluster, startup_timeout)
@@ -285,7 +285,7 @@ def stop(cluster: BeamCluster, grace: float = 10.0) -> None:
             os.waitpid(pid, 0)
     state_path = os.path.join(os.path.dirname(cluster.staging_dir), STATE_FILE)
     with contextlib.suppress(OSError):
-        with open(state_path) as f:
+        with open(state_path, encoding="utf-8") as f:
             if json.load(f).get("job_service_pid") == cluster.job_service_pid:
                 os.remove(state_path)
 
@@ -293,7 +293,7 @@ def stop(cluster: BeamCluster, grace: float = 10.0) -> None:
 def load_state(state_dir: str) -> Optional[BeamCluster]:
     """The stack recorded in `<state_dir>/cluster.json`, or None."""
     try:
-        with open(os.path.join(state_dir, STATE_FILE)) as f:
+        with open(os.path.join(state_dir, STATE_FILE), encoding="utf-8") as f:
             return BeamCluster(**json.load(f))
     except (OSError, ValueError, TypeError):
         return None

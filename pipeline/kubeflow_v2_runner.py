@@ -195,7 +195,7 @@ def compile_pipeline(config: PipelineConfig, output_path: str) -> Dict[str, Any]
     defaults = parameter_defaults(config)
     job = runner.run(create_kubeflow_pipeline(config), parameter_values=defaults)
     job = finish_spec(job, defaults)
-    with open(output_path, "w") as f:
+    with open(output_path, "w", encoding="utf-8") as f:
         json.dump(job, f, indent=2, sort_keys=True)
     return job
 
@@ -288,5 +288,5 @@ def declared_condition(name: str, task: Dict[str, Any], condition: str) -> str:
 
 
 def load_job(path: str) -> Dict[str, Any]:
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -44,7 +44,7 @@ def _write_traceback(output_root: str, exc: BaseException) -> str:
     logs = os.path.join(output_root, "logs")
     os.makedirs(logs, exist_ok=True)
     path = os.path.join(logs, time.strftime("error-%Y%m%d-%H%M%S.log"))
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write("".join(traceback.format_exception(exc)))
     return path
 

@@ -85,7 +85,7 @@ def class_names_for(home: str, num_classes: int) -> List[str]:
     labels = os.path.join(home, LABELS_FILE)
     names: List[str] = []
     if os.path.isfile(labels):
-        with open(labels) as f:
+        with open(labels, encoding="utf-8") as f:
             names = [line.strip() for line in f if line.strip()]
     if len(names) != num_classes:
         names = [str(i) for i in range(num_classes)]
@@ -95,7 +95,7 @@ def class_names_for(home: str, num_classes: int) -> List[str]:
 def background_for(home: str) -> List[float]:
     """The alpha background the version's contract names (white when unknown)."""
     try:
-        with open(os.path.join(home, REPORT_FILE)) as f:
+        with open(os.path.join(home, REPORT_FILE), encoding="utf-8") as f:
             report = json.load(f)
         return list(report["contract"]["image"]["alpha_background_rgb"])
     except (OSError, KeyError, ValueError):

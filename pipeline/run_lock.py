@@ -36,7 +36,7 @@ def run_lock(output_root: str) -> Iterator[str]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            with open(path) as f:
+            with open(path, encoding="utf-8") as f:
                 holder = f.read().strip() or "unknown"
             raise AlreadyRunningError(
                 f"a pipeline run is already running on {output_root} (lock {path}, held by "

@@ -85,7 +85,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
     if summary["pushed"] and summary["pushed_destination"]:
         report_path = os.path.join(summary["pushed_destination"], "report.json")
         if os.path.exists(report_path):
-            with open(report_path) as f:
+            with open(report_path, encoding="utf-8") as f:
                 summary["report"] = json.load(f)
     return summary
 

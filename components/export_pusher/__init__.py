@@ -4,7 +4,7 @@
 used by `pipeline.predict`) then load without TFX and TensorFlow."""
 from typing import Any
 
-__all__ = ["ExportPusher"]
+__all__ = ["ExportPusher"]  # noqa: F822 (provided by __getattr__ below)
 
 
 def __getattr__(name: str) -> Any:

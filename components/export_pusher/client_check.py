@@ -90,7 +90,7 @@ def _write_predictions(path: str, paths: List[str], labels: np.ndarray, probs: n
         return (class_names[i] if i < len(class_names) else str(i))
     client, saved = predicted_class(probs), predicted_class(reference)
     top = class_probabilities(probs)[np.arange(len(client)), client]
-    with open(path + ".tmp", "w", newline="") as f:  # renamed when whole
+    with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:  # renamed when whole
         writer = csv.writer(f)
         writer.writerow(["path", "label", "tflite_class", "tflite_probability",
                          "saved_model_class"])

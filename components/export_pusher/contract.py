@@ -158,8 +158,8 @@ def model_card(contract: Dict[str, Any]) -> str:
 
 def write(staging: str, contract: Dict[str, Any]) -> List[str]:
     """Writes labels.txt and MODEL.md into the staging directory; returns their names."""
-    with open(os.path.join(staging, LABELS_FILE), "w") as f:
+    with open(os.path.join(staging, LABELS_FILE), "w", encoding="utf-8") as f:
         f.write("".join(f"{name}\n" for name in contract["class_names"]))
-    with open(os.path.join(staging, MODEL_CARD), "w") as f:
+    with open(os.path.join(staging, MODEL_CARD), "w", encoding="utf-8") as f:
         f.write(model_card(contract))
     return [LABELS_FILE, MODEL_CARD]

@@ -72,7 +72,7 @@ def write_report_json(report: Dict[str, Any], path: str) -> None:
     if non_finite:
         clean["non_finite"] = {"paths": non_finite,
                                "reason": "not a finite number (not representable in JSON): written as null"}
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(clean, f, indent=2, sort_keys=True, default=str, allow_nan=False)
 
 
@@ -441,7 +441,7 @@ def find_pushed_version(serving_dir: str, model_uri: str):
 
 def _read_json(path: str) -> Dict[str, Any]:
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         return {}

@@ -160,7 +160,7 @@ class _Run:
                         {k: v for k, v in self.parameters.items()}, self.results,
                         record=os.path.join(self.logs, "run.json"),
                         seconds=round(time.time() - started, 1))
-        with open(run.record, "w") as f:
+        with open(run.record, "w", encoding="utf-8") as f:
             json.dump(run.to_dict(), f, indent=1, sort_keys=True)
         self.registry.add_run({"job": self.job, "pipeline_name": self.pipeline_name,
                                "state": state, "record": run.record,

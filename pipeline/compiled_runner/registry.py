@@ -30,12 +30,12 @@ class ArtifactRegistry:
         self.path = os.path.join(root, REGISTRY_FILE)
         self.data: Dict[str, Any] = {"artifacts": [], "runs": []}
         if os.path.isfile(self.path):
-            with open(self.path) as f:
+            with open(self.path, encoding="utf-8") as f:
                 self.data = json.load(f)
 
     def save(self) -> None:
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.data, f, indent=1, sort_keys=True)
         os.replace(tmp, self.path)
 

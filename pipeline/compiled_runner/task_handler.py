@@ -34,7 +34,7 @@ def image_task_handler_class():
 
         def run(self):
             os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
-            with open(self.log_path, "a") as log:
+            with open(self.log_path, "a", encoding="utf-8") as log:
                 log.write(f"$ {' '.join(self.full_command[:4])} ... (image {self.image})\n")
                 log.flush()
                 code = subprocess.run(self.full_command, cwd=self.cwd, env=self.env,

@@ -64,7 +64,7 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
         if not os.path.isfile(path):
             raise ConfigError(f"config file {path}: no such file")
         try:
-            with open(path) as f:
+            with open(path, encoding="utf-8") as f:
                 file_values = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {path}: not valid YAML ({e})") from None

@@ -47,7 +47,7 @@ def test_merge_concatenates_runs_per_space(bench, tmp_path, capsys):
     paths = []
     for seed, epochs, bayes in ((42, 12.0, [1.0, 3.0]), (43, 8.0, [1.0, 1.0])):
         paths.append(str(tmp_path / f"{seed}.json"))
-        with open(paths[-1], "w") as f:
+        with open(paths[-1], "w", encoding="utf-8") as f:
             json.dump(run(seed, epochs, bayes), f)
     (out,) = bench.merge(paths)
     assert out["train_seeds"] == [42, 43] and out["grid_full_epochs"] == 10.0

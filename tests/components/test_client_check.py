@@ -16,7 +16,7 @@ def test_the_predictions_file_has_one_row_per_file_with_the_tflites_class_and_pr
     client_check._write_predictions(str(path), ["test/a/1.png", "test/b/2.jpg", "test/b/3.png"],
                                     np.array([0, 0, 1]), probs, reference, ["a", "b"])
     assert [p.name for p in tmp_path.iterdir()] == [client_check.PREDICTIONS_FILE]  # no .tmp
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [(r["path"], r["label"], r["tflite_class"], r["saved_model_class"]) for r in rows] == [
         ("test/a/1.png", "a", "a", "a"), ("test/b/2.jpg", "a", "b", "a"),

@@ -92,7 +92,7 @@ def _model_artifact(root, keras_model, training_summary):
     art = standard_artifacts.Model()
     art.uri = root
     export.save_image_model(keras_model, os.path.join(root, "Format-Serving"))
-    with open(os.path.join(root, "training_summary.json"), "w") as f:
+    with open(os.path.join(root, "training_summary.json"), "w", encoding="utf-8") as f:
         json.dump(training_summary, f)
     return art
 
@@ -183,9 +183,9 @@ def pruned_push(tmp_path_factory):
     transform_uri = _transform_graph(os.path.join(tmp, "transform"))
     tuner_dir = os.path.join(tmp, "tuner_results")
     os.makedirs(tuner_dir)
-    with open(os.path.join(tuner_dir, "trials.json"), "w") as f:
+    with open(os.path.join(tuner_dir, "trials.json"), "w", encoding="utf-8") as f:
         json.dump(TRIALS, f)
-    with open(os.path.join(tuner_dir, "trials.csv"), "w") as f:
+    with open(os.path.join(tuner_dir, "trials.csv"), "w", encoding="utf-8") as f:
         f.write("trial_id,learning_rate,batch_size,score\n00,0.001,16,0.81\n01,0.01,32,0.74\n")
     report_lib.plot_accuracy_vs_size(  # any real PNG stands in for the tuner's plot
         {"saved_model": {"gzip_bytes": 1e6, "accuracy": 0.8}, "tflite": {},
@@ -202,7 +202,7 @@ def pruned_push(tmp_path_factory):
     versions = versioning.list_versions(serving)
     assert len(versions) == 1, os.listdir(serving)
     dest = os.path.join(serving, str(versions[0]))
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     return {"dest": dest, "report": report, "pushed": pushed, "serving": serving,
             "data_root": data_root}
@@ -293,7 +293,7 @@ def test_data_manifest_ignores_location_and_sees_changes(pruned_push, tmp_path):
 
 def test_report_html_with_plots_and_tuner_trials(pruned_push):
     dest = pruned_push["dest"]
-    with open(os.path.join(dest, "report.html")) as f:
+    with open(os.path.join(dest, "report.html"), encoding="utf-8") as f:
         page = f.read()
     plots = pruned_push["report"]["plots"]
     assert set(plots) == {"accuracy_vs_size", "confusion", "augmentation"}
@@ -366,7 +366,7 @@ def parity_push(tmp_path_factory):
                            evaluation_uri=os.path.join(tmp, "unreadable_evaluation"))
     (version,) = versioning.list_versions(serving)
     dest = os.path.join(serving, str(version))
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         return {"dest": dest, "report": json.load(f), "pushed": pushed}
 
 
@@ -393,13 +393,13 @@ def test_parity_gate_refuses_disagreeing_int8(parity_push):
     assert report["deployed"] == "dynamic_range"
     # the file to deploy is named, since int8 is absent in this version (present in others)
     assert report["contract"]["deployed_tflite"]["file"] == "model_dynamic_range.tflite"
-    with open(os.path.join(dest, "MODEL.md")) as f:
+    with open(os.path.join(dest, "MODEL.md"), encoding="utf-8") as f:
         card = f.read()
     assert "**Deploy `model_dynamic_range.tflite`**: of the .tflite files that passed" in card
     # the order is the variant table's, opt-in variants included
     assert "the first in the order int8_sparse, else int8, else dynamic_range, else float32" in card
     assert "sparsity" not in report
-    with open(os.path.join(dest, "report.html")) as f:
+    with open(os.path.join(dest, "report.html"), encoding="utf-8") as f:
         page = f.read()
     assert "Rejected by the parity gate" in page and "below 98.00%" in page
     assert parity_push["pushed"].get_int_custom_property("pushed") == 1
@@ -422,7 +422,7 @@ def test_the_gate_decides_on_its_split_and_the_report_measures_on_the_held_out_o
                       splits={"parity_split": "validation", "held_out_split": "test",
                               "probability_diff_fraction": 0.99})
     (version,) = versioning.list_versions(serving)
-    with open(os.path.join(serving, str(version), "report.json")) as f:
+    with open(os.path.join(serving, str(version), "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     assert report["parity"]["split"] == "validation" and report["parity"]["examples"] == 40
     assert report["parity"]["probability_diff_fraction"] == 0.99
@@ -455,9 +455,9 @@ def test_sparse_storage_variant_litert_cannot_load_is_refused_with_its_error(pru
 
 def test_pushed_version_carries_the_contract_and_is_world_readable(pruned_push):
     dest, report = pruned_push["dest"], pruned_push["report"]
-    with open(os.path.join(dest, "labels.txt")) as f:
+    with open(os.path.join(dest, "labels.txt"), encoding="utf-8") as f:
         assert f.read() == "neg\npos\n"
-    with open(os.path.join(dest, "MODEL.md")) as f:
+    with open(os.path.join(dest, "MODEL.md"), encoding="utf-8") as f:
         card = f.read()
     for text in ("`examples`", "`image_xf`", "antialias", "composited over RGB (255, 255, 255)",
                  "P(class 1 = 'pos')", f"[1, {SIZE}, {SIZE}, 3]"):
@@ -473,7 +473,7 @@ def test_pushed_version_carries_the_contract_and_is_world_readable(pruned_push):
 
 
 def test_report_json_is_strict_json(pruned_push):
-    with open(os.path.join(pruned_push["dest"], "report.json")) as f:
+    with open(os.path.join(pruned_push["dest"], "report.json"), encoding="utf-8") as f:
         json.loads(f.read(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
 
 
@@ -517,7 +517,7 @@ def test_held_out_sample_is_stratified_not_the_first_records(tmp_path):
     serving, _ = _run(str(tmp_path), model, examples, _transform_graph(str(tmp_path / "tf")),
                       variants=["float32"], parity_examples=20)
     (version,) = versioning.list_versions(serving)
-    with open(os.path.join(serving, str(version), "report.json")) as f:
+    with open(os.path.join(serving, str(version), "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     assert report["held_out"]["per_class"] == {"neg": 10, "pos": 10}
     per_class = report["tflite"]["float32"]["runtimes"]["LiteRT"]["per_class"]
@@ -558,7 +558,7 @@ def test_a_client_check_that_cannot_run_is_reported_and_the_push_goes_on(small_i
                            raw_examples=raw)
     assert pushed.get_int_custom_property("pushed") == 1
     (version,) = versioning.list_versions(serving)
-    with open(os.path.join(serving, str(version), "report.json")) as f:
+    with open(os.path.join(serving, str(version), "report.json"), encoding="utf-8") as f:
         check = json.load(f)["client_check"]
     assert check["file"] == "model_float32.tflite" and check["error"]
     assert not os.path.exists(os.path.join(serving, str(version), "client_predictions.csv"))

@@ -93,7 +93,7 @@ def test_facts_and_plots_import_no_plotting_or_tensorflow_at_module_level():
     for name, banned in (("facts.py", ("matplotlib", "tensorflow")),
                          ("plots.py", ("matplotlib", "tensorflow")),
                          ("samples.py", ("matplotlib", "tensorflow"))):
-        with open(os.path.join(REPORT_DIR, name)) as f:
+        with open(os.path.join(REPORT_DIR, name), encoding="utf-8") as f:
             tree = ast.parse(f.read())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         modules = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]

@@ -15,7 +15,7 @@ def _stage(serving, version, files=None):
     for name, text in (files or {"saved_model/saved_model.pb": "pb", "report.json": "{}"}).items():
         path = os.path.join(staging, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
+        with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     return staging
 
@@ -99,7 +99,7 @@ def test_publish_refuses_to_overwrite_existing_version(tmp_path):
     second = _stage(serving, 3, {"model.txt": "second"})
     with pytest.raises(FileExistsError, match="already exists"):
         publish(second, str(serving), 3)
-    with open(os.path.join(first, "model.txt")) as f:
+    with open(os.path.join(first, "model.txt"), encoding="utf-8") as f:
         assert f.read() == "first"
     assert os.path.isdir(second)  # left for the caller to delete
     assert list_versions(str(serving)) == [3]

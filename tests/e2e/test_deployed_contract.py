@@ -33,7 +33,7 @@ LITERT_PYTHON = os.path.join(REPO_ROOT, ".venv-litert", "bin", "python")
 @pytest.fixture(scope="module")
 def version(runs):
     dest = runs["first"]["pushed_destination"]
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         return dest, json.load(f)
 
 
@@ -116,13 +116,13 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
         assert re.search(r"(below \d|than max_probability_diff \d)",
                          report["rejected"][variant]["reason"])
         assert not os.path.exists(os.path.join(dest, f"model_{variant}.tflite"))
-    with open(os.path.join(dest, "labels.txt")) as f:
+    with open(os.path.join(dest, "labels.txt"), encoding="utf-8") as f:
         assert f.read().split() == class_names
     # where the push's time went, per stage and variant (seconds, >= 0)
     stages = {"samples", "saved_model_predict", "saved_model_latency", "gzip", "report"} | {
         f"{v}_{step}" for v in pushed | rejected for step in ("convert", "litert")}
     assert stages <= set(report["seconds"]) and min(report["seconds"].values()) >= 0
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         json.loads(f.read(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
     for dirpath, _, filenames in os.walk(dest):
         assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o755, dirpath
@@ -164,7 +164,7 @@ def test_client_predictions_are_what_an_independent_client_gets_file_by_file(
     assert (check["split"], check["examples"]) == ("test", 2 * 30)
     assert check["same_sample_as_report"] is True  # one local Transform keeps the record order
     assert report["contract"]["client_check"]["predictions_file"] == "client_predictions.csv"
-    with open(os.path.join(dest, "client_predictions.csv")) as f:
+    with open(os.path.join(dest, "client_predictions.csv"), encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == check["examples"]
     assert {r["path"].split("/")[0] for r in rows} == {"test"}
@@ -178,7 +178,7 @@ def test_client_predictions_are_what_an_independent_client_gets_file_by_file(
     assert check["accuracy"] == pytest.approx(
         np.mean([class_names[c] == label for c, label in zip(client, labels)]))
     assert set(labels) == set(class_names)
-    with open(os.path.join(dest, "MODEL.md")) as f:
+    with open(os.path.join(dest, "MODEL.md"), encoding="utf-8") as f:
         assert "## Checking your client" in f.read()
     from pipeline.summary import format_summary
     text = format_summary(runs["first"])
@@ -201,7 +201,7 @@ def test_serving_bytes_takes_the_files_as_they_are(version, images):
                                _saved_model_outputs(os.path.join(dest, "saved_model"), paths),
                                atol=1e-6)
     assert report["contract"]["saved_model"]["serving_bytes"]["input"]["name"] == "image_bytes"
-    with open(os.path.join(dest, "MODEL.md")) as f:
+    with open(os.path.join(dest, "MODEL.md"), encoding="utf-8") as f:
         assert "Signature `serving_bytes`: input `image_bytes`" in f.read()
 
 

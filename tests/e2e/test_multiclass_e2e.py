@@ -77,9 +77,9 @@ def test_softmax_model_pushed_with_labels_and_per_class_metrics(three_class_run)
     summary = three_class_run["summary"]
     assert summary["blessed"] and summary["pushed"]
     dest = summary["pushed_destination"]
-    with open(os.path.join(dest, "labels.txt")) as f:
+    with open(os.path.join(dest, "labels.txt"), encoding="utf-8") as f:
         assert f.read().split() == CLASSES
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     assert report["held_out"]["split"] == "test"
     assert set(report["held_out"]["per_class"]) == set(CLASSES)

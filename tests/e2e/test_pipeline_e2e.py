@@ -78,7 +78,7 @@ def test_pushed_version_has_the_run_report(runs, e2e_per_class):
     """report.json facts (exported sparsity, manifest, versions, config) and report.html + plots."""
     import json
     dest = runs["first"]["pushed_destination"]
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     config = runs["config"]
     pruning = report["training"]["pruning"]
@@ -149,7 +149,7 @@ def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class, e2e_
     from components.image_example_gen.data_checks import ignored_files
     from pipeline.summary import format_data_report
     dest = runs["first"]["pushed_destination"]
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         evaluation = json.load(f)["evaluation"]
     assert evaluation["blessed"] is True and evaluation["failed"] == []
     assert evaluation["metrics"]["example_count"] == 2 * e2e_per_class["test"]
@@ -163,7 +163,7 @@ def test_pushed_report_keeps_the_gates_that_blessed_it(runs, e2e_per_class, e2e_
         page = f.read()
     assert "Evaluator gates (TFMA, held-out test split)" in page
     # ... and the data checks of the ExampleGen run it was trained from (a clean tree here)
-    with open(os.path.join(dest, "report.json")) as f:
+    with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         checks = json.load(f)["data_checks"]
     assert checks["examples_uri"] == runs["first"]["data"]["examples_uri"]
     assert checks["quarantine"]["quarantined"] == 0 and checks["leakage"]["leaked_files"] == 0

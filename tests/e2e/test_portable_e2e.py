@@ -91,14 +91,14 @@ def portable(e2e_tree, fast_run_overrides, tmp_path_factory):
         cmd = [sys.executable, "-m", "pipeline", "run", "--verbose"] + [  # the full stream
             a for s in overrides for a in ("--set", s)]
         log_path = work / "driver.log"
-        with open(log_path, "w") as log:
+        with open(log_path, "w", encoding="utf-8") as log:
             try:
                 rc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, stdout=log,
                                     stderr=subprocess.STDOUT, timeout=RUN_DEADLINE_S).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
-        job_log = Path(cluster.job_service_log).read_text(errors="replace")
-        pool_log = Path(cluster.worker_pool_log).read_text(errors="replace")
+        job_log = Path(cluster.job_service_log).read_text(encoding="utf-8", errors="replace")
+        pool_log = Path(cluster.worker_pool_log).read_text(encoding="utf-8", errors="replace")
     driver_log = log_path.read_text(errors="replace")
     assert rc == 0, f"portable run failed ({rc}); driver log tail:\n{driver_log[-4000:]}"
     config = load_config(overrides=overrides)

@@ -76,7 +76,7 @@ def _cli(data: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
         args += ["--set", item]
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONUNBUFFERED="1")
-    with open(log, "w") as f:
+    with open(log, "w", encoding="utf-8") as f:
         return subprocess.Popen(args, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)
 

@@ -138,7 +138,7 @@ def _model_of(flow, step, before):
 
 
 def _report(flow, version):
-    with open(flow["out"] / "serving" / version / "report.json") as f:
+    with open(flow["out"] / "serving" / version / "report.json", encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -182,7 +182,8 @@ def test_span_2_warm_starts_from_version_1(flow):
     model1 = _model_of(flow, "span1", None)
     (trainer,) = _new(flow, "span1", "span2", "Trainer")
     assert input_artifact_ids(flow["store"], trainer.id, "base_model") == [model1.id]
-    with open(os.path.join(_model_of(flow, "span2", "span1").uri, "training_summary.json")) as f:
+    with open(os.path.join(_model_of(flow, "span2", "span1").uri, "training_summary.json"),
+              encoding="utf-8") as f:
         warm = json.load(f)["warm_start"]
     assert {"block1_conv1", "block5_conv3", "head_dense", "predictions"} <= set(warm["copied"])
     assert warm["skipped"] == {}

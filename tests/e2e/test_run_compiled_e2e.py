@@ -54,9 +54,9 @@ def _impossible(eval_config: str) -> str:
 
 
 def _last_run(root):
-    with open(root / "metadata.json") as f:
+    with open(root / "metadata.json", encoding="utf-8") as f:
         record = json.load(f)["runs"][-1]["record"]
-    with open(record) as f:
+    with open(record, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -178,6 +178,6 @@ def test_beam_tasks_run_the_wrapped_entry_point_and_build_no_tfx_sdist(flow):
     TFX's entry point alone logs SDIST_LOG and builds its sdist in each of these tasks."""
     _, run = flow["first"]
     for name in BEAM_TASKS:
-        log = Path(_task(run, name)["log"]).read_text()
+        log = Path(_task(run, name)["log"]).read_text(encoding="utf-8")
         assert "-m pipeline.container_executor" in log, name
         assert SDIST_LOG not in log, name

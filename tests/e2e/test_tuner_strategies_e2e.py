@@ -90,14 +90,14 @@ def strategy_runs(e2e_tree, fast_run_overrides, tmp_path_factory):
         seen = {node: len(by_node[node]) for node in seen}
         (tuner,), (trainer,) = new["Tuner"], new["Trainer"]
         tuner_out = _artifacts(store, tuner, metadata_store_pb2.Event.OUTPUT)
-        with open(os.path.join(tuner_out["TunerResults"].uri, "trials.json")) as f:
+        with open(os.path.join(tuner_out["TunerResults"].uri, "trials.json"), encoding="utf-8") as f:
             rows = json.load(f)
         with open(os.path.join(tuner_out["HyperParameters"].uri,
-                               "best_hyperparameters.txt")) as f:
+                               "best_hyperparameters.txt"), encoding="utf-8") as f:
             best = json.load(f)["values"]
         trainer_in = _artifacts(store, trainer, metadata_store_pb2.Event.INPUT)
         trainer_out = _artifacts(store, trainer, metadata_store_pb2.Event.OUTPUT)
-        with open(os.path.join(trainer_out["Model"].uri, "training_summary.json")) as f:
+        with open(os.path.join(trainer_out["Model"].uri, "training_summary.json"), encoding="utf-8") as f:
             summary = json.load(f)
         facts[name] = {"config": config, "new": new, "tuner": tuner, "trainer": trainer,
                        "tuner_out": tuner_out, "rows": rows, "best": best,

@@ -16,10 +16,10 @@ from PIL import Image
 
 
 def read_contract(version_dir):
-    with open(os.path.join(version_dir, "MODEL.md")) as f:
+    with open(os.path.join(version_dir, "MODEL.md"), encoding="utf-8") as f:
         card = f.read()
     background = re.search(r"composited over RGB \(([\d.]+), ([\d.]+), ([\d.]+)\)", card)
-    with open(os.path.join(version_dir, "labels.txt")) as f:
+    with open(os.path.join(version_dir, "labels.txt"), encoding="utf-8") as f:
         labels = [line.strip() for line in f if line.strip()]
     return [float(c) for c in background.groups()], labels
 
@@ -54,7 +54,7 @@ def main(version_dir, model, out, images):
         interpreter.set_tensor(inp["index"], prepare(path, height, width, background))
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(out_detail["index"])[0].tolist())
-    with open(out, "w") as f:
+    with open(out, "w", encoding="utf-8") as f:
         json.dump({"labels": labels, "outputs": outputs}, f)
 
 

@@ -179,7 +179,7 @@ def test_hyperband_trials_train_their_epochs_and_resume(hyperband_runs, tmp_path
     # no checkpoint outlives the search (#16: ~59 MB each at 224x224, nothing reads them after)
     assert not any(os.path.exists(tuner.trial_checkpoint(r["trial_id"])) for r in rows)
     paths = tuning_report.write_trials_report(rows, str(tmp_path / "report"))
-    with open(paths["trials.csv"]) as f:
+    with open(paths["trials.csv"], encoding="utf-8") as f:
         table = list(csv.DictReader(f))
     assert [(t["epochs"], t["initial_epoch"]) for t in table] == [
         ("1", "0"), ("1", "0"), ("1", "1"), ("2", "0"), ("2", "0")]
@@ -287,11 +287,11 @@ def test_trials_tuner_executor_runs_the_strategy(strategy, options, trials, tmp_
     cfg = _config(strategy, **options)
     cfg = dataclasses.replace(cfg, tuner=dataclasses.replace(cfg.tuner, max_trials=2))
     best, results = run_trials_tuner(tmp_path, cfg)
-    with open(os.path.join(results, "tuner_results.json")) as f:
+    with open(os.path.join(results, "tuner_results.json"), encoding="utf-8") as f:
         assert len(json.load(f)) == trials
-    with open(os.path.join(results, "trials.json")) as f:
+    with open(os.path.join(results, "trials.json"), encoding="utf-8") as f:
         rows = json.load(f)
     assert len(rows) == trials and all(r["epochs"] >= 1 for r in rows)
-    with open(os.path.join(best, "best_hyperparameters.txt")) as f:
+    with open(os.path.join(best, "best_hyperparameters.txt"), encoding="utf-8") as f:
         best_values = json.load(f)["values"]
     assert {"learning_rate", "batch_size"} <= set(best_values)

@@ -168,7 +168,7 @@ def test_cross_validated_trial_records_folds_mean_std_and_seconds(tmp_path):
     assert row["std"] == pytest.approx(np.std(row["fold_scores"]))
     assert row["seconds"] > 0
     paths = tuning_report.write_trials_report(rows, str(tmp_path / "report"))
-    with open(paths["trials.csv"]) as f:
+    with open(paths["trials.csv"], encoding="utf-8") as f:
         table = list(csv.DictReader(f))
     assert [k for k in table[0] if k.startswith("fold")] == ["fold1", "fold2"]
     assert float(table[0]["mean"]) == pytest.approx(row["mean"])
@@ -216,12 +216,12 @@ def test_executor_grid_covers_the_product_once_and_writes_the_report(tmp_path):
     assert os.path.isfile(os.path.join(best, "best_hyperparameters.txt"))
     names = sorted(os.listdir(results))
     assert names == ["trials.csv", "trials.json", "trials.png", "tuner_results.json"]
-    with open(os.path.join(results, "trials.json")) as f:
+    with open(os.path.join(results, "trials.json"), encoding="utf-8") as f:
         trials = json.load(f)
     seen = [(t["hyperparameters"]["learning_rate"], t["hyperparameters"]["batch_size"])
             for t in trials]
     assert sorted(seen) == sorted(itertools.product(*space.values()))
-    with open(os.path.join(results, "tuner_results.json")) as f:
+    with open(os.path.join(results, "tuner_results.json"), encoding="utf-8") as f:
         assert len(json.load(f)) == 4  # TFX's own table: all 4 trials (max_trials = grid size)
     assert trials[-1]["best_so_far"] == max(t["mean"] for t in trials)
     with open(os.path.join(results, "trials.png"), "rb") as f:

@@ -91,7 +91,7 @@ def _proc_listeners():
     /proc/net/tcp and /proc/net/tcp6 (addresses are 32-bit words in host byte order)."""
     listeners = {}
     for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             next(f)
             for line in f:
                 fields = line.split()
@@ -112,7 +112,7 @@ def _descendants(pids):
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as f:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
                     ppid = int(f.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
@@ -267,7 +267,7 @@ def test_opening_the_service_ports_is_explicit_and_warned(tmp_path, capsys):
         exposed = {port for _, ip, port in held if not _is_loopback(ip)}
         assert exposed == {int(e.rsplit(":", 1)[1])
                            for e in (cluster.worker_pool, cluster.job_endpoint)}, held
-        assert "bound on 127.0.0.1:" in open(cluster.job_service_log).read()
+        assert "bound on 127.0.0.1:" in open(cluster.job_service_log, encoding="utf-8").read()
 
 
 @pytest.mark.parametrize("value", ["example.org", "0.0.0.0:80", "localhost.evil"])

@@ -26,7 +26,7 @@ def _compile(overrides, tmp_path):
     config = load_config(overrides=VERTEX + overrides, check_paths=False)
     path = tmp_path / "spec.json"
     compile_pipeline(config, str(path))
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return config, json.load(f)
 
 

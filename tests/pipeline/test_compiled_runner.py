@@ -235,7 +235,7 @@ def test_a_small_spec_runs_and_its_condition_skips(small_spec, tmp_path):
                                                           "consumer": "SUCCEEDED"}
     produced, = run.tasks["producer"].outputs["out"]
     assert produced["metadata"] == {"blessed": 1.0}
-    consumer_log = open(run.tasks["consumer"].log).read()
+    consumer_log = open(run.tasks["consumer"].log, encoding="utf-8").read()
     assert f"consumed {produced['uri']}" in consumer_log
     run = run_compiled(str(small_spec), {"flag": "0"}, str(root), echo=lambda *_: None)
     assert run.state == "SUCCEEDED"
@@ -253,7 +253,7 @@ def test_a_failed_task_names_itself_and_its_log(small_spec, tmp_path, capsys):
     assert "error: task producer failed: the container exited non-zero" in err
     assert "producer.log" in err
     log = err.split("see ")[1].split(" ")[0].rstrip(";)")
-    assert "ValueError" in open(log).read()
+    assert "ValueError" in open(log, encoding="utf-8").read()
     last, = ArtifactRegistry(str(tmp_path / "root")).data["runs"]
     assert last["state"] == "FAILED"
     assert last["tasks"] == {"producer": "FAILED", "consumer": "NOT_RUN"}

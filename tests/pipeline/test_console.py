@@ -41,7 +41,8 @@ def progress():
 
 def test_tfx_logs_the_messages_the_handler_recognises():
     """The exact format strings of TFX 1.16 (a TFX upgrade that rewords them fails here)."""
-    dag_runner, launcher = Path(DAG_RUNNER).read_text(), Path(LAUNCHER).read_text()
+    dag_runner = Path(DAG_RUNNER).read_text(encoding="utf-8")
+    launcher = Path(LAUNCHER).read_text(encoding="utf-8")
     for msg in (console.RUNNING, console.FINISHED, console.SKIPPED_NODE):
         assert f"logging.info('{msg}', node_id)" in dag_runner, msg
     assert f"logging.info('{console.CACHED}', execution.id)" in launcher
@@ -159,7 +160,7 @@ def test_fd_writes_and_logging_go_to_the_log_file(tmp_path, capfd):
     assert (_fd_identity(1), _fd_identity(2)) == before
     assert console.current_log() is None
     assert Path(path).parent == tmp_path / "logs" and Path(path).name.startswith("run-")
-    log = Path(path).read_text()
+    log = Path(path).read_text(encoding="utf-8")
     for text in ("written to fd 2 at C level", "written to fd 1 at C level", "python print",
                  "a child process", "Component Transform is running.", "a library INFO record"):
         assert text in log, text
@@ -183,7 +184,7 @@ def test_fds_restored_when_the_body_raises(tmp_path, capfd):
             raise RuntimeError("boom")
     assert (_fd_identity(1), _fd_identity(2)) == before
     assert root.handlers == handlers and root.level == level
-    assert "before the failure" in Path(path).read_text()
+    assert "before the failure" in Path(path).read_text(encoding="utf-8")
     out, err = capfd.readouterr()
     assert "Trainer ... FAILED after" in out
     assert err == f"(full log: {path})\n"  # nobody else names it
@@ -220,7 +221,7 @@ def test_console_handlers_are_detached_for_the_run_only(tmp_path, capfd):
         assert stderr_handler in root.handlers
     finally:
         root.removeHandler(stderr_handler)
-    assert Path(path).read_text().count("a library warning") == 1
+    assert Path(path).read_text(encoding="utf-8").count("a library warning") == 1
     assert "a library warning" not in capfd.readouterr().err
 
 

@@ -34,7 +34,7 @@ def test_a_failed_evaluator_after_a_finished_one_does_not_name_the_baseline(tmp_
     m1, m2, m3, m4 = store.put_artifacts(
         [pb.Artifact(type_id=model_type, uri=str(tmp_path / f"model{i}")) for i in range(4)])
     os.makedirs(os.path.join(config.serving_dir, "1"))
-    with open(os.path.join(config.serving_dir, "1", "report.json"), "w") as f:
+    with open(os.path.join(config.serving_dir, "1", "report.json"), "w", encoding="utf-8") as f:
         json.dump({"model_uri": str(tmp_path / "model0")}, f)
 
     _evaluator(store, types, ctx, pb.Execution.COMPLETE, candidate=m2, baseline=m1)

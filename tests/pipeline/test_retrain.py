@@ -166,7 +166,7 @@ def _model(artifact_id, root=None, class_names=("cat", "dog")):
     if root is not None:
         m.uri = str(root / f"model_{artifact_id}")
         os.makedirs(m.uri, exist_ok=True)
-        with open(os.path.join(m.uri, "training_summary.json"), "w") as f:
+        with open(os.path.join(m.uri, "training_summary.json"), "w", encoding="utf-8") as f:
             json.dump({"class_names": list(class_names)}, f)
     return m
 

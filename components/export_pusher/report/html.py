@@ -255,7 +255,7 @@ def trials_rows(trials_json: str) -> List[Dict[str, Any]]:
     """Rows of the tuner's trials.json (modules/tuning_report.py: a list of dicts, or
     {"trials": [...]}): `hyperparameters` are spread into columns, other nested dicts become
     "key.name" columns and lists (fold scores) one comma-separated cell."""
-    with open(trials_json) as f:
+    with open(trials_json, encoding="utf-8") as f:
         data = json.load(f)
     if isinstance(data, dict):
         data = data.get("trials", [])

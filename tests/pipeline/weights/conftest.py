@@ -30,7 +30,7 @@ def _flip_byte(path: Path, offset: int | None = None) -> None:
 
 
 def _sidecar(path: str | Path) -> dict:
-    return json.loads(Path(str(path) + ".json").read_text())
+    return json.loads(Path(str(path) + ".json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
