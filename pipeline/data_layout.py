@@ -364,6 +364,13 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
             else:
                 unknown.add(class_of(rel))
         where = split_source(split, layout)
+        if not rels and not layout.hashed and split != roles.VALIDATION:
+            pattern = layout.patterns[split]
+            raise LayoutError(
+                f"{where}: no image files match {pattern!r} under data.root; every split "
+                f"needs images of every class: add a held-out {pattern.split('/')[0]}/<class>/ "
+                f"folder per class, or let the pipeline split {layout.patterns[roles.TRAIN]!r} "
+                f"by path hash into train/validation/test with --set data.eval_pattern=")
         missing = [c for c, n in per_class.items() if n == 0]
         if unknown:
             raise LayoutError(f"{where}: class folder(s) {sorted(unknown)} are not "

@@ -688,3 +688,14 @@ def test_a_broken_symbolic_link_is_a_config_error_naming_it(tmp_path):
     (tmp_path / "train" / "shirt" / "gone.png").unlink()
     (tmp_path / "eval" / "shirt" / ".hidden.png").unlink()
     load_config(overrides=[f"data.root={tmp_path}"])
+
+
+def test_a_tree_with_only_train_says_the_held_out_folder_is_missing(tmp_path):
+    """A user's folder with train/ only: the error names the missing folder and the hash split."""
+    _tree(tmp_path, ("shirt", "tshirt_top"), splits=("train",),
+          files=[f"{i}.png" for i in range(20)])
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "split 'test' (files eval/*/*): no image files match 'eval/*/*'" in msg
+    assert "add a held-out eval/<class>/ folder" in msg and "--set data.eval_pattern=" in msg
+    cfg = load_config(overrides=[f"data.root={tmp_path}", "data.eval_pattern="])  # as it says
+    assert cfg.split_layout.hashed
