@@ -319,6 +319,35 @@ def _tensorflow_format(path: str) -> bool:
         return False
 
 
+def empty_or_animated(root: str, files: Dict[str, List[str]]) -> List[str]:
+    """Notes on the image files of `files` (relative to `root`) that are read other than a user
+    may think: empty (0-byte) files, which ImageExampleGen quarantines, and animated GIFs, of
+    which only the first frame is trained on and served. Stats every file; opens GIFs only."""
+    from PIL import Image
+    empty, animated = [], []
+    for paths in files.values():
+        for rel in paths:
+            path = os.path.join(root, rel)
+            if os.path.getsize(path) == 0:
+                empty.append(rel)
+            elif rel.lower().endswith(".gif"):
+                try:
+                    with Image.open(path) as img:
+                        if getattr(img, "n_frames", 1) > 1:
+                            animated.append(rel)
+                except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
+                    continue
+    notes = []
+    if empty:
+        notes.append(f"{len(empty)} empty (0-byte) file(s) will be quarantined (not trained on): "
+                     + ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else ""))
+    if animated:
+        notes.append(f"{len(animated)} animated GIF(s): only the first frame is trained on (and "
+                     f"read by the exported model): " + ", ".join(animated[:5])
+                     + (" ..." if len(animated) > 5 else ""))
+    return notes
+
+
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 EXIF_ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
 

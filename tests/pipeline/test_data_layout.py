@@ -108,6 +108,30 @@ def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
     assert not [n for n in data_notes(config) if "EXIF" in n]
 
 
+def test_empty_files_and_animated_gifs_are_named(tmp_path):
+    """A 0-byte file is quarantined and an animated GIF read as its first frame: validate and
+    the run's notes say so up front (a one-frame GIF and the other files are not named)."""
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.config.validate import data_notes
+    _layout(tmp_path, 100)
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (0, 128, 255)]
+    frames[0].save(tmp_path / "train" / "cat" / "moving.gif", save_all=True,
+                   append_images=frames[1:])
+    frames[0].save(tmp_path / "train" / "dog" / "still.gif")
+    (tmp_path / "eval" / "dog" / "empty.png").write_bytes(b"")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    notes = data_notes(config)
+    assert "1 empty (0-byte) file(s) will be quarantined (not trained on): eval/dog/empty.png" in notes
+    [animated] = [n for n in notes if "animated" in n]
+    assert animated.startswith("1 animated GIF(s): only the first frame is trained on")
+    assert animated.endswith(": train/cat/moving.gif")
+    (tmp_path / "train" / "cat" / "moving.gif").unlink()
+    (tmp_path / "eval" / "dog" / "empty.png").unlink()
+    assert not [n for n in data_notes(config) if "animated" in n or "0-byte" in n]
+
+
 def test_mirrored_copies_with_the_random_flip_is_a_note(tmp_path):
     from pipeline.config.validate import config_notes, data_notes, data_overview
     _layout(tmp_path, 100)
