@@ -84,19 +84,23 @@ def run(raw_examples: Any, split: str, n: int, seed: int, loaded_saved_model: An
 
 def _write_predictions(path: str, paths: List[str], labels: np.ndarray, probs: np.ndarray,
                        reference: np.ndarray, class_names: List[str]) -> None:
-    """One row per file: path (relative to data.root), label, the .tflite's class and its
-    probability, the SavedModel's (serving_bytes) class."""
+    """One row per file: path (relative to data.root), label, the .tflite's class and the
+    probability it gives that class, the SavedModel's (serving_bytes) class, then the .tflite's
+    probability of each class, `p(<class>)` in labels.txt order (for 2 classes the raw output is
+    P(class 1); both are written)."""
     def name(i):
         return (class_names[i] if i < len(class_names) else str(i))
     client, saved = predicted_class(probs), predicted_class(reference)
-    top = class_probabilities(probs)[np.arange(len(client)), client]
+    per_class = class_probabilities(probs)
+    top = per_class[np.arange(len(client)), client]
     with open(path + ".tmp", "w", encoding="utf-8", newline="") as f:  # renamed when whole
         writer = csv.writer(f)
-        writer.writerow(["path", "label", "tflite_class", "tflite_probability",
-                         "saved_model_class"])
-        for row in zip(paths, labels, client, top, saved):
+        writer.writerow(["path", "label", "tflite_class", "tflite_class_probability",
+                         "saved_model_class"]
+                        + [f"p({name(i)})" for i in range(per_class.shape[1])])
+        for row in zip(paths, labels, client, top, saved, per_class):
             writer.writerow([row[0], name(int(row[1])), name(int(row[2])), f"{row[3]:.6f}",
-                             name(int(row[4]))])
+                             name(int(row[4]))] + [f"{p:.6f}" for p in row[5]])
     os.replace(path + ".tmp", path)
 
 

@@ -21,7 +21,24 @@ def test_the_predictions_file_has_one_row_per_file_with_the_tflites_class_and_pr
     assert [(r["path"], r["label"], r["tflite_class"], r["saved_model_class"]) for r in rows] == [
         ("test/a/1.png", "a", "a", "a"), ("test/b/2.jpg", "a", "b", "a"),
         ("test/b/3.png", "b", "b", "b")]
-    assert [float(r["tflite_probability"]) for r in rows] == [0.8, 0.5, 0.9]
+    # the probability of the .tflite's own class, and each class's (binary: 1 - p, p)
+    assert [float(r["tflite_class_probability"]) for r in rows] == [0.8, 0.5, 0.9]
+    assert [(float(r["p(a)"]), float(r["p(b)"])) for r in rows] == [(0.8, 0.2), (0.5, 0.5),
+                                                                    (0.1, 0.9)]
+
+
+def test_the_predictions_file_gives_every_class_probability_for_many_classes(tmp_path):
+    path = tmp_path / client_check.PREDICTIONS_FILE
+    probs = np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]], np.float32)
+    client_check._write_predictions(str(path), ["x.png", "y.png"], np.array([1, 2]), probs,
+                                    probs, ["t shirt, top", "靴", "c"])
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["path", "label", "tflite_class", "tflite_class_probability",
+                             "saved_model_class", "p(t shirt, top)", "p(靴)", "p(c)"]
+    assert [(r["label"], r["tflite_class"], float(r["tflite_class_probability"])) for r in rows] \
+        == [("靴", "靴", 0.7), ("c", "t shirt, top", 0.6)]
+    assert float(rows[1]["p(靴)"]) == 0.3
 
 
 def test_summary_line_and_model_card_section():
