@@ -172,8 +172,12 @@ def test_client_predictions_are_what_an_independent_client_gets_file_by_file(
     out = tmp_path / "client.json"
     subprocess.run([LITERT_PYTHON, CLIENT, dest, os.path.join(dest, check["file"]), str(out),
                     *paths], check=True, capture_output=True, text=True)
-    client = _classes(json.loads(out.read_text())["outputs"])
+    outputs = np.asarray(json.loads(out.read_text(encoding="utf-8"))["outputs"])
+    client = _classes(outputs)
     assert [class_names[c] for c in client] == [r["tflite_class"] for r in rows]
+    per_class = np.concatenate([1 - outputs, outputs], -1) if outputs.shape[-1] == 1 else outputs
+    np.testing.assert_allclose([[float(r[f"p({c})"]) for c in class_names] for r in rows],
+                               per_class, atol=1e-5)  # same file, same recipe, 6 decimals
     labels = [r["label"] for r in rows]
     assert check["accuracy"] == pytest.approx(
         np.mean([class_names[c] == label for c, label in zip(client, labels)]))
