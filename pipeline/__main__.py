@@ -1,7 +1,7 @@
 """CLI: `python -m pipeline <command>` (also the `image-pipeline` console script).
 
   run      [--config FILE.yaml] [--profile quick|full|compression] [--set key=value ...] [--verbose]
-           run locally: one line per component on the console, the full log in
+           [--require-push]  run locally: one line per component on the console, the full log in
            <output.root>/logs/run-*.log (--verbose: the full stream on the console instead)
   validate [--config FILE.yaml] [--profile ...] [--set ...]                   check the config only
   weights  [--weights-file PATH] [--cache-dir DIR] [--offline]                 provision VGG16 weights
@@ -10,7 +10,7 @@
            model (default: the newest version under the config's serving dir); a folder means
            the images under it; unreadable images are named on stderr (exit 2), the rest printed
   beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
-  retrain  [--config ...] [--verbose]            train on the newest data span (cron-safe, locked)
+  retrain  [--config ...] [--verbose] [--require-push]  train on the newest data span (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON (no other flag
            is needed: without vertex.pipeline_root a placeholder root is compiled, with a warning)
   run-compiled FILE.json [--param NAME=VALUE ...] [--span N] [--root DIR]
@@ -22,7 +22,9 @@
 Exit codes: 0 done, 2 config error (or a missing/undecodable image or model for predict), 3
 another run holds the outputs' lock, 4 the data or model was refused (image tree, anomalies,
 parity gate; message printed), 5 Vertex AI unreachable or refused the request (e.g. no
-credentials), 1 any other failure (traceback in logs/; run-compiled: a task failed, its log named).
+credentials), 6 run/retrain --require-push finished without a pushed model (not blessed is a
+normal outcome otherwise: exit 0), 1 any other failure (traceback in logs/; run-compiled: a
+task failed, its log named).
 """
 from __future__ import annotations
 
@@ -61,6 +63,24 @@ def _verbose_arg(p: argparse.ArgumentParser) -> None:
                         "component (default: that stream goes to <output.root>/logs/run-*.log)")
 
 
+def _require_push_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--require-push", action="store_true",
+                   help="exit 6 when the run finishes without a pushed model (not blessed, or "
+                        "no variant passed the gates), for scripts; a re-run whose unchanged "
+                        "model is already pushed counts as pushed")
+
+
+def _push_exit(summary, required: bool) -> int:
+    """0, or 6 with a line on stderr when `required` and the run pushed no model."""
+    if not required or summary.get("pushed"):
+        return 0
+    why = ("not blessed" if not summary.get("blessed")
+           else "blessed, but the ExportPusher pushed nothing")
+    print(f"error: --require-push: the run finished and pushed no model ({why}; see the summary "
+          f"above); the previously pushed versions are unchanged", file=sys.stderr)
+    return 6
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
     _config_args(r)
     _verbose_arg(r)
+    _require_push_arg(r)
     _config_args(sub.add_parser("validate", help="load and validate the config, print it"))
     _config_args(sub.add_parser("report", help="print the last run's summary from MLMD"))
     pr = sub.add_parser("predict", help="classify image files with a pushed model (SavedModel "
@@ -91,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "a second run exits at once)")
     _config_args(rt)
     _verbose_arg(rt)
+    _require_push_arg(rt)
     c = sub.add_parser("compile", help="compile for Kubeflow Pipelines v2 / Vertex AI (JSON)",
                        description="Only --output is needed: without vertex.pipeline_root a "
                        "placeholder root is compiled (run-compiled runs it; submit/schedule need "
@@ -200,13 +222,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(format_summary(summary))
             print(format_retrain(summary))
             print(_wall_time(summary, config.metadata_path))
-            return 0
+            return _push_exit(summary, args.require_push)
         from pipeline.local_runner import run
         from pipeline.summary import format_summary
         summary = run(config, quiet=not args.verbose)
         print(format_summary(summary))
         print(_wall_time(summary, config.metadata_path))
-        return 0
+        return _push_exit(summary, args.require_push)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -276,3 +276,22 @@ def test_cli_error_names_the_traceback_and_the_full_log(cli, capsys):
     assert capsys.readouterr().err == ("error: the pipeline failed: ValueError: x\n"
                                        "(full traceback: /o/logs/error-1.log; "
                                        "full log: /o/logs/run-1.log)\n")
+
+
+@pytest.mark.parametrize("summary, extra, code", [
+    ({"pushed": False, "blessed": False}, (), 0),  # not blessed: a normal outcome
+    ({"pushed": False, "blessed": False}, ("--require-push",), 6),
+    ({"pushed": False, "blessed": True}, ("--require-push",), 6),
+    ({"pushed": True, "blessed": True, "push_cached": True}, ("--require-push",), 0),
+])
+def test_cli_require_push_exits_6_when_nothing_was_pushed(cli, monkeypatch, capsys, summary,
+                                                          extra, code):
+    monkeypatch.setattr("pipeline.summary.format_summary", lambda s: "=== run summary ===")
+    assert cli(lambda config, quiet=False: dict(summary, wall_seconds=1.0), *extra) == code
+    err = capsys.readouterr().err
+    if code:
+        why = "not blessed" if not summary["blessed"] else "the ExportPusher pushed nothing"
+        assert err.startswith("error: --require-push: the run finished and pushed no model (")
+        assert why in err
+    else:
+        assert "--require-push" not in err
