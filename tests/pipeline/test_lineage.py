@@ -10,17 +10,27 @@ from pipeline.lineage import lineage_report
 from pipeline.mlmd import CREATE, open_store
 
 
-def _evaluator(store, types, context_id, state, candidate, baseline):
-    [eid] = store.put_executions([pb.Execution(type_id=types["Evaluator"], last_known_state=state)])
-    store.put_attributions_and_associations([], [pb.Association(context_id=context_id,
-                                                                execution_id=eid)])
-    events = []
-    for key, model_id in (("model", candidate), ("baseline_model", baseline)):
-        event = pb.Event(execution_id=eid, artifact_id=model_id, type=pb.Event.INPUT)
+def _execution(store, type_id, state, events, context_id=None):
+    """An execution of `type_id` in `state` with one event per `events` item, key -> (artifact
+    id, event type), each with its key as the path step; associated with `context_id`."""
+    [eid] = store.put_executions([pb.Execution(type_id=type_id, last_known_state=state)])
+    if context_id is not None:
+        store.put_attributions_and_associations([], [pb.Association(context_id=context_id,
+                                                                    execution_id=eid)])
+    made = []
+    for key, (artifact_id, event_type) in events.items():
+        event = pb.Event(execution_id=eid, artifact_id=artifact_id, type=event_type)
         event.path.steps.add().key = key
-        events.append(event)
-    store.put_events(events)
+        made.append(event)
+    store.put_events(made)
     return eid
+
+
+def _evaluator(store, types, context_id, state, candidate, baseline):
+    return _execution(store, types["Evaluator"], state, {"model": (candidate, pb.Event.INPUT),
+                                                         "baseline_model": (baseline,
+                                                                            pb.Event.INPUT)},
+                      context_id)
 
 
 def test_a_failed_evaluator_after_a_finished_one_does_not_name_the_baseline(tmp_path):
@@ -104,18 +114,13 @@ def test_a_blessed_model_of_the_same_classes_in_another_order_is_named_not_compa
 def _evaluator_outputs(store, types, state, blessed=None, reuse=None):
     """An Evaluator execution in `state` that output a new evaluation and blessing (blessed:
     0/1) or, cached, re-used `reuse` = (evaluation, blessing) ids."""
-    [eid] = store.put_executions([pb.Execution(type_id=types["Evaluator"], last_known_state=state)])
     if reuse is None:
         evaluation = pb.Artifact(type_id=types["ModelEvaluation"], state=pb.Artifact.LIVE)
         blessing = pb.Artifact(type_id=types["ModelBlessing"], state=pb.Artifact.LIVE)
         blessing.custom_properties["blessed"].int_value = blessed
         reuse = store.put_artifacts([evaluation, blessing])
-    events = []
-    for key, artifact_id in zip(("evaluation", "blessing"), reuse):
-        event = pb.Event(execution_id=eid, artifact_id=artifact_id, type=pb.Event.OUTPUT)
-        event.path.steps.add().key = key
-        events.append(event)
-    store.put_events(events)
+    _execution(store, types["Evaluator"], state,
+               {"evaluation": (reuse[0], pb.Event.OUTPUT), "blessing": (reuse[1], pb.Event.OUTPUT)})
     return reuse
 
 
