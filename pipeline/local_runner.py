@@ -49,6 +49,24 @@ def _write_traceback(output_root: str, exc: BaseException) -> str:
     return path
 
 
+def cancel_after_failure(metadata_path: str, error: BaseException, log_path: str) -> None:
+    """Marks the executions a failed run left NEW/RUNNING CANCELED (a driver's exception leaves
+    its execution so), so that the next run does not report them as a killed run's. Never
+    raises: when MLMD itself is what failed, the run's own error is the one to report."""
+    from absl import logging
+
+    from pipeline.stale_executions import cancel_stale_executions
+    try:
+        left = cancel_stale_executions(
+            metadata_path, reason=f"the run failed ({type(error).__name__}; traceback in "
+                                  f"{log_path}) before the execution finished")
+    except Exception as e:  # pylint: disable=broad-except
+        logging.warning("could not mark this failed run's executions CANCELED: %s", e)
+        return
+    if left:
+        logging.warning("marked executions of this failed run CANCELED: %s", left)
+
+
 def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     """Runs every component (cached ones are reused); returns the run summary. `quiet`: see
     pipeline/console.py (joins the caller's quiet run if there is one).
@@ -79,11 +97,7 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
         except Exception as e:  # pylint: disable=broad-except
             log_path = _write_traceback(config.output_root, e)
             logging.error("pipeline run failed; traceback in %s", log_path)
-            left = cancel_stale_executions(
-                config.metadata_path, reason=f"the run failed ({type(e).__name__}; traceback "
-                                             f"in {log_path}) before the execution finished")
-            if left:  # so the next run does not take them for a killed run's
-                logging.warning("marked executions of this failed run CANCELED: %s", left)
+            cancel_after_failure(config.metadata_path, e, log_path)
             known = isinstance(e, known_error_types())
             message = str(e) if known else (
                 f"the pipeline failed: {type(e).__name__}: "

@@ -114,6 +114,7 @@ def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
     except Exception as e:  # pylint: disable=broad-except
         log_path = local_runner._write_traceback(  # pylint: disable=protected-access
             config.output_root, e)
+        local_runner.cancel_after_failure(config.metadata_path, e, log_path)
         known = isinstance(e, local_runner.known_error_types())
         last_line = (str(e).strip().splitlines() or [""])[-1][:500]
         detail = str(e) if known else f"{type(e).__name__}: {last_line}"

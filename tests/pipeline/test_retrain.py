@@ -267,3 +267,41 @@ def test_spans_of_the_window_never_ingested_are_ingested_first(tmp_path, real_pn
     assert ingested_spans(config) == [2]
     ingest_span(config, 1)
     assert ingested_spans(config) == [1, 2]
+
+
+def test_a_broken_link_in_any_span_of_the_window_is_a_config_error(tmp_path, real_png):
+    """retrain backfills the window's older spans from disk: a dangling link there would fail
+    its ExampleGen driver with a NotFoundError naming no file; the newest span alone was
+    checked. Outside the window it is never read, and not an error."""
+    data = _spans(tmp_path / "incoming", real_png, [1, 2, 3])
+    (data / "span-2" / "shirt" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    sets = [f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*", "data.eval_pattern="]
+    with pytest.raises(ConfigError, match=r"broken symbolic link\(s\) \['span-2/shirt/gone.png'\]"):
+        load_config(overrides=[*sets, "retrain.num_spans=2"])
+    load_config(overrides=[*sets, "retrain.num_spans=1"])  # span 2 is not read
+
+
+def test_a_failed_backfill_cancels_its_executions(tmp_path, real_png, imagenet_weights_path):
+    """The backfill's ExampleGen fails (a file of span 1 turned into a dangling link after the
+    checks): retrain reports it, and leaves no execution NEW/RUNNING for the next run to take
+    for a killed run's (real LocalDagRunner and MLMD)."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from pipeline.local_runner import RunFailedError
+    from pipeline.mlmd import open_store
+    from pipeline.retrain import retrain
+    data = _spans(tmp_path / "incoming", real_png, [1, 2])
+    config = load_config(overrides=[f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*",
+                                    "data.eval_pattern=", f"output.root={tmp_path / 'out'}",
+                                    "retrain.num_spans=2"])
+    victim = data / "span-1" / "shirt" / "a00.png"
+    victim.unlink()
+    victim.symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(RunFailedError, match="ingesting span 1"):
+        retrain(config, quiet=True)
+    executions = open_store(config.metadata_path).get_executions()
+    assert executions
+    assert all(e.last_known_state not in (pb.Execution.NEW, pb.Execution.RUNNING)
+               for e in executions)
+    assert any(e.custom_properties["cancel_reason"].string_value.startswith("the run failed")
+               for e in executions)
