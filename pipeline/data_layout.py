@@ -283,18 +283,21 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
                         layout: Optional[SplitLayout] = None, root: Optional[str] = None
                         ) -> Tuple[List[str], List[str]]:
     """(errors, notes) about image files TensorFlow cannot decode (`image_files.
-    needs_conversion`: .webp, .tif, ...), per split of `files_by_split`: ImageExampleGen
+    needs_conversion`: .webp, .tif, ...; and empty files when `root` is given), per split of
+    `files_by_split`: ImageExampleGen
     quarantines them, and a split where they exceed `max_fraction` (data.
     max_quarantine_fraction) fails the run, so that is an error here; fewer are a note."""
     errors, notes = [], []
     if layout is not None and layout.hashed:  # ImageExampleGen counts its one input split
         files = {roles.SINGLE_SPLIT: [p for paths in files.values() for p in paths]}
     for split, paths in files.items():
-        odd = [p for p in paths if image_files.needs_conversion(p)
-               and (root is None or not _tensorflow_format(os.path.join(root, p)))]
+        empty = [p for p in paths if root is not None and _empty(os.path.join(root, p))]
+        odd = empty + [p for p in paths if p not in empty and image_files.needs_conversion(p)
+                       and (root is None or not _tensorflow_format(os.path.join(root, p)))]
         if not odd:
             continue
-        kinds = ", ".join(sorted({os.path.splitext(p)[1].lower() for p in odd}))
+        kinds = ", ".join(sorted({os.path.splitext(p)[1].lower() for p in odd if p not in empty})
+                          + (["empty (0-byte)"] if empty else []))
         listed = ", ".join(odd[:5]) + (" ..." if len(odd) > 5 else "")
         what = (f"split '{split}': {len(odd)} of {len(paths)} files are {kinds}, which "
                 f"TensorFlow does not decode (it reads PNG, JPEG, GIF and BMP): {listed}")
@@ -308,6 +311,13 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
     return errors, notes
 
 
+def _empty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return False
+
+
 def _tensorflow_format(path: str) -> bool:
     """True when the file's content (its header, as ImageExampleGen reads it with Pillow) is
     PNG, JPEG, GIF or BMP whatever its extension says (a JPEG saved as x.webp is read fine)."""
@@ -319,33 +329,26 @@ def _tensorflow_format(path: str) -> bool:
         return False
 
 
-def empty_or_animated(root: str, files: Dict[str, List[str]]) -> List[str]:
-    """Notes on the image files of `files` (relative to `root`) that are read other than a user
-    may think: empty (0-byte) files, which ImageExampleGen quarantines, and animated GIFs, of
-    which only the first frame is trained on and served. Stats every file; opens GIFs only."""
+def animated_gifs(root: str, files: Dict[str, List[str]]) -> List[str]:
+    """At most one note: the animated GIFs of `files` (relative to `root`), of which only the
+    first frame is trained on and served. Opens the GIFs only, reading up to their 2nd frame."""
     from PIL import Image
-    empty, animated = [], []
+    animated = []
     for paths in files.values():
         for rel in paths:
-            path = os.path.join(root, rel)
-            if os.path.getsize(path) == 0:
-                empty.append(rel)
-            elif rel.lower().endswith(".gif"):
-                try:
-                    with Image.open(path) as img:
-                        if getattr(img, "n_frames", 1) > 1:
-                            animated.append(rel)
-                except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
-                    continue
-    notes = []
-    if empty:
-        notes.append(f"{len(empty)} empty (0-byte) file(s) will be quarantined (not trained on): "
-                     + ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else ""))
-    if animated:
-        notes.append(f"{len(animated)} animated GIF(s): only the first frame is trained on (and "
-                     f"read by the exported model): " + ", ".join(animated[:5])
-                     + (" ..." if len(animated) > 5 else ""))
-    return notes
+            if not rel.lower().endswith(".gif"):
+                continue
+            try:
+                with Image.open(os.path.join(root, rel)) as img:
+                    if getattr(img, "is_animated", False):
+                        animated.append(rel)
+            except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
+                continue
+    if not animated:
+        return []
+    return [f"{len(animated)} animated GIF(s): only the first frame is trained on (and read by "
+            f"the exported model): " + ", ".join(animated[:5])
+            + (" ..." if len(animated) > 5 else "")]
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
@@ -393,13 +396,12 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
             else:
                 unknown.add(class_of(rel))
         where = split_source(split, layout)
-        if not rels and not layout.hashed and split != roles.VALIDATION:
-            pattern = layout.patterns[split]
+        if split == roles.TEST and not rels and not layout.hashed:  # its pattern matches nothing
             raise LayoutError(
-                f"{where}: no image files match {pattern!r} under data.root; every split "
-                f"needs images of every class: add a held-out {pattern.split('/')[0]}/<class>/ "
-                f"folder per class, or let the pipeline split {layout.patterns[roles.TRAIN]!r} "
-                f"by path hash into train/validation/test with --set data.eval_pattern=")
+                f"{where}: no image files match {layout.patterns[split]!r} under data.root, so "
+                f"there is no held-out split: add the held-out images there (a folder per "
+                f"class), or let the pipeline split {layout.patterns[roles.TRAIN]!r} by path "
+                f"hash into train/validation/test with --set data.eval_pattern=")
         missing = [c for c, n in per_class.items() if n == 0]
         if unknown:
             raise LayoutError(f"{where}: class folder(s) {sorted(unknown)} are not "

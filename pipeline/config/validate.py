@@ -326,9 +326,9 @@ def config_notes(config: PipelineConfig) -> List[str]:
 
 
 def data_notes(config: PipelineConfig) -> List[str]:
-    """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert,
-    EXIF-rotated JPEGs; none for a remote root) for a config that passed `validate`: the run
-    logs them as warnings before any work."""
+    """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert and
+    empty files, EXIF-rotated JPEGs, animated GIFs; none for a remote root) for a config that
+    passed `validate`: the run logs them as warnings before any work."""
     if is_uri(config.data_root):
         return config_notes(config)
     span = newest_span(config)
@@ -339,13 +339,13 @@ def data_notes(config: PipelineConfig) -> List[str]:
 def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                  files: Dict[str, List[str]]) -> List[str]:
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
-    class; `files`: image paths per split): few images, formats to convert, EXIF-rotated JPEGs,
-    empty files and animated GIFs."""
+    class; `files`: image paths per split): few images, formats to convert (empty files too),
+    EXIF-rotated JPEGs, animated GIFs."""
     return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
-            + data_layout.empty_or_animated(config.data_root, files))
+            + data_layout.animated_gifs(config.data_root, files))
 
 
 def data_overview(config: PipelineConfig) -> List[str]:
@@ -396,8 +396,13 @@ def _validate_data(config: PipelineConfig) -> None:
         concrete = pattern_for_span(pattern, span) if span is not None else pattern
         looked.append(repr(concrete))
         empty += empty_class_folders(root, concrete)
-    broken = sorted({p for pattern in layout.patterns.values() for p in data_layout.broken_links(
-        root, pattern_for_span(pattern, span) if span is not None else pattern)})
+    # with {SPAN}: every span a retrain's window reads (older ones are backfilled from disk)
+    window = [None] if span is None else [
+        s for s in spans_on_disk(root, config.data.train_pattern)
+        if s > span - max(1, config.retrain.num_spans)]
+    broken = sorted({p for pattern in layout.patterns.values() for s in window
+                     for p in data_layout.broken_links(
+                         root, pattern_for_span(pattern, s) if s is not None else pattern)})
     if broken:  # ExampleGen's driver would fail on them with a NotFoundError naming no file
         raise ConfigError(f"data.root: broken symbolic link(s) {broken[:10]}"
                           f"{' ...' if len(broken) > 10 else ''} under {root}: the file each "

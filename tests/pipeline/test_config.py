@@ -696,6 +696,7 @@ def test_a_tree_with_only_train_says_the_held_out_folder_is_missing(tmp_path):
           files=[f"{i}.png" for i in range(20)])
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert "split 'test' (files eval/*/*): no image files match 'eval/*/*'" in msg
-    assert "add a held-out eval/<class>/ folder" in msg and "--set data.eval_pattern=" in msg
+    assert "so there is no held-out split: add the held-out images there (a folder per class)" \
+        in msg and "split 'train/*/*' by path hash" in msg and "--set data.eval_pattern=" in msg
     cfg = load_config(overrides=[f"data.root={tmp_path}", "data.eval_pattern="])  # as it says
     assert cfg.split_layout.hashed

@@ -1,6 +1,8 @@
 """pipeline/data_layout.py: notes on classes whose validation or test images are few."""
+import pytest
+
 from pipeline import data_layout
-from pipeline.config import load_config
+from pipeline.config import ConfigError, load_config
 
 
 def _layout(tmp_path, per_class):
@@ -110,7 +112,8 @@ def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
 
 def test_empty_files_and_animated_gifs_are_named(tmp_path):
     """A 0-byte file is quarantined and an animated GIF read as its first frame: validate and
-    the run's notes say so up front (a one-frame GIF and the other files are not named)."""
+    the run's notes say so up front (a one-frame GIF and the other files are not named); empty
+    files above data.max_quarantine_fraction are a config error, as undecodable formats."""
     import numpy as np
     from PIL import Image
 
@@ -123,13 +126,23 @@ def test_empty_files_and_animated_gifs_are_named(tmp_path):
     (tmp_path / "eval" / "dog" / "empty.png").write_bytes(b"")
     config = load_config(overrides=[f"data.root={tmp_path}"])
     notes = data_notes(config)
-    assert "1 empty (0-byte) file(s) will be quarantined (not trained on): eval/dog/empty.png" in notes
+    [empty] = [n for n in notes if "0-byte" in n]
+    assert empty.startswith("split 'test': 1 of 201 files are empty (0-byte), which TensorFlow "
+                            "does not decode")
+    assert empty.endswith("eval/dog/empty.png; they will be quarantined (not trained on): "
+                          "convert them to PNG or JPEG to use them")
     [animated] = [n for n in notes if "animated" in n]
     assert animated.startswith("1 animated GIF(s): only the first frame is trained on")
     assert animated.endswith(": train/cat/moving.gif")
     (tmp_path / "train" / "cat" / "moving.gif").unlink()
     (tmp_path / "eval" / "dog" / "empty.png").unlink()
     assert not [n for n in data_notes(config) if "animated" in n or "0-byte" in n]
+    for i in range(3):  # 3 of 203 > 1 %: the run would stop, so validate refuses
+        (tmp_path / "eval" / "dog" / f"empty{i}.png").write_bytes(b"")
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[f"data.root={tmp_path}"])
+    assert "3 of 203 files are empty (0-byte)" in str(e.value)
+    assert "above data.max_quarantine_fraction=1.0%" in str(e.value)
 
 
 def test_mirrored_copies_with_the_random_flip_is_a_note(tmp_path):
