@@ -83,7 +83,8 @@ def run_litert(model_path: str, images: Optional[np.ndarray] = None,
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         try:
             proc = subprocess.run([exe, RUNNER, request_path, result_path], env=env,
-                                  capture_output=True, text=True, timeout=timeout_s)
+                                  capture_output=True, text=True, encoding="utf-8",
+                                  timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return LiteRTResult(False, f"LiteRT did not finish within {timeout_s:.0f} s")
         if proc.returncode != 0 or not os.path.isfile(result_path):

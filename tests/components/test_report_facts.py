@@ -134,6 +134,9 @@ def test_confusion_labels_are_never_drawn_as_boxes(tmp_path):
     labels, families = drawable_labels(["sandale_é", "t shirt, top", "\u1d81", "a\U0010fffd"])
     assert labels == ["sandale_é", "t shirt, top", "\u1d81", "a<U+10FFFD>"]
     assert len(families) == 2  # the default, then one that has U+1D81 (STIXGeneral here)
+    from matplotlib.text import Text
+    [money], _ = drawable_labels(["$5 - $10"])  # not mathtext: drawn as written
+    assert Text()._preprocess_math(money) == ("$5 - $10", False)
     cjk, _ = drawable_labels(["靴"])
     assert cjk in (["靴"], ["<U+9774>"])  # drawn with a CJK font where one is installed
     with warnings.catch_warnings(record=True) as caught:

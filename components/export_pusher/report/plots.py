@@ -35,28 +35,29 @@ def drawable_labels(names: Sequence[str]) -> Tuple[List[str], List[str]]:
     Characters matplotlib's default font lacks (e.g. CJK: '靴') are drawn with an installed
     font that has them (its family is added as a fallback after the default); a character no
     installed font has is written as its code point, '<U+9774>', so the label stays exact
-    (report.html and labels.txt give the names as text)."""
+    (report.html and labels.txt give the names as text); '$' is escaped for mathtext."""
     from matplotlib import font_manager, rcParams
     default = font_manager.findfont(font_manager.FontProperties(family=rcParams["font.family"]))
     covered = _charmap(default)
     families = list(rcParams["font.family"])
     missing = {c for name in names for c in name if ord(c) not in covered and not c.isspace()}
-    for family in sorted({f.name for f in font_manager.fontManager.ttflist}):
+    # each family's regular face (what matplotlib draws its normal text with), read directly:
+    # findfont() per family would log a warning for every family without one
+    regular = {f.name: f.fname for f in sorted(font_manager.fontManager.ttflist,
+                                                 key=lambda f: f.fname)
+               if f.style == "normal" and f.weight in (400, "normal", "regular", "book")}
+    for family, fname in sorted(regular.items()):
         if not missing:
             break
         if family.startswith("Last Resort"):  # its "glyphs" are the boxes we avoid
             continue
-        # the file matplotlib draws this family's regular text with, not a bold/italic sibling
-        try:
-            chars = _charmap(font_manager.findfont(font_manager.FontProperties(family=family),
-                                                   fallback_to_default=False))
-        except ValueError:
-            continue
-        have = {c for c in missing if ord(c) in chars}
+        have = {c for c in missing if ord(c) in _charmap(fname)}
         if have:
             missing -= have
             families.append(family)
-    labels = ["".join(f"<U+{ord(c):04X}>" if c in missing else c for c in name) for name in names]
+    # '$' would start mathtext ('$5 - $10' drawn as math): escaped, it is drawn as itself
+    labels = ["".join(f"<U+{ord(c):04X}>" if c in missing else "\\$" if c == "$" else c
+                      for c in name) for name in names]
     return labels, families
 
 
