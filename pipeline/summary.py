@@ -5,6 +5,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from modules.class_names import shown
 from pipeline.mlmd import open_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -156,7 +157,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"per class ({file}, the deployed artifact, on "
                      f"{held.get('examples', '?')} held-out examples of split "
                      f"'{held.get('split', '?')}'): " + "; ".join(
-                         f"{name} precision={_fmt(v['precision'], 3)} "
+                         f"{shown(name)} precision={_fmt(v['precision'], 3)} "
                          f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
                          for name, v in per_class.items()))
     if summary["pushed"] and report:

@@ -15,6 +15,7 @@ from pipeline import data_layout
 from pipeline.config.errors import ConfigError
 from pipeline.config.machines import check_machine
 from pipeline.config.schema import PipelineConfig, abs_path
+from modules.class_names import shown
 from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern_for_span,
                                   spans_on_disk)
 
@@ -365,7 +366,7 @@ def data_overview(config: PipelineConfig) -> List[str]:
     counts = _split_counts(config, span)
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
-                     f"files (" + ", ".join(f"{c} {n}" for c, n in per_class.items()) + ")")
+                     f"files (" + ", ".join(f"{shown(c)} {n}" for c, n in per_class.items()) + ")")
     notes = _local_notes(config, counts, data_layout.files_by_split(root, layout, span))
     lines += [f"  note: {note}" for note in notes]
     ignored = sorted({p for pattern in set(layout.patterns.values()) for p in

@@ -69,7 +69,8 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
                                   "parity_split": "validation"}},
               "rejected": {}, "contract": {"deployed_tflite": {"file": "model_int8.tflite"}},
               "per_class": {"artifact": "int8", "classes": {
-                  "dress": {"precision": 0.9, "recall": 0.8, "support": 50}}}}
+                  "dress": {"precision": 0.9, "recall": 0.8, "support": 50},
+                  "t shirt, top": {"precision": 0.5, "recall": 0.6, "support": 40}}}}
     text = format_summary({"metrics": {"sparse_categorical_accuracy": 0.9, "example_count": 201},
                            "gates": [], "blessed": True, "pushed": True,
                            "pushed_destination": "/o/serving/7", "report": report,
@@ -77,7 +78,8 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
     assert "evaluation (TFMA on the SavedModel, held-out test split)" in text
     assert "(the Evaluator was cached: the same model on the same data" in text
     assert ("per class (model_int8.tflite, the deployed artifact, on 201 held-out examples of "
-            "split 'test'): dress precision=0.900 recall=0.800 (n=50)") in text
+            "split 'test'): dress precision=0.900 recall=0.800 (n=50); 't shirt, top' "
+            "precision=0.500 recall=0.600 (n=40)") in text  # a name with a comma is quoted
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
     assert "agreement=99.0% on validation" in text
 

@@ -21,6 +21,7 @@ from components.export_pusher.report.facts import TUNER_DIR
 from components.tfma_gates import interval_words
 from components.image_example_gen.data_checks import ignored_files, quarantined_files
 from modules import image_files
+from modules.class_names import shown
 from modules.metrics import display
 
 HTML_FILE = "report.html"
@@ -58,7 +59,7 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
         ("deployed artifact", report.get("deployed")),
         ("weights source", report.get("weights_source")),
         ("profile", run.get("profile")),
-        ("classes", ", ".join(run.get("class_names", []))),
+        ("classes", ", ".join(shown(c) for c in run.get("class_names", []))),
         ("data manifest sha256", f"{manifest.get('sha256')} ({manifest.get('files')} files "
                                  f"under {manifest.get('root')})"),
         ("held-out examples (metrics, confusion matrix)",
