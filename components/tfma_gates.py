@@ -34,6 +34,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 LABEL_KEY = "label"
+# The AUC gate's thresholds: TFMA's default, written out. Linear thresholds undercount the AUC of
+# a confident model whose outputs crowd the top bucket (benchmarks/auc_thresholds.py: 0.02-0.03
+# below the exact AUC at 10,000, 0.03-0.06 at 1,000, on models with ~40 % of outputs saturated;
+# within 0.001 on the others), so fewer, which would make the change gate's jackknife ~3x
+# cheaper (benchmarks/evaluator_cost.py), are not used.
+AUC_THRESHOLDS = 10000
 CLASS_NAME_KEY = "class_name"  # the examples' feature the per-class slices are cut by
 
 
@@ -79,6 +85,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
     import tensorflow_model_analysis as tfma
     binary = len(class_names) == 2
     overall = [tfma.SlicingSpec()]
+    auc_config = json.dumps({"num_thresholds": AUC_THRESHOLDS})
 
     def threshold(lower: float, change: Optional[float] = None):
         t = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
@@ -102,7 +109,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
     if binary:
         specs.append(tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"), accuracy,
-            tfma.MetricConfig(class_name="AUC",
+            tfma.MetricConfig(class_name="AUC", config=auc_config,
                               per_slice_thresholds=threshold(auc_lower_bound)),
             tfma.MetricConfig(class_name="Recall",
                               per_slice_thresholds=threshold(min_class_recall)),
@@ -113,7 +120,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
         specs.append(tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
                                                accuracy]))
         specs.append(tfma.MetricsSpec(
-            metrics=[tfma.MetricConfig(class_name="AUC",
+            metrics=[tfma.MetricConfig(class_name="AUC", config=auc_config,
                                        per_slice_thresholds=threshold(auc_lower_bound))],
             aggregate=tfma.AggregationOptions(macro_average=True,
                                               class_weights={i: 1.0 for i in ids})))

@@ -9,6 +9,7 @@ SavedModels whose outputs are fixed by the examples, so every gate value is know
 - a baseline model: the change gate (candidate - baseline accuracy);
 - the gates are those the evaluation applied (its eval_config.json), not the current config's.
 """
+import json
 import os
 
 import numpy as np
@@ -204,3 +205,14 @@ def test_change_gate_against_a_baseline(tmp_path):
     assert tfma_gates.format_gate(row) == (
         "accuracy vs baseline (candidate - baseline >= -0.0100): 0.4000 (candidate 0.9000, "
         "baseline 0.5000, on the same examples) pass")
+
+
+def test_the_auc_gate_uses_the_measured_number_of_thresholds():
+    """10,000 thresholds: 1,000 would cost the AUC of a confident model several points more
+    (benchmarks/auc_thresholds.py), for two classes and for the macro average alike."""
+    for names in (["dog", "cat"], THREE):
+        config = tfma_gates.eval_config(names, 0.5, 0.5, 0.5, 0.01)
+        aucs = [m for spec in config.metrics_specs for m in spec.metrics if m.class_name == "AUC"]
+        assert len(aucs) == 1
+        assert json.loads(aucs[0].config) == {"num_thresholds": tfma_gates.AUC_THRESHOLDS} \
+            == {"num_thresholds": 10000}
