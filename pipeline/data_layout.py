@@ -301,13 +301,18 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
         listed = ", ".join(odd[:5]) + (" ..." if len(odd) > 5 else "")
         what = (f"split '{split}': {len(odd)} of {len(paths)} files are {kinds}, which "
                 f"TensorFlow does not decode (it reads PNG, JPEG, GIF and BMP): {listed}")
+        only_empty = len(empty) == len(odd)
         if len(odd) > max_fraction * len(paths):
+            fix = ("replace them with the images, or remove them" if only_empty else
+                   "convert them to PNG or JPEG" + (" (replace the empty ones)" if empty else "")
+                   + ", or remove them")
             errors.append(f"{what}; the run would quarantine them, above "
-                          f"data.max_quarantine_fraction={max_fraction:.1%}: convert them to PNG "
-                          f"or JPEG, or remove them")
+                          f"data.max_quarantine_fraction={max_fraction:.1%}: {fix}")
         else:
-            notes.append(f"{what}; they will be quarantined (not trained on): convert them to "
-                         f"PNG or JPEG to use them")
+            fix = ("replace them with the images to use them" if only_empty else
+                   "convert them to PNG or JPEG" + (" (replace the empty ones)" if empty else "")
+                   + " to use them")
+            notes.append(f"{what}; they will be quarantined (not trained on): {fix}")
     return errors, notes
 
 

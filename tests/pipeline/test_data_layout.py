@@ -130,7 +130,7 @@ def test_empty_files_and_animated_gifs_are_named(tmp_path):
     assert empty.startswith("split 'test': 1 of 201 files are empty (0-byte), which TensorFlow "
                             "does not decode")
     assert empty.endswith("eval/dog/empty.png; they will be quarantined (not trained on): "
-                          "convert them to PNG or JPEG to use them")
+                          "replace them with the images to use them")
     [animated] = [n for n in notes if "animated" in n]
     assert animated.startswith("1 animated GIF(s): only the first frame is trained on")
     assert animated.endswith(": train/cat/moving.gif")
