@@ -79,6 +79,13 @@ def spans_on_disk(root: str, pattern: str) -> List[int]:
     return sorted(spans)
 
 
+def span_window(spans: List[int], num_spans: int) -> List[int]:
+    """The spans of the rolling window ending at the newest span (those present on disk)."""
+    if not spans:
+        return []
+    return [s for s in spans if s > spans[-1] - num_spans]
+
+
 def _visible_files(root: str, pattern: str) -> List[str]:
     return sorted(p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p))
 
@@ -301,18 +308,14 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
         listed = ", ".join(odd[:5]) + (" ..." if len(odd) > 5 else "")
         what = (f"split '{split}': {len(odd)} of {len(paths)} files are {kinds}, which "
                 f"TensorFlow does not decode (it reads PNG, JPEG, GIF and BMP): {listed}")
-        only_empty = len(empty) == len(odd)
+        fix = ("replace them with the images" if len(empty) == len(odd) else
+               "convert them to PNG or JPEG" + (" (replace the empty ones)" if empty else ""))
         if len(odd) > max_fraction * len(paths):
-            fix = ("replace them with the images, or remove them" if only_empty else
-                   "convert them to PNG or JPEG" + (" (replace the empty ones)" if empty else "")
-                   + ", or remove them")
             errors.append(f"{what}; the run would quarantine them, above "
-                          f"data.max_quarantine_fraction={max_fraction:.1%}: {fix}")
+                          f"data.max_quarantine_fraction={max_fraction:.1%}: {fix}, or remove "
+                          f"them")
         else:
-            fix = ("replace them with the images to use them" if only_empty else
-                   "convert them to PNG or JPEG" + (" (replace the empty ones)" if empty else "")
-                   + " to use them")
-            notes.append(f"{what}; they will be quarantined (not trained on): {fix}")
+            notes.append(f"{what}; they will be quarantined (not trained on): {fix} to use them")
     return errors, notes
 
 

@@ -49,24 +49,6 @@ def _write_traceback(output_root: str, exc: BaseException) -> str:
     return path
 
 
-def cancel_after_failure(metadata_path: str, error: BaseException, log_path: str) -> None:
-    """Marks the executions a failed run left NEW/RUNNING CANCELED (a driver's exception leaves
-    its execution so), so that the next run does not report them as a killed run's. Never
-    raises: when MLMD itself is what failed, the run's own error is the one to report."""
-    from absl import logging
-
-    from pipeline.stale_executions import cancel_stale_executions
-    try:
-        left = cancel_stale_executions(
-            metadata_path, reason=f"the run failed ({type(error).__name__}; traceback in "
-                                  f"{log_path}) before the execution finished")
-    except Exception as e:  # pylint: disable=broad-except
-        logging.warning("could not mark this failed run's executions CANCELED: %s", e)
-        return
-    if left:
-        logging.warning("marked executions of this failed run CANCELED: %s", left)
-
-
 def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     """Runs every component (cached ones are reused); returns the run summary. `quiet`: see
     pipeline/console.py (joins the caller's quiet run if there is one).
@@ -79,7 +61,7 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
 
         from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
         from pipeline.pipeline import create_pipeline
-        from pipeline.stale_executions import cancel_stale_executions
+        from pipeline.stale_executions import cancel_after_failure, cancel_stale_executions
         from pipeline.lineage import summary_lineage
         from pipeline.summary import run_summary
 

@@ -33,12 +33,14 @@ import os
 
 from typing import Any, Dict, List
 
+from pipeline.data_layout import span_window
 from pipeline.mlmd import open_store
 from pipeline.config import (ConfigError, PipelineConfig, has_span,
                              spans_on_disk)
 from pipeline.console import current_log, quiet_run
 from pipeline.lineage import describe_model
 from pipeline.run_lock import run_lock
+from pipeline.stale_executions import cancel_after_failure
 
 EXAMPLE_GEN = "ImageExampleGen"
 
@@ -49,13 +51,6 @@ def check_span_layout(config: PipelineConfig) -> None:
             f"retrain reads data in spans: data.train_pattern {config.data.train_pattern!r} has no "
             f"{{SPAN}}; e.g. --set data.root=incoming --set 'data.train_pattern=span-{{SPAN}}/*/*' "
             f"--set data.eval_pattern= (files under incoming/span-<N>/<class>/)")
-
-
-def span_window(spans: List[int], num_spans: int) -> List[int]:
-    """The spans of the rolling window ending at the newest span (those present on disk)."""
-    if not spans:
-        return []
-    return [s for s in spans if s > spans[-1] - num_spans]
 
 
 def ingested_spans(config: PipelineConfig) -> List[int]:
@@ -114,7 +109,7 @@ def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
     except Exception as e:  # pylint: disable=broad-except
         log_path = local_runner._write_traceback(  # pylint: disable=protected-access
             config.output_root, e)
-        local_runner.cancel_after_failure(config.metadata_path, e, log_path)
+        cancel_after_failure(config.metadata_path, e, log_path)
         known = isinstance(e, local_runner.known_error_types())
         last_line = (str(e).strip().splitlines() or [""])[-1][:500]
         detail = str(e) if known else f"{type(e).__name__}: {last_line}"

@@ -48,3 +48,19 @@ def cancel_stale_executions(metadata_path: str, reason: str = KILLED) -> List[st
     if pending:
         store.put_artifacts(pending)
     return [f"{types.get(e.type_id, '?').rsplit('.', 1)[-1]} #{e.id}" for e in stale]
+
+
+def cancel_after_failure(metadata_path: str, error: BaseException, log_path: str) -> None:
+    """Marks the executions a failed run left NEW/RUNNING CANCELED (a driver's exception leaves
+    its execution so), so that the next run does not report them as a killed run's. Never
+    raises: when MLMD itself is what failed, the run's own error is the one to report."""
+    from absl import logging
+    try:
+        left = cancel_stale_executions(
+            metadata_path, reason=f"the run failed ({type(error).__name__}; traceback in "
+                                  f"{log_path}) before the execution finished")
+    except Exception as e:  # pylint: disable=broad-except
+        logging.warning("could not mark this failed run's executions CANCELED: %s", e)
+        return
+    if left:
+        logging.warning("marked executions of this failed run CANCELED: %s", left)

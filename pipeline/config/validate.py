@@ -398,9 +398,8 @@ def _validate_data(config: PipelineConfig) -> None:
         looked.append(repr(concrete))
         empty += empty_class_folders(root, concrete)
     # with {SPAN}: every span a retrain's window reads (older ones are backfilled from disk)
-    window = [None] if span is None else [
-        s for s in spans_on_disk(root, config.data.train_pattern)
-        if s > span - max(1, config.retrain.num_spans)]
+    window = [None] if span is None else data_layout.span_window(
+        spans_on_disk(root, config.data.train_pattern), config.retrain.num_spans)
     broken = sorted({p for pattern in layout.patterns.values() for s in window
                      for p in data_layout.broken_links(
                          root, pattern_for_span(pattern, s) if s is not None else pattern)})
