@@ -5,7 +5,8 @@ per-class recall of 3+ classes):
 
     accuracy            >= accuracy_lower_bound       (evaluator.accuracy_lower_bound)
     auc                 >= auc_lower_bound            binary ROC AUC; 3+ classes the macro
-                                                      average of one-vs-rest AUCs
+                                                      average of one-vs-rest AUCs; exact
+                                                      (components/exact_auc.py), not bucketed
     recall of <class>   >= min_class_recall           every class: the fraction of its test
                                                       images predicted as it (binary: TFMA's
                                                       Recall for class 1 and Specificity for
@@ -34,12 +35,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 LABEL_KEY = "label"
-# The AUC gate's thresholds: TFMA's default, written out. Linear thresholds undercount the AUC of
-# a confident model whose outputs crowd the top bucket (benchmarks/auc_thresholds.py: 0.02-0.03
-# below the exact AUC at 10,000, 0.03-0.06 at 1,000, on models with ~40 % of outputs saturated;
-# within 0.001 on the others), so fewer, which would make the change gate's jackknife ~3x
-# cheaper (benchmarks/evaluator_cost.py), are not used.
-AUC_THRESHOLDS = 10000
+# The AUC gate's metric: the exact AUC (components/exact_auc.py), not TFMA's `AUC`, whose 10,000
+# linear buckets read 0.02-0.03 low on a confident model (benchmarks/auc_thresholds.py).
+AUC_METRIC = {"class_name": "ExactAUC", "module": "components.exact_auc"}
 CLASS_NAME_KEY = "class_name"  # the examples' feature the per-class slices are cut by
 
 
@@ -85,7 +83,6 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
     import tensorflow_model_analysis as tfma
     binary = len(class_names) == 2
     overall = [tfma.SlicingSpec()]
-    auc_config = json.dumps({"num_thresholds": AUC_THRESHOLDS})
 
     def threshold(lower: float, change: Optional[float] = None):
         t = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
@@ -109,8 +106,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
     if binary:
         specs.append(tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"), accuracy,
-            tfma.MetricConfig(class_name="AUC", config=auc_config,
-                              per_slice_thresholds=threshold(auc_lower_bound)),
+            tfma.MetricConfig(**AUC_METRIC, per_slice_thresholds=threshold(auc_lower_bound)),
             tfma.MetricConfig(class_name="Recall",
                               per_slice_thresholds=threshold(min_class_recall)),
             tfma.MetricConfig(class_name="Specificity",
@@ -120,7 +116,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
         specs.append(tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
                                                accuracy]))
         specs.append(tfma.MetricsSpec(
-            metrics=[tfma.MetricConfig(class_name="AUC", config=auc_config,
+            metrics=[tfma.MetricConfig(**AUC_METRIC,
                                        per_slice_thresholds=threshold(auc_lower_bound))],
             aggregate=tfma.AggregationOptions(macro_average=True,
                                               class_weights={i: 1.0 for i in ids})))
@@ -134,7 +130,8 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
 _METRICS = {"BinaryAccuracy": ("binary_accuracy", "evaluator.accuracy_lower_bound"),
             "SparseCategoricalAccuracy": ("sparse_categorical_accuracy",
                                           "evaluator.accuracy_lower_bound"),
-            "AUC": ("auc", "evaluator.auc_lower_bound"),
+            "AUC": ("auc", "evaluator.auc_lower_bound"),  # evaluations before ExactAUC
+            "ExactAUC": ("auc", "evaluator.auc_lower_bound"),
             "Recall": ("recall", "evaluator.min_class_recall"),
             "Specificity": ("specificity", "evaluator.min_class_recall")}
 
@@ -146,7 +143,7 @@ def _gate_name(class_name: str, macro: bool, class_id: Optional[int],
     binary = len(class_names) == 2
     if class_name in ("BinaryAccuracy", "SparseCategoricalAccuracy"):
         return "accuracy"
-    if class_name == "AUC":
+    if class_name in ("AUC", "ExactAUC"):
         return "macro one-vs-rest AUC" if macro else "AUC"
     if class_name == "Specificity" and binary:
         return f"recall of '{class_names[0]}'"

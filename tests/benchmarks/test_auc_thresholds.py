@@ -44,3 +44,10 @@ def test_an_unknown_tree_is_refused(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 2 and "unknown ['mine']" in out.stderr
     assert not os.listdir(tmp_path)
+
+
+def test_the_evaluator_column_is_compared_with_the_exact_auc():
+    rows = [{"exact": 0.95, "evaluator": 0.95}, {"exact": 0.90, "evaluator": 0.87},
+            {"exact": 0.80, "evaluator": None}]
+    assert bench._max_evaluator_diff(rows) == "0.0300"
+    assert bench._max_evaluator_diff(rows[2:]) == "n/a"

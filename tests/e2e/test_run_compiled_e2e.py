@@ -48,7 +48,7 @@ def _impossible(eval_config: str) -> str:
     for metric in config["metricsSpecs"][0]["metrics"]:
         for gate in metric.get("perSliceThresholds", []):
             bound = gate["threshold"].get("valueThreshold")
-            if bound is not None and metric["className"] in ("BinaryAccuracy", "AUC"):
+            if bound is not None and metric["className"] in ("BinaryAccuracy", "ExactAUC"):
                 bound["lowerBound"] = 1.0
     return json.dumps(config)
 

@@ -1,5 +1,10 @@
-"""Display of metric values (modules/metrics.py)."""
+"""Display of metric values and the exact AUC (modules/metrics.py)."""
 import numpy as np
+import pytest
+
+from modules import metrics
+
+
 def test_display_reads_one_ratio_alike_in_float32_and_float64():
     from modules.metrics import display
     ratio = 151 / 160
@@ -28,3 +33,21 @@ def test_the_summary_shows_the_accuracys_interval():
                            "blessed": False, "pushed": False})
     assert ("evaluation (TFMA on the SavedModel, held-out test split): accuracy=0.6400 (95 % interval "
             "0.5842-0.6922) examples=300") in text
+
+
+def test_binary_auc_is_the_pairwise_probability_with_ties_half_and_weights():
+    """Against the definition, pair by pair: P(positive scores above negative) + half the ties,
+    each pair weighted by the product of its examples' weights; None without both groups."""
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, 200).astype(np.float32) / 5  # many ties
+    positives = rng.random(200) < 0.4
+    weights = rng.uniform(0.5, 2.0, 200)
+    pos, neg = np.flatnonzero(positives), np.flatnonzero(~positives)
+    wins = (scores[pos][:, None] > scores[neg][None, :]) + 0.5 * (
+        scores[pos][:, None] == scores[neg][None, :])
+    pair_w = weights[pos][:, None] * weights[neg][None, :]
+    assert metrics.binary_auc(scores, positives, weights) == pytest.approx(
+        float(np.sum(wins * pair_w) / np.sum(pair_w)), abs=1e-12)
+    assert metrics.binary_auc(scores, positives) == pytest.approx(float(np.mean(wins)), abs=1e-12)
+    assert metrics.binary_auc(scores, np.zeros(200, bool)) is None
+    assert metrics.binary_auc(scores, positives, weights * ~positives) is None

@@ -142,7 +142,8 @@ def test_runtime_parameters_are_declared_with_the_config_defaults(compiled):
     accuracy = accuracy_gate["threshold"]
     assert accuracy["valueThreshold"]["lowerBound"] == config.evaluator.accuracy_lower_bound
     assert accuracy["changeThreshold"]["absolute"] == -config.evaluator.max_accuracy_drop
-    auc_gate, = metrics["AUC"]["perSliceThresholds"]
+    assert metrics["ExactAUC"]["module"] == "components.exact_auc"  # installed in the image
+    auc_gate, = metrics["ExactAUC"]["perSliceThresholds"]
     assert auc_gate["threshold"]["valueThreshold"]["lowerBound"] == \
         config.evaluator.auc_lower_bound
     custom = json.loads(defaults["trainer_custom_config"])
