@@ -201,6 +201,8 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                     change_gates.append(Gate(f"{_gate_name(kind, macro, None, class_names)} vs "
                                              f"baseline", name, float(change),
                                              "evaluator.max_accuracy_drop", kind="change"))
+    # two classes: recall of class 0 (Specificity) before class 1 (Recall), in label order
+    gates.sort(key=lambda g: {"specificity": 0, "recall": 1}.get(g.metric, -1))
     return gates + class_gates + change_gates
 
 

@@ -279,6 +279,9 @@ def _predict(args: argparse.Namespace) -> int:
                           "errors": problems}, indent=2))
     else:
         print(format_predictions(model_path, predictions))
+    from pipeline.data_layout import rotated_by_exif
+    for note in rotated_by_exif("", {"images": [p.path for p in predictions]}):
+        print(f"note: {note}", file=sys.stderr)  # phone photos stored sideways
     if skipped:
         print(f"note: skipped {len(skipped)} file(s) without an image extension in the folder(s): "
               + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""), file=sys.stderr)

@@ -275,11 +275,13 @@ def few_images(counts: Dict[str, Dict[str, int]], layout: SplitLayout,
             continue
         few = ", ".join(f"{n} of '{c}'" for c, n in thin.items())
         if split == roles.VALIDATION:
-            what = "tuning, early stopping and the parity gate judge these classes on few images"
+            what = (f"tuning, early stopping and the parity gate judge "
+                    f"{'these classes' if len(thin) > 1 else 'this class'} on few images")
             how = ("raise data.validation_fraction or give a validation folder"
                    if layout.validation_fraction else "add images")
         else:
-            what = "their recall gates and the test figures rest on few images"
+            what = (f"{'their recall gates' if len(thin) > 1 else 'its recall gate'} and the "
+                    f"test figures rest on few images")
             how = "add images"
         notes.append(f"{split_source(split, layout)}: only {few} (fewer than {minimum} "
                      f"images): {what}; {how}")

@@ -55,38 +55,46 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
 
     Raises AlreadyRunningError (another run holds the lock) or RunFailedError (a component failed).
     """
-    with run_lock(config.output_root), quiet_run(config.output_root, verbose=not quiet):
-        from absl import logging
-        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from pipeline.span_labels import check_span_labels, window_on_disk
+    with run_lock(config.output_root):
+        check_span_labels(config, window_on_disk(config))  # before any work
+        with quiet_run(config.output_root, verbose=not quiet):
+            return _run(config, quiet)
 
-        from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
-        from pipeline.pipeline import create_pipeline
-        from pipeline.stale_executions import cancel_after_failure, cancel_stale_executions
-        from pipeline.lineage import summary_lineage
-        from pipeline.summary import run_summary
 
-        logging.set_verbosity(logging.INFO)
-        skip_tfx_package_for_in_process_beam()
-        started = time.time()
-        cancelled = cancel_stale_executions(config.metadata_path)
-        if cancelled:
-            logging.warning("marked executions of a killed run CANCELED: %s", cancelled)
-        from pipeline.config.validate import data_notes
-        for note in data_notes(config):
-            logging.warning("%s", note)
-        try:
-            LocalDagRunner().run(create_pipeline(config))
-        except Exception as e:  # pylint: disable=broad-except
-            log_path = _write_traceback(config.output_root, e)
-            logging.error("pipeline run failed; traceback in %s", log_path)
-            cancel_after_failure(config.metadata_path, e, log_path)
-            known = isinstance(e, known_error_types())
-            message = str(e) if known else (
-                f"the pipeline failed: {type(e).__name__}: "
-                f"{(str(e).strip().splitlines() or [''])[-1][:500]}")
-            raise RunFailedError(message, log_path, known, run_log=current_log()) from e
-        summary = run_summary(config.metadata_path, list(config.data.class_names))
-        summary["lineage"] = summary_lineage(config)
-        summary["cancelled_stale_executions"] = cancelled
-        summary["wall_seconds"] = round(time.time() - started, 1)
+def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
+    """run's body, inside its lock and quiet_run."""
+    from absl import logging
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from pipeline.beam_dependencies import skip_tfx_package_for_in_process_beam
+    from pipeline.pipeline import create_pipeline
+    from pipeline.stale_executions import cancel_after_failure, cancel_stale_executions
+    from pipeline.lineage import summary_lineage
+    from pipeline.summary import run_summary
+
+    logging.set_verbosity(logging.INFO)
+    skip_tfx_package_for_in_process_beam()
+    started = time.time()
+    cancelled = cancel_stale_executions(config.metadata_path)
+    if cancelled:
+        logging.warning("marked executions of a killed run CANCELED: %s", cancelled)
+    from pipeline.config.validate import data_notes
+    for note in data_notes(config):
+        logging.warning("%s", note)
+    try:
+        LocalDagRunner().run(create_pipeline(config))
+    except Exception as e:  # pylint: disable=broad-except
+        log_path = _write_traceback(config.output_root, e)
+        logging.error("pipeline run failed; traceback in %s", log_path)
+        cancel_after_failure(config.metadata_path, e, log_path)
+        known = isinstance(e, known_error_types())
+        message = str(e) if known else (
+            f"the pipeline failed: {type(e).__name__}: "
+            f"{(str(e).strip().splitlines() or [''])[-1][:500]}")
+        raise RunFailedError(message, log_path, known, run_log=current_log()) from e
+    summary = run_summary(config.metadata_path, list(config.data.class_names))
+    summary["lineage"] = summary_lineage(config)
+    summary["cancelled_stale_executions"] = cancelled
+    summary["wall_seconds"] = round(time.time() - started, 1)
     return summary

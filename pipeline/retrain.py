@@ -28,21 +28,16 @@ Cron line (daily at 03:00; the lock makes overlapping ticks harmless):
 """
 from __future__ import annotations
 
-import os
-
-
 from typing import Any, Dict, List
 
 from pipeline.data_layout import span_window
-from pipeline.mlmd import open_store
 from pipeline.config import (ConfigError, PipelineConfig, has_span,
                              spans_on_disk)
 from pipeline.console import current_log, quiet_run
 from pipeline.lineage import describe_model
 from pipeline.run_lock import run_lock
+from pipeline.span_labels import check_span_labels, latest_ingestions
 from pipeline.stale_executions import cancel_after_failure
-
-EXAMPLE_GEN = "ImageExampleGen"
 
 
 def check_span_layout(config: PipelineConfig) -> None:
@@ -55,19 +50,7 @@ def check_span_layout(config: PipelineConfig) -> None:
 
 def ingested_spans(config: PipelineConfig) -> List[int]:
     """Spans ImageExampleGen has ingested (LIVE Examples artifacts in MLMD)."""
-    if not os.path.exists(config.metadata_path):
-        return []
-    from ml_metadata.proto import metadata_store_pb2
-    store = open_store(config.metadata_path)
-    ctx = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{EXAMPLE_GEN}")
-    if ctx is None:
-        return []
-    spans = set()
-    for a in store.get_artifacts_by_context(ctx.id):
-        if a.state == metadata_store_pb2.Artifact.LIVE and "span" in a.custom_properties:
-            value = a.custom_properties["span"]
-            spans.add(int(value.string_value) if value.string_value else value.int_value)
-    return sorted(spans)
+    return sorted(latest_ingestions(config))
 
 
 def ingest_span(config: PipelineConfig, span: int) -> None:
@@ -131,6 +114,7 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
             raise ConfigError(f"data.train_pattern: no span under {config.data_root} matches "
                               f"{config.data.train_pattern!r}")
         window = span_window(spans, config.retrain.num_spans)
+        check_span_labels(config, window)  # before the backfill
         backfilled = []
         with quiet_run(config.output_root, verbose=not quiet):
             if len(window) > 1:

@@ -33,8 +33,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if origin in (list, List):
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
+            example = f"--set '{key}=[a,b]'" if isinstance(value, str) else ""
             raise ConfigError(f"{key}: expected a list of {type_name(item_tp)}, got "
-                              f"{type(value).__name__} {value!r}")
+                              f"{type(value).__name__} {value!r}"
+                              + (f" (a list on the command line: {example})" if example else ""))
         return [coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin in (dict, Dict):
         _, val_tp = typing.get_args(tp)

@@ -386,7 +386,8 @@ def _validate_data(config: PipelineConfig) -> None:
     if is_uri(root):
         return  # remote data (gs://...) is read by ExampleGen; class names must be configured
     if not os.path.isdir(root):
-        raise ConfigError(f"data.root: {root} does not exist (expected <root>/train/<class>/*.png)")
+        what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
+        raise ConfigError(f"data.root: {root} {what} (expected <root>/train/<class>/*.png)")
     if config.data.schema_path and not os.path.isfile(abs_path(config.data.schema_path)):
         raise ConfigError(f"data.schema_path: {abs_path(config.data.schema_path)} does not exist "
                           f"(expected a schema.pbtxt)")

@@ -96,7 +96,7 @@ def binary_eval(tmp_path_factory):
 def test_binary_gates_are_read_back_with_exact_values(binary_eval):
     out, scores, labels, names = binary_eval
     gates = tfma_gates.gates_from_evaluation(out, names)
-    assert [g.name for g in gates] == ["accuracy", "AUC", "recall of 'dog'", "recall of 'cat'"]
+    assert [g.name for g in gates] == ["accuracy", "AUC", "recall of 'cat'", "recall of 'dog'"]
     rows = {r["name"]: r for r in tfma_gates.read_gates(out, gates)}
     prob = 1 / (1 + np.exp(-scores))
     predicted = (prob >= 0.5).astype(int)

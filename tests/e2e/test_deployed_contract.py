@@ -249,3 +249,12 @@ def test_predict_cli_names_a_bad_image(runs, tmp_path, capsys):
     out = capsys.readouterr()
     assert out.out.splitlines()[1].startswith(f"{good}: ") and len(out.out.splitlines()) == 2
     assert f"error: image {bad}: not a decodable image" in out.err
+    # a phone photo stored sideways with an EXIF orientation tag: classified as stored, and named
+    sideways = tmp_path / "sideways.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(sideways, exif=exif.tobytes())
+    assert main(["predict", "--set", f"output.root={root}", str(sideways), str(good)]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 3
+    assert "note: 1 JPEG(s) carry an EXIF orientation" in out.err and str(sideways) in out.err

@@ -198,6 +198,8 @@ def test_unknown_key_in_yaml_file(tmp_path):
     ("trainer.epochs=true", "trainer.epochs", "expected int, got bool"),
     ("trainer.pruning.enabled=3", "trainer.pruning.enabled", "expected true/false"),
     ("tuner.learning_rate=0.1", "tuner.learning_rate", "expected a list of float"),
+    ("data.class_names=trouser,sneaker", "data.class_names",
+     "got str 'trouser,sneaker' (a list on the command line: --set 'data.class_names=[a,b]')"),
     ("tuner.batch_size=[16, x]", "tuner.batch_size[1]", "expected int, got str"),
     ("trainer=5", "trainer", "expected a mapping"),
 ])
@@ -211,6 +213,10 @@ def test_missing_data_path(tmp_path):
     missing = tmp_path / "nope"
     msg = _error(overrides=[f"data.root={missing}"])
     assert "data.root" in msg and str(missing) in msg and "does not exist" in msg
+    a_file = tmp_path / "build.py"
+    a_file.write_text("", encoding="utf-8")
+    msg = _error(overrides=[f"data.root={a_file}"])
+    assert f"data.root: {a_file} is a file, not a folder" in msg
 
 
 def test_data_root_with_one_class_is_rejected(tmp_path):

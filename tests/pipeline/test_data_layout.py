@@ -22,10 +22,13 @@ def test_thin_test_and_validation_classes_are_named_with_what_rests_on_them(tmp_
     validation, test = data_layout.few_images(counts, layout)
     assert validation.startswith("split 'validation' (files train/*/* carved from them): only "
                                  "9 of 'dog' (fewer than 10 images): tuning, early stopping and "
-                                 "the parity gate")
+                                 "the parity gate judge this class on few images")
     assert validation.endswith("raise data.validation_fraction or give a validation folder")
     assert test == ("split 'test' (files eval/*/*): only 4 of 'cat' (fewer than 10 images): "
-                    "their recall gates and the test figures rest on few images; add images")
+                    "its recall gate and the test figures rest on few images; add images")
+    two = {"test": {"cat": 4, "dog": 3}}
+    assert "only 4 of 'cat', 3 of 'dog' (fewer than 10 images): their recall gates and" \
+        in data_layout.few_images(two, layout)[0]
     enough = {"validation": {"cat": 10, "dog": 10}, "test": {"cat": 10, "dog": 10}}
     assert data_layout.few_images(enough, layout) == []
 
