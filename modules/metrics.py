@@ -36,8 +36,10 @@ def binary_auc(scores: np.ndarray, positives: np.ndarray,
     """ROC AUC of `scores` [N] for the boolean `positives` [N]: the (weighted) probability that a
     positive scores above a negative, tied scores counting half (the Mann-Whitney statistic, the
     exact value TFMA's bucketed AUC approximates). O(N log N). None when either group has no
-    weight."""
+    weight or a score is not finite (NaN has no rank)."""
     scores = np.asarray(scores, np.float64).ravel()
+    if not np.all(np.isfinite(scores)):
+        return None
     positives = np.asarray(positives, bool).ravel()
     weights = np.ones(len(scores)) if weights is None else np.asarray(weights, np.float64).ravel()
     w_pos, w_neg = weights * positives, weights * ~positives

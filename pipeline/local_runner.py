@@ -55,9 +55,9 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
 
     Raises AlreadyRunningError (another run holds the lock) or RunFailedError (a component failed).
     """
-    from pipeline.span_labels import check_span_labels, window_on_disk
+    from pipeline.span_labels import check_span_labels
     with run_lock(config.output_root):
-        check_span_labels(config, window_on_disk(config))  # before any work
+        check_span_labels(config)  # before any work
         with quiet_run(config.output_root, verbose=not quiet):
             return _run(config, quiet)
 

@@ -114,7 +114,7 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
             raise ConfigError(f"data.train_pattern: no span under {config.data_root} matches "
                               f"{config.data.train_pattern!r}")
         window = span_window(spans, config.retrain.num_spans)
-        check_span_labels(config, window)  # before the backfill
+        check_span_labels(config, backfill=True)  # before the backfill
         backfilled = []
         with quiet_run(config.output_root, verbose=not quiet):
             if len(window) > 1:

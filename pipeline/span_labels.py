@@ -9,7 +9,8 @@ label means another class in different spans, and the model learns wrong labels 
 
 `check_span_labels` refuses that before any work: every ingested span of the window must have
 been labelled with a list of which this run's is an extension (the same classes at the same
-indices, new classes only after them). Spans not ingested yet are ingested with this run's list.
+indices, new classes only after them). Spans not ingested yet are ingested with this run's list
+(by retrain's backfill), so they must hold a folder for each of its classes.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import os
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.data_layout import has_span, is_uri, span_window, spans_on_disk
+from pipeline.data_layout import (discover_class_names, has_span, is_uri,
+                                  pattern_for_span, span_window, spans_on_disk)
 
 if TYPE_CHECKING:
     from ml_metadata.proto.metadata_store_pb2 import Artifact
@@ -81,36 +83,50 @@ def label_conflict(old: List[str], new: List[str]) -> Optional[str]:
     return None
 
 
-def window_on_disk(config: PipelineConfig) -> List[int]:
-    """The spans of the training window on a local disk, newest last ([] without spans or for a
-    remote data.root, which cannot be listed)."""
-    if not has_span(config.data.train_pattern) or is_uri(config.data_root):
-        return []
-    return span_window(spans_on_disk(config.data_root, config.data.train_pattern),
-                       config.retrain.num_spans)
+def check_span_labels(config: PipelineConfig, backfill: bool = False) -> None:
+    """ConfigError, before any work, when spans this run trains on together cannot share labels.
 
-
-def check_span_labels(config: PipelineConfig, window: List[int]) -> None:
-    """ConfigError when an ingested span of `window` (span numbers, newest last; the newest is
-    ingested again by this run) was labelled with a class list this run's does not extend."""
-    if config.retrain.num_spans <= 1 or len(window) < 2:
+    The spans checked are those the span window resolver picks: every ingested span (in MLMD,
+    whether or not its folder is still on disk) above newest - num_spans, newest being the
+    newest span on disk (local) or ingested. The newest itself is ingested again by this run
+    when its class list changed, so it is not checked. `backfill` (retrain): spans of the window
+    on disk never ingested are about to be ingested with this run's list, so each must hold
+    every class folder (ImageExampleGen refuses a span without images of a class)."""
+    n = config.retrain.num_spans
+    if n <= 1:
         return
     new = list(config.data.class_names)
     ingested = ingested_class_names(config)
-    conflicts = [(span, ingested[span], label_conflict(ingested[span], new))
-                 for span in window[:-1] if span in ingested]
-    conflicts = [c for c in conflicts if c[2] is not None]
-    if not conflicts:
+    local = has_span(config.data.train_pattern) and not is_uri(config.data_root)
+    on_disk = spans_on_disk(config.data_root, config.data.train_pattern) if local else []
+    if not ingested and not on_disk:
         return
-    span, old, why = conflicts[0]
-    spans = [c[0] for c in conflicts]
-    added = [n for n in new if n not in old]
-    keep_order = [n for n in old if n in new] + added
-    remedy = (f"list the new class(es) after the old ones, e.g. --set 'data.class_names=["
-              f"{','.join(keep_order)}]', or " if added and all(n in new for n in old) else "")
-    raise ConfigError(
-        f"data.class_names: span(s) {spans} of the training window were ingested with classes "
-        f"{old} and this run labels {new}: {why}, so a model trained on both would learn wrong "
-        f"labels (a span's labels are fixed when it is ingested). To train on them, "
-        f"{remedy}train on the newest span alone with --set retrain.num_spans=1 until the "
-        f"window holds only spans of these classes")
+    newest = max(on_disk[-1] if on_disk else -1, max(ingested, default=-1))
+    older = [s for s in sorted(ingested) if newest - n < s < newest]
+    conflicts = [(s, ingested[s], label_conflict(ingested[s], new)) for s in older]
+    conflicts = [c for c in conflicts if c[2] is not None]
+    if conflicts:
+        span, old, why = conflicts[0]
+        keep = [c for c in old if c in new] + [c for c in new if c not in old]
+        remedy = (f"set data.class_names in your config file with the new class(es) after the "
+                  f"old ones, e.g. `class_names: {json.dumps(keep, ensure_ascii=False)}` under "
+                  f"`data:` (from then on, for every run), or "
+                  if all(c in new for c in old) else "")
+        raise ConfigError(
+            f"data.class_names: span(s) {[c[0] for c in conflicts]} of the training window "
+            f"were ingested with classes {old} and this run labels {new}: {why}, so a model "
+            f"trained on both would learn wrong labels (a span's labels are fixed when it is "
+            f"ingested). To train on them, {remedy}train on the newest span alone with --set "
+            f"retrain.num_spans=1 until the window holds only spans of these classes")
+    if backfill and local:
+        pattern = config.data.train_pattern
+        lacking = {s: [c for c in new if c not in discover_class_names(
+                       config.data_root, pattern_for_span(pattern, s))]
+                   for s in span_window(on_disk, n)[:-1] if s not in ingested}
+        lacking = {s: missing for s, missing in lacking.items() if missing}
+        if lacking:
+            raise ConfigError(
+                f"data.class_names: span(s) {sorted(lacking)} of the training window (not "
+                f"ingested yet) have no folder for class(es) {lacking}, and a span is ingested "
+                f"with every class of {new}: add images of those classes to the span(s), or "
+                f"train on fewer spans with --set retrain.num_spans=N")

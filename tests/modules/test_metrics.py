@@ -51,3 +51,9 @@ def test_binary_auc_is_the_pairwise_probability_with_ties_half_and_weights():
     assert metrics.binary_auc(scores, positives) == pytest.approx(float(np.mean(wins)), abs=1e-12)
     assert metrics.binary_auc(scores, np.zeros(200, bool)) is None
     assert metrics.binary_auc(scores, positives, weights * ~positives) is None
+
+
+def test_binary_auc_of_a_non_finite_score_is_none():
+    """NaN has no rank (np.unique would sort it above every score: AUC 1.0 for NaN positives)."""
+    assert metrics.binary_auc(np.array([np.nan, np.nan, 0.1, 0.2]),
+                              np.array([True, True, False, False])) is None

@@ -46,11 +46,30 @@ def test_a_class_inserted_before_old_ones_is_refused_before_any_work(tmp_path, r
             entry()
         message = str(e.value)
         assert "span(s) [1]" in message and "'trouser' is label 1 there and 2 here" in message
-        assert "--set 'data.class_names=[boot,trouser,sandal]'" in message
+        assert 'class_names: ["boot", "trouser", "sandal"]` under `data:`' in message
         assert "--set retrain.num_spans=1" in message
     assert ingested_class_names(new) == {1: ["boot", "trouser"]}  # nothing ingested or run
 
     from pipeline.span_labels import check_span_labels
-    keep = load_config(overrides=sets + ["data.class_names=[boot,trouser,sandal]"])
-    check_span_labels(keep, [1, 2])  # the old labels hold: no error
-    check_span_labels(load_config(overrides=sets + ["retrain.num_spans=1"]), [2])
+    check_span_labels(load_config(overrides=sets + ['data.class_names=["boot", "trouser", '
+                                                    '"sandal"]']))  # the old labels hold
+    check_span_labels(load_config(overrides=sets + ["retrain.num_spans=1"]))
+    # the resolver trains on ingested spans whether or not their folders are still on disk
+    shutil.rmtree(data / "span-1")
+    with pytest.raises(ConfigError, match=r"span\(s\) \[1\]"):
+        check_span_labels(new)
+
+
+def test_retrain_refuses_to_backfill_a_span_without_a_class_folder(tmp_path, real_png):
+    """retrain ingests the window's older spans first, with this run's classes: a span lacking
+    one would fail ImageExampleGen after work; refused up front, naming span and class."""
+    from pipeline.span_labels import check_span_labels
+    data = tmp_path / "incoming"
+    _span(data, real_png, 1, ["boot", "trouser"])
+    _span(data, real_png, 2, ["boot", "sandal", "trouser"])
+    config = load_config(overrides=[
+        f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*", "data.eval_pattern=",
+        f"output.root={tmp_path / 'out'}", "retrain.num_spans=2"])
+    check_span_labels(config)  # run does not backfill: nothing ingested, nothing mixed
+    with pytest.raises(ConfigError, match=r"span\(s\) \[1\] .*class\(es\) \{1: \['sandal'\]\}"):
+        check_span_labels(config, backfill=True)
