@@ -2,10 +2,11 @@
 default and the gate's metric until components/exact_auc.py, 1,000 and 200) is from the exact
 AUC, on models the pipeline really trains, and whether the Evaluator's gate value is the exact one.
 
-The change gate's interval re-computes every metric on 20 jackknife samples, and the AUC's
-10,000 thresholds are almost all of that cost (benchmarks/evaluator_cost.py). Fewer thresholds
-are only acceptable if they move the gate's value by little on real models, whose outputs
-saturate (many probabilities exactly 1.0 in float32), not just on smooth synthetic scores.
+Written to choose the bucketed gate's thresholds (the change gate's jackknife recomputed its
+10,000 on 20 samples: almost all of the interval's cost, benchmarks/evaluator_cost.py), on real
+models whose outputs saturate (many probabilities exactly 1.0 in float32), not just on smooth
+synthetic scores; it showed every bucketing reading confident models low, and the gate became
+exact. It now also checks that the Evaluator's value is the exact one.
 
 For each tree and seed: `python -m pipeline run` into its own output root with every gate at 0
 (so the model is pushed whatever it scores: this measures the AUC, not the gates); then the
