@@ -295,12 +295,31 @@ def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
             and v["class_id"] is None}
 
 
+def baseline_model_uri(evaluation_uri: str) -> Optional[str]:
+    """The baseline model the evaluation compared with (its eval_config.json's model locations;
+    TFX passes `<Model artifact uri>/Format-Serving`, returned as the artifact's uri), None
+    without a baseline."""
+    from tfx.dsl.io import fileio
+    with fileio.open(os.path.join(evaluation_uri, "eval_config.json")) as f:
+        run = json.load(f)
+    names = [spec.get("name", "") for spec in run.get("evalConfig", {}).get("modelSpecs", [])
+             if spec.get("isBaseline")]
+    location = run.get("modelLocations", {}).get(names[0]) if names else None
+    if not location:
+        return None
+    location = location.rstrip("/")
+    return os.path.dirname(location) if os.path.basename(location) == "Format-Serving" \
+        else location
+
+
 def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[str, Any]:
     """{'metrics': overall_metrics, 'gates': read_gates rows (name, metric, threshold, value,
-    passed, config_key, ...), 'failed': names of the failed gates} of one evaluation."""
+    passed, config_key, ...), 'failed': names of the failed gates, 'baseline_model_uri': the
+    model the change gate compared with (None without one)} of one evaluation."""
     gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)))
     return {"metrics": overall_metrics(evaluation_uri), "gates": gates,
-            "failed": [g["name"] for g in gates if g["passed"] is False]}
+            "failed": [g["name"] for g in gates if g["passed"] is False],
+            "baseline_model_uri": baseline_model_uri(evaluation_uri)}
 
 
 def format_gate(row: Dict[str, Any]) -> str:

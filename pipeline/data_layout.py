@@ -288,6 +288,30 @@ def few_images(counts: Dict[str, Dict[str, int]], layout: SplitLayout,
     return notes
 
 
+IMBALANCE_RATIO = 5  # train classes this far apart get a note
+
+
+def imbalance(counts: Dict[str, Dict[str, int]], class_weight: str,
+              ratio: float = IMBALANCE_RATIO) -> List[str]:
+    """One note when the largest train class has at least `ratio` times the images of the
+    smallest (counts as `check_classes` returns them): the counts, and what
+    `trainer.class_weight` does about it."""
+    train = {c: n for c, n in counts.get(roles.TRAIN, {}).items() if n > 0}
+    if len(train) < 2:
+        return []
+    small, large = min(train, key=train.get), max(train, key=train.get)
+    if train[large] < ratio * train[small]:
+        return []
+    weighting = ("trainer.class_weight: balanced weighs each image by the inverse of its "
+                 "class's count, so the small classes count as much in the loss, from fewer "
+                 "distinct images" if class_weight == "balanced" else
+                 "trainer.class_weight: none, so the large classes dominate the loss; "
+                 "'balanced' weighs each class alike")
+    return [f"split '{roles.TRAIN}': classes are imbalanced, from {train[large]} images of "
+            f"'{large}' to {train[small]} of '{small}' ({train[large] / train[small]:.1f}:1); "
+            f"{weighting}; more images of the small classes help most"]
+
+
 def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
                         layout: Optional[SplitLayout] = None, root: Optional[str] = None
                         ) -> Tuple[List[str], List[str]]:

@@ -154,12 +154,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
         file = ("saved_model/" if artifact == "saved_model" else
                 (report.get("tflite") or {}).get(artifact, {}).get("file", artifact))
         held = report.get("held_out") or {}
+        from modules.class_names import in_label_order
         lines.append(f"per class ({file}, the deployed artifact, on "
                      f"{held.get('examples', '?')} held-out examples of split "
-                     f"'{held.get('split', '?')}'): " + "; ".join(
-                         f"{shown(name)} precision={_fmt(v['precision'], 3)} "
-                         f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
-                         for name, v in per_class.items()))
+                     f"'{held.get('split', '?')}'; the gates above are the SavedModel's): "
+                     + "; ".join(f"{shown(name)} precision={_fmt(v['precision'], 3)} "
+                                 f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
+                                 for name, v in in_label_order(
+                                     per_class, (report.get("run") or {}).get("class_names")
+                                     or [])))
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
         lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}"
@@ -204,7 +207,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append("nothing pushed although the model is blessed: see the ExportPusher's "
                      "lines in the full log; the previously pushed versions are unchanged")
     else:
-        lines.append("nothing pushed (model not blessed): the previously pushed versions are "
+        lines.append("nothing pushed (model not blessed): any previously pushed versions are "
                      "unchanged")
     return "\n".join(lines)
 

@@ -202,6 +202,10 @@ class Executor(pusher_executor.Executor):
                 try:
                     report["evaluation"].update(
                         tfma_gates.evaluation_record(evaluation[0].uri, class_names))
+                    baseline = report["evaluation"]["baseline_model_uri"]
+                    if baseline:  # which pushed version the change gate compared with
+                        report["evaluation"]["baseline_version"] = find_pushed_version(
+                            exec_properties["serving_dir"], baseline)
                 except Exception as e:  # pylint: disable=broad-except  (never blocks a push)
                     report["evaluation"]["error"] = f"{type(e).__name__}: {e}"
                     logging.warning("ExportPusher: the evaluation could not be read for the "
@@ -362,6 +366,9 @@ class Executor(pusher_executor.Executor):
             lrt_gate = runtimes["LiteRT"]
             info.update(_quality(held_probs, held_out.labels))
             info["agreement"] = lrt_gate["agreement"]
+            info["agreeing"] = lrt_gate["agree"]  # the counts the gate compares (floor rule)
+            info["agreement_examples"] = lrt_gate["examples"]
+            info["required_agreeing"] = parity.required(min_agreement, lrt_gate["examples"])
             info["per_class_agreement"] = {k: v["agreement"] for k, v in
                                            lrt_gate["per_class"].items()}
             info["within_probability_diff"] = min(r["within"] / max(r["examples"], 1)

@@ -340,9 +340,10 @@ def data_notes(config: PipelineConfig) -> List[str]:
 def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                  files: Dict[str, List[str]]) -> List[str]:
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
-    class; `files`: image paths per split): few images, formats to convert (empty files too),
-    EXIF-rotated JPEGs, animated GIFs."""
+    class; `files`: image paths per split): few images, imbalanced train classes, formats to
+    convert (empty files too), EXIF-rotated JPEGs, animated GIFs."""
     return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
+            + data_layout.imbalance(counts, config.trainer.class_weight)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files)

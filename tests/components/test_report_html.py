@@ -282,3 +282,29 @@ def test_the_client_check_is_shown_when_it_ran(tmp_path):
     assert ("Client check: model_int8.tflite on 60 test image files prepared as MODEL.md says "
             "(Pillow, LiteRT): acc=0.9000") in page
     assert "Client check" not in html_lib.render(_report(), str(tmp_path), {})
+
+
+def test_agreement_cell_shows_the_counts_the_gate_compares():
+    """98.94 % under a 99 % minimum passed (186 >= floor(0.99 * 188) = 186): the cell shows the
+    counts, so the pushed row does not read as a contradiction; older reports keep the %."""
+    info = {"agreement": 186 / 188, "min_agreement": 0.99, "agreeing": 186,
+            "agreement_examples": 188, "required_agreeing": 186}
+    assert html_lib.agreement_cell(info) == "186 of 188 (98.94%; needs 186 = floor(99% of 188))"
+    assert html_lib.agreement_cell({"agreement": 0.99, "min_agreement": 0.98}) == \
+        "99.00% (min 98%)"
+    assert html_lib.agreement_cell({}) == "–"
+
+
+def test_the_change_gate_row_names_its_baseline_and_classes_are_in_label_order(tmp_path):
+    change = {"name": "accuracy vs baseline", "metric": "binary_accuracy", "threshold": -0.01,
+              "kind": "change", "value": 0.02, "passed": True, "candidate_value": 0.82,
+              "baseline_value": 0.80, "config_key": "evaluator.max_accuracy_drop"}
+    report = _report(evaluation={"gates": [change], "baseline_model_uri": "/p/Trainer/model/15",
+                                 "baseline_version": 1796507314})
+    (row,) = html_lib.gate_rows(report)
+    assert row[2].endswith("(candidate 0.8200, baseline 0.8000); baseline: version 1796507314")
+    report["evaluation"]["baseline_version"] = None
+    assert html_lib.gate_rows(report)[0][2].endswith(
+        "baseline: model /p/Trainer/model/15 (no pushed version holds it)")
+    report["run"]["class_names"] = ["pos", "neg"]  # report.json's keys are sorted: neg, pos
+    assert [r[0] for r in html_lib.per_class_rows(report)] == ["pos", "neg"]

@@ -136,6 +136,7 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
                                               "the same classes yet (this model becomes the "
                                               "baseline if blessed)")
     assert record["failed"] == ["AUC"]
+    assert record["baseline_model_uri"] is None
 
 
 THREE = ["coat", "pullover", "shirt"]
@@ -193,6 +194,7 @@ def test_change_gate_against_a_baseline(tmp_path):
     baseline = _save(_ScoreModel(1, shift=-1.5), str(tmp_path / "baseline"))  # says 'cat': 0.5
     config = tfma_gates.eval_config(names, 0.0, 0.0, 0.0, max_accuracy_drop=0.01)
     out = _evaluate(str(tmp_path), candidate, data, config, baseline_path=baseline)
+    assert tfma_gates.baseline_model_uri(out) == baseline  # what the report names
     gates = tfma_gates.gates_from_evaluation(out, names)
     (change,) = [g for g in gates if g.kind == "change"]
     assert change.threshold == -0.01 and change.config_key == "evaluator.max_accuracy_drop"

@@ -138,6 +138,10 @@ def test_tflite_from_the_contract_alone_agrees_with_the_saved_model(version, ima
     if variant in report["rejected"]:  # not pushed (the test above checks why)
         assert variant != "float32", report["rejected"]
         return
+    info = report["tflite"][variant]  # the gate's own counts, as report.html shows them
+    assert info["agreeing"] >= info["required_agreeing"] == math.floor(
+        info["min_agreement"] * info["agreement_examples"] + 1e-9)
+    assert info["agreeing"] / info["agreement_examples"] == pytest.approx(info["agreement"])
     paths, labels = images
     assert len(set(saved_model_classes.tolist())) == 2, "degenerate model: agreement is vacuous"
     out = tmp_path / "client.json"

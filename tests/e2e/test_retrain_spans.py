@@ -210,7 +210,11 @@ def test_version_2_is_pushed_only_when_it_passes(flow):
     new_versions = sorted(set(after) - set(before))
     assert len(new_versions) == (1 if blessed else 0)
     assert blessed, "with no absolute bounds and any drop allowed, version 2 must pass"
-    assert _report(flow, new_versions[0])["model_uri"] == _model_of(flow, "span2", "span1").uri
+    report = _report(flow, new_versions[0])
+    assert report["model_uri"] == _model_of(flow, "span2", "span1").uri
+    # the pushed report names what its change gate compared with: version 1's model
+    assert report["evaluation"]["baseline_version"] == int(before[0])
+    assert report["evaluation"]["baseline_model_uri"] == _report(flow, before[0])["model_uri"]
     # version 1 is still there, every file byte-identical to what span 1's run pushed
     assert flow["steps"]["span2"]["hashes"][before[0]] == flow["steps"]["span1"]["hashes"][before[0]]
 

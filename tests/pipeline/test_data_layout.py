@@ -179,3 +179,13 @@ def test_a_class_name_in_another_unicode_form_is_named_as_such(tmp_path):
     assert "is 'caf\u00e9' written with other Unicode code points" in message
     assert "folder: NFD or mixed" in message and "data.class_names: NFC" in message
     assert "'0x301'" in message
+
+
+def test_imbalanced_train_classes_get_one_note_with_what_class_weight_does():
+    counts = {"train": {"tshirt": 124, "trouser": 14, "bag": 33}, "test": {"tshirt": 30}}
+    (note,) = data_layout.imbalance(counts, "balanced")
+    assert note.startswith("split 'train': classes are imbalanced, from 124 images of 'tshirt' "
+                           "to 14 of 'trouser' (8.9:1); trainer.class_weight: balanced weighs")
+    assert "trainer.class_weight: none, so the large classes dominate" in \
+        data_layout.imbalance(counts, "none")[0]
+    assert data_layout.imbalance({"train": {"a": 49, "b": 10}}, "balanced") == []  # 4.9:1

@@ -68,6 +68,7 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
                                   "accuracy": 0.88, "agreement": 0.99,
                                   "parity_split": "validation"}},
               "rejected": {}, "contract": {"deployed_tflite": {"file": "model_int8.tflite"}},
+              "run": {"class_names": ["t shirt, top", "dress"]},  # label order, not sorted
               "per_class": {"artifact": "int8", "classes": {
                   "dress": {"precision": 0.9, "recall": 0.8, "support": 50},
                   "t shirt, top": {"precision": 0.5, "recall": 0.6, "support": 40}}}}
@@ -78,8 +79,9 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
     assert "evaluation (TFMA on the SavedModel, held-out test split)" in text
     assert "(the Evaluator was cached: the same model on the same data" in text
     assert ("per class (model_int8.tflite, the deployed artifact, on 201 held-out examples of "
-            "split 'test'): dress precision=0.900 recall=0.800 (n=50); 't shirt, top' "
-            "precision=0.500 recall=0.600 (n=40)") in text  # a name with a comma is quoted
+            "split 'test'; the gates above are the SavedModel's): 't shirt, top' "
+            "precision=0.500 recall=0.600 (n=40); dress precision=0.900 recall=0.800 (n=50)"
+            ) in text  # a name with a comma is quoted; label order
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
     assert "agreement=99.0% on validation" in text
 

@@ -108,6 +108,18 @@ def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[
     return rows
 
 
+def agreement_cell(info: Dict[str, Any]) -> str:
+    """'186 of 188 (98.94 %; needs 186 = floor(99 % of 188))': the parity gate's counts, so a
+    percentage just under min_agreement that passed does not read as a contradiction."""
+    if "agreement" not in info:
+        return "–"
+    if "agreeing" not in info:  # reports written before the counts were kept
+        return f"{info['agreement']:.2%} (min {info['min_agreement']:.0%})"
+    n = info["agreement_examples"]
+    return (f"{info['agreeing']} of {n} ({info['agreement']:.2%}; needs "
+            f"{info['required_agreeing']} = floor({info['min_agreement']:.0%} of {n}))")
+
+
 def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:
     """{"header": column names, "rows": [{"cells": display values, "pushed": bool}]}: the
     SavedModel, then pushed and rejected TFLite variants; one latency column (median ms) per
@@ -119,8 +131,7 @@ def artifact_table(report: Dict[str, Any]) -> Dict[str, Any]:
         fmt(sm.get("auc")), *[fmt(sm["latency"][t]["median_ms"], 2) for t in threads], "–"]}]
     for variant, info in list(report["tflite"].items()) + list(report["rejected"].items()):
         lat = info.get("latency", {})
-        agreement = (f"{info['agreement']:.2%} (min {info['min_agreement']:.0%})"
-                     if "agreement" in info else "–")
+        agreement = agreement_cell(info)
         rows.append({"pushed": variant in report["tflite"], "cells": [
             f"TFLite {variant}", info.get("file", "–"), info["bytes"], info["gzip_bytes"],
             fmt(info.get("accuracy")), fmt(info.get("auc")),
@@ -135,7 +146,8 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
     """(gate, condition, value, result, config key) per Evaluator gate that blessed the model;
     [] when the report has no evaluation."""
     rows = []
-    for g in (report.get("evaluation") or {}).get("gates", []):
+    evaluation = report.get("evaluation") or {}
+    for g in evaluation.get("gates", []):
         if g["threshold"] is None:  # no baseline: TFX did not record the change threshold
             condition = "candidate − baseline"
         else:
@@ -150,15 +162,21 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
                           f"{fmt(g['baseline_value'])}"
                           + (f"; {interval_words(g['interval'], g['threshold'])}"
                              if g.get("interval") else "") + ")")
+            if g["kind"] == "change" and evaluation.get("baseline_model_uri"):
+                version = evaluation.get("baseline_version")
+                value += (f"; baseline: version {version}" if version is not None else
+                          f"; baseline: model {evaluation['baseline_model_uri']} (no pushed "
+                          f"version holds it)")
         rows.append((g["name"], condition, value, result, g["config_key"]))
     return rows
 
 
 def per_class_rows(report: Dict[str, Any]) -> List[Row]:
     """(class, precision, recall, examples) rows of the deployed artifact; [] without them."""
+    from modules.class_names import in_label_order
     per_class = report.get("per_class", {}).get("classes", {})
-    return [(name, fmt(v["precision"]), fmt(v["recall"]), v["support"])
-            for name, v in per_class.items()]
+    return [(name, fmt(v["precision"]), fmt(v["recall"]), v["support"]) for name, v in
+            in_label_order(per_class, (report.get("run") or {}).get("class_names") or [])]
 
 
 def sparsity_rows(report: Dict[str, Any]) -> Optional[List[Row]]:
