@@ -41,7 +41,7 @@ RUN python -m venv /app/.venv-litert \
 COPY . .
 RUN python -m pip --disable-pip-version-check -q install --no-deps --no-build-isolation -e . \
  && python -m pipeline weights \
- && python -c "import pipeline.pipeline, modules.trainer, components.export_pusher.executor, components.image_example_gen.executor, components.exact_auc"
+ && python -c "import pipeline.pipeline, modules.trainer, components.export_pusher.executor, components.image_example_gen.executor, components.exact_auc, components.predicted_classes"
 # ImageNet VGG16 weights provisioned above at /app/weights/vgg16_imagenet_notop.h5
 # (vertex.weights_path).
 

@@ -38,6 +38,10 @@ LABEL_KEY = "label"
 # The AUC gate's metric: the exact AUC (components/exact_auc.py), not TFMA's `AUC`, whose 10,000
 # linear buckets read 0.02-0.03 low on a confident model (benchmarks/auc_thresholds.py).
 AUC_METRIC = {"class_name": "ExactAUC", "module": "components.exact_auc"}
+# Per class id, the share of a slice's examples predicted as it (components/predicted_classes.py):
+# on the slice class_name == c, row c of the confusion matrix. Decides nothing.
+SHARES_METRIC = {"class_name": "PredictedClassShares", "module": "components.predicted_classes"}
+PREDICTED_AS = "predicted_as"
 CLASS_NAME_KEY = "class_name"  # the examples' feature the per-class slices are cut by
 
 
@@ -102,10 +106,13 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
     accuracy = tfma.MetricConfig(
         class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
         per_slice_thresholds=accuracy_thresholds)
+    # where each class's test images went (its class_name slice): a diagnostic for the summary
+    shares = tfma.MetricConfig(**SHARES_METRIC,
+                               config=json.dumps({"num_classes": len(class_names)}))
     specs = []
     if binary:
         specs.append(tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"), accuracy,
+            tfma.MetricConfig(class_name="ExampleCount"), accuracy, shares,
             tfma.MetricConfig(**AUC_METRIC, per_slice_thresholds=threshold(auc_lower_bound)),
             tfma.MetricConfig(class_name="Recall",
                               per_slice_thresholds=threshold(min_class_recall)),
@@ -114,7 +121,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
     else:
         ids = list(range(len(class_names)))
         specs.append(tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
-                                               accuracy]))
+                                               accuracy, shares]))
         specs.append(tfma.MetricsSpec(
             metrics=[tfma.MetricConfig(**AUC_METRIC,
                                        per_slice_thresholds=threshold(auc_lower_bound))],
@@ -286,6 +293,19 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any
     return out
 
 
+def predicted_as(values: List[Dict[str, Any]], class_names: Sequence[str]
+                 ) -> Dict[str, Dict[str, float]]:
+    """{class c: {class k: share of c's test images predicted as k}} from `metric_values` (the
+    candidate's `predicted_as` on each class_name slice); {} for evaluations without it."""
+    out: Dict[str, Dict[str, float]] = {}
+    for v in values:
+        if (v["name"] == PREDICTED_AS and v["slice"] is not None and not v["is_diff"]
+                and v["model"] == "candidate" and v["class_id"] is not None
+                and 0 <= v["class_id"] < len(class_names)):
+            out.setdefault(v["slice"], {})[class_names[v["class_id"]]] = v["value"]
+    return out
+
+
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice metrics of the candidate model from a TFMA evaluation artifact, by name
     (`binary_accuracy` or `sparse_categorical_accuracy`, `auc` (3+ classes: the macro average),
@@ -319,7 +339,8 @@ def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[s
     gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)))
     return {"metrics": overall_metrics(evaluation_uri), "gates": gates,
             "failed": [g["name"] for g in gates if g["passed"] is False],
-            "baseline_model_uri": baseline_model_uri(evaluation_uri)}
+            "baseline_model_uri": baseline_model_uri(evaluation_uri),
+            "predicted_as": predicted_as(metric_values(evaluation_uri), list(class_names))}
 
 
 def format_gate(row: Dict[str, Any]) -> str:

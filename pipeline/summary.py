@@ -80,6 +80,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         try:
             summary["gates"] = read_gates(evaluation.uri, gates_from_evaluation(
                 evaluation.uri, list(class_names or [])))
+            _attach_predicted_as(summary["gates"], evaluation.uri, list(class_names or []))
         except Exception as e:  # pylint: disable=broad-except  (the summary must still print)
             summary["gates_error"] = f"{type(e).__name__}: {e}"
     summary["data"] = data_report(store)
@@ -89,6 +90,20 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
             with open(report_path, encoding="utf-8") as f:
                 summary["report"] = json.load(f)
     return summary
+
+
+def _attach_predicted_as(gates: List[Dict[str, Any]], evaluation_uri: str,
+                         class_names: List[str]) -> None:
+    """Each per-class recall gate gets `predicted_as`: {class: share of this class's test images
+    predicted as it} (the Evaluator's `predicted_as` on the class's slice), when recorded."""
+    from components.tfma_gates import metric_values, predicted_as
+    shares = predicted_as(metric_values(evaluation_uri), class_names)
+    binary = {"specificity": class_names[0], "recall": class_names[1]} \
+        if len(class_names) == 2 else {}
+    for gate in gates:
+        name = gate.get("slice") or binary.get(gate.get("metric"))
+        if name in shares and gate.get("kind") == "value":
+            gate["predicted_as"] = shares[name]
 
 
 def data_report(store) -> Dict[str, Any]:
@@ -232,7 +247,12 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         from components.tfma_gates import NO_BASELINE
         gates = [{**g, "note": CACHED_NO_BASELINE} if g.get("note") == NO_BASELINE else g
                  for g in gates]
-    lines += [f"  gate {format_gate(g)}" for g in gates]
+    for g in gates:
+        lines.append(f"  gate {format_gate(g)}")
+        if g["passed"] is False and g.get("predicted_as"):  # where its test images went
+            lines.append("    its test images were predicted as: " + ", ".join(
+                f"{shown(name)} {share:.1%}" for name, share in sorted(
+                    g["predicted_as"].items(), key=lambda item: -item[1]) if share > 0))
     lineage = summary.get("lineage") or {}
     if lineage.get("error"):
         lines.append(f"  the change gate's baseline could not be read: {lineage['error']}")

@@ -137,6 +137,10 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
                                               "baseline if blessed)")
     assert record["failed"] == ["AUC"]
     assert record["baseline_model_uri"] is None
+    for c, name in enumerate(names):  # two classes: a sigmoid is class 1 at >= 0.5
+        share = np.mean(predicted[labels == c] == 1)
+        assert record["predicted_as"][name] == pytest.approx(
+            {names[0]: 1 - share, names[1]: share}, abs=1e-9)
 
 
 THREE = ["coat", "pullover", "shirt"]
@@ -173,6 +177,12 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
         assert rows[f"recall of '{name}'"]["passed"] == (expected >= 0.45)
     assert rows["recall of 'shirt'"]["passed"] is False
     assert "evaluator.min_class_recall" in tfma_gates.format_gate(rows["recall of 'shirt'"])
+    # where each class's test images went: its row of the confusion matrix, from TFMA
+    shares = tfma_gates.predicted_as(tfma_gates.metric_values(out), names)
+    for c, name in enumerate(names):
+        expected = np.bincount(predicted[labels == c], minlength=3) / np.sum(labels == c)
+        assert [shares[name][k] for k in names] == pytest.approx(expected.tolist(), abs=1e-9)
+    assert tfma_gates.evaluation_record(out, names)["predicted_as"] == shares
     # TFMA's verdict: not blessed, for that gate alone
     assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
 

@@ -124,3 +124,20 @@ def test_an_unreadable_lineage_is_a_summary_line_not_a_failed_run(tmp_path):
     text = format_summary({"metrics": {}, "blessed": False, "pushed": False, "gates": [],
                            "lineage": lineage})
     assert f"  the change gate's baseline could not be read: {lineage['error']}" in text
+
+
+def test_a_failed_recall_gate_says_where_its_test_images_went():
+    from pipeline.summary import format_summary
+    failed = {"name": "recall of 'pullover'", "metric": "sparse_categorical_accuracy",
+              "threshold": 0.5, "config_key": "evaluator.min_class_recall", "kind": "value",
+              "slice": "pullover", "value": 0.3667, "passed": False,
+              "predicted_as": {"coat": 0.3, "pullover": 0.3667, "shirt": 0.3333, "bag": 0.0}}
+    passed = {**failed, "name": "recall of 'coat'", "slice": "coat", "value": 0.9,
+              "passed": True, "predicted_as": {"coat": 0.9, "shirt": 0.1}}
+    text = format_summary({"metrics": {}, "gates": [passed, failed], "blessed": False,
+                           "pushed": False, "pushed_destination": None})
+    lines = text.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("  gate recall of 'pullover'"))
+    assert lines[i + 1] == ("    its test images were predicted as: pullover 36.7%, "
+                            "shirt 33.3%, coat 30.0%")
+    assert sum("its test images were predicted as" in line for line in lines) == 1
