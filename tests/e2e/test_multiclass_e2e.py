@@ -73,6 +73,17 @@ def test_three_class_gates_read_back_with_values(three_class_run):
     assert "gate accuracy vs baseline: n/a, no blessed model of the same classes yet" in text
 
 
+def test_each_recall_gate_knows_where_its_test_images_went(three_class_run):
+    """The Evaluator's predicted_as on each class's slice is that class's confusion-matrix row:
+    the shares sum to 1 and its own share is the recall the gate read."""
+    for name in CLASSES:
+        (row,) = [g for g in three_class_run["summary"]["gates"]
+                  if g["name"] == f"recall of '{name}'"]
+        assert set(row["predicted_as"]) == set(CLASSES), name
+        assert sum(row["predicted_as"].values()) == pytest.approx(1.0, abs=1e-9), name
+        assert row["predicted_as"][name] == pytest.approx(row["value"], abs=1e-6), name
+
+
 def test_softmax_model_pushed_with_labels_and_per_class_metrics(three_class_run):
     summary = three_class_run["summary"]
     assert summary["blessed"] and summary["pushed"]
