@@ -268,11 +268,12 @@ def no_baseline_row() -> Dict[str, Any]:
             "value": None, "passed": None, "note": NO_BASELINE}
 
 
-def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any]]:
+def read_gates(evaluation_uri: str, gates: Sequence[Gate],
+               values: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
     """Each gate with its measured value and whether it passed. A change gate without a
     baseline is not applicable (passed None, with a note); when `gates` hold none (TFX dropped
     it), `no_baseline_row` is appended, so every reader lists it."""
-    values = metric_values(evaluation_uri)
+    values = metric_values(evaluation_uri) if values is None else values
     out = []
     for gate in gates:
         value = _find(values, gate)
@@ -293,6 +294,19 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate]) -> List[Dict[str, Any
     return out
 
 
+def gate_class(gate: Dict[str, Any], class_names: Sequence[str]) -> Optional[str]:
+    """The class a per-class recall gate row is about (3+ classes: its slice; 2 classes:
+    Specificity is class 0's recall, Recall class 1's, as `gates_for` defines them); None for
+    the other gates."""
+    if gate.get("kind") != "value":
+        return None
+    if gate.get("slice"):
+        return gate["slice"]
+    if len(class_names) == 2:
+        return {"specificity": class_names[0], "recall": class_names[1]}.get(gate.get("metric"))
+    return None
+
+
 def predicted_as(values: List[Dict[str, Any]], class_names: Sequence[str]
                  ) -> Dict[str, Dict[str, float]]:
     """{class c: {class k: share of c's test images predicted as k}} from `metric_values` (the
@@ -306,11 +320,13 @@ def predicted_as(values: List[Dict[str, Any]], class_names: Sequence[str]
     return out
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+def overall_metrics(evaluation_uri: str,
+                    values: Optional[List[Dict[str, Any]]] = None) -> Dict[str, float]:
     """Overall-slice metrics of the candidate model from a TFMA evaluation artifact, by name
     (`binary_accuracy` or `sparse_categorical_accuracy`, `auc` (3+ classes: the macro average),
     `example_count`, ...; per-class sub-keys left out)."""
-    return {v["name"]: v["value"] for v in metric_values(evaluation_uri)
+    return {v["name"]: v["value"] for v in (metric_values(evaluation_uri) if values is None
+                                            else values)
             if v["slice"] is None and not v["is_diff"] and v["model"] == "candidate"
             and v["class_id"] is None}
 
@@ -336,11 +352,13 @@ def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[s
     """{'metrics': overall_metrics, 'gates': read_gates rows (name, metric, threshold, value,
     passed, config_key, ...), 'failed': names of the failed gates, 'baseline_model_uri': the
     model the change gate compared with (None without one)} of one evaluation."""
-    gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)))
-    return {"metrics": overall_metrics(evaluation_uri), "gates": gates,
+    values = metric_values(evaluation_uri)  # TFMA's metrics file, read once
+    gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)),
+                       values)
+    return {"metrics": overall_metrics(evaluation_uri, values), "gates": gates,
             "failed": [g["name"] for g in gates if g["passed"] is False],
             "baseline_model_uri": baseline_model_uri(evaluation_uri),
-            "predicted_as": predicted_as(metric_values(evaluation_uri), list(class_names))}
+            "predicted_as": predicted_as(values, list(class_names))}
 
 
 def format_gate(row: Dict[str, Any]) -> str:

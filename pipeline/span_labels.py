@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.data_layout import (discover_class_names, has_span, is_uri,
@@ -31,15 +31,20 @@ EXAMPLE_GEN = "ImageExampleGen"
 def latest_ingestions(config: PipelineConfig) -> Dict[int, "Artifact"]:
     """{span: its latest LIVE Examples artifact from ImageExampleGen} (the one the span window
     resolver picks); empty without MLMD or ingestions."""
+    return _latest_ingestions(config)[1]
+
+
+def _latest_ingestions(config: PipelineConfig) -> Tuple[Any, Dict[int, "Artifact"]]:
+    """(the MLMD store or None, latest_ingestions)."""
     if not os.path.exists(config.metadata_path):
-        return {}
+        return None, {}
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     from pipeline.mlmd import open_store
     store = open_store(config.metadata_path)
     ctx = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{EXAMPLE_GEN}")
     if ctx is None:
-        return {}
+        return store, {}
     latest = {}
     for a in store.get_artifacts_by_context(ctx.id):
         if a.state != pb.Artifact.LIVE or "span" not in a.custom_properties:
@@ -48,19 +53,16 @@ def latest_ingestions(config: PipelineConfig) -> Dict[int, "Artifact"]:
         span = int(value.string_value) if value.string_value else value.int_value
         if span not in latest or a.id > latest[span].id:
             latest[span] = a
-    return latest
+    return store, latest
 
 
 def ingested_class_names(config: PipelineConfig) -> Dict[int, List[str]]:
     """{span: the class list its latest ingestion was labelled with} (ImageExampleGen's
     `class_names` execution property)."""
-    latest = latest_ingestions(config)
+    store, latest = _latest_ingestions(config)
     if not latest:
         return {}
     from ml_metadata.proto import metadata_store_pb2 as pb
-
-    from pipeline.mlmd import open_store
-    store = open_store(config.metadata_path)
     producer = {ev.artifact_id: ev.execution_id for ev in store.get_events_by_artifact_ids(
         [a.id for a in latest.values()]) if ev.type == pb.Event.OUTPUT}
     executions = {e.id: e for e in store.get_executions_by_id(list(set(producer.values())))}

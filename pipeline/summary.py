@@ -75,12 +75,17 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
     }
     if evaluation:
-        from components.tfma_gates import gates_from_evaluation, overall_metrics, read_gates
-        summary["metrics"] = overall_metrics(evaluation.uri)
+        from components import tfma_gates
+        values = tfma_gates.metric_values(evaluation.uri)  # TFMA's metrics file, read once
+        summary["metrics"] = tfma_gates.overall_metrics(evaluation.uri, values)
         try:
-            summary["gates"] = read_gates(evaluation.uri, gates_from_evaluation(
-                evaluation.uri, list(class_names or [])))
-            _attach_predicted_as(summary["gates"], evaluation.uri, list(class_names or []))
+            names = list(class_names or [])
+            summary["gates"] = tfma_gates.read_gates(
+                evaluation.uri, tfma_gates.gates_from_evaluation(evaluation.uri, names), values)
+            shares = tfma_gates.predicted_as(values, names)
+            for gate in summary["gates"]:  # where a class's test images went, for its gate
+                if (name := tfma_gates.gate_class(gate, names)) in shares:
+                    gate["predicted_as"] = shares[name]
         except Exception as e:  # pylint: disable=broad-except  (the summary must still print)
             summary["gates_error"] = f"{type(e).__name__}: {e}"
     summary["data"] = data_report(store)
@@ -90,20 +95,6 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
             with open(report_path, encoding="utf-8") as f:
                 summary["report"] = json.load(f)
     return summary
-
-
-def _attach_predicted_as(gates: List[Dict[str, Any]], evaluation_uri: str,
-                         class_names: List[str]) -> None:
-    """Each per-class recall gate gets `predicted_as`: {class: share of this class's test images
-    predicted as it} (the Evaluator's `predicted_as` on the class's slice), when recorded."""
-    from components.tfma_gates import metric_values, predicted_as
-    shares = predicted_as(metric_values(evaluation_uri), class_names)
-    binary = {"specificity": class_names[0], "recall": class_names[1]} \
-        if len(class_names) == 2 else {}
-    for gate in gates:
-        name = gate.get("slice") or binary.get(gate.get("metric"))
-        if name in shares and gate.get("kind") == "value":
-            gate["predicted_as"] = shares[name]
 
 
 def data_report(store) -> Dict[str, Any]:

@@ -255,3 +255,12 @@ def test_the_auc_gate_is_the_exact_auc_of_a_confident_model(tmp_path):
         out, tfma_gates.gates_from_evaluation(out, ["cat", "dog"]))}
     assert rows["AUC"]["value"] == pytest.approx(exact, abs=1e-9)
     assert _tfma_failures(out) == (True, [])
+
+
+def test_gate_class_names_the_class_of_each_recall_gate():
+    two = tfma_gates.gates_for(["cat", "dog"], 0.5, 0.5, 0.5, 0.01)
+    rows = [{**g.__dict__} for g in two]
+    assert [tfma_gates.gate_class(r, ["cat", "dog"]) for r in rows] == [
+        None, None, "cat", "dog", None]
+    three = [{**g.__dict__} for g in tfma_gates.gates_for(THREE, 0.5, 0.5, 0.5, 0.01)]
+    assert [tfma_gates.gate_class(r, THREE) for r in three] == [None, None, *THREE, None]
