@@ -256,8 +256,8 @@ def _find(values: List[Dict[str, Any]], gate: Gate, model: str = "candidate",
     return None
 
 
-NO_BASELINE = ("no blessed model of the same classes yet (this model becomes the baseline if "
-               "blessed)")
+NO_BASELINE = ("no blessed model of the same classes in this order yet (this model becomes the "
+               "baseline if blessed)")
 
 
 def no_baseline_row() -> Dict[str, Any]:

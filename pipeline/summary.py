@@ -218,8 +218,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-CACHED_NO_BASELINE = ("no blessed model of the same classes when this evaluation first ran "
-                      "(cached since; a later run on new data is compared with the latest one)")
+CACHED_NO_BASELINE = ("no blessed model of the same classes in this order when this evaluation "
+                      "first ran (cached since; a later run on new data is compared with the latest one)")
 
 
 def format_gates(summary: Dict[str, Any]) -> List[str]:

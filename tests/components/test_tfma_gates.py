@@ -133,8 +133,8 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
     change = record["gates"][-1]
     assert (change["kind"], change["passed"], change["threshold"]) == ("change", None, None)
     assert tfma_gates.format_gate(change) == ("accuracy vs baseline: n/a, no blessed model of "
-                                              "the same classes yet (this model becomes the "
-                                              "baseline if blessed)")
+                                              "the same classes in this order yet (this model "
+                                              "becomes the baseline if blessed)")
     assert record["failed"] == ["AUC"]
     assert record["baseline_model_uri"] is None
     for c, name in enumerate(names):  # two classes: a sigmoid is class 1 at >= 0.5

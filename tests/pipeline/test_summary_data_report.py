@@ -102,14 +102,15 @@ def test_the_change_gate_names_its_baseline_model_and_version():
     assert "model 15 (no pushed version holds it)" in gone
     first = format_summary({**base, "gates": [no_baseline_row()],
                             "lineage": {"baseline": None, "candidate": lineage["candidate"]}})
-    assert "accuracy vs baseline: n/a, no blessed model of the same classes yet" in first
+    assert ("accuracy vs baseline: n/a, no blessed model of the same classes in this order "
+            "yet") in first
     assert "baseline of the change gate" not in first
     # an unchanged re-run reads the cached evaluation: its note is not stale ("yet")
     cached = format_summary({**base, "gates": [no_baseline_row()], "evaluation_cached": True,
                              "lineage": {"baseline": None, "candidate": lineage["candidate"]}})
-    assert ("accuracy vs baseline: n/a, no blessed model of the same classes when this "
-            "evaluation first ran (cached since;") in cached
-    assert "same classes yet" not in cached
+    assert ("accuracy vs baseline: n/a, no blessed model of the same classes in this order "
+            "when this evaluation first ran (cached since;") in cached
+    assert "in this order yet" not in cached
 
 
 def test_an_unreadable_lineage_is_a_summary_line_not_a_failed_run(tmp_path):
