@@ -385,6 +385,45 @@ def animated_gifs(root: str, files: Dict[str, List[str]]) -> List[str]:
             + (" ..." if len(animated) > 5 else "")]
 
 
+UPSCALE_FACTOR = 2  # images this many times smaller than the model input get a note
+UPSCALE_SAMPLE = 2000  # image headers read at most, evenly spaced over the files
+
+
+def upscaled(root: str, files: Dict[str, List[str]], image_size: int,
+             smallest_input: int = 32) -> List[str]:
+    """At most one note: images whose shorter side is at most 1/UPSCALE_FACTOR of
+    `image_size` (the model's input, pixels), which the Transform and the exported model
+    upscale: the model then sees interpolated pixels, no more detail, at the full input size's
+    cost. None at `smallest_input` (VGG16's minimum: nothing smaller to suggest). Reads the
+    headers of up to UPSCALE_SAMPLE files, evenly spaced over `files` (relative to `root`);
+    unreadable files are skipped (ExampleGen says why)."""
+    from PIL import Image
+    if image_size <= smallest_input:
+        return []
+    paths = [rel for split_files in files.values() for rel in split_files]
+    step = max(1, -(-len(paths) // UPSCALE_SAMPLE))
+    sample = paths[::step]
+    small, smallest = [], None
+    for rel in sample:
+        try:
+            with Image.open(os.path.join(root, rel)) as img:
+                width, height = img.size
+        except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
+            continue
+        if min(width, height) * UPSCALE_FACTOR <= image_size:
+            small.append(rel)
+            if smallest is None or min(width, height) < min(smallest[1]):
+                smallest = (rel, (width, height))
+    if not small:
+        return []
+    of = f"{len(small)} of {len(sample)}" + (" sampled" if step > 1 else "")
+    rel, (width, height) = smallest
+    return [f"{of} images are at most half the model's input size ({image_size} px, "
+            f"model.image_size) on their shorter side (smallest: {rel}, {width}x{height}): they "
+            f"are upscaled, which adds no detail and costs the full input size's compute; a "
+            f"model.image_size closer to the images' (at least 32) trains and serves faster"]
+
+
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 EXIF_ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
 

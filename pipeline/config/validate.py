@@ -328,8 +328,8 @@ def config_notes(config: PipelineConfig) -> List[str]:
 
 def data_notes(config: PipelineConfig) -> List[str]:
     """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert and
-    empty files, EXIF-rotated JPEGs, animated GIFs; none for a remote root) for a config that
-    passed `validate`: the run logs them as warnings before any work."""
+    empty files, EXIF-rotated JPEGs, animated GIFs, upscaled images; none for a remote root)
+    for a config that passed `validate`: the run logs them as warnings before any work."""
     if is_uri(config.data_root):
         return config_notes(config)
     span = newest_span(config)
@@ -341,13 +341,15 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                  files: Dict[str, List[str]]) -> List[str]:
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
-    convert (empty files too), EXIF-rotated JPEGs, animated GIFs."""
+    convert (empty files too), EXIF-rotated JPEGs, animated GIFs, images much smaller than the
+    model's input."""
     return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
-            + data_layout.animated_gifs(config.data_root, files))
+            + data_layout.animated_gifs(config.data_root, files)
+            + data_layout.upscaled(config.data_root, files, config.model.image_size))
 
 
 def data_overview(config: PipelineConfig) -> List[str]:

@@ -189,3 +189,44 @@ def test_imbalanced_train_classes_get_one_note_with_what_class_weight_does():
     assert "trainer.class_weight: none, so the large classes dominate" in \
         data_layout.imbalance(counts, "none")[0]
     assert data_layout.imbalance({"train": {"a": 49, "b": 10}}, "balanced") == []  # 4.9:1
+
+
+def test_images_at_most_half_the_input_size_are_named(tmp_path):
+    """An image whose shorter side is at most half model.image_size gets one note naming the
+    smallest and the key; images above half the input size get none, nor does VGG16's smallest
+    input (32 px), below which nothing can be set."""
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.config.validate import data_notes
+    for split in ("train", "eval"):
+        for name in ("cat", "dog"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(30):
+                Image.fromarray(np.full((40, 60, 3), i, np.uint8)).save(folder / f"{i}.png")
+    config = load_config(overrides=[f"data.root={tmp_path}", "model.image_size=64"])
+    assert not [n for n in data_notes(config) if "upscaled" in n]  # 40 px > 64 / 2
+    Image.fromarray(np.full((16, 9, 3), 5, np.uint8)).save(tmp_path / "train" / "dog" / "t.png")
+    Image.fromarray(np.full((30, 32, 3), 5, np.uint8)).save(tmp_path / "eval" / "cat" / "s.png")
+    [note] = [n for n in data_notes(config) if "upscaled" in n]
+    assert note.startswith("2 of 122 images are at most half the model's input size (64 px, "
+                           "model.image_size) on their shorter side (smallest: train/dog/t.png, "
+                           "9x16)")
+    assert not [n for n in data_notes(load_config(overrides=[
+        f"data.root={tmp_path}", "model.image_size=32"])) if "upscaled" in n]
+
+
+def test_upscaled_note_reads_an_even_sample_of_headers(tmp_path, monkeypatch):
+    """Above UPSCALE_SAMPLE files, headers of an evenly spaced sample are read, and the note
+    says the count is of a sample."""
+    import numpy as np
+    from PIL import Image
+    monkeypatch.setattr(data_layout, "UPSCALE_SAMPLE", 5)
+    (tmp_path / "a").mkdir()
+    files = []
+    for i in range(20):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a" / f"{i:02d}.png")
+        files.append(f"a/{i:02d}.png")
+    [note] = data_layout.upscaled(str(tmp_path), {"train": files}, 64)
+    assert note.startswith("5 of 5 sampled images are at most half")
