@@ -306,11 +306,10 @@ def newest_span(config: PipelineConfig) -> Optional[int]:
     return spans[-1]
 
 
-def _split_counts(config: PipelineConfig, span: Optional[int]) -> Dict[str, Dict[str, int]]:
-    """Images per split and class on the local disk (the newest span's with {SPAN})."""
-    return data_layout.check_classes(
-        data_layout.files_by_split(config.data_root, config.split_layout, span),
-        list(config.data.class_names), config.split_layout)
+def _split_counts(config: PipelineConfig, files: Dict[str, List[str]]) -> Dict[str, Dict[str, int]]:
+    """Images per split and class of `files` (`data_layout.files_by_split`: image paths per
+    split on the local disk, the newest span's with {SPAN})."""
+    return data_layout.check_classes(files, list(config.data.class_names), config.split_layout)
 
 
 def config_notes(config: PipelineConfig) -> List[str]:
@@ -332,9 +331,8 @@ def data_notes(config: PipelineConfig) -> List[str]:
     for a config that passed `validate`: the run logs them as warnings before any work."""
     if is_uri(config.data_root):
         return config_notes(config)
-    span = newest_span(config)
-    return _local_notes(config, _split_counts(config, span),
-                        data_layout.files_by_split(config.data_root, config.split_layout, span))
+    files = data_layout.files_by_split(config.data_root, config.split_layout, newest_span(config))
+    return _local_notes(config, _split_counts(config, files), files)
 
 
 def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
@@ -366,11 +364,12 @@ def data_overview(config: PipelineConfig) -> List[str]:
     span = newest_span(config)
     if span is not None:
         lines.append(f"  newest span: {span}")
-    counts = _split_counts(config, span)
+    files = data_layout.files_by_split(root, layout, span)
+    counts = _split_counts(config, files)
     for split, per_class in counts.items():
         lines.append(f"  {data_layout.split_source(split, layout)}: {sum(per_class.values())} "
                      f"files (" + ", ".join(f"{shown(c)} {n}" for c, n in per_class.items()) + ")")
-    notes = _local_notes(config, counts, data_layout.files_by_split(root, layout, span))
+    notes = _local_notes(config, counts, files)
     lines += [f"  note: {note}" for note in notes]
     ignored = sorted({p for pattern in set(layout.patterns.values()) for p in
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)
