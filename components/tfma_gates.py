@@ -43,13 +43,20 @@ AUC_METRIC = {"class_name": "ExactAUC", "module": "components.exact_auc"}
 SHARES_METRIC = {"class_name": "PredictedClassShares", "module": "components.predicted_classes"}
 PREDICTED_AS = "predicted_as"
 CLASS_NAME_KEY = "class_name"  # the examples' feature the per-class slices are cut by
+# TFMA's metrics are float32: 70 of 100 correct is 0.69999999, which a lower bound of 0.70 fails.
+# The bounds TFMA applies are the stated thresholds minus this (a float32 count ratio is within
+# 6e-8 of the exact one; no fraction of fewer than 10^6 examples lies between the two).
+GATE_TOLERANCE = 1e-6
+STATED_DECIMALS = 5  # a stored bound + GATE_TOLERANCE, rounded to this: the threshold as stated
 
 
 @dataclass
 class Gate:
     """One threshold. metric: TFMA metric name; class_id: sub-key (binarized) or None; kind:
     'value' (lower bound on the candidate) or 'change' (lower bound on candidate - baseline);
-    slice: the class_name slice the metric is read on (None: overall)."""
+    slice: the class_name slice the metric is read on (None: overall); threshold: as the user
+    states it; bound: what TFMA compares the value with (fails below it), threshold -
+    GATE_TOLERANCE unless an evaluation stored another (older runs: the threshold itself)."""
     name: str
     metric: str
     threshold: Optional[float]  # None only in no_baseline_row
@@ -58,6 +65,22 @@ class Gate:
     class_id: Optional[int] = None
     macro: bool = False
     slice: Optional[str] = None
+    bound: Optional[float] = None
+
+    def __post_init__(self):
+        if self.bound is None and self.threshold is not None:
+            self.bound = applied_bound(self.threshold)
+
+
+def applied_bound(threshold: float) -> float:
+    """The bound TFMA applies for a stated `threshold` (a lower bound on a value or a change)."""
+    return float(threshold) - GATE_TOLERANCE
+
+
+def stated_threshold(bound: float) -> float:
+    """The threshold a stored bound states: `applied_bound`'s inverse, rounded to STATED_DECIMALS
+    (so an older evaluation's bound, stored without the tolerance, reads the same)."""
+    return round(float(bound) + GATE_TOLERANCE, STATED_DECIMALS)
 
 
 def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
@@ -90,10 +113,11 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
 
     def threshold(lower: float, change: Optional[float] = None):
         t = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": lower}))
+            lower_bound={"value": applied_bound(lower)}))
         if change is not None:
             t.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": change}))
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": applied_bound(change)}))
         return [tfma.PerSliceMetricThreshold(slicing_specs=overall, threshold=t)]
 
     accuracy_thresholds = threshold(accuracy_lower_bound, -max_accuracy_drop)
@@ -101,7 +125,7 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
         accuracy_thresholds += [tfma.PerSliceMetricThreshold(
             slicing_specs=[tfma.SlicingSpec(feature_values={CLASS_NAME_KEY: name})],
             threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-                lower_bound={"value": min_class_recall})))
+                lower_bound={"value": applied_bound(min_class_recall)})))
             for name in class_names]
     accuracy = tfma.MetricConfig(
         class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
@@ -196,18 +220,21 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                     lower = threshold.get("valueThreshold", {}).get("lowerBound")
                     if lower is not None:
                         class_gates.append(Gate(f"recall of '{class_slice}'", name,
-                                                float(lower), "evaluator.min_class_recall",
-                                                slice=class_slice))
+                                                stated_threshold(lower),
+                                                "evaluator.min_class_recall",
+                                                slice=class_slice, bound=float(lower)))
                     continue
                 lower = threshold.get("valueThreshold", {}).get("lowerBound")
                 if lower is not None:
                     gates.append(Gate(_gate_name(kind, macro, None, class_names), name,
-                                      float(lower), key, macro=macro))
+                                      stated_threshold(lower), key, macro=macro,
+                                      bound=float(lower)))
                 change = threshold.get("changeThreshold", {}).get("absolute")
                 if change is not None:
                     change_gates.append(Gate(f"{_gate_name(kind, macro, None, class_names)} vs "
-                                             f"baseline", name, float(change),
-                                             "evaluator.max_accuracy_drop", kind="change"))
+                                             f"baseline", name, stated_threshold(change),
+                                             "evaluator.max_accuracy_drop", kind="change",
+                                             bound=float(change)))
     # two classes: recall of class 0 (Specificity) before class 1 (Recall), in label order
     gates.sort(key=lambda g: {"specificity": 0, "recall": 1}.get(g.metric, -1))
     return gates + class_gates + change_gates
@@ -282,7 +309,7 @@ def read_gates(evaluation_uri: str, gates: Sequence[Gate],
             row["passed"] = None
             row["note"] = NO_BASELINE if gate.kind == "change" else "not computed"
         else:
-            row["passed"] = value >= gate.threshold - 1e-12
+            row["passed"] = value >= gate.bound  # TFMA's rule: a value below the bound fails
             if gate.kind == "change":  # what the difference is between, for the reader
                 row["candidate_value"] = _find(values, gate, "candidate", diff=False)
                 row["baseline_value"] = _find(values, gate, "baseline", diff=False)

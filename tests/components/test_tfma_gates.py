@@ -218,6 +218,82 @@ def test_change_gate_against_a_baseline(tmp_path):
         "baseline 0.5000, on the same examples) pass")
 
 
+def test_a_model_exactly_at_every_threshold_is_blessed(tmp_path):
+    """70 of 100 right (each class 35 of 50) at accuracy and recall thresholds of 0.70, and a
+    drop of exactly 0.01 from a baseline with 71 right: TFMA's float32 values sit just below
+    the stated thresholds (70/100 is 0.69999999), and every gate still passes, in TFMA's verdict
+    and read back; the thresholds read back are the stated ones."""
+    names = ["cat", "dog"]
+    labels = np.array([0] * 50 + [1] * 50)
+    scores = np.where(labels == 1, 1.0, -1.0)
+    scores[:15] = 1.0  # 15 cats taken for dogs ...
+    scores[14] = 0.5  # ... one of them barely: the baseline's shift gets it right
+    scores[50:65] = -1.0  # 15 dogs taken for cats
+    data = _write(str(tmp_path / "d.tfrecord"), scores[:, None].astype(np.float32), labels,
+                  names)
+    candidate = _save(_ScoreModel(1), str(tmp_path / "candidate"))
+    baseline = _save(_ScoreModel(1, shift=-0.6), str(tmp_path / "baseline"))  # 71 right
+    config = tfma_gates.eval_config(names, accuracy_lower_bound=0.7, auc_lower_bound=0.0,
+                                    min_class_recall=0.7, max_accuracy_drop=0.01)
+    out = _evaluate(str(tmp_path), candidate, data, config, baseline_path=baseline)
+    gates = tfma_gates.gates_from_evaluation(out, names)
+    assert [(g.name, g.threshold) for g in gates] == [
+        ("accuracy", 0.7), ("AUC", 0.0), ("recall of 'cat'", 0.7), ("recall of 'dog'", 0.7),
+        ("accuracy vs baseline", -0.01)]
+    rows = {r["name"]: r for r in tfma_gates.read_gates(out, gates)}
+    # floating point: the drop is -0.010000000000000009, below the stated -0.01
+    assert rows["accuracy vs baseline"]["value"] < -0.01
+    assert rows["accuracy"]["value"] == pytest.approx(0.7, abs=1e-7)
+    assert rows["recall of 'cat'"]["value"] == pytest.approx(0.7, abs=1e-7)
+    assert rows["accuracy vs baseline"]["value"] == pytest.approx(-0.01, abs=1e-7)
+    assert all(r["passed"] is True for r in rows.values()), rows
+    assert tfma_gates.format_gate(rows["accuracy"]) == "accuracy (>= 0.7000): 0.7000 pass"
+    assert _tfma_failures(out) == (True, [])
+    # one example fewer right fails the same gates
+    scores[15] = 1.0
+    _write(data, scores[:, None].astype(np.float32), labels, names)
+    out = _evaluate(str(tmp_path / "fewer"), candidate, data, config, baseline_path=baseline)
+    ok, failures = _tfma_failures(out)
+    assert not ok and {f[1] for f in failures} == {"binary_accuracy", "specificity"}
+    rows = tfma_gates.read_gates(out, tfma_gates.gates_from_evaluation(out, names))
+    assert [r["name"] for r in rows if r["passed"] is False] == ["accuracy", "recall of 'cat'"]
+
+
+def test_three_classes_exactly_at_the_recall_threshold_are_blessed(tmp_path):
+    """Each of 3 classes 9 of 10 right at min_class_recall 0.9: a class slice's accuracy is
+    float32 in TFMA (0.89999998), and the gate still passes; 8 of 10 fails it."""
+    labels = np.repeat([0, 1, 2], 10)
+    logits = np.zeros((30, 3), np.float32)
+    logits[np.arange(30), labels] = 2.0
+    logits[[0, 10, 20], (labels[[0, 10, 20]] + 1) % 3] = 4.0  # one of each class mistaken
+    config = tfma_gates.eval_config(THREE, accuracy_lower_bound=0.9, auc_lower_bound=0.0,
+                                    min_class_recall=0.9, max_accuracy_drop=0.01)
+    model = _save(_ScoreModel(3), str(tmp_path / "m"))
+    out = _evaluate(str(tmp_path), model, _write(str(tmp_path / "d.tfrecord"), logits, labels,
+                                                  THREE), config)
+    rows = tfma_gates.read_gates(out, tfma_gates.gates_from_evaluation(out, THREE))
+    recalls = [r["value"] for r in rows if r["name"].startswith("recall")]
+    assert recalls == [pytest.approx(0.9, abs=1e-7)] * 3 and min(recalls) < 0.9  # float32
+    assert [r["passed"] for r in rows] == [True] * 5 + [None]
+    assert _tfma_failures(out) == (True, [])
+    logits[1, (labels[1] + 1) % 3] = 4.0  # class 0: 8 of 10
+    out = _evaluate(str(tmp_path / "fewer"), model, _write(
+        str(tmp_path / "d2.tfrecord"), logits, labels, THREE), config)
+    assert _tfma_failures(out)[0] is False
+    rows = tfma_gates.read_gates(out, tfma_gates.gates_from_evaluation(out, THREE))
+    assert [r["name"] for r in rows if r["passed"] is False] == ["accuracy", f"recall of '{THREE[0]}'"]
+
+
+def test_stated_thresholds_read_back_from_bounds_with_and_without_the_tolerance():
+    """An evaluation stores the applied bound (threshold - GATE_TOLERANCE); one from before the
+    tolerance stored the threshold itself: both read as the stated threshold."""
+    for stated in (0.7, 0.5, 0.8, -0.01, 0.0, 0.95):
+        assert tfma_gates.stated_threshold(tfma_gates.applied_bound(stated)) == stated
+        assert tfma_gates.stated_threshold(stated) == stated
+    gate = tfma_gates.Gate("accuracy", "binary_accuracy", 0.7, "evaluator.accuracy_lower_bound")
+    assert gate.bound == pytest.approx(0.7 - 1e-6, abs=1e-15)
+
+
 def test_the_auc_gate_is_the_exact_auc_of_a_confident_model(tmp_path):
     """A confident model's probabilities crowd the top of [0, 1] (here 40 % of the top
     probabilities are 0.9999 or above, some exactly 1.0 in float32): TFMA's bucketed AUC reads

@@ -16,6 +16,7 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components.tfma_gates import applied_bound
 from pipeline.__main__ import main
 from pipeline.config import REPO_ROOT, ConfigError, load_config
 from pipeline.kubeflow_v2_runner import (IMAGE_WORKDIR, PLACEHOLDER_PIPELINE_ROOT,
@@ -140,12 +141,15 @@ def test_runtime_parameters_are_declared_with_the_config_defaults(compiled):
     accuracy_gate, = metrics["BinaryAccuracy"]["perSliceThresholds"]
     assert accuracy_gate["slicingSpecs"] == [{}]
     accuracy = accuracy_gate["threshold"]
-    assert accuracy["valueThreshold"]["lowerBound"] == config.evaluator.accuracy_lower_bound
-    assert accuracy["changeThreshold"]["absolute"] == -config.evaluator.max_accuracy_drop
+    # the stated thresholds less the float32 tolerance (components/tfma_gates.GATE_TOLERANCE)
+    assert accuracy["valueThreshold"]["lowerBound"] == applied_bound(
+        config.evaluator.accuracy_lower_bound)
+    assert accuracy["changeThreshold"]["absolute"] == applied_bound(
+        -config.evaluator.max_accuracy_drop)
     assert metrics["ExactAUC"]["module"] == "components.exact_auc"  # installed in the image
     auc_gate, = metrics["ExactAUC"]["perSliceThresholds"]
     assert auc_gate["threshold"]["valueThreshold"]["lowerBound"] == \
-        config.evaluator.auc_lower_bound
+        applied_bound(config.evaluator.auc_lower_bound)
     custom = json.loads(defaults["trainer_custom_config"])
     assert custom["trainer"]["epochs"] == config.trainer.epochs
     assert custom["class_names"] == config.data.class_names
@@ -172,7 +176,7 @@ def test_config_values_reach_the_spec(tmp_path):
     job = compile_pipeline(config, str(tmp_path / "p.json"))
     defaults = job["runtimeConfig"]["parameterValues"]
     assert json.loads(defaults["trainer_custom_config"])["trainer"]["epochs"] == 7
-    assert "0.9" in defaults["eval_config"]
+    assert str(applied_bound(0.9)) in defaults["eval_config"]
     assert defaults["data_root"] == "gs://data-bucket/incoming"
     assert defaults["serving_dir"] == "/gcs/models/serving"
     declared = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
