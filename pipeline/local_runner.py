@@ -57,9 +57,18 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     """
     from pipeline.span_labels import check_span_labels
     with run_lock(config.output_root):
+        claim_output_root(config)
         check_span_labels(config)  # before any work
         with quiet_run(config.output_root, verbose=not quiet):
             return _run(config, quiet)
+
+
+def claim_output_root(config: PipelineConfig) -> None:
+    """Records the data root in a default output root (pipeline/config/output_owner.py), so
+    another data set with the same folder name gets its own."""
+    if not config.output.root:
+        from pipeline.config.output_owner import claim
+        claim(config.output_root, config.data_root)
 
 
 def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:

@@ -107,7 +107,8 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     RunFailedError."""
     check_span_layout(config)
     with run_lock(config.output_root):
-        from pipeline.local_runner import run
+        from pipeline.local_runner import claim_output_root, run
+        claim_output_root(config)
 
         spans = spans_on_disk(config.data_root, config.data.train_pattern)
         if not spans:

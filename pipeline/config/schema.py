@@ -57,7 +57,8 @@ class EvaluatorConfig:
 @dataclass
 class OutputConfig:
     # pipeline_root, metadata.sqlite, logs/ and serving/ live here. '' : outputs/<data set>, the
-    # data root's folder name, so two data sets never share MLMD, caches or serving dirs.
+    # data root's folder name, so two data sets never share MLMD, caches or serving dirs (a second
+    # folder of the same name gets outputs/<name>-<hash>: pipeline/config/output_owner.py).
     root: str = ""
     serving_dir: str = ""                  # default: <root>/serving
 
@@ -203,6 +204,13 @@ class PipelineConfig:
     def output_root(self) -> str:
         if self.output.root:
             return abs_path(self.output.root)
+        from pipeline.config.output_owner import default_output_root
+        return default_output_root(self.default_output_base, self.data_root)
+
+    @property
+    def default_output_base(self) -> str:
+        """outputs/<the data root's folder name>: the default output root unless another data
+        set's outputs are there (pipeline/config/output_owner.py)."""
         return abs_path(os.path.join("outputs", data_set_name(self.data.root)))
 
     @property

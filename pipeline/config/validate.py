@@ -315,8 +315,10 @@ def _split_counts(config: PipelineConfig, files: Dict[str, List[str]]) -> Dict[s
 def config_notes(config: PipelineConfig) -> List[str]:
     """Settings that are valid together but work against each other; `validate` prints them and
     the run logs them as warnings (through `data_notes`)."""
+    from pipeline.config.output_owner import shared_root_note
     aug = config.trainer.augmentation
-    notes = []
+    notes = [] if config.output.root else shared_root_note(
+        config.default_output_base, config.output_root, config.data_root)
     if aug.mirrored_copies and aug.enabled and aug.horizontal_flip:
         notes.append("trainer.augmentation.mirrored_copies with horizontal_flip: every train "
                      "image is already there mirrored, so the random flip only re-mirrors "

@@ -1,0 +1,64 @@
+"""Which data set a default output root belongs to.
+
+The default output root is outputs/<the data root's folder name> (`schema.data_set_name`), so two
+data sets never share MLMD, caches or serving dirs. Two different folders can have the same name
+(`/a/photos`, `/b/photos`; or names the sanitiser maps alike, `my data` / `my_data`): a run
+records its data root in OWNER_FILE of the default root it uses (`claim`), and a data root that
+finds another's recorded there gets `<that root>-<8 hex of its own path's SHA-1>` instead
+(`default_output_root`), with a note saying so (`shared_root_note`). An explicit `output.root`
+is used as given and never claimed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import List, Optional
+
+OWNER_FILE = "DATA_ROOT"
+
+
+def data_identity(data_root: str) -> str:
+    """The data root as recorded: its real path (symlinks resolved) when local, else the URI."""
+    return data_root if "://" in data_root else os.path.realpath(data_root)
+
+
+def owner(output_root: str) -> Optional[str]:
+    """The data root recorded in `output_root`, or None (none yet, or a root made before this
+    record existed: the next run claims it)."""
+    try:
+        with open(os.path.join(output_root, OWNER_FILE), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def default_output_root(base: str, data_root: str) -> str:
+    """`base` (outputs/<folder name>) unless it holds another data root's outputs; then
+    `base`-<8 hex of this data root's SHA-1>."""
+    identity = data_identity(data_root)
+    holder = owner(base)
+    if holder is None or holder == identity:
+        return base
+    return f"{base}-{hashlib.sha1(identity.encode('utf-8')).hexdigest()[:8]}"
+
+
+def claim(output_root: str, data_root: str) -> None:
+    """Records `data_root` as the owner of `output_root` when none is recorded (atomically: a
+    reader never sees half a path)."""
+    if owner(output_root) is not None:
+        return
+    os.makedirs(output_root, exist_ok=True)
+    tmp = os.path.join(output_root, f".{OWNER_FILE}.{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(data_identity(data_root) + "\n")
+    os.replace(tmp, os.path.join(output_root, OWNER_FILE))
+
+
+def shared_root_note(base: str, output_root: str, data_root: str) -> List[str]:
+    """One note when this data root was moved off `base` because another's outputs are there."""
+    if output_root == base or not output_root.startswith(base + "-"):
+        return []
+    return [f"{base} holds the outputs of another data set with this folder name "
+            f"({owner(base)}), so this one's ({data_identity(data_root)}) go to {output_root}; "
+            f"--set output.root=DIR chooses another (e.g. {base} if this is the same data set, "
+            f"moved)"]

@@ -1,0 +1,85 @@
+"""Two data sets with the same folder name never share a default output root
+(pipeline/config/output_owner.py): the first run records its data root there, another folder of
+that name gets outputs/<name>-<hash> with a note, the same folder (or a link to it) keeps its
+root, and an explicit output.root is used as given."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.config import load_config
+from pipeline.config import schema
+from pipeline.config.output_owner import OWNER_FILE, owner
+from pipeline.config.validate import config_notes
+from pipeline.local_runner import claim_output_root
+
+
+def _tree(root):
+    for split in ("train", "eval"):
+        for name in ("cat", "dog"):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(30):
+                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """The project root (where outputs/ is) moved into tmp_path."""
+    monkeypatch.setattr(schema, "REPO_ROOT", tmp_path / "project")
+    return tmp_path / "project"
+
+
+def test_another_folder_of_the_same_name_gets_its_own_output_root(tmp_path, project):
+    first = _tree(tmp_path / "a" / "photos")
+    second = _tree(tmp_path / "b" / "photos")
+    one = load_config(overrides=[f"data.root={first}"])
+    assert one.output_root == str(project / "outputs" / "photos")
+    claim_output_root(one)
+    assert owner(one.output_root) == str(first)
+    assert not config_notes(one)
+
+    two = load_config(overrides=[f"data.root={second}"])
+    assert two.output_root.startswith(str(project / "outputs" / "photos-"))
+    assert len(os.path.basename(two.output_root)) == len("photos-") + 8
+    assert two.serving_dir != one.serving_dir and two.metadata_path != one.metadata_path
+    [note] = [n for n in config_notes(two) if "another data set" in n]
+    assert note.startswith(f"{one.output_root} holds the outputs of another data set with this "
+                           f"folder name ({first}), so this one's ({second}) go to "
+                           f"{two.output_root}")
+    claim_output_root(two)
+    assert owner(two.output_root) == str(second)
+    # the first data set keeps its root, through a symbolic link to it as well
+    (tmp_path / "c").mkdir()
+    os.symlink(first, tmp_path / "c" / "photos")
+    linked = load_config(overrides=[f"data.root={tmp_path / 'c' / 'photos'}"])
+    assert linked.data_root == str(tmp_path / "c" / "photos")
+    assert linked.output_root == one.output_root
+    assert load_config(overrides=[f"data.root={second}"]).output_root == two.output_root
+
+
+def test_a_root_without_a_record_is_claimed_by_its_next_run(tmp_path, project):
+    """Output roots made before the record existed: the next run's data set owns them."""
+    data = _tree(tmp_path / "photos")
+    (project / "outputs" / "photos").mkdir(parents=True)
+    config = load_config(overrides=[f"data.root={data}"])
+    assert config.output_root == str(project / "outputs" / "photos")
+    claim_output_root(config)
+    assert (project / "outputs" / "photos" / OWNER_FILE).read_text() == f"{data}\n"
+    claim_output_root(config)  # idempotent
+    assert owner(config.output_root) == str(data)
+
+
+def test_an_explicit_output_root_is_used_as_given_and_not_claimed(tmp_path, project):
+    first = _tree(tmp_path / "a" / "photos")
+    second = _tree(tmp_path / "b" / "photos")
+    claim_output_root(load_config(overrides=[f"data.root={first}"]))
+    shared = load_config(overrides=[f"data.root={second}",
+                                    f"output.root={project / 'outputs' / 'photos'}"])
+    assert shared.output_root == str(project / "outputs" / "photos")  # the user says so
+    assert not [n for n in config_notes(shared) if "another data set" in n]
+    own = tmp_path / "mine"
+    claim_output_root(load_config(overrides=[f"data.root={second}", f"output.root={own}"]))
+    assert not (own / OWNER_FILE).exists()
