@@ -106,6 +106,35 @@ def check_hash_split(input_base: str, files: List[str], output_config: example_g
                 f"needs images in every split: add images or change data.split_hash_buckets")
 
 
+def check_readable_classes(files: Dict[str, List[str]], input_base: str, unread: Dict[str, str],
+                           class_names: List[str],
+                           hash_split: Optional[Tuple[List[str], List[int]]] = None) -> None:
+    """After quarantine: ImageFolderError when a configured class has no readable image left in
+    an output split (every one of its files there quarantined), naming the split, the class and
+    its quarantined files. `files`: absolute paths per split as listed (one input split when
+    `hash_split` = (output split names, hash buckets) partitions it); `unread`: {quarantined path
+    relative to `input_base`: why}."""
+    readable: Dict[str, set] = {}
+    lost: Dict[Tuple[str, str], List[str]] = {}
+    for split, paths in files.items():
+        for p in paths:
+            rel = os.path.relpath(p, input_base)
+            out = split_roles.hash_split(rel, *hash_split) if hash_split else split
+            name = os.path.basename(os.path.dirname(p))
+            if rel in unread:
+                lost.setdefault((out, name), []).append(rel)
+            else:
+                readable.setdefault(out, set()).add(name)
+    for (split, name), rels in sorted(lost.items()):
+        if name in class_names and name not in readable.get(split, set()):
+            raise ImageFolderError(
+                f"split '{split}': class '{name}' has no readable image: all {len(rels)} of its "
+                f"files there were quarantined ("
+                + "; ".join(f"{rel}: {unread[rel]}" for rel in rels[:5])
+                + f"{'; ...' if len(rels) > 5 else ''}), so no model could learn or be tested "
+                f"on it. Fix or replace these files")
+
+
 def carve_validation(files: List[str], input_base: str, fraction: float
                      ) -> Tuple[List[str], List[str]]:
     """(train, validation): `fraction` of `files` by a stable hash of their relative path."""
@@ -227,6 +256,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 listed[split_roles.TRAIN], input_base, fraction)
             self._ignored[split_roles.VALIDATION] = []  # train's, listed once
         hashed = bool(output_config.split_config.splits)
+        self._class_names = class_names
+        self._hash_split = ([s.name for s in output_config.split_config.splits],
+                            [s.hash_buckets for s in output_config.split_config.splits]
+                            ) if hashed else None
         if hashed:
             check_hash_split(input_base, next(iter(listed.values())), output_config, class_names)
         converted = {}
@@ -276,7 +309,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         super().Do(input_dict, output_dict, exec_properties)
         report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        unread = {q["path"] for info in report["splits"].values() for q in info["files"]}
+        unread = {q["path"]: q["reason"] for info in report["splits"].values()
+                  for q in info["files"]}
         # quarantined files were never read: identical corrupt copies are not leakage
         leakage = find_leakage({s: [p for p in files
                                     if os.path.relpath(p, input_base) not in unread]
@@ -311,6 +345,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                     f"data.max_quarantine_fraction")
             for q in info["files"]:
                 logging.warning("ImageExampleGen quarantined %s: %s", q["path"], q["reason"])
+        check_readable_classes(self._files, input_base, unread, self._class_names,
+                               self._hash_split)
 
 
 def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],

@@ -1,5 +1,6 @@
 """ImageExampleGen executor helpers: file -> tf.Example, quarantine reasons, split checks."""
 import json
+import os
 
 import pytest
 
@@ -295,3 +296,32 @@ def test_leakage_finds_identical_bytes_across_splits_only(tmp_path, real_png, im
     clean = find_leakage({"train": [str(files["train"][2])], "eval": [str(files["eval"][1])]},
                          str(tmp_path))
     assert clean == {"leaked_files": 0, "duplicates": []}
+
+
+def test_a_class_whose_files_were_all_quarantined_is_named_per_output_split(tmp_path):
+    """check_readable_classes: a class with no readable file left in an output split fails,
+    whether the splits are listed (carved validation) or hash-partitioned from one input; a
+    class keeping one readable file passes."""
+    from components.image_example_gen.executor import check_readable_classes
+    from modules import splits as split_roles
+    base = str(tmp_path)
+    files = {"train": [f"{base}/train/cat/{i}.png" for i in range(3)]
+             + [f"{base}/train/dog/{i}.png" for i in range(3)],
+             "validation": [f"{base}/train/cat/9.png", f"{base}/train/dog/9.png"]}
+    names = ["cat", "dog"]
+    check_readable_classes(files, base, {"train/dog/0.png": "empty file",
+                                         "train/dog/1.png": "empty file"}, names)
+    with pytest.raises(ImageFolderError, match=r"split 'validation': class 'dog' has no "
+                       r"readable image: all 1 of its files there were quarantined "
+                       r"\(train/dog/9.png: empty file\)"):
+        check_readable_classes(files, base, {"train/dog/9.png": "empty file"}, names)
+    # one input, hash-split: the output split each file lands in decides
+    flat = {"train": [f"{base}/all/{c}/{i}.png" for c in names for i in range(40)]}
+    hashing = (["train", "eval"], [3, 1])
+    dog_eval = [os.path.relpath(p, base) for p in flat["train"] if "/dog/" in p
+                and split_roles.hash_split(os.path.relpath(p, base), *hashing) == "eval"]
+    assert 0 < len(dog_eval) < 40
+    with pytest.raises(ImageFolderError, match=f"split 'eval': class 'dog' has no readable "
+                       f"image: all {len(dog_eval)} of"):
+        check_readable_classes(flat, base, dict.fromkeys(dog_eval, "x"), names, hashing)
+    check_readable_classes(flat, base, dict.fromkeys(dog_eval[1:], "x"), names, hashing)

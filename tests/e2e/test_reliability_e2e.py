@@ -362,3 +362,28 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
     assert "Fix or remove these files, or raise data.max_quarantine_fraction" in error
     assert "identical bytes" not in out  # quarantined copies were never read
     assert "Traceback" not in error and "full traceback:" in error
+
+
+def test_a_class_left_without_readable_images_stops_after_example_gen(tmp_path, data_root):
+    """Below the quarantine limit, but every validation file of one class unreadable: the run
+    stops at ImageExampleGen naming the split, the class and its files (user trial: the Tuner
+    and Trainer had run without the class and only its recall gate failed)."""
+    data = tmp_path / "data"
+    for split in ("train", "eval", "test"):
+        for cls in CLASSES:
+            (data / split / cls).mkdir(parents=True)
+            if (split, cls) == ("eval", "shirt"):
+                continue
+            for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:3]:
+                shutil.copy(src, data / split / cls)
+    (data / "eval" / "shirt" / "a.png").write_text("not an image")
+    (data / "eval" / "shirt" / "b.png").write_bytes(b"")
+    log = tmp_path / "run.log"
+    code = _wait(_cli(data, tmp_path / "out", log, "data.max_quarantine_fraction=0.5"))
+    out = log.read_text()
+    assert code == 4, out[-3000:]
+    error = out[out.rindex("error: "):]
+    assert ("split 'validation': class 'shirt' has no readable image: all 2 of its files there "
+            "were quarantined (eval/shirt/a.png: not a decodable image") in error, error
+    assert "; eval/shirt/b.png: empty file), so no model could learn" in error, error
+    assert not (tmp_path / "out" / "pipeline_root" / "Trainer").exists()  # stopped before it
