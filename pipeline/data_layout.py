@@ -72,7 +72,7 @@ def spans_on_disk(root: str, pattern: str) -> List[int]:
             regex_parts.append(re.escape(piece))
     regex = re.compile("".join(regex_parts))
     spans = set()
-    for path in glob.glob(os.path.join(root, glob_pattern)):
+    for path in glob.glob(os.path.join(glob.escape(root), glob_pattern)):
         m = regex.fullmatch(os.path.relpath(path, root))
         if m and os.path.isfile(path):
             spans.add(int(m.group("span")))
@@ -86,8 +86,19 @@ def span_window(spans: List[int], num_spans: int) -> List[int]:
     return [s for s in spans if s > spans[-1] - num_spans]
 
 
+GLOB_CHARACTERS = "[]*?"  # wildcards in TFX's and TensorFlow's file patterns
+
+
+def glob_characters(path: str) -> str:
+    """The characters of `path` that TensorFlow's glob (ExampleGen's input patterns) reads as
+    wildcards, '' for none: a data root holding them matches nothing. Class folders may hold
+    them (`*` matches them; listing here escapes the root and each class folder)."""
+    return "".join(sorted({c for c in path if c in GLOB_CHARACTERS}))
+
+
 def _visible_files(root: str, pattern: str) -> List[str]:
-    return sorted(p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p))
+    return sorted(p for p in glob.glob(os.path.join(glob.escape(root), pattern))
+                  if os.path.isfile(p))
 
 
 def broken_links(root: str, pattern: str) -> List[str]:
@@ -96,7 +107,8 @@ def broken_links(root: str, pattern: str) -> List[str]:
     matches a leading dot) and fails on the first it cannot stat, with a NotFoundError that
     names no file."""
     return sorted(os.path.relpath(p, root)
-                  for p in glob.glob(os.path.join(root, pattern), include_hidden=True)
+                  for p in glob.glob(os.path.join(glob.escape(root), pattern),
+                                     include_hidden=True)
                   if os.path.islink(p) and not os.path.exists(p))
 
 
@@ -111,7 +123,8 @@ def ignored_files(root: str, pattern: str) -> List[str]:
     non-image files (notes.txt, Thumbs.db), folders where an image is expected (a nested
     `train/bag/extra/` for `train/*/*`, with a trailing '/') and files outside any class folder
     (`train/stray.png`)."""
-    folders = [p for p in glob.glob(os.path.join(root, pattern)) if os.path.isdir(p)]
+    folders = [p for p in glob.glob(os.path.join(glob.escape(root), pattern))
+               if os.path.isdir(p)]
     loose = _visible_files(root, os.path.dirname(pattern)) if os.path.dirname(pattern) else []
     return image_files.ignored_paths(root, _visible_files(root, pattern), folders, loose)
 
@@ -123,7 +136,7 @@ def empty_class_folders(root: str, pattern: str) -> List[str]:
     Class discovery (below) only sees folders that hold files, so without this check an empty
     class folder would silently disappear (and shift the labels of the classes after it).
     """
-    class_glob = os.path.join(root, os.path.dirname(pattern))
+    class_glob = os.path.join(glob.escape(root), os.path.dirname(pattern))
     folders = [d for d in glob.glob(class_glob) if os.path.isdir(d)]
     return sorted(os.path.relpath(d, root) for d in folders
                   if not files_matching(d, os.path.basename(pattern)))

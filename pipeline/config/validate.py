@@ -392,6 +392,12 @@ def _validate_data(config: PipelineConfig) -> None:
     if not os.path.isdir(root):
         what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
         raise ConfigError(f"data.root: {root} {what} (expected <root>/train/<class>/*.png)")
+    wildcards = data_layout.glob_characters(root)
+    if wildcards:
+        raise ConfigError(f"data.root: {root} holds {' '.join(wildcards)}, which TFX's file "
+                          f"patterns read as wildcards, so ExampleGen would find no image there: "
+                          f"rename the folder, or link it under a plain name (ln -s '{root}' "
+                          f"/some/plain_name) and set data.root to the link")
     if config.data.schema_path and not os.path.isfile(abs_path(config.data.schema_path)):
         raise ConfigError(f"data.schema_path: {abs_path(config.data.schema_path)} does not exist "
                           f"(expected a schema.pbtxt)")

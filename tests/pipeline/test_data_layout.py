@@ -1,4 +1,6 @@
 """pipeline/data_layout.py: notes on classes whose validation or test images are few."""
+import os
+
 import pytest
 
 from pipeline import data_layout
@@ -230,3 +232,31 @@ def test_upscaled_note_reads_an_even_sample_of_headers(tmp_path, monkeypatch):
         files.append(f"a/{i:02d}.png")
     [note] = data_layout.upscaled(str(tmp_path), {"train": files}, 64)
     assert note.startswith("5 of 5 sampled images are at most half")
+
+
+def test_class_folders_with_glob_characters_are_listed_and_a_root_with_them_is_refused(
+        tmp_path):
+    """`bag [2]` is a class folder like any other (listing escapes it); a data root holding
+    `[` matches nothing in TensorFlow's glob, so it is a config error naming the characters and
+    the remedy."""
+    import numpy as np
+    from PIL import Image
+    for split in ("train", "eval"):
+        for name in ("bag [2]", "coat?"):
+            folder = tmp_path / "plain" / split / name
+            folder.mkdir(parents=True)
+            for i in range(30):
+                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
+    config = load_config(overrides=[f"data.root={tmp_path / 'plain'}"])
+    assert list(config.data.class_names) == ["bag [2]", "coat?"]
+    assert data_layout.empty_class_folders(config.data_root, "train/*/*") == []
+    assert len(data_layout.files_matching(config.data_root, "train/bag [2]/*")) == 0  # a glob
+    assert len(data_layout.files_matching(config.data_root, "train/*/*")) == 60
+    (tmp_path / "plain").rename(tmp_path / "photos [2023]")
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[f"data.root={tmp_path / 'photos [2023]'}"])
+    assert str(e.value).startswith(f"data.root: {tmp_path / 'photos [2023]'} holds [ ], which "
+                                   f"TFX's file patterns read as wildcards")
+    os.symlink(tmp_path / "photos [2023]", tmp_path / "photos")  # the remedy it offers
+    assert load_config(overrides=[f"data.root={tmp_path / 'photos'}"]).data.class_names == [
+        "bag [2]", "coat?"]
