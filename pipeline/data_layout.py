@@ -21,6 +21,7 @@ that no split holds a class folder that is not configured.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -396,6 +397,43 @@ def animated_gifs(root: str, files: Dict[str, List[str]]) -> List[str]:
     return [f"{len(animated)} animated GIF(s): only the first frame is trained on (and read by "
             f"the exported model): " + ", ".join(animated[:5])
             + (" ..." if len(animated) > 5 else "")]
+
+
+VALIDATION_FOLDER_NAMES = ("val", "valid", "validation", "dev")  # common names for validation
+UNREAD_WALK_LIMIT = 100_000  # files looked at per unread folder, at most
+
+
+def unread_folders(root: str, layout: SplitLayout) -> List[str]:
+    """At most one note: top-level folders of `root` that no split pattern reads and that hold
+    image files (a `val/` beside `train/` and `test/`, a Kaggle-style unlabelled `test/`), with
+    their image counts; for a folder named like a validation split, the setting that reads it."""
+    firsts = {re.sub(r"\{[^}]*\}", "*", pattern.split("/")[0])
+              for pattern in layout.patterns.values() if pattern}
+    unread = {}
+    for entry in sorted(os.listdir(root)):
+        path = os.path.join(root, entry)
+        if (entry.startswith(".") or not os.path.isdir(path)
+                or any(fnmatch.fnmatchcase(entry, first) for first in firsts)):
+            continue
+        count = seen = 0
+        for _folder, dirs, names in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            count += sum(image_files.is_image_file(n) for n in names if not n.startswith("."))
+            seen += len(names)
+            if seen > UNREAD_WALK_LIMIT:
+                break
+        if count:
+            unread[entry] = count
+    if not unread:
+        return []
+    note = ("folder(s) no split reads, holding images: "
+            + ", ".join(f"{name}/ ({n} image file(s))" for name, n in unread.items())
+            + f"; the splits read {', '.join(sorted(set(layout.patterns.values())))}")
+    validation = [name for name in unread if name.lower() in VALIDATION_FOLDER_NAMES]
+    if validation and roles.TEST in layout.patterns and layout.validation_fraction:
+        note += (f"; to validate on {validation[0]}/ instead of a part carved from train, "
+                 f"--set 'data.eval_pattern={validation[0]}/*/*'")
+    return [note]
 
 
 UPSCALE_FACTOR = 2  # images this many times smaller than the model input get a note

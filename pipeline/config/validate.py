@@ -349,7 +349,8 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
             + data_layout.animated_gifs(config.data_root, files)
-            + data_layout.upscaled(config.data_root, files, config.model.image_size))
+            + data_layout.upscaled(config.data_root, files, config.model.image_size)
+            + data_layout.unread_folders(config.data_root, config.split_layout))
 
 
 def data_overview(config: PipelineConfig) -> List[str]:

@@ -260,3 +260,36 @@ def test_class_folders_with_glob_characters_are_listed_and_a_root_with_them_is_r
     os.symlink(tmp_path / "photos [2023]", tmp_path / "photos")  # the remedy it offers
     assert load_config(overrides=[f"data.root={tmp_path / 'photos'}"]).data.class_names == [
         "bag [2]", "coat?"]
+
+
+def test_folders_no_split_reads_are_named_with_the_setting_for_a_val_folder(tmp_path):
+    """train/ + val/ + test/: val/ is read by no split (validation is carved from train), so a
+    note names it with the key that reads it; a loose unlabelled folder is named too; once
+    eval_pattern reads val/, only the other is left; hidden folders are not named."""
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.config.validate import data_notes
+    for split in ("train", "val", "test"):
+        for name in ("cat", "dog"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(30):
+                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
+    (tmp_path / "unlabelled").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "unlabelled" / "x.png")
+    (tmp_path / ".cache").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / ".cache" / "x.png")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("no images here")
+    [note] = [n for n in data_notes(load_config(overrides=[f"data.root={tmp_path}"]))
+              if "no split reads" in n]
+    assert note == ("folder(s) no split reads, holding images: unlabelled/ (1 image file(s)), "
+                    "val/ (60 image file(s)); the splits read test/*/*, train/*/*; to validate "
+                    "on val/ instead of a part carved from train, --set "
+                    "'data.eval_pattern=val/*/*'")
+    config = load_config(overrides=[f"data.root={tmp_path}", "data.eval_pattern=val/*/*"])
+    [note] = [n for n in data_notes(config) if "no split reads" in n]
+    assert note.startswith("folder(s) no split reads, holding images: unlabelled/ (1 image "
+                           "file(s)); the splits read test/*/*, train/*/*, val/*/*")
+    assert "eval_pattern" not in note
