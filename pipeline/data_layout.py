@@ -251,9 +251,10 @@ def split_source(split: str, layout: SplitLayout) -> str:
     return f"split '{split}' (files {pattern}{carved})"
 
 
-def _unknown_class_hint(unknown: List[str], missing: List[str]) -> str:
+def _unknown_class_hint(unknown: List[str], missing: List[str], in_train: bool = True) -> str:
     """' (...)': a misspelling named when an unknown folder is close to a class without images
-    here, else the two ways out."""
+    here, else the ways out (`in_train`: the folders are in the train split; else a class of
+    theirs would have no train images)."""
     import difflib
     import unicodedata
 
@@ -272,6 +273,10 @@ def _unknown_class_hint(unknown: List[str], missing: List[str]) -> str:
     if named:
         return (f" ({'; '.join(named)}, which has no images in this split: rename the "
                 f"folder or correct data.class_names so that they match)")
+    if not in_train:
+        return (" (misspelt? else a class needs images in every split, train included: add "
+                "its train images (and list it in data.class_names if you set that), or remove "
+                "the folders)")
     return " (misspelt? add them to data.class_names or remove the folders)"
 
 
@@ -530,7 +535,8 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
         if unknown:
             raise LayoutError(f"{where}: class folder(s) {sorted(unknown)} are not "
                               f"among data.class_names {class_names}"
-                              + _unknown_class_hint(sorted(unknown), missing))
+                              + _unknown_class_hint(sorted(unknown), missing,
+                                                    in_train=split == roles.TRAIN))
         if missing:
             how = ""
             if split == roles.VALIDATION and layout.validation_fraction:

@@ -384,6 +384,9 @@ def data_overview(config: PipelineConfig) -> List[str]:
     return lines + [f"outputs: {config.output_root}"]
 
 
+SPLIT_FOLDERS = ("train", "eval", "test")  # the default patterns' split folders
+
+
 def _validate_data(config: PipelineConfig) -> None:
     """The tree on disk fits the layout: every configured class has images in every split (train,
     validation, test), no split holds an unconfigured class folder, no class folder is empty."""
@@ -433,6 +436,12 @@ def _validate_data(config: PipelineConfig) -> None:
                     f"them into train/<class>/ with a held-out eval/<class>/, or split them by "
                     f"path hash into train/validation/test with --set 'data.train_pattern=*/*' "
                     f"--set data.eval_pattern=")
+        cased = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e))
+                       and e.lower() in SPLIT_FOLDERS and e not in SPLIT_FOLDERS)
+        if cased and not hint:
+            hint = ("; folder names are case-sensitive: rename "
+                    + ", ".join(f"{e}/ to {e.lower()}/" for e in cased)
+                    + " (or set the data.*_pattern keys to these names)")
         raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
                           f"under {train_like!r}; need at least 2 "
                           f"(found: {config.data.class_names}){hint}")

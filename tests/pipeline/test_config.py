@@ -288,6 +288,14 @@ def test_configured_class_without_images_is_a_config_error_before_any_work(tmp_p
         "correct data.class_names" in msg, msg
     msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, zebra]"])
     assert "(misspelt? add them to data.class_names or remove the folders)" in msg, msg
+    (tmp_path / "eval" / "emu").mkdir()  # a class in eval/ alone: no train images to add it with
+    (tmp_path / "eval" / "emu" / "a.png").write_bytes(b"x")
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert msg.startswith("data.class_names / data.root: split 'validation' (files eval/*/*): "
+                          "class folder(s) ['emu'] are not among data.class_names"), msg
+    assert msg.endswith("(misspelt? else a class needs images in every split, train included: "
+                        "add its train images (and list it in data.class_names if you set "
+                        "that), or remove the folders)"), msg
 
 
 def test_a_folder_misspelt_in_one_split_is_named_with_its_likely_class(tmp_path):
@@ -706,3 +714,12 @@ def test_a_tree_with_only_train_says_the_held_out_folder_is_missing(tmp_path):
         in msg and "split 'train/*/*' by path hash" in msg and "--set data.eval_pattern=" in msg
     cfg = load_config(overrides=[f"data.root={tmp_path}", "data.eval_pattern="])  # as it says
     assert cfg.split_layout.hashed
+
+
+def test_capitalised_split_folders_are_named_in_the_error(tmp_path):
+    """Train/ and Eval/ instead of train/ and eval/: the error says names are case-sensitive."""
+    _tree(tmp_path, ("cat", "dog"), splits=("Train", "Eval"))
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert "has 0 class folder(s) under 'train/*/*'" in msg, msg
+    assert msg.endswith("; folder names are case-sensitive: rename Eval/ to eval/, Train/ to "
+                        "train/ (or set the data.*_pattern keys to these names)"), msg
