@@ -319,6 +319,15 @@ def config_notes(config: PipelineConfig) -> List[str]:
     aug = config.trainer.augmentation
     notes = [] if config.output.root else shared_root_note(
         config.default_output_base, config.output_root, config.data_root)
+    by_case: Dict[str, List[str]] = {}
+    for name in config.data.class_names:
+        by_case.setdefault(name.casefold(), []).append(name)
+    twins = [names for names in by_case.values() if len(names) > 1]
+    if twins:
+        notes.append("classes differing only in letter case: " + "; ".join(
+            " and ".join(repr(n) for n in names) for names in twins) + ": each is its own class "
+            "here, but one folder on macOS and Windows; merge their folders if they are one "
+            "class")
     if aug.mirrored_copies and aug.enabled and aug.horizontal_flip:
         notes.append("trainer.augmentation.mirrored_copies with horizontal_flip: every train "
                      "image is already there mirrored, so the random flip only re-mirrors "

@@ -723,3 +723,12 @@ def test_capitalised_split_folders_are_named_in_the_error(tmp_path):
     assert "has 0 class folder(s) under 'train/*/*'" in msg, msg
     assert msg.endswith("; folder names are case-sensitive: rename Eval/ to eval/, Train/ to "
                         "train/ (or set the data.*_pattern keys to these names)"), msg
+
+
+def test_classes_differing_only_in_case_get_a_note(tmp_path):
+    from pipeline.config.validate import config_notes
+    _tree(tmp_path, ("Bag", "bag", "coat"), files=[f"{i}.png" for i in range(30)])
+    [note] = [n for n in config_notes(load_config(overrides=[f"data.root={tmp_path}"]))
+              if "letter case" in n]
+    assert note.startswith("classes differing only in letter case: 'Bag' and 'bag': each is "
+                           "its own class here"), note
