@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -41,6 +42,20 @@ STARTED = time.time()  # the CLI's start (heavy imports come later): what "wall 
 # Python 3.11 in 2027: not about anything the user asked for; `predict` printed it.
 warnings.filterwarnings("ignore", message="You are using a Python version",
                         category=FutureWarning, module=r"google\.api_core")
+# The pinned stack's own version notices, printed on import by `compile` and `submit`: nothing
+# the user can act on (the lock pins google-cloud-storage < 3 for TFX 1.16).
+warnings.filterwarnings("ignore", message="Support for google-cloud-storage < 3.0.0",
+                        category=FutureWarning)
+
+
+class _DropCrcmodNotice(logging.Filter):
+    """Beam logs that crcmod is missing on every import; it only speeds up GCS checksums."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("crcmod package not found")
+
+
+logging.getLogger().addFilter(_DropCrcmodNotice())
 
 
 def _wall_time(summary, metadata_path: str) -> str:
@@ -151,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands whose output is the answer alone: TensorFlow's C++ start-up lines (TensorRT not found,
+# Commands whose output is the answer (or a spec) alone: TensorFlow's C++ start-up lines (TensorRT not found,
 # "Unable to register cuDNN factory", all harmless on CPU) are silenced unless the user set a level.
-_QUIET_TF_COMMANDS = ("predict", "report")
+_QUIET_TF_COMMANDS = ("predict", "report", "compile", "submit", "schedule")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -391,3 +391,17 @@ def test_make_image_builds_the_configured_tag():
     out = subprocess.run(["make", "--no-print-directory", "-n", "image"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == f"docker build -t {default} ."
+
+
+def test_compile_prints_its_warnings_without_the_stacks_import_noise(tmp_path):
+    """`compile` in a fresh process with no TF_CPP_MIN_LOG_LEVEL set: stderr holds the
+    command's own warnings, not TensorFlow's CUDA registration lines, Beam's crcmod notice or
+    aiplatform's storage-version FutureWarning (user trial)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "compile", "--output",
+                           str(tmp_path / "p.json")], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vertex.pipeline_root is not set" in done.stderr
+    for noise in ("crcmod", "Unable to register", "google-cloud-storage", "FutureWarning"):
+        assert noise not in done.stderr, done.stderr
