@@ -87,7 +87,7 @@ def span_window(spans: List[int], num_spans: int) -> List[int]:
     return [s for s in spans if s > spans[-1] - num_spans]
 
 
-GLOB_CHARACTERS = "[]*?"  # wildcards in TFX's and TensorFlow's file patterns
+GLOB_CHARACTERS = "[*?"  # wildcards in TFX's and TensorFlow's file patterns (']' alone is not)
 
 
 def glob_characters(path: str) -> str:
@@ -405,7 +405,7 @@ def animated_gifs(root: str, files: Dict[str, List[str]]) -> List[str]:
 
 
 VALIDATION_FOLDER_NAMES = ("val", "valid", "validation", "dev")  # common names for validation
-UNREAD_WALK_LIMIT = 100_000  # files looked at per unread folder, at most
+UNREAD_WALK_LIMIT = 100_000  # files looked at in all unread folders, at most
 
 
 def unread_folders(root: str, layout: SplitLayout) -> List[str]:
@@ -414,21 +414,24 @@ def unread_folders(root: str, layout: SplitLayout) -> List[str]:
     their image counts; for a folder named like a validation split, the setting that reads it."""
     firsts = {re.sub(r"\{[^}]*\}", "*", pattern.split("/")[0])
               for pattern in layout.patterns.values() if pattern}
-    unread = {}
+    unread, seen, cut = {}, 0, False
     for entry in sorted(os.listdir(root)):
         path = os.path.join(root, entry)
         if (entry.startswith(".") or not os.path.isdir(path)
                 or any(fnmatch.fnmatchcase(entry, first) for first in firsts)):
             continue
-        count = seen = 0
+        count = 0
         for _folder, dirs, names in os.walk(path):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             count += sum(image_files.is_image_file(n) for n in names if not n.startswith("."))
             seen += len(names)
             if seen > UNREAD_WALK_LIMIT:
+                cut = True
                 break
         if count:
-            unread[entry] = count
+            unread[entry] = f"{'at least ' if cut else ''}{count}"
+        if cut:
+            break
     if not unread:
         return []
     note = ("folder(s) no split reads, holding images: "

@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any, Dict, Optional, Tuple
 
-from pipeline.config import PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig
 from pipeline.console import current_log, quiet_run
 from pipeline.run_lock import run_lock
 
@@ -56,19 +56,27 @@ def run(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     Raises AlreadyRunningError (another run holds the lock) or RunFailedError (a component failed).
     """
     from pipeline.span_labels import check_span_labels
-    with run_lock(config.output_root):
-        claim_output_root(config)
+    root = config.output_root
+    with run_lock(root):
+        claim_output_root(config, root)
         check_span_labels(config)  # before any work
         with quiet_run(config.output_root, verbose=not quiet):
             return _run(config, quiet)
 
 
-def claim_output_root(config: PipelineConfig) -> None:
-    """Records the data root in a default output root (pipeline/config/output_owner.py), so
-    another data set with the same folder name gets its own."""
-    if not config.output.root:
-        from pipeline.config.output_owner import claim
-        claim(config.output_root, config.data_root)
+def claim_output_root(config: PipelineConfig, locked: str) -> None:
+    """Records the data root in its default output root `locked` (the one this run locked;
+    pipeline/config/output_owner.py), so another data set with the same folder name gets its
+    own. ConfigError when another data set claimed it between the lock and the claim."""
+    if config.output.root:
+        return
+    from pipeline.config import schema
+    from pipeline.config.output_owner import claim, owner
+    claim(locked, config.data_root, str(schema.REPO_ROOT))
+    if config.output_root != locked:
+        raise ConfigError(f"{locked} was claimed by another data set ({owner(locked)}) as this "
+                          f"run started; run again: this data set's outputs go to "
+                          f"{config.output_root}")
 
 
 def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:

@@ -106,9 +106,10 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
     (pipeline/console.py), backfill included. Raises ConfigError, AlreadyRunningError or
     RunFailedError."""
     check_span_layout(config)
-    with run_lock(config.output_root):
+    root = config.output_root
+    with run_lock(root):
         from pipeline.local_runner import claim_output_root, run
-        claim_output_root(config)
+        claim_output_root(config, root)
 
         spans = spans_on_disk(config.data_root, config.data.train_pattern)
         if not spans:

@@ -205,7 +205,7 @@ class PipelineConfig:
         if self.output.root:
             return abs_path(self.output.root)
         from pipeline.config.output_owner import default_output_root
-        return default_output_root(self.default_output_base, self.data_root)
+        return default_output_root(self.default_output_base, self.data_root, str(REPO_ROOT))
 
     @property
     def default_output_base(self) -> str:

@@ -14,6 +14,7 @@ from modules.layer_names import check_filter_fractions, check_pruning_layers
 from pipeline import data_layout
 from pipeline.config.errors import ConfigError
 from pipeline.config.machines import check_machine
+from pipeline.config import schema as config_schema
 from pipeline.config.schema import PipelineConfig, abs_path
 from modules.class_names import shown
 from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern_for_span,
@@ -318,7 +319,8 @@ def config_notes(config: PipelineConfig) -> List[str]:
     from pipeline.config.output_owner import shared_root_note
     aug = config.trainer.augmentation
     notes = [] if config.output.root else shared_root_note(
-        config.default_output_base, config.output_root, config.data_root)
+        config.default_output_base, config.output_root, config.data_root,
+        str(config_schema.REPO_ROOT))
     by_case: Dict[str, List[str]] = {}
     for name in config.data.class_names:
         by_case.setdefault(name.casefold(), []).append(name)
