@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands whose output is the answer (or a spec) alone: TensorFlow's C++ start-up lines (TensorRT not found,
-# "Unable to register cuDNN factory", all harmless on CPU) are silenced unless the user set a level.
+# Commands whose output is the answer (or a spec) alone: TensorFlow's C++ start-up lines
+# (TensorRT not found, "Unable to register cuDNN factory", all harmless on CPU) are silenced
+# unless the user set a level.
 _QUIET_TF_COMMANDS = ("predict", "report", "compile", "submit", "schedule")
 
 

@@ -5,9 +5,9 @@ data sets never share MLMD, caches or serving dirs. Two different folders can ha
 (`/a/photos`, `/b/photos`; or names the sanitiser maps alike, `my data` / `my_data`): a run
 records its data root in OWNER_FILE of the default root it uses (`claim`), and a data root that
 finds another's recorded there (paths inside the project relative to it; links not resolved)
-gets `<that root>-<8 hex of its own path's SHA-1>` instead
-(`default_output_root`), with a note saying so (`shared_root_note`). An explicit `output.root`
-is used as given and never claimed.
+gets `<that root>-<8 hex of its own path's SHA-1>` instead (`default_output_root`), with a note
+saying so (`shared_root_note`). An explicit `output.root` is used as given and never claimed.
+A root made before this record existed is claimed by whichever data set runs there next.
 """
 from __future__ import annotations
 
@@ -71,6 +71,5 @@ def shared_root_note(base: str, output_root: str, data_root: str,
         return []
     return [f"{base} holds the outputs of another data set with this folder name "
             f"({owner(base)}), so this one's ({data_identity(data_root, project_root)}) go to "
-            f"{output_root}; "
-            f"--set output.root=DIR chooses another (e.g. {base} if this is the same data set, "
-            f"moved)"]
+            f"{output_root}; --set output.root=DIR chooses another (e.g. {base} if this is the "
+            f"same data set, moved)"]

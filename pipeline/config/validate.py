@@ -314,8 +314,10 @@ def _split_counts(config: PipelineConfig, files: Dict[str, List[str]]) -> Dict[s
 
 
 def config_notes(config: PipelineConfig) -> List[str]:
-    """Settings that are valid together but work against each other; `validate` prints them and
-    the run logs them as warnings (through `data_notes`)."""
+    """Notes on the config itself: a default output root moved off another data set's
+    (output_owner), class names differing only in letter case, and settings that are valid
+    together but work against each other; `validate` prints them and the run logs them as
+    warnings (through `data_notes`)."""
     from pipeline.config.output_owner import shared_root_note
     aug = config.trainer.augmentation
     notes = [] if config.output.root else shared_root_note(
@@ -340,8 +342,9 @@ def config_notes(config: PipelineConfig) -> List[str]:
 
 def data_notes(config: PipelineConfig) -> List[str]:
     """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert and
-    empty files, EXIF-rotated JPEGs, animated GIFs, upscaled images; none for a remote root)
-    for a config that passed `validate`: the run logs them as warnings before any work."""
+    empty files, EXIF-rotated JPEGs, animated GIFs, upscaled images, folders no split reads;
+    none for a remote root) for a config that passed `validate`: the run logs them as warnings
+    before any work."""
     if is_uri(config.data_root):
         return config_notes(config)
     files = data_layout.files_by_split(config.data_root, config.split_layout, newest_span(config))
@@ -353,7 +356,7 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
     convert (empty files too), EXIF-rotated JPEGs, animated GIFs, images much smaller than the
-    model's input."""
+    model's input, folders of images no split reads."""
     return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
