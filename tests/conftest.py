@@ -142,11 +142,25 @@ def special_pngs(size: int = 32) -> Dict[str, bytes]:
     return out
 
 
+def png_tree(root: Path, classes, splits=("train", "eval"), per_class: int = 30,
+             shape=(8, 8)) -> Path:
+    """`root/<split>/<class>/<i>.png`: `per_class` small RGB PNGs of `shape` (height, width),
+    pixel value i, per class and split (enough per class for a carved validation split)."""
+    from PIL import Image
+    for split in splits:
+        for name in classes:
+            folder = Path(root) / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(np.full((*shape, 3), i, np.uint8)).save(folder / f"{i}.png")
+    return Path(root)
+
+
 @pytest.fixture(scope="session")
 def image_helpers():
     """The image helpers above as one object (tests have no package to import them from)."""
     return types.SimpleNamespace(asymmetric_rgb=asymmetric_rgb, encode_image=encode_image,
-                                 special_pngs=special_pngs)
+                                 special_pngs=special_pngs, png_tree=png_tree)
 
 
 @pytest.fixture()

@@ -193,7 +193,7 @@ def test_imbalanced_train_classes_get_one_note_with_what_class_weight_does():
     assert data_layout.imbalance({"train": {"a": 49, "b": 10}}, "balanced") == []  # 4.9:1
 
 
-def test_images_at_most_half_the_input_size_are_named(tmp_path):
+def test_images_at_most_half_the_input_size_are_named(tmp_path, image_helpers):
     """An image whose shorter side is at most half model.image_size gets one note naming the
     smallest and the key; images above half the input size get none, nor does VGG16's smallest
     input (32 px), below which nothing can be set."""
@@ -201,12 +201,7 @@ def test_images_at_most_half_the_input_size_are_named(tmp_path):
     from PIL import Image
 
     from pipeline.config.validate import data_notes
-    for split in ("train", "eval"):
-        for name in ("cat", "dog"):
-            folder = tmp_path / split / name
-            folder.mkdir(parents=True)
-            for i in range(30):
-                Image.fromarray(np.full((40, 60, 3), i, np.uint8)).save(folder / f"{i}.png")
+    image_helpers.png_tree(tmp_path, ("cat", "dog"), shape=(40, 60))
     config = load_config(overrides=[f"data.root={tmp_path}", "model.image_size=64"])
     assert not [n for n in data_notes(config) if "upscaled" in n]  # 40 px > 64 / 2
     Image.fromarray(np.full((16, 9, 3), 5, np.uint8)).save(tmp_path / "train" / "dog" / "t.png")
@@ -235,18 +230,11 @@ def test_upscaled_note_reads_an_even_sample_of_headers(tmp_path, monkeypatch):
 
 
 def test_class_folders_with_glob_characters_are_listed_and_a_root_with_them_is_refused(
-        tmp_path):
+        tmp_path, image_helpers):
     """`bag [2]` is a class folder like any other (listing escapes it); a data root holding
     `[` matches nothing in TensorFlow's glob, so it is a config error naming the characters and
     the remedy."""
-    import numpy as np
-    from PIL import Image
-    for split in ("train", "eval"):
-        for name in ("bag [2]", "coat?"):
-            folder = tmp_path / "plain" / split / name
-            folder.mkdir(parents=True)
-            for i in range(30):
-                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
+    image_helpers.png_tree(tmp_path / "plain", ("bag [2]", "coat?"))
     config = load_config(overrides=[f"data.root={tmp_path / 'plain'}"])
     assert list(config.data.class_names) == ["bag [2]", "coat?"]
     assert data_layout.empty_class_folders(config.data_root, "train/*/*") == []
@@ -262,7 +250,8 @@ def test_class_folders_with_glob_characters_are_listed_and_a_root_with_them_is_r
         "bag [2]", "coat?"]
 
 
-def test_folders_no_split_reads_are_named_with_the_setting_for_a_val_folder(tmp_path):
+def test_folders_no_split_reads_are_named_with_the_setting_for_a_val_folder(tmp_path,
+                                                                           image_helpers):
     """train/ + val/ + test/: val/ is read by no split (validation is carved from train), so a
     note names it with the key that reads it; a loose unlabelled folder is named too; once
     eval_pattern reads val/, only the other is left; hidden folders are not named."""
@@ -270,12 +259,7 @@ def test_folders_no_split_reads_are_named_with_the_setting_for_a_val_folder(tmp_
     from PIL import Image
 
     from pipeline.config.validate import data_notes
-    for split in ("train", "val", "test"):
-        for name in ("cat", "dog"):
-            folder = tmp_path / split / name
-            folder.mkdir(parents=True)
-            for i in range(30):
-                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
+    image_helpers.png_tree(tmp_path, ("cat", "dog"), splits=("train", "val", "test"))
     (tmp_path / "unlabelled").mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "unlabelled" / "x.png")
     (tmp_path / ".cache").mkdir()

@@ -1,12 +1,11 @@
 """Two data sets with the same folder name never share a default output root
 (pipeline/config/output_owner.py): the first run records its data root there, another folder of
-that name gets outputs/<name>-<hash> with a note, the same folder (or a link to it) keeps its
-root, and an explicit output.root is used as given."""
+that name gets outputs/<name>-<hash> with a note, the same folder (also through a link repointed
+to new data, or in a moved project) keeps its root, and an explicit output.root is used as
+given."""
 import os
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from pipeline.config import ConfigError, load_config
 from pipeline.config import schema
@@ -15,14 +14,10 @@ from pipeline.config.validate import config_notes
 from pipeline.local_runner import claim_output_root
 
 
-def _tree(root):
-    for split in ("train", "eval"):
-        for name in ("cat", "dog"):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(30):
-                Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(folder / f"{i}.png")
-    return root
+@pytest.fixture
+def _tree(image_helpers):
+    """_tree(root): a 2-class train/eval tree of small PNGs at `root`."""
+    return lambda root: image_helpers.png_tree(root, ("cat", "dog"))
 
 
 @pytest.fixture
@@ -32,7 +27,7 @@ def project(tmp_path, monkeypatch):
     return tmp_path / "project"
 
 
-def test_another_folder_of_the_same_name_gets_its_own_output_root(tmp_path, project):
+def test_another_folder_of_the_same_name_gets_its_own_output_root(tmp_path, project, _tree):
     first = _tree(tmp_path / "a" / "photos")
     second = _tree(tmp_path / "b" / "photos")
     one = load_config(overrides=[f"data.root={first}"])
@@ -55,7 +50,7 @@ def test_another_folder_of_the_same_name_gets_its_own_output_root(tmp_path, proj
     assert load_config(overrides=[f"data.root={second}"]).output_root == two.output_root
 
 
-def test_a_link_repointed_to_new_data_and_a_moved_project_keep_their_root(tmp_path, project):
+def test_a_link_repointed_to_new_data_and_a_moved_project_keep_their_root(tmp_path, project, _tree):
     """Links are not resolved (data/current -> v2 after v1 is the same data set), and a data
     root inside the project is recorded relative to it (a moved or re-cloned project keeps its
     outputs)."""
@@ -76,7 +71,7 @@ def test_a_link_repointed_to_new_data_and_a_moved_project_keep_their_root(tmp_pa
     assert again.output_root == str(moved / "outputs" / "current")
 
 
-def test_a_run_refuses_a_root_claimed_by_another_data_set_after_its_lock(tmp_path, project):
+def test_a_run_refuses_a_root_claimed_by_another_data_set_after_its_lock(tmp_path, project, _tree):
     first = _tree(tmp_path / "a" / "photos")
     second = _tree(tmp_path / "b" / "photos")
     config = load_config(overrides=[f"data.root={first}"])
@@ -86,7 +81,7 @@ def test_a_run_refuses_a_root_claimed_by_another_data_set_after_its_lock(tmp_pat
         claim_output_root(config, locked)
 
 
-def test_a_root_without_a_record_is_claimed_by_its_next_run(tmp_path, project):
+def test_a_root_without_a_record_is_claimed_by_its_next_run(tmp_path, project, _tree):
     """Output roots made before the record existed: the next run's data set owns them."""
     data = _tree(tmp_path / "photos")
     (project / "outputs" / "photos").mkdir(parents=True)
@@ -98,7 +93,7 @@ def test_a_root_without_a_record_is_claimed_by_its_next_run(tmp_path, project):
     assert owner(config.output_root) == str(data)
 
 
-def test_an_explicit_output_root_is_used_as_given_and_not_claimed(tmp_path, project):
+def test_an_explicit_output_root_is_used_as_given_and_not_claimed(tmp_path, project, _tree):
     first = _tree(tmp_path / "a" / "photos")
     second = _tree(tmp_path / "b" / "photos")
     first_config = load_config(overrides=[f"data.root={first}"])
