@@ -103,7 +103,11 @@ def recipe_run(root: str, train_split: str, test_split: str, classes: List[str],
 
 # ------------------------------------------------------------------ the pipeline
 
-def pipeline_run(root: str, seed: int, work: str, extra: List[str]) -> Dict[str, float]:
+def pipeline_run(root: str, seed: int, work: str, extra: List[str],
+                 keep: bool = False) -> Dict[str, float]:
+    """One `python -m pipeline run --profile quick` on a fresh output root under `work`; its
+    TFMA test accuracy, whole-run seconds, Tuner + Trainer seconds, blessing and test count.
+    The output root is removed afterwards unless `keep` (then `output_root` names it)."""
     out = os.path.join(work, f"out-{seed}")
     args = [sys.executable, "-m", "pipeline", "run", "--profile", "quick",
             "--set", f"data.root={root}", "--set", f"output.root={out}",
@@ -125,8 +129,10 @@ def pipeline_run(root: str, seed: int, work: str, extra: List[str]) -> Dict[str,
     log(f"  pipeline validation trail (seed {seed}): {validation_trail(out)}")
     log(f"  pipeline seconds per component (seed {seed}): "
         + ", ".join(f"{name} {sec:.0f}" for name, sec in phases.items()))
-    shutil.rmtree(out, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(out, ignore_errors=True)
     return {"accuracy": float(accuracy), "seconds": seconds, "blessed": summary["blessed"],
+            "output_root": out,
             "test_examples": int(metrics.get("example_count", 0)),
             "tuner_trainer_seconds": phases.get("Tuner", 0.0) + phases.get("Trainer", 0.0)}
 
