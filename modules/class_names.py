@@ -4,14 +4,34 @@ Folder names may hold commas, semicolons, quotes or spaces ('t shirt, top'): joi
 such a list is ambiguous. `shown` leaves a plain name as it is and quotes any other.
 """
 import re
-from typing import Any, Dict, List, Sequence, Tuple
+import unicodedata
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-_PLAIN = re.compile(r"[^\s,;:'\"=()\[\]]+")
+_PLAIN = re.compile(r"[^\s,;:'\"=()\[\]\x00-\x1f\x7f]+")
+# Control and format characters (a newline, ESC, a right-to-left override) and line or paragraph
+# separators: a name holding one would split labels.txt's lines, drive a terminal or reorder what
+# a reader sees.
+_UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
 
 
 def shown(name: str) -> str:
     """'shirt' -> shirt; 't shirt, top' -> 't shirt, top' (Python's repr: quotes, escapes)."""
     return name if _PLAIN.fullmatch(name) else repr(name)
+
+
+def name_problem(name: str) -> Optional[str]:
+    """What makes `name` unusable as a class name, or None: empty, leading or trailing white
+    space (labels.txt readers strip lines), or a control / format / line-separator character
+    (labels.txt holds one name per line; consoles and reports print names)."""
+    if not name:
+        return "an empty name"
+    if name != name.strip():
+        return "leading or trailing white space"
+    odd = sorted({c for c in name if unicodedata.category(c) in _UNSAFE_CATEGORIES})
+    if odd:
+        return ("the character(s) " + ", ".join(f"U+{ord(c):04X}" for c in odd)
+                + " (control, format or line-separator characters)")
+    return None
 
 
 def in_label_order(by_class: Dict[str, Any], class_names: Sequence[str]

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import signal
+import stat
 import socket
 import subprocess
 import sys
@@ -204,12 +205,38 @@ def preflight(pipeline_args: List[str], connect_timeout: float = 10.0,
 
 
 def _check_owned(state_dir: str) -> None:
-    """The state dir (default: a fixed name under /tmp) must be this user's: its cluster.json
-    names the process groups `stop` signals, and jobs stage their artifacts under it."""
-    owner = os.stat(state_dir).st_uid
-    if owner != os.getuid():
-        raise BeamClusterError(f"{state_dir} belongs to uid {owner}, not to this user; use "
+    """The state dir (default: a fixed name under /tmp) must be a real directory of this user's
+    that no one else can write: its cluster.json names the process groups `stop` signals and
+    the job endpoint `status` prints, and jobs stage their artifacts under it. Checked on every
+    action, without following a symbolic link (one could be re-pointed after the check)."""
+    info = os.lstat(state_dir)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise BeamClusterError(f"{state_dir} is {what}, not a directory of this user's; use "
                                f"--state-dir DIR with a directory of your own")
+    if info.st_uid != os.getuid():
+        raise BeamClusterError(f"{state_dir} belongs to uid {info.st_uid}, not to this user; use "
+                               f"--state-dir DIR with a directory of your own")
+    if info.st_mode & 0o022:
+        raise BeamClusterError(f"{state_dir} is writable by other users (mode "
+                               f"{stat.S_IMODE(info.st_mode):o}); chmod go-w it or use "
+                               f"--state-dir DIR with a directory of your own")
+
+
+def _is_launcher(pid: int) -> bool:
+    """Whether process `pid` runs `pipeline.beam_launcher` (what `start` spawned), so that a
+    recorded pid reused by another program after the stack died (or a reboot) is never
+    signalled. Read from /proc, else from `ps`; False if neither can tell."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        try:
+            command = subprocess.run(["ps", "-o", "command=", "-p", str(pid)],
+                                     capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return "pipeline.beam_launcher" in command
 
 
 def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
@@ -267,7 +294,8 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
 def stop(cluster: BeamCluster, grace: float = 10.0) -> None:
     """SIGTERM to both process groups (the pool's SDK workers are in the pool's group), then
     SIGKILL after `grace` s; removes the state file if it describes this stack."""
-    pids = [cluster.worker_pool_pid, cluster.job_service_pid]
+    pids = [pid for pid in (cluster.worker_pool_pid, cluster.job_service_pid)
+            if _is_launcher(pid)]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -291,12 +319,25 @@ def stop(cluster: BeamCluster, grace: float = 10.0) -> None:
 
 
 def load_state(state_dir: str) -> Optional[BeamCluster]:
-    """The stack recorded in `<state_dir>/cluster.json`, or None."""
-    try:
-        with open(os.path.join(state_dir, STATE_FILE), encoding="utf-8") as f:
-            return BeamCluster(**json.load(f))
-    except (OSError, ValueError, TypeError):
+    """The stack recorded in `<state_dir>/cluster.json`, or None (none recorded, or unreadable).
+    BeamClusterError if the state dir or the file is not this user's own (`_check_owned`; the
+    file is opened without following a link and must belong to this user)."""
+    if not os.path.lexists(state_dir):
         return None
+    _check_owned(state_dir)
+    try:
+        fd = os.open(os.path.join(state_dir, STATE_FILE), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, encoding="utf-8") as f:
+        owner = os.fstat(f.fileno()).st_uid
+        if owner != os.getuid():
+            raise BeamClusterError(f"{os.path.join(state_dir, STATE_FILE)} belongs to uid "
+                                   f"{owner}, not to this user; not trusted")
+        try:
+            return BeamCluster(**json.load(f))
+        except (ValueError, TypeError):
+            return None
 
 
 @contextlib.contextmanager
@@ -367,9 +408,13 @@ def main(action: str, state_dir: str = DEFAULT_STATE_DIR, smoke_timeout: float =
             print(f"no Beam stack recorded in {state_dir}")
             return 0 if action == "stop" else 1
         if action == "stop":
+            running = any(_is_launcher(p) for p in (cluster.worker_pool_pid,
+                                                     cluster.job_service_pid))
             stop(cluster)
             print(f"stopped job service {cluster.job_endpoint} and worker pool "
-                  f"{cluster.worker_pool}")
+                  f"{cluster.worker_pool}" if running else
+                  f"the stack recorded in {state_dir} is not running (its processes are "
+                  f"gone); nothing signalled")
             return 0
         health_check(cluster, timeout=5)
         print("healthy\n" + describe(cluster))

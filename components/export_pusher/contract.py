@@ -8,6 +8,7 @@ TensorFlow) and must reach the parity gate's agreement.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from modules import tflite_variants
@@ -98,6 +99,16 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
     }
 
 
+def code_span(text: str) -> str:
+    """`text` as one Markdown code span, whatever backticks it holds (the fence is one backtick
+    longer than its longest run), so a name shows literally and cannot end the span and add
+    Markdown or HTML: 'a`b' -> ``a`b``."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def model_card(contract: Dict[str, Any]) -> str:
     """MODEL.md: the contract for people."""
     img, names = contract["image"], contract["class_names"]
@@ -105,7 +116,7 @@ def model_card(contract: Dict[str, Any]) -> str:
     lines: List[str] = [
         "# Model contract", "",
         f"Classes ({len(names)}), index order, also in `{LABELS_FILE}`: "
-        + ", ".join(f"{i} = `{n}`" for i, n in enumerate(names)) + ".", "",
+        + ", ".join(f"{i} = {code_span(n)}" for i, n in enumerate(names)) + ".", "",
         "## SavedModel (`saved_model/`)", "",
         "- Signature `serving_default`: input `examples`, `tf.string` `[batch]`: serialized "
         "`tf.Example` protos, each with the bytes feature `image` holding the image file's bytes "

@@ -308,7 +308,9 @@ PROFILE_DEFAULTS: Dict[str, Dict[str, Any]] = {
 def data_set_name(root: str) -> str:
     """The data root's folder name (`data/fashion_binary` -> `fashion_binary`): the default
     output root is outputs/<it>."""
-    name = os.path.basename(os.path.normpath(root.rstrip("/"))) or "data"
+    name = os.path.basename(os.path.normpath(root.rstrip("/")))
+    if name in ("", ".", ".."):  # '/', '.', '..': never outputs/ itself or the project
+        return "data"
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 

@@ -16,7 +16,7 @@ from pipeline.config.errors import ConfigError
 from pipeline.config.machines import check_machine
 from pipeline.config import schema as config_schema
 from pipeline.config.schema import PipelineConfig, abs_path
-from modules.class_names import shown
+from modules.class_names import name_problem, shown
 from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern_for_span,
                                   spans_on_disk)
 
@@ -28,6 +28,12 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
     bg = config.data.alpha_background
     if len(bg) != 3 or any(not (0.0 <= c <= 255.0) for c in bg):
         raise ConfigError(f"data.alpha_background: expected 3 RGB values in [0, 255], got {bg}")
+    for name in config.data.class_names:
+        problem = name_problem(name)
+        if problem:
+            raise ConfigError(f"data.class_names: class {name!r} has {problem}: labels.txt "
+                              f"holds one name per line and reports print them; rename its "
+                              f"folder (or the data.class_names entry)")
     if m.image_size < 32:
         raise ConfigError(f"model.image_size: VGG16 needs at least 32 pixels, got {m.image_size}")
     if not (0.0 <= m.dropout < 1.0):

@@ -67,3 +67,13 @@ def test_summary_line_and_model_card_section():
     assert "with `model_int8.tflite` on 60 image files of the `test` split" in card
     assert "## Checking your client" not in contract.model_card(
         contract.build(["a", "b"], 32, [255.0] * 3, {}, client_check=failed))
+
+
+def test_model_card_shows_each_class_name_literally_whatever_backticks_or_html_it_holds():
+    """A folder named 'a` <img src=x onerror=alert(1)> `b' must not end its code span and put
+    raw HTML into MODEL.md: the span's fence is longer than any backtick run in the name."""
+    evil = "a` <img src=x onerror=alert(1)> `b"
+    card = contract.model_card(contract.build([evil, "``x", "plain"], 32, [255.0] * 3, {}))
+    line = next(ln for ln in card.splitlines() if ln.startswith("Classes (3)"))
+    assert f"0 = ``{evil}``" in line and "1 = ``` ``x ```" in line and "2 = `plain`" in line
+    assert contract.code_span("`") == "`` ` ``"

@@ -4,6 +4,7 @@ and its listening sockets (from /proc): loopback only unless beam.portable.bind_
 otherwise."""
 import contextlib
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -313,6 +314,54 @@ def test_a_state_dir_of_another_user_is_refused(tmp_path, monkeypatch):
     with pytest.raises(bc.BeamClusterError, match="not to this user"):
         bc.start(str(tmp_path / "s"), smoke_timeout=0)
     assert not (tmp_path / "s" / bc.STATE_FILE).exists()
+
+
+def _planted_state(state_dir, worker_pool_pid, job_service_pid, endpoint="localhost:1"):
+    os.makedirs(state_dir, exist_ok=True)
+    with open(os.path.join(state_dir, bc.STATE_FILE), "w", encoding="utf-8") as f:
+        json.dump({"job_endpoint": endpoint, "worker_pool": "localhost:2",
+                   "staging_dir": os.path.join(state_dir, "staging"),
+                   "worker_pool_pid": worker_pool_pid, "job_service_pid": job_service_pid,
+                   "worker_pool_log": "x", "job_service_log": "y"}, f)
+
+
+def test_stop_and_status_refuse_a_state_dir_others_can_write_or_a_link(tmp_path, capsys):
+    """`stop` signals the process groups cluster.json names and `status` prints its job
+    endpoint: a state dir anyone can write (a planted /tmp/tfx-beam-cluster), or a link that
+    could be re-pointed after the check, is refused by every action, not only `start`."""
+    state = tmp_path / "shared"
+    _planted_state(str(state), 999999, 999998, endpoint="localhost:6666")
+    os.chmod(state, 0o777)
+    for action in ("status", "stop"):
+        assert bc.main(action, str(state)) == 1
+        err = capsys.readouterr().err
+        assert "writable by other users (mode 777)" in err and str(state) in err
+    os.chmod(state, 0o700)
+    link = tmp_path / "link"
+    link.symlink_to(state)
+    assert bc.main("status", str(link)) == 1
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert bc.main("stop", str(tmp_path / "never-made")) == 0  # nothing recorded: nothing to do
+
+
+def test_stop_never_signals_a_recorded_pid_that_is_not_the_stack(tmp_path, capsys):
+    """A pid in cluster.json that now belongs to another program (the stack died, the pid was
+    reused, or the file was forged) is left alone: only `pipeline.beam_launcher` processes are
+    signalled."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             start_new_session=True)
+    try:
+        state = tmp_path / "stack"
+        _planted_state(str(state), other.pid, other.pid)
+        assert bc.main("stop", str(state)) == 0
+        assert "is not running (its processes are gone); nothing signalled" in \
+            capsys.readouterr().out
+        time.sleep(0.5)
+        assert other.poll() is None, "stop killed a process that is not the Beam stack"
+        assert not bc._is_launcher(other.pid)
+    finally:
+        other.kill()
+        other.wait()
 
 
 # What `python -m pipeline run` does before running (pipeline/__main__.py), then a Beam job whose

@@ -277,3 +277,24 @@ def test_folders_no_split_reads_are_named_with_the_setting_for_a_val_folder(tmp_
     assert note.startswith("folder(s) no split reads, holding images: unlabelled/ (1 image "
                            "file(s)); the splits read test/*/*, train/*/*, val/*/*")
     assert "eval_pattern" not in note
+
+
+def test_a_class_folder_whose_name_breaks_labels_txt_is_a_config_error(tmp_path, image_helpers):
+    """labels.txt holds one name per line: a folder named 'cat\\ndog' would shift every later
+    index for a client reading it; ' cat' would be read back as 'cat'. Refused up front, the
+    folder named."""
+    for i, (bad, what) in enumerate((("cat\ndog", "U+000A"),
+                                     ("cat ", "leading or trailing white space"),
+                                     ("a\x1b[31mb", "U+001B"))):
+        root = tmp_path / str(i)
+        image_helpers.png_tree(root, (bad, "zebra"), per_class=3)
+        with pytest.raises(ConfigError) as e:
+            load_config(overrides=[f"data.root={root}"])
+        assert f"data.class_names: class {bad!r} has" in str(e.value) and what in str(e.value)
+        assert "rename its folder" in str(e.value)
+
+
+def test_a_root_named_dot_or_slash_never_puts_outputs_in_outputs_or_the_project():
+    from pipeline.config.schema import data_set_name
+    assert data_set_name("/") == data_set_name(".") == data_set_name("..") == "data"
+    assert data_set_name("/x/my photos/") == "my_photos"
