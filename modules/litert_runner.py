@@ -38,8 +38,9 @@ def preprocess(path, height, width, background=(255.0, 255.0, 255.0)):
 
     Decode (PNG/JPEG/GIF first frame/BMP, EXIF orientation not applied), convert to RGB
     (grayscale repeated, palette expanded, 16-bit reduced to its high byte (v >> 8, as
-    libpng's strip_16), alpha composited over `background` (RGB, the contract's colour); GIF
-    transparency is ignored), then resize to height x width with bilinear interpolation with
+    libpng's strip_16), alpha composited over `background` (RGB, the contract's colour), but a
+    GIF's transparent pixels black (0, 0, 0) and a 32-bit BMP's fourth byte ignored, as
+    TensorFlow decodes them), then resize to height x width with bilinear interpolation with
     antialiasing (Pillow's BILINEAR on float channels equals TensorFlow's
     `tf.image.resize(..., 'bilinear', antialias=True)`); the aspect ratio is not kept.
     """
@@ -59,9 +60,13 @@ def to_rgb_array(img, background=(255.0, 255.0, 255.0)):
         # TensorFlow's decode_png(dtype=uint8) keeps the high byte (v >> 8), not v / 257.
         gray = np.right_shift(np.clip(np.asarray(img, np.int64), 0, 65535), 8)
         return np.repeat(gray.astype(np.float32)[..., None], 3, axis=-1)
-    # TensorFlow's GIF decoder returns RGB only: a GIF's transparent colour is used as is.
-    has_alpha = img.format != "GIF" and (img.mode in ("RGBA", "LA", "PA") or (
-        img.mode == "P" and "transparency" in img.info))
+    if img.format == "BMP":  # a 32-bit BMP's fourth byte is ignored, as TensorFlow is told to
+        return np.asarray(img.convert("RGB"), np.float32)
+    if img.format == "GIF":  # TensorFlow's GIF decoder leaves transparent pixels black
+        rgba = np.asarray(img.convert("RGBA"), np.float32)
+        return np.where(rgba[..., 3:4] == 0, 0.0, rgba[..., :3]).astype(np.float32)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (
+        img.mode == "P" and "transparency" in img.info)
     if has_alpha:
         rgba = np.asarray(img.convert("RGBA"), np.float32)
         alpha = rgba[..., 3:4] / 255.0

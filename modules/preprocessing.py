@@ -21,12 +21,15 @@ def decode_rgb(encoded: tf.Tensor, background: Sequence[float] = WHITE) -> tf.Te
 
     Grayscale is repeated to RGB, 16-bit reduced to 8-bit by its high byte (v >> 8), palette expanded;
     alpha (RGBA, grayscale + alpha, palette transparency) is composited over `background`:
-    rgb * a + background * (1 - a), a = alpha / 255. GIF decodes to RGB (its transparency is
-    not used); only the first frame of an animation is read.
+    rgb * a + background * (1 - a), a = alpha / 255. GIF decodes to RGB: TensorFlow's decoder
+    leaves a GIF's transparent pixels black (0, 0, 0); only the first frame of an animation is
+    read. A 32-bit BMP's fourth byte is ignored (read as RGB, as Pillow and most viewers read
+    it): it is often padding, 0 everywhere, which as alpha would turn the image white.
     """
     image = tf.cast(tf.io.decode_image(encoded, channels=0, dtype=tf.uint8,
                                        expand_animations=False), tf.float32)
     bg = tf.constant(list(background), tf.float32)
+    is_bmp = tf.equal(tf.strings.substr(encoded, 0, 2), b"BM")
 
     def over_background(rgb, alpha):
         alpha = alpha / 255.0
@@ -42,7 +45,8 @@ def decode_rgb(encoded: tf.Tensor, background: Sequence[float] = WHITE) -> tf.Te
         return image[..., :3]
 
     def rgba():
-        return over_background(image[..., :3], image[..., 3:4])
+        return tf.cond(is_bmp, lambda: image[..., :3],
+                       lambda: over_background(image[..., :3], image[..., 3:4]))
 
     channels = tf.shape(image)[-1]
     out = tf.switch_case(channels - 1, [gray, gray_alpha, rgb, rgba])

@@ -284,9 +284,10 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.predict import PredictError, format_predictions, predict
     config = load_config(args.config, args.profile, args.overrides, check_paths=False)
     skipped: list = []
+    notes: list = []
     try:
         model_path, predictions, problems = predict(args.images, args.model, config.serving_dir,
-                                                    config.export.litert_python, skipped)
+                                                    config.export.litert_python, skipped, notes)
     except PredictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -298,6 +299,8 @@ def _predict(args: argparse.Namespace) -> int:
     from pipeline.data_layout import rotated_by_exif
     for note in rotated_by_exif("", {"images": [p.path for p in predictions]}):
         print(f"note: {note}", file=sys.stderr)  # phone photos stored sideways
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     if skipped:
         print(f"note: skipped {len(skipped)} file(s) without an image extension in the folder(s): "
               + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""), file=sys.stderr)

@@ -382,39 +382,54 @@ def _tensorflow_format(path: str) -> bool:
         return False
 
 
-def animated_gifs(root: str, files: Dict[str, List[str]]) -> List[str]:
-    """At most one note: the animated GIFs of `files` (relative to `root`), of which only the
-    first frame is trained on and served. Opens the GIFs only, reading up to their 2nd frame."""
+def gif_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
+    """At most two notes on the GIFs of `files` (relative to `root`): animated ones, of which
+    only the first frame is trained on and served, and ones with a transparent colour, whose
+    transparent pixels TensorFlow's decoder leaves black instead of `data.alpha_background`.
+    Opens the GIFs only, reading up to their 2nd frame."""
     from PIL import Image
-    animated = []
+    animated, transparent = [], []
     for paths in files.values():
         for rel in paths:
             if not rel.lower().endswith(".gif"):
                 continue
             try:
                 with Image.open(os.path.join(root, rel)) as img:
+                    if "transparency" in img.info:
+                        transparent.append(rel)
                     if getattr(img, "is_animated", False):
                         animated.append(rel)
             except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
                 continue
-    if not animated:
-        return []
-    return [f"{len(animated)} animated GIF(s): only the first frame is trained on (and read by "
-            f"the exported model): " + ", ".join(animated[:5])
-            + (" ..." if len(animated) > 5 else "")]
+
+    def listed(paths: List[str]) -> str:
+        return ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
+    notes = []
+    if animated:
+        notes.append(f"{len(animated)} animated GIF(s): only the first frame is trained on (and "
+                     f"read by the exported model): {listed(animated)}")
+    if transparent:
+        notes.append(f"{len(transparent)} GIF(s) with a transparent colour: TensorFlow reads "
+                     f"their transparent pixels as black (0, 0, 0), in training and in the "
+                     f"exported model, not as data.alpha_background; convert them to PNG to "
+                     f"keep the transparency: {listed(transparent)}")
+    return notes
 
 
 VALIDATION_FOLDER_NAMES = ("val", "valid", "validation", "dev")  # common names for validation
+SPLIT_FOLDER_NAMES = ("train", "eval", "test", *VALIDATION_FOLDER_NAMES)
 UNREAD_WALK_LIMIT = 100_000  # files looked at in all unread folders, at most
 
 
 def unread_folders(root: str, layout: SplitLayout) -> List[str]:
-    """At most one note: top-level folders of `root` that no split pattern reads and that hold
-    image files (a `val/` beside `train/` and `test/`, a Kaggle-style unlabelled `test/`), with
-    their image counts; for a folder named like a validation split, the setting that reads it."""
+    """At most two notes on top-level folders of `root` that no split pattern reads: those
+    holding image files (a `val/` beside `train/` and `test/`, a Kaggle-style unlabelled
+    `test/`), with their image counts and, for a folder named like a validation split, the
+    setting that reads it; and folders named like a split that hold no image file (a `test/`
+    whose class folders are still empty: the held-out split is then another folder)."""
     firsts = {re.sub(r"\{[^}]*\}", "*", pattern.split("/")[0])
               for pattern in layout.patterns.values() if pattern}
-    unread, seen, cut = {}, 0, False
+    unread, seen, cut, empty = {}, 0, False, []
     for entry in sorted(os.listdir(root)):
         path = os.path.join(root, entry)
         if (entry.startswith(".") or not os.path.isdir(path)
@@ -430,10 +445,18 @@ def unread_folders(root: str, layout: SplitLayout) -> List[str]:
                 break
         if count:
             unread[entry] = f"{'at least ' if cut else ''}{count}"
+        elif not cut and entry.lower() in SPLIT_FOLDER_NAMES:
+            empty.append(entry)
         if cut:
             break
+    notes = []
+    if empty:  # e.g. test/<class>/ folders made, images not copied yet: eval/ is held out
+        test = layout.patterns.get(roles.TEST)
+        notes.append(f"folder(s) named like a split but holding no image file: "
+                     f"{', '.join(f'{name}/' for name in empty)}; no split reads them"
+                     + (f" (the held-out test split is {test})" if test else ""))
     if not unread:
-        return []
+        return notes
     note = ("folder(s) no split reads, holding images: "
             + ", ".join(f"{name}/ ({n} image file(s))" for name, n in unread.items())
             + f"; the splits read {', '.join(sorted(set(layout.patterns.values())))}")
@@ -441,7 +464,7 @@ def unread_folders(root: str, layout: SplitLayout) -> List[str]:
     if validation and roles.TEST in layout.patterns and layout.validation_fraction:
         note += (f"; to validate on {validation[0]}/ instead of a part carved from train, "
                  f"--set 'data.eval_pattern={validation[0]}/*/*'")
-    return [note]
+    return notes + [note]
 
 
 UPSCALE_FACTOR = 2  # images this many times smaller than the model input get a note

@@ -5,7 +5,8 @@ still classified.
 A version directory (or a SavedModel directory) is called through its `serving_default`
 signature with each file's bytes in a tf.Example (the Transform graph inside decodes and resizes);
 a `.tflite` runs in standalone LiteRT (.venv-litert), the file decoded and resized there following
-the pushed contract (MODEL.md). Class names come from the version's labels.txt.
+the pushed contract (MODEL.md). Class names come from the version's report.json (else
+labels.txt).
 """
 from __future__ import annotations
 
@@ -81,15 +82,32 @@ def resolve_model(model: Optional[str], serving_dir: str) -> Tuple[str, str, str
     raise PredictError(f"model {path}: no saved_model.pb in it or in its saved_model/ folder")
 
 
-def class_names_for(home: str, num_classes: int) -> List[str]:
+def class_names_for(home: str, num_classes: int, notes: Optional[List[str]] = None
+                    ) -> List[str]:
+    """The version's class names in index order: report.json's `contract.class_names` (exact
+    JSON), else labels.txt (one per line). Neither holding `num_classes` names: '#0', '#1', ...
+    (never bare numbers, which could be read as class names) and a line in `notes` saying so."""
+    try:
+        with open(os.path.join(home, REPORT_FILE), encoding="utf-8") as f:
+            names = list(json.load(f)["contract"]["class_names"])
+        if len(names) == num_classes and all(isinstance(n, str) for n in names):
+            return names
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     labels = os.path.join(home, LABELS_FILE)
-    names: List[str] = []
+    names = []
     if os.path.isfile(labels):
         with open(labels, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-    if len(names) != num_classes:
-        names = [str(i) for i in range(num_classes)]
-    return names
+            names = [line.rstrip("\r\n") for line in f if line.strip()]
+    if len(names) == num_classes:
+        return names
+    if notes is not None:
+        notes.append(f"no class names for this model's {num_classes} outputs in {home} "
+                     f"({REPORT_FILE} or {LABELS_FILE}"
+                     + (f": {LABELS_FILE} has {len(names)} line(s)" if names else "")
+                     + "): classes are shown as their index, #0 to "
+                     f"#{num_classes - 1}")
+    return [f"#{i}" for i in range(num_classes)]
 
 
 def background_for(home: str) -> List[float]:
@@ -194,11 +212,12 @@ def tflite_probabilities(tflite_path: str, paths: Sequence[str], background: Seq
 
 
 def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
-            litert_python: str = "", skipped: Optional[List[str]] = None
-            ) -> Tuple[str, List[Prediction], List[str]]:
+            litert_python: str = "", skipped: Optional[List[str]] = None,
+            notes: Optional[List[str]] = None) -> Tuple[str, List[Prediction], List[str]]:
     """(the model path used, one Prediction per usable image, one problem line per image that
     cannot be read). `paths` may hold folders (their images, recursively; files there without
-    an image extension are listed in `skipped`, not classified)."""
+    an image extension are listed in `skipped`, not classified); `notes` gets a line when the
+    model's class names cannot be found (`class_names_for`)."""
     kind, model_path, home = resolve_model(model, serving_dir)
     empty: List[str] = []
     images = expand_paths(paths, skipped, empty)
@@ -211,7 +230,7 @@ def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
     else:
         probs = tflite_probabilities(model_path, paths, background_for(home), litert_python)
     per_class = metrics.class_probabilities(probs)
-    names = class_names_for(home, per_class.shape[-1])
+    names = class_names_for(home, per_class.shape[-1], notes)
     predicted = metrics.predicted_class(probs)
     return model_path, [Prediction(p, names[int(c)], float(per_class[i, int(c)]),
                                    [float(v) for v in per_class[i]])

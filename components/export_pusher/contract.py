@@ -35,8 +35,9 @@ DECODE = ("the image file as stored: PNG, JPEG, GIF (first frame) or BMP; EXIF o
 def alpha_rule(background: Sequence[float]) -> str:
     bg = ", ".join(f"{c:g}" for c in background)
     return (f"transparency (RGBA, grayscale + alpha, palette transparency) is composited over "
-            f"RGB ({bg}): rgb * a + ({bg}) * (1 - a), with a = alpha / 255; GIF transparency is "
-            f"not used")
+            f"RGB ({bg}): rgb * a + ({bg}) * (1 - a), with a = alpha / 255; but a GIF's "
+            f"transparent pixels are black (0, 0, 0), as TensorFlow's GIF decoder leaves them, "
+            f"and a 32-bit BMP's fourth byte is ignored (read as RGB)")
 
 
 def output_meaning(class_names: Sequence[str]) -> str:

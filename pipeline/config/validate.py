@@ -4,6 +4,7 @@ disk (every configured class has images in every split). Never changes the confi
 from __future__ import annotations
 
 import os
+import unicodedata
 from typing import Dict, List, Optional
 
 from modules import tflite_variants, tuner_strategies
@@ -321,7 +322,8 @@ def _split_counts(config: PipelineConfig, files: Dict[str, List[str]]) -> Dict[s
 
 def config_notes(config: PipelineConfig) -> List[str]:
     """Notes on the config itself: a default output root moved off another data set's
-    (output_owner), class names differing only in letter case, and settings that are valid
+    (output_owner), class names that look the same (Unicode forms) or differ only in letter
+    case, and settings that are valid
     together but work against each other; `validate` prints them and the run logs them as
     warnings (through `data_notes`)."""
     from pipeline.config.output_owner import shared_root_note
@@ -329,8 +331,18 @@ def config_notes(config: PipelineConfig) -> List[str]:
     notes = [] if config.output.root else shared_root_note(
         config.default_output_base, config.output_root, config.data_root,
         str(config_schema.REPO_ROOT))
+    by_form: Dict[str, List[str]] = {}
+    for name in config.data.class_names:  # 'café' typed (NFC) and from macOS (NFD) look alike
+        by_form.setdefault(unicodedata.normalize("NFC", name), []).append(name)
+    lookalikes = [names for names in by_form.values() if len(names) > 1]
+    if lookalikes:
+        notes.append("classes whose names look the same, written with other Unicode code "
+                     "points (NFC and NFD forms): " + "; ".join(
+                         " and ".join(ascii(n) for n in names) for names in lookalikes)
+                     + ": each is its own class here, but every report shows them alike; "
+                     "merge their folders if they are one class")
     by_case: Dict[str, List[str]] = {}
-    for name in config.data.class_names:
+    for name in by_form:
         by_case.setdefault(name.casefold(), []).append(name)
     twins = [names for names in by_case.values() if len(names) > 1]
     if twins:
@@ -348,7 +360,7 @@ def config_notes(config: PipelineConfig) -> List[str]:
 
 def data_notes(config: PipelineConfig) -> List[str]:
     """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert and
-    empty files, EXIF-rotated JPEGs, animated GIFs, upscaled images, folders no split reads;
+    empty files, EXIF-rotated JPEGs, animated or transparent GIFs, upscaled images, folders no split reads;
     none for a remote root) for a config that passed `validate`: the run logs them as warnings
     before any work."""
     if is_uri(config.data_root):
@@ -361,14 +373,14 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                  files: Dict[str, List[str]]) -> List[str]:
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
-    convert (empty files too), EXIF-rotated JPEGs, animated GIFs, images much smaller than the
+    convert (empty files too), EXIF-rotated JPEGs, animated or transparent GIFs, images much smaller than the
     model's input, folders of images no split reads."""
     return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
-            + data_layout.animated_gifs(config.data_root, files)
+            + data_layout.gif_notes(config.data_root, files)
             + data_layout.upscaled(config.data_root, files, config.model.image_size)
             + data_layout.unread_folders(config.data_root, config.split_layout))
 

@@ -3,8 +3,9 @@
 - a model LiteRT cannot load (a corrupted file) is a result with the runtime's error, not a crash;
 - a missing LiteRT environment is one error naming how to build it;
 - the runner's contract preprocessing (Pillow, in the LiteRT env) gives the Transform's pixels for
-  PNG (RGB, RGBA, grayscale + alpha, palette + transparency, 16-bit), GIF and BMP exactly and for
-  JPEG within a few levels: serving clients and the Transform see the same image.
+  PNG (RGB, RGBA, grayscale + alpha, palette + transparency, 16-bit), GIF (with a transparent
+  colour too) and BMP (32-bit too) exactly and for JPEG within a few levels: serving clients and
+  the Transform see the same image.
 """
 import json
 import subprocess
@@ -65,6 +66,13 @@ def _save(img: Image.Image, path, fmt):
     return str(path)
 
 
+def _transparent_gif(rgb, path):
+    img = Image.fromarray(rgb).convert("P")
+    used = int(np.bincount(np.asarray(img).ravel()).argmax())  # the most frequent index
+    img.save(path, format="GIF", transparency=used)
+    return str(path)
+
+
 def test_contract_preprocessing_in_the_litert_env_equals_the_transform(tmp_path,
                                                                         image_helpers):
     rng = np.random.default_rng(1)
@@ -81,6 +89,10 @@ def test_contract_preprocessing_in_the_litert_env_equals_the_transform(tmp_path,
         "small_gray.png": _save(Image.fromarray(rgb[:20, :20, 0]), tmp_path / "g.png", "PNG"),
         "gif": _save(Image.fromarray(rgb).convert("P"), tmp_path / "a.gif", "GIF"),
         "bmp": _save(Image.fromarray(rgb), tmp_path / "a.bmp", "BMP"),
+        # 32-bit BMP: its fourth byte (here alpha, 0 in places) is ignored by both
+        "rgba.bmp": _save(rgba, tmp_path / "rgba.bmp", "BMP"),
+        # a transparent colour: TensorFlow leaves those pixels black, and so must the client
+        "transparent.gif": _transparent_gif(rgb, tmp_path / "t.gif"),
         # high and low bytes vary independently: v >> 8 and round(v / 257) differ on many pixels
         "16bit.png": _save(Image.fromarray(alpha.astype(np.uint16) * 256
                                            + rng.integers(0, 256, alpha.shape).astype(np.uint16)),

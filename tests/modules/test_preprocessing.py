@@ -194,3 +194,25 @@ def test_decode_and_resize_cmyk_jpeg_gives_rgb_like_pillow(image_helpers):
     assert out.shape == (32, 32, 3)
     assert np.abs(out - expected).mean() < 2.0
     assert np.abs(out - rgb.astype(np.float32)).mean() < 8.0  # and it is still the picture
+
+
+def test_a_32_bit_bmp_is_read_as_rgb_and_a_gifs_transparent_pixels_are_black(image_helpers):
+    """What the contract says and every Pillow client does (modules/litert_runner): a 32-bit
+    BMP's fourth byte is ignored (as padding it is often 0 everywhere: as alpha the image would
+    turn white), and a GIF's transparent colour is black, as TensorFlow's GIF decoder leaves it
+    (nothing can composite it: the decoder returns no alpha)."""
+    rgb = image_helpers.asymmetric_rgb(32)
+    padded = np.concatenate([rgb, np.zeros((32, 32, 1), np.uint8)], axis=-1)  # X8R8G8B8, X = 0
+    buf = io.BytesIO()
+    Image.fromarray(padded, "RGBA").save(buf, format="BMP")
+    np.testing.assert_allclose(decode_and_resize(tf.constant(buf.getvalue()), 32).numpy(),
+                               rgb.astype(np.float32), atol=1e-3)
+    palette = Image.fromarray(rgb).convert("P")
+    index = np.asarray(palette)
+    clear = int(index[0, 0])
+    buf = io.BytesIO()
+    palette.save(buf, format="GIF", transparency=clear)
+    out = decode_and_resize(tf.constant(buf.getvalue()), 32).numpy()
+    colours = np.asarray(palette.convert("RGB"), np.float32)
+    np.testing.assert_allclose(out[index == clear], 0.0, atol=1e-3)
+    np.testing.assert_allclose(out[index != clear], colours[index != clear], atol=1e-3)

@@ -732,3 +732,17 @@ def test_classes_differing_only_in_case_get_a_note(tmp_path):
               if "letter case" in n]
     assert note.startswith("classes differing only in letter case: 'Bag' and 'bag': each is "
                            "its own class here"), note
+
+
+def test_classes_whose_names_look_the_same_in_other_unicode_forms_get_a_note(tmp_path):
+    """'café' typed (NFC) and copied from macOS (NFD) are two folders that every report shows
+    alike: a note names them by code point."""
+    import unicodedata
+
+    from pipeline.config.validate import config_notes
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    _tree(tmp_path, (nfc, nfd, "tea"), files=[f"{i}.png" for i in range(30)])
+    notes = config_notes(load_config(overrides=[f"data.root={tmp_path}"]))
+    [note] = [n for n in notes if "look the same" in n]
+    assert "(NFC and NFD forms): 'cafe\\u0301' and 'caf\\xe9': each is its own class" in note
+    assert not [n for n in notes if "letter case" in n]

@@ -115,7 +115,7 @@ def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
     assert not [n for n in data_notes(config) if "EXIF" in n]
 
 
-def test_empty_files_and_animated_gifs_are_named(tmp_path):
+def test_empty_files_and_animated_or_transparent_gifs_are_named(tmp_path):
     """A 0-byte file is quarantined and an animated GIF read as its first frame: validate and
     the run's notes say so up front (a one-frame GIF and the other files are not named); empty
     files above data.max_quarantine_fraction are a config error, as undecodable formats."""
@@ -139,6 +139,16 @@ def test_empty_files_and_animated_gifs_are_named(tmp_path):
     [animated] = [n for n in notes if "animated" in n]
     assert animated.startswith("1 animated GIF(s): only the first frame is trained on")
     assert animated.endswith(": train/cat/moving.gif")
+    assert not [n for n in notes if "transparent colour" in n]
+    palette = frames[1].convert("P")
+    palette.save(tmp_path / "eval" / "cat" / "clear.gif",
+                 transparency=int(np.asarray(palette)[0, 0]))
+    [clear] = [n for n in data_notes(config) if "transparent colour" in n]
+    assert clear == ("1 GIF(s) with a transparent colour: TensorFlow reads their transparent "
+                     "pixels as black (0, 0, 0), in training and in the exported model, not as "
+                     "data.alpha_background; convert them to PNG to keep the transparency: "
+                     "eval/cat/clear.gif")
+    (tmp_path / "eval" / "cat" / "clear.gif").unlink()
     (tmp_path / "train" / "cat" / "moving.gif").unlink()
     (tmp_path / "eval" / "dog" / "empty.png").unlink()
     assert not [n for n in data_notes(config) if "animated" in n or "0-byte" in n]
@@ -277,6 +287,27 @@ def test_folders_no_split_reads_are_named_with_the_setting_for_a_val_folder(tmp_
     assert note.startswith("folder(s) no split reads, holding images: unlabelled/ (1 image "
                            "file(s)); the splits read test/*/*, train/*/*, val/*/*")
     assert "eval_pattern" not in note
+
+
+def test_a_test_folder_without_images_is_named_with_the_split_held_out_instead(
+        tmp_path, image_helpers):
+    """test/<class>/ folders made but not filled yet: test/ matches nothing, so eval/ is the
+    held-out split; a note says so instead of saying nothing. Filled, test/ is read: no note."""
+    import shutil
+
+    from pipeline.config.validate import data_notes
+    image_helpers.png_tree(tmp_path, ("cat", "dog"), splits=("train", "eval"))
+    for name in ("cat", "dog"):
+        (tmp_path / "test" / name).mkdir(parents=True)
+    notes = data_notes(load_config(overrides=[f"data.root={tmp_path}"]))
+    assert ("folder(s) named like a split but holding no image file: test/; no split reads "
+            "them (the held-out test split is eval/*/*)") in notes
+    for name in ("cat", "dog"):
+        for i in range(3):
+            shutil.copy(tmp_path / "eval" / name / f"{i}.png", tmp_path / "test" / name)
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    assert config.split_layout.patterns["test"] == "test/*/*"
+    assert not [n for n in data_notes(config) if "named like a split" in n]
 
 
 def test_a_class_folder_whose_name_breaks_labels_txt_is_a_config_error(tmp_path, image_helpers):

@@ -57,3 +57,21 @@ def test_an_empty_file_is_named_as_the_run_names_it(tmp_path):
     empty = tmp_path / "zero.png"
     empty.write_bytes(b"")
     assert check_images([str(empty), good]) == ([good], [f"image {empty}: empty file"])
+
+
+def test_class_names_come_from_the_report_then_labels_txt_and_never_as_bare_numbers(tmp_path):
+    """report.json's contract names the classes exactly; labels.txt is the fallback; with
+    neither holding as many names as the model has outputs, '#i' (a class may be named '1')
+    and a note saying so."""
+    import json
+
+    from pipeline.predict import class_names_for
+    (tmp_path / "labels.txt").write_text("10\n2\n")
+    assert class_names_for(str(tmp_path), 2) == ["10", "2"]
+    (tmp_path / "report.json").write_text(json.dumps({"contract": {"class_names": ["1", "0"]}}))
+    assert class_names_for(str(tmp_path), 2) == ["1", "0"]  # the report wins
+    notes = []
+    assert class_names_for(str(tmp_path), 3, notes) == ["#0", "#1", "#2"]
+    assert notes == [f"no class names for this model's 3 outputs in {tmp_path} (report.json or "
+                     f"labels.txt: labels.txt has 2 line(s)): classes are shown as their index, "
+                     f"#0 to #2"]
