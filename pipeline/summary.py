@@ -56,14 +56,35 @@ def _str_prop(artifact, key: str) -> Optional[str]:
     return artifact.custom_properties[key].string_value
 
 
+def _pushed_model_for(store, blessing) -> Tuple[Any, bool]:
+    """(the PushedModel of the newest finished ExportPusher execution that read `blessing`, or
+    None; whether any ExportPusher execution read it at all)."""
+    from pipeline.lineage import finished
+    from pipeline.resolvers import output_artifact_ids
+    ids = sorted({e.execution_id for e in store.get_events_by_artifact_ids([blessing.id])
+                  if e.type == metadata_store_pb2.Event.INPUT})
+    executions = store.get_executions_by_id(ids) if ids else []
+    pusher_types = {t.id for t in store.get_execution_types()
+                    if t.name.split(".")[-1] == "ExportPusher"}
+    pushers = [e for e in executions if e.type_id in pusher_types]
+    done = finished(pushers)
+    if not done:
+        return None, bool(pushers)
+    outputs = output_artifact_ids(store, max(done, key=lambda e: e.id).id, "pushed_model")
+    return (store.get_artifacts_by_id(outputs[-1:])[0] if outputs else None), True
+
+
 def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
     """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
     and its artifact sizes."""
     store = open_store(metadata_path)
     evaluation, blessing, evaluator_state = _finished_evaluator_outputs(store)
     # ExportPusher runs only for a blessed model (tfx.dsl.Cond): when the latest model is not
-    # blessed, the latest PushedModel is an earlier run's and this run pushed nothing.
-    pushed = _latest(store, "PushedModel") if _int_prop(blessing, "blessed") else None
+    # blessed, this run pushed nothing. Else the push is the one of the ExportPusher that read
+    # this blessing (never the newest PushedModel: a push killed half-way left an earlier
+    # run's as the newest).
+    pushed, push_started = (_pushed_model_for(store, blessing) if _int_prop(blessing, "blessed")
+                            else (None, False))
     summary: Dict[str, Any] = {
         "blessed": bool(_int_prop(blessing, "blessed")),
         "metrics": {},
@@ -73,6 +94,8 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
         metadata_store_pb2.Execution.CACHED,
         "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
+        # an ExportPusher read this blessing but none finished (killed, interrupted, failed)
+        "push_unfinished": push_started and pushed is None,
     }
     if evaluation:
         from components import tfma_gates
@@ -209,6 +232,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
     elif summary["pushed"]:  # recorded in MLMD, but its version directory is gone
         lines.append(f"pushed to {summary['pushed_destination']}, which no longer holds a "
                      f"report.json (removed or moved after the push?)")
+    elif summary["blessed"] and summary.get("push_unfinished"):
+        lines.append("nothing pushed although the model is blessed: its push did not finish "
+                     "(the run was interrupted, killed or failed during ExportPusher; the next "
+                     "run pushes it); the previously pushed versions are unchanged")
     elif summary["blessed"]:
         lines.append("nothing pushed although the model is blessed: see the ExportPusher's "
                      "lines in the full log; the previously pushed versions are unchanged")

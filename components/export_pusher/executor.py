@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -110,8 +109,7 @@ class Executor(pusher_executor.Executor):
         removed = versioning.remove_incomplete(serving_dir)
         if removed:
             logging.warning("ExportPusher: removed interrupted pushes %s", removed)
-        version = versioning.next_version(serving_dir)
-        staging = versioning.make_staging_dir(serving_dir, version)
+        version, staging = versioning.reserve_version(serving_dir)
         try:
             report = self._build_version(staging, model_path, model_uri, input_dict,
                                          exec_properties)
@@ -121,7 +119,7 @@ class Executor(pusher_executor.Executor):
             write_report_json(report, os.path.join(staging, REPORT_FILE))
             final = versioning.publish(staging, serving_dir, version)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            versioning.discard(staging)
             raise
         io_utils.copy_file(os.path.join(final, REPORT_FILE),
                            os.path.join(model_push.uri, REPORT_FILE), overwrite=True)

@@ -1,18 +1,20 @@
 """Versioned, atomic model directories: `<serving_dir>/<version>/` appears complete or not at all.
 
-A version is built in `<serving_dir>/.incomplete-<version>-<random>/` and moved into place with one
-`os.rename` (atomic on a POSIX filesystem). Leftover `.incomplete-*` folders from a killed run are
-never served and are removed by the next push. A published version is readable by every user
+A version is built in `<serving_dir>/.incomplete-<version>/` (its creation reserves the version)
+and moved into place with one `os.rename` (atomic on a POSIX filesystem). The building process
+holds an flock on that directory, so leftovers of a killed push (no holder) are removed by the
+next push while a push in progress from another output root sharing the serving dir is left
+alone; `.incomplete-*` folders are never served. A published version is readable by every user
 (directories 0755, files 0644, whatever the umask), so a serving process running as another user
 can load it.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-import tempfile
 import time
-from typing import List
+from typing import Dict, List, Tuple
 
 INCOMPLETE_PREFIX = ".incomplete-"
 
@@ -26,26 +28,93 @@ def list_versions(serving_dir: str) -> List[int]:
 
 
 def next_version(serving_dir: str) -> int:
-    """A version greater than every existing one: the Unix time in seconds when that is larger."""
-    versions = list_versions(serving_dir)
-    return max(int(time.time()), (versions[-1] + 1) if versions else 0)
+    """A version greater than every existing one and every one a push in progress has reserved
+    (`.incomplete-<version>`): the Unix time in seconds when that is larger."""
+    versions = list_versions(serving_dir) + _staged_versions(serving_dir)
+    return max(int(time.time()), max(versions) + 1 if versions else 0)
+
+
+def _staged_versions(serving_dir: str) -> List[int]:
+    if not os.path.isdir(serving_dir):
+        return []
+    found = []
+    for name in os.listdir(serving_dir):
+        digits = name[len(INCOMPLETE_PREFIX):].split("-")[0]
+        if name.startswith(INCOMPLETE_PREFIX) and digits.isdigit():
+            found.append(int(digits))
+    return found
+
+
+# Staging dirs this process is building, each held by an exclusive flock on its directory (the
+# lock goes with the process: a killed push leaves a staging dir no one holds).
+_HELD: Dict[str, int] = {}
 
 
 def remove_incomplete(serving_dir: str) -> List[str]:
-    """Deletes leftovers of interrupted pushes; returns their names."""
+    """Deletes leftovers of interrupted pushes (staging dirs no live process holds); returns
+    their names. A staging dir another push is building (another output root sharing this
+    `serving_dir`) is left alone."""
     if not os.path.isdir(serving_dir):
         return []
     removed = []
-    for name in os.listdir(serving_dir):
-        if name.startswith(INCOMPLETE_PREFIX):
-            shutil.rmtree(os.path.join(serving_dir, name), ignore_errors=True)
-            removed.append(name)
+    for name in sorted(os.listdir(serving_dir)):
+        path = os.path.join(serving_dir, name)
+        if not name.startswith(INCOMPLETE_PREFIX) or path in _HELD:
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a push in progress
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed.append(name)
     return removed
 
 
 def make_staging_dir(serving_dir: str, version: int) -> str:
+    """Creates and holds `<serving_dir>/.incomplete-<version>` (mode 0700; FileExistsError when
+    another push has reserved that version). Released by `publish` or `discard`."""
     os.makedirs(serving_dir, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"{INCOMPLETE_PREFIX}{version}-", dir=serving_dir)
+    path = os.path.join(serving_dir, f"{INCOMPLETE_PREFIX}{version}")
+    os.mkdir(path, 0o700)
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD[path] = fd
+    return path
+
+
+def reserve_version(serving_dir: str, attempts: int = 100) -> Tuple[int, str]:
+    """(version, its held staging dir): the next version no published version and no push in
+    progress has, reserved atomically (two pushes into one serving dir in the same second get
+    two versions)."""
+    version = next_version(serving_dir)
+    for _ in range(attempts):
+        try:
+            return version, make_staging_dir(serving_dir, version)
+        except FileExistsError:
+            version = max(version + 1, next_version(serving_dir))
+    raise RuntimeError(f"could not reserve a model version in {serving_dir} "
+                       f"after {attempts} attempts")
+
+
+def release(staging_dir: str) -> None:
+    """Lets go of a staging dir made by `make_staging_dir` (after publish or removal)."""
+    fd = _HELD.pop(staging_dir, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def discard(staging_dir: str) -> None:
+    """Removes a staging dir this process made (a failed push), then releases it."""
+    shutil.rmtree(staging_dir, ignore_errors=True)
+    release(staging_dir)
 
 
 def publish(staging_dir: str, serving_dir: str, version: int) -> str:
@@ -56,6 +125,7 @@ def publish(staging_dir: str, serving_dir: str, version: int) -> str:
     make_world_readable(staging_dir)
     _fsync_tree(staging_dir)
     os.rename(staging_dir, final)
+    release(staging_dir)
     _fsync_dir(serving_dir)
     return final
 

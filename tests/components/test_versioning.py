@@ -10,13 +10,16 @@ from components.export_pusher.versioning import (INCOMPLETE_PREFIX, list_version
                                                  remove_incomplete)
 
 
-def _stage(serving, version, files=None):
+def _stage(serving, version, files=None, held=True):
+    """A staging dir with files; `held=False`: as a killed push leaves it (no holder)."""
     staging = make_staging_dir(str(serving), version)
     for name, text in (files or {"saved_model/saved_model.pb": "pb", "report.json": "{}"}).items():
         path = os.path.join(staging, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
+    if not held:
+        versioning.release(staging)
     return staging
 
 
@@ -49,7 +52,7 @@ def test_next_version_without_versions_is_unix_time(tmp_path):
 def test_staging_dir_is_hidden_and_not_a_version(tmp_path):
     staging = _stage(tmp_path / "serving", 42)
     assert os.path.dirname(staging) == str(tmp_path / "serving")
-    assert os.path.basename(staging).startswith(f"{INCOMPLETE_PREFIX}42-")
+    assert os.path.basename(staging) == f"{INCOMPLETE_PREFIX}42"
     assert list_versions(str(tmp_path / "serving")) == []
 
 
@@ -90,6 +93,7 @@ def test_publish_failing_rename_leaves_no_version(tmp_path, monkeypatch):
     assert not (serving / "8").exists()
     assert list_versions(str(serving)) == []
     monkeypatch.undo()
+    versioning.release(staging)  # as when the failed push's process is gone
     assert remove_incomplete(str(serving)) == [os.path.basename(staging)]
 
 
@@ -108,8 +112,8 @@ def test_publish_refuses_to_overwrite_existing_version(tmp_path):
 def test_remove_incomplete_removes_leftovers_but_never_complete_versions(tmp_path):
     serving = tmp_path / "serving"
     publish(_stage(serving, 1), str(serving), 1)
-    leftover_a = _stage(serving, 2)
-    leftover_b = _stage(serving, 3)
+    leftover_a = _stage(serving, 2, held=False)
+    leftover_b = _stage(serving, 3, held=False)
     (serving / "notes").mkdir()
     removed = remove_incomplete(str(serving))
     assert sorted(removed) == sorted([os.path.basename(leftover_a), os.path.basename(leftover_b)])
@@ -117,3 +121,35 @@ def test_remove_incomplete_removes_leftovers_but_never_complete_versions(tmp_pat
     assert (serving / "1" / "saved_model" / "saved_model.pb").read_text() == "pb"
     assert remove_incomplete(str(serving)) == []
     assert remove_incomplete(str(tmp_path / "absent")) == []
+
+
+def test_a_push_in_progress_is_never_removed_and_its_version_never_reused(tmp_path):
+    """Two output roots sharing one serving dir: the second push's cleanup must not delete the
+    first's staging dir while the first builds it (only a held one; a killed push holds none),
+    and a push starting in the same second gets the next version, not a FileExistsError after
+    all its work."""
+    import subprocess
+    import sys
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    # another process reserves a version and holds it, like a push in progress
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+         "from components.export_pusher import versioning as v; "
+         "print(v.reserve_version(sys.argv[2])[1], flush=True); time.sleep(60)",
+         os.getcwd(), str(serving)], stdout=subprocess.PIPE, text=True)
+    try:
+        busy = other.stdout.readline().strip()
+        assert os.path.isdir(busy)
+        (tmp_path / "serving" / f"{INCOMPLETE_PREFIX}5").mkdir()  # a killed push's leftover
+        assert remove_incomplete(str(serving)) == [f"{INCOMPLETE_PREFIX}5"]
+        assert os.path.isdir(busy), "removed the staging dir of a push in progress"
+        taken = int(os.path.basename(busy)[len(INCOMPLETE_PREFIX):])
+        version, mine = versioning.reserve_version(str(serving))
+        assert version > taken and mine != busy
+        versioning.discard(mine)
+        assert not os.path.exists(mine)
+    finally:
+        other.kill()
+        other.wait()
+    assert remove_incomplete(str(serving)) == [os.path.basename(busy)]  # its holder is gone

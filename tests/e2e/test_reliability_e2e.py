@@ -182,8 +182,10 @@ def killed_in_push(env, killed_in_trainer):
     proc = _cli(env["data"], env["out"], env["logs"] / "run2.log")
     _kill_when(proc, lambda: bool(glob.glob(str(serving / ".incomplete-*"))),
                "the push to start")
+    from pipeline.summary import run_summary
     return {"leftovers": _leftovers(serving), "versions": _versions(serving),
-            "after": _executions(env["out"]), "log": (env["logs"] / "run2.log").read_text()}
+            "after": _executions(env["out"]), "log": (env["logs"] / "run2.log").read_text(),
+            "summary": run_summary(str(env["out"] / "metadata.sqlite"))}
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +271,9 @@ def test_kill_during_push_leaves_no_version_directory(killed_in_push):
     assert killed_in_push["versions"] == []
     assert all(n.startswith(".incomplete-") for n in killed_in_push["leftovers"])
     assert _states(killed_in_push["after"]["ExportPusher"]) == ["RUNNING"]
+    # `report` then: blessed, and its push did not finish (never an earlier run's push)
+    summary = killed_in_push["summary"]
+    assert summary["blessed"] and not summary["pushed"] and summary["push_unfinished"]
 
 
 def test_rerun_after_kill_during_push_completes_and_pushes(completed):
