@@ -254,6 +254,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except VertexError as e:
         print(f"error: {e}", file=sys.stderr)
         return 5
+    except KeyboardInterrupt:  # Ctrl-C: one line, not Beam's and TFX's stack
+        print("interrupted: pushed versions are unchanged; this run's unfinished steps are marked "
+              "CANCELED and the next run reuses every step that finished", file=sys.stderr)
+        return 130
     except Exception as e:  # pylint: disable=broad-except
         from pipeline.local_runner import RunFailedError
         if not isinstance(e, RunFailedError):

@@ -95,12 +95,19 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
     started = time.time()
     cancelled = cancel_stale_executions(config.metadata_path)
     if cancelled:
-        logging.warning("marked executions of a killed run CANCELED: %s", cancelled)
+        logging.warning("marked executions of a killed or interrupted run CANCELED: %s", cancelled)
     from pipeline.config.validate import data_notes
     for note in data_notes(config):
         logging.warning("%s", note)
     try:
         LocalDagRunner().run(create_pipeline(config))
+    except KeyboardInterrupt:  # Ctrl-C: this run's unfinished executions are not a killed run's
+        try:
+            cancel_stale_executions(config.metadata_path, reason="the run was interrupted "
+                                    "(Ctrl-C / SIGINT) before the execution finished")
+        except Exception as e:  # pylint: disable=broad-except  (the interrupt is what to report)
+            logging.warning("could not mark this interrupted run's executions CANCELED: %s", e)
+        raise
     except Exception as e:  # pylint: disable=broad-except
         log_path = _write_traceback(config.output_root, e)
         logging.error("pipeline run failed; traceback in %s", log_path)

@@ -1,4 +1,5 @@
-"""An exclusive, non-blocking lock on the output root: two runs never write the same outputs."""
+"""An exclusive, non-blocking lock on the output root (an flock on the directory itself): two runs
+never write the same outputs."""
 from __future__ import annotations
 
 import contextlib
@@ -20,10 +21,12 @@ _HELD: Dict[str, int] = {}
 
 @contextlib.contextmanager
 def run_lock(output_root: str) -> Iterator[str]:
-    """Holds `<output_root>/.run.lock` (flock) for the duration; released even on SIGKILL."""
+    """Holds an flock on the output root directory itself for the duration (released even on
+    SIGKILL; deleting a lock file cannot defeat it); `<output_root>/.run.lock` records the
+    holder's pid for the message another run prints. Yields that file's path."""
     os.makedirs(output_root, exist_ok=True)
     path = os.path.join(output_root, LOCK_FILE)
-    key = os.path.realpath(path)
+    key = os.path.realpath(output_root)
     if key in _HELD:
         _HELD[key] += 1
         try:
@@ -31,18 +34,22 @@ def run_lock(output_root: str) -> Iterator[str]:
         finally:
             _HELD[key] -= 1
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(output_root, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            with open(path, encoding="utf-8") as f:
-                holder = f.read().strip() or "unknown"
+            try:
+                with open(path, encoding="utf-8") as f:
+                    holder = f.read().strip() or "unknown"
+            except OSError:
+                holder = "unknown"
             raise AlreadyRunningError(
-                f"a pipeline run is already running on {output_root} (lock {path}, held by "
-                f"pid {holder}); this run exits without touching its outputs") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+                f"a pipeline run is already running on {output_root} (held by pid {holder}, "
+                f"recorded in {path}; the lock goes when that process exits, even if killed); "
+                f"this run exits without touching its outputs") from None
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(str(os.getpid()))
         _HELD[key] = 1
         try:
             yield path

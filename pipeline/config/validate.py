@@ -136,6 +136,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{config.vertex.max_concurrent_run_count}")
     if check_paths:
         _validate_data(config)
+        _validate_writable(config)
 
 
 def _validate_trainer_runtime(tr: TrainerConfig) -> None:
@@ -414,6 +415,45 @@ def data_overview(config: PipelineConfig) -> List[str]:
         lines.append(f"  {IGNORED_LABEL}: {len(ignored)} path(s): " + ", ".join(ignored[:10])
                      + (" ..." if len(ignored) > 10 else ""))
     return lines + [f"outputs: {config.output_root}"]
+
+
+def writable_problem(path: str) -> Optional[str]:
+    """Why this process could not create or write the local directory `path`, or None: the path
+    or a parent is a file, or the deepest existing folder on it is not writable (a read-only
+    mount, another user's folder)."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return None
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return (f"{probe} is not writable by this user"
+                + (" (a read-only file system)" if _read_only_mount(probe) else ""))
+    return None
+
+
+def _read_only_mount(path: str) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _validate_writable(config: PipelineConfig) -> None:
+    """The output root and the serving dir (local ones) can be created and written: a run
+    would otherwise fail with a traceback when it takes its lock, or after training when it
+    pushes."""
+    for key, path in (("output.root", config.output_root),
+                      ("output.serving_dir", config.serving_dir)):
+        if is_uri(path):
+            continue
+        problem = writable_problem(path)
+        if problem:
+            raise ConfigError(f"{key}: {path} cannot be written: {problem}; set {key} to a "
+                              f"folder you can write")
 
 
 SPLIT_FOLDERS = ("train", "eval", "test")  # the default patterns' split folders

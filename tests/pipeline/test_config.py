@@ -746,3 +746,28 @@ def test_classes_whose_names_look_the_same_in_other_unicode_forms_get_a_note(tmp
     [note] = [n for n in notes if "look the same" in n]
     assert "(NFC and NFD forms): 'cafe\\u0301' and 'caf\\xe9': each is its own class" in note
     assert not [n for n in notes if "letter case" in n]
+
+
+def test_an_output_root_that_cannot_be_written_is_a_config_error_before_any_work(tmp_path):
+    """A run would otherwise fail with a traceback at its lock (or after training, at the
+    push): a file in the way, a folder without write permission."""
+    import os
+    import stat
+    data = REPO_ROOT / "data" / "fashion_binary"
+    (tmp_path / "afile").write_text("x")
+    msg = _error(overrides=[f"data.root={data}", f"output.root={tmp_path / 'afile' / 'out'}"])
+    assert msg.startswith(f"output.root: {tmp_path / 'afile' / 'out'} cannot be written: "
+                          f"{tmp_path / 'afile'} is a file, not a folder"), msg
+    msg = _error(overrides=[f"data.root={data}", f"output.root={tmp_path / 'ok'}",
+                            f"output.serving_dir={tmp_path / 'afile'}"])
+    assert msg.startswith(f"output.serving_dir: {tmp_path / 'afile'} cannot be written"), msg
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: permissions do not stop this user (the cases above ran)")
+        msg = _error(overrides=[f"data.root={data}", f"output.root={locked / 'out'}"])
+        assert f"{locked} is not writable by this user" in msg, msg
+    finally:
+        os.chmod(locked, stat.S_IRWXU)

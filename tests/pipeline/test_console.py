@@ -112,7 +112,7 @@ def test_project_warnings_pass_library_ones_do_not():
     runner = str(PROJECT / "pipeline" / "local_runner.py")
     assert is_project_warning(record("ImageExampleGen quarantined %s: %s", "a.png", "bad",
                                      level=logging.WARNING, pathname=executor))
-    assert is_project_warning(record("marked executions of a killed run CANCELED: %s", ["x"],
+    assert is_project_warning(record("marked executions of a killed or interrupted run CANCELED: %s", ["x"],
                                      level=logging.WARNING, pathname=runner))
     assert is_project_warning(record("pipeline run failed", level=logging.ERROR, pathname=runner))
     assert is_project_warning(record("weights: ...", level=logging.WARNING,
@@ -276,6 +276,17 @@ def test_cli_error_names_the_traceback_and_the_full_log(cli, capsys):
     assert capsys.readouterr().err == ("error: the pipeline failed: ValueError: x\n"
                                        "(full traceback: /o/logs/error-1.log; "
                                        "full log: /o/logs/run-1.log)\n")
+
+
+def test_cli_ctrl_c_is_one_line_and_exit_130(cli, capsys):
+    """Ctrl-C during a run: one line saying what stays and what the next run does, exit 130
+    (the shell's code for SIGINT), not a hundred lines of Beam's and TFX's stack."""
+    def fake(config, quiet=False):
+        raise KeyboardInterrupt
+    assert cli(fake) == 130
+    assert capsys.readouterr().err == (
+        "interrupted: pushed versions are unchanged; this run's unfinished steps are marked "
+        "CANCELED and the next run reuses every step that finished\n")
 
 
 @pytest.mark.parametrize("summary, extra, code", [

@@ -43,3 +43,19 @@ def test_lock_is_released_when_the_holder_is_sigkilled(tmp_path):
         holder.wait()
     with run_lock(str(tmp_path)):  # the kernel released the flock with the process
         pass
+
+
+def test_deleting_the_lock_file_does_not_defeat_the_lock(tmp_path):
+    """The flock is on the output root itself: a user who deletes .run.lock, taking it for a
+    stale lock, does not let a second run write the same outputs."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        os.remove(tmp_path / ".run.lock")
+        with pytest.raises(AlreadyRunningError, match="held by pid unknown"):
+            with run_lock(str(tmp_path)):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
