@@ -234,6 +234,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds FIRST .. FIRST+SEEDS-1 (e.g. --first-seed 5 --seeds 5 adds five "
+                        "seeds to an earlier --seeds 5 run)")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--train-per-class", type=int, default=300,
                    help="train images per class of the 3-class tree")
@@ -268,7 +271,7 @@ def main(argv=None) -> int:
         for name, root in sets:
             classes = classes_of(root)
             rows = []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 log(f"{name}: seed {seed}: pipeline")
                 pipe = pipeline_run(root, seed, work, [f"model.image_size={args.image_size}",
                                                        *args.extra])
