@@ -67,9 +67,11 @@ def remove_incomplete(serving_dir: str) -> List[str]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held: a push in progress
+        except BlockingIOError:  # held: a push in progress
             os.close(fd)
             continue
+        except OSError:  # a file system without flock: removed, as before locks were used
+            pass
         try:
             shutil.rmtree(path, ignore_errors=True)
         finally:
@@ -85,7 +87,13 @@ def make_staging_dir(serving_dir: str, version: int) -> str:
     path = os.path.join(serving_dir, f"{INCOMPLETE_PREFIX}{version}")
     os.mkdir(path, 0o700)
     fd = os.open(path, os.O_RDONLY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:  # a file system without flock (some FUSE mounts): built unheld
+        pass
     _HELD[path] = fd
     return path
 
