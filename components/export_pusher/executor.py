@@ -118,8 +118,11 @@ class Executor(pusher_executor.Executor):
             report_lib.write_html(report, staging, report["plots"])
             write_report_json(report, os.path.join(staging, REPORT_FILE))
             final = versioning.publish(staging, serving_dir, version)
-        except BaseException:
+        except BaseException as e:
             versioning.discard(staging)
+            full = versioning.no_space_error(e, serving_dir, version)
+            if full is not None:
+                raise full from e
             raise
         io_utils.copy_file(os.path.join(final, REPORT_FILE),
                            os.path.join(model_push.uri, REPORT_FILE), overwrite=True)

@@ -10,13 +10,39 @@ can load it.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 INCOMPLETE_PREFIX = ".incomplete-"
+
+
+class ServingSpaceError(RuntimeError):
+    """The serving dir's file system filled up while a version was built (the message names
+    the dir and the free space; the staging dir is removed, pushed versions are unchanged)."""
+
+
+def no_space_error(error: BaseException, serving_dir: str, version: int
+                   ) -> Optional[ServingSpaceError]:
+    """A ServingSpaceError for `error` when it is 'No space left on device' (ENOSPC) or a
+    TensorFlow error saying so, else None: the bare errno names no path."""
+    message = str(error)
+    if not ((isinstance(error, OSError) and error.errno == errno.ENOSPC)
+            or "No space left on device" in message):
+        return None
+    try:
+        free = f"{shutil.disk_usage(serving_dir).free / 1e6:.0f} MB free now"
+    except OSError:
+        free = "free space unknown"
+    return ServingSpaceError(
+        f"no space left on the file system of {serving_dir} while building "
+        f"version {version} ({free}; a version holds the SavedModel and each .tflite, about "
+        f"twice the SavedModel's size): the staging dir was removed and pushed versions are "
+        f"unchanged; free space there (or set output.serving_dir) and re-run: finished steps "
+        f"are reused")
 
 
 def list_versions(serving_dir: str) -> List[int]:

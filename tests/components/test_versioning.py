@@ -153,3 +153,18 @@ def test_a_push_in_progress_is_never_removed_and_its_version_never_reused(tmp_pa
         other.kill()
         other.wait()
     assert remove_incomplete(str(serving)) == [os.path.basename(busy)]  # its holder is gone
+
+
+def test_a_full_disk_while_building_a_version_is_named_with_the_serving_dir(tmp_path):
+    """ENOSPC (or TensorFlow's 'No space left on device') names no path: the pusher re-raises
+    it as a ServingSpaceError naming the serving dir, the version and the free space."""
+    import errno
+    full = versioning.no_space_error(OSError(errno.ENOSPC, "No space left on device"),
+                                     str(tmp_path), 17)
+    assert isinstance(full, versioning.ServingSpaceError)
+    assert str(full).startswith(f"no space left on the file system of {tmp_path} while "
+                                f"building version 17 (")
+    assert "MB free now" in str(full) and "pushed versions are unchanged" in str(full)
+    tf_error = RuntimeError("...variables.data-00000-of-00001; No space left on device")
+    assert versioning.no_space_error(tf_error, str(tmp_path), 3) is not None
+    assert versioning.no_space_error(OSError(errno.EACCES, "denied"), str(tmp_path), 3) is None
