@@ -8,10 +8,13 @@ import unicodedata
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 _PLAIN = re.compile(r"[^\s,;:'\"=()\[\]\x00-\x1f\x7f]+")
-# Control and format characters (a newline, ESC, a right-to-left override) and line or paragraph
-# separators: a name holding one would split labels.txt's lines, drive a terminal or reorder what
-# a reader sees.
-_UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+# Control characters (a newline, ESC), line or paragraph separators and bidirectional controls
+# (a right-to-left override): a name holding one would split labels.txt's lines, drive a
+# terminal or reorder what a reader sees. Other format characters stay allowed: the zero-width
+# joiners of Persian words and emoji sequences, the soft hyphen.
+_UNSAFE_CATEGORIES = ("Cc", "Zl", "Zp")
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
 
 
 def shown(name: str) -> str:
@@ -21,16 +24,17 @@ def shown(name: str) -> str:
 
 def name_problem(name: str) -> Optional[str]:
     """What makes `name` unusable as a class name, or None: empty, leading or trailing white
-    space (labels.txt readers strip lines), or a control / format / line-separator character
-    (labels.txt holds one name per line; consoles and reports print names)."""
+    space (labels.txt readers strip lines), or a control, line-separator or bidirectional-control
+    character (labels.txt holds one name per line; consoles and reports print names)."""
     if not name:
         return "an empty name"
     if name != name.strip():
         return "leading or trailing white space"
-    odd = sorted({c for c in name if unicodedata.category(c) in _UNSAFE_CATEGORIES})
+    odd = sorted({c for c in name
+                  if unicodedata.category(c) in _UNSAFE_CATEGORIES or c in _BIDI_CONTROLS})
     if odd:
         return ("the character(s) " + ", ".join(f"U+{ord(c):04X}" for c in odd)
-                + " (control, format or line-separator characters)")
+                + " (control, line-separator or bidirectional-control characters)")
     return None
 
 

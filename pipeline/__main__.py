@@ -197,6 +197,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _run_compiled(args)
         config = load_config(args.config, args.profile, args.overrides)
         if args.command in ("run", "retrain", "validate"):
+            from pipeline.config.validate import validate_writable
+            validate_writable(config)  # commands that write outputs (not report, predict)
             litert = _check_litert(config, args.command)
         if args.command == "validate":
             from pipeline.config.validate import data_overview
@@ -255,8 +257,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 5
     except KeyboardInterrupt:  # Ctrl-C: one line, not Beam's and TFX's stack
-        print("interrupted: pushed versions are unchanged; this run's unfinished steps are marked "
-              "CANCELED and the next run reuses every step that finished", file=sys.stderr)
+        print("interrupted" + ("" if args.command not in ("run", "retrain") else
+                               ": a model version is only ever published whole; this run's "
+                               "unfinished steps are marked CANCELED and the next run reuses "
+                               "every step that finished"), file=sys.stderr)
         return 130
     except Exception as e:  # pylint: disable=broad-except
         from pipeline.local_runner import RunFailedError

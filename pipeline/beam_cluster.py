@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -53,6 +54,10 @@ class BeamCluster:
     worker_pool_log: str
     job_service_log: str
     bind_address: str = LOOPBACK           # where the two ports listen besides loopback
+    # each leader's start time (clock ticks after boot, /proc/<pid>/stat): a recorded pid is
+    # signalled only while it is still that process (0: unknown, an older cluster.json)
+    worker_pool_started: int = 0
+    job_service_started: int = 0
 
     def exposed(self) -> bool:
         """Whether the two service ports are open beyond loopback (beam.portable.bind_address)."""
@@ -223,10 +228,26 @@ def _check_owned(state_dir: str) -> None:
                                f"--state-dir DIR with a directory of your own")
 
 
-def _is_launcher(pid: int) -> bool:
-    """Whether process `pid` runs `pipeline.beam_launcher` (what `start` spawned), so that a
-    recorded pid reused by another program after the stack died (or a reboot) is never
-    signalled. Read from /proc, else from `ps`; False if neither can tell."""
+def _start_time(pid: int) -> Optional[int]:
+    """Process `pid`'s start time (clock ticks after boot; kept by a zombie, new for a reused
+    pid), or None without /proc or without such a process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _is_ours(pid: int, started: int) -> bool:
+    """Whether `pid` is still the stack leader `start` spawned: the same start time (a leader
+    that died stays ours as a zombie, so its process group, SDK workers included, is still
+    stopped; a pid reused by another program after a reboot is not). Without a recorded start
+    time (an older cluster.json) or without /proc: the process runs `pipeline.beam_launcher`."""
+    now = _start_time(pid)
+    if started and now is not None:
+        return now == started
+    if now is None and os.path.isdir("/proc"):
+        return False  # no such process
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             command = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
@@ -278,7 +299,9 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
                           worker_pool=f"localhost:{pool_port}", staging_dir=staging,
                           worker_pool_pid=pool.pid, job_service_pid=job.pid,
                           worker_pool_log=pool_log, job_service_log=job_log,
-                          bind_address=bind_address)
+                          bind_address=bind_address,
+                          worker_pool_started=_start_time(pool.pid) or 0,
+                          job_service_started=_start_time(job.pid) or 0)
     with open(state_path, "w", encoding="utf-8") as f:
         json.dump(dataclasses.asdict(cluster), f, indent=2)
     try:
@@ -294,8 +317,9 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
 def stop(cluster: BeamCluster, grace: float = 10.0) -> None:
     """SIGTERM to both process groups (the pool's SDK workers are in the pool's group), then
     SIGKILL after `grace` s; removes the state file if it describes this stack."""
-    pids = [pid for pid in (cluster.worker_pool_pid, cluster.job_service_pid)
-            if _is_launcher(pid)]
+    pids = [pid for pid, started in ((cluster.worker_pool_pid, cluster.worker_pool_started),
+                                     (cluster.job_service_pid, cluster.job_service_started))
+            if _is_ours(pid, started)]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -327,7 +351,10 @@ def load_state(state_dir: str) -> Optional[BeamCluster]:
     _check_owned(state_dir)
     try:
         fd = os.open(os.path.join(state_dir, STATE_FILE), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BeamClusterError(f"{os.path.join(state_dir, STATE_FILE)} is a symbolic link; "
+                                   f"not trusted (remove it)") from None
         return None
     with os.fdopen(fd, encoding="utf-8") as f:
         owner = os.fstat(f.fileno()).st_uid
@@ -408,8 +435,9 @@ def main(action: str, state_dir: str = DEFAULT_STATE_DIR, smoke_timeout: float =
             print(f"no Beam stack recorded in {state_dir}")
             return 0 if action == "stop" else 1
         if action == "stop":
-            running = any(_is_launcher(p) for p in (cluster.worker_pool_pid,
-                                                     cluster.job_service_pid))
+            running = any(_is_ours(pid, started) for pid, started in (
+                (cluster.worker_pool_pid, cluster.worker_pool_started),
+                (cluster.job_service_pid, cluster.job_service_started)))
             stop(cluster)
             print(f"stopped job service {cluster.job_endpoint} and worker pool "
                   f"{cluster.worker_pool}" if running else

@@ -382,6 +382,19 @@ def _tensorflow_format(path: str) -> bool:
         return False
 
 
+def _uses_transparency(img) -> bool:
+    """Whether a GIF's first frame has a pixel of its transparent colour (a transparent index
+    no pixel uses changes nothing)."""
+    index = img.info.get("transparency")
+    if index is None:
+        return False
+    if not isinstance(index, int) or img.mode not in ("P", "L"):
+        return True
+    import numpy as np
+    img.seek(0)
+    return bool((np.asarray(img) == index).any())
+
+
 def gif_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
     """At most two notes on the GIFs of `files` (relative to `root`): animated ones, of which
     only the first frame is trained on and served, and ones with a transparent colour, whose
@@ -395,7 +408,7 @@ def gif_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
                 continue
             try:
                 with Image.open(os.path.join(root, rel)) as img:
-                    if "transparency" in img.info:
+                    if _uses_transparency(img):
                         transparent.append(rel)
                     if getattr(img, "is_animated", False):
                         animated.append(rel)

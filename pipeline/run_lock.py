@@ -1,5 +1,4 @@
-"""An exclusive, non-blocking lock on the output root (an flock on the directory itself): two runs
-never write the same outputs."""
+"""An exclusive, non-blocking lock on the output root: two runs never write the same outputs."""
 from __future__ import annotations
 
 import contextlib
@@ -21,9 +20,10 @@ _HELD: Dict[str, int] = {}
 
 @contextlib.contextmanager
 def run_lock(output_root: str) -> Iterator[str]:
-    """Holds an flock on the output root directory itself for the duration (released even on
-    SIGKILL; deleting a lock file cannot defeat it); `<output_root>/.run.lock` records the
-    holder's pid for the message another run prints. Yields that file's path."""
+    """Holds `<output_root>/.run.lock` (an flock on the file, opened for writing, as NFS needs;
+    it also records the holder's pid) and, where the file system allows it, an flock on the
+    output root directory itself, so that deleting the lock file cannot let a second run in.
+    Both are released even on SIGKILL. Yields the lock file's path."""
     os.makedirs(output_root, exist_ok=True)
     path = os.path.join(output_root, LOCK_FILE)
     key = os.path.realpath(output_root)
@@ -34,26 +34,43 @@ def run_lock(output_root: str) -> Iterator[str]:
         finally:
             _HELD[key] -= 1
         return
-    fd = os.open(output_root, os.O_RDONLY)
-    try:
+    with contextlib.ExitStack() as held:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        held.callback(os.close, fd)
+        _take(fd, output_root, path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    holder = f.read().strip() or "unknown"
-            except OSError:
-                holder = "unknown"
-            raise AlreadyRunningError(
-                f"a pipeline run is already running on {output_root} (held by pid {holder}, "
-                f"recorded in {path}; the lock goes when that process exits, even if killed); "
-                f"this run exits without touching its outputs") from None
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(str(os.getpid()))
+            dir_fd = os.open(output_root, os.O_RDONLY)
+        except OSError:
+            dir_fd = None
+        if dir_fd is not None:
+            held.callback(os.close, dir_fd)
+            # NFS cannot flock a directory (EBADF): there the file lock alone holds
+            _take(dir_fd, output_root, path, unsupported_ok=True)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
         _HELD[key] = 1
         try:
             yield path
         finally:
             del _HELD[key]
-    finally:
-        os.close(fd)
+
+
+def _take(fd: int, output_root: str, path: str, unsupported_ok: bool = False) -> None:
+    """flock(LOCK_EX | LOCK_NB) on `fd`; AlreadyRunningError (naming the recorded pid) when
+    another process holds it; another OSError (no such lock on this file system) is raised
+    unless `unsupported_ok`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            with open(path, encoding="utf-8") as f:
+                holder = f.read().strip() or "unknown"
+        except OSError:
+            holder = "unknown"
+        raise AlreadyRunningError(
+            f"a pipeline run is already running on {output_root} (held by pid {holder}, "
+            f"recorded in {path}; the lock goes when that process exits, even if killed); "
+            f"this run exits without touching its outputs") from None
+    except OSError:
+        if not unsupported_ok:
+            raise

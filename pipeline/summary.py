@@ -58,7 +58,8 @@ def _str_prop(artifact, key: str) -> Optional[str]:
 
 def _pushed_model_for(store, blessing) -> Tuple[Any, bool]:
     """(the PushedModel of the newest finished ExportPusher execution that read `blessing`, or
-    None; whether any ExportPusher execution read it at all)."""
+    None; whether the newest ExportPusher that read it was stopped before it finished: still
+    RUNNING or NEW, or CANCELED, i.e. killed or interrupted, not FAILED)."""
     from pipeline.lineage import finished
     from pipeline.resolvers import output_artifact_ids
     ids = sorted({e.execution_id for e in store.get_events_by_artifact_ids([blessing.id])
@@ -69,9 +70,12 @@ def _pushed_model_for(store, blessing) -> Tuple[Any, bool]:
     pushers = [e for e in executions if e.type_id in pusher_types]
     done = finished(pushers)
     if not done:
-        return None, bool(pushers)
+        stopped = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING,
+                   metadata_store_pb2.Execution.CANCELED)
+        return None, bool(pushers) and max(pushers, key=lambda e: e.id).last_known_state \
+            in stopped
     outputs = output_artifact_ids(store, max(done, key=lambda e: e.id).id, "pushed_model")
-    return (store.get_artifacts_by_id(outputs[-1:])[0] if outputs else None), True
+    return (store.get_artifacts_by_id(outputs[-1:])[0] if outputs else None), False
 
 
 def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -83,7 +87,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
     # blessed, this run pushed nothing. Else the push is the one of the ExportPusher that read
     # this blessing (never the newest PushedModel: a push killed half-way left an earlier
     # run's as the newest).
-    pushed, push_started = (_pushed_model_for(store, blessing) if _int_prop(blessing, "blessed")
+    pushed, push_stopped = (_pushed_model_for(store, blessing) if _int_prop(blessing, "blessed")
                             else (None, False))
     summary: Dict[str, Any] = {
         "blessed": bool(_int_prop(blessing, "blessed")),
@@ -94,8 +98,8 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
         metadata_store_pb2.Execution.CACHED,
         "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
-        # an ExportPusher read this blessing but none finished (killed, interrupted, failed)
-        "push_unfinished": push_started and pushed is None,
+        # the ExportPusher that read this blessing was killed or interrupted (not refused)
+        "push_unfinished": push_stopped and pushed is None,
     }
     if evaluation:
         from components import tfma_gates
@@ -234,8 +238,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"report.json (removed or moved after the push?)")
     elif summary["blessed"] and summary.get("push_unfinished"):
         lines.append("nothing pushed although the model is blessed: its push did not finish "
-                     "(the run was interrupted, killed or failed during ExportPusher; the next "
-                     "run pushes it); the previously pushed versions are unchanged")
+                     "(the run was killed or interrupted during ExportPusher; the next run "
+                     "pushes it); the previously pushed versions are unchanged")
     elif summary["blessed"]:
         lines.append("nothing pushed although the model is blessed: see the ExportPusher's "
                      "lines in the full log; the previously pushed versions are unchanged")

@@ -4,9 +4,10 @@ A version is built in `<serving_dir>/.incomplete-<version>/` (its creation reser
 and moved into place with one `os.rename` (atomic on a POSIX filesystem). The building process
 holds an flock on that directory, so leftovers of a killed push (no holder) are removed by the
 next push while a push in progress from another output root sharing the serving dir is left
-alone; `.incomplete-*` folders are never served. A published version is readable by every user
-(directories 0755, files 0644, whatever the umask), so a serving process running as another user
-can load it.
+alone (on one host: flock on a network or FUSE file system such as Vertex's /gcs/ is local or
+absent, and there leftovers are removed as before); `.incomplete-*` folders are never served.
+A published version is readable by every user (directories 0755, files 0644, whatever the
+umask), so a serving process running as another user can load it.
 """
 from __future__ import annotations
 
@@ -115,7 +116,11 @@ def make_staging_dir(serving_dir: str, version: int) -> str:
     fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        # Another root's cleanup may have taken and removed the new dir between mkdir and
+        # flock (then another push may have made one of that name): the lock must be on it.
+        if os.stat(path).st_ino != os.fstat(fd).st_ino:
+            raise FileNotFoundError(path)
+    except (BlockingIOError, FileNotFoundError):
         os.close(fd)
         raise
     except OSError:  # a file system without flock (some FUSE mounts): built unheld
@@ -132,7 +137,8 @@ def reserve_version(serving_dir: str, attempts: int = 100) -> Tuple[int, str]:
     for _ in range(attempts):
         try:
             return version, make_staging_dir(serving_dir, version)
-        except FileExistsError:
+        except (FileExistsError, FileNotFoundError, BlockingIOError):
+            # taken by another push, or removed by another root's cleanup before it was held
             version = max(version + 1, next_version(serving_dir))
     raise RuntimeError(f"could not reserve a model version in {serving_dir} "
                        f"after {attempts} attempts")

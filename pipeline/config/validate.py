@@ -136,7 +136,6 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
                           f"{config.vertex.max_concurrent_run_count}")
     if check_paths:
         _validate_data(config)
-        _validate_writable(config)
 
 
 def _validate_trainer_runtime(tr: TrainerConfig) -> None:
@@ -442,10 +441,11 @@ def _read_only_mount(path: str) -> bool:
         return False
 
 
-def _validate_writable(config: PipelineConfig) -> None:
+def validate_writable(config: PipelineConfig) -> None:
     """The output root and the serving dir (local ones) can be created and written: a run
     would otherwise fail with a traceback when it takes its lock, or after training when it
-    pushes."""
+    pushes. For the commands that write (`run`, `retrain`, `validate`); `report` and `predict`
+    read outputs another user may own or a read-only mount may hold."""
     for key, path in (("output.root", config.output_root),
                       ("output.serving_dir", config.serving_dir)):
         if is_uri(path):

@@ -168,3 +168,23 @@ def test_a_full_disk_while_building_a_version_is_named_with_the_serving_dir(tmp_
     tf_error = RuntimeError("...variables.data-00000-of-00001; No space left on device")
     assert versioning.no_space_error(tf_error, str(tmp_path), 3) is not None
     assert versioning.no_space_error(OSError(errno.EACCES, "denied"), str(tmp_path), 3) is None
+
+
+def test_a_staging_dir_removed_before_it_was_held_is_not_built_in(tmp_path, monkeypatch):
+    """Between mkdir and flock another root's cleanup can take the new dir and remove it: the
+    reservation then tries again instead of building in a path no one holds."""
+    import fcntl
+    serving = tmp_path / "serving"
+    real_flock, calls = fcntl.flock, []
+
+    def flock_after_a_cleanup(fd, op):
+        if not calls:  # the first reservation loses its dir to a cleanup in the gap
+            calls.append(fd)
+            for name in os.listdir(serving):
+                os.rmdir(serving / name)
+        return real_flock(fd, op)
+    monkeypatch.setattr(versioning.fcntl, "flock", flock_after_a_cleanup)
+    version, staging = versioning.reserve_version(str(serving))
+    assert calls and os.path.isdir(staging)
+    assert os.stat(staging).st_ino == os.fstat(versioning._HELD[staging]).st_ino
+    versioning.discard(staging)

@@ -316,13 +316,14 @@ def test_a_state_dir_of_another_user_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "s" / bc.STATE_FILE).exists()
 
 
-def _planted_state(state_dir, worker_pool_pid, job_service_pid, endpoint="localhost:1"):
+def _planted_state(state_dir, worker_pool_pid, job_service_pid, endpoint="localhost:1",
+                   **started):
     os.makedirs(state_dir, exist_ok=True)
     with open(os.path.join(state_dir, bc.STATE_FILE), "w", encoding="utf-8") as f:
         json.dump({"job_endpoint": endpoint, "worker_pool": "localhost:2",
                    "staging_dir": os.path.join(state_dir, "staging"),
                    "worker_pool_pid": worker_pool_pid, "job_service_pid": job_service_pid,
-                   "worker_pool_log": "x", "job_service_log": "y"}, f)
+                   "worker_pool_log": "x", "job_service_log": "y", **started}, f)
 
 
 def test_stop_and_status_refuse_a_state_dir_others_can_write_or_a_link(tmp_path, capsys):
@@ -358,10 +359,55 @@ def test_stop_never_signals_a_recorded_pid_that_is_not_the_stack(tmp_path, capsy
             capsys.readouterr().out
         time.sleep(0.5)
         assert other.poll() is None, "stop killed a process that is not the Beam stack"
-        assert not bc._is_launcher(other.pid)
+        # a recorded start time that is not this process's (the pid was reused): left alone
+        started = bc._start_time(other.pid)
+        _planted_state(str(state), other.pid, other.pid, worker_pool_started=started + 1,
+                       job_service_started=started + 1)
+        assert bc.main("stop", str(state)) == 0
+        time.sleep(0.5)
+        assert other.poll() is None, "stop killed a process whose start time differs"
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="start times come from /proc")
+def test_stop_still_stops_the_group_of_a_leader_that_died(tmp_path, capsys):
+    """The worker pool's leader crashed (a zombie: `up` had not reaped it yet) while its SDK
+    workers, in its process group, run on: its recorded start time still matches, so `stop`
+    signals the group and the workers go too."""
+    leader = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
+         "'import time; time.sleep(60)']); print('spawned', flush=True)"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert leader.stdout.readline().strip() == "spawned"
+    started = bc._start_time(leader.pid)
+    deadline = time.time() + 10  # the leader exits and stays a zombie (not reaped here)
+    while bc._alive(leader.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    worker = [int(p) for p in os.listdir("/proc") if p.isdigit()
+              and bc._start_time(int(p)) is not None and _pgid(int(p)) == leader.pid
+              and int(p) != leader.pid]
+    assert worker, "the worker in the leader's group was not found"
+    state = tmp_path / "stack"
+    _planted_state(str(state), leader.pid, leader.pid, worker_pool_started=started,
+                   job_service_started=started)
+    try:
+        assert bc.main("stop", str(state)) == 0
+        assert "stopped job service" in capsys.readouterr().out
+        assert all(_gone(pid) for pid in worker)
+    finally:
+        for pid in worker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        leader.wait()
+
+
+def _pgid(pid):
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 # What `python -m pipeline run` does before running (pipeline/__main__.py), then a Beam job whose

@@ -748,26 +748,35 @@ def test_classes_whose_names_look_the_same_in_other_unicode_forms_get_a_note(tmp
     assert not [n for n in notes if "letter case" in n]
 
 
-def test_an_output_root_that_cannot_be_written_is_a_config_error_before_any_work(tmp_path):
-    """A run would otherwise fail with a traceback at its lock (or after training, at the
-    push): a file in the way, a folder without write permission."""
-    import os
+def test_an_output_root_that_cannot_be_written_is_a_config_error_before_any_work(
+        tmp_path, capsys):
+    """run / retrain / validate would otherwise fail with a traceback at the lock (or after
+    training, at the push): a file in the way, a folder without write permission. Reading
+    commands (report, predict) may read outputs they cannot write: not checked there."""
     import stat
+
+    from pipeline.config.validate import validate_writable
     data = REPO_ROOT / "data" / "fashion_binary"
+
+    def problem(*overrides):
+        with pytest.raises(ConfigError) as e:
+            validate_writable(load_config(overrides=[f"data.root={data}", *overrides]))
+        return str(e.value)
     (tmp_path / "afile").write_text("x")
-    msg = _error(overrides=[f"data.root={data}", f"output.root={tmp_path / 'afile' / 'out'}"])
-    assert msg.startswith(f"output.root: {tmp_path / 'afile' / 'out'} cannot be written: "
-                          f"{tmp_path / 'afile'} is a file, not a folder"), msg
-    msg = _error(overrides=[f"data.root={data}", f"output.root={tmp_path / 'ok'}",
-                            f"output.serving_dir={tmp_path / 'afile'}"])
-    assert msg.startswith(f"output.serving_dir: {tmp_path / 'afile'} cannot be written"), msg
+    out = tmp_path / "afile" / "out"
+    assert problem(f"output.root={out}").startswith(
+        f"output.root: {out} cannot be written: {tmp_path / 'afile'} is a file, not a folder")
+    assert main(["validate", "--set", f"data.root={data}", "--set", f"output.root={out}"]) == 2
+    assert "config error: output.root:" in capsys.readouterr().err
+    load_config(overrides=[f"data.root={data}", f"output.root={out}"])  # report may read it
+    assert problem(f"output.root={tmp_path / 'ok'}", f"output.serving_dir={tmp_path / 'afile'}"
+                   ).startswith(f"output.serving_dir: {tmp_path / 'afile'} cannot be written")
     locked = tmp_path / "locked"
     locked.mkdir()
     os.chmod(locked, stat.S_IRUSR | stat.S_IXUSR)
     try:
         if os.access(locked, os.W_OK):
             pytest.skip("running as root: permissions do not stop this user (the cases above ran)")
-        msg = _error(overrides=[f"data.root={data}", f"output.root={locked / 'out'}"])
-        assert f"{locked} is not writable by this user" in msg, msg
+        assert f"{locked} is not writable by this user" in problem(f"output.root={locked / 'o'}")
     finally:
         os.chmod(locked, stat.S_IRWXU)

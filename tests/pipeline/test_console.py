@@ -285,8 +285,8 @@ def test_cli_ctrl_c_is_one_line_and_exit_130(cli, capsys):
         raise KeyboardInterrupt
     assert cli(fake) == 130
     assert capsys.readouterr().err == (
-        "interrupted: pushed versions are unchanged; this run's unfinished steps are marked "
-        "CANCELED and the next run reuses every step that finished\n")
+        "interrupted: a model version is only ever published whole; this run's unfinished "
+        "steps are marked CANCELED and the next run reuses every step that finished\n")
 
 
 @pytest.mark.parametrize("summary, extra, code", [

@@ -141,8 +141,12 @@ def test_empty_files_and_animated_or_transparent_gifs_are_named(tmp_path):
     assert animated.endswith(": train/cat/moving.gif")
     assert not [n for n in notes if "transparent colour" in n]
     palette = frames[1].convert("P")
-    palette.save(tmp_path / "eval" / "cat" / "clear.gif",
-                 transparency=int(np.asarray(palette)[0, 0]))
+    used = int(np.asarray(palette)[0, 0])
+    palette.save(tmp_path / "eval" / "cat" / "unused.gif", transparency=(used + 1) % 256,
+                 optimize=False)  # a transparent index no pixel has: nothing to say
+    assert not [n for n in data_notes(config) if "transparent colour" in n]
+    (tmp_path / "eval" / "cat" / "unused.gif").unlink()
+    palette.save(tmp_path / "eval" / "cat" / "clear.gif", transparency=used)
     [clear] = [n for n in data_notes(config) if "transparent colour" in n]
     assert clear == ("1 GIF(s) with a transparent colour: TensorFlow reads their transparent "
                      "pixels as black (0, 0, 0), in training and in the exported model, not as "

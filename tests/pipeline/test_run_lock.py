@@ -59,3 +59,22 @@ def test_deleting_the_lock_file_does_not_defeat_the_lock(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_a_run_of_the_older_file_lock_is_still_seen(tmp_path):
+    """A run started before the directory lock existed holds only an flock on .run.lock: a new
+    run must still see it (the file lock stays the primary one; NFS needs it)."""
+    old = ("import fcntl, os, sys, time\n"
+           "fd = os.open(os.path.join(sys.argv[1], '.run.lock'), os.O_RDWR | os.O_CREAT)\n"
+           "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, str(os.getpid()).encode())\n"
+           "print('locked', flush=True); time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", old, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(AlreadyRunningError, match=f"held by pid {holder.pid}"):
+            with run_lock(str(tmp_path)):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()

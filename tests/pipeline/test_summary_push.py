@@ -1,0 +1,70 @@
+"""pipeline/summary.py: which push the summary reports, over a real MLMD store (SQLite).
+
+The push shown is the one of the ExportPusher that read the latest blessing, never merely the
+newest PushedModel: a push killed half-way must not show an earlier run's version as pushed,
+and a refused (FAILED) push must not be promised to the next run."""
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from pipeline.mlmd import CREATE, open_store
+from pipeline.summary import _pushed_model_for
+
+PUSHER = "components.export_pusher.component.ExportPusher"
+
+
+def _artifact(store, type_id, **ints):
+    a = pb.Artifact(type_id=type_id, uri="/x", state=pb.Artifact.LIVE)
+    for k, v in ints.items():
+        a.custom_properties[k].int_value = v
+    return store.put_artifacts([a])[0]
+
+
+def _execution(store, type_id, state, blessing_id, pushed_id=None):
+    e = pb.Execution(type_id=type_id, last_known_state=state)
+    events = [pb.Event(artifact_id=blessing_id, type=pb.Event.INPUT)]
+    events[0].path.steps.add().key = "model_blessing"
+    if pushed_id is not None:
+        out = pb.Event(artifact_id=pushed_id, type=pb.Event.OUTPUT)
+        out.path.steps.add().key = "pushed_model"
+        events.append(out)
+    [execution_id] = store.put_executions([e])
+    for event in events:
+        event.execution_id = execution_id
+    store.put_events(events)
+    return execution_id
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = open_store(str(tmp_path / "m.sqlite"), CREATE)
+    types = {name: s.put_artifact_type(pb.ArtifactType(name=name))
+             for name in ("ModelBlessing", "PushedModel")}
+    pusher = s.put_execution_type(pb.ExecutionType(name=PUSHER))
+    return s, types, pusher
+
+
+def test_a_push_killed_half_way_is_not_an_earlier_runs_push(store):
+    s, types, pusher = store
+    old_blessing = _artifact(s, types["ModelBlessing"], blessed=1)
+    old_push = _artifact(s, types["PushedModel"], pushed=1)
+    _execution(s, pusher, pb.Execution.COMPLETE, old_blessing, old_push)
+    blessing = _artifact(s, types["ModelBlessing"], blessed=1)
+    _execution(s, pusher, pb.Execution.RUNNING, blessing)  # killed: never finished
+    [b] = s.get_artifacts_by_id([blessing])
+    assert _pushed_model_for(s, b) == (None, True)
+    _execution(s, pusher, pb.Execution.CANCELED, blessing)  # marked by the next run
+    assert _pushed_model_for(s, b) == (None, True)
+    [ob] = s.get_artifacts_by_id([old_blessing])
+    pushed, stopped = _pushed_model_for(s, ob)
+    assert pushed.id == old_push and not stopped
+
+
+def test_a_refused_push_is_not_promised_to_the_next_run(store):
+    s, types, pusher = store
+    blessing = _artifact(s, types["ModelBlessing"], blessed=1)
+    _execution(s, pusher, pb.Execution.FAILED, blessing)  # e.g. the parity gate refused
+    [b] = s.get_artifacts_by_id([blessing])
+    assert _pushed_model_for(s, b) == (None, False)
+    cached = _artifact(s, types["PushedModel"], pushed=1)
+    _execution(s, pusher, pb.Execution.CACHED, blessing, cached)  # an unchanged re-run
+    assert _pushed_model_for(s, b)[0].id == cached
