@@ -176,6 +176,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in _QUIET_TF_COMMANDS:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # TensorFlow's Python-side notices (e.g. TFMA's reader: "tf_record_iterator is
+        # deprecated") are about the stack, not the command's answer
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from pipeline.config import ConfigError, load_config
     from pipeline.run_lock import AlreadyRunningError
     from pipeline.vertex import VertexError

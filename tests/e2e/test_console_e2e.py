@@ -39,6 +39,20 @@ def cli_runs(e2e_tree, fast_run_overrides, tmp_path_factory):
     return runs
 
 
+def test_report_prints_the_summary_and_nothing_of_the_stack(cli_runs, e2e_tree):
+    """`report` on the runs' outputs: the summary alone, no TensorFlow deprecation notice
+    (TFMA's reader logs one) and no C++ lines."""
+    out = re.search(r"MLMD: (\S+)/metadata\.sqlite", cli_runs["first"].stdout).group(1)
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "report", "--set",
+                           f"data.root={e2e_tree}", "--set", f"output.root={out}"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "=== run summary ===" in proc.stdout
+    assert proc.stderr == "", proc.stderr[-3000:]
+
+
 def _lines(proc):
     return proc.stdout.splitlines()
 
