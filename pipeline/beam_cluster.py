@@ -276,7 +276,9 @@ def start(state_dir: str, extra_env: Optional[Dict[str, str]] = None,
     state_path = os.path.join(state_dir, STATE_FILE)
     if os.path.exists(state_path):
         old = load_state(state_dir)
-        if old is not None and (_alive(old.worker_pool_pid) or _alive(old.job_service_pid)):
+        if old is not None and any(_alive(pid) and _is_ours(pid, started) for pid, started in (
+                (old.worker_pool_pid, old.worker_pool_started),
+                (old.job_service_pid, old.job_service_started))):
             raise BeamClusterError(f"a stack is already running from {state_path} (job endpoint "
                                    f"{old.job_endpoint}); stop it first")
     env = worker_env(extra_env)
