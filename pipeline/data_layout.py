@@ -60,24 +60,61 @@ def pattern_for_span(pattern: str, span: int) -> str:
 def spans_on_disk(root: str, pattern: str) -> List[int]:
     """Sorted span numbers that have at least one file matching `<root>/<pattern>`."""
     glob_pattern = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", pattern))
-    regex_parts = []
-    for piece in re.split(r"(\{SPAN(?::\d+)?\}|\{VERSION(?::\d+)?\}|\*|\?)", pattern):
-        if _SPAN_SPEC.fullmatch(piece):
-            width = _SPAN_SPEC.fullmatch(piece).group(1)
-            regex_parts.append(f"(?P<span>\\d{{{width}}})" if width else "(?P<span>\\d+)")
-        elif _VERSION_SPEC.fullmatch(piece) or piece == "*":
-            regex_parts.append("[^/]*")
-        elif piece == "?":
-            regex_parts.append("[^/]")
-        else:
-            regex_parts.append(re.escape(piece))
-    regex = re.compile("".join(regex_parts))
+    regex = re.compile(spans_regex(pattern))
     spans = set()
     for path in glob.glob(os.path.join(glob.escape(root), glob_pattern)):
         m = regex.fullmatch(os.path.relpath(path, root))
         if m and os.path.isfile(path):
             spans.add(int(m.group("span")))
     return sorted(spans)
+
+
+def span_folder_problems(root: str, pattern: str) -> List[str]:
+    """What in `<root>` matches the span pattern's folders but would break or confuse TFX's
+    span resolution: a folder whose span part is not a number (`span-2-old`: ExampleGen fails
+    on it) and two folders of one span number (`span-3` and `span-03`: only one is read, and
+    the other's files still change the fingerprint). One line each; [] when all is well."""
+    first = pattern.split("/")[0]
+    if not has_span(first):
+        return []
+    glob_first = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", first))
+    regex = re.compile(spans_regex(first))
+    by_span: Dict[int, List[str]] = {}
+    odd = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(root), glob_first))):
+        if not os.path.isdir(path):
+            continue
+        name = os.path.basename(path)
+        m = regex.fullmatch(name)
+        if m is None:
+            odd.append(name)
+        else:
+            by_span.setdefault(int(m.group("span")), []).append(name)
+    problems = []
+    if odd:
+        problems.append(f"folder(s) {odd} match {first!r} but their span is not a number "
+                        f"(ExampleGen would fail on them): rename or move them out of {root}")
+    for span, names in sorted(by_span.items()):
+        if len(names) > 1:
+            problems.append(f"folders {names} are all span {span}: only one would be read; "
+                            f"merge them into one or move the others out of {root}")
+    return problems
+
+
+def spans_regex(pattern: str) -> str:
+    """A regex for paths matching `pattern` (relative to the root), the span in group 'span'."""
+    parts = []
+    for piece in re.split(r"(\{SPAN(?::\d+)?\}|\{VERSION(?::\d+)?\}|\*|\?)", pattern):
+        if _SPAN_SPEC.fullmatch(piece):
+            width = _SPAN_SPEC.fullmatch(piece).group(1)
+            parts.append(f"(?P<span>\\d{{{width}}})" if width else "(?P<span>\\d+)")
+        elif _VERSION_SPEC.fullmatch(piece) or piece == "*":
+            parts.append("[^/]*")
+        elif piece == "?":
+            parts.append("[^/]")
+        else:
+            parts.append(re.escape(piece))
+    return "".join(parts)
 
 
 def span_window(spans: List[int], num_spans: int) -> List[int]:

@@ -12,7 +12,8 @@ One `retrain`:
    running exits at once with "already running" (exit code 3), before TensorFlow is imported;
 2. finds the spans on disk; ImageExampleGen's driver (TFX's FileBasedDriver) ingests the newest;
    with `retrain.num_spans: N > 1`, Transform, Tuner and Trainer read the newest N ingested spans
-   (RollingRange), and spans of that window never ingested yet are ingested first (ExampleGen only);
+   (RollingRange), and spans of that window never ingested yet, or whose files changed since
+   their ingestion (input fingerprint), are ingested first (ExampleGen only);
 3. runs the pipeline: unchanged data is served from TFX's cache (no new training); new data trains a
    candidate, warm-started from the latest blessed model when `retrain.warm_start: true`, that the
    Evaluator compares with the latest blessed model (LatestBlessedModelStrategy): it is pushed as a
@@ -20,15 +21,15 @@ One `retrain`:
 
 Cron line (daily at 03:00; the lock makes overlapping ticks harmless):
 
-    0 3 * * * cd /path/to/project && .venv/bin/python -m pipeline retrain --config retrain.yaml \
-        >> outputs/incoming/retrain.log 2>&1
+    0 3 * * * cd /path/to/project && mkdir -p outputs/incoming && \
+        .venv/bin/python -m pipeline retrain --config retrain.yaml >> outputs/incoming/retrain.log 2>&1
 
 (retrain.log gets one line per component, the warnings and the summary; each run's full log is
 `<output.root>/logs/run-*.log`, or add `--verbose` to get the full stream in retrain.log.)
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from pipeline.data_layout import span_window
 from pipeline.config import (ConfigError, PipelineConfig, has_span,
@@ -83,6 +84,37 @@ def ingest_span(config: PipelineConfig, span: int) -> None:
         beam_pipeline_args=list(config.beam_pipeline_args)))
 
 
+def span_fingerprint(config: PipelineConfig, span: int) -> Optional[str]:
+    """The input fingerprint ImageExampleGen's driver would record for `span` now (file count,
+    bytes, mtimes and relative paths: components/image_example_gen/driver.py); None when it
+    cannot be computed (no file of that span)."""
+    from tfx.proto import range_config_pb2
+
+    from components.image_example_gen.driver import ImageFileInputProcessor
+    from pipeline.pipeline import example_gen_io
+    input_config, _, _ = example_gen_io(config)
+    processor = ImageFileInputProcessor(
+        config.data_root, input_config.splits, range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span,
+                                                      end_span_number=span)))
+    try:
+        processor.resolve_span_and_version()
+        return processor.get_input_fingerprint(span, None)
+    except (ValueError, AssertionError, OSError):
+        return None
+
+
+def changed_since_ingestion(config: PipelineConfig, span: int, examples) -> bool:
+    """Whether `span`'s files on disk differ from those its latest ingestion (`examples`, an
+    Examples artifact recording TFX's `input_fingerprint`) read: images added, removed,
+    replaced or moved to another class folder."""
+    recorded = examples.custom_properties.get("input_fingerprint")
+    if recorded is None or not recorded.string_value:
+        return False
+    now = span_fingerprint(config, span)
+    return now is not None and now != recorded.string_value
+
+
 def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
     """ingest_span, with a failure reported like a failed run (RunFailedError: one message,
     the traceback in <output.root>/logs/)."""
@@ -117,17 +149,22 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
                               f"{config.data.train_pattern!r}")
         window = span_window(spans, config.retrain.num_spans)
         check_span_labels(config, backfill=True)  # before the backfill
-        backfilled = []
+        backfilled, reingested = [], []
         with quiet_run(config.output_root, verbose=not quiet):
             if len(window) > 1:
-                known = set(ingested_spans(config))
+                known = latest_ingestions(config)
                 for span in window[:-1]:
                     if span not in known:
                         _ingest_or_fail(config, span)
                         backfilled.append(span)
+                    elif changed_since_ingestion(config, span, known[span]):
+                        # images of an older span were added, removed or replaced: the window
+                        # must train on what is on disk now, not on its first ingestion
+                        _ingest_or_fail(config, span)
+                        reingested.append(span)
             summary = run(config, quiet=quiet)
             summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
-                                "backfilled": backfilled}
+                                "backfilled": backfilled, "reingested": reingested}
     return summary
 
 
@@ -136,7 +173,9 @@ def format_retrain(summary: Dict[str, Any]) -> str:
     is on the summary's change-gate line)."""
     spans, lineage = summary["spans"], summary.get("lineage", {})
     lines = [f"spans: newest {spans['newest']}, trained on {spans['window']}"
-             + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")]
+             + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")
+             + (f" (changed on disk since ingested, so ingested again: "
+                f"{spans['reingested']})" if spans.get("reingested") else "")]
     if "trainer_state" in lineage:
         warm = (f"warm-started from {describe_model(lineage['warm_start_from'])}"
                 if lineage.get("warm_start_from") else "")

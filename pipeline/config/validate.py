@@ -375,7 +375,8 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
     convert (empty files too), EXIF-rotated JPEGs, animated or transparent GIFs, images much smaller than the
     model's input, folders of images no split reads."""
-    return (config_notes(config) + data_layout.few_images(counts, config.split_layout)
+    return (config_notes(config) + _span_gap_notes(config)
+            + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)[1]
@@ -383,6 +384,25 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
             + data_layout.gif_notes(config.data_root, files)
             + data_layout.upscaled(config.data_root, files, config.model.image_size)
             + data_layout.unread_folders(config.data_root, config.split_layout))
+
+
+def _span_gap_notes(config: PipelineConfig) -> List[str]:
+    """At most one note: `retrain`'s window of `retrain.num_spans` spans ending at the newest
+    holds fewer spans because span numbers are missing on disk (spans 1, 2, 3, 5 with a window
+    of 2 trains on span 5 alone), while older spans exist."""
+    if not has_span(config.data.train_pattern) or config.retrain.num_spans < 2:
+        return []
+    spans = spans_on_disk(config.data_root, config.data.train_pattern)
+    window = data_layout.span_window(spans, config.retrain.num_spans)
+    if not spans or len(window) == config.retrain.num_spans or spans[0] >= window[0]:
+        return []
+    missing = [s for s in range(window[-1] - config.retrain.num_spans + 1, window[-1] + 1)
+               if s not in spans]
+    older = [s for s in spans if s < window[0]]
+    return [f"retrain.num_spans={config.retrain.num_spans}: the window of spans ending at the "
+            f"newest ({window[-1]}) holds only {window} because span(s) {missing} are not on "
+            f"disk; span(s) {older} are older than the window and not trained on (the window "
+            f"counts span numbers: number spans consecutively, or raise retrain.num_spans)"]
 
 
 def data_overview(config: PipelineConfig) -> List[str]:
@@ -478,6 +498,10 @@ def _validate_data(config: PipelineConfig) -> None:
         raise ConfigError(f"data.schema_path: {abs_path(config.data.schema_path)} does not exist "
                           f"(expected a schema.pbtxt)")
     layout = config.split_layout
+    if has_span(config.data.train_pattern):
+        problems = data_layout.span_folder_problems(root, config.data.train_pattern)
+        if problems:
+            raise ConfigError("data.train_pattern: " + "; ".join(problems))
     span = newest_span(config)
     empty, looked = [], []
     for pattern in sorted(set(layout.patterns.values())):

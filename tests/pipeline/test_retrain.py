@@ -269,6 +269,30 @@ def test_spans_of_the_window_never_ingested_are_ingested_first(tmp_path, real_pn
     assert ingested_spans(config) == [1, 2]
 
 
+@pytest.mark.slow
+def test_an_older_span_whose_files_changed_is_seen_and_ingested_again(tmp_path, real_png):
+    """Images of an already ingested span of the window removed or added: its recorded input
+    fingerprint no longer matches the files, so retrain ingests it again (the window's
+    resolver then takes that newest ingestion) instead of training on the old files."""
+    from pipeline.retrain import changed_since_ingestion, ingest_span
+    from pipeline.span_labels import latest_ingestions
+    data = _spans(tmp_path / "incoming", real_png, [1, 2])
+    for cls in ("shirt", "tshirt_top"):
+        for i in range(4):
+            shutil.copy(real_png, data / "span-1" / cls / f"b{i}.png")
+    config = load_config(overrides=[f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*",
+                                    "data.eval_pattern=", f"output.root={tmp_path / 'out'}",
+                                    "retrain.num_spans=2"])
+    ingest_span(config, 1)
+    first = latest_ingestions(config)[1]
+    assert not changed_since_ingestion(config, 1, first)
+    (data / "span-1" / "shirt" / "b0.png").unlink()  # a retracted image
+    assert changed_since_ingestion(config, 1, first)
+    ingest_span(config, 1)
+    again = latest_ingestions(config)[1]
+    assert again.id > first.id and not changed_since_ingestion(config, 1, again)
+
+
 def test_a_broken_link_in_any_span_of_the_window_is_a_config_error(tmp_path, real_png):
     """retrain backfills the window's older spans from disk: a dangling link there would fail
     its ExampleGen driver with a NotFoundError naming no file; the newest span alone was
@@ -305,3 +329,39 @@ def test_a_failed_backfill_cancels_its_executions(tmp_path, real_png, imagenet_w
                for e in executions)
     assert any(e.custom_properties["cancel_reason"].string_value.startswith("the run failed")
                for e in executions)
+
+
+def test_span_folders_that_break_or_confuse_span_resolution_are_a_config_error(tmp_path,
+                                                                               real_png):
+    """`span-2-old` (not a number: ExampleGen fails on it mid-run) and `span-03` beside `span-3`
+    (one span, two folders: one is read, the other silently changes the fingerprint) are
+    refused by validate, naming the folders."""
+    data = _spans(tmp_path / "incoming", real_png, [1, 2, 3])
+    sets = [f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*", "data.eval_pattern="]
+    shutil.copytree(data / "span-2", data / "span-2-old")
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=sets)
+    assert "folder(s) ['span-2-old'] match 'span-{SPAN}' but their span is not a number" \
+        in str(e.value)
+    shutil.rmtree(data / "span-2-old")
+    shutil.copytree(data / "span-3", data / "span-03")
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=sets)
+    assert "folders ['span-03', 'span-3'] are all span 3: only one would be read" in str(e.value)
+    shutil.rmtree(data / "span-03")
+    load_config(overrides=sets)
+
+
+def test_a_gap_in_span_numbers_that_shrinks_the_window_is_a_note(tmp_path, real_png):
+    """Spans 1, 2, 3 and 5 with a window of 2: retrain trains on span 5 alone; a note says so
+    up front (no note when the spans are consecutive, or when nothing older exists)."""
+    from pipeline.config.validate import data_notes
+    data = _spans(tmp_path / "incoming", real_png, [1, 2, 3, 5])
+    sets = [f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*", "data.eval_pattern=",
+            "retrain.num_spans=2"]
+    [note] = [n for n in data_notes(load_config(overrides=sets)) if "window of spans" in n]
+    assert note.startswith("retrain.num_spans=2: the window of spans ending at the newest (5) "
+                           "holds only [5] because span(s) [4] are not on disk; span(s) "
+                           "[1, 2, 3] are older than the window and not trained on")
+    shutil.copytree(data / "span-3", data / "span-4")
+    assert not [n for n in data_notes(load_config(overrides=sets)) if "window of spans" in n]
