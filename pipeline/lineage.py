@@ -27,7 +27,8 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     models behind the gates the summary prints; a later failed Evaluator is skipped) and the
     latest Trainer's
     `warm_start_from` ({model_id, uri, version}: version None when no serving/<version>/ holds
-    that model) and `trainer_state` (an MLMD state name)."""
+    that model) and `trainer_state` (an MLMD state name); `candidate_spans`: the spans the
+    candidate was trained on (span layouts only)."""
     from components.export_pusher.executor import find_pushed_version
     from pipeline.resolvers import input_artifact_ids, output_artifact_ids
 
@@ -54,6 +55,10 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
             baseline = [blessings[0].custom_properties["baseline_model_id"].int_value]
         out["baseline"] = model_info(baseline[0] if baseline else None)
         out["candidate"] = model_info(candidate[0] if candidate else None)
+        if candidate:
+            spans = trained_spans(store, candidate[0])
+            if spans:
+                out["candidate_spans"] = spans
         if not baseline and candidate:
             out["same_classes_other_order"] = reordered_blessed_model(
                 store, candidate[0], before=blessings[0].id if blessings else None)
@@ -62,6 +67,30 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         out["warm_start_from"] = model_info(base[0] if base else None)
         out["trainer_state"] = _state_name(trainers[-1].last_known_state)
     return out
+
+
+def trained_spans(store, model_id: int) -> List[int]:
+    """The spans the Trainer that produced `model_id` read: the `span` property of the raw
+    Examples behind its `examples` input (Transform's output carries none: one hop up, to the
+    Transform's inputs), sorted; [] without spans (a layout without {SPAN})."""
+    from pipeline.resolvers import input_artifact_ids, producer_execution_ids
+
+    def span_of(artifact) -> Optional[int]:
+        value = artifact.custom_properties.get("span")
+        if value is None or not (value.int_value or value.string_value):
+            return None
+        return int(value.string_value) if value.string_value else value.int_value
+
+    spans = set()
+    for trainer in producer_execution_ids(store, model_id)[-1:]:
+        for examples in store.get_artifacts_by_id(input_artifact_ids(store, trainer, "examples")):
+            if span_of(examples) is not None:
+                spans.add(span_of(examples))
+                continue
+            for transform in producer_execution_ids(store, examples.id)[-1:]:
+                raw = store.get_artifacts_by_id(input_artifact_ids(store, transform, "examples"))
+                spans.update(s for s in map(span_of, raw) if s is not None)
+    return sorted(spans)
 
 
 def reordered_blessed_model(store, candidate_id: int, before: Optional[int] = None

@@ -291,6 +291,8 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         lines.append(f"  baseline of the change gate: {describe_model(baseline)}, the latest "
                      f"blessed model of the same classes other than the candidate"
                      + (f"; candidate: model {candidate['model_id']}" if candidate else ""))
+    if lineage.get("candidate_spans"):
+        lines.append(f"  the candidate was trained on span(s) {lineage['candidate_spans']}")
     return lines
 
 
