@@ -545,7 +545,9 @@ def _validate_data(config: PipelineConfig) -> None:
     try:
         data_layout.check_classes(files, list(config.data.class_names), layout)
     except data_layout.LayoutError as e:
-        raise ConfigError(f"data.class_names / data.root: {e}") from None
+        where = "" if span is None else \
+            f"span {span} ({pattern_for_span(config.data.train_pattern, span)}): "
+        raise ConfigError(f"data.class_names / data.root: {where}{e}") from None
     errors, _ = data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                   config.split_layout, config.data_root)
     if errors:

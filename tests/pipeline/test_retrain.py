@@ -365,3 +365,14 @@ def test_a_gap_in_span_numbers_that_shrinks_the_window_is_a_note(tmp_path, real_
                            "[1, 2, 3] are older than the window and not trained on")
     shutil.copytree(data / "span-3", data / "span-4")
     assert not [n for n in data_notes(load_config(overrides=sets)) if "window of spans" in n]
+
+
+def test_a_class_problem_in_the_newest_span_names_the_span(tmp_path, real_png):
+    """Span layouts have no split folders: 'split train' alone does not say where to look; the
+    error names the span and its folder."""
+    data = _spans(tmp_path / "incoming", real_png, [1, 2])
+    _spans(data, real_png, [3], classes=("shirt", "tshirt_tp"))
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*",
+                               "data.eval_pattern=", "data.class_names=[shirt, tshirt_top]"])
+    assert "data.class_names / data.root: span 3 (span-3/*/*): " in str(e.value)
