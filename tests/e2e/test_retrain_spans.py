@@ -202,6 +202,8 @@ def test_span_2_trains_on_both_spans_and_evaluates_on_the_newest(flow):
     assert "spans: newest 2, trained on [1, 2]" in flow["steps"]["span2"]["output"]
     # the summary (also `report`'s) names the candidate's spans from MLMD lineage
     assert "the candidate was trained on span(s) [1, 2]" in flow["steps"]["span2"]["output"]
+    # span 1 is unchanged since its ingestion: its fingerprint, computed again, must match
+    assert "changed on disk since ingested" not in flow["steps"]["span2"]["output"]
 
 
 def test_version_2_is_pushed_only_when_it_passes(flow):
