@@ -1,4 +1,5 @@
 """The run lock across real processes: a second run exits at once; a SIGKILLed holder frees it."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,20 @@ from pipeline.run_lock import AlreadyRunningError, run_lock
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOLD = ("import sys, time; from pipeline.run_lock import run_lock\n"
         "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(600)\n")
+
+
+@contextlib.contextmanager
+def _held_by(script: str, output_root):
+    """A child process running `script` (which prints 'locked' once it holds the lock on
+    `output_root`, its argv[1]); SIGKILLed on exit. Yields the Popen."""
+    holder = subprocess.Popen([sys.executable, "-c", script, str(output_root)], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
 
 
 def test_cli_run_on_locked_outputs_exits_3_at_once(tmp_path, tiny_image_tree):
@@ -31,16 +46,10 @@ def test_cli_run_on_locked_outputs_exits_3_at_once(tmp_path, tiny_image_tree):
 
 
 def test_lock_is_released_when_the_holder_is_sigkilled(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with _held_by(HOLD, tmp_path) as holder:
         with pytest.raises(AlreadyRunningError, match=f"held by pid {holder.pid}"):
             with run_lock(str(tmp_path)):
                 pass
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
     with run_lock(str(tmp_path)):  # the kernel released the flock with the process
         pass
 
@@ -48,17 +57,11 @@ def test_lock_is_released_when_the_holder_is_sigkilled(tmp_path):
 def test_deleting_the_lock_file_does_not_defeat_the_lock(tmp_path):
     """The flock is on the output root itself: a user who deletes .run.lock, taking it for a
     stale lock, does not let a second run write the same outputs."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with _held_by(HOLD, tmp_path):
         os.remove(tmp_path / ".run.lock")
         with pytest.raises(AlreadyRunningError, match="held by pid unknown"):
             with run_lock(str(tmp_path)):
                 pass
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
 
 
 def test_a_run_of_the_older_file_lock_is_still_seen(tmp_path):
@@ -68,13 +71,7 @@ def test_a_run_of_the_older_file_lock_is_still_seen(tmp_path):
            "fd = os.open(os.path.join(sys.argv[1], '.run.lock'), os.O_RDWR | os.O_CREAT)\n"
            "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, str(os.getpid()).encode())\n"
            "print('locked', flush=True); time.sleep(600)\n")
-    holder = subprocess.Popen([sys.executable, "-c", old, str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with _held_by(old, tmp_path) as holder:
         with pytest.raises(AlreadyRunningError, match=f"held by pid {holder.pid}"):
             with run_lock(str(tmp_path)):
                 pass
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
