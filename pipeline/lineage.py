@@ -73,13 +73,8 @@ def trained_spans(store, model_id: int) -> List[int]:
     """The spans the Trainer that produced `model_id` read: the `span` property of the raw
     Examples behind its `examples` input (Transform's output carries none: one hop up, to the
     Transform's inputs), sorted; [] without spans (a layout without {SPAN})."""
+    from pipeline.mlmd import span_of
     from pipeline.resolvers import input_artifact_ids, producer_execution_ids
-
-    def span_of(artifact) -> Optional[int]:
-        value = artifact.custom_properties.get("span")
-        if value is None or not (value.int_value or value.string_value):
-            return None
-        return int(value.string_value) if value.string_value else value.int_value
 
     spans = set()
     for trainer in producer_execution_ids(store, model_id)[-1:]:

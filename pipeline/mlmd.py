@@ -1,7 +1,10 @@
 """The one place the project opens the local MLMD store (SQLite, `<output root>/metadata.sqlite`)."""
 from __future__ import annotations
 
+from typing import Optional
+
 READONLY, READWRITE, CREATE = "readonly", "readwrite", "create"
+SPAN = "span"
 
 
 def open_store(metadata_path: str, mode: str = READONLY):
@@ -18,3 +21,17 @@ def open_store(metadata_path: str, mode: str = READONLY):
     cfg.sqlite.filename_uri = metadata_path
     cfg.sqlite.connection_mode = connection[mode]
     return metadata_store.MetadataStore(cfg)
+
+
+def span_of(artifact) -> Optional[int]:
+    """An MLMD artifact's `span` custom property as an int (TFX writes an int; older stores a
+    string), or None when it has none. Span 0 is a span."""
+    value = artifact.custom_properties.get(SPAN)
+    if value is None:
+        return None
+    kind = value.WhichOneof("value")
+    if kind == "int_value":
+        return value.int_value
+    if kind == "string_value" and value.string_value.strip():
+        return int(value.string_value)
+    return None

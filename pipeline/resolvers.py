@@ -30,7 +30,8 @@ from tfx import types
 from tfx.dsl.input_resolution.strategies.span_range_strategy import SpanRangeStrategy
 from tfx.dsl.components.common import resolver
 
-SPAN = "span"
+from pipeline.mlmd import span_of
+
 TRAINING_SUMMARY = "training_summary.json"  # written by modules/trainer.run_fn into the Model
 
 
@@ -104,8 +105,9 @@ def blessed_model_ids(blessings: Iterable[types.Artifact]) -> List[int]:
 
 
 def _span(artifact: types.Artifact) -> int:
-    text = artifact.get_string_custom_property(SPAN)
-    return int(text) if text else artifact.get_int_custom_property(SPAN)
+    """A TFX Artifact's span (0 when it has none, as TFX's own span resolution reads it)."""
+    span = span_of(artifact.mlmd_artifact)
+    return 0 if span is None else span
 
 
 def _blessing_of(chosen: List[types.Artifact], blessings: Iterable[types.Artifact]

@@ -40,17 +40,16 @@ def _latest_ingestions(config: PipelineConfig) -> Tuple[Any, Dict[int, "Artifact
         return None, {}
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from pipeline.mlmd import open_store
+    from pipeline.mlmd import open_store, span_of
     store = open_store(config.metadata_path)
     ctx = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{EXAMPLE_GEN}")
     if ctx is None:
         return store, {}
     latest = {}
     for a in store.get_artifacts_by_context(ctx.id):
-        if a.state != pb.Artifact.LIVE or "span" not in a.custom_properties:
+        span = span_of(a)
+        if a.state != pb.Artifact.LIVE or span is None:
             continue
-        value = a.custom_properties["span"]
-        span = int(value.string_value) if value.string_value else value.int_value
         if span not in latest or a.id > latest[span].id:
             latest[span] = a
     return store, latest
