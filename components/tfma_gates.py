@@ -34,6 +34,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
+from modules.class_names import quoted
+
 LABEL_KEY = "label"
 # The AUC gate's metric: the exact AUC (components/exact_auc.py), not TFMA's `AUC`, whose 10,000
 # linear buckets read 0.02-0.03 low on a confident model (benchmarks/auc_thresholds.py).
@@ -92,12 +94,12 @@ def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower
              Gate("AUC" if binary else "macro one-vs-rest AUC", "auc", auc_lower_bound,
                   "evaluator.auc_lower_bound", macro=not binary)]
     if binary:
-        gates += [Gate(f"recall of '{class_names[0]}'", "specificity", min_class_recall,
+        gates += [Gate(f"recall of {quoted(class_names[0])}", "specificity", min_class_recall,
                        "evaluator.min_class_recall"),
-                  Gate(f"recall of '{class_names[1]}'", "recall", min_class_recall,
+                  Gate(f"recall of {quoted(class_names[1])}", "recall", min_class_recall,
                        "evaluator.min_class_recall")]
     else:
-        gates += [Gate(f"recall of '{name}'", accuracy, min_class_recall,
+        gates += [Gate(f"recall of {quoted(name)}", accuracy, min_class_recall,
                        "evaluator.min_class_recall", slice=name) for name in class_names]
     gates.append(Gate("accuracy vs baseline", accuracy, -max_accuracy_drop,
                       "evaluator.max_accuracy_drop", kind="change"))
@@ -177,9 +179,9 @@ def _gate_name(class_name: str, macro: bool, class_id: Optional[int],
     if class_name in ("AUC", "ExactAUC"):
         return "macro one-vs-rest AUC" if macro else "AUC"
     if class_name == "Specificity" and binary:
-        return f"recall of '{class_names[0]}'"
+        return f"recall of {quoted(class_names[0])}"
     if class_name == "Recall":
-        return f"recall of '{label(class_id if class_id is not None else 1)}'"
+        return f"recall of {quoted(label(class_id if class_id is not None else 1))}"
     return class_name
 
 
@@ -219,7 +221,7 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                 if class_slice is not None:  # recall of a class: accuracy on its slice
                     lower = threshold.get("valueThreshold", {}).get("lowerBound")
                     if lower is not None:
-                        class_gates.append(Gate(f"recall of '{class_slice}'", name,
+                        class_gates.append(Gate(f"recall of {quoted(class_slice)}", name,
                                                 stated_threshold(lower),
                                                 "evaluator.min_class_recall",
                                                 slice=class_slice, bound=float(lower)))

@@ -22,6 +22,12 @@ def shown(name: str) -> str:
     return name if _PLAIN.fullmatch(name) else repr(name)
 
 
+def quoted(name: str) -> str:
+    """A class name in quotes that cannot be misread: 'shirt', "men's", 'a\\tb' (Python's repr,
+    which picks double quotes when the name holds a single one). Gate names use it."""
+    return repr(name)
+
+
 def name_problem(name: str) -> Optional[str]:
     """What makes `name` unusable as a class name, or None: empty, leading or trailing white
     space (labels.txt readers strip lines), or a control, line-separator or bidirectional-control

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from modules.class_names import quoted
 from modules import image_files
 from modules import splits as roles
 
@@ -300,13 +301,13 @@ def _unknown_class_hint(unknown: List[str], missing: List[str], in_train: bool =
     same = [(u, m) for u in unknown for m in missing if u != m and unicodedata.normalize(
         "NFC", u) == unicodedata.normalize("NFC", m)]
     if same:  # identical on screen, different code points (macOS stores names decomposed)
-        told = "; ".join(f"folder '{u}' is '{m}' written with other Unicode code points "
+        told = "; ".join(f"folder {quoted(u)} is {quoted(m)} written with other Unicode code points "
                          f"(folder: {form(u)} {[hex(ord(c)) for c in u]}, data.class_names: "
                          f"{form(m)} {[hex(ord(c)) for c in m]})" for u, m in same)
         return (f" ({told}: rename the folder or write data.class_names with the folder's "
                 f"code points, e.g. by copying its name)")
     close = [(u, difflib.get_close_matches(u, missing, n=1, cutoff=0.6)) for u in unknown]
-    named = [f"'{u}' looks like '{m[0]}'" for u, m in close if m]
+    named = [f"{quoted(u)} looks like {quoted(m[0])}" for u, m in close if m]
     if named:
         return (f" ({'; '.join(named)}, which has no images in this split: rename the "
                 f"folder or correct data.class_names so that they match)")
@@ -364,7 +365,7 @@ def imbalance(counts: Dict[str, Dict[str, int]], class_weight: str,
                  "trainer.class_weight: none, so the large classes dominate the loss; "
                  "'balanced' weighs each class alike")
     return [f"split '{roles.TRAIN}': classes are imbalanced, from {train[large]} images of "
-            f"'{large}' to {train[small]} of '{small}' ({train[large] / train[small]:.1f}:1); "
+            f"{quoted(large)} to {train[small]} of {quoted(small)} ({train[large] / train[small]:.1f}:1); "
             f"{weighting}; more images of the small classes help most"]
 
 
@@ -518,42 +519,65 @@ def unread_folders(root: str, layout: SplitLayout) -> List[str]:
 
 
 UPSCALE_FACTOR = 2  # images this many times smaller than the model input get a note
+STRETCH_RATIO = 3  # images this many times wider than tall (or taller than wide) get a note
 UPSCALE_SAMPLE = 2000  # image headers read at most, evenly spaced over the files
 
 
-def upscaled(root: str, files: Dict[str, List[str]], image_size: int,
-             smallest_input: int = 32) -> List[str]:
-    """At most one note: images whose shorter side is at most 1/UPSCALE_FACTOR of
-    `image_size` (the model's input, pixels), which the Transform and the exported model
-    upscale: the model then sees interpolated pixels, no more detail, at the full input size's
-    cost. None at `smallest_input` (VGG16's minimum: nothing smaller to suggest). Reads the
-    headers of up to UPSCALE_SAMPLE files, evenly spaced over `files` (relative to `root`);
-    unreadable files are skipped (ExampleGen says why)."""
+def sampled_sizes(root: str, files: Dict[str, List[str]]) -> Tuple[Dict[str, Tuple[int, int]],
+                                                                   int, bool]:
+    """({rel: (width, height) in pixels}, files sampled, whether it is a sample): the headers of
+    up to UPSCALE_SAMPLE files, evenly spaced over `files` (relative to `root`); unreadable
+    files are skipped (ExampleGen says why)."""
     from PIL import Image
-    if image_size <= smallest_input:
-        return []
     paths = [rel for split_files in files.values() for rel in split_files]
     step = max(1, -(-len(paths) // UPSCALE_SAMPLE))
-    sample = paths[::step]
-    small, smallest = [], None
-    for rel in sample:
+    sizes = {}
+    for rel in paths[::step]:
         try:
             with Image.open(os.path.join(root, rel)) as img:
-                width, height = img.size
+                sizes[rel] = img.size
         except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
             continue
-        if min(width, height) * UPSCALE_FACTOR <= image_size:
-            small.append(rel)
-            if smallest is None or min(width, height) < min(smallest[1]):
-                smallest = (rel, (width, height))
-    if not small:
-        return []
-    of = f"{len(small)} of {len(sample)}" + (" sampled" if step > 1 else "")
-    rel, (width, height) = smallest
-    return [f"{of} images are at most half the model's input size ({image_size} px, "
-            f"model.image_size) on their shorter side (smallest: {rel}, {width}x{height}): they "
-            f"are upscaled, which adds no detail and costs the full input size's compute; a "
-            f"model.image_size closer to the images' (at least 32) trains and serves faster"]
+    return sizes, len(paths[::step]), step > 1
+
+
+def size_notes(root: str, files: Dict[str, List[str]], image_size: int,
+               smallest_input: int = 32) -> List[str]:
+    """At most two notes on the sampled image sizes (`sampled_sizes`):
+    - upscaled: the shorter side is at most 1/UPSCALE_FACTOR of `image_size` (the model's input,
+      pixels), so the model sees interpolated pixels, no more detail, at the full input size's
+      cost; none at `smallest_input` (VGG16's minimum: nothing smaller to suggest);
+    - stretched: one side is STRETCH_RATIO or more times the other; the Transform and the
+      exported model resize to a square without keeping the aspect ratio, so shapes are
+      distorted (a 28x1 strip becomes a 32x32 smear)."""
+    sizes, sampled, is_sample = sampled_sizes(root, files)
+
+    def of(n: int) -> str:
+        return f"{n} of {sampled}" + (" sampled" if is_sample else "")
+    notes = []
+    small = [rel for rel, (w, h) in sizes.items() if min(w, h) * UPSCALE_FACTOR <= image_size]
+    if small and image_size > smallest_input:
+        rel = min(small, key=lambda r: min(sizes[r]))
+        width, height = sizes[rel]
+        notes.append(f"{of(len(small))} images are at most half the model's input size "
+                     f"({image_size} px, model.image_size) on their shorter side (smallest: "
+                     f"{rel}, {width}x{height}): they are upscaled, which adds no detail and "
+                     f"costs the full input size's compute; a model.image_size closer to the "
+                     f"images' (at least 32) trains and serves faster")
+
+    def ratio(rel):
+        return max(sizes[rel]) / max(1, min(sizes[rel]))
+    thin = [rel for rel in sizes if ratio(rel) >= STRETCH_RATIO]
+    if thin:
+        rel = max(thin, key=ratio)
+        width, height = sizes[rel]
+        notes.append(f"{of(len(thin))} images are {STRETCH_RATIO} or more times as wide as tall "
+                     f"or as tall as wide (most: {rel}, {width}x{height}): the model's input is "
+                     f"square ({image_size}x{image_size}) and images are resized to it without "
+                     f"keeping their aspect ratio, so their shapes are stretched; crop or pad "
+                     f"them to near-square if that matters (a client serving the model must "
+                     f"do the same)")
+    return notes
 
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")

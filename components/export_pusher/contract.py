@@ -11,6 +11,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
+from modules.class_names import quoted
 from modules import tflite_variants
 
 LABELS_FILE = "labels.txt"
@@ -42,8 +43,8 @@ def alpha_rule(background: Sequence[float]) -> str:
 
 def output_meaning(class_names: Sequence[str]) -> str:
     if len(class_names) == 2:
-        return (f"float32 [batch, 1]: P(class 1 = '{class_names[1]}'); the predicted class is "
-                f"'{class_names[1]}' when it is >= 0.5, else '{class_names[0]}'")
+        return (f"float32 [batch, 1]: P(class 1 = {quoted(class_names[1])}); the predicted class is "
+                f"{quoted(class_names[1])} when it is >= 0.5, else {quoted(class_names[0])}")
     return (f"float32 [batch, {len(class_names)}]: softmax probabilities in labels.txt order; "
             f"the predicted class is the argmax")
 

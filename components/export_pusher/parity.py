@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from modules.class_names import quoted
 from modules.metrics import predicted_class
 
 
@@ -38,7 +39,7 @@ def check_not_single_class(probabilities: np.ndarray, labels: np.ndarray,
     present = np.unique(labels)
     if len(present) > 1 and len(predicted) == 1:
         raise ParityError(
-            f"the model predicts class '{class_name(int(predicted[0]), class_names)}' for all "
+            f"the model predicts class {quoted(class_name(int(predicted[0]), class_names))} for all "
             f"{len(labels)} examples of split '{split}' ({len(present)} classes "
             f"present): refused, nothing pushed")
 
@@ -81,7 +82,7 @@ def _failed_check(measured: Dict[str, Any], min_agreement: float,
                 + key("min_agreement"))
     for name, info in measured["per_class"].items():
         if info["agree"] < required(min_agreement, info["examples"]):
-            return (f"on class '{name}' the predicted class agrees with the SavedModel on "
+            return (f"on class {quoted(name)} the predicted class agrees with the SavedModel on "
                     f"{info['agreement']:.2%} of {info['examples']} examples, below "
                     f"{min_agreement:.2%}" + key("min_agreement"))
     n, within = measured["examples"], measured["within"]

@@ -22,6 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from modules.class_names import quoted
 from modules import image_files
 from modules import splits as split_roles
 from components.image_example_gen.data_checks import QUARANTINE_FILE
@@ -128,7 +129,7 @@ def check_readable_classes(files: Dict[str, List[str]], input_base: str, unread:
     for (split, name), rels in sorted(lost.items()):
         if name in class_names and name not in readable.get(split, set()):
             raise ImageFolderError(
-                f"split '{split}': class '{name}' has no readable image: all {len(rels)} of its "
+                f"split '{split}': class {quoted(name)} has no readable image: all {len(rels)} of its "
                 f"files there were quarantined ("
                 + "; ".join(f"{rel}: {unread[rel]}" for rel in rels[:5])
                 + f"{'; ...' if len(rels) > 5 else ''}), so no model could learn or be tested "

@@ -374,7 +374,7 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
     convert (empty files too), EXIF-rotated JPEGs, animated or transparent GIFs, images much smaller than the
-    model's input, folders of images no split reads."""
+    model's input or far from square, folders of images no split reads."""
     return (config_notes(config) + _span_gap_notes(config)
             + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
@@ -382,7 +382,7 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                                                   config.split_layout, config.data_root)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
             + data_layout.gif_notes(config.data_root, files)
-            + data_layout.upscaled(config.data_root, files, config.model.image_size)
+            + data_layout.size_notes(config.data_root, files, config.model.image_size)
             + data_layout.unread_folders(config.data_root, config.split_layout))
 
 

@@ -340,3 +340,12 @@ def test_gate_class_names_the_class_of_each_recall_gate():
         None, None, "cat", "dog", None]
     three = [{**g.__dict__} for g in tfma_gates.gates_for(THREE, 0.5, 0.5, 0.5, 0.01)]
     assert [tfma_gates.gate_class(r, THREE) for r in three] == [None, None, *THREE, None]
+
+
+def test_a_class_name_holding_a_quote_reads_unambiguously_in_its_gate_name():
+    names = ["men's", "women's", "kids"]
+    gates = tfma_gates.gates_for(names, 0.5, 0.5, 0.5, 0.01)
+    assert [g.name for g in gates if g.slice] == [
+        'recall of "men\'s"', 'recall of "women\'s"', "recall of 'kids'"]
+    two = tfma_gates.gates_for(["it's", "dog"], 0.5, 0.5, 0.5, 0.01)
+    assert [g.name for g in two][2:4] == ['recall of "it\'s"', "recall of 'dog'"]

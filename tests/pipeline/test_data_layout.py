@@ -228,6 +228,26 @@ def test_images_at_most_half_the_input_size_are_named(tmp_path, image_helpers):
         f"data.root={tmp_path}", "model.image_size=32"])) if "upscaled" in n]
 
 
+def test_images_far_from_square_are_named_at_any_input_size(tmp_path, image_helpers):
+    """An image 3 or more times as wide as tall (or tall as wide) gets one note naming the most
+    extreme, also at the default 32 px where no upscaling note is given; 2:1 gets none."""
+    import numpy as np
+    from PIL import Image
+
+    from pipeline.config.validate import data_notes
+    image_helpers.png_tree(tmp_path, ("cat", "dog"), shape=(40, 60))
+    Image.fromarray(np.full((20, 40, 3), 5, np.uint8)).save(tmp_path / "train" / "cat" / "w.png")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    assert not [n for n in data_notes(config) if "stretched" in n]  # 2:1
+    Image.fromarray(np.full((1, 28, 3), 5, np.uint8)).save(tmp_path / "train" / "dog" / "s.png")
+    Image.fromarray(np.full((90, 30, 3), 5, np.uint8)).save(tmp_path / "eval" / "cat" / "t.png")
+    [note] = [n for n in data_notes(config) if "stretched" in n]
+    assert note.startswith("2 of 123 images are 3 or more times as wide as tall or as tall as "
+                           "wide (most: train/dog/s.png, 28x1): the model's input is square "
+                           "(32x32)")
+    assert not [n for n in data_notes(config) if "upscaled" in n]  # 32 px: nothing smaller
+
+
 def test_upscaled_note_reads_an_even_sample_of_headers(tmp_path, monkeypatch):
     """Above UPSCALE_SAMPLE files, headers of an evenly spaced sample are read, and the note
     says the count is of a sample."""
@@ -239,7 +259,7 @@ def test_upscaled_note_reads_an_even_sample_of_headers(tmp_path, monkeypatch):
     for i in range(20):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a" / f"{i:02d}.png")
         files.append(f"a/{i:02d}.png")
-    [note] = data_layout.upscaled(str(tmp_path), {"train": files}, 64)
+    [note] = data_layout.size_notes(str(tmp_path), {"train": files}, 64)
     assert note.startswith("5 of 5 sampled images are at most half")
 
 
