@@ -19,15 +19,23 @@ WHITE = (255.0, 255.0, 255.0)
 def decode_rgb(encoded: tf.Tensor, background: Sequence[float] = WHITE) -> tf.Tensor:
     """One encoded PNG/JPEG/GIF/BMP (scalar string) -> float32 [h, w, 3] RGB in [0, 255].
 
-    Grayscale is repeated to RGB, 16-bit reduced to 8-bit by its high byte (v >> 8), palette expanded;
+    JPEG is decoded with libjpeg's accurate integer IDCT (Pillow's, so a Pillow client gets the
+    same pixels). Grayscale is repeated to RGB, 16-bit reduced to 8-bit by its high byte
+    (v >> 8), palette expanded;
     alpha (RGBA, grayscale + alpha, palette transparency) is composited over `background`:
     rgb * a + background * (1 - a), a = alpha / 255. GIF decodes to RGB: TensorFlow's decoder
     leaves a GIF's transparent pixels black (0, 0, 0); only the first frame of an animation is
     read. A 32-bit BMP's fourth byte is ignored (read as RGB, as Pillow and most viewers read
     it): it is often padding, 0 everywhere, which as alpha would turn the image white.
     """
-    image = tf.cast(tf.io.decode_image(encoded, channels=0, dtype=tf.uint8,
-                                       expand_animations=False), tf.float32)
+    is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
+    image = tf.cast(tf.cond(
+        is_jpeg,
+        # libjpeg's accurate integer IDCT, as Pillow (and most decoders) use: decode_image's
+        # default fast IDCT differs by up to ~20 levels on small JPEGs, enough to flip classes
+        lambda: tf.io.decode_jpeg(encoded, channels=0, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(encoded, channels=0, dtype=tf.uint8,
+                                   expand_animations=False)), tf.float32)
     bg = tf.constant(list(background), tf.float32)
     is_bmp = tf.equal(tf.strings.substr(encoded, 0, 2), b"BM")
 

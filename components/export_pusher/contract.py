@@ -27,10 +27,12 @@ DECODE = ("the image file as stored: PNG, JPEG, GIF (first frame) or BMP; EXIF o
           "not applied; grayscale is repeated to 3 channels; palette images are expanded to "
           "their colours; 16-bit images keep the high byte of each value (v >> 8, i.e. "
           "floor(v / 256), as libpng's strip_16; not v / 257); a PNG transparency key on a "
-          "grayscale or RGB image (tRNS without an alpha channel) is ignored; JPEG decoders "
-          "differ by a few levels (TensorFlow uses libjpeg's fast integer IDCT), and CMYK JPEGs "
-          "by up to about a dozen levels before the resize (inverted Adobe CMYK, converted "
-          "without a colour profile)")
+          "grayscale or RGB image (tRNS without an alpha channel) is ignored; JPEG is decoded "
+          "with libjpeg's accurate integer IDCT (JDCT_ISLOW: Pillow's default, TensorFlow "
+          "`decode_jpeg(dct_method='INTEGER_ACCURATE')`; the fast IDCT differs by up to ~20 "
+          "levels on small images, enough to change classes), and CMYK JPEGs may differ by up "
+          "to about a dozen levels before the resize (inverted Adobe CMYK, converted without a "
+          "colour profile)")
 
 
 def alpha_rule(background: Sequence[float]) -> str:
