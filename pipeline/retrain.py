@@ -11,9 +11,11 @@ One `retrain`:
 1. takes the run lock on the output root first: a second `retrain` (or `run`) while one is
    running exits at once with "already running" (exit code 3), before TensorFlow is imported;
 2. finds the spans on disk; ImageExampleGen's driver (TFX's FileBasedDriver) ingests the newest;
-   with `retrain.num_spans: N > 1`, Transform, Tuner and Trainer read the newest N ingested spans
-   (RollingRange), and spans of that window never ingested yet, or whose files changed since
-   their ingestion (input fingerprint), are ingested first (ExampleGen only);
+   with `retrain.num_spans: N > 1`, Transform, Tuner and Trainer read the latest ingestion of
+   each span in the window of N span numbers ending at the newest span on disk (a static range:
+   a span folder removed or renamed since its ingestion is not read), and spans of that window
+   never ingested yet, or whose files changed since their ingestion (input fingerprint), are
+   ingested first (ExampleGen only);
 3. runs the pipeline: unchanged data is served from TFX's cache (no new training); new data trains a
    candidate, warm-started from the latest blessed model when `retrain.warm_start: true`, that the
    Evaluator compares with the latest blessed model (LatestBlessedModelStrategy): it is pushed as a
@@ -104,6 +106,9 @@ def span_fingerprint(config: PipelineConfig, span: int) -> Optional[str]:
         return None
 
 
+PATHS_FIELD = ",paths_sha256:"  # ImageFileInputProcessor's addition to TFX's fingerprint
+
+
 def changed_since_ingestion(config: PipelineConfig, span: int, examples) -> bool:
     """Whether `span`'s files on disk differ from those its latest ingestion (`examples`, an
     Examples artifact recording TFX's `input_fingerprint`) read: images added, removed,
@@ -112,6 +117,9 @@ def changed_since_ingestion(config: PipelineConfig, span: int, examples) -> bool
     if recorded is None or not recorded.string_value:
         return False
     now = span_fingerprint(config, span)
+    if now is not None and PATHS_FIELD not in recorded.string_value:
+        # recorded by a release before the paths digest (helper-43): compare what it recorded
+        now = now.split(PATHS_FIELD)[0]
     return now is not None and now != recorded.string_value
 
 
@@ -172,7 +180,10 @@ def format_retrain(summary: Dict[str, Any]) -> str:
     """Lines added after the run summary: spans, warm start, the Trainer's state (the baseline
     is on the summary's change-gate line)."""
     spans, lineage = summary["spans"], summary.get("lineage", {})
-    lines = [f"spans: newest {spans['newest']}, trained on {spans['window']}"
+    trained = lineage.get("candidate_spans") or spans["window"]  # MLMD lineage, else the plan
+    lines = [f"spans: newest {spans['newest']}, trained on {trained}"
+             + (f" (not the window on disk, {spans['window']}: see the log)"
+                if trained != spans["window"] else "")
              + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")
              + (f" (changed on disk since ingested, so ingested again: "
                 f"{spans['reingested']})" if spans.get("reingested") else "")]

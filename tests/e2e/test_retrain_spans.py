@@ -8,6 +8,8 @@ folders: hash split 4:1; a window of 2 spans; warm start on):
      the Trainer warm-starts from it and reads both spans, version 2 is pushed only if blessed;
   3. unchanged re-run -> no new training (Trainer CACHED), no new version;
   4. an impossible gate (accuracy and AUC >= 1.0) -> not blessed, ExportPusher skipped, no version;
+  5. span 3 added -> the window is [2, 3]; then span 3's folder removed -> the window is [1, 2]
+     again (what is on disk, not the newest span ever ingested);
 plus a second `retrain` while the lock is held: exits at once, "already running", exit code 3.
 """
 import contextlib
@@ -118,6 +120,10 @@ def flow(data_root, tmp_path_factory):
     steps["span2"] = retrain()
     steps["rerun"] = retrain()
     steps["gated"] = retrain("evaluator.accuracy_lower_bound=1.0", "evaluator.auc_lower_bound=1.0")
+    add_span(3)
+    steps["span3"] = retrain()
+    shutil.move(str(incoming / "span-3"), str(base / "span-3-withdrawn"))
+    steps["span3_removed"] = retrain()
     for name, step in steps.items():
         assert step["code"] == 0, (name, step["output"][-3000:])
     return {"steps": steps, "out": out, "settings": settings,
@@ -257,6 +263,26 @@ def test_a_candidate_that_fails_the_gate_is_not_pushed(flow):
     (trainer,) = _new(flow, "rerun", "gated", "Trainer")
     assert trainer.last_known_state == CACHED
     assert "blessed: NO" in step["output"] and "nothing pushed" in step["output"]
+
+
+# ------------------------------------------------------------------- a span folder removed
+
+
+def _transform_spans(flow, before, step):
+    store = flow["store"]
+    (transform,) = _new(flow, before, step, "Transform")
+    examples = store.get_artifacts_by_id(input_artifact_ids(store, transform.id, "examples"))
+    return sorted(_span(a) for a in examples)
+
+
+def test_a_removed_span_folder_is_not_read_again(flow):
+    """TFX's RollingRange would end at span 3, the newest span ever ingested, and read it from
+    MLMD after its folder was removed (helper-42); the window is the one on disk."""
+    assert _transform_spans(flow, "gated", "span3") == [2, 3]
+    assert _transform_spans(flow, "span3", "span3_removed") == [1, 2]
+    output = flow["steps"]["span3_removed"]["output"]
+    assert "spans: newest 2, trained on [1, 2]\n" in output, output[-3000:]
+    assert "the candidate was trained on span(s) [1, 2]" in output
 
 
 # ------------------------------------------------------------------------------ the lock

@@ -47,6 +47,23 @@ def test_span_window():
     assert span_window([], 2) == []
 
 
+def test_the_span_resolver_reads_the_window_on_disk_not_the_newest_ingested(tmp_path, real_png):
+    """Run locally, Transform's window is a static range ending at the newest span on disk (a
+    span folder removed after its ingestion is not read); compiled, a RollingRange."""
+    from pipeline.pipeline import span_window_range
+    _spans(tmp_path, real_png, [1, 2, 3, 5])
+    config = load_config(overrides=[f"data.root={tmp_path}", "data.train_pattern=span-{SPAN}/*/*",
+                                    "data.eval_pattern=", "retrain.num_spans=3"])
+    static = span_window_range(config).static_range
+    assert (static.start_span_number, static.end_span_number) == (3, 5)
+    shutil.rmtree(tmp_path / "span-5")
+    static = span_window_range(config).static_range
+    assert (static.start_span_number, static.end_span_number) == (1, 3)
+    compiled = span_window_range(config, kubeflow=True)
+    assert compiled.HasField("rolling_range")
+    assert compiled.rolling_range.num_spans == 3
+
+
 def test_span_layout_discovers_classes_from_the_newest_span(tmp_path, real_png):
     _spans(tmp_path, real_png, [1], classes=("a", "b"))
     _spans(tmp_path, real_png, [2], classes=("a", "b", "c"))
@@ -291,6 +308,14 @@ def test_an_older_span_whose_files_changed_is_seen_and_ingested_again(tmp_path, 
     ingest_span(config, 1)
     again = latest_ingestions(config)[1]
     assert again.id > first.id and not changed_since_ingestion(config, 1, again)
+    # recorded by a release before the paths digest: unchanged files are not "changed"
+    # (helper-43's upgrade); a changed file still is
+    from pipeline.retrain import PATHS_FIELD
+    recorded = again.custom_properties["input_fingerprint"]
+    recorded.string_value = recorded.string_value.split(PATHS_FIELD)[0]
+    assert not changed_since_ingestion(config, 1, again)
+    (data / "span-1" / "shirt" / "b1.png").unlink()
+    assert changed_since_ingestion(config, 1, again)
 
 
 def test_a_broken_link_in_any_span_of_the_window_is_a_config_error(tmp_path, real_png):
