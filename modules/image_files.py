@@ -27,6 +27,22 @@ IGNORED_WHY = "no image extension, a nested folder, or outside a class folder"
 IGNORED_LABEL = f"ignored (not read: {IGNORED_WHY})"
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
+# Files whose EXIF orientation is looked at (JPEG; PNG may carry an eXIf chunk too).
+ORIENTED_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png")
+
+
+def exif_orientation(img) -> int:
+    """An opened PIL image's EXIF orientation, 2..8 (turned or mirrored), else 1 (upright, no
+    tag, or an unreadable tag). TensorFlow's decoders, hence training and the exported model,
+    ignore it."""
+    try:
+        value = img.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # pylint: disable=broad-except  (a malformed EXIF block: as stored)
+        return 1
+    return value if value in range(2, 9) else 1
+
+
 def is_image_file(path: str) -> bool:
     """True when `path`'s extension (case-insensitive) is one of IMAGE_SUFFIXES."""
     return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES

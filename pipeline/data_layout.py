@@ -580,35 +580,34 @@ def size_notes(root: str, files: Dict[str, List[str]], image_size: int,
     return notes
 
 
-JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
-EXIF_ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
 
 
 def rotated_by_exif(root: str, files: Dict[str, List[str]]) -> List[str]:
-    """At most one note: the JPEGs of `files` (relative to `root`) whose EXIF orientation is not
-    1 (upright). TensorFlow's decoder, hence the Transform and the exported model, ignores the
-    tag and reads the pixels as stored: such photos train (and are served) sideways or upside
-    down unless rotated first. Reads each JPEG's header only."""
+    """At most one note: the JPEGs and PNGs of `files` (relative to `root`) whose EXIF
+    orientation is not 1 (upright). TensorFlow's decoder, hence the Transform and the exported
+    model, ignores the tag and reads the pixels as stored: such photos train (and are served)
+    sideways or upside down unless rotated first. Reads each file's header only."""
     from PIL import Image
     tagged = []
     for paths in files.values():
         for rel in paths:
-            if not rel.lower().endswith(JPEG_SUFFIXES):
+            if not rel.lower().endswith(image_files.ORIENTED_SUFFIXES):
                 continue
             try:
                 with Image.open(os.path.join(root, rel)) as img:
-                    if img.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+                    if image_files.exif_orientation(img) != 1:
                         tagged.append(rel)
             except Exception:  # pylint: disable=broad-except  (unreadable: ExampleGen says why)
                 continue
     if not tagged:
         return []
     listed = ", ".join(tagged[:5]) + (" ..." if len(tagged) > 5 else "")
-    return [f"{len(tagged)} JPEG(s) carry an EXIF orientation (phone photos stored sideways "
-            f"with a tag saying how to turn them): TensorFlow, hence training and the exported "
-            f"model, ignores the tag and sees the stored pixels: {listed}; rotate them upright "
-            f"(e.g. Pillow's ImageOps.exif_transpose or `exiftran -ai`), and do the same in "
-            f"clients"]
+    return [f"{len(tagged)} image(s) carry an EXIF orientation (phone photos stored sideways "
+            f"with a tag saying how to turn them): TensorFlow, hence training, the test "
+            f"metrics and the exported model, ignores the tag and sees the stored pixels: "
+            f"{listed}; rotate the files upright, re-saved without the tag (`exiftran -ai`, or "
+            f"Pillow's ImageOps.exif_transpose then save), and rotate images the same way "
+            f"before sending them to the model"]
 
 
 def check_classes(files: Dict[str, List[str]], class_names: List[str],

@@ -134,9 +134,14 @@ def data_report(store) -> Dict[str, Any]:
     return read_data_checks(max(examples, key=lambda a: a.id).uri)
 
 
+ORIENTED_LABEL = ("EXIF-rotated (used as stored, i.e. sideways: TensorFlow ignores the tag; "
+                  "rotate the files upright)")
+
+
 def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
     """Lines listing quarantined files (path: reason), ignored paths (non-image files, nested
-    folders, files outside a class folder) and train/eval duplicates, if any."""
+    folders, files outside a class folder), images read as stored despite an EXIF orientation,
+    and train/eval duplicates, if any."""
     lines = []
     quarantine = data.get("quarantine") or {}
     if quarantine.get("quarantined"):
@@ -152,6 +157,12 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
         from modules.image_files import IGNORED_LABEL
         lines.append(f"{IGNORED_LABEL}: {quarantine['ignored']} path(s): "
                      + ", ".join(files[:max_listed]) + more)
+    from components.image_example_gen.data_checks import oriented_files
+    oriented = oriented_files(data)
+    if oriented:
+        more = f", ... {len(oriented) - max_listed} more" if len(oriented) > max_listed else ""
+        lines.append(f"{ORIENTED_LABEL}: {len(oriented)} image(s): "
+                     + ", ".join(oriented[:max_listed]) + more)
     leakage = data.get("leakage") or {}
     if leakage.get("leaked_files"):
         lines.append(f"LEAKAGE: {len(leakage['duplicates'])} image(s) with identical bytes in more "
@@ -223,6 +234,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
+        elif report.get("tflite"):  # a version pushed by a release before the record
+            lines.append("deploy: not recorded in this version's report.json (pushed by an "
+                         "older release): its MODEL.md names the .tflite to deploy")
         if report.get("client_check"):
             from components.export_pusher.client_check import summary_line
             lines.append(summary_line(report["client_check"]))

@@ -40,3 +40,11 @@ def ignored_files(checks: Dict[str, Any]) -> List[str]:
     (artifacts before this record)."""
     splits = (checks.get("quarantine") or {}).get("splits") or {}
     return [p for info in splits.values() for p in info.get("ignored", [])]
+
+
+def oriented_files(checks: Dict[str, Any]) -> List[str]:
+    """Every read image carrying an EXIF orientation (relative to the data root; trained and
+    tested as stored, since TensorFlow ignores the tag), split by split; [] when none or not
+    recorded (artifacts before this record)."""
+    splits = (checks.get("quarantine") or {}).get("splits") or {}
+    return [p for info in splits.values() for p in info.get("exif_oriented", [])]

@@ -33,6 +33,7 @@ _QUARANTINE_DIR_KEY = "_quarantine_dir"
 # stable hash of the relative path) goes to validation instead of train.
 VALIDATION_FRACTION_KEY = "validation_fraction"
 _TAG_QUARANTINE = "quarantine"
+_TAG_ORIENTED = "exif_oriented"  # read, trained on as stored, but tagged to be turned
 _LISTED_IN_ERROR = 50  # quarantined files named in the error that stops a run
 
 
@@ -203,6 +204,15 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
     }), ""
 
 
+def oriented(path: str, example: tf.train.Example) -> int:
+    """The EXIF orientation (modules/image_files.exif_orientation) of a JPEG or PNG example's
+    bytes, from its header; 1 for other formats."""
+    if not path.lower().endswith(image_files.ORIENTED_SUFFIXES):
+        return 1
+    with Image.open(io.BytesIO(example.features.feature["image"].bytes_list.value[0])) as img:
+        return image_files.exif_orientation(img)
+
+
 class _ConvertDoFn(beam.DoFn):
     """path -> serialized tf.Example, or a quarantine record on the tagged output."""
 
@@ -214,12 +224,17 @@ class _ConvertDoFn(beam.DoFn):
     def process(self, path: str) -> Iterable[Any]:
         example, reason = image_file_to_example(path, self._input_base, self._class_names,
                                                 self._max_pixels)
+        # relative to the data root, as the examples' `path` and the ignored files are
+        rel = os.path.relpath(path, self._input_base)
         if example is None:
-            # relative to the data root, as the examples' `path` and the ignored files are
             yield beam.pvalue.TaggedOutput(_TAG_QUARANTINE, json.dumps(
-                {"path": os.path.relpath(path, self._input_base), "reason": reason}))
-        else:
-            yield example
+                {"path": rel, "reason": reason}))
+            return
+        orientation = oriented(path, example)
+        if orientation != 1:
+            yield beam.pvalue.TaggedOutput(_TAG_ORIENTED, json.dumps(
+                {"path": rel, "orientation": orientation}))
+        yield example
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -277,10 +292,14 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 | f"ListFiles[{split.name}]" >> beam.Create(files, reshuffle=False)
                 | f"ToExample[{split.name}]" >> beam.ParDo(
                     _ConvertDoFn(input_base, class_names, max_pixels)).with_outputs(
-                        _TAG_QUARANTINE, main="examples"))
+                        _TAG_QUARANTINE, _TAG_ORIENTED, main="examples"))
             (converted[split.name][_TAG_QUARANTINE]
              | f"WriteQuarantine[{split.name}]" >> beam.io.WriteToText(
                  os.path.join(exec_properties[_QUARANTINE_DIR_KEY], split.name),
+                 file_name_suffix=".jsonl"))
+            (converted[split.name][_TAG_ORIENTED]
+             | f"WriteOriented[{split.name}]" >> beam.io.WriteToText(
+                 os.path.join(oriented_dir(exec_properties[_QUARANTINE_DIR_KEY]), split.name),
                  file_name_suffix=".jsonl"))
 
         if output_config.split_config.splits:
@@ -309,6 +328,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         self._ignored: Dict[str, List[str]] = {}
         super().Do(input_dict, output_dict, exec_properties)
         report = summarize_quarantine(quarantine_dir, self._file_counts, self._ignored)
+        add_oriented(report, oriented_dir(quarantine_dir))
+        if report["exif_oriented"]:
+            logging.warning("ImageExampleGen: %d image(s) carry an EXIF orientation, which "
+                            "TensorFlow ignores: trained and tested as stored (sideways), "
+                            "listed in %s", report["exif_oriented"],
+                            os.path.join(examples.uri, QUARANTINE_FILE))
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         unread = {q["path"]: q["reason"] for info in report["splits"].values()
                   for q in info["files"]}
@@ -371,6 +396,27 @@ def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],
                          "ignored": sorted(ignored.get(split, []))}
     return {"quarantined": total, "ignored": sum(len(v) for v in ignored.values()),
             "splits": splits}
+
+
+def oriented_dir(quarantine_dir: str) -> str:
+    """Where the Beam shards of EXIF-oriented files go: beside the quarantine shards, not among
+    them (those are globbed by split name)."""
+    return quarantine_dir.rstrip("/") + "-exif"
+
+
+def add_oriented(report: Dict[str, Any], shard_dir: str) -> None:
+    """Adds to `summarize_quarantine`'s report `exif_oriented` (a count) and, per split,
+    `exif_oriented`: the sorted relative paths of the read images carrying an EXIF orientation
+    (JPEG / PNG, orientation 2..8): TensorFlow ignores the tag, so they are used as stored."""
+    total = 0
+    for split, info in report["splits"].items():
+        paths = []
+        for shard in fileio.glob(os.path.join(shard_dir, split + "-*")):
+            with fileio.open(shard) as f:
+                paths += [json.loads(line)["path"] for line in f if line.strip()]
+        info["exif_oriented"] = sorted(paths)
+        total += len(paths)
+    report["exif_oriented"] = total
 
 
 __all__ = ["Executor", "image_file_to_example", "list_split_files", "list_split_paths",

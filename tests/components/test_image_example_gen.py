@@ -325,3 +325,48 @@ def test_a_class_whose_files_were_all_quarantined_is_named_per_output_split(tmp_
                        f"image: all {len(dog_eval)} of"):
         check_readable_classes(flat, base, dict.fromkeys(dog_eval, "x"), names, hashing)
     check_readable_classes(flat, base, dict.fromkeys(dog_eval[1:], "x"), names, hashing)
+
+
+def test_exif_oriented_images_are_recorded_in_the_data_checks(tmp_path, image_helpers):
+    """The real component on a tree holding a JPEG and a PNG with EXIF orientation 6: both are
+    read (as stored, as TensorFlow reads them) and listed in quarantine.json's
+    `exif_oriented`, which the run summary prints (helper-41: validate named them, but nothing
+    after the run did)."""
+    import numpy as np
+    from PIL import Image
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.pipeline import Pipeline
+
+    from components.image_example_gen import ImageExampleGen
+    from components.image_example_gen.data_checks import oriented_files, read_data_checks
+    from modules import image_files
+    from pipeline.config import load_config
+    from pipeline.mlmd import open_store
+    from pipeline.pipeline import example_gen_io
+    from pipeline.summary import ORIENTED_LABEL, format_data_report
+    data = tmp_path / "data"
+    image_helpers.png_tree(data, ("cat", "dog"))
+    exif = Image.Exif()
+    exif[image_files.EXIF_ORIENTATION] = 6
+    pixels = Image.fromarray(np.arange(24 * 16 * 3, dtype=np.uint8).reshape(16, 24, 3))
+    pixels.save(data / "train" / "cat" / "phone.jpg", exif=exif)
+    pixels.save(data / "eval" / "dog" / "phone.png", exif=exif)
+    pixels.save(data / "train" / "dog" / "plain.jpg")
+    config = load_config(overrides=[f"data.root={data}", f"output.root={tmp_path / 'out'}"])
+    input_config, output_config, fraction = example_gen_io(config)
+    example_gen = ImageExampleGen(
+        input_base=str(data), class_names=list(config.data.class_names),
+        input_config=input_config, output_config=output_config, validation_fraction=fraction,
+        max_quarantine_fraction=0.5, max_image_pixels=config.data.max_image_pixels)
+    LocalDagRunner().run(Pipeline(
+        pipeline_name="exif", pipeline_root=str(tmp_path / "root"), components=[example_gen],
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "m.sqlite"))))
+    [examples] = open_store(str(tmp_path / "m.sqlite")).get_artifacts_by_type("Examples")
+    checks = read_data_checks(examples.uri)
+    assert sorted(oriented_files(checks)) == ["eval/dog/phone.png", "train/cat/phone.jpg"]
+    assert checks["quarantine"]["exif_oriented"] == 2 and checks["quarantine"]["quarantined"] == 0
+    [line] = [s for s in format_data_report(checks) if s.startswith(ORIENTED_LABEL)]
+    assert line.endswith(": 2 image(s): train/cat/phone.jpg, eval/dog/phone.png") or \
+        line.endswith(": 2 image(s): eval/dog/phone.png, train/cat/phone.jpg"), line

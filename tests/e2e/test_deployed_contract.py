@@ -261,4 +261,4 @@ def test_predict_cli_names_a_bad_image(runs, tmp_path, capsys):
     assert main(["predict", "--set", f"output.root={root}", str(sideways), str(good)]) == 0
     out = capsys.readouterr()
     assert len(out.out.splitlines()) == 3
-    assert "note: 1 JPEG(s) carry an EXIF orientation" in out.err and str(sideways) in out.err
+    assert "note: 1 image(s) carry an EXIF orientation" in out.err and str(sideways) in out.err

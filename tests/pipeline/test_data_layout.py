@@ -3,6 +3,7 @@ import os
 
 import pytest
 
+from modules import image_files
 from pipeline import data_layout
 from pipeline.config import ConfigError, load_config
 
@@ -100,18 +101,20 @@ def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
     _layout(tmp_path, 100)
     pixels = Image.fromarray(np.arange(48 * 32 * 3, dtype=np.uint8).reshape(32, 48, 3))
     exif = Image.Exif()
-    exif[data_layout.EXIF_ORIENTATION] = 6
+    exif[image_files.EXIF_ORIENTATION] = 6
     pixels.save(tmp_path / "train" / "cat" / "phone.jpg", exif=exif)
     upright = Image.Exif()
-    upright[data_layout.EXIF_ORIENTATION] = 1
+    upright[image_files.EXIF_ORIENTATION] = 1
     pixels.save(tmp_path / "train" / "dog" / "upright.jpg", exif=upright)
     pixels.save(tmp_path / "eval" / "dog" / "plain.JPG")
+    pixels.save(tmp_path / "eval" / "cat" / "phone.png", exif=exif)  # a PNG eXIf chunk
     config = load_config(overrides=[f"data.root={tmp_path}"])
     [note] = [n for n in data_notes(config) if "EXIF" in n]
-    assert note.startswith("1 JPEG(s) carry an EXIF orientation")
-    assert "train/cat/phone.jpg" in note and "upright.jpg" not in note
-    assert "exif_transpose" in note
+    assert note.startswith("2 image(s) carry an EXIF orientation")
+    assert "train/cat/phone.jpg" in note and "eval/cat/phone.png" in note
+    assert "upright.jpg" not in note and "exif_transpose" in note
     (tmp_path / "train" / "cat" / "phone.jpg").unlink()
+    (tmp_path / "eval" / "cat" / "phone.png").unlink()
     assert not [n for n in data_notes(config) if "EXIF" in n]
 
 

@@ -84,6 +84,11 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
             ) in text  # a name with a comma is quoted; label order
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
     assert "agreement=99.0% on validation" in text
+    del report["contract"]  # a version pushed by an older release (helper-43)
+    older = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
+                            "pushed_destination": "/o/serving/7", "report": report})
+    assert ("deploy: not recorded in this version's report.json (pushed by an older release): "
+            "its MODEL.md names the .tflite to deploy") in older
 
 
 def test_the_change_gate_names_its_baseline_model_and_version():

@@ -19,7 +19,8 @@ import jinja2
 from components.export_pusher import client_check
 from components.export_pusher.report.facts import TUNER_DIR
 from components.tfma_gates import interval_words
-from components.image_example_gen.data_checks import ignored_files, quarantined_files
+from components.image_example_gen.data_checks import (ignored_files, oriented_files,
+                                                        quarantined_files)
 from modules import image_files
 from modules.class_names import shown
 from modules.metrics import display
@@ -81,6 +82,8 @@ def parity_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
 
 QUARANTINE_LABEL = "unreadable files (quarantined, not trained on; newest span)"
 IGNORED_LABEL = f"{image_files.IGNORED_LABEL} (newest span)"
+ORIENTED_LABEL = ("images with an EXIF orientation, used as stored (sideways; TensorFlow "
+                  "ignores the tag; newest span)")
 LEAKAGE_LABEL = "files with identical bytes in more than one split (newest span)"
 
 
@@ -102,6 +105,11 @@ def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[
         if ignored:
             more = f"; … {len(ignored) - listed} more" if len(ignored) > listed else ""
             rows.append((IGNORED_LABEL, f"{len(ignored)} ({'; '.join(ignored[:listed])}{more})"))
+        oriented = oriented_files(checks)
+        if oriented:
+            more = f"; … {len(oriented) - listed} more" if len(oriented) > listed else ""
+            rows.append((ORIENTED_LABEL, f"{len(oriented)} ({'; '.join(oriented[:listed])}"
+                                         f"{more})"))
     else:
         rows.append((QUARANTINE_LABEL, "not recorded"))
     rows.append((LEAKAGE_LABEL, (checks.get("leakage") or {}).get("leaked_files", "not recorded")))
