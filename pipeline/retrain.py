@@ -40,6 +40,7 @@ from pipeline.console import current_log, quiet_run
 from pipeline.lineage import describe_model
 from pipeline.run_lock import run_lock
 from pipeline.span_labels import check_span_labels, latest_ingestions
+from pipeline.span_leakage import format_window_leakage, window_leakage
 from pipeline.stale_executions import cancel_after_failure
 
 
@@ -172,7 +173,8 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
                         reingested.append(span)
             summary = run(config, quiet=quiet)
             summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
-                                "backfilled": backfilled, "reingested": reingested}
+                                "backfilled": backfilled, "reingested": reingested,
+                                "leakage": window_leakage(config, window)}
     return summary
 
 
@@ -187,6 +189,9 @@ def format_retrain(summary: Dict[str, Any]) -> str:
              + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")
              + (f" (changed on disk since ingested, so ingested again: "
                 f"{spans['reingested']})" if spans.get("reingested") else "")]
+    leakage = format_window_leakage(spans.get("leakage") or [], spans["newest"])
+    if leakage:
+        lines.append(leakage)
     if "trainer_state" in lineage:
         warm = (f"warm-started from {describe_model(lineage['warm_start_from'])}"
                 if lineage.get("warm_start_from") else "")
