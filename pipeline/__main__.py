@@ -220,7 +220,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             from pipeline.summary import format_summary, run_summary
             summary = run_summary(config.metadata_path, list(config.data.class_names))
             summary["lineage"] = summary_lineage(config)
-            print(format_summary(summary))
+            from pipeline.retrain import trainer_lines
+            print("\n".join([format_summary(summary)] + trainer_lines(summary["lineage"])))
             return 0
         if args.command in ("compile", "submit", "schedule"):
             return _kubeflow_command(args, config)

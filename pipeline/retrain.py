@@ -192,11 +192,16 @@ def format_retrain(summary: Dict[str, Any]) -> str:
     leakage = format_window_leakage(spans.get("leakage") or [], spans["newest"])
     if leakage:
         lines.append(leakage)
-    if "trainer_state" in lineage:
-        warm = (f"warm-started from {describe_model(lineage['warm_start_from'])}"
-                if lineage.get("warm_start_from") else "")
-        if lineage["trainer_state"] == "CACHED":
-            lines.append("trainer: unchanged data, served from the cache (no training)")
-        else:
-            lines.append("trainer: trained a new model" + (f", {warm}" if warm else ""))
-    return "\n".join(lines)
+    return "\n".join(lines + trainer_lines(lineage))
+
+
+def trainer_lines(lineage: Dict[str, Any]) -> List[str]:
+    """The Trainer's state in the latest run and the model it warm-started from (MLMD lineage):
+    printed by `retrain` and by `report`; [] when lineage has no Trainer."""
+    if "trainer_state" not in lineage:
+        return []
+    if lineage["trainer_state"] == "CACHED":
+        return ["trainer: unchanged data, served from the cache (no training)"]
+    warm = (f", warm-started from {describe_model(lineage['warm_start_from'])}"
+            if lineage.get("warm_start_from") else "")
+    return ["trainer: trained a new model" + warm]

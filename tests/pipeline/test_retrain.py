@@ -401,3 +401,16 @@ def test_a_class_problem_in_the_newest_span_names_the_span(tmp_path, real_png):
         load_config(overrides=[f"data.root={data}", "data.train_pattern=span-{SPAN}/*/*",
                                "data.eval_pattern=", "data.class_names=[shirt, tshirt_top]"])
     assert "data.class_names / data.root: span 3 (span-3/*/*): " in str(e.value)
+
+
+def test_trainer_lines_say_cached_or_which_model_was_warm_started_from():
+    """Printed by retrain and by report (helper-42: report left the warm start out)."""
+    from pipeline.retrain import trainer_lines
+    assert trainer_lines({}) == []
+    assert trainer_lines({"trainer_state": "CACHED"}) == [
+        "trainer: unchanged data, served from the cache (no training)"]
+    assert trainer_lines({"trainer_state": "COMPLETE"}) == ["trainer: trained a new model"]
+    warm = trainer_lines({"trainer_state": "COMPLETE", "warm_start_from": {
+        "model_id": 17, "uri": "/o/Trainer/model/17", "version": "1796537369"}})
+    assert warm == ["trainer: trained a new model, warm-started from model 17 (version "
+                    "1796537369)"]
