@@ -2,9 +2,10 @@
 warm start, each named by its MLMD artifact id and the serving version it was pushed as."""
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional
 
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, has_span
 from pipeline.mlmd import open_store
 
 
@@ -54,8 +55,14 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         if not baseline and blessings and "baseline_model_id" in blessings[0].custom_properties:
             baseline = [blessings[0].custom_properties["baseline_model_id"].int_value]
         out["baseline"] = model_info(baseline[0] if baseline else None)
+        if baseline:
+            roots = training_data_roots(store, baseline[0])
+            here = os.path.realpath(config.data_root)
+            if roots and here not in {os.path.realpath(r) for r in roots}:
+                out["baseline_data_roots"] = roots  # an output root shared by two data sets
         out["candidate"] = model_info(candidate[0] if candidate else None)
-        if candidate:
+        if candidate and has_span(config.data.train_pattern):
+            # ExampleGen records span 0 for a layout without {SPAN}: not a span to report
             spans = trained_spans(store, candidate[0])
             if spans:
                 out["candidate_spans"] = spans
@@ -69,23 +76,42 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     return out
 
 
-def trained_spans(store, model_id: int) -> List[int]:
-    """The spans the Trainer that produced `model_id` read: the `span` property of the raw
-    Examples behind its `examples` input (Transform's output carries none: one hop up, to the
-    Transform's inputs), sorted; [] without spans (a layout without {SPAN})."""
-    from pipeline.mlmd import span_of
+def raw_training_examples(store, model_id: int) -> List[Any]:
+    """The raw Examples (ImageExampleGen's outputs) behind the Trainer that produced
+    `model_id`: its `examples` input, or, for Transform's output, one hop up to the
+    Transform's `examples` input."""
     from pipeline.resolvers import input_artifact_ids, producer_execution_ids
-
-    spans = set()
+    raw = []
     for trainer in producer_execution_ids(store, model_id)[-1:]:
         for examples in store.get_artifacts_by_id(input_artifact_ids(store, trainer, "examples")):
-            if span_of(examples) is not None:
-                spans.add(span_of(examples))
+            if "input_fingerprint" in examples.custom_properties:  # ExampleGen's own output
+                raw.append(examples)
                 continue
             for transform in producer_execution_ids(store, examples.id)[-1:]:
-                raw = store.get_artifacts_by_id(input_artifact_ids(store, transform, "examples"))
-                spans.update(s for s in map(span_of, raw) if s is not None)
-    return sorted(spans)
+                raw += store.get_artifacts_by_id(input_artifact_ids(store, transform, "examples"))
+    return raw
+
+
+def trained_spans(store, model_id: int) -> List[int]:
+    """The spans the Trainer that produced `model_id` read (`raw_training_examples`' `span`
+    property), sorted. A layout without {SPAN} gives [0] (ExampleGen's driver records span 0):
+    callers ask only for span layouts."""
+    from pipeline.mlmd import span_of
+    return sorted({s for s in map(span_of, raw_training_examples(store, model_id))
+                   if s is not None})
+
+
+def training_data_roots(store, model_id: int) -> List[str]:
+    """The data roots (ImageExampleGen's `input_base`) the model was trained from, sorted."""
+    from pipeline.resolvers import producer_execution_ids
+    roots = set()
+    for examples in raw_training_examples(store, model_id):
+        for execution in store.get_executions_by_id(producer_execution_ids(store,
+                                                                           examples.id)[:1]):
+            value = execution.custom_properties.get("input_base")
+            if value is not None and value.string_value:
+                roots.add(value.string_value)
+    return sorted(roots)
 
 
 def reordered_blessed_model(store, candidate_id: int, before: Optional[int] = None

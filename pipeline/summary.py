@@ -305,6 +305,12 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         lines.append(f"  baseline of the change gate: {describe_model(baseline)}, the latest "
                      f"blessed model of the same classes other than the candidate"
                      + (f"; candidate: model {candidate['model_id']}" if candidate else ""))
+    if lineage.get("baseline_data_roots"):
+        lines.append(f"  note: the baseline was trained on data under "
+                     f"{', '.join(lineage['baseline_data_roots'])}, not this run's data.root: "
+                     f"output.root is shared by two data sets of the same classes, so the "
+                     f"change gate compares models across them (give each its own output.root "
+                     f"unless that is meant)")
     if lineage.get("candidate_spans"):
         lines.append(f"  the candidate was trained on span(s) {lineage['candidate_spans']}")
     return lines

@@ -51,6 +51,11 @@ def test_report_prints_the_summary_and_nothing_of_the_stack(cli_runs, e2e_tree):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "=== run summary ===" in proc.stdout
     assert proc.stderr == "", proc.stderr[-3000:]
+    # the Trainer line from MLMD lineage; no span line for a tree without {SPAN} (ExampleGen
+    # records span 0 there)
+    assert re.search(r"^trainer: (trained a new model|unchanged data, served from the cache)",
+                     proc.stdout, re.M), proc.stdout[-2000:]
+    assert "span(s)" not in proc.stdout
 
 
 def _lines(proc):

@@ -164,3 +164,52 @@ def test_a_model_blessed_after_a_cached_evaluation_is_not_named_for_it(tmp_path)
     own_id, _ = store.put_artifacts([own, newer])
     assert reordered_blessed_model(store, candidate)["model_id"] == later
     assert reordered_blessed_model(store, candidate, before=own_id) is None
+
+
+def test_a_baseline_trained_on_another_data_root_is_named(tmp_path):
+    """An explicit output.root shared by two data sets of the same classes (helper-43): the
+    change gate's baseline came from the other data set without a word; lineage now reads
+    the data root each model was trained from (ImageExampleGen's input_base) and the summary
+    says so. A baseline from this run's data root gets no note."""
+    from pipeline.summary import format_summary
+    config = load_config(overrides=[f"output.root={tmp_path / 'out'}"])  # the embedded data
+    os.makedirs(config.output_root)
+    store = open_store(config.metadata_path, CREATE)
+    types = {n: store.put_execution_type(pb.ExecutionType(name=n))
+             for n in ("ImageExampleGen", "Trainer", "Evaluator")}
+    examples_type = store.put_artifact_type(pb.ArtifactType(name="Examples"))
+    model_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    node = store.put_context_type(pb.ContextType(name="node"))
+    [ctx] = store.put_contexts([pb.Context(type_id=node,
+                                           name=f"{config.pipeline_name}.Evaluator")])
+
+    def model_from(root):
+        raw = pb.Artifact(type_id=examples_type, uri=str(tmp_path / f"ex-{len(root)}"))
+        raw.custom_properties["input_fingerprint"].string_value = "f"
+        raw.custom_properties["span"].int_value = 0
+        [raw_id] = store.put_artifacts([raw])
+        [gen] = store.put_executions([pb.Execution(type_id=types["ImageExampleGen"])])
+        execution = store.get_executions_by_id([gen])[0]
+        execution.custom_properties["input_base"].string_value = root
+        store.put_executions([execution])
+        store.put_events([pb.Event(execution_id=gen, artifact_id=raw_id,
+                                   type=pb.Event.OUTPUT)])
+        [model] = store.put_artifacts([pb.Artifact(type_id=model_type,
+                                                   uri=str(tmp_path / f"m-{len(root)}"))])
+        _execution(store, types["Trainer"], pb.Execution.COMPLETE,
+                   {"examples": (raw_id, pb.Event.INPUT), "model": (model, pb.Event.OUTPUT)})
+        return model
+
+    other = model_from("/data/someone-else")
+    mine = model_from(config.data_root)
+    candidate = model_from(config.data_root + "/")
+    _evaluator(store, types, ctx, pb.Execution.COMPLETE, candidate=candidate, baseline=other)
+    report = lineage_report(config)
+    assert report["baseline_data_roots"] == ["/data/someone-else"]
+    assert "candidate_spans" not in report  # span 0 of a layout without {SPAN}
+    text = format_summary({"metrics": {}, "blessed": True, "pushed": False, "gates": [],
+                           "lineage": report})
+    assert ("  note: the baseline was trained on data under /data/someone-else, not this "
+            "run's data.root") in text
+    _evaluator(store, types, ctx, pb.Execution.COMPLETE, candidate=candidate, baseline=mine)
+    assert "baseline_data_roots" not in lineage_report(config)
