@@ -36,6 +36,10 @@ def exif_orientation(img) -> int:
     """An opened PIL image's EXIF orientation, 2..8 (turned or mirrored), else 1 (upright, no
     tag, or an unreadable tag). TensorFlow's decoders, hence training and the exported model,
     ignore it."""
+    if img.format == "PNG" and "exif" not in img.info:
+        # no eXIf chunk before the pixel data; looking further would decode the whole image
+        # (Pillow's PNG getexif loads it), on every PNG of every validate and run
+        return 1
     try:
         value = img.getexif().get(EXIF_ORIENTATION, 1)
     except Exception:  # pylint: disable=broad-except  (a malformed EXIF block: as stored)

@@ -601,6 +601,7 @@ def rotated_by_exif(root: str, files: Dict[str, List[str]]) -> List[str]:
                 continue
     if not tagged:
         return []
+    tagged.sort()
     listed = ", ".join(tagged[:5]) + (" ..." if len(tagged) > 5 else "")
     return [f"{len(tagged)} image(s) carry an EXIF orientation (phone photos stored sideways "
             f"with a tag saying how to turn them): TensorFlow, hence training, the test "

@@ -183,23 +183,28 @@ def runtime_parameters(config: PipelineConfig, weights_path: Optional[str], weig
             for name, value in defaults.items()}
 
 
-def span_window_range(config: PipelineConfig, kubeflow: bool = False
-                      ) -> range_config_pb2.RangeConfig:
-    """The spans Transform, Tuner and Trainer read (`retrain.num_spans` > 1). Run locally: a
-    static range over the window ending at the newest span *on disk* (`data_layout.span_window`,
-    what `retrain` ingests and reports), so a span folder removed or renamed after its ingestion
-    is not read again. TFX's RollingRange ends at the newest span ever ingested into MLMD, which
-    then outlives its folder. Compiled (`kubeflow`), or a data root that is not a local
-    folder: RollingRange, as the disk is not known when the spec is built."""
+def span_window(config: PipelineConfig, kubeflow: bool = False) -> Dict[str, Any]:
+    """The span window resolver's config: which spans Transform, Tuner and Trainer read
+    (`retrain.num_spans` > 1). Run locally on a {SPAN} layout: `spans`, the span numbers on
+    disk in the window ending at the newest span *on disk* (`data_layout.span_window`, what
+    `retrain` ingests and reports), within their static range, so a span folder removed or
+    renamed after its ingestion is not read again, inside the window or at its end (TFX's
+    RollingRange ends at the newest span ever ingested into MLMD, which outlives its folder).
+    Compiled (`kubeflow`), a data root that is not a local folder, or a layout without {SPAN}
+    (one span, 0): RollingRange, as before."""
+    from pipeline.config import has_span
     n = config.retrain.num_spans
-    if not kubeflow and os.path.isdir(config.data_root):
+    if not kubeflow and has_span(config.data.train_pattern) and os.path.isdir(config.data_root):
         from pipeline.config import spans_on_disk
-        from pipeline.data_layout import span_window
-        window = span_window(spans_on_disk(config.data_root, config.data.train_pattern), n)
+        from pipeline.data_layout import span_window as window_on_disk
+        window = window_on_disk(spans_on_disk(config.data_root, config.data.train_pattern), n)
         if window:
-            return range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
-                start_span_number=window[0], end_span_number=window[-1]))
-    return range_config_pb2.RangeConfig(rolling_range=range_config_pb2.RollingRange(num_spans=n))
+            return {"range_config": range_config_pb2.RangeConfig(
+                static_range=range_config_pb2.StaticRange(start_span_number=window[0],
+                                                          end_span_number=window[-1])),
+                    "spans": window}
+    return {"range_config": range_config_pb2.RangeConfig(
+        rolling_range=range_config_pb2.RollingRange(num_spans=n))}
 
 
 def create_components(config: PipelineConfig, weights_path: Optional[str],
@@ -232,7 +237,7 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
         from pipeline.resolvers import SpanWindowStrategy
         span_resolver = Resolver(
             strategy_class=SpanWindowStrategy,
-            config={"range_config": span_window_range(config, kubeflow)},
+            config=span_window(config, kubeflow),
             examples=Channel(type=standard_artifacts.Examples,
                                      producer_component_id=example_gen.id,
                                      output_key="examples")).with_id("span_window_resolver")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import types
@@ -119,13 +119,22 @@ def _blessing_of(chosen: List[types.Artifact], blessings: Iterable[types.Artifac
 
 
 class SpanWindowStrategy(SpanRangeStrategy):
-    """SpanRangeStrategy (static or rolling range) with one artifact per span: the latest one."""
+    """SpanRangeStrategy (static or rolling range) with one artifact per span: the latest one.
+    `spans` (optional): only these span numbers, those of the range present on disk
+    (pipeline.pipeline.span_window): a span ingested earlier whose folder is gone is not read,
+    though its number lies inside the range."""
+
+    def __init__(self, range_config: Any, spans: Optional[List[int]] = None):
+        super().__init__(range_config)
+        self._spans = None if spans is None else set(spans)
 
     def _resolve(self, input_dict: Dict[str, List[types.Artifact]]):
         result = {}
         for key, artifacts in super()._resolve(input_dict).items():
             latest: Dict[int, types.Artifact] = {}
             for a in artifacts:
+                if self._spans is not None and _span(a) not in self._spans:
+                    continue
                 if _span(a) not in latest or a.id > latest[_span(a)].id:
                     latest[_span(a)] = a
             result[key] = [latest[s] for s in sorted(latest, reverse=True)]

@@ -184,8 +184,8 @@ def format_retrain(summary: Dict[str, Any]) -> str:
     spans, lineage = summary["spans"], summary.get("lineage", {})
     trained = lineage.get("candidate_spans") or spans["window"]  # MLMD lineage, else the plan
     lines = [f"spans: newest {spans['newest']}, trained on {trained}"
-             + (f" (not the window on disk, {spans['window']}: see the log)"
-                if trained != spans["window"] else "")
+             + (f" (the window on disk is {spans['window']}: a span of it that was never "
+                f"ingested is not read)" if trained != spans["window"] else "")
              + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")
              + (f" (changed on disk since ingested, so ingested again: "
                 f"{spans['reingested']})" if spans.get("reingested") else "")]

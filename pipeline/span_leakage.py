@@ -25,25 +25,45 @@ def window_leakage(config: PipelineConfig, window: List[int]) -> List[Dict[str, 
     """[{'path', 'split', 'same_bytes_as': [(relative path, span, split), ...]}] for each file
     of the newest span's test and validation splits (relative to data.root) whose sha256
     equals a file of an older span of `window` in a split it trains on (test: train or
-    validation; validation: train); [] with one span."""
+    validation; validation: train); [] with one span. Only files of equal size are hashed (a
+    cached cron run reads no more than the held-out files and their size twins); a file that
+    cannot be read is skipped (ImageExampleGen names it)."""
     from components.image_example_gen.leakage import sha256_of
     if len(window) < 2:
         return []
     root, layout = config.data_root, config.split_layout
+
+    def size(rel):
+        try:
+            return os.path.getsize(os.path.join(root, rel))
+        except OSError:
+            return None
+
+    def digest(rel):
+        try:
+            return sha256_of(os.path.join(root, rel))
+        except OSError:
+            return None
+
+    newest = files_by_split(root, layout, window[-1])
+    held = [(rel, split) for split in _GUARDED for rel in newest.get(split, [])]
+    held_sizes = {size(rel) for rel, _ in held} - {None}
     trained: Dict[str, List[tuple]] = {}
+    twin_sizes = set()
     for span in window[:-1]:
         for split, rels in files_by_split(root, layout, span).items():
             for rel in rels:
-                trained.setdefault(sha256_of(os.path.join(root, rel)), []).append(
-                    (rel, span, split))
-    newest = files_by_split(root, layout, window[-1])
+                if size(rel) in held_sizes:
+                    twin_sizes.add(size(rel))
+                    trained.setdefault(digest(rel), []).append((rel, span, split))
+    trained.pop(None, None)
     found = []
-    for split, guarded in _GUARDED.items():
-        for rel in newest.get(split, []):
-            same = [t for t in trained.get(sha256_of(os.path.join(root, rel)), [])
-                    if t[2] in guarded]
-            if same:
-                found.append({"path": rel, "split": split, "same_bytes_as": same})
+    for rel, split in held:
+        if size(rel) not in twin_sizes:
+            continue
+        same = [t for t in trained.get(digest(rel), []) if t[2] in _GUARDED[split]]
+        if same:
+            found.append({"path": rel, "split": split, "same_bytes_as": same})
     return found
 
 
@@ -56,7 +76,9 @@ def format_window_leakage(found: List[Dict[str, Any]], newest: int, listed: int 
         f"{rel} (span {span}, {split})" for rel, span, split in f["same_bytes_as"][:2])
         for f in found[:listed])
     more = f"; ... {len(found) - listed} more" if len(found) > listed else ""
+    effect = ("the test figures above read high" if test else
+              "early stopping and the tuner's choice were judged on images trained on")
     return (f"LEAKAGE across spans: {len(found)} held-out image(s) of span {newest} ({test} in "
-            f"test) have the same bytes as images older spans of the window train on, so the "
-            f"test figures above read high: {shown}{more}; remove the copies from the newest "
-            f"span (or from the older one) and retrain")
+            f"test) have the same bytes as images older spans of the window train on, so "
+            f"{effect}: {shown}{more}; remove the copies from the newest span (or from the "
+            f"older one) and retrain")

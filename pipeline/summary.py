@@ -234,7 +234,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
-        elif report.get("tflite"):  # a version pushed by a release before the record
+        elif report.get("tflite") and "contract" not in report:  # pushed by an older release
             lines.append("deploy: not recorded in this version's report.json (pushed by an "
                          "older release): its MODEL.md names the .tflite to deploy")
         if report.get("client_check"):

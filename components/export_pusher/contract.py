@@ -24,7 +24,9 @@ RESIZE = ("bilinear interpolation with antialiasing, to exactly H x W (the aspec
           "without antialiasing (e.g. OpenCV INTER_LINEAR, or antialias=False) gives different "
           "inputs when shrinking and measurably lower agreement")
 DECODE = ("the image file as stored: PNG, JPEG, GIF (first frame) or BMP; EXIF orientation is "
-          "not applied; grayscale is repeated to 3 channels; palette images are expanded to "
+          "not applied (Pillow: no ImageOps.exif_transpose; the model was trained on pixels as "
+          "stored, so rotate a phone photo stored sideways upright, re-saved, before sending "
+          "it); grayscale is repeated to 3 channels; palette images are expanded to "
           "their colours; 16-bit images keep the high byte of each value (v >> 8, i.e. "
           "floor(v / 256), as libpng's strip_16; not v / 257); a PNG transparency key on a "
           "grayscale or RGB image (tRNS without an alpha channel) is ignored; JPEG is decoded "

@@ -48,20 +48,33 @@ def test_span_window():
 
 
 def test_the_span_resolver_reads_the_window_on_disk_not_the_newest_ingested(tmp_path, real_png):
-    """Run locally, Transform's window is a static range ending at the newest span on disk (a
-    span folder removed after its ingestion is not read); compiled, a RollingRange."""
-    from pipeline.pipeline import span_window_range
-    _spans(tmp_path, real_png, [1, 2, 3, 5])
-    config = load_config(overrides=[f"data.root={tmp_path}", "data.train_pattern=span-{SPAN}/*/*",
+    """Run locally, Transform's window is the spans on disk in the window ending at the newest
+    span on disk (a span folder removed after its ingestion is not read, at the end of the
+    window or inside it); compiled, or a layout without {SPAN}, a RollingRange as before."""
+    from pipeline.pipeline import span_window
+    _spans(tmp_path / "spans", real_png, [1, 2, 3, 5])
+    config = load_config(overrides=[f"data.root={tmp_path / 'spans'}",
+                                    "data.train_pattern=span-{SPAN}/*/*",
                                     "data.eval_pattern=", "retrain.num_spans=3"])
-    static = span_window_range(config).static_range
-    assert (static.start_span_number, static.end_span_number) == (3, 5)
-    shutil.rmtree(tmp_path / "span-5")
-    static = span_window_range(config).static_range
-    assert (static.start_span_number, static.end_span_number) == (1, 3)
-    compiled = span_window_range(config, kubeflow=True)
-    assert compiled.HasField("rolling_range")
-    assert compiled.rolling_range.num_spans == 3
+    window = span_window(config)
+    assert (window["range_config"].static_range.start_span_number,
+            window["range_config"].static_range.end_span_number, window["spans"]) == (3, 5, [3, 5])
+    shutil.rmtree(tmp_path / "spans" / "span-5")
+    window = span_window(config)
+    assert (window["range_config"].static_range.start_span_number,
+            window["range_config"].static_range.end_span_number, window["spans"]) == (1, 3,
+                                                                                      [1, 2, 3])
+    shutil.rmtree(tmp_path / "spans" / "span-2")
+    assert span_window(config)["spans"] == [1, 3]
+    compiled = span_window(config, kubeflow=True)
+    assert compiled["range_config"].rolling_range.num_spans == 3 and "spans" not in compiled
+    # a tree without {SPAN} (helper-46: spans_on_disk raised IndexError on it)
+    for split in ("train", "eval"):
+        _spans(tmp_path / "flat", real_png, [0], fmt=split)
+    flat = load_config(overrides=[f"data.root={tmp_path / 'flat'}", "retrain.num_spans=3"])
+    assert span_window(flat)["range_config"].rolling_range.num_spans == 3
+    from pipeline.pipeline import create_components
+    create_components(flat, None, "offline")  # builds, with its RollingRange resolver
 
 
 def test_span_layout_discovers_classes_from_the_newest_span(tmp_path, real_png):
@@ -165,6 +178,12 @@ def test_span_window_strategy_keeps_the_latest_ingestion_per_span():
     resolved = strategy._resolve(  # pylint: disable=protected-access
         {"examples": artifacts})["examples"]
     assert [(a.id, a.get_int_custom_property("span")) for a in resolved] == [(7, 3), (5, 2)]
+    # the window on disk, {1, 3} in the range 1..3: span 2, ingested earlier, has no folder now
+    on_disk = SpanWindowStrategy(range_config=range_config_pb2.RangeConfig(
+        static_range=range_config_pb2.StaticRange(start_span_number=1, end_span_number=3)),
+        spans=[1, 3])
+    resolved = on_disk._resolve({"examples": artifacts})["examples"]  # pylint: disable=protected-access
+    assert [(a.id, a.get_int_custom_property("span")) for a in resolved] == [(7, 3), (3, 1)]
 
 
 def _blessing(model_id, blessed):

@@ -40,4 +40,8 @@ def test_a_resent_image_in_the_newest_test_split_is_named_with_its_trained_copy(
     assert line.startswith("LEAKAGE across spans: 1 held-out image(s) of span 2 (1 in test) "
                            "have the same bytes as images older spans of the window train on")
     assert f"{test_copy} (test) == {trained} (span 1, train)" in line
+    assert "so the test figures above read high" in line
+    validation_only = [{**found[0], "split": roles.VALIDATION}]
+    assert "(0 in test)" in format_window_leakage(validation_only, 2)
+    assert "early stopping and the tuner's choice" in format_window_leakage(validation_only, 2)
     assert format_window_leakage([], 2) == ""
