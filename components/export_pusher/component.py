@@ -47,6 +47,9 @@ class ExportPusherSpec(ComponentSpec):
                                              optional=True),
         # ImageExampleGen's output: its data checks (quarantined files, leakage) go in the report
         "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        # What Transform read (the span window's raw Examples, one per span): which of its
+        # transformed_examples is the newest span's (they carry no span of their own)
+        "window_examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
         # The Tuner's trials (trials.json/.csv/.png), copied into the version and its report.
         "tuner_results": ChannelParameter(type=standard_artifacts.TunerResults, optional=True),
     }
@@ -80,6 +83,7 @@ class ExportPusher(base_component.BaseComponent):
                  model_evaluation: Optional[channel.BaseChannel] = None,
                  tuner_results: Optional[channel.BaseChannel] = None,
                  examples: Optional[channel.BaseChannel] = None,
+                 window_examples: Optional[channel.BaseChannel] = None,
                  tflite_variants: Sequence[str] = variant_table.DEFAULT_VARIANTS,
                  min_agreement: Optional[Dict[str, float]] = None,
                  parity_examples: int = 1000, run_info: Optional[Dict[str, Any]] = None,
@@ -92,7 +96,7 @@ class ExportPusher(base_component.BaseComponent):
         spec = ExportPusherSpec(
             model=model, model_blessing=model_blessing, transformed_examples=transformed_examples,
             transform_graph=transform_graph, model_evaluation=model_evaluation,
-            tuner_results=tuner_results, examples=examples,
+            tuner_results=tuner_results, examples=examples, window_examples=window_examples,
             serving_dir=serving_dir, tflite_variants=json.dumps(list(tflite_variants)),
             min_agreement=json.dumps(min_agreement or {}), parity_examples=int(parity_examples),
             max_probability_diff=json.dumps(max_probability_diff or {}),

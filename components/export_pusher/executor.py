@@ -80,6 +80,24 @@ def latency_threads() -> List[int]:
     return sorted({1, int(os.cpu_count() or 1)})
 
 
+def newest_transformed(transformed: List[Any], window: List[Any]) -> Any:
+    """The newest span's artifact of Transform's `transformed_examples` (one per input span,
+    carrying no span property): Transform's i-th output is its i-th input, and both lists come
+    from MLMD in artifact-id order, so the newest span's position in `window` (what Transform
+    read, sorted by id) is its output's position. Without `window` (or a count that differs):
+    the last artifact. An older span ingested again after the newest one (its files changed)
+    has the higher id, so "the last one" took that span's splits for the report's held-out
+    sample (helper-45)."""
+    ordered = sorted(transformed, key=lambda a: a.id)
+    if len(window) == len(ordered) > 1:
+        raw = sorted(window, key=lambda a: a.id)
+        newest = max(range(len(raw)), key=lambda i: (
+            raw[i].get_int_custom_property("span") if raw[i].has_custom_property("span")
+            else -1, raw[i].id))
+        return ordered[newest]
+    return ordered[-1]
+
+
 class Executor(pusher_executor.Executor):
     """Pushes only blessed models, and of those only the TFLite variants that pass the parity
     gate in TensorFlow's interpreter and in standalone LiteRT; refuses the push (ParityError)
@@ -134,10 +152,8 @@ class Executor(pusher_executor.Executor):
                        exec_properties: Dict[str, Any]) -> Dict[str, Any]:
         saved_model = os.path.join(staging, SAVED_MODEL_DIR)
         io_utils.copy_dir(model_path, saved_model)
-        # One artifact per span when the Trainer read a window of spans: the newest span's.
-        examples = max(input_dict["transformed_examples"],
-                       key=lambda a: (a.get_int_custom_property("span")
-                                      if a.has_custom_property("span") else -1, a.id))
+        examples = newest_transformed(input_dict["transformed_examples"],
+                                      input_dict.get("window_examples") or [])
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         run_info = json.loads(exec_properties.get("run_info") or "{}")
         class_names = list(run_info.get("class_names") or [])

@@ -591,3 +591,24 @@ def test_the_component_defaults_to_the_pipelines_probability_rule():
     assert executor._diff_fraction({}) == executor._diff_fraction(
         {"probability_diff_fraction": None}) == 0.99
     assert executor._diff_fraction({"probability_diff_fraction": 1.0}) == 1.0
+
+
+def test_the_newest_spans_transformed_examples_are_found_by_position():
+    """Transform's outputs carry no span: the i-th is the i-th input, both in id order. Span 1
+    ingested again (its files changed) after span 2 has the higher id; the held-out sample
+    must still be span 2's (helper-45: the report used span 3's test split instead of 5's)."""
+    from components.export_pusher.executor import newest_transformed
+
+    def examples(artifact_id, span=None):
+        a = standard_artifacts.Examples()
+        a.id = artifact_id
+        if span is not None:
+            a.set_int_custom_property("span", span)
+        return a
+
+    window = [examples(47, 2), examples(66, 1)]  # span 1 re-ingested after span 2
+    transformed = [examples(76), examples(75)]   # Transform's outputs, given in any order
+    assert newest_transformed(transformed, window).id == 75
+    assert newest_transformed(transformed, [examples(47, 5), examples(66, 3)]).id == 75
+    assert newest_transformed([examples(9)], [examples(3, 0)]).id == 9
+    assert newest_transformed(transformed, []).id == 76  # no window given: the last one

@@ -10,6 +10,8 @@ folders: hash split 4:1; a window of 2 spans; warm start on):
   4. an impossible gate (accuracy and AUC >= 1.0) -> not blessed, ExportPusher skipped, no version;
   5. span 3 added -> the window is [2, 3]; then span 3's folder removed -> the window is [1, 2]
      again (what is on disk, not the newest span ever ingested);
+  6. an image of span 1 retracted -> span 1 ingested again (after span 2): the pushed report's
+     held-out sample is still span 2's test split;
 plus a second `retrain` while the lock is held: exits at once, "already running", exit code 3.
 """
 import contextlib
@@ -124,6 +126,9 @@ def flow(data_root, tmp_path_factory):
     steps["span3"] = retrain()
     shutil.move(str(incoming / "span-3"), str(base / "span-3-withdrawn"))
     steps["span3_removed"] = retrain()
+    for cls in CLASSES:  # an image of the older span retracted: span 1 is ingested again,
+        sorted((incoming / "span-1" / cls).iterdir())[0].unlink()  # after span 2
+    steps["older_changed"] = retrain()
     for name, step in steps.items():
         assert step["code"] == 0, (name, step["output"][-3000:])
     return {"steps": steps, "out": out, "settings": settings,
@@ -283,6 +288,21 @@ def test_a_removed_span_folder_is_not_read_again(flow):
     output = flow["steps"]["span3_removed"]["output"]
     assert "spans: newest 2, trained on [1, 2]\n" in output, output[-3000:]
     assert "the candidate was trained on span(s) [1, 2]" in output
+
+
+def test_the_report_samples_the_newest_span_after_an_older_one_is_ingested_again(flow):
+    """Transform's outputs carry no span; the ExportPusher took the last one, which after span
+    1's re-ingestion was span 1's (helper-45): its held-out figures were another span's."""
+    from pipeline.config import load_config
+    from pipeline.data_layout import files_by_split
+    step = flow["steps"]["older_changed"]
+    assert "ingested again: [1]" in step["output"], step["output"][-3000:]
+    (version,) = sorted(set(step["versions"]) - set(flow["steps"]["span3_removed"]["versions"]))
+    report = _report(flow, version)
+    config = load_config(overrides=flow["settings"])
+    test_files = files_by_split(config.data_root, config.split_layout, 2)["test"]
+    assert report["held_out"]["examples"] == len(test_files)
+    assert report["client_check"]["same_sample_as_report"] is True
 
 
 # ------------------------------------------------------------------------------ the lock
