@@ -174,7 +174,9 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
             summary = run(config, quiet=quiet)
             summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
                                 "backfilled": backfilled, "reingested": reingested,
-                                "leakage": window_leakage(config, window)}
+                                "leakage": window_leakage(
+                                    config, window,
+                                    spans[:-1] if config.retrain.warm_start else None)}
     return summary
 
 

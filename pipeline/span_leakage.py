@@ -11,7 +11,7 @@ as the per-span check is.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from modules import splits as roles
 from pipeline.config import PipelineConfig
@@ -21,15 +21,19 @@ from pipeline.data_layout import files_by_split
 _GUARDED = {roles.TEST: (roles.TRAIN, roles.VALIDATION), roles.VALIDATION: (roles.TRAIN,)}
 
 
-def window_leakage(config: PipelineConfig, window: List[int]) -> List[Dict[str, Any]]:
+def window_leakage(config: PipelineConfig, window: List[int],
+                   older: Optional[List[int]] = None) -> List[Dict[str, Any]]:
     """[{'path', 'split', 'same_bytes_as': [(relative path, span, split), ...]}] for each file
     of the newest span's test and validation splits (relative to data.root) whose sha256
-    equals a file of an older span of `window` in a split it trains on (test: train or
-    validation; validation: train); [] with one span. Only files of equal size are hashed (a
-    cached cron run reads no more than the held-out files and their size twins); a file that
-    cannot be read is skipped (ImageExampleGen names it)."""
+    equals a file of an older span in a split it trains on (test: train or validation;
+    validation: train). `older`: the spans to compare with, default the window's older ones
+    (with warm start, `retrain` passes every older span on disk: an earlier model of the
+    warm-start chain may have trained on any of them, helper-45); [] when there is none. Only
+    files of equal size are hashed (a cached cron run reads no more than the held-out files and
+    their size twins); a file that cannot be read is skipped (ImageExampleGen names it)."""
     from components.image_example_gen.leakage import sha256_of
-    if len(window) < 2:
+    older = window[:-1] if older is None else [s for s in older if s != window[-1]]
+    if not window or not older:
         return []
     root, layout = config.data_root, config.split_layout
 
@@ -50,7 +54,7 @@ def window_leakage(config: PipelineConfig, window: List[int]) -> List[Dict[str, 
     held_sizes = {size(rel) for rel, _ in held} - {None}
     trained: Dict[str, List[tuple]] = {}
     twin_sizes = set()
-    for span in window[:-1]:
+    for span in older:
         for split, rels in files_by_split(root, layout, span).items():
             for rel in rels:
                 if size(rel) in held_sizes:
@@ -79,6 +83,7 @@ def format_window_leakage(found: List[Dict[str, Any]], newest: int, listed: int 
     effect = ("the test figures above read high" if test else
               "early stopping and the tuner's choice were judged on images trained on")
     return (f"LEAKAGE across spans: {len(found)} held-out image(s) of span {newest} ({test} in "
-            f"test) have the same bytes as images older spans of the window train on, so "
+            f"test) have the same bytes as images older spans train on (the window's; with "
+            f"warm start, any older span on disk, as an earlier model of the chain may have), so "
             f"{effect}: {shown}{more}; remove the copies from the newest span (or from the "
             f"older one) and retrain")
