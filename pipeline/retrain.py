@@ -185,13 +185,17 @@ def format_retrain(summary: Dict[str, Any]) -> str:
     is on the summary's change-gate line)."""
     spans, lineage = summary["spans"], summary.get("lineage", {})
     trained = lineage.get("candidate_spans") or spans["window"]  # MLMD lineage, else the plan
+    window = spans["window"]
+    holes = sorted(set(range(window[0], window[-1] + 1)) - set(window)) if window else []
     lines = [f"spans: newest {spans['newest']}, trained on {trained}"
              + (f" (the window on disk is {spans['window']}: a span of it that was never "
                 f"ingested is not read)" if trained != spans["window"] else "")
+             + (f" (span(s) {holes} of the window are not on disk)" if holes else "")
              + (f" (ingested first: {spans['backfilled']})" if spans["backfilled"] else "")
-             + (f" (changed on disk since ingested, so ingested again: "
-                f"{spans['reingested']})" if spans.get("reingested") else "")]
-    leakage = format_window_leakage(spans.get("leakage") or [], spans["newest"])
+             + (f" (files, sizes or modification times changed on disk since ingested, so "
+                f"ingested again: {spans['reingested']})" if spans.get("reingested") else "")]
+    leakage = format_window_leakage(spans.get("leakage") or [], spans["newest"],
+                                    spans["window"])
     if leakage:
         lines.append(leakage)
     return "\n".join(lines + trainer_lines(lineage))

@@ -71,8 +71,11 @@ def window_leakage(config: PipelineConfig, window: List[int],
     return found
 
 
-def format_window_leakage(found: List[Dict[str, Any]], newest: int, listed: int = 5) -> str:
-    """One line for the retrain summary ('' when nothing leaked)."""
+def format_window_leakage(found: List[Dict[str, Any]], newest: int,
+                          window: Optional[List[int]] = None, listed: int = 5) -> str:
+    """One line for the retrain summary ('' when nothing leaked). A copy found only in spans
+    outside `window` (compared because of warm start) may never have been trained on: the
+    line says "may"."""
     if not found:
         return ""
     test = sum(1 for f in found if f["split"] == roles.TEST)
@@ -80,8 +83,14 @@ def format_window_leakage(found: List[Dict[str, Any]], newest: int, listed: int 
         f"{rel} (span {span}, {split})" for rel, span, split in f["same_bytes_as"][:2])
         for f in found[:listed])
     more = f"; ... {len(found) - listed} more" if len(found) > listed else ""
+    in_window = window is None or any(span in window for f in found
+                                      for _, span, _ in f["same_bytes_as"])
     effect = ("the test figures above read high" if test else
               "early stopping and the tuner's choice were judged on images trained on")
+    if not in_window:
+        effect = (f"{effect.replace(' read ', ' may read ').replace(' were ', ' may have been ')}"
+                  f" (the copies are in older spans outside the window, which an earlier "
+                  f"model of the warm-start chain may have trained on)")
     return (f"LEAKAGE across spans: {len(found)} held-out image(s) of span {newest} ({test} in "
             f"test) have the same bytes as images older spans train on (the window's; with "
             f"warm start, any older span on disk, as an earlier model of the chain may have), so "

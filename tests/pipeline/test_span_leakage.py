@@ -47,3 +47,7 @@ def test_a_resent_image_in_the_newest_test_split_is_named_with_its_trained_copy(
     assert "(0 in test)" in format_window_leakage(validation_only, 2)
     assert "early stopping and the tuner's choice" in format_window_leakage(validation_only, 2)
     assert format_window_leakage([], 2) == ""
+    # found only outside the window (compared because of warm start): "may"
+    assert "so the test figures above read high" in format_window_leakage(found, 2, [1, 2])
+    outside = format_window_leakage(found, 2, [2])
+    assert "so the test figures above may read high (the copies are in older spans " in outside
