@@ -12,8 +12,8 @@ One `retrain`:
    running exits at once with "already running" (exit code 3), before TensorFlow is imported;
 2. finds the spans on disk; ImageExampleGen's driver (TFX's FileBasedDriver) ingests the newest;
    with `retrain.num_spans: N > 1`, Transform, Tuner and Trainer read the latest ingestion of
-   each span in the window of N span numbers ending at the newest span on disk (a static range:
-   a span folder removed or renamed since its ingestion is not read), and spans of that window
+   each span on disk in the window of N span numbers ending at the newest span on disk (a span
+   folder removed or renamed since its ingestion is not read), and spans of that window
    never ingested yet, or whose files changed since their ingestion (input fingerprint), are
    ingested first (ExampleGen only);
 3. runs the pipeline: unchanged data is served from TFX's cache (no new training); new data trains a
