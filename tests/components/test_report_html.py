@@ -269,6 +269,19 @@ def test_ignored_non_image_files_get_a_row(tmp_path):
     assert rows[html_lib.QUARANTINE_LABEL] == "0"
 
 
+def test_images_read_as_stored_despite_an_exif_orientation_get_a_row(tmp_path):
+    checks = {"quarantine": {"quarantined": 0, "exif_oriented": 2, "splits": {
+        "train": {"files": [], "exif_oriented": ["train/a/phone.jpg"]},
+        "test": {"files": [], "exif_oriented": ["eval/b/phone.png"]}}},
+        "leakage": {"leaked_files": 0}}
+    rows = dict(html_lib.data_check_rows(checks))
+    assert rows[html_lib.ORIENTED_LABEL] == "2 (train/a/phone.jpg; eval/b/phone.png)"
+    page = html_lib.render(_report(data_checks=checks), str(tmp_path), {})
+    assert "images with an EXIF orientation, used as stored" in page
+    assert html_lib.ORIENTED_LABEL not in dict(html_lib.data_check_rows(
+        {"quarantine": {"quarantined": 0, "splits": {}}}))
+
+
 def test_data_checks_an_older_artifact_did_not_record_are_not_shown_as_clean(tmp_path):
     rows = dict(html_lib.data_check_rows({"examples_uri": "/x"}))
     assert set(rows.values()) == {"not recorded"} and len(rows) == 2
