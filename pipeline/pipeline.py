@@ -298,7 +298,9 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
             transformed_examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             tuner_results=tuner.outputs["tuner_results"], examples=example_gen.outputs["examples"],
-            window_examples=training_examples,
+            # only with a span window: the one artifact would otherwise be both inputs, and
+            # MLMD keeps one event per artifact (the `examples` one would be lost)
+            window_examples=training_examples if span_resolver is not None else None,
             serving_dir=params.get("serving_dir", serving_dir),
             tflite_variants=config.export.tflite_variants,
             min_agreement=dict(config.export.min_agreement),
