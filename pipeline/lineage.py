@@ -61,6 +61,10 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
             if roots and here not in {os.path.realpath(r) for r in roots}:
                 out["baseline_data_roots"] = roots  # an output root shared by two data sets
         out["candidate"] = model_info(candidate[0] if candidate else None)
+        if out["candidate"]:
+            cost = pruning_cost(out["candidate"]["uri"])
+            if cost:
+                out["candidate_pruning"] = cost
         if candidate and has_span(config.data.train_pattern):
             # ExampleGen records span 0 for a layout without {SPAN}: not a span to report
             spans = trained_spans(store, candidate[0])
@@ -74,6 +78,22 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         out["warm_start_from"] = model_info(base[0] if base else None)
         out["trainer_state"] = _state_name(trainers[-1].last_known_state)
     return out
+
+
+def pruning_cost(model_uri: str) -> Optional[Dict[str, Any]]:
+    """{'before', 'after', 'target_sparsity'}: the model's validation accuracy before and
+    after its pruning fine-tune (its training_summary.json), None without pruning or record."""
+    import json
+    path = os.path.join(model_uri, "training_summary.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+        before = record["pruning"]["validation_before"]["accuracy"]
+        after = record["final_validation"]["accuracy"]
+        return {"before": float(before), "after": float(after),
+                "target_sparsity": record["pruning"].get("target_sparsity")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def raw_training_examples(store, model_id: int) -> List[Any]:

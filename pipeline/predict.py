@@ -62,7 +62,9 @@ def newest_version(serving_dir: str) -> str:
                     "with --set data.root=<the folder it was trained on>, --set "
                     "output.root=<its output root> or --model <version dir>)")
         raise PredictError(f"no pushed model under {serving_dir}: run the pipeline first "
-                           f"(make run) or pass --model DIR|FILE.tflite{hint}")
+                           f"(make run) or pass --model DIR|FILE.tflite (a run with --set "
+                           f"output.root=DIR pushes under DIR/serving: give predict the same "
+                           f"--set){hint}")
     return os.path.join(serving_dir, str(versions[-1]))
 
 

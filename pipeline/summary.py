@@ -175,6 +175,32 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
     return lines
 
 
+def held_out_notes(report: Dict[str, Any], deployed: str, gates: List[Dict[str, Any]]
+                   ) -> List[str]:
+    """Notes on the deployed .tflite measured on the held-out split (they decide nothing: the
+    parity gate decides on validation): agreement with the SavedModel below what its gate asks,
+    and accuracy below the accuracy gate the SavedModel passed (helper-48: int8 on 10 classes)."""
+    variant = next((v for v in (report.get("tflite") or {}).values()
+                    if v.get("file") == deployed), None)
+    if not variant:
+        return []
+    notes = []
+    held = variant.get("held_out_agreement")
+    if held is not None and variant.get("min_agreement") and held < variant["min_agreement"]:
+        notes.append(f"  note: on the held-out split {deployed} agrees with the SavedModel on "
+                     f"{held:.1%}, below the {variant['min_agreement']:.0%} its parity gate asks "
+                     f"on validation ({variant.get('agreement_examples', '?')} examples); "
+                     f"export.tflite_variants without it deploys the next file")
+    accuracy_gate = next((g for g in gates if g.get("name") == "accuracy"
+                          and g.get("passed") is True), None)
+    if accuracy_gate and variant.get("accuracy") is not None \
+            and variant["accuracy"] < accuracy_gate["threshold"]:
+        notes.append(f"  note: {deployed}'s held-out accuracy {variant['accuracy']:.4f} is below "
+                     f"the accuracy gate ({accuracy_gate['threshold']:.4f}) the SavedModel "
+                     f"passed")
+    return notes
+
+
 def format_summary(summary: Dict[str, Any]) -> str:
     """Human-readable lines for the end of `make run`."""
     m = summary["metrics"]
@@ -199,14 +225,17 @@ def format_summary(summary: Dict[str, Any]) -> str:
                 (report.get("tflite") or {}).get(artifact, {}).get("file", artifact))
         held = report.get("held_out") or {}
         from modules.class_names import in_label_order
-        lines.append(f"per class ({file}, the deployed artifact, on "
-                     f"{held.get('examples', '?')} held-out examples of split "
-                     f"'{held.get('split', '?')}'; the gates above are the SavedModel's): "
-                     + "; ".join(f"{shown(name)} precision={_fmt(v['precision'], 3)} "
-                                 f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
-                                 for name, v in in_label_order(
-                                     per_class, (report.get("run") or {}).get("class_names")
-                                     or [])))
+        head = (f"per class ({file}, the deployed artifact, on "
+                f"{held.get('examples', '?')} held-out examples of split "
+                f"'{held.get('split', '?')}'; the gates above are the SavedModel's):")
+        rows = [f"{shown(name)} precision={_fmt(v['precision'], 3)} "
+                f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
+                for name, v in in_label_order(
+                    per_class, (report.get("run") or {}).get("class_names") or [])]
+        if len(rows) > PER_CLASS_ON_ONE_LINE:  # one line per class, as the gates
+            lines += [head] + [f"  {row}" for row in rows]
+        else:
+            lines.append(f"{head} " + "; ".join(rows))
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
         lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}"
@@ -234,6 +263,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
+        if deployed:
+            lines += held_out_notes(report, deployed, summary.get("gates") or [])
         elif report.get("tflite") and "contract" not in report:  # pushed by an older release
             lines.append("deploy: not recorded in this version's report.json (pushed by an "
                          "older release): its MODEL.md names the .tflite to deploy")
@@ -267,6 +298,10 @@ CACHED_NO_BASELINE = ("no blessed model of the same classes in this order when t
                       "first ran (cached since; a later run on new data is compared with the latest one)")
 
 
+PER_CLASS_ON_ONE_LINE = 4  # more classes: one summary line each
+PRUNING_COST_NOTED = 0.02  # validation accuracy lost to pruning that a failed gate mentions
+
+
 def format_gates(summary: Dict[str, Any]) -> List[str]:
     """'blessed: yes|NO' and one line per gate: metric, threshold, value, pass/fail, and for a
     failure the config key that sets it."""
@@ -290,6 +325,13 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
                 f"{shown(name)} {share:.1%}" for name, share in sorted(
                     g["predicted_as"].items(), key=lambda item: -item[1]) if share > 0))
     lineage = summary.get("lineage") or {}
+    cost = lineage.get("candidate_pruning")
+    if failed and cost and cost["before"] - cost["after"] >= PRUNING_COST_NOTED:
+        lines.append(f"  pruning cost {100 * (cost['before'] - cost['after']):.1f} validation "
+                     f"points ({cost['before']:.4f} before, {cost['after']:.4f} after, "
+                     f"trainer.pruning.target_sparsity {cost['target_sparsity']}): a lower "
+                     f"target sparsity, or trainer.pruning.enabled=false, trades model size "
+                     f"for accuracy, as lowering a gate does not")
     if lineage.get("error"):
         lines.append(f"  the change gate's baseline could not be read: {lineage['error']}")
     baseline = lineage.get("baseline")

@@ -147,3 +147,55 @@ def test_a_failed_recall_gate_says_where_its_test_images_went():
     assert lines[i + 1] == ("    its test images were predicted as: pullover 36.7%, "
                             "shirt 33.3%, coat 30.0%")
     assert sum("its test images were predicted as" in line for line in lines) == 1
+
+
+def test_held_out_notes_and_the_pruning_cost_under_a_failed_gate():
+    """helper-48 (10 classes): the deployed int8 agreed with the SavedModel on 96.5 % of the
+    held-out split, below the 98 % its gate asks on validation, and scored below the accuracy
+    gate the SavedModel passed, without a word; a failed gate's advice was only to lower it
+    while pruning had cost 5.9 validation points."""
+    from pipeline.summary import held_out_notes
+    report = {"tflite": {"int8": {"file": "model_int8.tflite", "accuracy": 0.6825,
+                                  "held_out_agreement": 0.965, "min_agreement": 0.98,
+                                  "agreement_examples": 136}}}
+    gates = [{"name": "accuracy", "threshold": 0.70, "passed": True}]
+    notes = held_out_notes(report, "model_int8.tflite", gates)
+    assert notes == [
+        "  note: on the held-out split model_int8.tflite agrees with the SavedModel on 96.5%, "
+        "below the 98% its parity gate asks on validation (136 examples); "
+        "export.tflite_variants without it deploys the next file",
+        "  note: model_int8.tflite's held-out accuracy 0.6825 is below the accuracy gate "
+        "(0.7000) the SavedModel passed"]
+    report["tflite"]["int8"].update(held_out_agreement=0.99, accuracy=0.71)
+    assert held_out_notes(report, "model_int8.tflite", gates) == []
+
+    failed = {"name": "accuracy", "metric": "accuracy", "threshold": 0.7, "value": 0.6975,
+              "passed": False, "config_key": "evaluator.accuracy_lower_bound", "kind": "value"}
+    cost = {"before": 0.7353, "after": 0.6765, "target_sparsity": 0.5}
+    text = format_summary({"metrics": {}, "blessed": False, "pushed": False, "gates": [failed],
+                           "lineage": {"candidate_pruning": cost}})
+    assert ("  pruning cost 5.9 validation points (0.7353 before, 0.6765 after, "
+            "trainer.pruning.target_sparsity 0.5): a lower target sparsity") in text
+    passed = format_summary({"metrics": {}, "blessed": True, "pushed": False,
+                             "gates": [{**failed, "passed": True}],
+                             "lineage": {"candidate_pruning": cost}})
+    assert "pruning cost" not in passed  # said only under a failed gate
+
+
+def test_per_class_figures_of_many_classes_get_one_line_each(tmp_path):
+    import json
+
+    from pipeline.lineage import pruning_cost
+    names = [f"c{i}" for i in range(10)]
+    report = {"per_class": {"artifact": "saved_model", "classes": {
+        n: {"precision": 0.5, "recall": 0.5, "support": 40} for n in names}},
+        "held_out": {"split": "test", "examples": 400}, "run": {"class_names": names}}
+    text = format_summary({"metrics": {}, "gates": [], "blessed": False, "pushed": False,
+                           "report": report})
+    assert "\n  c9 precision=0.500 recall=0.500 (n=40)" in text
+    assert max(len(line) for line in text.splitlines()) < 160
+    (tmp_path / "training_summary.json").write_text(json.dumps({
+        "pruning": {"validation_before": {"accuracy": 0.8}, "target_sparsity": 0.5},
+        "final_validation": {"accuracy": 0.75}}))
+    assert pruning_cost(str(tmp_path)) == {"before": 0.8, "after": 0.75, "target_sparsity": 0.5}
+    assert pruning_cost(str(tmp_path / "none")) is None
