@@ -35,7 +35,9 @@ def test_no_model_names_other_data_sets_with_models(tmp_path):
 
 def test_no_model_and_no_other_data_sets(tmp_path):
     with pytest.raises(PredictError, match=r"run the pipeline first \(make run\) or pass "
-                                           r"--model DIR\|FILE.tflite$"):
+                                           r"--model DIR\|FILE.tflite \(a run with --set "
+                                           r"output.root=DIR pushes under DIR/serving: give "
+                                           r"predict the same --set\)$"):
         newest_version(str(tmp_path / "outputs" / "x" / "serving"))
 
 
