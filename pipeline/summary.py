@@ -263,7 +263,6 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
-        if deployed:
             lines += held_out_notes(report, deployed, summary.get("gates") or [])
         elif report.get("tflite") and "contract" not in report:  # pushed by an older release
             lines.append("deploy: not recorded in this version's report.json (pushed by an "

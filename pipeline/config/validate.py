@@ -373,8 +373,8 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                  files: Dict[str, List[str]]) -> List[str]:
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
-    convert (empty files too), EXIF-rotated JPEGs, animated or transparent GIFs, images much smaller than the
-    model's input or far from square, folders of images no split reads."""
+    convert (empty files too), EXIF-rotated JPEGs and PNGs, animated or transparent GIFs, images
+    much smaller than the model's input or far from square, folders of images no split reads."""
     return (config_notes(config) + _span_gap_notes(config)
             + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
