@@ -125,6 +125,14 @@ def span_window(spans: List[int], num_spans: int) -> List[int]:
     return [s for s in spans if s > spans[-1] - num_spans]
 
 
+def missing_in_window(spans: List[int], num_spans: int) -> List[int]:
+    """The span numbers of the rolling window ending at the newest span (`span_window`) that
+    are not on disk: spans 1, 2, 3, 5 with a window of 3 miss [4]."""
+    if not spans:
+        return []
+    return [s for s in range(spans[-1] - num_spans + 1, spans[-1] + 1) if s not in spans]
+
+
 GLOB_CHARACTERS = "[*?"  # wildcards in TFX's and TensorFlow's file patterns (']' alone is not)
 
 

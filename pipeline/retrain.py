@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from pipeline.data_layout import span_window
+from pipeline.data_layout import missing_in_window, span_window
 from pipeline.config import (ConfigError, PipelineConfig, has_span,
                              spans_on_disk)
 from pipeline.console import current_log, quiet_run
@@ -173,6 +173,7 @@ def retrain(config: PipelineConfig, quiet: bool = False) -> Dict[str, Any]:
                         reingested.append(span)
             summary = run(config, quiet=quiet)
             summary["spans"] = {"on_disk": spans, "newest": spans[-1], "window": window,
+                                "missing": missing_in_window(spans, config.retrain.num_spans),
                                 "backfilled": backfilled, "reingested": reingested,
                                 "leakage": window_leakage(
                                     config, window,
@@ -185,8 +186,7 @@ def format_retrain(summary: Dict[str, Any]) -> str:
     is on the summary's change-gate line)."""
     spans, lineage = summary["spans"], summary.get("lineage", {})
     trained = lineage.get("candidate_spans") or spans["window"]  # MLMD lineage, else the plan
-    window = spans["window"]
-    holes = sorted(set(range(window[0], window[-1] + 1)) - set(window)) if window else []
+    holes = spans.get("missing") or []
     lines = [f"spans: newest {spans['newest']}, trained on {trained}"
              + (f" (the window on disk is {spans['window']}: a span of it that was never "
                 f"ingested is not read)" if trained != spans["window"] else "")

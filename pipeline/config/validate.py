@@ -396,8 +396,7 @@ def _span_gap_notes(config: PipelineConfig) -> List[str]:
     window = data_layout.span_window(spans, config.retrain.num_spans)
     if not spans or len(window) == config.retrain.num_spans or spans[0] >= window[0]:
         return []
-    missing = [s for s in range(window[-1] - config.retrain.num_spans + 1, window[-1] + 1)
-               if s not in spans]
+    missing = data_layout.missing_in_window(spans, config.retrain.num_spans)
     older = [s for s in spans if s < window[0]]
     return [f"retrain.num_spans={config.retrain.num_spans}: the window of spans ending at the "
             f"newest ({window[-1]}) holds only {window} because span(s) {missing} are not on "

@@ -210,19 +210,23 @@ def test_imbalanced_train_classes_get_one_note_with_what_class_weight_does():
     assert data_layout.imbalance({"train": {"a": 49, "b": 10}}, "balanced") == []  # 4.9:1
 
 
+def _solid(path, height, width):
+    """A one-colour RGB PNG of height x width pixels."""
+    import numpy as np
+    from PIL import Image
+    Image.fromarray(np.full((height, width, 3), 5, np.uint8)).save(path)
+
+
 def test_images_at_most_half_the_input_size_are_named(tmp_path, image_helpers):
     """An image whose shorter side is at most half model.image_size gets one note naming the
     smallest and the key; images above half the input size get none, nor does VGG16's smallest
     input (32 px), below which nothing can be set."""
-    import numpy as np
-    from PIL import Image
-
     from pipeline.config.validate import data_notes
     image_helpers.png_tree(tmp_path, ("cat", "dog"), shape=(40, 60))
     config = load_config(overrides=[f"data.root={tmp_path}", "model.image_size=64"])
     assert not [n for n in data_notes(config) if "upscaled" in n]  # 40 px > 64 / 2
-    Image.fromarray(np.full((16, 9, 3), 5, np.uint8)).save(tmp_path / "train" / "dog" / "t.png")
-    Image.fromarray(np.full((30, 32, 3), 5, np.uint8)).save(tmp_path / "eval" / "cat" / "s.png")
+    _solid(tmp_path / "train" / "dog" / "t.png", 16, 9)
+    _solid(tmp_path / "eval" / "cat" / "s.png", 30, 32)
     [note] = [n for n in data_notes(config) if "upscaled" in n]
     assert note.startswith("2 of 122 images are at most half the model's input size (64 px, "
                            "model.image_size) on their shorter side (smallest: train/dog/t.png, "
@@ -234,16 +238,13 @@ def test_images_at_most_half_the_input_size_are_named(tmp_path, image_helpers):
 def test_images_far_from_square_are_named_at_any_input_size(tmp_path, image_helpers):
     """An image 3 or more times as wide as tall (or tall as wide) gets one note naming the most
     extreme, also at the default 32 px where no upscaling note is given; 2:1 gets none."""
-    import numpy as np
-    from PIL import Image
-
     from pipeline.config.validate import data_notes
     image_helpers.png_tree(tmp_path, ("cat", "dog"), shape=(40, 60))
-    Image.fromarray(np.full((20, 40, 3), 5, np.uint8)).save(tmp_path / "train" / "cat" / "w.png")
+    _solid(tmp_path / "train" / "cat" / "w.png", 20, 40)
     config = load_config(overrides=[f"data.root={tmp_path}"])
     assert not [n for n in data_notes(config) if "stretched" in n]  # 2:1
-    Image.fromarray(np.full((1, 28, 3), 5, np.uint8)).save(tmp_path / "train" / "dog" / "s.png")
-    Image.fromarray(np.full((90, 30, 3), 5, np.uint8)).save(tmp_path / "eval" / "cat" / "t.png")
+    _solid(tmp_path / "train" / "dog" / "s.png", 1, 28)
+    _solid(tmp_path / "eval" / "cat" / "t.png", 90, 30)
     [note] = [n for n in data_notes(config) if "stretched" in n]
     assert note.startswith("2 of 123 images are 3 or more times as wide as tall or as tall as "
                            "wide (most: train/dog/s.png, 28x1): the model's input is square "
