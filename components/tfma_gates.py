@@ -349,6 +349,27 @@ def predicted_as(values: List[Dict[str, Any]], class_names: Sequence[str]
     return out
 
 
+def per_class(values: List[Dict[str, Any]], class_names: Sequence[str]
+              ) -> Dict[str, Dict[str, float]]:
+    """{class c: {'precision', 'recall', 'support'}} of the candidate on the test split, from
+    `metric_values`: each class_name slice's `predicted_as` shares (its confusion-matrix row)
+    times its `example_count`. precision is None for a class nothing was predicted as; {} for
+    evaluations without the shares or the counts."""
+    shares = predicted_as(values, class_names)
+    support = {v["slice"]: v["value"] for v in values
+               if v["name"] == "example_count" and v["slice"] is not None and not v["is_diff"]
+               and v["model"] == "candidate" and v["class_id"] is None}
+    if not shares or any(c not in shares or c not in support for c in class_names):
+        return {}
+    count = {(c, k): shares[c].get(k, 0.0) * support[c] for c in class_names for k in class_names}
+    out = {}
+    for c in class_names:
+        predicted = sum(count[(t, c)] for t in class_names)
+        out[c] = {"precision": count[(c, c)] / predicted if predicted > 0 else None,
+                  "recall": shares[c].get(c, 0.0), "support": int(round(support[c]))}
+    return out
+
+
 def overall_metrics(evaluation_uri: str,
                     values: Optional[List[Dict[str, Any]]] = None) -> Dict[str, float]:
     """Overall-slice metrics of the candidate model from a TFMA evaluation artifact, by name

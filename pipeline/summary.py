@@ -110,6 +110,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
             summary["gates"] = tfma_gates.read_gates(
                 evaluation.uri, tfma_gates.gates_from_evaluation(evaluation.uri, names), values)
             shares = tfma_gates.predicted_as(values, names)
+            summary["per_class"] = tfma_gates.per_class(values, names)  # the SavedModel's
             for gate in summary["gates"]:  # where a class's test images went, for its gate
                 if (name := tfma_gates.gate_class(gate, names)) in shares:
                     gate["predicted_as"] = shares[name]
@@ -218,24 +219,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      "run, so these gates are that run's, baseline included)")
     lines += format_gates(summary)
     report = summary.get("report") or {}
-    per_class = (report.get("per_class") or {}).get("classes") or {}
-    if per_class:
-        artifact = report["per_class"].get("artifact", "?")
-        file = ("saved_model/" if artifact == "saved_model" else
-                (report.get("tflite") or {}).get(artifact, {}).get("file", artifact))
-        held = report.get("held_out") or {}
-        from modules.class_names import in_label_order
-        head = (f"per class ({file}, the deployed artifact, on "
-                f"{held.get('examples', '?')} held-out examples of split "
-                f"'{held.get('split', '?')}'; the gates above are the SavedModel's):")
-        rows = [f"{shown(name)} precision={_fmt(v['precision'], 3)} "
-                f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
-                for name, v in in_label_order(
-                    per_class, (report.get("run") or {}).get("class_names") or [])]
-        if len(rows) > PER_CLASS_ON_ONE_LINE:  # one line per class, as the gates
-            lines += [head] + [f"  {row}" for row in rows]
-        else:
-            lines.append(f"{head} " + "; ".join(rows))
+    lines += per_class_lines(summary, report)
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
         lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}"
@@ -291,6 +275,35 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append("nothing pushed (model not blessed): any previously pushed versions are "
                      "unchanged")
     return "\n".join(lines)
+
+
+def per_class_lines(summary: Dict[str, Any], report: Dict[str, Any]) -> List[str]:
+    """Per-class precision and recall on the held-out split: the pushed report's (its deployed
+    artifact's) or, when nothing was pushed, the Evaluator's (the SavedModel's)."""
+    from modules.class_names import in_label_order
+    per_class = (report.get("per_class") or {}).get("classes") or {}
+    if per_class:
+        artifact = report["per_class"].get("artifact", "?")
+        file = ("saved_model/" if artifact == "saved_model" else
+                (report.get("tflite") or {}).get(artifact, {}).get("file", artifact))
+        held = report.get("held_out") or {}
+        head = (f"per class ({file}, the deployed artifact, on "
+                f"{held.get('examples', '?')} held-out examples of split "
+                f"'{held.get('split', '?')}'; the gates above are the SavedModel's):")
+        order = (report.get("run") or {}).get("class_names") or []
+    elif summary.get("per_class") and not summary.get("pushed"):
+        per_class = summary["per_class"]
+        head = (f"per class (the SavedModel the gates judged, on the same "
+                f"{_fmt(summary['metrics'].get('example_count'), 0)} held-out examples):")
+        order = list(per_class)  # the Evaluator's class order
+    else:
+        return []
+    rows = [f"{shown(name)} precision={_fmt(v['precision'], 3)} "
+            f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
+            for name, v in in_label_order(per_class, order)]
+    if len(rows) > PER_CLASS_ON_ONE_LINE:  # one line per class, as the gates
+        return [head] + [f"  {row}" for row in rows]
+    return [f"{head} " + "; ".join(rows)]
 
 
 CACHED_NO_BASELINE = ("no blessed model of the same classes in this order when this evaluation "

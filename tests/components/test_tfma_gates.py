@@ -141,6 +141,19 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
         share = np.mean(predicted[labels == c] == 1)
         assert record["predicted_as"][name] == pytest.approx(
             {names[0]: 1 - share, names[1]: share}, abs=1e-9)
+    rows = tfma_gates.per_class(tfma_gates.metric_values(out), names)
+    for c, name in enumerate(names):
+        hits = np.sum((predicted == c) & (labels == c))
+        assert rows[name]["precision"] == pytest.approx(hits / np.sum(predicted == c), abs=1e-9)
+        assert rows[name]["recall"] == pytest.approx(hits / np.sum(labels == c), abs=1e-9)
+        assert rows[name]["support"] == 40
+    # a class nothing was predicted as has no precision; an evaluation without shares, no rows
+    values = [v for v in tfma_gates.metric_values(out) if not (
+        v["name"] == "predicted_as" and v["class_id"] == 1)]
+    values += [{**v, "value": 0.0} for v in tfma_gates.metric_values(out)
+               if v["name"] == "predicted_as" and v["class_id"] == 1]
+    assert tfma_gates.per_class(values, names)["dog"]["precision"] is None
+    assert tfma_gates.per_class([v for v in values if v["name"] != "predicted_as"], names) == {}
 
 
 THREE = ["coat", "pullover", "shirt"]
@@ -183,6 +196,13 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
         expected = np.bincount(predicted[labels == c], minlength=3) / np.sum(labels == c)
         assert [shares[name][k] for k in names] == pytest.approx(expected.tolist(), abs=1e-9)
     assert tfma_gates.evaluation_record(out, names)["predicted_as"] == shares
+    # per-class precision and recall from those rows and each slice's count (= sklearn's)
+    from sklearn.metrics import precision_recall_fscore_support
+    precision, recall, _, support = precision_recall_fscore_support(labels, predicted)
+    rows = tfma_gates.per_class(tfma_gates.metric_values(out), names)
+    assert [rows[n]["precision"] for n in names] == pytest.approx(precision.tolist(), abs=1e-9)
+    assert [rows[n]["recall"] for n in names] == pytest.approx(recall.tolist(), abs=1e-9)
+    assert [rows[n]["support"] for n in names] == support.tolist() == [30, 30, 30]
     # TFMA's verdict: not blessed, for that gate alone
     assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
 

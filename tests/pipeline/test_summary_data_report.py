@@ -199,3 +199,20 @@ def test_per_class_figures_of_many_classes_get_one_line_each(tmp_path):
         "final_validation": {"accuracy": 0.75}}))
     assert pruning_cost(str(tmp_path)) == {"before": 0.8, "after": 0.75, "target_sparsity": 0.5}
     assert pruning_cost(str(tmp_path / "none")) is None
+
+
+def test_a_run_that_pushed_nothing_shows_the_evaluators_per_class_figures():
+    per_class = {"shirt": {"precision": 0.4, "recall": 0.35, "support": 20},
+                 "coat": {"precision": None, "recall": 0.0, "support": 20}}
+    base = {"metrics": {"example_count": 40.0}, "gates": [], "blessed": False, "pushed": False}
+    text = format_summary({**base, "per_class": per_class})
+    assert ("per class (the SavedModel the gates judged, on the same 40 held-out examples): "
+            "shirt precision=0.400 recall=0.350 (n=20); coat precision=n/a recall=0.000 (n=20)"
+            in text)
+    assert "per class" not in format_summary(base)
+    # a pushed version's report has the deployed artifact's figures: those are shown instead
+    report = {"per_class": {"artifact": "saved_model", "classes": {
+        "shirt": {"precision": 0.5, "recall": 0.5, "support": 20}}},
+        "held_out": {"split": "test", "examples": 20}, "run": {"class_names": ["shirt"]}}
+    pushed = format_summary({**base, "per_class": per_class, "report": report})
+    assert "the deployed artifact" in pushed and "the gates judged" not in pushed
