@@ -679,7 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help="non-negative sampling seed (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="output directory (default: data/fashion_binary in the repo)")
+                        help="output directory (default: data/fashion_binary in the repo, "
+                             "the embedded data set: only its own options rebuild it there "
+                             "without --force)")
     parser.add_argument("--source-dir", type=Path, default=DEFAULT_SOURCE_DIR,
                         help="directory with the Fashion-MNIST IDX .gz files "
                              "(default: %(default)s)")
@@ -718,6 +720,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             n = len(read_manifest(args.out))
             print(f"OK: {args.out} is reproducible ({n} files match {MANIFEST_NAME})")
             return 0
+        committed = (tuple(classes), train_n, eval_n, test_n, args.seed, args.mixed_formats) \
+            == (DEFAULT_CLASSES, DEFAULT_TRAIN_PER_CLASS, DEFAULT_EVAL_PER_CLASS,
+                DEFAULT_TEST_PER_CLASS, DEFAULT_SEED, False)
+        if (Path(args.out).resolve() == DEFAULT_OUT and not committed and not args.force
+                and (DEFAULT_OUT / MANIFEST_NAME).is_file()):
+            raise BuildError(f"--out defaults to the project's embedded data set ({DEFAULT_OUT}), "
+                             f"which these options would replace with another one: give "
+                             f"--out DIR for your tree (e.g. --out /tmp/garments), or --force "
+                             f"to replace the embedded set")
         entries = build(args.out, classes, train_n, eval_n, args.seed, args.source_dir,
                         args.force, test_per_class=test_n, mixed_formats=args.mixed_formats)
     except BuildError as exc:

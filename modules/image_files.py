@@ -4,7 +4,8 @@
 A file with an image extension is read by ImageExampleGen and quarantined (with the reason) when
 its content cannot be decoded; any other file (notes.txt, Thumbs.db, labels.csv, a file without an
 extension) is ignored: never read, never counted toward `data.max_quarantine_fraction`, and listed
-in the data checks so that nothing is dropped unseen. Hidden files are skipped before this rule.
+in the data checks so that nothing is dropped unseen. Hidden files and archive metadata folders
+(`is_hidden_name`) are skipped before this rule.
 """
 from __future__ import annotations
 
@@ -20,6 +21,30 @@ IMAGE_SUFFIXES = frozenset({
 })
 
 TENSORFLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".dib"})
+# The formats (by content, as Pillow identifies them) TensorFlow's decode_image reads.
+TENSORFLOW_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP"})
+NOT_AN_IMAGE = "content is not an image format Pillow recognises"
+
+
+def quarantine_allowance(files: int, fraction: float) -> int:
+    """How many unreadable files a split of `files` files may lose to the quarantine before the
+    run stops: data.max_quarantine_fraction of them, rounded down, but at least one when the
+    fraction is above 0 (one bad download in a 44-file validation split is not a broken tree)."""
+    allowed = int(fraction * files + 1e-9)
+    return max(allowed, 1) if fraction > 0 else 0
+
+
+def header_problem(img, max_pixels: int) -> str:
+    """'' when an opened PIL image (its header read, no pixels) may be decoded; else why
+    ImageExampleGen quarantines it without decoding: more than `max_pixels` pixels
+    (data.max_image_pixels), or a format TensorFlow does not decode whatever the extension."""
+    width, height = img.size
+    if width * height > max_pixels:
+        return (f"image is {width}x{height} = {width * height} pixels, above "
+                f"max_image_pixels={max_pixels}")
+    if img.format not in TENSORFLOW_FORMATS:
+        return f"format {img.format} is not decodable by TensorFlow (PNG/JPEG/GIF/BMP)"
+    return ""
 
 
 # How every reader (validate, the run summary, report.html) names what `ignored_paths` lists.
@@ -45,6 +70,29 @@ def exif_orientation(img) -> int:
     except Exception:  # pylint: disable=broad-except  (a malformed EXIF block: as stored)
         return 1
     return value if value in range(2, 9) else 1
+
+
+# Folders of metadata that archivers add beside the images: a macOS zip's `__MACOSX/` holds an
+# AppleDouble `._name.jpg` for every file (binary junk with an image extension).
+METADATA_FOLDERS = frozenset({"__MACOSX"})
+
+
+def is_hidden_name(name: str) -> bool:
+    """True for a file or folder name every reader skips without a mention: dot names
+    (`.DS_Store`, `._x.png`, `.ipynb_checkpoints`) and archive metadata folders (`__MACOSX`)."""
+    return name.startswith(".") or name in METADATA_FOLDERS
+
+
+def is_hidden_path(path: str, root: str) -> bool:
+    """True when any part of `path` below `root` is a hidden name (`is_hidden_name`)."""
+    return any(is_hidden_name(part) for part in os.path.relpath(path, root).split(os.sep)
+               if part not in (".", ".."))
+
+
+def printable(path: str) -> str:
+    """`path` as it reads, or its repr when it holds a character a terminal would act on or
+    hide (macOS's `Icon\r` file, a newline, an escape)."""
+    return path if path.isprintable() else repr(path)
 
 
 def is_image_file(path: str) -> bool:

@@ -143,9 +143,15 @@ def glob_characters(path: str) -> str:
     return "".join(sorted({c for c in path if c in GLOB_CHARACTERS}))
 
 
+def _visible(root: str, pattern: str) -> List[str]:
+    """Paths matching `<root>/<pattern>` but for hidden ones (Python's glob skips dot names;
+    archive metadata folders such as `__MACOSX` are dropped here)."""
+    return [p for p in glob.glob(os.path.join(glob.escape(root), pattern))
+            if not image_files.is_hidden_path(p, root)]
+
+
 def _visible_files(root: str, pattern: str) -> List[str]:
-    return sorted(p for p in glob.glob(os.path.join(glob.escape(root), pattern))
-                  if os.path.isfile(p))
+    return sorted(p for p in _visible(root, pattern) if os.path.isfile(p))
 
 
 def broken_links(root: str, pattern: str) -> List[str]:
@@ -170,8 +176,7 @@ def ignored_files(root: str, pattern: str) -> List[str]:
     non-image files (notes.txt, Thumbs.db), folders where an image is expected (a nested
     `train/bag/extra/` for `train/*/*`, with a trailing '/') and files outside any class folder
     (`train/stray.png`)."""
-    folders = [p for p in glob.glob(os.path.join(glob.escape(root), pattern))
-               if os.path.isdir(p)]
+    folders = [p for p in _visible(root, pattern) if os.path.isdir(p)]
     loose = _visible_files(root, os.path.dirname(pattern)) if os.path.dirname(pattern) else []
     return image_files.ignored_paths(root, _visible_files(root, pattern), folders, loose)
 
@@ -183,8 +188,7 @@ def empty_class_folders(root: str, pattern: str) -> List[str]:
     Class discovery (below) only sees folders that hold files, so without this check an empty
     class folder would silently disappear (and shift the labels of the classes after it).
     """
-    class_glob = os.path.join(glob.escape(root), os.path.dirname(pattern))
-    folders = [d for d in glob.glob(class_glob) if os.path.isdir(d)]
+    folders = [d for d in _visible(root, os.path.dirname(pattern)) if os.path.isdir(d)]
     return sorted(os.path.relpath(d, root) for d in folders
                   if not files_matching(d, os.path.basename(pattern)))
 
@@ -378,54 +382,88 @@ def imbalance(counts: Dict[str, Dict[str, int]], class_weight: str,
 
 
 def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
-                        layout: Optional[SplitLayout] = None, root: Optional[str] = None
-                        ) -> Tuple[List[str], List[str]]:
-    """(errors, notes) about image files TensorFlow cannot decode (`image_files.
-    needs_conversion`: .webp, .tif, ...; and empty files when `root` is given), per split of
-    `files_by_split`: ImageExampleGen
-    quarantines them, and a split where they exceed `max_fraction` (data.
-    max_quarantine_fraction) fails the run, so that is an error here; fewer are a note."""
+                        layout: Optional[SplitLayout] = None, root: Optional[str] = None,
+                        max_pixels: int = 25_000_000) -> Tuple[List[str], List[str]]:
+    """(errors, notes) about the image files ImageExampleGen will quarantine, per split of
+    `files_by_split` (relative paths): extensions TensorFlow does not decode (`image_files.
+    needs_conversion`: .webp, .tif, ...) and, when `root` is given, what each file's header
+    shows (`file_problem`: empty, not an image, another format, above `max_pixels`). A split
+    where they exceed its allowance (`image_files.quarantine_allowance`: `max_fraction`, data.
+    max_quarantine_fraction, of it and at least one file) fails the run, so that is an error
+    here; fewer are a note. Truncated or corrupt pixel data shows only in a full
+    decode: the run quarantines and names it."""
     errors, notes = [], []
     if layout is not None and layout.hashed:  # ImageExampleGen counts its one input split
         files = {roles.SINGLE_SPLIT: [p for paths in files.values() for p in paths]}
     for split, paths in files.items():
-        empty = [p for p in paths if root is not None and _empty(os.path.join(root, p))]
-        odd = empty + [p for p in paths if p not in empty and image_files.needs_conversion(p)
-                       and (root is None or not _tensorflow_format(os.path.join(root, p)))]
+        odd = {}
+        for p in paths:
+            kind = (file_problem(os.path.join(root, p), max_pixels) if root is not None
+                    else os.path.splitext(p)[1].lower() if image_files.needs_conversion(p)
+                    else "")
+            if kind:
+                odd[p] = kind
         if not odd:
             continue
-        kinds = ", ".join(sorted({os.path.splitext(p)[1].lower() for p in odd if p not in empty})
-                          + (["empty (0-byte)"] if empty else []))
-        listed = ", ".join(odd[:5]) + (" ..." if len(odd) > 5 else "")
-        what = (f"split '{split}': {len(odd)} of {len(paths)} files are {kinds}, which "
-                f"TensorFlow does not decode (it reads PNG, JPEG, GIF and BMP): {listed}")
-        fix = ("replace them with the images" if len(empty) == len(odd) else
-               "convert them to PNG or JPEG" + (" (replace the empty ones)" if empty else ""))
-        if len(odd) > max_fraction * len(paths):
+        kinds = sorted(set(odd.values()))
+        listed = ", ".join(f"{p} ({odd[p]})" if len(kinds) > 1 else p for p in list(odd)[:5]) \
+            + (" ..." if len(odd) > 5 else "")
+        what = (f"split '{split}': {len(odd)} of {len(paths)} files "
+                + (f"are {kinds[0]}" if len(kinds) == 1 else f"are {', '.join(kinds)}")
+                + f", which the run cannot read (TensorFlow decodes PNG, JPEG, GIF and BMP): "
+                  f"{listed}")
+        fixes = []
+        if any(k.startswith(".") or " inside " in k for k in kinds):
+            fixes.append("convert them to PNG or JPEG")
+        if EMPTY in kinds or NOT_AN_IMAGE_KIND in kinds:
+            fixes.append("replace the " + ("empty ones" if NOT_AN_IMAGE_KIND not in kinds
+                                           else "ones that are not images" if EMPTY not in kinds
+                                           else "empty ones and those that are not images")
+                         + " with the images")
+        if TOO_LARGE in kinds:
+            fixes.append("shrink the large ones (or raise data.max_image_pixels)")
+        fix = "; ".join(fixes)
+        allowed = image_files.quarantine_allowance(len(paths), max_fraction)
+        if len(odd) > allowed:
             errors.append(f"{what}; the run would quarantine them, above "
-                          f"data.max_quarantine_fraction={max_fraction:.1%}: {fix}, or remove "
-                          f"them")
+                          f"data.max_quarantine_fraction={max_fraction:.1%} of the split (at "
+                          f"most {allowed} of its {len(paths)} files): {fix}, or remove them")
         else:
             notes.append(f"{what}; they will be quarantined (not trained on): {fix} to use them")
     return errors, notes
 
 
-def _empty(path: str) -> bool:
+EMPTY = "empty (0-byte)"
+NOT_AN_IMAGE_KIND = "not images (content Pillow does not recognise: an HTML page saved as .jpg?)"
+TOO_LARGE = "above data.max_image_pixels"
+
+
+def file_problem(path: str, max_pixels: int) -> str:
+    """Why ImageExampleGen will quarantine `path`, judged from its size and header (no pixel
+    decode), '' when nothing shows there: EMPTY, its extension (.webp, ...: a format TensorFlow
+    does not decode, unless the content is PNG/JPEG/GIF/BMP), NOT_AN_IMAGE_KIND, '<FORMAT>
+    inside .<ext>' (e.g. WEBP bytes saved as .jpg) or TOO_LARGE. Unreadable paths: '' (the run says)."""
+    from PIL import Image, UnidentifiedImageError
     try:
-        return os.path.getsize(path) == 0
+        if os.path.getsize(path) == 0:
+            return EMPTY
     except OSError:
-        return False
-
-
-def _tensorflow_format(path: str) -> bool:
-    """True when the file's content (its header, as ImageExampleGen reads it with Pillow) is
-    PNG, JPEG, GIF or BMP whatever its extension says (a JPEG saved as x.webp is read fine)."""
-    from PIL import Image
+        return ""
+    suffix = os.path.splitext(path)[1].lower()
     try:
         with Image.open(path) as img:
-            return img.format in ("PNG", "JPEG", "GIF", "BMP")
-    except Exception:  # pylint: disable=broad-except  (unreadable: counted as the extension says)
-        return False
+            if not image_files.header_problem(img, max_pixels):
+                return ""
+            if img.size[0] * img.size[1] > max_pixels:  # judged first, as the run judges
+                return TOO_LARGE
+            return (suffix if image_files.needs_conversion(path)
+                    else f"{img.format} inside {suffix or 'a file without extension'}")
+    except Image.DecompressionBombError:  # over twice Pillow's own limit: refused on open
+        return TOO_LARGE
+    except UnidentifiedImageError:
+        return suffix if image_files.needs_conversion(path) else NOT_AN_IMAGE_KIND
+    except Exception:  # pylint: disable=broad-except  (e.g. Pillow's decompression-bomb check)
+        return ""
 
 
 def _uses_transparency(img) -> bool:
@@ -491,13 +529,14 @@ def unread_folders(root: str, layout: SplitLayout) -> List[str]:
     unread, seen, cut, empty = {}, 0, False, []
     for entry in sorted(os.listdir(root)):
         path = os.path.join(root, entry)
-        if (entry.startswith(".") or not os.path.isdir(path)
+        if (image_files.is_hidden_name(entry) or not os.path.isdir(path)
                 or any(fnmatch.fnmatchcase(entry, first) for first in firsts)):
             continue
         count = 0
         for _folder, dirs, names in os.walk(path):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            count += sum(image_files.is_image_file(n) for n in names if not n.startswith("."))
+            dirs[:] = [d for d in dirs if not image_files.is_hidden_name(d)]
+            count += sum(image_files.is_image_file(n) for n in names
+                         if not image_files.is_hidden_name(n))
             seen += len(names)
             if seen > UNREAD_WALK_LIMIT:
                 cut = True

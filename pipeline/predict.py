@@ -128,7 +128,7 @@ def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None,
     (recursive, sorted; by extension as the pipeline reads them; hidden files skipped silently,
     other non-image files appended to `skipped`). PredictError for no argument; a folder
     without images is a PredictError too, or a line appended to `problems` when given."""
-    from modules.image_files import is_image_file
+    from modules.image_files import is_hidden_path, is_image_file
     if not paths:
         raise PredictError("no image given: python -m pipeline predict IMAGE|FOLDER...")
     out: List[str] = []
@@ -137,9 +137,7 @@ def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None,
             out.append(path)
             continue
         files = sorted(os.path.join(d, name) for d, _, names in os.walk(path) for name in names
-                       if not name.startswith(".") and not any(
-                           part.startswith(".") for part in
-                           os.path.relpath(d, path).split(os.sep) if part != "."))
+                       if not is_hidden_path(os.path.join(d, name), path))
         found = [f for f in files if is_image_file(f)]
         if skipped is not None:
             skipped += [f for f in files if not is_image_file(f)]

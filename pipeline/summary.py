@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from modules.class_names import shown
 from pipeline.mlmd import open_store
@@ -78,9 +78,26 @@ def _pushed_model_for(store, blessing) -> Tuple[Any, bool]:
     return (store.get_artifacts_by_id(outputs[-1:])[0] if outputs else None), False
 
 
+def evaluated_class_names(store, blessing, configured: Sequence[str]) -> List[str]:
+    """The class names, in label order, of the model the Evaluator judged (its Trainer's
+    training_summary.json, via the blessing's `current_model_id`); `configured` (the current
+    config's) when that is not recorded. Gate and class names come from these: `report` run
+    without the run's `data.class_names` (sorted folders, another order) must not name class 0's
+    recall after class 1 (user trial helper-49)."""
+    from pipeline.resolvers import class_names_at
+    model_id = _int_prop(blessing, "current_model_id")
+    if model_id:
+        models = store.get_artifacts_by_id([model_id])
+        names = class_names_at(models[0].uri) if models else None
+        if names:
+            return names
+    return list(configured or [])
+
+
 def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
     """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
-    and its artifact sizes."""
+    and its artifact sizes. Class names are the evaluated model's (`evaluated_class_names`),
+    `class_names` only when it recorded none."""
     store = open_store(metadata_path)
     evaluation, blessing, evaluator_state = _finished_evaluator_outputs(store)
     # ExportPusher runs only for a blessed model (tfx.dsl.Cond): when the latest model is not
@@ -106,7 +123,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         values = tfma_gates.metric_values(evaluation.uri)  # TFMA's metrics file, read once
         summary["metrics"] = tfma_gates.overall_metrics(evaluation.uri, values)
         try:
-            names = list(class_names or [])
+            names = evaluated_class_names(store, blessing, class_names or [])
             summary["gates"] = tfma_gates.read_gates(
                 evaluation.uri, tfma_gates.gates_from_evaluation(evaluation.uri, names), values)
             shares = tfma_gates.predicted_as(values, names)
@@ -150,14 +167,15 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
                      f"{os.path.join(data['examples_uri'], 'quarantine.json')}")
         from components.image_example_gen.data_checks import quarantined_files
         files = quarantined_files(data)
-        lines += [f"  {q['path']}: {q['reason']}" for q in files[:max_listed]]
+        from modules.image_files import printable
+        lines += [f"  {printable(q['path'])}: {q['reason']}" for q in files[:max_listed]]
     if quarantine.get("ignored"):
         from components.image_example_gen.data_checks import ignored_files
         files = ignored_files(data)
         more = f", ... {len(files) - max_listed} more" if len(files) > max_listed else ""
-        from modules.image_files import IGNORED_LABEL
+        from modules.image_files import IGNORED_LABEL, printable
         lines.append(f"{IGNORED_LABEL}: {quarantine['ignored']} path(s): "
-                     + ", ".join(files[:max_listed]) + more)
+                     + ", ".join(printable(p) for p in files[:max_listed]) + more)
     from components.image_example_gen.data_checks import oriented_files
     oriented = oriented_files(data)
     if oriented:
@@ -330,12 +348,17 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         from components.tfma_gates import NO_BASELINE
         gates = [{**g, "note": CACHED_NO_BASELINE} if g.get("note") == NO_BASELINE else g
                  for g in gates]
+    per_class = summary.get("per_class") or {}
+    from components.tfma_gates import gate_class
     for g in gates:
-        lines.append(f"  gate {format_gate(g)}")
+        name = gate_class(g, list(per_class)) if per_class else None
+        lines.append(f"  gate {format_gate(g)}"
+                     + (_recall_interval(g, per_class[name]) if name in per_class else ""))
         if g["passed"] is False and g.get("predicted_as"):  # where its test images went
             lines.append("    its test images were predicted as: " + ", ".join(
                 f"{shown(name)} {share:.1%}" for name, share in sorted(
                     g["predicted_as"].items(), key=lambda item: -item[1]) if share > 0))
+    lines += _majority_note(summary["metrics"], per_class)
     lineage = summary.get("lineage") or {}
     cost = lineage.get("candidate_pruning")
     if failed and cost and cost["before"] - cost["after"] >= PRUNING_COST_NOTED:
@@ -368,6 +391,40 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     if lineage.get("candidate_spans"):
         lines.append(f"  the candidate was trained on span(s) {lineage['candidate_spans']}")
     return lines
+
+
+def _recall_interval(gate: Dict[str, Any], figures: Dict[str, Any]) -> str:
+    """' (11 of 20 test images; 95 % interval 0.3421-0.7418, which holds the threshold)': a
+    recall gate's hits, its class's test images and the Wilson interval of that recall, which
+    says when the verdict is within what the choice of test images moves."""
+    from modules.metrics import wilson_interval
+    n = figures.get("support") or 0
+    if not n or gate.get("value") is None:
+        return ""
+    hits = int(round(float(gate["value"]) * n))
+    lo, hi = wilson_interval(hits, n)
+    holds = gate.get("threshold") is not None and lo < gate["threshold"] <= hi
+    return (f" ({hits} of {n} test images; 95 % interval {_fmt(lo)}-{_fmt(hi)}"
+            + (", which holds the threshold: more test images of the class would decide it"
+               if holds else "") + ")")
+
+
+def _majority_note(metrics: Dict[str, Any], per_class: Dict[str, Any]) -> List[str]:
+    """A note when the test accuracy is not above the largest class's share of the test split:
+    answering that class for every image scores as much (imbalanced data). Decides nothing."""
+    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    supports = {name: v.get("support") or 0 for name, v in per_class.items()}
+    total = sum(supports.values())
+    if accuracy is None or not total:
+        return []
+    largest = max(supports, key=supports.get)
+    share = supports[largest] / total
+    if float(accuracy) > share:
+        return []
+    return [f"  note: accuracy {_fmt(accuracy)} is not above the share of {shown(largest)} in the "
+            f"test split ({supports[largest]} of {total} = {_fmt(share)}): a model answering "
+            f"{shown(largest)} for every image scores as much; judge this one by its per-class "
+            f"recall and AUC"]
 
 
 def _interval(accuracy: Any, examples: Any) -> str:

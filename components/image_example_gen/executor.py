@@ -43,16 +43,16 @@ class ImageFolderError(ValueError):
 
 def list_split_paths(input_base: str, pattern: str) -> Tuple[List[str], List[str]]:
     """(files, folders): sorted regular files and folders matching `<input_base>/<pattern>`;
-    hidden ones are skipped. A folder matched where the pattern expects an image (e.g.
-    `train/bag/extra` for `train/*/*`) is not read: it is returned so it can be reported.
+    hidden ones (`image_files.is_hidden_name`: dot names, `__MACOSX`) are skipped. A folder
+    matched where the pattern expects an image (e.g. `train/bag/extra` for `train/*/*`) is not
+    read: it is returned so it can be reported.
 
     Files inside hidden folders (e.g. `train/.ipynb_checkpoints/x.png`) are skipped too: unlike
     Python's glob (used by the config's class discovery), `fileio.glob` lets `*` match a
     leading dot.
     """
     paths = [p for p in fileio.glob(os.path.join(input_base, pattern))
-             if not any(part.startswith(".")
-                        for part in os.path.relpath(p, input_base).split(os.sep))]
+             if not image_files.is_hidden_path(p, input_base)]
     folders = {p for p in paths if fileio.isdir(p)}
     return sorted(p for p in paths if p not in folders), sorted(folders)
 
@@ -171,11 +171,9 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
-            if width * height > max_image_pixels:
-                return None, (f"image is {width}x{height} = {width * height} pixels, above "
-                              f"max_image_pixels={max_image_pixels}")
-            if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
-                return None, f"format {img.format} is not decodable by TensorFlow (PNG/JPEG/GIF/BMP)"
+            problem = image_files.header_problem(img, max_image_pixels)  # as `validate` judges
+            if problem:
+                return None, problem
             img.load()  # full decode: catches truncated / corrupt data
             if img.format == "BMP":
                 # TensorFlow's BMP decoder reads palette images as grey indices and rejects
@@ -189,7 +187,7 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
                     return None, (f"BMP ({img.mode}, {width}x{height}) is not decoded "
                                   f"correctly by TensorFlow (palette or bit depth unsupported)")
     except Exception as e:  # pylint: disable=broad-except
-        detail = ("content is not an image format Pillow recognises"
+        detail = (image_files.NOT_AN_IMAGE
                   if isinstance(e, UnidentifiedImageError) else str(e))  # not a BytesIO repr
         return None, f"not a decodable image ({type(e).__name__}: {detail})"
     class_name = os.path.basename(os.path.dirname(path))
@@ -357,22 +355,37 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             f.write(json.dumps(report, indent=2))
         examples.set_int_custom_property("quarantined", report["quarantined"])
         limit = float(exec_properties.get("max_quarantine_fraction") or 0.0)
+        over = over_quarantine_limit(report, limit)
+        if over:  # every split over its allowance at once: one run to learn them all
+            raise ImageFolderError(f"{over}. Fix or remove these files, or raise "
+                                   f"data.max_quarantine_fraction")
         for split, info in report["splits"].items():
-            if info["fraction"] > limit:
-                # listed here: a failed run's output folder (and its quarantine.json) is removed
-                listed = "; ".join(f"{q['path']}: {q['reason']}"
-                                   for q in info["files"][:_LISTED_IN_ERROR])
-                more = (f"; ... {info['quarantined'] - _LISTED_IN_ERROR} more"
-                        if info["quarantined"] > _LISTED_IN_ERROR else "")
-                raise ImageFolderError(
-                    f"split '{split}': {info['quarantined']} of {info['files_total']} files "
-                    f"({info['fraction']:.1%}) could not be read, above max_quarantine_fraction="
-                    f"{limit:.1%}: {listed}{more}. Fix or remove these files, or raise "
-                    f"data.max_quarantine_fraction")
             for q in info["files"]:
-                logging.warning("ImageExampleGen quarantined %s: %s", q["path"], q["reason"])
+                logging.warning("ImageExampleGen quarantined %s (split '%s'): %s", q["path"],
+                                split, q["reason"])
         check_readable_classes(self._files, input_base, unread, self._class_names,
                                self._hash_split)
+
+
+def over_quarantine_limit(report: Dict[str, Any], limit: float) -> str:
+    """'' when every split of a `summarize_quarantine` report is within its allowance
+    (`image_files.quarantine_allowance`); else one message naming each split over it and its
+    unreadable files (listed here: a failed run's output folder, and its quarantine.json, is
+    removed), at most _LISTED_IN_ERROR in all."""
+    parts, budget = [], _LISTED_IN_ERROR
+    for split, info in report["splits"].items():
+        allowed = image_files.quarantine_allowance(info["files_total"], limit)
+        if info["quarantined"] <= allowed:
+            continue
+        shown = info["files"][:budget]
+        budget -= len(shown)
+        listed = "; ".join(f"{q['path']}: {q['reason']}" for q in shown)
+        more = (f"; ... {info['quarantined'] - len(shown)} more"
+                if info["quarantined"] > len(shown) else "")
+        parts.append(f"split '{split}': {info['quarantined']} of {info['files_total']} files "
+                     f"({info['fraction']:.1%}) could not be read, above max_quarantine_"
+                     f"fraction={limit:.1%} of the split (at most {allowed}): {listed}{more}")
+    return " | ".join(parts)
 
 
 def summarize_quarantine(quarantine_dir: str, file_counts: Dict[str, int],

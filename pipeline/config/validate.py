@@ -379,7 +379,8 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
             + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
             + data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
-                                                  config.split_layout, config.data_root)[1]
+                                              config.split_layout, config.data_root,
+                                              config.data.max_image_pixels)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
             + data_layout.gif_notes(config.data_root, files)
             + data_layout.size_notes(config.data_root, files, config.model.image_size)
@@ -429,8 +430,9 @@ def data_overview(config: PipelineConfig) -> List[str]:
                       data_layout.ignored_files(root, pattern_for_span(pattern, span)
                                                 if span is not None else pattern)})
     if ignored:
-        from modules.image_files import IGNORED_LABEL
-        lines.append(f"  {IGNORED_LABEL}: {len(ignored)} path(s): " + ", ".join(ignored[:10])
+        from modules.image_files import IGNORED_LABEL, printable
+        lines.append(f"  {IGNORED_LABEL}: {len(ignored)} path(s): "
+                     + ", ".join(printable(p) for p in ignored[:10])
                      + (" ..." if len(ignored) > 10 else ""))
     return lines + [f"outputs: {config.output_root}"]
 
@@ -531,6 +533,14 @@ def _validate_data(config: PipelineConfig) -> None:
                     f"them into train/<class>/ with a held-out eval/<class>/, or split them by "
                     f"path hash into train/validation/test with --set 'data.train_pattern=*/*' "
                     f"--set data.eval_pattern=")
+        from modules.image_files import is_hidden_name
+        inner = [e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e))
+                 and not is_hidden_name(e)]
+        if (not hint and len(inner) == 1 and not layout.hashed
+                and os.path.isdir(os.path.join(root, inner[0], "train"))):
+            # an unzipped archive's wrapper folder (my_images.zip -> my_images/my_images/train)
+            hint = (f"; its one folder {inner[0]!r} holds a train/ folder: set data.root="
+                    f"{os.path.join(root, inner[0])}")
         cased = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e))
                        and e.lower() in SPLIT_FOLDERS and e not in SPLIT_FOLDERS)
         if cased and not hint:
@@ -548,6 +558,7 @@ def _validate_data(config: PipelineConfig) -> None:
             f"span {span} ({pattern_for_span(config.data.train_pattern, span)}): "
         raise ConfigError(f"data.class_names / data.root: {where}{e}") from None
     errors, _ = data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
-                                                  config.split_layout, config.data_root)
+                                                config.split_layout, config.data_root,
+                                                config.data.max_image_pixels)
     if errors:
         raise ConfigError("data.root: " + "; ".join(errors))

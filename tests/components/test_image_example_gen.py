@@ -139,6 +139,8 @@ def test_list_split_files_skips_hidden_files_and_directories(tmp_path):
     (tmp_path / "train" / "shirt" / "subdir.png").mkdir()    # a directory matching the pattern
     _write(tmp_path, "train/tshirt_top/c.png", b"x")
     _write(tmp_path, "train/.ipynb_checkpoints/d.png", b"x")  # file inside a hidden folder
+    _write(tmp_path, "train/__MACOSX/shirt/._a.png", b"x")  # a macOS zip's metadata folder
+    _write(tmp_path, "train/__MACOSX/e.png", b"x")
     files = list_split_files(str(tmp_path), "train/*/*")
     assert files == [str(tmp_path / "train/shirt/a.png"), str(tmp_path / "train/shirt/b.png"),
                      str(tmp_path / "train/tshirt_top/c.png")]
@@ -370,3 +372,21 @@ def test_exif_oriented_images_are_recorded_in_the_data_checks(tmp_path, image_he
     [line] = [s for s in format_data_report(checks) if s.startswith(ORIENTED_LABEL)]
     assert line.endswith(": 2 image(s): train/cat/phone.jpg, eval/dog/phone.png") or \
         line.endswith(": 2 image(s): eval/dog/phone.png, train/cat/phone.jpg"), line
+
+
+def test_every_split_over_its_quarantine_allowance_is_named_in_one_message():
+    from components.image_example_gen.executor import over_quarantine_limit
+
+    def split(total, bad):
+        return {"files_total": total, "quarantined": bad, "fraction": bad / total,
+                "files": [{"path": f"train/a/{i}.png", "reason": "truncated"}
+                          for i in range(bad)]}
+    report = {"splits": {"train": split(477, 6), "validation": split(126, 2),
+                         "test": split(300, 1)}}
+    message = over_quarantine_limit(report, 0.01)
+    assert message.startswith("split 'train': 6 of 477 files (1.3%) could not be read, above "
+                              "max_quarantine_fraction=1.0% of the split (at most 4): "
+                              "train/a/0.png: truncated; ")
+    assert " | split 'validation': 2 of 126 files (1.6%)" in message
+    assert "(at most 1)" in message and "split 'test'" not in message
+    assert over_quarantine_limit({"splits": {"test": split(300, 1)}}, 0.01) == ""

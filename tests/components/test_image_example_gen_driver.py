@@ -44,6 +44,25 @@ def test_a_file_moved_to_another_class_changes_the_fingerprint(tmp_path):
     assert _fingerprint(tmp_path) == before  # moved back: the same data, a cache hit again
 
 
+def test_hidden_files_never_change_the_fingerprint_which_is_tfxs_without_them(tmp_path):
+    from tfx.utils import io_utils
+    _tree(tmp_path)
+    before = _fingerprint(tmp_path)
+    # without hidden files: TFX's own fingerprint, then the paths (no re-ingestion on upgrade)
+    assert before.split(",paths_sha256:")[0] == "\n".join(
+        io_utils.generate_fingerprint(s, str(tmp_path / s / "*" / "*")) for s in ("train", "eval"))
+    # a macOS zip's debris: AppleDouble files beside the images and a __MACOSX folder
+    (tmp_path / "train" / "dress" / "._dress0.png").write_bytes(b"\0\5\26\7junk")
+    (tmp_path / "train" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "train" / "__MACOSX" / "dress").mkdir(parents=True)
+    (tmp_path / "train" / "__MACOSX" / "dress" / "._dress1.png").write_bytes(b"junk")
+    (tmp_path / "eval" / "__MACOSX").mkdir()
+    (tmp_path / "eval" / "__MACOSX" / "x.png").write_bytes(b"junk")
+    assert _fingerprint(tmp_path) == before  # deleting them later retrains nothing either
+    (tmp_path / "train" / "dress" / "dress9.png").write_bytes(b"y")
+    assert _fingerprint(tmp_path) != before  # a visible image still counts
+
+
 def test_the_compiled_local_pipeline_runs_this_driver(tmp_path):
     from tfx.dsl.compiler.compiler import Compiler
     from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2

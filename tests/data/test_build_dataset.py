@@ -270,6 +270,22 @@ def test_refuses_unrelated_content_unless_forced(tmp_path, capsys):
     assert not list(tmp_path.glob(".ds.*"))  # no temp dirs left behind
 
 
+def test_other_options_never_replace_the_embedded_set_without_force(tmp_path, capsys,
+                                                                      monkeypatch):
+    """`--classes pullover,coat,shirt --mixed-formats` without --out used to rebuild the
+    committed data/fashion_binary as a 3-class mixed tree (docs trial, helper-50)."""
+    embedded = tmp_path / "fashion_binary"  # stands in for data/fashion_binary: a build
+    args = ["--train-per-class", "2", "--eval-per-class", "1", "--test-per-class", "1"]
+    assert bd.main(args + ["--out", str(embedded)]) == 0
+    manifest = (embedded / bd.MANIFEST_NAME).read_text()
+    monkeypatch.setattr(bd, "DEFAULT_OUT", embedded.resolve())
+    assert bd.main(args + ["--classes", "coat,shirt", "--mixed-formats"]) == 2
+    err = capsys.readouterr().err
+    assert "the project's embedded data set" in err and "--out DIR" in err
+    assert (embedded / bd.MANIFEST_NAME).read_text() == manifest  # untouched
+    assert bd.main(args + ["--classes", "coat,shirt", "--force"]) == 0  # asked for
+
+
 # ---------------------------------------------------------------- errors / options
 
 def test_missing_source_dir_names_file(tmp_path, capsys):

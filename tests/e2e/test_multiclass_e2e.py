@@ -83,6 +83,16 @@ def test_each_recall_gate_knows_where_its_test_images_went(three_class_run):
         assert set(row["predicted_as"]) == set(CLASSES), name
         assert sum(row["predicted_as"].values()) == pytest.approx(1.0, abs=1e-9), name
         assert row["predicted_as"][name] == pytest.approx(row["value"], abs=1e-6), name
+        # the Evaluator's per-class figures: that recall, on the class's test images, with
+        # the Wilson interval on the gate's line
+        figures = three_class_run["summary"]["per_class"][name]
+        assert figures["recall"] == pytest.approx(row["value"], abs=1e-6), name
+        hits = round(row["value"] * figures["support"])
+        assert f"({hits} of {figures['support']} test images; 95 % interval " in \
+            next(line for line in three_class_run["text"].splitlines()
+                 if line.startswith(f"  gate recall of '{name}'")), name
+    supports = [three_class_run["summary"]["per_class"][n]["support"] for n in CLASSES]
+    assert sum(supports) == three_class_run["summary"]["metrics"]["example_count"]
 
 
 def test_softmax_model_pushed_with_labels_and_per_class_metrics(three_class_run):

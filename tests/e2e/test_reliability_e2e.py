@@ -353,16 +353,22 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
             (data / split / cls).mkdir(parents=True)
             for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:3]:
                 shutil.copy(src, data / split / cls)
-    (data / "train" / "shirt" / "scan.png").write_text("not an image")  # an image by name
-    (data / "test" / "shirt" / "scan.png").write_text("not an image")  # same bytes: not leakage
+    # truncated PNGs: their headers are fine (validate cannot tell), their pixels are not; one
+    # per split is within the allowance, two are not, in every split named at once
+    cut = real_png.read_bytes()[: len(real_png.read_bytes()) // 2]
+    for rel in ("train/shirt/scan.png", "train/shirt/scan2.png", "test/shirt/scan.png",
+                "test/shirt/scan2.png", "eval/shirt/scan.png"):
+        (data / rel).write_bytes(cut)  # the same bytes in two splits: not leakage
     (data / "train" / "shirt" / "notes.txt").write_text("ignored: no image extension")
     log = tmp_path / "run.log"
     code = _wait(_cli(data, tmp_path / "out", log))
     out = log.read_text()
     assert code == 4, out[-3000:]
     error = out[out.rindex("error: "):]
-    assert "split 'train': 1 of 7 files (14.3%) could not be read, above " \
-           "max_quarantine_fraction=1.0%" in error, error
+    assert "split 'train': 2 of 8 files (25.0%) could not be read, above " \
+           "max_quarantine_fraction=1.0% of the split (at most 1)" in error, error
+    assert " | split 'test': 2 of 8 files" in error, error
+    assert "split 'validation'" not in error, error  # 1 of 7: within its allowance
     assert "train/shirt/scan.png" in error and "notes.txt" not in error
     assert "Fix or remove these files, or raise data.max_quarantine_fraction" in error
     assert "identical bytes" not in out  # quarantined copies were never read

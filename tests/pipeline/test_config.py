@@ -71,12 +71,18 @@ def test_compression_profile_is_quick_plus_the_recommended_chain():
     assert "int8" in cfg.export.tflite_variants
 
 
+# a real 1x1 PNG: validate reads each image file's header (bytes that are not an image count as
+# files the run would quarantine)
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
+                    "0000000a4944415478da6360000000020001e527defc0000000049454e44ae426082")
+
+
 def _tree(root, classes, splits=("train", "eval", "test"), files=("a.png",)):
     for split in splits:
         for cls in classes:
             (root / split / cls).mkdir(parents=True, exist_ok=True)
             for name in files:
-                (root / split / cls / name).write_bytes(b"x")
+                (root / split / cls / name).write_bytes(PNG)
 
 
 def test_class_names_are_discovered_sorted(tmp_path):
@@ -221,7 +227,7 @@ def test_missing_data_path(tmp_path):
 
 def test_data_root_with_one_class_is_rejected(tmp_path):
     (tmp_path / "train" / "only").mkdir(parents=True)
-    (tmp_path / "train" / "only" / "a.png").write_bytes(b"x")
+    (tmp_path / "train" / "only" / "a.png").write_bytes(PNG)
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert "need at least 2" in msg and "only" in msg
 
@@ -237,6 +243,29 @@ def test_empty_class_folder_is_a_config_error_naming_it(tmp_path):
     (tmp_path / "train" / "dress").mkdir()
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert "empty class folder(s) ['eval/dress', 'train/dress']" in msg  # all at once
+
+
+def test_an_unzipped_archives_wrapper_folder_is_named_with_the_root_to_set(tmp_path):
+    _tree(tmp_path / "flowers", ("daisy", "tulip"))
+    (tmp_path / "__MACOSX" / "flowers").mkdir(parents=True)  # beside it: not a second folder
+    msg = _error(overrides=[f"data.root={tmp_path}"])
+    assert f"its one folder 'flowers' holds a train/ folder: set data.root={tmp_path}/flowers" \
+        in msg
+
+
+def test_a_macos_zips_metadata_folders_are_skipped_like_hidden_files(tmp_path):
+    """Unzipping a macOS zip adds __MACOSX/ (AppleDouble `._x.png` junk) beside the root's
+    splits and inside them: neither a class nor a split, never read, never an empty class."""
+    _tree(tmp_path, ("shirt", "tshirt_top"))
+    for where in ("__MACOSX/train/shirt", "train/__MACOSX", "train/__MACOSX/shirt",
+                  "eval/__MACOSX"):
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+        (tmp_path / where / "._a.png").write_bytes(b"\0\5\26\7")
+    (tmp_path / "eval" / "__MACOSX" / "b.png").write_bytes(b"junk")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    assert list(config.data.class_names) == ["shirt", "tshirt_top"]
+    from pipeline.config.validate import data_overview
+    assert "__MACOSX" not in "\n".join(data_overview(config))
 
 
 # ------------------------------------------------------------------------- data roles, classes
@@ -259,7 +288,7 @@ def test_train_eval_tree_carves_validation_from_train_and_holds_eval_out(tmp_pat
     assert 12 <= len(files["validation"]) <= 36  # about 20 % of 120
     assert files == data_layout.files_by_split(str(tmp_path), layout)  # stable
     # adding images to train does not move any existing file between train and validation
-    (tmp_path / "train" / "cat" / "zzz_new.png").write_bytes(b"x")
+    (tmp_path / "train" / "cat" / "zzz_new.png").write_bytes(PNG)
     again = data_layout.files_by_split(str(tmp_path), layout)
     assert set(files["validation"]) <= set(again["validation"])
     assert set(files["train"]) <= set(again["train"])
@@ -289,7 +318,7 @@ def test_configured_class_without_images_is_a_config_error_before_any_work(tmp_p
     msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, zebra]"])
     assert "(misspelt? add them to data.class_names or remove the folders)" in msg, msg
     (tmp_path / "eval" / "emu").mkdir()  # a class in eval/ alone: no train images to add it with
-    (tmp_path / "eval" / "emu" / "a.png").write_bytes(b"x")
+    (tmp_path / "eval" / "emu" / "a.png").write_bytes(PNG)
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert msg.startswith("data.class_names / data.root: split 'validation' (files eval/*/*): "
                           "class folder(s) ['emu'] are not among data.class_names"), msg
@@ -320,7 +349,7 @@ def test_a_train_eval_trees_held_out_split_is_named_by_its_eval_folder(tmp_path)
     """The user has no test/ folder: the message names where the held-out role is read from."""
     _tree(tmp_path, ("cat", "dog"), splits=("train", "eval"), files=[f"{i}.png" for i in range(30)])
     (tmp_path / "eval" / "sneaker").mkdir()
-    (tmp_path / "eval" / "sneaker" / "a.png").write_bytes(b"x")
+    (tmp_path / "eval" / "sneaker" / "a.png").write_bytes(PNG)
     msg = _error(overrides=[f"data.root={tmp_path}"])
     assert "split 'test' (files eval/*/*): class folder(s) ['sneaker']" in msg
 

@@ -8,13 +8,19 @@ from pipeline import data_layout
 from pipeline.config import ConfigError, load_config
 
 
+# a real 1x1 PNG: validate reads each image file's header (bytes that are not an image count as
+# files the run would quarantine)
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
+                    "0000000a4944415478da6360000000020001e527defc0000000049454e44ae426082")
+
+
 def _layout(tmp_path, per_class):
     for split in ("train", "eval"):
         for name in ("cat", "dog"):
             folder = tmp_path / split / name
             folder.mkdir(parents=True)
             for i in range(per_class):
-                (folder / f"{i}.png").write_bytes(b"x")
+                (folder / f"{i}.png").write_bytes(PNG)
     return load_config(overrides=[f"data.root={tmp_path}"]).split_layout
 
 
@@ -87,7 +93,7 @@ def _flat(root):
     for name in ("cat", "dog"):
         (root / name).mkdir()
         for i in range(60):
-            (root / name / f"{i}.png").write_bytes(b"x")
+            (root / name / f"{i}.png").write_bytes(PNG)
     return root
 
 
@@ -135,10 +141,10 @@ def test_empty_files_and_animated_or_transparent_gifs_are_named(tmp_path):
     config = load_config(overrides=[f"data.root={tmp_path}"])
     notes = data_notes(config)
     [empty] = [n for n in notes if "0-byte" in n]
-    assert empty.startswith("split 'test': 1 of 201 files are empty (0-byte), which TensorFlow "
-                            "does not decode")
+    assert empty.startswith("split 'test': 1 of 201 files are empty (0-byte), which the run "
+                            "cannot read (TensorFlow decodes PNG, JPEG, GIF and BMP)")
     assert empty.endswith("eval/dog/empty.png; they will be quarantined (not trained on): "
-                          "replace them with the images to use them")
+                          "replace the empty ones with the images to use them")
     [animated] = [n for n in notes if "animated" in n]
     assert animated.startswith("1 animated GIF(s): only the first frame is trained on")
     assert animated.endswith(": train/cat/moving.gif")
@@ -357,3 +363,45 @@ def test_a_root_named_dot_or_slash_never_puts_outputs_in_outputs_or_the_project(
     from pipeline.config.schema import data_set_name
     assert data_set_name("/") == data_set_name(".") == data_set_name("..") == "data"
     assert data_set_name("/x/my photos/") == "my_photos"
+
+
+def test_files_the_run_would_quarantine_are_judged_from_their_headers(tmp_path):
+    """A scraper's HTML error page saved as .jpg, WEBP bytes saved as .jpg and an image above
+    data.max_image_pixels are quarantined by the run from the header alone: validate names
+    each with its kind, counts them per split against the limit, and refuses above it."""
+    import io
+
+    from PIL import Image
+
+    from pipeline.config.validate import data_notes
+    _layout(tmp_path, 100)
+    (tmp_path / "train" / "cat" / "page.jpg").write_bytes(b"<!DOCTYPE html><html>404</html>")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    [note] = [n for n in data_notes(config) if "page.jpg" in n]
+    assert "are not images (content Pillow does not recognise" in note
+    webp = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(webp, "WEBP")  # 16 pixels
+    (tmp_path / "eval" / "dog" / "scraped.jpg").write_bytes(webp.getvalue())
+    Image.new("RGB", (8, 8)).save(tmp_path / "eval" / "dog" / "big.png")  # 64 pixels
+    (tmp_path / "eval" / "cat" / "page.JPG").write_bytes(b"<html><body>Forbidden</body></html>")
+    with pytest.raises(ConfigError) as e:  # 3 of 203 test files: above 1 % of that split
+        load_config(overrides=[f"data.root={tmp_path}", "data.max_image_pixels=32"])
+    message = str(e.value)
+    assert message.startswith(
+        "data.root: split 'test': 3 of 203 files are WEBP inside .jpg, above "
+        "data.max_image_pixels, not images (content Pillow does not recognise: an HTML page "
+        "saved as .jpg?), which the run cannot read")
+    for listed in ("eval/dog/big.png (above data.max_image_pixels)",
+                   "eval/dog/scraped.jpg (WEBP inside .jpg)", "eval/cat/page.JPG (not images"):
+        assert listed in message
+    assert ("above data.max_quarantine_fraction=1.0% of the split (at most 2 of its 203 "
+            "files): convert them to PNG or JPEG; replace the ones that are not images with "
+            "the images; shrink the large ones (or raise data.max_image_pixels), or remove "
+            "them") in message
+    # the run judges them the same way (ImageExampleGen's reasons)
+    from components.image_example_gen.executor import image_file_to_example
+    for name, reason in (("scraped.jpg", "format WEBP is not decodable by TensorFlow"),
+                         ("big.png", "above max_image_pixels=32")):
+        example, why = image_file_to_example(str(tmp_path / "eval" / "dog" / name),
+                                             str(tmp_path), ["cat", "dog"], 32)
+        assert example is None and reason in why

@@ -18,6 +18,7 @@ def test_a_folder_expands_to_its_images_recursively_sorted(tmp_path):
     (tmp_path / "imgs" / "notes.txt").write_text("x")
     _png(tmp_path / "imgs" / ".hidden.png")
     _png(tmp_path / "imgs" / ".cache" / "c.png")
+    _png(tmp_path / "imgs" / "__MACOSX" / "sub" / "a.png")  # a macOS zip's metadata folder
     single = _png(tmp_path / "one.png")
     skipped = []
     assert expand_paths([single, str(tmp_path / "imgs")], skipped) == [single, b, a]

@@ -39,6 +39,11 @@ def test_ignored_non_image_files_get_one_line():
         "ignored (not read: no image extension, a nested folder, or outside a class folder): "
         "3 path(s): train/a/notes.txt, "
         "train/b/Thumbs.db, ... 1 more"]
+    # macOS's folder-icon file is named Icon + carriage return: shown escaped, not raw
+    data["quarantine"]["splits"]["train"]["ignored"] = ["train/a/Icon\r"]
+    data["quarantine"]["splits"]["test"]["ignored"] = []
+    data["quarantine"]["ignored"] = 1
+    assert format_data_report(data)[-1].endswith("1 path(s): 'train/a/Icon\\r'")
 
 
 def test_clean_data_adds_no_lines_and_summary_shows_them():
@@ -216,3 +221,28 @@ def test_a_run_that_pushed_nothing_shows_the_evaluators_per_class_figures():
         "held_out": {"split": "test", "examples": 20}, "run": {"class_names": ["shirt"]}}
     pushed = format_summary({**base, "per_class": per_class, "report": report})
     assert "the deployed artifact" in pushed and "the gates judged" not in pushed
+
+
+def test_recall_gates_show_their_interval_and_accuracy_is_set_against_the_largest_class():
+    """Defect detection, 300 ok / 20 defect test images (user trial helper-49): 11 of 20
+    defects found is a recall whose interval holds the 0.5 threshold, and 0.9281 accuracy is
+    below answering 'ok' for everything (0.9375)."""
+    gate = {"name": "recall of 'defect'", "metric": "specificity", "threshold": 0.5,
+            "config_key": "evaluator.min_class_recall", "kind": "value", "value": 0.55,
+            "passed": True}
+    ok = {**gate, "name": "recall of 'ok'", "metric": "recall", "value": 0.9533}
+    per_class = {"defect": {"precision": 0.48, "recall": 0.55, "support": 20},
+                 "ok": {"precision": 0.97, "recall": 0.9533, "support": 300}}
+    text = format_summary({"metrics": {"binary_accuracy": 0.9281, "example_count": 320.0},
+                           "gates": [gate, ok], "blessed": True, "pushed": False,
+                           "per_class": per_class})
+    assert ("gate recall of 'defect' (>= 0.5000): 0.5500 pass (11 of 20 test images; 95 % "
+            "interval 0.3421-0.7418, which holds the threshold: more test images of the class "
+            "would decide it)") in text
+    assert "gate recall of 'ok' (>= 0.5000): 0.9533 pass (286 of 300 test images; 95 % " \
+           "interval 0.9232-0.9720)" in text
+    assert ("note: accuracy 0.9281 is not above the share of ok in the test split (300 of 320 "
+            "= 0.9375): a model answering ok for every image scores as much") in text
+    better = format_summary({"metrics": {"binary_accuracy": 0.95}, "gates": [gate, ok],
+                             "blessed": True, "pushed": False, "per_class": per_class})
+    assert "not above the share" not in better

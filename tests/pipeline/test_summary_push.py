@@ -68,3 +68,25 @@ def test_a_refused_push_is_not_promised_to_the_next_run(store):
     cached = _artifact(s, types["PushedModel"], pushed=1)
     _execution(s, pusher, pb.Execution.CACHED, blessing, cached)  # an unchanged re-run
     assert _pushed_model_for(s, b)[0].id == cached
+
+
+def test_gates_are_named_by_the_evaluated_models_classes_not_the_current_config(store, tmp_path):
+    """`report` without the run's data.class_names ([ok, defect]) discovers [defect, ok]: the
+    names come from the evaluated model's training summary, else class 0's recall would be
+    printed as class 1's (user trial helper-49)."""
+    import json
+
+    from pipeline.summary import evaluated_class_names
+    s, types, _ = store
+    model_type = s.put_artifact_type(pb.ArtifactType(name="Model"))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "training_summary.json").write_text(json.dumps({"class_names": ["ok",
+                                                                                 "defect"]}))
+    [model] = s.put_artifacts([pb.Artifact(type_id=model_type, uri=str(model_dir))])
+    blessing = _artifact(s, types["ModelBlessing"], blessed=1, current_model_id=model)
+    [b] = s.get_artifacts_by_id([blessing])
+    assert evaluated_class_names(s, b, ["defect", "ok"]) == ["ok", "defect"]
+    (model_dir / "training_summary.json").unlink()  # not recorded: the config's
+    assert evaluated_class_names(s, b, ["defect", "ok"]) == ["defect", "ok"]
+    assert evaluated_class_names(s, None, ["a", "b"]) == ["a", "b"]
