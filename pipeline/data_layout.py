@@ -381,6 +381,20 @@ def imbalance(counts: Dict[str, Dict[str, int]], class_weight: str,
             f"{weighting}; more images of the small classes help most"]
 
 
+def overlapping_roles(files: Dict[str, List[str]]) -> List[Tuple[str, str, List[str]]]:
+    """(role, role, shared relative paths) for each pair of `files_by_split` roles that share a
+    file: two data.*_pattern keys matching the same folder (test_pattern=eval/*/* beside
+    eval_pattern's validation) would tune or train on the held-out images."""
+    names = list(files)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = sorted(set(files[a]) & set(files[b]))
+            if shared:
+                out.append((a, b, shared))
+    return out
+
+
 def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
                         layout: Optional[SplitLayout] = None, root: Optional[str] = None,
                         max_pixels: int = 25_000_000) -> Tuple[List[str], List[str]]:

@@ -108,6 +108,22 @@ def check_hash_split(input_base: str, files: List[str], output_config: example_g
                 f"needs images in every split: add images or change data.split_hash_buckets")
 
 
+def files_by_role(files: Dict[str, List[str]], input_base: str,
+                  hash_split: Optional[Tuple[List[str], List[int]]]) -> Dict[str, List[str]]:
+    """The files of each output split: `files` (by input split) as they are, or, for one input
+    hash-partitioned into `hash_split` (names, buckets), each file under the output split the
+    partition sends it to (`splits.hash_split`, TFX's), so that identical bytes in train and
+    test buckets are found as leakage too."""
+    if not hash_split:
+        return files
+    names, buckets = hash_split
+    out: Dict[str, List[str]] = {n: [] for n in names}
+    for paths in files.values():
+        for p in paths:
+            out[split_roles.hash_split(os.path.relpath(p, input_base), names, buckets)].append(p)
+    return out
+
+
 def check_readable_classes(files: Dict[str, List[str]], input_base: str, unread: Dict[str, str],
                            class_names: List[str],
                            hash_split: Optional[Tuple[List[str], List[int]]] = None) -> None:
@@ -338,7 +354,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         # quarantined files were never read: identical corrupt copies are not leakage
         leakage = find_leakage({s: [p for p in files
                                     if os.path.relpath(p, input_base) not in unread]
-                                for s, files in self._files.items()}, input_base)
+                                for s, files in files_by_role(self._files, input_base,
+                                                              self._hash_split).items()},
+                               input_base)
         with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
             f.write(json.dumps(leakage, indent=2))
         examples.set_int_custom_property("leaked_files", leakage["leaked_files"])

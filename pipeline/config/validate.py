@@ -551,6 +551,12 @@ def _validate_data(config: PipelineConfig) -> None:
                           f"under {train_like!r}; need at least 2 "
                           f"(found: {config.data.class_names}){hint}")
     files = data_layout.files_by_split(root, layout, span)
+    for a, b, shared in data_layout.overlapping_roles(files):
+        raise ConfigError(
+            f"data.train_pattern / data.eval_pattern / data.test_pattern: the {a} and {b} "
+            f"splits share {len(shared)} file(s) (e.g. {shared[0]}): {layout.description}; "
+            f"every image needs one role, or the held-out figures come from images that "
+            f"shaped the model: point the patterns at different folders")
     try:
         data_layout.check_classes(files, list(config.data.class_names), layout)
     except data_layout.LayoutError as e:

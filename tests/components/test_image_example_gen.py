@@ -390,3 +390,24 @@ def test_every_split_over_its_quarantine_allowance_is_named_in_one_message():
     assert " | split 'validation': 2 of 126 files (1.6%)" in message
     assert "(at most 1)" in message and "split 'test'" not in message
     assert over_quarantine_limit({"splits": {"test": split(300, 1)}}, 0.01) == ""
+
+
+def test_a_hash_split_layout_finds_copies_that_land_in_train_and_test(tmp_path, real_png):
+    """One input split hash-partitioned into train/validation/test: leakage is looked for
+    between the output splits (helper-54: with one input split it never found any)."""
+    from components.image_example_gen.executor import files_by_role
+    from components.image_example_gen.leakage import find_leakage
+    from modules import splits
+    names, buckets = ["train", "validation", "test"], [3, 1, 1]
+    png = real_png.read_bytes()
+    copies = [_write(tmp_path, f"shirt/copy{i}.png", png) for i in range(12)]
+    roles = {splits.hash_split(f"shirt/copy{i}.png", names, buckets) for i in range(12)}
+    assert {"train", "test"} <= roles  # 12 copies of one image spread over the splits
+    by_role = files_by_role({"single_split": [str(p) for p in copies]}, str(tmp_path),
+                            (names, buckets))
+    assert sum(len(v) for v in by_role.values()) == 12
+    report = find_leakage(by_role, str(tmp_path))
+    assert report["leaked_files"] == 12 and set(report["duplicates"][0]["paths"]) == roles
+    assert find_leakage({"single_split": [str(p) for p in copies]},
+                        str(tmp_path))["leaked_files"] == 0  # what the input split alone says
+    assert files_by_role({"train": ["x"]}, str(tmp_path), None) == {"train": ["x"]}

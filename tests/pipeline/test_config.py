@@ -253,6 +253,17 @@ def test_an_unzipped_archives_wrapper_folder_is_named_with_the_root_to_set(tmp_p
         in msg
 
 
+@pytest.mark.parametrize("pattern", ["eval/*/*", "train/*/*"])
+def test_two_roles_reading_the_same_files_is_a_config_error(tmp_path, pattern):
+    """test_pattern pointed at the validation folder (or at train) would tune, early-stop or
+    train on the held-out images (audit helper-54): refused before any work."""
+    _tree(tmp_path, ("cat", "dog"))
+    load_config(overrides=[f"data.root={tmp_path}"])  # train / eval / test: fine
+    msg = _error(overrides=[f"data.root={tmp_path}", f"data.test_pattern={pattern}"])
+    assert "splits share 2 file(s)" in msg and "every image needs one role" in msg
+    assert "held-out figures come from images that shaped the model" in msg
+
+
 def test_a_macos_zips_metadata_folders_are_skipped_like_hidden_files(tmp_path):
     """Unzipping a macOS zip adds __MACOSX/ (AppleDouble `._x.png` junk) beside the root's
     splits and inside them: neither a class nor a split, never read, never an empty class."""
