@@ -21,9 +21,26 @@ IMAGE_SUFFIXES = frozenset({
 })
 
 TENSORFLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".dib"})
-# The formats (by content, as Pillow identifies them) TensorFlow's decode_image reads.
-TENSORFLOW_FORMATS = frozenset({"PNG", "JPEG", "GIF", "BMP"})
+# The formats (by content, as Pillow identifies them) TensorFlow's decode_image reads. MPO is a
+# JPEG with further pictures after the first (phones' portrait and depth photos): TensorFlow and
+# Pillow both read its first picture, the same pixels.
+TENSORFLOW_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP"})
 NOT_AN_IMAGE = "content is not an image format Pillow recognises"
+
+
+def bmp_problem(data: bytes, img) -> str:
+    """'' for a BMP (`data`, opened as PIL image `img`) TensorFlow decodes to Pillow's pixels;
+    else why not: TensorFlow's BMP decoder reads palette images as grey indices and rejects
+    1/4/16-bit files. Decodes the image (TensorFlow and Pillow)."""
+    import numpy as np
+    import tensorflow as tf
+    try:
+        same = bool((tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+                     == np.asarray(img.convert("RGB"))).all())
+    except tf.errors.InvalidArgumentError:
+        same = False
+    return "" if same else (f"BMP ({img.mode}, {img.size[0]}x{img.size[1]}) is not decoded "
+                            f"correctly by TensorFlow (palette or bit depth unsupported)")
 
 
 def quarantine_allowance(files: int, fraction: float) -> int:

@@ -199,7 +199,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _predict(args)
         if args.command == "run-compiled":
             return _run_compiled(args)
-        config = load_config(args.config, args.profile, args.overrides)
+        # `report` describes a past run: the image files' headers (read by every command that
+        # trains) are not its business
+        config = load_config(args.config, args.profile, args.overrides,
+                             check_files=args.command != "report")
         if args.command in ("run", "retrain", "validate"):
             from pipeline.config.validate import validate_writable
             validate_writable(config)  # commands that write outputs (not report, predict)

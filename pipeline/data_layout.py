@@ -401,22 +401,31 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
     """(errors, notes) about the image files ImageExampleGen will quarantine, per split of
     `files_by_split` (relative paths): extensions TensorFlow does not decode (`image_files.
     needs_conversion`: .webp, .tif, ...) and, when `root` is given, what each file's header
-    shows (`file_problem`: empty, not an image, another format, above `max_pixels`). A split
-    where they exceed its allowance (`image_files.quarantine_allowance`: `max_fraction`, data.
-    max_quarantine_fraction, of it and at least one file) fails the run, so that is an error
-    here; fewer are a note. Truncated or corrupt pixel data shows only in a full
-    decode: the run quarantines and names it."""
+    shows (`file_problem`: empty, not an image, another format, above `max_pixels`, a BMP
+    TensorFlow misreads). A split where they exceed its allowance (`image_files.
+    quarantine_allowance`: `max_fraction`, data.max_quarantine_fraction, of it and at least one
+    file) fails the run, and so does a class left without a readable file in a split: errors
+    here; fewer are a note. Truncated or corrupt pixel data shows only in a full decode: the
+    run quarantines and names it."""
     errors, notes = [], []
+    kind_of = {p: (file_problem(os.path.join(root, p), max_pixels) if root is not None
+                   else os.path.splitext(p)[1].lower() if image_files.needs_conversion(p)
+                   else "")
+               for paths in files.values() for p in paths}
+    for split, paths in files.items():  # per output split, as ImageExampleGen checks classes
+        by_class: Dict[str, List[str]] = {}
+        for p in paths:
+            by_class.setdefault(os.path.basename(os.path.dirname(p)), []).append(p)
+        for name, class_files in sorted(by_class.items()):
+            if all(kind_of[p] for p in class_files):
+                errors.append(f"split '{split}': class {name!r} has no readable image: all "
+                              f"{len(class_files)} of its files there would be quarantined ("
+                              + ", ".join(f"{p}: {kind_of[p]}" for p in class_files[:3])
+                              + (" ..." if len(class_files) > 3 else "") + ")")
     if layout is not None and layout.hashed:  # ImageExampleGen counts its one input split
         files = {roles.SINGLE_SPLIT: [p for paths in files.values() for p in paths]}
     for split, paths in files.items():
-        odd = {}
-        for p in paths:
-            kind = (file_problem(os.path.join(root, p), max_pixels) if root is not None
-                    else os.path.splitext(p)[1].lower() if image_files.needs_conversion(p)
-                    else "")
-            if kind:
-                odd[p] = kind
+        odd = {p: kind_of[p] for p in paths if kind_of[p]}
         if not odd:
             continue
         kinds = sorted(set(odd.values()))
@@ -424,10 +433,10 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
             + (" ..." if len(odd) > 5 else "")
         what = (f"split '{split}': {len(odd)} of {len(paths)} files "
                 + (f"are {kinds[0]}" if len(kinds) == 1 else f"are {', '.join(kinds)}")
-                + f", which the run cannot read (TensorFlow decodes PNG, JPEG, GIF and BMP): "
-                  f"{listed}")
+                + f", which the run will not read (TensorFlow decodes PNG, JPEG, GIF and BMP; "
+                  f"data.max_image_pixels caps the size): {listed}")
         fixes = []
-        if any(k.startswith(".") or " inside " in k for k in kinds):
+        if any(k.startswith(".") or " inside " in k or k == BMP_KIND for k in kinds):
             fixes.append("convert them to PNG or JPEG")
         if EMPTY in kinds or NOT_AN_IMAGE_KIND in kinds:
             fixes.append("replace the " + ("empty ones" if NOT_AN_IMAGE_KIND not in kinds
@@ -453,30 +462,48 @@ TOO_LARGE = "above data.max_image_pixels"
 
 
 def file_problem(path: str, max_pixels: int) -> str:
-    """Why ImageExampleGen will quarantine `path`, judged from its size and header (no pixel
-    decode), '' when nothing shows there: EMPTY, its extension (.webp, ...: a format TensorFlow
-    does not decode, unless the content is PNG/JPEG/GIF/BMP), NOT_AN_IMAGE_KIND, '<FORMAT>
-    inside .<ext>' (e.g. WEBP bytes saved as .jpg) or TOO_LARGE. Unreadable paths: '' (the run says)."""
-    from PIL import Image, UnidentifiedImageError
+    """Why ImageExampleGen will quarantine `path`, judged as it judges before decoding the
+    pixels, '' when nothing shows: EMPTY, its extension (.webp, ...: a format TensorFlow does
+    not decode, unless the content is PNG/JPEG/GIF/BMP), NOT_AN_IMAGE_KIND, '<FORMAT> inside
+    .<ext>' (e.g. WEBP bytes saved as .jpg), TOO_LARGE or BMP_KIND (a palette or 1/4/16-bit
+    BMP: the one format decoded here, by TensorFlow and Pillow, as the run checks it).
+    Unreadable paths: '' (the run says). Memoised per path, size, mtime and `max_pixels`: a
+    command that validates and then notes reads each header once."""
     try:
-        if os.path.getsize(path) == 0:
-            return EMPTY
+        stat = os.stat(path)
     except OSError:
         return ""
+    key = (path, stat.st_size, stat.st_mtime_ns, max_pixels)
+    if key not in _FILE_PROBLEMS:
+        _FILE_PROBLEMS[key] = _file_problem(path, stat.st_size, max_pixels)
+    return _FILE_PROBLEMS[key]
+
+
+_FILE_PROBLEMS: Dict[Tuple[str, int, int, int], str] = {}
+BMP_KIND = "BMPs TensorFlow misreads (palette or 1/4/16-bit)"
+
+
+def _file_problem(path: str, size: int, max_pixels: int) -> str:
+    from PIL import Image, UnidentifiedImageError
+    if size == 0:
+        return EMPTY
     suffix = os.path.splitext(path)[1].lower()
     try:
         with Image.open(path) as img:
-            if not image_files.header_problem(img, max_pixels):
-                return ""
-            if img.size[0] * img.size[1] > max_pixels:  # judged first, as the run judges
-                return TOO_LARGE
-            return (suffix if image_files.needs_conversion(path)
-                    else f"{img.format} inside {suffix or 'a file without extension'}")
+            if image_files.header_problem(img, max_pixels):
+                if img.size[0] * img.size[1] > max_pixels:  # judged first, as the run judges
+                    return TOO_LARGE
+                return (suffix if image_files.needs_conversion(path)
+                        else f"{img.format} inside {suffix or 'a file without extension'}")
+            if img.format == "BMP":
+                with open(path, "rb") as f:
+                    return BMP_KIND if image_files.bmp_problem(f.read(), img) else ""
+            return ""
     except Image.DecompressionBombError:  # over twice Pillow's own limit: refused on open
         return TOO_LARGE
     except UnidentifiedImageError:
         return suffix if image_files.needs_conversion(path) else NOT_AN_IMAGE_KIND
-    except Exception:  # pylint: disable=broad-except  (e.g. Pillow's decompression-bomb check)
+    except Exception:  # pylint: disable=broad-except  (truncated pixels etc.: the run says)
         return ""
 
 

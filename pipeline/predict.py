@@ -161,11 +161,15 @@ def image_problem(path: str) -> Optional[str]:
             data = f.read()
         if not data:
             return f"image {path}: empty file"  # as the run's quarantine says
+        from modules.image_files import TENSORFLOW_FORMATS, bmp_problem
         with Image.open(io.BytesIO(data)) as img:
-            if img.format not in ("PNG", "JPEG", "GIF", "BMP"):
+            if img.format not in TENSORFLOW_FORMATS:
                 return (f"image {path}: format {img.format} is not supported (PNG, JPEG, GIF, "
                         f"BMP)")
             img.load()
+            misread = bmp_problem(data, img) if img.format == "BMP" else ""
+            if misread:  # the SavedModel (TensorFlow's decoder) would misread it
+                return f"image {path}: {misread}"
     except Exception as e:  # pylint: disable=broad-except
         from PIL import UnidentifiedImageError
         detail = ("content is not an image format Pillow recognises"

@@ -87,10 +87,11 @@ def ingest_span(config: PipelineConfig, span: int) -> None:
         beam_pipeline_args=list(config.beam_pipeline_args)))
 
 
-def span_fingerprint(config: PipelineConfig, span: int) -> Optional[str]:
+def span_fingerprint(config: PipelineConfig, span: int, hidden: bool = False) -> Optional[str]:
     """The input fingerprint ImageExampleGen's driver would record for `span` now (file count,
-    bytes, mtimes and relative paths: components/image_example_gen/driver.py); None when it
-    cannot be computed (no file of that span)."""
+    bytes, mtimes and relative paths of the visible files: components/image_example_gen/
+    driver.py; `hidden=True`: hidden files counted, as releases before 2026-12-06 recorded it);
+    None when it cannot be computed (no file of that span)."""
     from tfx.proto import range_config_pb2
 
     from components.image_example_gen.driver import ImageFileInputProcessor
@@ -102,7 +103,7 @@ def span_fingerprint(config: PipelineConfig, span: int) -> Optional[str]:
                                                       end_span_number=span)))
     try:
         processor.resolve_span_and_version()
-        return processor.get_input_fingerprint(span, None)
+        return processor.get_input_fingerprint(span, None, hidden=hidden)
     except (ValueError, AssertionError, OSError):
         return None
 
@@ -117,11 +118,15 @@ def changed_since_ingestion(config: PipelineConfig, span: int, examples) -> bool
     recorded = examples.custom_properties.get("input_fingerprint")
     if recorded is None or not recorded.string_value:
         return False
-    now = span_fingerprint(config, span)
-    if now is not None and PATHS_FIELD not in recorded.string_value:
-        # recorded by a release before the paths digest (helper-43): compare what it recorded
-        now = now.split(PATHS_FIELD)[0]
-    return now is not None and now != recorded.string_value
+    def differs(now: Optional[str]) -> bool:
+        if now is not None and PATHS_FIELD not in recorded.string_value:
+            # recorded by a release before the paths digest (helper-43): compare what it did
+            now = now.split(PATHS_FIELD)[0]
+        return now is not None and now != recorded.string_value
+    # recorded before hidden files were left out (a tree with .DS_Store): the same files are
+    # not a change (review helper-52)
+    return differs(span_fingerprint(config, span)) and \
+        differs(span_fingerprint(config, span, hidden=True))
 
 
 def _ingest_or_fail(config: PipelineConfig, span: int) -> None:

@@ -94,6 +94,18 @@ def evaluated_class_names(store, blessing, configured: Sequence[str]) -> List[st
     return list(configured or [])
 
 
+def class_order_note(store, blessing, configured: Sequence[str]) -> List[str]:
+    """A line when the gates are named in the current config's class order because the
+    evaluated model's own record is gone (its Trainer output removed): then a report run with
+    other data.class_names than the run's could misname them."""
+    if _int_prop(blessing, "current_model_id") and \
+            evaluated_class_names(store, blessing, []) == [] and configured:
+        return [f"  note: the evaluated model's class order is not recorded (its Trainer output "
+                f"is gone): the gates are named in data.class_names' order {list(configured)}, "
+                f"which must be the run's"]
+    return []
+
+
 def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> Dict[str, Any]:
     """Latest blessing, metrics, each gate the Evaluator applied with its value, pushed version
     and its artifact sizes. Class names are the evaluated model's (`evaluated_class_names`),
@@ -124,6 +136,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         summary["metrics"] = tfma_gates.overall_metrics(evaluation.uri, values)
         try:
             names = evaluated_class_names(store, blessing, class_names or [])
+            summary["class_order_note"] = class_order_note(store, blessing, names)
             summary["gates"] = tfma_gates.read_gates(
                 evaluation.uri, tfma_gates.gates_from_evaluation(evaluation.uri, names), values)
             shares = tfma_gates.predicted_as(values, names)
@@ -344,6 +357,7 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     lines = [head]
     if summary.get("gates_error"):
         lines.append(f"  gates could not be read: {summary['gates_error']}")
+    lines += summary.get("class_order_note") or []
     if summary.get("evaluation_cached"):  # the note was written when that evaluation ran
         from components.tfma_gates import NO_BASELINE
         gates = [{**g, "note": CACHED_NO_BASELINE} if g.get("note") == NO_BASELINE else g

@@ -46,9 +46,11 @@ class ImageExampleGen(FileBasedExampleGen):
     Features: `image` (encoded bytes, as in the file), `label` (int64, index of the class folder in
     `class_names`), `class_name`, `path` (relative to input_base), `height`, `width` (pixels).
     Undecodable files are quarantined (listed in `<examples>/quarantine.json`); the execution fails
-    when their fraction exceeds `max_quarantine_fraction`. With `validation_fraction` > 0 and an
-    input split 'validation' whose pattern is train's, that fraction of train's files (chosen by a
-    stable hash of the relative path: modules/splits.py) goes to validation.
+    when a split's exceed its allowance (`max_quarantine_fraction` of it, rounded down, at least
+    one file: modules/image_files.quarantine_allowance), naming every such split. With
+    `validation_fraction` > 0 and an input split 'validation' whose pattern is train's, that
+    fraction of train's files (chosen by a stable hash of the relative path: modules/splits.py)
+    goes to validation.
     """
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -12,7 +12,6 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
-import numpy as np
 import tensorflow as tf
 from absl import logging
 from PIL import Image, UnidentifiedImageError
@@ -191,17 +190,10 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
             if problem:
                 return None, problem
             img.load()  # full decode: catches truncated / corrupt data
-            if img.format == "BMP":
-                # TensorFlow's BMP decoder reads palette images as grey indices and rejects
-                # 1/4/16-bit files: keep only BMPs it decodes to the same pixels as Pillow.
-                try:
-                    same = bool((tf.io.decode_image(data, channels=3, expand_animations=False)
-                                 .numpy() == np.asarray(img.convert("RGB"))).all())
-                except tf.errors.InvalidArgumentError:
-                    same = False
-                if not same:
-                    return None, (f"BMP ({img.mode}, {width}x{height}) is not decoded "
-                                  f"correctly by TensorFlow (palette or bit depth unsupported)")
+            if img.format == "BMP":  # only BMPs TensorFlow decodes to Pillow's pixels
+                problem = image_files.bmp_problem(data, img)
+                if problem:
+                    return None, problem
     except Exception as e:  # pylint: disable=broad-except
         detail = (image_files.NOT_AN_IMAGE
                   if isinstance(e, UnidentifiedImageError) else str(e))  # not a BytesIO repr
@@ -397,12 +389,12 @@ def over_quarantine_limit(report: Dict[str, Any], limit: float) -> str:
             continue
         shown = info["files"][:budget]
         budget -= len(shown)
-        listed = "; ".join(f"{q['path']}: {q['reason']}" for q in shown)
-        more = (f"; ... {info['quarantined'] - len(shown)} more"
-                if info["quarantined"] > len(shown) else "")
+        listed = ": " + "; ".join(f"{q['path']}: {q['reason']}" for q in shown) if shown else ""
+        more = (f"{'; ...' if shown else ' (not listed:'} {info['quarantined'] - len(shown)} "
+                f"more{'' if shown else ')'}" if info["quarantined"] > len(shown) else "")
         parts.append(f"split '{split}': {info['quarantined']} of {info['files_total']} files "
-                     f"({info['fraction']:.1%}) could not be read, above max_quarantine_"
-                     f"fraction={limit:.1%} of the split (at most {allowed}): {listed}{more}")
+                     f"({info['fraction']:.1%}) could not be read, above data.max_quarantine_"
+                     f"fraction={limit:.1%} of the split (at most {allowed}){listed}{more}")
     return " | ".join(parts)
 
 

@@ -57,8 +57,11 @@ def _parse_override(item: str) -> Dict[str, Any]:
 
 
 def load_config(path: Optional[str] = None, profile: Optional[str] = None,
-                overrides: Optional[List[str]] = None, check_paths: bool = True) -> PipelineConfig:
-    """Builds and validates the config: profile defaults, then the YAML file, then overrides."""
+                overrides: Optional[List[str]] = None, check_paths: bool = True,
+                check_files: bool = True) -> PipelineConfig:
+    """Builds and validates the config: profile defaults, then the YAML file, then overrides.
+    `check_files=False` skips reading the image files' headers (`report` describes a past run
+    whatever the tree holds now)."""
     file_values: Dict[str, Any] = {}
     if path:
         if not os.path.isfile(path):
@@ -90,7 +93,7 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
     if check_paths:
         config = resolve_class_names(config)
     config = resolve_auto_strategy(config)
-    validate(config, check_paths=check_paths)
+    validate(config, check_paths=check_paths, check_files=check_files)
     return config
 
 

@@ -22,9 +22,10 @@ from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern
                                   spans_on_disk)
 
 
-def validate(config: PipelineConfig, check_paths: bool = True) -> None:
+def validate(config: PipelineConfig, check_paths: bool = True, check_files: bool = True) -> None:
     """Semantic checks that types alone cannot express; ConfigError naming the key. Never
-    changes `config` (class names are discovered by load.resolve_class_names before)."""
+    changes `config` (class names are discovered by load.resolve_class_names before).
+    `check_files=False`: the data tree's layout is checked, not each image file's header."""
     m, t, tr, ev = config.model, config.tuner, config.trainer, config.evaluator
     bg = config.data.alpha_background
     if len(bg) != 3 or any(not (0.0 <= c <= 255.0) for c in bg):
@@ -135,7 +136,7 @@ def validate(config: PipelineConfig, check_paths: bool = True) -> None:
         raise ConfigError(f"vertex.max_concurrent_run_count: expected >= 1, got "
                           f"{config.vertex.max_concurrent_run_count}")
     if check_paths:
-        _validate_data(config)
+        _validate_data(config, check_files)
 
 
 def _validate_trainer_runtime(tr: TrainerConfig) -> None:
@@ -480,7 +481,7 @@ def validate_writable(config: PipelineConfig) -> None:
 SPLIT_FOLDERS = ("train", "eval", "test")  # the default patterns' split folders
 
 
-def _validate_data(config: PipelineConfig) -> None:
+def _validate_data(config: PipelineConfig, check_files: bool = True) -> None:
     """The tree on disk fits the layout: every configured class has images in every split (train,
     validation, test), no split holds an unconfigured class folder, no class folder is empty."""
     root = config.data_root
@@ -563,6 +564,8 @@ def _validate_data(config: PipelineConfig) -> None:
         where = "" if span is None else \
             f"span {span} ({pattern_for_span(config.data.train_pattern, span)}): "
         raise ConfigError(f"data.class_names / data.root: {where}{e}") from None
+    if not check_files:
+        return
     errors, _ = data_layout.undecodable_formats(files, config.data.max_quarantine_fraction,
                                                 config.split_layout, config.data_root,
                                                 config.data.max_image_pixels)

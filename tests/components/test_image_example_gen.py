@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from components.image_example_gen.executor import (ImageFolderError, check_split,
@@ -219,6 +220,33 @@ def test_bmp_accepted_only_when_tensorflow_decodes_it_like_pillow(tmp_path, imag
         assert example is None
         assert reason == (f"BMP ({mode}, 16x16) is not decoded correctly by TensorFlow "
                           f"(palette or bit depth unsupported)")
+    # validate judges it the same way, before any work
+    from pipeline.data_layout import BMP_KIND, file_problem
+    assert file_problem(str(path), MAX_PIXELS) == ("" if accepted else BMP_KIND)
+
+
+def test_a_phones_mpo_jpeg_is_read_as_the_jpeg_it_is(tmp_path, image_helpers):
+    """Portrait / depth photos: a JPEG followed by more pictures, which Pillow names MPO.
+    TensorFlow decodes its first picture, the same pixels: trained on, not quarantined, and not
+    named by validate (review helper-52: 'format MPO is not decodable')."""
+    import io
+
+    import tensorflow as tf
+    from PIL import Image
+
+    from pipeline.data_layout import file_problem
+    first = Image.fromarray(image_helpers.asymmetric_rgb(16))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", (16, 16))])
+    path = _write(tmp_path, "train/shirt/portrait.jpg", buf.getvalue())
+    with Image.open(path) as img:
+        assert img.format == "MPO"
+        pillow = np.asarray(img.convert("RGB"))
+    example, reason = image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS)
+    assert reason == "" and _features(example)["image"] == buf.getvalue()
+    assert file_problem(str(path), MAX_PIXELS) == ""
+    decoded = tf.io.decode_jpeg(buf.getvalue(), channels=3, dct_method="INTEGER_ACCURATE")
+    assert (decoded.numpy() == pillow).all()
 
 
 # ------------------------------------------------------------------- reliability: more bad inputs
@@ -385,11 +413,18 @@ def test_every_split_over_its_quarantine_allowance_is_named_in_one_message():
                          "test": split(300, 1)}}
     message = over_quarantine_limit(report, 0.01)
     assert message.startswith("split 'train': 6 of 477 files (1.3%) could not be read, above "
-                              "max_quarantine_fraction=1.0% of the split (at most 4): "
+                              "data.max_quarantine_fraction=1.0% of the split (at most 4): "
                               "train/a/0.png: truncated; ")
     assert " | split 'validation': 2 of 126 files (1.6%)" in message
     assert "(at most 1)" in message and "split 'test'" not in message
     assert over_quarantine_limit({"splits": {"test": split(300, 1)}}, 0.01) == ""
+    # 50 files are listed in all: a later split past that budget says so, not ': ; ...'
+    crowded = over_quarantine_limit({"splits": {"train": split(100, 60),
+                                                "test": split(10, 3)}}, 0.01)
+    assert crowded.endswith("split 'test': 3 of 10 files (30.0%) could not be read, above "
+                            "data.max_quarantine_fraction=1.0% of the split (at most 1) (not "
+                            "listed: 3 more)")
+    assert "; ... 10 more | " in crowded
 
 
 def test_a_hash_split_layout_finds_copies_that_land_in_train_and_test(tmp_path, real_png):

@@ -366,7 +366,7 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
     assert code == 4, out[-3000:]
     error = out[out.rindex("error: "):]
     assert "split 'train': 2 of 8 files (25.0%) could not be read, above " \
-           "max_quarantine_fraction=1.0% of the split (at most 1)" in error, error
+           "data.max_quarantine_fraction=1.0% of the split (at most 1)" in error, error
     assert " | split 'test': 2 of 8 files" in error, error
     assert "split 'validation'" not in error, error  # 1 of 7: within its allowance
     assert "train/shirt/scan.png" in error and "notes.txt" not in error

@@ -264,6 +264,16 @@ def test_two_roles_reading_the_same_files_is_a_config_error(tmp_path, pattern):
     assert "held-out figures come from images that shaped the model" in msg
 
 
+def test_report_does_not_read_the_image_files_headers(tmp_path):
+    """`report` describes a past run: images added to the tree since (here, unreadable ones)
+    do not stop it; every command that trains reads the headers first."""
+    _tree(tmp_path, ("cat", "dog"), files=("a.png", "b.png"))
+    (tmp_path / "eval" / "dog" / "c.jpg").write_bytes(b"<html>gone</html>")
+    (tmp_path / "eval" / "dog" / "d.jpg").write_bytes(b"<html>gone</html>")
+    assert "not images" in _error(overrides=[f"data.root={tmp_path}"])
+    load_config(overrides=[f"data.root={tmp_path}"], check_files=False)
+
+
 def test_a_macos_zips_metadata_folders_are_skipped_like_hidden_files(tmp_path):
     """Unzipping a macOS zip adds __MACOSX/ (AppleDouble `._x.png` junk) beside the root's
     splits and inside them: neither a class nor a split, never read, never an empty class."""

@@ -77,16 +77,16 @@ def test_formats_tensorflow_cannot_decode_are_an_error_above_the_quarantine_limi
 
 def test_a_hashed_layout_counts_undecodable_files_over_its_one_input_split(tmp_path):
     """my_images/<class>/* split by path hash: ImageExampleGen counts the quarantine over the
-    single input split, so validate does too (2 of 202 is under 1 %)."""
-    files = {"train": [f"a/{i}.png" for i in range(100)] + ["a/x.webp", "b/y.webp"],
+    single input split, so validate does too (2 of 203 is within 1 %)."""
+    files = {"train": [f"a/{i}.png" for i in range(100)] + ["b/0.png", "a/x.webp", "b/y.webp"],
              "validation": [f"b/{i}.png" for i in range(50)],
              "test": [f"c/{i}.png" for i in range(50)]}
     layout = load_config(overrides=[f"data.root={_flat(tmp_path)}", "data.train_pattern=*/*",
                                     "data.eval_pattern="]).split_layout
     assert layout.hashed
     errors, notes = data_layout.undecodable_formats(files, 0.01, layout)
-    assert errors == [] and notes[0].startswith("split 'single_split': 2 of 202 files are .webp")
-    assert data_layout.undecodable_formats(files, 0.01)[0]  # per split: 2 of 102, above 1 %
+    assert errors == [] and notes[0].startswith("split 'single_split': 2 of 203 files are .webp")
+    assert data_layout.undecodable_formats(files, 0.01)[0]  # per split: 2 of 103, above 1 %
 
 
 def _flat(root):
@@ -142,7 +142,8 @@ def test_empty_files_and_animated_or_transparent_gifs_are_named(tmp_path):
     notes = data_notes(config)
     [empty] = [n for n in notes if "0-byte" in n]
     assert empty.startswith("split 'test': 1 of 201 files are empty (0-byte), which the run "
-                            "cannot read (TensorFlow decodes PNG, JPEG, GIF and BMP)")
+                            "will not read (TensorFlow decodes PNG, JPEG, GIF and BMP; "
+                            "data.max_image_pixels caps the size)")
     assert empty.endswith("eval/dog/empty.png; they will be quarantined (not trained on): "
                           "replace the empty ones with the images to use them")
     [animated] = [n for n in notes if "animated" in n]
@@ -390,7 +391,7 @@ def test_files_the_run_would_quarantine_are_judged_from_their_headers(tmp_path):
     assert message.startswith(
         "data.root: split 'test': 3 of 203 files are WEBP inside .jpg, above "
         "data.max_image_pixels, not images (content Pillow does not recognise: an HTML page "
-        "saved as .jpg?), which the run cannot read")
+        "saved as .jpg?), which the run will not read")
     for listed in ("eval/dog/big.png (above data.max_image_pixels)",
                    "eval/dog/scraped.jpg (WEBP inside .jpg)", "eval/cat/page.JPG (not images"):
         assert listed in message
@@ -405,3 +406,17 @@ def test_files_the_run_would_quarantine_are_judged_from_their_headers(tmp_path):
         example, why = image_file_to_example(str(tmp_path / "eval" / "dog" / name),
                                              str(tmp_path), ["cat", "dog"], 32)
         assert example is None and reason in why
+
+
+def test_a_class_whose_files_are_all_unreadable_in_a_split_is_an_error(tmp_path):
+    """Within the one-file allowance, but the only image of 'dog' in eval/ is an HTML page:
+    the run would stop at ImageExampleGen (no readable image of the class), so validate
+    refuses first (review helper-52)."""
+    _layout(tmp_path, 100)
+    for f in (tmp_path / "eval" / "dog").iterdir():
+        f.unlink()
+    (tmp_path / "eval" / "dog" / "only.jpg").write_bytes(b"<html>Access denied</html>")
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[f"data.root={tmp_path}"])
+    assert ("split 'test': class 'dog' has no readable image: all 1 of its files there would be "
+            "quarantined (eval/dog/only.jpg: not images") in str(e.value)

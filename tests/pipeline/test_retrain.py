@@ -330,6 +330,16 @@ def test_an_older_span_whose_files_changed_is_seen_and_ingested_again(tmp_path, 
     ingest_span(config, 1)
     again = latest_ingestions(config)[1]
     assert again.id > first.id and not changed_since_ingestion(config, 1, again)
+    # hidden files are no change, neither added now nor counted by an older release's record
+    from pipeline.retrain import span_fingerprint
+    (data / "span-1" / "shirt" / ".DS_Store").write_bytes(b"x")
+    assert not changed_since_ingestion(config, 1, again)
+    recorded = again.custom_properties["input_fingerprint"]
+    current = recorded.string_value
+    recorded.string_value = span_fingerprint(config, 1, hidden=True)
+    assert recorded.string_value != current  # as a release before 2026-12-06 recorded it
+    assert not changed_since_ingestion(config, 1, again)
+    recorded.string_value = current
     # recorded by a release before the paths digest: unchanged files are not "changed"
     # (helper-43's upgrade); a changed file still is
     from pipeline.retrain import PATHS_FIELD

@@ -87,6 +87,10 @@ def test_gates_are_named_by_the_evaluated_models_classes_not_the_current_config(
     blessing = _artifact(s, types["ModelBlessing"], blessed=1, current_model_id=model)
     [b] = s.get_artifacts_by_id([blessing])
     assert evaluated_class_names(s, b, ["defect", "ok"]) == ["ok", "defect"]
-    (model_dir / "training_summary.json").unlink()  # not recorded: the config's
+    from pipeline.summary import class_order_note
+    assert class_order_note(s, b, ["ok", "defect"]) == []
+    (model_dir / "training_summary.json").unlink()  # not recorded: the config's, said so
     assert evaluated_class_names(s, b, ["defect", "ok"]) == ["defect", "ok"]
+    [note] = class_order_note(s, b, ["defect", "ok"])
+    assert "class order is not recorded" in note and "['defect', 'ok']" in note
     assert evaluated_class_names(s, None, ["a", "b"]) == ["a", "b"]
