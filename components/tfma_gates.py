@@ -85,31 +85,46 @@ def stated_threshold(bound: float) -> float:
     return round(float(bound) + GATE_TOLERANCE, STATED_DECIMALS)
 
 
+CLASS_RECALL_KEY = "evaluator.min_class_recall or evaluator.class_recall"
+
+
+def recall_bounds(class_names: Sequence[str], min_class_recall: float,
+                  class_recall: Optional[Dict[str, float]] = None) -> List[float]:
+    """Each class's recall bound, in label order: its own (`class_recall`, evaluator.
+    class_recall: e.g. a rare 'defect' class held to 0.9) or `min_class_recall`."""
+    return [float((class_recall or {}).get(name, min_class_recall)) for name in class_names]
+
+
 def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
-              min_class_recall: float, max_accuracy_drop: float) -> List[Gate]:
+              min_class_recall: float, max_accuracy_drop: float,
+              class_recall: Optional[Dict[str, float]] = None) -> List[Gate]:
     """The gates for this class list (see module docstring)."""
+    bounds = recall_bounds(class_names, min_class_recall, class_recall)
     binary = len(class_names) == 2
     accuracy = "binary_accuracy" if binary else "sparse_categorical_accuracy"
     gates = [Gate("accuracy", accuracy, accuracy_lower_bound, "evaluator.accuracy_lower_bound"),
              Gate("AUC" if binary else "macro one-vs-rest AUC", "auc", auc_lower_bound,
                   "evaluator.auc_lower_bound", macro=not binary)]
     if binary:
-        gates += [Gate(f"recall of {quoted(class_names[0])}", "specificity", min_class_recall,
-                       "evaluator.min_class_recall"),
-                  Gate(f"recall of {quoted(class_names[1])}", "recall", min_class_recall,
-                       "evaluator.min_class_recall")]
+        gates += [Gate(f"recall of {quoted(class_names[0])}", "specificity", bounds[0],
+                       CLASS_RECALL_KEY),
+                  Gate(f"recall of {quoted(class_names[1])}", "recall", bounds[1],
+                       CLASS_RECALL_KEY)]
     else:
-        gates += [Gate(f"recall of {quoted(name)}", accuracy, min_class_recall,
-                       "evaluator.min_class_recall", slice=name) for name in class_names]
+        gates += [Gate(f"recall of {quoted(name)}", accuracy, bound, CLASS_RECALL_KEY,
+                       slice=name) for name, bound in zip(class_names, bounds)]
     gates.append(Gate("accuracy vs baseline", accuracy, -max_accuracy_drop,
                       "evaluator.max_accuracy_drop", kind="change"))
     return gates
 
 
 def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
-                min_class_recall: float, max_accuracy_drop: float):
-    """tfma.EvalConfig with the gates on the overall slice; per-class slices reported only."""
+                min_class_recall: float, max_accuracy_drop: float,
+                class_recall: Optional[Dict[str, float]] = None):
+    """tfma.EvalConfig with the gates on the overall slice (3+ classes: each class's recall on
+    its `class_name` slice); `class_recall` sets a class's own recall bound."""
     import tensorflow_model_analysis as tfma
+    bounds = recall_bounds(class_names, min_class_recall, class_recall)
     binary = len(class_names) == 2
     overall = [tfma.SlicingSpec()]
 
@@ -127,8 +142,8 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
         accuracy_thresholds += [tfma.PerSliceMetricThreshold(
             slicing_specs=[tfma.SlicingSpec(feature_values={CLASS_NAME_KEY: name})],
             threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-                lower_bound={"value": applied_bound(min_class_recall)})))
-            for name in class_names]
+                lower_bound={"value": applied_bound(bound)})))
+            for name, bound in zip(class_names, bounds)]
     accuracy = tfma.MetricConfig(
         class_name="BinaryAccuracy" if binary else "SparseCategoricalAccuracy",
         per_slice_thresholds=accuracy_thresholds)
@@ -140,10 +155,10 @@ def eval_config(class_names: Sequence[str], accuracy_lower_bound: float, auc_low
         specs.append(tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"), accuracy, shares,
             tfma.MetricConfig(**AUC_METRIC, per_slice_thresholds=threshold(auc_lower_bound)),
-            tfma.MetricConfig(class_name="Recall",
-                              per_slice_thresholds=threshold(min_class_recall)),
-            tfma.MetricConfig(class_name="Specificity",
-                              per_slice_thresholds=threshold(min_class_recall))]))
+            tfma.MetricConfig(class_name="Recall",  # class 1's recall
+                              per_slice_thresholds=threshold(bounds[1])),
+            tfma.MetricConfig(class_name="Specificity",  # class 0's
+                              per_slice_thresholds=threshold(bounds[0]))]))
     else:
         ids = list(range(len(class_names)))
         specs.append(tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
@@ -165,8 +180,8 @@ _METRICS = {"BinaryAccuracy": ("binary_accuracy", "evaluator.accuracy_lower_boun
                                           "evaluator.accuracy_lower_bound"),
             "AUC": ("auc", "evaluator.auc_lower_bound"),  # evaluations before ExactAUC
             "ExactAUC": ("auc", "evaluator.auc_lower_bound"),
-            "Recall": ("recall", "evaluator.min_class_recall"),
-            "Specificity": ("specificity", "evaluator.min_class_recall")}
+            "Recall": ("recall", CLASS_RECALL_KEY),
+            "Specificity": ("specificity", CLASS_RECALL_KEY)}
 
 
 def _gate_name(class_name: str, macro: bool, class_id: Optional[int],
@@ -222,8 +237,7 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                     lower = threshold.get("valueThreshold", {}).get("lowerBound")
                     if lower is not None:
                         class_gates.append(Gate(f"recall of {quoted(class_slice)}", name,
-                                                stated_threshold(lower),
-                                                "evaluator.min_class_recall",
+                                                stated_threshold(lower), CLASS_RECALL_KEY,
                                                 slice=class_slice, bound=float(lower)))
                     continue
                 lower = threshold.get("valueThreshold", {}).get("lowerBound")

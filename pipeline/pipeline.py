@@ -126,7 +126,8 @@ def gates(config: PipelineConfig):
     """The Evaluator's gates for this config's classes (components/tfma_gates.py)."""
     ev = config.evaluator
     return tfma_gates.gates_for(config.data.class_names, ev.accuracy_lower_bound,
-                                ev.auc_lower_bound, ev.min_class_recall, ev.max_accuracy_drop)
+                                ev.auc_lower_bound, ev.min_class_recall, ev.max_accuracy_drop,
+                                dict(ev.class_recall))
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -138,7 +139,8 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """
     ev = config.evaluator
     return tfma_gates.eval_config(config.data.class_names, ev.accuracy_lower_bound,
-                                  ev.auc_lower_bound, ev.min_class_recall, ev.max_accuracy_drop)
+                                  ev.auc_lower_bound, ev.min_class_recall, ev.max_accuracy_drop,
+                                  dict(ev.class_recall))
 
 
 def example_gen_io(config: PipelineConfig) -> Tuple[example_gen_pb2.Input,

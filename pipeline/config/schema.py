@@ -47,6 +47,9 @@ class EvaluatorConfig:
     accuracy_lower_bound: float = 0.70
     auc_lower_bound: float = 0.80          # binary AUC; 3+ classes: macro one-vs-rest AUC
     min_class_recall: float = 0.50         # every class's recall (binary: recall and specificity)
+    # A class's own recall bound instead of min_class_recall, e.g. {defect: 0.9} for a rare class
+    # that must be caught (names as in data.class_names).
+    class_recall: Dict[str, float] = field(default_factory=dict)
     max_accuracy_drop: float = 0.01        # candidate may be at most this much worse than baseline
     # With a baseline, TFMA's jackknife 95 % interval of every metric and of candidate - baseline
     # (components/change_interval): the change gate's line says whether the test images can tell

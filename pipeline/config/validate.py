@@ -116,6 +116,13 @@ def validate(config: PipelineConfig, check_paths: bool = True, check_files: bool
         v = getattr(ev, name)
         if not (0.0 <= v <= 1.0):
             raise ConfigError(f"evaluator.{name}: expected a value in [0, 1], got {v}")
+    for name, v in ev.class_recall.items():
+        if not (0.0 <= v <= 1.0):
+            raise ConfigError(f"evaluator.class_recall.{name}: expected a value in [0, 1], "
+                              f"got {v}")
+        if config.data.class_names and name not in config.data.class_names:
+            raise ConfigError(f"evaluator.class_recall: {name!r} is not one of the classes "
+                              f"{list(config.data.class_names)}")
     if m.weights not in NAMED_WEIGHTS and check_paths and not os.path.isfile(
             abs_path(m.weights)):
         raise ConfigError(f"model.weights: {m.weights} is not 'imagenet', 'none' or an "

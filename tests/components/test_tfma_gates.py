@@ -159,14 +159,15 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
 THREE = ["coat", "pullover", "shirt"]
 
 
-def _three_class_eval(tmp_path, min_class_recall):
+def _three_class_eval(tmp_path, min_class_recall, class_recall=None):
     rng = np.random.default_rng(1)
     labels = np.repeat([0, 1, 2], 30)
     logits = rng.normal(0, 1, (90, 3)).astype(np.float32)
     logits[np.arange(90), labels] += 1.0
     logits[labels == 2, 0] += 1.6  # 'shirt' is often taken for 'coat': its recall is low
     config = tfma_gates.eval_config(THREE, accuracy_lower_bound=0.3, auc_lower_bound=0.5,
-                                    min_class_recall=min_class_recall, max_accuracy_drop=0.01)
+                                    min_class_recall=min_class_recall, max_accuracy_drop=0.01,
+                                    class_recall=class_recall)
     out = _evaluate(str(tmp_path), _save(_ScoreModel(3), str(tmp_path / "m")),
                     _write(str(tmp_path / "d.tfrecord"), logits, labels, THREE), config)
     return out, logits, labels
@@ -205,6 +206,24 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
     assert [rows[n]["support"] for n in names] == support.tolist() == [30, 30, 30]
     # TFMA's verdict: not blessed, for that gate alone
     assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
+
+
+def test_a_class_held_to_its_own_recall_bound_alone_decides(tmp_path):
+    """evaluator.class_recall: 'shirt' held to 0.45, the others to 0.0 (defect detection's rare
+    class that must be caught): TFMA fails the run on that class alone, and the gates read back
+    each class's own threshold."""
+    out, logits, labels = _three_class_eval(tmp_path, 0.0, class_recall={"shirt": 0.45})
+    rows = {r["name"]: r for r in tfma_gates.read_gates(
+        out, tfma_gates.gates_from_evaluation(out, THREE))}
+    assert rows["recall of 'shirt'"]["threshold"] == 0.45
+    assert rows["recall of 'coat'"]["threshold"] == 0.0
+    assert rows["recall of 'shirt'"]["passed"] is False and rows["recall of 'coat'"]["passed"]
+    assert "(set evaluator.min_class_recall or evaluator.class_recall)" in \
+        tfma_gates.format_gate(rows["recall of 'shirt'"])
+    assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
+    two = tfma_gates.gates_for(["ok", "defect"], 0.5, 0.5, 0.5, 0.01, {"defect": 0.9})
+    assert [(g.name, g.metric, g.threshold) for g in two if "recall of" in g.name] == [
+        ("recall of 'ok'", "specificity", 0.5), ("recall of 'defect'", "recall", 0.9)]
 
 
 def test_three_classes_with_every_gate_met_are_blessed(tmp_path):
@@ -369,3 +388,12 @@ def test_a_class_name_holding_a_quote_reads_unambiguously_in_its_gate_name():
         'recall of "men\'s"', 'recall of "women\'s"', "recall of 'kids'"]
     two = tfma_gates.gates_for(["it's", "dog"], 0.5, 0.5, 0.5, 0.01)
     assert [g.name for g in two][2:4] == ['recall of "it\'s"', "recall of 'dog'"]
+
+
+def test_two_classes_put_each_classs_own_bound_on_recall_and_specificity():
+    config = tfma_gates.eval_config(["ok", "defect"], 0.7, 0.8, 0.5, 0.01, {"defect": 0.9})
+    bounds = {m.class_name: m.per_slice_thresholds[0].threshold.value_threshold.lower_bound.value
+              for spec in config.metrics_specs for m in spec.metrics
+              if m.class_name in ("Recall", "Specificity")}
+    assert bounds == {"Recall": pytest.approx(tfma_gates.applied_bound(0.9)),  # class 1
+                      "Specificity": pytest.approx(tfma_gates.applied_bound(0.5))}  # class 0
