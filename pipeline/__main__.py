@@ -375,8 +375,10 @@ def _kubeflow_command(args: argparse.Namespace, config) -> int:
         vertex.credentials()
     template = vertex.resolve_template(config, args.template)
     from pipeline.kubeflow_v2_runner import load_job
+    job = load_job(template)
     values = vertex.parse_parameters(args.param, getattr(args, "span", None),
-                                     vertex.template_parameters(load_job(template)))
+                                     vertex.template_parameters(job))
+    vertex.check_cloud_paths(job, values)  # a local-check spec would fail on Vertex, paid
     if args.command == "submit":
         result = vertex.submit(config, template, values, dry_run=args.dry_run)
     else:

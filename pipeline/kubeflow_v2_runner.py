@@ -287,6 +287,33 @@ def declared_condition(name: str, task: Dict[str, Any], condition: str) -> str:
     return _CONDITION_INPUT.sub(declared_key, condition)
 
 
+def spec_paths(job: Dict[str, Any], parameters: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """(what, path) of the files a compiled job reads or writes: the data_root and serving_dir
+    runtime parameters (as given in `parameters`) and each task's custom_config weights_path
+    ('<task> custom_config weights_path'); empty values left out."""
+    paths = [("data_root", parameters.get("data_root", "")),
+             ("serving_dir", parameters.get("serving_dir", ""))]
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    for task_name, task in sorted(tasks.items()):
+        spec = task.get("inputs", {}).get("parameters", {}).get("custom_config", {})
+        raw = (parameters.get(spec["componentInputParameter"]) if "componentInputParameter" in spec
+               else spec.get("runtimeValue", {}).get("constant"))
+        try:
+            weights = json.loads(raw).get("weights_path") if isinstance(raw, str) else None
+        except (ValueError, AttributeError):
+            weights = None
+        paths.append((f"{task_name} custom_config weights_path", weights or ""))
+    return [(what, path) for what, path in paths if path]
+
+
 def load_job(path: str) -> Dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The PipelineJob JSON at `path`; ConfigError naming the file when it is not JSON."""
+    from pipeline.config import ConfigError
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        where = (f" (line {e.lineno}, column {e.colno}: {e.msg})"
+                 if isinstance(e, json.JSONDecodeError) else "")
+        raise ConfigError(f"{path}: not a JSON file{where}; make a spec with `python -m "
+                          f"pipeline compile --output {path}`") from None

@@ -53,6 +53,25 @@ def parse_parameters(items: List[str], span: Optional[int],
     return values
 
 
+def check_cloud_paths(job: Dict[str, Any], values: Dict[str, Any]) -> None:
+    """ConfigError for a spec whose data_root, serving_dir or weights_path (as `values` or the
+    job's runtimeConfig give them) is a path of this machine: compiled for `run-compiled` (a
+    local check), it would start a paid Vertex run that fails in its first task. Vertex reads
+    gs://, its FUSE mount /gcs/ and the image's own files."""
+    from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR, spec_paths
+    given = {**(job.get("runtimeConfig") or {}).get("parameterValues", {}), **values}
+    defaults = {name: spec.get("defaultValue") for name, spec in
+                template_parameters(job).items() if "defaultValue" in spec}
+    for what, path in spec_paths(job, {**defaults, **given}):
+        if not isinstance(path, str) or path.startswith(("gs://", "/gcs/", IMAGE_WORKDIR + "/")):
+            continue
+        raise ConfigError(f"{what} is {path}, a path on this machine that Vertex AI cannot "
+                          f"read: this spec was compiled for a local check (`run-compiled`); "
+                          f"compile the one to submit with vertex.data_root / "
+                          f"vertex.weights_path left at their image defaults or set to gs:// "
+                          f"paths, or pass --param data_root=gs://...")
+
+
 def template_parameters(job: Dict[str, Any]) -> Dict[str, Any]:
     return dict(job.get("pipelineSpec", {}).get("root", {}).get("inputDefinitions", {})
                 .get("parameters", {}))

@@ -80,6 +80,18 @@ def latency_threads() -> List[int]:
     return sorted({1, int(os.cpu_count() or 1)})
 
 
+def examples_input_base(examples: List[Any]) -> Optional[str]:
+    """The data root the newest ImageExampleGen output was read from (its `input_base` custom
+    property), None for artifacts of releases that did not record it."""
+    if not examples:
+        return None
+    try:
+        value = examples[-1].get_string_custom_property("input_base")
+    except Exception:  # pylint: disable=broad-except  (not recorded)
+        return None
+    return value or None
+
+
 def newest_transformed(transformed: List[Any], window: List[Any]) -> Any:
     """The newest span's artifact of Transform's `transformed_examples` (one per input span,
     carrying no span property): Transform's i-th output is its i-th input, and both lists come
@@ -156,6 +168,12 @@ class Executor(pusher_executor.Executor):
                                       input_dict.get("window_examples") or [])
         transform_uri = artifact_utils.get_single_uri(input_dict["transform_graph"])
         run_info = json.loads(exec_properties.get("run_info") or "{}")
+        read_from = examples_input_base(input_dict.get(EXAMPLES_KEY) or [])
+        if read_from and read_from != run_info.get("data_root"):
+            # a compiled pipeline run with another data_root parameter than it was compiled
+            # with: the report names (and hashes) the data the model was trained on
+            run_info = {**run_info, "data_root": read_from,
+                        "data_root_compiled": run_info.get("data_root")}
         class_names = list(run_info.get("class_names") or [])
         seed = int(exec_properties.get("seed") or 0)
         gate_split = exec_properties.get("parity_split") or "eval"

@@ -34,6 +34,7 @@ VALIDATION_FRACTION_KEY = "validation_fraction"
 _TAG_QUARANTINE = "quarantine"
 _TAG_ORIENTED = "exif_oriented"  # read, trained on as stored, but tagged to be turned
 _LISTED_IN_ERROR = 50  # quarantined files named in the error that stops a run
+INPUT_BASE_PROPERTY = "input_base"  # Examples custom property: the data root read
 
 
 class ImageFolderError(ValueError):
@@ -364,6 +365,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         with fileio.open(os.path.join(examples.uri, QUARANTINE_FILE), "w") as f:
             f.write(json.dumps(report, indent=2))
         examples.set_int_custom_property("quarantined", report["quarantined"])
+        # the data these examples were read from, as run (a compiled pipeline's data_root
+        # parameter can differ from the config it was compiled with): the report's manifest
+        examples.set_string_custom_property(INPUT_BASE_PROPERTY, input_base)
         limit = float(exec_properties.get("max_quarantine_fraction") or 0.0)
         over = over_quarantine_limit(report, limit)
         if over:  # every split over its allowance at once: one run to learn them all

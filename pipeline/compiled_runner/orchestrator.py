@@ -56,23 +56,11 @@ def run_parameters(job: Dict[str, Any], given: Dict[str, Any], pipeline_root: st
 def check_local(job: Dict[str, Any], parameters: Dict[str, Any]) -> None:
     """What cannot run here, refused before any task: Cloud Storage (gs:// and its FUSE mount
     /gcs/) and files that exist only inside the image (/app/...)."""
-    from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR
-    paths = [("data_root", parameters.get("data_root", ""), "--param data_root=DIR"),
-             ("serving_dir", parameters.get("serving_dir", ""), "--param serving_dir=DIR")]
-    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
-    for task_name, task in sorted(tasks.items()):
-        spec = task.get("inputs", {}).get("parameters", {}).get("custom_config", {})
-        raw = (parameters.get(spec["componentInputParameter"]) if "componentInputParameter" in spec
-               else spec.get("runtimeValue", {}).get("constant"))
-        try:
-            weights = json.loads(raw).get("weights_path") if isinstance(raw, str) else None
-        except (ValueError, AttributeError):
-            weights = None
-        if weights:
-            paths.append((f"{task_name} custom_config weights_path", weights,
-                          "compile with --set vertex.weights_path=FILE (`python -m pipeline "
-                          "weights` prints this machine's)"))
-    for what, path, remedy in paths:
+    from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR, spec_paths
+    remedies = {"data_root": "--param data_root=DIR", "serving_dir": "--param serving_dir=DIR"}
+    for what, path in spec_paths(job, parameters):
+        remedy = remedies.get(what, "compile with --set vertex.weights_path=FILE (`python -m "
+                                    "pipeline weights` prints this machine's)")
         if not path:
             continue
         if path.startswith("gs://") or path.startswith("/gcs/"):
@@ -83,6 +71,8 @@ def check_local(job: Dict[str, Any], parameters: Dict[str, Any]) -> None:
                               f"exist here; {remedy}")
         if what.endswith("weights_path") and not os.path.isfile(path):
             raise ConfigError(f"{what}: {path} does not exist; {remedy}")
+        if what == "data_root" and not os.path.isdir(path):  # else ImageExampleGen, minutes in
+            raise ConfigError(f"data_root: {path} is not a folder here; {remedy}")
 
 
 def run_compiled(spec_path: str, given: Dict[str, Any], root: str,

@@ -37,6 +37,24 @@ def test_data_manifest_is_sha256sum_of_matched_files(tmp_path):
     spans = facts.data_manifest(str(tmp_path), ["{SPAN}/*/*"])
     assert spans["files"] == 2 and spans["sha256"] == m["sha256"]
     assert facts.data_manifest(str(tmp_path / "missing"), ["*"])["sha256"] is None
+    # hidden files (a macOS zip's debris) are not data, as ImageExampleGen skips them
+    (tmp_path / "train" / "a" / "._1.png").write_bytes(b"junk")
+    (tmp_path / "train" / "__MACOSX").mkdir()
+    (tmp_path / "train" / "__MACOSX" / "1.png").write_bytes(b"junk")
+    assert facts.data_manifest(str(tmp_path), ["train/*/*", "eval/*/*"])["sha256"] == m["sha256"]
+
+
+def test_the_report_names_the_data_root_the_examples_were_read_from():
+    """A compiled pipeline run with `--param data_root=` another tree: ImageExampleGen records
+    the root it read, and the ExportPusher's report names (and hashes) that one (user trial
+    helper-55: report.json named the compile-time root and its manifest)."""
+    from tfx.types import standard_artifacts
+
+    from components.export_pusher.executor import examples_input_base
+    examples = standard_artifacts.Examples()
+    assert examples_input_base([examples]) is None and examples_input_base([]) is None
+    examples.set_string_custom_property("input_base", "/data/tree2")
+    assert examples_input_base([standard_artifacts.Examples(), examples]) == "/data/tree2"
 
 
 def test_exported_sparsity_counts_exact_zeros_per_layer():

@@ -87,14 +87,17 @@ def flow(data_root, tmp_path_factory):
                 f"vertex.weights_path={weights}", f"output.root={base / 'outputs'}"] + FAST
     assert main(["compile", "--output", str(spec)] + _sets(settings)) == 0
     root = base / "root"
-    first = _run(root, spec)
+    # the first run reads a copy given as a runtime parameter (as a scheduled run on new data)
+    moved = base / "incoming-copy"
+    shutil.copytree(incoming, moved)
+    first = _run(root, spec, f"data_root={moved}")
     job = json.loads(spec.read_text())
     strict = _impossible(job["runtimeConfig"]["parameterValues"]["eval_config"])
     serving = root / "pipeline_root" / "serving"
     versions_after_first = _versions(serving)
     second = _run(root, spec, f"range_config={SPAN_1}", f"eval_config={strict}")
     return {"first": first, "second": second, "serving": serving, "job": job,
-            "versions_after_first": versions_after_first}
+            "versions_after_first": versions_after_first, "incoming": incoming, "moved": moved}
 
 
 def _task(run, name):
@@ -141,6 +144,13 @@ def test_first_run_is_blessed_and_pushed_under_the_runs_pipeline_root(flow):
     pushed = _output(run, "ExportPusher", "pushed_model")
     assert _meta(pushed, "pushed") == 1
     assert _meta(pushed, "pushed_destination") == str(serving / version)
+    # the report names the data this run read (its data_root parameter), not the compiled one
+    report = json.loads((serving / version / "report.json").read_text())
+    assert report["run"]["data_root"] == str(flow["moved"])
+    assert report["run"]["data_root_compiled"] == str(flow["incoming"])
+    manifest = report["data_manifest"]
+    assert manifest["root"] == str(flow["moved"])
+    assert manifest["files"] == len(list(Path(flow["moved"]).glob("span-*/*/*.png")))
 
 
 def test_second_run_reads_the_selected_span(flow):

@@ -124,6 +124,8 @@ def test_an_explicit_serving_dir_is_kept(job, tmp_path):
     ({"data_root": "gs://bucket/images"}, "data_root is gs://bucket/images: Cloud Storage"),
     ({"data_root": ".", "serving_dir": "/gcs/bucket/serving"}, "serving_dir is /gcs/bucket/s"),
     ({}, "inside the pipeline image"),  # data_root /app/data/... (image default)
+    # a missing tree: refused here, not by ImageExampleGen's container 86 s in (helper-55)
+    ({"data_root": "/nonexistent/tree"}, "data_root: /nonexistent/tree is not a folder here"),
 ])
 def test_what_cannot_run_here_is_refused_up_front(job, tmp_path, given, message):
     values = run_parameters(job["job"], given, str(tmp_path))
@@ -140,6 +142,18 @@ def test_only_the_images_python_is_run():
 def test_cli_missing_spec_is_a_config_error(tmp_path, capsys):
     assert main(["run-compiled", str(tmp_path / "nope.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_a_spec_that_is_not_json_is_a_config_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("<html>not a spec</html>")
+    assert main(["run-compiled", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: not a JSON file (line 1, column 1: Expecting value)" in err
+    assert "Traceback" not in err
+    assert main(["submit", "--template", str(bad), "--dry-run", "--set", "vertex.project=p",
+                 "--set", "vertex.pipeline_root=gs://b/tfx"]) == 2
+    assert "not a JSON file" in capsys.readouterr().err
 
 
 def test_cli_unknown_parameter_is_a_config_error(job, tmp_path, capsys):

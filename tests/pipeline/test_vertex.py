@@ -253,6 +253,26 @@ def test_unknown_parameter_and_missing_project_are_config_errors(capsys, templat
     assert capsys.readouterr().err.startswith("config error: vertex.project")
 
 
+def test_a_spec_compiled_for_a_local_check_is_not_submitted(tmp_path, capsys, template):
+    """Compiled with this machine's data and weights paths (for `run-compiled`), the spec would
+    start a paid Vertex run that fails in ImageExampleGen (user trial helper-55): refused."""
+    local = tmp_path / "local-check.json"
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(b"x")
+    compile_pipeline(load_config(overrides=SETTINGS + [f"vertex.data_root={tmp_path}",
+                                                       f"vertex.weights_path={weights}"]),
+                     str(local))
+    assert main(["submit", "--dry-run", "--template", str(local)] + _sets(SETTINGS)) == 2
+    err = capsys.readouterr().err
+    assert f"data_root is {tmp_path}, a path on this machine that Vertex AI cannot read" in err
+    # given a gs:// data root, the local weights path is named next
+    assert main(["submit", "--dry-run", "--template", str(local), "--param",
+                 "data_root=gs://b/images"] + _sets(SETTINGS)) == 2
+    assert f"custom_config weights_path is {weights}" in capsys.readouterr().err
+    assert main(["schedule", "--dry-run", "--cron", "0 3 * * *", "--template", str(local)]
+                + _sets(SETTINGS)) == 2
+
+
 def test_missing_template_is_a_config_error(tmp_path, capsys):
     assert main(["submit", "--dry-run", "--template", str(tmp_path / "nope.json")] +
                 _sets(SETTINGS)) == 2

@@ -6,7 +6,6 @@ arrive already loaded, as objects with `.name` and `.numpy()`.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import importlib.metadata
 import os
@@ -17,7 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from modules import metrics, tflite_variants
-from modules.image_files import is_image_file
+from modules.image_files import is_hidden_path, is_image_file
 
 TUNER_DIR = "tuner"
 TUNER_FILES = ("trials.json", "trials.csv", "trials.png")
@@ -41,8 +40,9 @@ def library_versions() -> Dict[str, str]:
 
 def _file_sha256(path: str) -> str:
     """Hex sha256 of the file's bytes (read in 1 MiB chunks)."""
+    from tfx.dsl.io import fileio
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with fileio.open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -58,15 +58,17 @@ def data_manifest(root: str, patterns: Sequence[str]) -> Dict[str, Any]:
     Returns {"sha256": hex, "files": count, "root", "patterns"}, or {"sha256": None, "files": 0,
     "root", "error"} when `root` is not a directory.
     """
-    if not root or not os.path.isdir(root):
+    from tfx.dsl.io import fileio  # local paths and gs:// alike
+    if not root or not fileio.isdir(root):
         return {"sha256": None, "files": 0, "root": root, "error": "data root not found"}
     paths = set()
     for pattern in patterns:
         if not pattern:
             continue
         glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
-        paths.update(p for p in glob.glob(os.path.join(root, glob_pattern))
-                     if os.path.isfile(p) and is_image_file(p))
+        paths.update(p for p in fileio.glob(os.path.join(root, glob_pattern))
+                     if is_image_file(p) and not is_hidden_path(p, root)
+                     and not fileio.isdir(p))
     rel = sorted(os.path.relpath(p, root) for p in paths)
     lines = [f"{_file_sha256(os.path.join(root, r))}  {r}" for r in rel]  # sha256sum format
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
