@@ -148,7 +148,10 @@ def image_weights(config: PipelineConfig) -> Tuple[Optional[str], str]:
     """(weights path inside the image, source) for `model.weights`."""
     if config.model.weights == "none":
         return None, "none (random init; whole network trained)"
-    return config.vertex.weights_path, "imagenet (baked into the pipeline image)"
+    path = config.vertex.weights_path
+    if path.startswith(IMAGE_WORKDIR + "/"):
+        return path, "imagenet (baked into the pipeline image)"
+    return path, f"imagenet ({path})"  # a local check's (run-compiled) or a bucket's file
 
 
 def parameter_defaults(config: PipelineConfig) -> Dict[str, str]:

@@ -66,10 +66,48 @@ def format_result(result: RunResult) -> str:
              f"{len(result.tasks)} tasks succeeded" + (f", skipped: {', '.join(skipped)}"
                                                        if skipped else "")
              + f" ({result.seconds} s)"]
+    tasks = {name: asdict(t) for name, t in result.tasks.items()}
+    lines += gate_lines(tasks)
     serving = result.parameters.get("serving_dir")
     pushed = [t for t in result.tasks.values() if t.state == SUCCEEDED and "pushed_model" in
               t.outputs]
     if pushed and serving:
-        lines.append(f"pushed under {serving}")
+        destination = _metadata(pushed[0].outputs["pushed_model"][0], "pushed_destination")
+        lines.append(f"pushed {destination}" if destination else f"pushed under {serving}")
     lines.append(f"run record: {result.record}")
     return "\n".join(lines)
+
+
+def _metadata(artifact: Dict[str, Any], key: str) -> Any:
+    """A metadata value of an artifact summary (TFX's KFP entry point writes custom properties
+    bare or as `custom:<key>`), None when absent."""
+    metadata = artifact.get("metadata") or {}
+    return metadata.get(key, metadata.get(f"custom:{key}"))
+
+
+def gate_lines(tasks: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The evaluation's accuracy, the blessing and every gate with its value (as `run`'s
+    summary prints them), from the Evaluator's outputs in a run record's `tasks`; [] when the
+    Evaluator did not succeed. Class names: the Trainer's model's training summary."""
+    evaluator = tasks.get("Evaluator") or {}
+    evaluations = (evaluator.get("outputs") or {}).get("evaluation") or []
+    if evaluator.get("state") != SUCCEEDED or not evaluations:
+        return []
+    try:
+        from components import tfma_gates
+        from pipeline.resolvers import class_names_at
+        models = ((tasks.get("Trainer") or {}).get("outputs") or {}).get("model") or []
+        names = (class_names_at(models[0]["uri"]) if models else None) or []
+        record = tfma_gates.evaluation_record(evaluations[0]["uri"], names)
+    except Exception as e:  # pylint: disable=broad-except  (the run's result still prints)
+        return [f"gates could not be read: {type(e).__name__}: {e}"]
+    metrics = record["metrics"]
+    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    blessings = (evaluator.get("outputs") or {}).get("blessing") or []
+    blessed = bool(blessings) and _metadata(blessings[0], "blessed") == 1
+    lines = [f"evaluation (held-out test split): accuracy="
+             f"{'n/a' if accuracy is None else f'{accuracy:.4f}'} examples="
+             f"{int(metrics.get('example_count') or 0)}",
+             "blessed: yes" if blessed else "blessed: NO" + (
+                 f" (failed: {', '.join(record['failed'])})" if record["failed"] else "")]
+    return lines + [f"  gate {tfma_gates.format_gate(g)}" for g in record["gates"]]

@@ -179,6 +179,19 @@ def test_second_run_fails_the_stricter_gate_and_is_not_pushed(flow):
     assert _versions(flow["serving"]) == flow["versions_after_first"]
 
 
+def test_the_closing_lines_name_each_gate_and_which_failed(flow):
+    """run-compiled's console says why a model was not pushed, as `run`'s summary does (user
+    trial helper-55: only 'ExportPusher SKIPPED (condition false ...)')."""
+    from pipeline.compiled_runner.results import gate_lines
+    first = gate_lines(flow["first"][1]["tasks"])
+    assert first[0].startswith("evaluation (held-out test split): accuracy=")
+    assert first[1] == "blessed: yes"
+    assert any(line.startswith("  gate recall of 'shirt'") for line in first), first
+    second = gate_lines(flow["second"][1]["tasks"])
+    assert second[1].startswith("blessed: NO (failed: ")
+    assert any(" FAIL (set evaluator." in line for line in second), second
+
+
 BEAM_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator")
 SDIST_LOG = "Attempting to infer TFX Python dependency for beam"  # tfx.utils.dependency_utils
 

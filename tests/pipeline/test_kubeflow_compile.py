@@ -405,3 +405,12 @@ def test_compile_prints_its_warnings_without_the_stacks_import_noise(tmp_path):
     assert "vertex.pipeline_root is not set" in done.stderr
     for noise in ("crcmod", "Unable to register", "google-cloud-storage", "FutureWarning"):
         assert noise not in done.stderr, done.stderr
+
+
+def test_the_weights_source_names_a_local_checks_file():
+    """A spec compiled for run-compiled with this machine's weights file says so in its report
+    (it said 'baked into the pipeline image', helper-55)."""
+    from pipeline.kubeflow_v2_runner import image_weights
+    assert image_weights(load_config())[1] == "imagenet (baked into the pipeline image)"
+    local = load_config(overrides=["vertex.weights_path=/root/.cache/w.h5"])
+    assert image_weights(local) == ("/root/.cache/w.h5", "imagenet (/root/.cache/w.h5)")
