@@ -412,17 +412,49 @@ def baseline_model_uri(evaluation_uri: str) -> Optional[str]:
         else location
 
 
+def with_recall_intervals(gates: List[Dict[str, Any]], figures: Dict[str, Dict[str, Any]],
+                          class_names: Sequence[str]) -> List[Dict[str, Any]]:
+    """`gates` rows with, on each recall gate whose class has `per_class` figures, `hits` and
+    `test_examples` (its class's test images) and `wilson_interval` ([lower, upper], the 95 %
+    interval of that recall: its sampling error). Rows are updated in place and returned."""
+    from modules.metrics import wilson_interval
+    for g in gates:
+        name = gate_class(g, list(class_names))
+        n = (figures.get(name) or {}).get("support") if name else None
+        if n and g.get("value") is not None:
+            hits = int(round(float(g["value"]) * n))
+            g.update(hits=hits, test_examples=int(n),
+                     wilson_interval=list(wilson_interval(hits, int(n))))
+    return gates
+
+
 def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[str, Any]:
     """{'metrics': overall_metrics, 'gates': read_gates rows (name, metric, threshold, value,
-    passed, config_key, ...), 'failed': names of the failed gates, 'baseline_model_uri': the
-    model the change gate compared with (None without one)} of one evaluation."""
+    passed, config_key, ...; recall gates with_recall_intervals), 'failed': names of the failed
+    gates, 'baseline_model_uri': the model the change gate compared with (None without one),
+    'predicted_as', 'per_class': the SavedModel's precision and recall per class} of one
+    evaluation."""
     values = metric_values(evaluation_uri)  # TFMA's metrics file, read once
     gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)),
                        values)
-    return {"metrics": overall_metrics(evaluation_uri, values), "gates": gates,
+    figures = per_class(values, list(class_names))
+    return {"metrics": overall_metrics(evaluation_uri, values),
+            "gates": with_recall_intervals(gates, figures, class_names),
             "failed": [g["name"] for g in gates if g["passed"] is False],
             "baseline_model_uri": baseline_model_uri(evaluation_uri),
-            "predicted_as": predicted_as(values, list(class_names))}
+            "predicted_as": predicted_as(values, list(class_names)), "per_class": figures}
+
+
+def recall_interval_words(row: Dict[str, Any]) -> str:
+    """'11 of 20 test images; 95 % interval 0.3421-0.7418, which holds the threshold: more test
+    images of the class would decide it' for a row `with_recall_intervals` annotated; ''."""
+    if not row.get("wilson_interval"):
+        return ""
+    lo, hi = row["wilson_interval"]
+    holds = row.get("threshold") is not None and lo < row["threshold"] <= hi
+    return (f"{row['hits']} of {row['test_examples']} test images; 95 % interval {lo:.4f}-"
+            f"{hi:.4f}" + (", which holds the threshold: more test images of the class would "
+                           "decide it" if holds else ""))
 
 
 def format_gate(row: Dict[str, Any]) -> str:

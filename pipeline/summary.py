@@ -141,6 +141,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
                 evaluation.uri, tfma_gates.gates_from_evaluation(evaluation.uri, names), values)
             shares = tfma_gates.predicted_as(values, names)
             summary["per_class"] = tfma_gates.per_class(values, names)  # the SavedModel's
+            tfma_gates.with_recall_intervals(summary["gates"], summary["per_class"], names)
             for gate in summary["gates"]:  # where a class's test images went, for its gate
                 if (name := tfma_gates.gate_class(gate, names)) in shares:
                     gate["predicted_as"] = shares[name]
@@ -363,11 +364,11 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         gates = [{**g, "note": CACHED_NO_BASELINE} if g.get("note") == NO_BASELINE else g
                  for g in gates]
     per_class = summary.get("per_class") or {}
-    from components.tfma_gates import gate_class
+    from components.tfma_gates import recall_interval_words, with_recall_intervals
+    with_recall_intervals(gates, per_class, list(per_class))  # idempotent: run_summary's do
     for g in gates:
-        name = gate_class(g, list(per_class)) if per_class else None
-        lines.append(f"  gate {format_gate(g)}"
-                     + (_recall_interval(g, per_class[name]) if name in per_class else ""))
+        words = recall_interval_words(g)
+        lines.append(f"  gate {format_gate(g)}" + (f" ({words})" if words else ""))
         if g["passed"] is False and g.get("predicted_as"):  # where its test images went
             lines.append("    its test images were predicted as: " + ", ".join(
                 f"{shown(name)} {share:.1%}" for name, share in sorted(
@@ -405,22 +406,6 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     if lineage.get("candidate_spans"):
         lines.append(f"  the candidate was trained on span(s) {lineage['candidate_spans']}")
     return lines
-
-
-def _recall_interval(gate: Dict[str, Any], figures: Dict[str, Any]) -> str:
-    """' (11 of 20 test images; 95 % interval 0.3421-0.7418, which holds the threshold)': a
-    recall gate's hits, its class's test images and the Wilson interval of that recall, which
-    says when the verdict is within what the choice of test images moves."""
-    from modules.metrics import wilson_interval
-    n = figures.get("support") or 0
-    if not n or gate.get("value") is None:
-        return ""
-    hits = int(round(float(gate["value"]) * n))
-    lo, hi = wilson_interval(hits, n)
-    holds = gate.get("threshold") is not None and lo < gate["threshold"] <= hi
-    return (f" ({hits} of {n} test images; 95 % interval {_fmt(lo)}-{_fmt(hi)}"
-            + (", which holds the threshold: more test images of the class would decide it"
-               if holds else "") + ")")
 
 
 def _majority_note(metrics: Dict[str, Any], per_class: Dict[str, Any]) -> List[str]:

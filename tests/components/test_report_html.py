@@ -321,3 +321,12 @@ def test_the_change_gate_row_names_its_baseline_and_classes_are_in_label_order(t
         "baseline: model /p/Trainer/model/15 (no pushed version holds it)")
     report["run"]["class_names"] = ["pos", "neg"]  # report.json's keys are sorted: neg, pos
     assert [r[0] for r in html_lib.per_class_rows(report)] == ["pos", "neg"]
+
+
+def test_a_recall_gate_row_gives_its_classs_hits_and_interval():
+    recall = {"name": "recall of 'defect'", "metric": "recall", "threshold": 0.5, "kind": "value",
+              "value": 0.55, "passed": True, "config_key": "evaluator.min_class_recall",
+              "hits": 11, "test_examples": 20, "wilson_interval": [0.3421, 0.7418]}
+    (row,) = html_lib.gate_rows(_report(evaluation={"gates": [recall]}))
+    assert row[2] == ("0.5500 (11 of 20 test images; 95 % interval 0.3421-0.7418, which holds "
+                      "the threshold: more test images of the class would decide it)")

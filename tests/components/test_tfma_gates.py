@@ -196,7 +196,14 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
     for c, name in enumerate(names):
         expected = np.bincount(predicted[labels == c], minlength=3) / np.sum(labels == c)
         assert [shares[name][k] for k in names] == pytest.approx(expected.tolist(), abs=1e-9)
-    assert tfma_gates.evaluation_record(out, names)["predicted_as"] == shares
+    record = tfma_gates.evaluation_record(out, names)
+    assert record["predicted_as"] == shares
+    for row in (r for r in record["gates"] if r["name"].startswith("recall of")):
+        # each recall gate: its class's hits of 30 test images and their Wilson interval
+        from modules.metrics import wilson_interval
+        assert row["test_examples"] == 30 and row["hits"] == round(row["value"] * 30)
+        assert row["wilson_interval"] == pytest.approx(list(wilson_interval(row["hits"], 30)))
+        assert tfma_gates.recall_interval_words(row).startswith(f"{row['hits']} of 30 test")
     # per-class precision and recall from those rows and each slice's count (= sklearn's)
     from sklearn.metrics import precision_recall_fscore_support
     precision, recall, _, support = precision_recall_fscore_support(labels, predicted)
