@@ -130,6 +130,23 @@ def check_compilable(config: PipelineConfig) -> None:
         raise ConfigError(f"data.class_names: the compiled pipeline needs the class list (found "
                           f"{config.data.class_names}); set data.class_names when the data is "
                           f"not on this machine")
+    local = v.data_root
+    if (local and not local.startswith(("gs://", "/gcs/", IMAGE_WORKDIR + "/"))
+            and os.path.isdir(local)):
+        # a spec for a local check (run-compiled) on a tree of this machine: its classes are
+        # the ones compiled in, or ImageExampleGen fails in its container (helper-56)
+        from pipeline.data_layout import discover_class_names, has_span, pattern_for_span
+        from pipeline.data_layout import spans_on_disk
+        pattern = config.data.train_pattern
+        if has_span(pattern):
+            spans = spans_on_disk(local, pattern)
+            pattern = pattern_for_span(pattern, max(spans)) if spans else ""
+        found = discover_class_names(local, pattern) if pattern else []
+        if found and sorted(found) != sorted(config.data.class_names):
+            raise ConfigError(f"vertex.data_root: {local} holds the classes {found}, but the "
+                              f"spec would be compiled for {list(config.data.class_names)} "
+                              f"(data.root's or data.class_names'): compile with --set "
+                              f"data.root={local} too")
     if config.retrain.num_spans > 1:
         raise ConfigError("retrain.num_spans: a window of spans needs a span resolver that "
                           "KubeflowV2DagRunner cannot compile (it compiles only the "
@@ -314,9 +331,13 @@ def load_job(path: str) -> Dict[str, Any]:
     from pipeline.config import ConfigError
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            job = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:
         where = (f" (line {e.lineno}, column {e.colno}: {e.msg})"
                  if isinstance(e, json.JSONDecodeError) else "")
         raise ConfigError(f"{path}: not a JSON file{where}; make a spec with `python -m "
                           f"pipeline compile --output {path}`") from None
+    if not isinstance(job, dict) or not isinstance(job.get("pipelineSpec", {}), dict):
+        raise ConfigError(f"{path}: not a PipelineJob JSON (an object with a pipelineSpec "
+                          f"object); make one with `python -m pipeline compile --output {path}`")
+    return job

@@ -242,10 +242,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
     if summary.get("cancelled_stale_executions"):
         lines.append(f"recovered from a killed run: marked CANCELED "
                      f"{', '.join(summary['cancelled_stale_executions'])}")
-    acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
-    lines.append(f"evaluation (TFMA on the SavedModel, held-out test split): "
-                 f"accuracy={_fmt(acc)}{_interval(acc, m.get('example_count'))} "
-                 f"examples={_fmt(m.get('example_count'), 0)}")
+    lines.append(evaluation_line(m))
     if summary.get("evaluation_cached"):
         lines.append("  (the Evaluator was cached: the same model on the same data as an earlier "
                      "run, so these gates are that run's, baseline included)")
@@ -307,6 +304,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append("nothing pushed (model not blessed): any previously pushed versions are "
                      "unchanged")
     return "\n".join(lines)
+
+
+def evaluation_line(m: Dict[str, Any]) -> str:
+    """'evaluation (TFMA on the SavedModel, held-out test split): accuracy=... (95 % interval
+    ...) examples=...' from an evaluation's overall metrics."""
+    acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
+    return (f"evaluation (TFMA on the SavedModel, held-out test split): "
+            f"accuracy={_fmt(acc)}{_interval(acc, m.get('example_count'))} "
+            f"examples={_fmt(m.get('example_count'), 0)}")
 
 
 def per_class_lines(summary: Dict[str, Any], report: Dict[str, Any]) -> List[str]:

@@ -93,6 +93,10 @@ def gate_lines(tasks: Dict[str, Dict[str, Any]]) -> List[str]:
     evaluations = (evaluator.get("outputs") or {}).get("evaluation") or []
     if evaluator.get("state") != SUCCEEDED or not evaluations:
         return []
+    import logging
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)  # TFMA's reader: "tf_record_iterator is deprecated"
     try:
         from components import tfma_gates
         from pipeline.resolvers import class_names_at
@@ -101,13 +105,15 @@ def gate_lines(tasks: Dict[str, Dict[str, Any]]) -> List[str]:
         record = tfma_gates.evaluation_record(evaluations[0]["uri"], names)
     except Exception as e:  # pylint: disable=broad-except  (the run's result still prints)
         return [f"gates could not be read: {type(e).__name__}: {e}"]
-    metrics = record["metrics"]
-    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    finally:
+        tf_logger.setLevel(level)
+    from pipeline.summary import evaluation_line
     blessings = (evaluator.get("outputs") or {}).get("blessing") or []
     blessed = bool(blessings) and _metadata(blessings[0], "blessed") == 1
-    lines = [f"evaluation (held-out test split): accuracy="
-             f"{'n/a' if accuracy is None else f'{accuracy:.4f}'} examples="
-             f"{int(metrics.get('example_count') or 0)}",
+    lines = [evaluation_line(record["metrics"]),
              "blessed: yes" if blessed else "blessed: NO" + (
                  f" (failed: {', '.join(record['failed'])})" if record["failed"] else "")]
-    return lines + [f"  gate {tfma_gates.format_gate(g)}" for g in record["gates"]]
+    for g in record["gates"]:
+        words = tfma_gates.recall_interval_words(g)
+        lines.append(f"  gate {tfma_gates.format_gate(g)}" + (f" ({words})" if words else ""))
+    return lines

@@ -184,9 +184,11 @@ def test_the_closing_lines_name_each_gate_and_which_failed(flow):
     trial helper-55: only 'ExportPusher SKIPPED (condition false ...)')."""
     from pipeline.compiled_runner.results import gate_lines
     first = gate_lines(flow["first"][1]["tasks"])
-    assert first[0].startswith("evaluation (held-out test split): accuracy=")
+    assert first[0].startswith("evaluation (TFMA on the SavedModel, held-out test split): "
+                               "accuracy=") and "(95 % interval " in first[0]
     assert first[1] == "blessed: yes"
-    assert any(line.startswith("  gate recall of 'shirt'") for line in first), first
+    assert any(line.startswith("  gate recall of 'shirt'") and " test images; 95 % interval "
+               in line for line in first), first
     second = gate_lines(flow["second"][1]["tasks"])
     assert second[1].startswith("blessed: NO (failed: ")
     assert any(" FAIL (set evaluator." in line for line in second), second

@@ -283,3 +283,11 @@ def test_the_tasks_get_the_images_environment():
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(
         line[4:] for line in text.splitlines() if line.startswith("ENV "))))
     assert {k: env.get(k) for k in IMAGE_ENV} == IMAGE_ENV
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"pipelineSpec": 5}'])
+def test_cli_json_that_is_not_a_pipeline_job_is_a_config_error(tmp_path, capsys, text):
+    bad = tmp_path / "odd.json"
+    bad.write_text(text)
+    assert main(["run-compiled", str(bad)]) == 2
+    assert "not a PipelineJob JSON" in capsys.readouterr().err

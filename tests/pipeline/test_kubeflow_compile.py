@@ -414,3 +414,19 @@ def test_the_weights_source_names_a_local_checks_file():
     assert image_weights(load_config())[1] == "imagenet (baked into the pipeline image)"
     local = load_config(overrides=["vertex.weights_path=/root/.cache/w.h5"])
     assert image_weights(local) == ("/root/.cache/w.h5", "imagenet (/root/.cache/w.h5)")
+
+
+def test_a_local_data_root_of_other_classes_is_refused_at_compile_time(tmp_path):
+    """Compiled with vertex.data_root pointing at this machine's 3-class tree but data.root
+    left at the embedded pair, the spec's ImageExampleGen failed in its container (helper-56)."""
+    for cls in ("bag", "sandal", "trouser"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        (tmp_path / "train" / cls / "a.png").write_bytes(b"x")
+    out = tmp_path / "spec.json"
+    assert main(["compile", "--output", str(out), "--set", f"vertex.data_root={tmp_path}"]) == 2
+    assert not out.exists()
+    from pipeline.kubeflow_v2_runner import check_compilable
+    from pipeline.config import ConfigError
+    with pytest.raises(ConfigError, match=r"holds the classes \['bag', 'sandal', 'trouser'\].*"
+                                          r"compile with --set data.root="):
+        check_compilable(load_config(overrides=[f"vertex.data_root={tmp_path}"]))
