@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -85,14 +86,29 @@ def stated_threshold(bound: float) -> float:
     return round(float(bound) + GATE_TOLERANCE, STATED_DECIMALS)
 
 
-CLASS_RECALL_KEY = "evaluator.min_class_recall or evaluator.class_recall"
+CLASS_RECALL_KEY = "evaluator.class_recall"  # evaluations whose class is not known
+
+
+def class_recall_key(name: Optional[str]) -> str:
+    """The key that sets one class's recall gate, whatever the other classes' bounds:
+    'evaluator.class_recall.shirt' (a name --set can address: no dot, space or quote), else
+    'evaluator.class_recall' (give a mapping); evaluator.min_class_recall sets every class
+    without its own bound."""
+    if name and re.fullmatch(r"[\w-]+", name):
+        return f"{CLASS_RECALL_KEY}.{name}"
+    return CLASS_RECALL_KEY
 
 
 def recall_bounds(class_names: Sequence[str], min_class_recall: float,
                   class_recall: Optional[Dict[str, float]] = None) -> List[float]:
     """Each class's recall bound, in label order: its own (`class_recall`, evaluator.
     class_recall: e.g. a rare 'defect' class held to 0.9) or `min_class_recall`."""
-    return [float((class_recall or {}).get(name, min_class_recall)) for name in class_names]
+    import unicodedata
+
+    def nfc(name: str) -> str:  # a macOS (NFD) folder name and a typed (NFC) key are one class
+        return unicodedata.normalize("NFC", name)
+    own = {nfc(k): v for k, v in (class_recall or {}).items()}
+    return [float(own.get(nfc(name), min_class_recall)) for name in class_names]
 
 
 def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,
@@ -107,11 +123,11 @@ def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower
                   "evaluator.auc_lower_bound", macro=not binary)]
     if binary:
         gates += [Gate(f"recall of {quoted(class_names[0])}", "specificity", bounds[0],
-                       CLASS_RECALL_KEY),
+                       class_recall_key(class_names[0])),
                   Gate(f"recall of {quoted(class_names[1])}", "recall", bounds[1],
-                       CLASS_RECALL_KEY)]
+                       class_recall_key(class_names[1]))]
     else:
-        gates += [Gate(f"recall of {quoted(name)}", accuracy, bound, CLASS_RECALL_KEY,
+        gates += [Gate(f"recall of {quoted(name)}", accuracy, bound, class_recall_key(name),
                        slice=name) for name, bound in zip(class_names, bounds)]
     gates.append(Gate("accuracy vs baseline", accuracy, -max_accuracy_drop,
                       "evaluator.max_accuracy_drop", kind="change"))
@@ -237,11 +253,14 @@ def gates_from_evaluation(evaluation_uri: str, class_names: Sequence[str]) -> Li
                     lower = threshold.get("valueThreshold", {}).get("lowerBound")
                     if lower is not None:
                         class_gates.append(Gate(f"recall of {quoted(class_slice)}", name,
-                                                stated_threshold(lower), CLASS_RECALL_KEY,
+                                                stated_threshold(lower),
+                                                class_recall_key(class_slice),
                                                 slice=class_slice, bound=float(lower)))
                     continue
                 lower = threshold.get("valueThreshold", {}).get("lowerBound")
                 if lower is not None:
+                    if key == CLASS_RECALL_KEY and len(class_names) == 2:  # its class's key
+                        key = class_recall_key(class_names[1 if kind == "Recall" else 0])
                     gates.append(Gate(_gate_name(kind, macro, None, class_names), name,
                                       stated_threshold(lower), key, macro=macro,
                                       bound=float(lower)))
@@ -299,8 +318,8 @@ def _find(values: List[Dict[str, Any]], gate: Gate, model: str = "candidate",
     return None
 
 
-NO_BASELINE = ("no blessed model of the same classes in this order yet (this model becomes the "
-               "baseline if blessed)")
+NO_BASELINE = ("no other blessed model of the same classes in this order (the next model "
+               "trained is compared with the latest blessed one)")
 
 
 def no_baseline_row() -> Dict[str, Any]:
@@ -412,16 +431,24 @@ def baseline_model_uri(evaluation_uri: str) -> Optional[str]:
         else location
 
 
-def with_recall_intervals(gates: List[Dict[str, Any]], figures: Dict[str, Dict[str, Any]],
-                          class_names: Sequence[str]) -> List[Dict[str, Any]]:
-    """`gates` rows with, on each recall gate whose class has `per_class` figures, `hits` and
-    `test_examples` (its class's test images) and `wilson_interval` ([lower, upper], the 95 %
-    interval of that recall: its sampling error). Rows are updated in place and returned."""
+ACCURACY_METRICS = ("binary_accuracy", "sparse_categorical_accuracy")
+
+
+def with_intervals(gates: List[Dict[str, Any]], figures: Dict[str, Dict[str, Any]],
+                   class_names: Sequence[str], examples: Optional[float] = None
+                   ) -> List[Dict[str, Any]]:
+    """`gates` rows with `hits`, `test_examples` and `wilson_interval` ([lower, upper], the
+    95 % interval: the sampling error of the value on that many test images) on the accuracy
+    gate (`examples`: the test split's size) and on each recall gate whose class has `per_class`
+    figures (its class's test images). Rows are updated in place and returned."""
     from modules.metrics import wilson_interval
     for g in gates:
+        if g.get("value") is None or g.get("kind") != "value":
+            continue
         name = gate_class(g, list(class_names))
-        n = (figures.get(name) or {}).get("support") if name else None
-        if n and g.get("value") is not None:
+        n = ((figures.get(name) or {}).get("support") if name else
+             examples if g.get("metric") in ACCURACY_METRICS and not g.get("slice") else None)
+        if n:
             hits = int(round(float(g["value"]) * n))
             g.update(hits=hits, test_examples=int(n),
                      wilson_interval=list(wilson_interval(hits, int(n))))
@@ -430,7 +457,7 @@ def with_recall_intervals(gates: List[Dict[str, Any]], figures: Dict[str, Dict[s
 
 def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[str, Any]:
     """{'metrics': overall_metrics, 'gates': read_gates rows (name, metric, threshold, value,
-    passed, config_key, ...; recall gates with_recall_intervals), 'failed': names of the failed
+    passed, config_key, ...; accuracy and recall gates `with_intervals`), 'failed': names of the failed
     gates, 'baseline_model_uri': the model the change gate compared with (None without one),
     'predicted_as', 'per_class': the SavedModel's precision and recall per class} of one
     evaluation."""
@@ -438,23 +465,24 @@ def evaluation_record(evaluation_uri: str, class_names: Sequence[str]) -> Dict[s
     gates = read_gates(evaluation_uri, gates_from_evaluation(evaluation_uri, list(class_names)),
                        values)
     figures = per_class(values, list(class_names))
-    return {"metrics": overall_metrics(evaluation_uri, values),
-            "gates": with_recall_intervals(gates, figures, class_names),
+    metrics = overall_metrics(evaluation_uri, values)
+    return {"metrics": metrics,
+            "gates": with_intervals(gates, figures, class_names, metrics.get("example_count")),
             "failed": [g["name"] for g in gates if g["passed"] is False],
             "baseline_model_uri": baseline_model_uri(evaluation_uri),
             "predicted_as": predicted_as(values, list(class_names)), "per_class": figures}
 
 
-def recall_interval_words(row: Dict[str, Any]) -> str:
-    """'11 of 20 test images; 95 % interval 0.3421-0.7418, which holds the threshold: more test
-    images of the class would decide it' for a row `with_recall_intervals` annotated; ''."""
+def interval_note(row: Dict[str, Any]) -> str:
+    """'11 of 20 test images; 95 % interval 0.3421-0.7418, which holds the threshold: not
+    settled by these test images' for a row `with_intervals` annotated; '' otherwise."""
     if not row.get("wilson_interval"):
         return ""
     lo, hi = row["wilson_interval"]
     holds = row.get("threshold") is not None and lo < row["threshold"] <= hi
     return (f"{row['hits']} of {row['test_examples']} test images; 95 % interval {lo:.4f}-"
-            f"{hi:.4f}" + (", which holds the threshold: more test images of the class would "
-                           "decide it" if holds else ""))
+            f"{hi:.4f}" + (", which holds the threshold: not settled by these test images"
+                           if holds else ""))
 
 
 def format_gate(row: Dict[str, Any]) -> str:
@@ -473,7 +501,9 @@ def format_gate(row: Dict[str, Any]) -> str:
                    f"{display(row['baseline_value'])}, on the same examples"
                    + (f"; {interval_words(row['interval'], row['threshold'])}"
                       if row.get("interval") else "") + ")")
-    return f"{row['name']} ({comparison}): {display(row['value'])}{between} {verdict}"
+    note = interval_note(row)  # accuracy and recall gates: the value's sampling error
+    return (f"{row['name']} ({comparison}): {display(row['value'])}{between}"
+            + (f" ({note})" if note else "") + f" {verdict}")
 
 
 def interval_words(interval: Sequence[float], threshold: float) -> str:

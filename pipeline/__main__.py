@@ -200,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "run-compiled":
             return _run_compiled(args)
         # `report` describes a past run: the image files' headers (read by every command that
-        # trains) are not its business
+        # trains) are not its business; the tree's layout is still checked (class discovery)
         config = load_config(args.config, args.profile, args.overrides,
                              check_files=args.command != "report")
         if args.command in ("run", "retrain", "validate"):

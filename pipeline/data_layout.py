@@ -193,6 +193,17 @@ def empty_class_folders(root: str, pattern: str) -> List[str]:
                   if not files_matching(d, os.path.basename(pattern)))
 
 
+def classes_on_disk(root: str, train_pattern: str) -> List[str]:
+    """Sorted class folders under `train_pattern` in a local `root` (the newest span's with
+    {SPAN}); [] when nothing matches."""
+    if has_span(train_pattern):
+        spans = spans_on_disk(root, train_pattern)
+        if not spans:
+            return []
+        train_pattern = pattern_for_span(train_pattern, max(spans))
+    return discover_class_names(root, train_pattern)
+
+
 def discover_class_names(root: str, pattern: str) -> List[str]:
     """Sorted class-folder names: the parent folders of files matched by `<root>/<pattern>`."""
     return sorted({os.path.basename(os.path.dirname(p)) for p in files_matching(root, pattern)})

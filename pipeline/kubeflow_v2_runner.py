@@ -131,22 +131,16 @@ def check_compilable(config: PipelineConfig) -> None:
                           f"{config.data.class_names}); set data.class_names when the data is "
                           f"not on this machine")
     local = v.data_root
-    if (local and not local.startswith(("gs://", "/gcs/", IMAGE_WORKDIR + "/"))
-            and os.path.isdir(local)):
+    if local and not cloud_or_image_path(local) and os.path.isdir(local):
         # a spec for a local check (run-compiled) on a tree of this machine: its classes are
         # the ones compiled in, or ImageExampleGen fails in its container (helper-56)
-        from pipeline.data_layout import discover_class_names, has_span, pattern_for_span
-        from pipeline.data_layout import spans_on_disk
-        pattern = config.data.train_pattern
-        if has_span(pattern):
-            spans = spans_on_disk(local, pattern)
-            pattern = pattern_for_span(pattern, max(spans)) if spans else ""
-        found = discover_class_names(local, pattern) if pattern else []
+        from pipeline.data_layout import classes_on_disk
+        found = classes_on_disk(local, config.data.train_pattern)
         if found and sorted(found) != sorted(config.data.class_names):
             raise ConfigError(f"vertex.data_root: {local} holds the classes {found}, but the "
-                              f"spec would be compiled for {list(config.data.class_names)} "
-                              f"(data.root's or data.class_names'): compile with --set "
-                              f"data.root={local} too")
+                              f"spec would be compiled for {list(config.data.class_names)}: "
+                              f"compile with --set data.root={local} too (or, where "
+                              f"data.class_names is set, set it to these)")
     if config.retrain.num_spans > 1:
         raise ConfigError("retrain.num_spans: a window of spans needs a span resolver that "
                           "KubeflowV2DagRunner cannot compile (it compiles only the "
@@ -307,6 +301,12 @@ def declared_condition(name: str, task: Dict[str, Any], condition: str) -> str:
     return _CONDITION_INPUT.sub(declared_key, condition)
 
 
+def cloud_or_image_path(path: str) -> bool:
+    """True for a path a Vertex task reads where it runs: Cloud Storage (gs://, its FUSE mount
+    /gcs/) or the pipeline image's own files (/app/...); False for this machine's paths."""
+    return path.startswith(("gs://", "/gcs/", IMAGE_WORKDIR + "/"))
+
+
 def spec_paths(job: Dict[str, Any], parameters: Dict[str, Any]) -> List[Tuple[str, str]]:
     """(what, path) of the files a compiled job reads or writes: the data_root and serving_dir
     runtime parameters (as given in `parameters`) and each task's custom_config weights_path
@@ -337,7 +337,11 @@ def load_job(path: str) -> Dict[str, Any]:
                  if isinstance(e, json.JSONDecodeError) else "")
         raise ConfigError(f"{path}: not a JSON file{where}; make a spec with `python -m "
                           f"pipeline compile --output {path}`") from None
-    if not isinstance(job, dict) or not isinstance(job.get("pipelineSpec", {}), dict):
-        raise ConfigError(f"{path}: not a PipelineJob JSON (an object with a pipelineSpec "
-                          f"object); make one with `python -m pipeline compile --output {path}`")
+    spec = job.get("pipelineSpec") if isinstance(job, dict) else None
+    tasks = (((spec or {}).get("root") or {}).get("dag") or {}).get("tasks") \
+        if isinstance(spec, dict) and isinstance(spec.get("root"), dict) \
+        and isinstance(spec["root"].get("dag"), dict) else None
+    if not isinstance(tasks, dict):
+        raise ConfigError(f"{path}: not a PipelineJob JSON (no pipelineSpec with tasks); make "
+                          f"one with `python -m pipeline compile --output {path}`")
     return job

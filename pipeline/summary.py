@@ -126,6 +126,8 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         # an unchanged re-run: ExportPusher's result is an earlier run's (nothing new pushed)
         "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
         metadata_store_pb2.Execution.CACHED,
+        # the ExportPusher ran (e.g. export.* changed) but the model was pushed before
+        "already_pushed": bool(_int_prop(pushed, "already_pushed")),
         "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
         # the ExportPusher that read this blessing was killed or interrupted (not refused)
         "push_unfinished": push_stopped and pushed is None,
@@ -141,7 +143,8 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
                 evaluation.uri, tfma_gates.gates_from_evaluation(evaluation.uri, names), values)
             shares = tfma_gates.predicted_as(values, names)
             summary["per_class"] = tfma_gates.per_class(values, names)  # the SavedModel's
-            tfma_gates.with_recall_intervals(summary["gates"], summary["per_class"], names)
+            tfma_gates.with_intervals(summary["gates"], summary["per_class"], names,
+                                      summary["metrics"].get("example_count"))
             for gate in summary["gates"]:  # where a class's test images went, for its gate
                 if (name := tfma_gates.gate_class(gate, names)) in shares:
                     gate["predicted_as"] = shares[name]
@@ -253,7 +256,11 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
         lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}"
                      + (" (by an earlier run: this run's ExportPusher was cached, nothing new "
-                        "pushed)" if summary.get("push_cached") else ""))
+                        "pushed)" if summary.get("push_cached") else
+                        " (by an earlier run: this model was already pushed as that version, "
+                        "so nothing new was built; the lines below are that push's, and "
+                        "export.* settings changed since apply to the next model trained)"
+                        if summary.get("already_pushed") else ""))
         sm = report["saved_model"]
         held_out = report.get("held_out", {})
         lines.append(f"artifacts (accuracy on {held_out.get('examples', '?')} held-out examples "
@@ -370,11 +377,11 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         gates = [{**g, "note": CACHED_NO_BASELINE} if g.get("note") == NO_BASELINE else g
                  for g in gates]
     per_class = summary.get("per_class") or {}
-    from components.tfma_gates import recall_interval_words, with_recall_intervals
-    with_recall_intervals(gates, per_class, list(per_class))  # idempotent: run_summary's do
+    from components.tfma_gates import with_intervals
+    with_intervals(gates, per_class, list(per_class),  # idempotent: run_summary's did
+                   (summary.get("metrics") or {}).get("example_count"))
     for g in gates:
-        words = recall_interval_words(g)
-        lines.append(f"  gate {format_gate(g)}" + (f" ({words})" if words else ""))
+        lines.append(f"  gate {format_gate(g)}")
         if g["passed"] is False and g.get("predicted_as"):  # where its test images went
             lines.append("    its test images were predicted as: " + ", ".join(
                 f"{shown(name)} {share:.1%}" for name, share in sorted(
@@ -383,11 +390,11 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
     lineage = summary.get("lineage") or {}
     cost = lineage.get("candidate_pruning")
     if failed and cost and cost["before"] - cost["after"] >= PRUNING_COST_NOTED:
-        lines.append(f"  pruning cost {100 * (cost['before'] - cost['after']):.1f} validation "
-                     f"points ({cost['before']:.4f} before, {cost['after']:.4f} after, "
-                     f"trainer.pruning.target_sparsity {cost['target_sparsity']}): a lower "
-                     f"target sparsity, or trainer.pruning.enabled=false, trades model size "
-                     f"for accuracy, as lowering a gate does not")
+        lines.append(f"  note (not a gate): pruning cost {100 * (cost['before'] - cost['after']):.1f} "
+                     f"validation points ({cost['before']:.4f} before, {cost['after']:.4f} "
+                     f"after, trainer.pruning.target_sparsity {cost['target_sparsity']}): a "
+                     f"lower target sparsity, or trainer.pruning.enabled=false, may win some "
+                     f"of it back for a larger model (lowering a gate wins nothing back)")
     if lineage.get("error"):
         lines.append(f"  the change gate's baseline could not be read: {lineage['error']}")
     baseline = lineage.get("baseline")

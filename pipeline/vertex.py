@@ -58,18 +58,22 @@ def check_cloud_paths(job: Dict[str, Any], values: Dict[str, Any]) -> None:
     job's runtimeConfig give them) is a path of this machine: compiled for `run-compiled` (a
     local check), it would start a paid Vertex run that fails in its first task. Vertex reads
     gs://, its FUSE mount /gcs/ and the image's own files."""
-    from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR, spec_paths
+    from pipeline.kubeflow_v2_runner import cloud_or_image_path, spec_paths
     given = {**(job.get("runtimeConfig") or {}).get("parameterValues", {}), **values}
     defaults = {name: spec.get("defaultValue") for name, spec in
                 template_parameters(job).items() if "defaultValue" in spec}
+    fixes = {"data_root": "pass --param data_root=gs://... or compile with vertex.data_root at "
+                          "its image default or a gs:// path",
+             "serving_dir": "pass --param serving_dir=/gcs/... or compile with "
+                            "vertex.serving_dir unset (it follows the pipeline root)"}
     for what, path in spec_paths(job, {**defaults, **given}):
-        if not isinstance(path, str) or path.startswith(("gs://", "/gcs/", IMAGE_WORKDIR + "/")):
+        if not isinstance(path, str) or cloud_or_image_path(path):
             continue
+        fix = fixes.get(what, "compile with vertex.weights_path at its image default "
+                              "(/app/weights/...) or a /gcs/ path")
         raise ConfigError(f"{what} is {path}, a path on this machine that Vertex AI cannot "
                           f"read: this spec was compiled for a local check (`run-compiled`); "
-                          f"compile the one to submit with vertex.data_root / "
-                          f"vertex.weights_path left at their image defaults or set to gs:// "
-                          f"paths, or pass --param data_root=gs://...")
+                          f"{fix}")
 
 
 def template_parameters(job: Dict[str, Any]) -> Dict[str, Any]:

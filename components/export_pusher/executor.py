@@ -35,6 +35,8 @@ TRAINING_SUMMARY = "training_summary.json"
 TUNER_RESULTS_KEY = "tuner_results"
 MODEL_EVALUATION_KEY = "model_evaluation"  # the Evaluator's output: its gates go in the report
 EXAMPLES_KEY = "examples"  # ImageExampleGen's output: its data checks go in the report
+# PushedModel custom property: this model was pushed before, as that version (nothing rebuilt)
+ALREADY_PUSHED = "already_pushed"
 REPRESENTATIVE_EXAMPLES = 200  # int8 calibration: a stratified sample of the train split
 
 
@@ -133,6 +135,8 @@ class Executor(pusher_executor.Executor):
             logging.info("ExportPusher: model %s is already pushed as version %s", model_uri,
                          existing)
             self._MarkPushed(model_push, pushed_destination=final, pushed_version=str(existing))
+            # the summary says so: this run's export.* settings built nothing (helper-58)
+            model_push.set_int_custom_property(ALREADY_PUSHED, 1)
             return
         # Checked before any conversion: without LiteRT nothing can be shown to load for users.
         litert.litert_python(exec_properties.get("litert_python") or "")

@@ -107,13 +107,13 @@ def gate_lines(tasks: Dict[str, Dict[str, Any]]) -> List[str]:
         return [f"gates could not be read: {type(e).__name__}: {e}"]
     finally:
         tf_logger.setLevel(level)
-    from pipeline.summary import evaluation_line
+    from pipeline.summary import evaluation_line, format_gates
     blessings = (evaluator.get("outputs") or {}).get("blessing") or []
-    blessed = bool(blessings) and _metadata(blessings[0], "blessed") == 1
-    lines = [evaluation_line(record["metrics"]),
-             "blessed: yes" if blessed else "blessed: NO" + (
-                 f" (failed: {', '.join(record['failed'])})" if record["failed"] else "")]
-    for g in record["gates"]:
-        words = tfma_gates.recall_interval_words(g)
-        lines.append(f"  gate {tfma_gates.format_gate(g)}" + (f" ({words})" if words else ""))
-    return lines
+    for gate in record["gates"]:  # where a failed recall gate's class's test images went
+        name = tfma_gates.gate_class(gate, names)
+        if name in record["predicted_as"]:
+            gate["predicted_as"] = record["predicted_as"][name]
+    summary = {"blessed": bool(blessings) and _metadata(blessings[0], "blessed") == 1,
+               "metrics": record["metrics"], "gates": record["gates"],
+               "per_class": record["per_class"]}
+    return [evaluation_line(record["metrics"])] + format_gates(summary)  # as `run` prints

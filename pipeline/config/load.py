@@ -20,8 +20,7 @@ from pipeline.config.errors import ConfigError
 from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig, deep_merge
 from pipeline.config.typecheck import build
 from pipeline.config.validate import validate
-from pipeline.data_layout import (discover_class_names, has_span, is_uri, pattern_for_span,
-                                  spans_on_disk)
+from pipeline.data_layout import classes_on_disk, has_span, is_uri, spans_on_disk
 
 
 # Path keys whose relative `--set` values are taken from the current directory.
@@ -118,13 +117,9 @@ def resolve_class_names(config: PipelineConfig) -> PipelineConfig:
     root = config.data_root
     if d.class_names or is_uri(root) or not os.path.isdir(root):
         return config
-    pattern = d.train_pattern
-    if has_span(pattern):
-        spans = spans_on_disk(root, pattern)
-        if not spans:
-            return config  # validate() names the missing span
-        pattern = pattern_for_span(pattern, spans[-1])
-    names = discover_class_names(root, pattern)
+    if has_span(d.train_pattern) and not spans_on_disk(root, d.train_pattern):
+        return config  # validate() names the missing span
+    names = classes_on_disk(root, d.train_pattern)
     return dataclasses.replace(config, data=dataclasses.replace(d, class_names=names))
 
 

@@ -120,7 +120,9 @@ def validate(config: PipelineConfig, check_paths: bool = True, check_files: bool
         if not (0.0 <= v <= 1.0):
             raise ConfigError(f"evaluator.class_recall.{name}: expected a value in [0, 1], "
                               f"got {v}")
-        if config.data.class_names and name not in config.data.class_names:
+        import unicodedata
+        known = {unicodedata.normalize("NFC", c) for c in config.data.class_names}
+        if known and unicodedata.normalize("NFC", name) not in known:
             raise ConfigError(f"evaluator.class_recall: {name!r} is not one of the classes "
                               f"{list(config.data.class_names)}")
     if m.weights not in NAMED_WEIGHTS and check_paths and not os.path.isfile(

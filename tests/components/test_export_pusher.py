@@ -205,7 +205,8 @@ def pruned_push(tmp_path_factory):
     with open(os.path.join(dest, "report.json"), encoding="utf-8") as f:
         report = json.load(f)
     return {"dest": dest, "report": report, "pushed": pushed, "serving": serving,
-            "data_root": data_root}
+            "data_root": data_root, "tmp": tmp, "model": model, "examples": examples,
+            "transform_uri": transform_uri}
 
 
 def test_pruned_model_pushed_with_all_default_variants(pruned_push):
@@ -224,6 +225,19 @@ def test_pruned_model_pushed_with_all_default_variants(pruned_push):
     assert report["deployed"] == "int8"
     assert not [n for n in os.listdir(pruned_push["serving"])
                 if n.startswith(versioning.INCOMPLETE_PREFIX)]
+
+
+def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
+    """The ExportPusher run again on the same model (e.g. export.* changed): no new version,
+    the earlier one named, and the PushedModel marked for the summary (helper-58: it read as
+    a fresh push that ignored the new settings)."""
+    p = pruned_push
+    assert p["pushed"].get_int_custom_property("already_pushed") == 0
+    serving, again = _run(p["tmp"], p["model"], p["examples"], p["transform_uri"],
+                          variants=["float32"])
+    assert versioning.list_versions(serving) == versioning.list_versions(p["serving"])
+    assert again.get_int_custom_property("already_pushed") == 1
+    assert again.get_string_custom_property("pushed_destination") == p["dest"]
 
 
 def test_gzip_sizes_ran_beside_conversions_never_beside_a_latency_measurement(pruned_push):

@@ -329,4 +329,4 @@ def test_a_recall_gate_row_gives_its_classs_hits_and_interval():
               "hits": 11, "test_examples": 20, "wilson_interval": [0.3421, 0.7418]}
     (row,) = html_lib.gate_rows(_report(evaluation={"gates": [recall]}))
     assert row[2] == ("0.5500 (11 of 20 test images; 95 % interval 0.3421-0.7418, which holds "
-                      "the threshold: more test images of the class would decide it)")
+                      "the threshold: not settled by these test images)")

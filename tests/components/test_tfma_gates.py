@@ -132,9 +132,10 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
         *(g.name for g in tfma_gates.gates_from_evaluation(out, names)), "accuracy vs baseline"]
     change = record["gates"][-1]
     assert (change["kind"], change["passed"], change["threshold"]) == ("change", None, None)
-    assert tfma_gates.format_gate(change) == ("accuracy vs baseline: n/a, no blessed model of "
-                                              "the same classes in this order yet (this model "
-                                              "becomes the baseline if blessed)")
+    assert tfma_gates.format_gate(change) == ("accuracy vs baseline: n/a, no other blessed "
+                                              "model of the same classes in this order (the "
+                                              "next model trained is compared with the latest "
+                                              "blessed one)")
     assert record["failed"] == ["AUC"]
     assert record["baseline_model_uri"] is None
     for c, name in enumerate(names):  # two classes: a sigmoid is class 1 at >= 0.5
@@ -190,7 +191,8 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
         assert rows[f"recall of '{name}'"]["value"] == pytest.approx(expected, abs=1e-6), name
         assert rows[f"recall of '{name}'"]["passed"] == (expected >= 0.45)
     assert rows["recall of 'shirt'"]["passed"] is False
-    assert "evaluator.min_class_recall" in tfma_gates.format_gate(rows["recall of 'shirt'"])
+    assert "(set evaluator.class_recall.shirt)" in tfma_gates.format_gate(
+        rows["recall of 'shirt'"])
     # where each class's test images went: its row of the confusion matrix, from TFMA
     shares = tfma_gates.predicted_as(tfma_gates.metric_values(out), names)
     for c, name in enumerate(names):
@@ -203,7 +205,9 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
         from modules.metrics import wilson_interval
         assert row["test_examples"] == 30 and row["hits"] == round(row["value"] * 30)
         assert row["wilson_interval"] == pytest.approx(list(wilson_interval(row["hits"], 30)))
-        assert tfma_gates.recall_interval_words(row).startswith(f"{row['hits']} of 30 test")
+        assert tfma_gates.interval_note(row).startswith(f"{row['hits']} of 30 test")
+    accuracy = next(r for r in record["gates"] if r["name"] == "accuracy")
+    assert accuracy["test_examples"] == 90  # the accuracy gate: on the whole test split
     # per-class precision and recall from those rows and each slice's count (= sklearn's)
     from sklearn.metrics import precision_recall_fscore_support
     precision, recall, _, support = precision_recall_fscore_support(labels, predicted)
@@ -225,12 +229,19 @@ def test_a_class_held_to_its_own_recall_bound_alone_decides(tmp_path):
     assert rows["recall of 'shirt'"]["threshold"] == 0.45
     assert rows["recall of 'coat'"]["threshold"] == 0.0
     assert rows["recall of 'shirt'"]["passed"] is False and rows["recall of 'coat'"]["passed"]
-    assert "(set evaluator.min_class_recall or evaluator.class_recall)" in \
-        tfma_gates.format_gate(rows["recall of 'shirt'"])
+    assert "(set evaluator.class_recall.shirt)" in tfma_gates.format_gate(
+        rows["recall of 'shirt'"])
     assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
     two = tfma_gates.gates_for(["ok", "defect"], 0.5, 0.5, 0.5, 0.01, {"defect": 0.9})
-    assert [(g.name, g.metric, g.threshold) for g in two if "recall of" in g.name] == [
-        ("recall of 'ok'", "specificity", 0.5), ("recall of 'defect'", "recall", 0.9)]
+    assert [(g.name, g.metric, g.threshold, g.config_key) for g in two
+            if "recall of" in g.name] == [
+        ("recall of 'ok'", "specificity", 0.5, "evaluator.class_recall.ok"),
+        ("recall of 'defect'", "recall", 0.9, "evaluator.class_recall.defect")]
+    # a name --set cannot address with dots (a space, a dot): the mapping key
+    assert tfma_gates.class_recall_key("t shirt") == "evaluator.class_recall"
+    # a macOS folder name (NFD) and the typed key (NFC) are one class
+    nfd, nfc = "cafe\u0301", "caf\u00e9"
+    assert tfma_gates.recall_bounds([nfd, "tea"], 0.5, {nfc: 0.8}) == [0.8, 0.5]
 
 
 def test_three_classes_with_every_gate_met_are_blessed(tmp_path):

@@ -89,6 +89,12 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
             ) in text  # a name with a comma is quoted; label order
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
     assert "agreement=99.0% on validation" in text
+    assert "already pushed" not in text
+    again = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
+                            "pushed_destination": "/o/serving/7", "report": report,
+                            "already_pushed": True})  # export.* changed, the same model
+    assert ("pushed version 7 to /o/serving/7 (by an earlier run: this model was already pushed "
+            "as that version, so nothing new was built") in again
     del report["contract"]  # a version pushed by an older release (helper-43)
     older = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
                             "pushed_destination": "/o/serving/7", "report": report})
@@ -112,15 +118,15 @@ def test_the_change_gate_names_its_baseline_model_and_version():
     assert "model 15 (no pushed version holds it)" in gone
     first = format_summary({**base, "gates": [no_baseline_row()],
                             "lineage": {"baseline": None, "candidate": lineage["candidate"]}})
-    assert ("accuracy vs baseline: n/a, no blessed model of the same classes in this order "
-            "yet") in first
+    assert ("accuracy vs baseline: n/a, no other blessed model of the same classes in this "
+            "order (") in first
     assert "baseline of the change gate" not in first
-    # an unchanged re-run reads the cached evaluation: its note is not stale ("yet")
+    # an unchanged re-run reads the cached evaluation: its note is not stale
     cached = format_summary({**base, "gates": [no_baseline_row()], "evaluation_cached": True,
                              "lineage": {"baseline": None, "candidate": lineage["candidate"]}})
     assert ("accuracy vs baseline: n/a, no blessed model of the same classes in this order "
             "when this evaluation first ran (cached since;") in cached
-    assert "in this order yet" not in cached
+    assert "no other blessed" not in cached
 
 
 def test_an_unreadable_lineage_is_a_summary_line_not_a_failed_run(tmp_path):
@@ -179,8 +185,8 @@ def test_held_out_notes_and_the_pruning_cost_under_a_failed_gate():
     cost = {"before": 0.7353, "after": 0.6765, "target_sparsity": 0.5}
     text = format_summary({"metrics": {}, "blessed": False, "pushed": False, "gates": [failed],
                            "lineage": {"candidate_pruning": cost}})
-    assert ("  pruning cost 5.9 validation points (0.7353 before, 0.6765 after, "
-            "trainer.pruning.target_sparsity 0.5): a lower target sparsity") in text
+    assert ("  note (not a gate): pruning cost 5.9 validation points (0.7353 before, 0.6765 "
+            "after, trainer.pruning.target_sparsity 0.5): a lower target sparsity") in text
     passed = format_summary({"metrics": {}, "blessed": True, "pushed": False,
                              "gates": [{**failed, "passed": True}],
                              "lineage": {"candidate_pruning": cost}})
@@ -231,16 +237,21 @@ def test_recall_gates_show_their_interval_and_accuracy_is_set_against_the_larges
             "config_key": "evaluator.min_class_recall", "kind": "value", "value": 0.55,
             "passed": True}
     ok = {**gate, "name": "recall of 'ok'", "metric": "recall", "value": 0.9533}
+    accuracy = {**gate, "name": "accuracy", "metric": "binary_accuracy", "value": 0.9281,
+                "threshold": 0.92}
     per_class = {"defect": {"precision": 0.48, "recall": 0.55, "support": 20},
                  "ok": {"precision": 0.97, "recall": 0.9533, "support": 300}}
     text = format_summary({"metrics": {"binary_accuracy": 0.9281, "example_count": 320.0},
-                           "gates": [gate, ok], "blessed": True, "pushed": False,
+                           "gates": [accuracy, gate, ok], "blessed": True, "pushed": False,
                            "per_class": per_class})
-    assert ("gate recall of 'defect' (>= 0.5000): 0.5500 pass (11 of 20 test images; 95 % "
-            "interval 0.3421-0.7418, which holds the threshold: more test images of the class "
-            "would decide it)") in text
-    assert "gate recall of 'ok' (>= 0.5000): 0.9533 pass (286 of 300 test images; 95 % " \
-           "interval 0.9232-0.9720)" in text
+    assert ("gate recall of 'defect' (>= 0.5000): 0.5500 (11 of 20 test images; 95 % "
+            "interval 0.3421-0.7418, which holds the threshold: not settled by these test "
+            "images) pass") in text
+    assert "gate recall of 'ok' (>= 0.5000): 0.9533 (286 of 300 test images; 95 % " \
+           "interval 0.9232-0.9720) pass" in text
+    # the accuracy gate too, on the whole test split (helper-58: a pass the interval unsettles)
+    assert ("gate accuracy (>= 0.9200): 0.9281 (297 of 320 test images; 95 % interval "
+            "0.8945-0.9516, which holds the threshold: not settled") in text
     assert ("note: accuracy 0.9281 is not above the share of ok in the test split (300 of 320 "
             "= 0.9375): a model answering ok for every image scores as much") in text
     better = format_summary({"metrics": {"binary_accuracy": 0.95}, "gates": [gate, ok],

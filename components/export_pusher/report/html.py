@@ -18,7 +18,7 @@ import jinja2
 
 from components.export_pusher import client_check
 from components.export_pusher.report.facts import TUNER_DIR
-from components.tfma_gates import interval_words, recall_interval_words
+from components.tfma_gates import interval_note, interval_words
 from components.image_example_gen.data_checks import (ignored_files, oriented_files,
                                                         quarantined_files)
 from modules import image_files
@@ -165,8 +165,9 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
             value, result = "n/a", g.get("note", "")
         else:
             value, result = fmt(g["value"]), "pass" if g["passed"] else "FAIL"
-            if recall_interval_words(g):  # a recall gate: its class's hits and interval
-                value += f" ({recall_interval_words(g)})"
+            note = interval_note(g)  # accuracy and recall gates: hits and Wilson interval
+            if note:
+                value += f" ({note})"
             if g.get("baseline_value") is not None and g.get("candidate_value") is not None:
                 value += (f" (candidate {fmt(g['candidate_value'])}, baseline "
                           f"{fmt(g['baseline_value'])}"
