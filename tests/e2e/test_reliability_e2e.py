@@ -375,10 +375,13 @@ def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real
     assert "Traceback" not in error and "full traceback:" in error
 
 
-def test_a_class_left_without_readable_images_stops_after_example_gen(tmp_path, data_root):
+def test_a_class_left_without_readable_images_stops_after_example_gen(tmp_path, data_root,
+                                                                      real_png):
     """Below the quarantine limit, but every validation file of one class unreadable: the run
     stops at ImageExampleGen naming the split, the class and its files (user trial: the Tuner
-    and Trainer had run without the class and only its recall gate failed)."""
+    and Trainer had run without the class and only its recall gate failed). Truncated files:
+    their headers pass `validate` (which refuses files unreadable from the header itself,
+    test_data_layout), only the full decode finds them."""
     data = tmp_path / "data"
     for split in ("train", "eval", "test"):
         for cls in CLASSES:
@@ -387,8 +390,9 @@ def test_a_class_left_without_readable_images_stops_after_example_gen(tmp_path, 
                 continue
             for src in sorted(glob.glob(os.path.join(data_root, split, cls, "*.png")))[:3]:
                 shutil.copy(src, data / split / cls)
-    (data / "eval" / "shirt" / "a.png").write_text("not an image")
-    (data / "eval" / "shirt" / "b.png").write_bytes(b"")
+    png = real_png.read_bytes()
+    (data / "eval" / "shirt" / "a.png").write_bytes(png[: len(png) // 2])
+    (data / "eval" / "shirt" / "b.png").write_bytes(png[: len(png) // 3])
     log = tmp_path / "run.log"
     code = _wait(_cli(data, tmp_path / "out", log, "data.max_quarantine_fraction=0.5"))
     out = log.read_text()
@@ -396,5 +400,6 @@ def test_a_class_left_without_readable_images_stops_after_example_gen(tmp_path, 
     error = out[out.rindex("error: "):]
     assert ("split 'validation': class 'shirt' has no readable image: all 2 of its files there "
             "were quarantined (eval/shirt/a.png: not a decodable image") in error, error
-    assert "; eval/shirt/b.png: empty file), so no model could learn" in error, error
+    assert "; eval/shirt/b.png: not a decodable image" in error, error
+    assert "so no model could learn" in error, error
     assert not (tmp_path / "out" / "pipeline_root" / "Trainer").exists()  # stopped before it
