@@ -103,12 +103,9 @@ def recall_bounds(class_names: Sequence[str], min_class_recall: float,
                   class_recall: Optional[Dict[str, float]] = None) -> List[float]:
     """Each class's recall bound, in label order: its own (`class_recall`, evaluator.
     class_recall: e.g. a rare 'defect' class held to 0.9) or `min_class_recall`."""
-    import unicodedata
-
-    def nfc(name: str) -> str:  # a macOS (NFD) folder name and a typed (NFC) key are one class
-        return unicodedata.normalize("NFC", name)
-    own = {nfc(k): v for k, v in (class_recall or {}).items()}
-    return [float(own.get(nfc(name), min_class_recall)) for name in class_names]
+    from modules.class_names import canonical  # a macOS (NFD) name and a typed (NFC) key
+    own = {canonical(k): v for k, v in (class_recall or {}).items()}
+    return [float(own.get(canonical(name), min_class_recall)) for name in class_names]
 
 
 def gates_for(class_names: Sequence[str], accuracy_lower_bound: float, auc_lower_bound: float,

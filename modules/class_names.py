@@ -17,6 +17,12 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                            "\u2066\u2067\u2068\u2069")
 
 
+def canonical(name: str) -> str:
+    """`name` in Unicode NFC: 'café' typed (NFC) and a macOS folder's 'café' (NFD) are one key."""
+    import unicodedata
+    return unicodedata.normalize("NFC", name)
+
+
 def shown(name: str) -> str:
     """'shirt' -> shirt; 't shirt, top' -> 't shirt, top' (Python's repr: quotes, escapes)."""
     return name if _PLAIN.fullmatch(name) else repr(name)

@@ -10,7 +10,7 @@ in the data checks so that nothing is dropped unseen. Hidden files and archive m
 from __future__ import annotations
 
 import os
-from typing import Iterable, List, Tuple
+from typing import Container, Dict, Iterable, List, Tuple
 
 # Formats TensorFlow decodes (PNG, JPEG, GIF, BMP) and formats Pillow may open that TensorFlow
 # does not (quarantined with that reason rather than silently ignored: they are meant as images).
@@ -26,6 +26,19 @@ TENSORFLOW_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif
 # Pillow both read its first picture, the same pixels.
 TENSORFLOW_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP"})
 NOT_AN_IMAGE = "content is not an image format Pillow recognises"
+
+
+def unreadable_classes(files: Dict[str, List[str]], unreadable: Container[str]
+                       ) -> List[Tuple[str, str, List[str]]]:
+    """(split, class folder, its files) for each class none of whose files in an output split is
+    readable: `files` are relative paths per output split (`<...>/<class>/<file>`), `unreadable`
+    the ones the run quarantines (or, for `validate`, will). Sorted by split, then class."""
+    by_class: Dict[Tuple[str, str], List[str]] = {}
+    for split, paths in files.items():
+        for p in paths:
+            by_class.setdefault((split, os.path.basename(os.path.dirname(p))), []).append(p)
+    return [(split, name, rels) for (split, name), rels in sorted(by_class.items())
+            if all(p in unreadable for p in rels)]
 
 
 def bmp_problem(data: bytes, img) -> str:

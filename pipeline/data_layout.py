@@ -423,16 +423,13 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
                    else os.path.splitext(p)[1].lower() if image_files.needs_conversion(p)
                    else "")
                for paths in files.values() for p in paths}
-    for split, paths in files.items():  # per output split, as ImageExampleGen checks classes
-        by_class: Dict[str, List[str]] = {}
-        for p in paths:
-            by_class.setdefault(os.path.basename(os.path.dirname(p)), []).append(p)
-        for name, class_files in sorted(by_class.items()):
-            if all(kind_of[p] for p in class_files):
-                errors.append(f"split '{split}': class {name!r} has no readable image: all "
-                              f"{len(class_files)} of its files there would be quarantined ("
-                              + ", ".join(f"{p}: {kind_of[p]}" for p in class_files[:3])
-                              + (" ..." if len(class_files) > 3 else "") + ")")
+    unreadable = {p for p, kind in kind_of.items() if kind}
+    for split, name, class_files in image_files.unreadable_classes(files, unreadable):
+        # per output split, as ImageExampleGen checks classes after its quarantine
+        errors.append(f"split '{split}': class {name!r} has no readable image: all "
+                      f"{len(class_files)} of its files there would be quarantined ("
+                      + ", ".join(f"{p}: {kind_of[p]}" for p in class_files[:3])
+                      + (" ..." if len(class_files) > 3 else "") + ")")
     if layout is not None and layout.hashed:  # ImageExampleGen counts its one input split
         files = {roles.SINGLE_SPLIT: [p for paths in files.values() for p in paths]}
     for split, paths in files.items():

@@ -21,7 +21,7 @@ from components.export_pusher import parity
 from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
-from components.image_example_gen.data_checks import read_data_checks
+from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, read_data_checks
 from modules.configs import ExportConfig
 from modules import export, latency, litert, metrics, tflite_variants
 from modules.data import load_stratified_sample, read_split_labels
@@ -88,7 +88,7 @@ def examples_input_base(examples: List[Any]) -> Optional[str]:
     if not examples:
         return None
     try:
-        value = examples[-1].get_string_custom_property("input_base")
+        value = examples[-1].get_string_custom_property(INPUT_BASE_PROPERTY)
     except Exception:  # pylint: disable=broad-except  (not recorded)
         return None
     return value or None

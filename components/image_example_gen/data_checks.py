@@ -13,6 +13,9 @@ from tfx.dsl.io import fileio
 from components.image_example_gen.leakage import LEAKAGE_FILE
 
 QUARANTINE_FILE = "quarantine.json"
+# Examples custom property: the data root ImageExampleGen read (a compiled run's data_root
+# parameter can differ from the root it was compiled with); the pushed report names it
+INPUT_BASE_PROPERTY = "input_base"
 
 
 def read_data_checks(examples_uri: str) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ from tfx.utils import proto_utils
 from modules.class_names import quoted
 from modules import image_files
 from modules import splits as split_roles
-from components.image_example_gen.data_checks import QUARANTINE_FILE
+from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, QUARANTINE_FILE
 from components.image_example_gen.leakage import LEAKAGE_FILE, find_leakage
 
 _QUARANTINE_DIR_KEY = "_quarantine_dir"
@@ -34,7 +34,6 @@ VALIDATION_FRACTION_KEY = "validation_fraction"
 _TAG_QUARANTINE = "quarantine"
 _TAG_ORIENTED = "exif_oriented"  # read, trained on as stored, but tagged to be turned
 _LISTED_IN_ERROR = 50  # quarantined files named in the error that stops a run
-INPUT_BASE_PROPERTY = "input_base"  # Examples custom property: the data root read
 
 
 class ImageFolderError(ValueError):
@@ -125,26 +124,15 @@ def files_by_role(files: Dict[str, List[str]], input_base: str,
 
 
 def check_readable_classes(files: Dict[str, List[str]], input_base: str, unread: Dict[str, str],
-                           class_names: List[str],
-                           hash_split: Optional[Tuple[List[str], List[int]]] = None) -> None:
+                           class_names: List[str]) -> None:
     """After quarantine: ImageFolderError when a configured class has no readable image left in
     an output split (every one of its files there quarantined), naming the split, the class and
-    its quarantined files. `files`: absolute paths per split as listed (one input split when
-    `hash_split` = (output split names, hash buckets) partitions it); `unread`: {quarantined path
-    relative to `input_base`: why}."""
-    readable: Dict[str, set] = {}
-    lost: Dict[Tuple[str, str], List[str]] = {}
-    for split, paths in files.items():
-        for p in paths:
-            rel = os.path.relpath(p, input_base)
-            out = split_roles.hash_split(rel, *hash_split) if hash_split else split
-            name = os.path.basename(os.path.dirname(p))
-            if rel in unread:
-                lost.setdefault((out, name), []).append(rel)
-            else:
-                readable.setdefault(out, set()).add(name)
-    for (split, name), rels in sorted(lost.items()):
-        if name in class_names and name not in readable.get(split, set()):
+    its quarantined files. `files`: absolute paths per output split (`files_by_role`); `unread`:
+    {quarantined path relative to `input_base`: why}."""
+    relative = {split: [os.path.relpath(p, input_base) for p in paths]
+                for split, paths in files.items()}
+    for split, name, rels in image_files.unreadable_classes(relative, unread):
+        if name in class_names:
             raise ImageFolderError(
                 f"split '{split}': class {quoted(name)} has no readable image: all {len(rels)} of its "
                 f"files there were quarantined ("
@@ -345,11 +333,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         unread = {q["path"]: q["reason"] for info in report["splits"].values()
                   for q in info["files"]}
         # quarantined files were never read: identical corrupt copies are not leakage
+        by_role = files_by_role(self._files, input_base, self._hash_split)  # output splits
         leakage = find_leakage({s: [p for p in files
                                     if os.path.relpath(p, input_base) not in unread]
-                                for s, files in files_by_role(self._files, input_base,
-                                                              self._hash_split).items()},
-                               input_base)
+                                for s, files in by_role.items()}, input_base)
         with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
             f.write(json.dumps(leakage, indent=2))
         examples.set_int_custom_property("leaked_files", leakage["leaked_files"])
@@ -377,8 +364,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             for q in info["files"]:
                 logging.warning("ImageExampleGen quarantined %s (split '%s'): %s", q["path"],
                                 split, q["reason"])
-        check_readable_classes(self._files, input_base, unread, self._class_names,
-                               self._hash_split)
+        check_readable_classes(by_role, input_base, unread, self._class_names)
 
 
 def over_quarantine_limit(report: Dict[str, Any], limit: float) -> str:

@@ -4,7 +4,6 @@ disk (every configured class has images in every split). Never changes the confi
 from __future__ import annotations
 
 import os
-import unicodedata
 from typing import Dict, List, Optional
 
 from modules import tflite_variants, tuner_strategies
@@ -17,7 +16,7 @@ from pipeline.config.errors import ConfigError
 from pipeline.config.machines import check_machine
 from pipeline.config import schema as config_schema
 from pipeline.config.schema import PipelineConfig, abs_path
-from modules.class_names import name_problem, shown
+from modules.class_names import canonical, name_problem, shown
 from pipeline.data_layout import (empty_class_folders, has_span, is_uri, pattern_for_span,
                                   spans_on_disk)
 
@@ -120,9 +119,8 @@ def validate(config: PipelineConfig, check_paths: bool = True, check_files: bool
         if not (0.0 <= v <= 1.0):
             raise ConfigError(f"evaluator.class_recall.{name}: expected a value in [0, 1], "
                               f"got {v}")
-        import unicodedata
-        known = {unicodedata.normalize("NFC", c) for c in config.data.class_names}
-        if known and unicodedata.normalize("NFC", name) not in known:
+        known = {canonical(c) for c in config.data.class_names}
+        if known and canonical(name) not in known:
             raise ConfigError(f"evaluator.class_recall: {name!r} is not one of the classes "
                               f"{list(config.data.class_names)}")
     if m.weights not in NAMED_WEIGHTS and check_paths and not os.path.isfile(
@@ -343,7 +341,7 @@ def config_notes(config: PipelineConfig) -> List[str]:
         str(config_schema.REPO_ROOT))
     by_form: Dict[str, List[str]] = {}
     for name in config.data.class_names:  # 'café' typed (NFC) and from macOS (NFD) look alike
-        by_form.setdefault(unicodedata.normalize("NFC", name), []).append(name)
+        by_form.setdefault(canonical(name), []).append(name)
     lookalikes = [names for names in by_form.values() if len(names) > 1]
     if lookalikes:
         notes.append("classes whose names look the same, written with other Unicode code "

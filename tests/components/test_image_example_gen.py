@@ -332,7 +332,7 @@ def test_a_class_whose_files_were_all_quarantined_is_named_per_output_split(tmp_
     """check_readable_classes: a class with no readable file left in an output split fails,
     whether the splits are listed (carved validation) or hash-partitioned from one input; a
     class keeping one readable file passes."""
-    from components.image_example_gen.executor import check_readable_classes
+    from components.image_example_gen.executor import check_readable_classes, files_by_role
     from modules import splits as split_roles
     base = str(tmp_path)
     files = {"train": [f"{base}/train/cat/{i}.png" for i in range(3)]
@@ -353,8 +353,10 @@ def test_a_class_whose_files_were_all_quarantined_is_named_per_output_split(tmp_
     assert 0 < len(dog_eval) < 40
     with pytest.raises(ImageFolderError, match=f"split 'eval': class 'dog' has no readable "
                        f"image: all {len(dog_eval)} of"):
-        check_readable_classes(flat, base, dict.fromkeys(dog_eval, "x"), names, hashing)
-    check_readable_classes(flat, base, dict.fromkeys(dog_eval[1:], "x"), names, hashing)
+        check_readable_classes(files_by_role(flat, base, hashing), base,
+                               dict.fromkeys(dog_eval, "x"), names)
+    check_readable_classes(files_by_role(flat, base, hashing), base,
+                           dict.fromkeys(dog_eval[1:], "x"), names)
 
 
 def test_exif_oriented_images_are_recorded_in_the_data_checks(tmp_path, image_helpers):
