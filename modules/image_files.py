@@ -77,6 +77,33 @@ def header_problem(img, max_pixels: int) -> str:
     return ""
 
 
+def content_problem(data: bytes, max_pixels: int) -> Tuple[str, Tuple[int, int]]:
+    """('', (width, height)) when a file holding `data` is an image the pipeline trains on and
+    every client decodes alike; else (why not, (0, 0)): empty, not an image, above
+    `max_pixels` (data.max_image_pixels; judged from the header, before decoding), a format
+    TensorFlow does not decode, truncated or corrupt (a full Pillow decode), or a BMP
+    TensorFlow misreads (`bmp_problem`). One rule for ImageExampleGen's quarantine and
+    `predict`'s refusals."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+    if not data:
+        return "empty file", (0, 0)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            size = img.size
+            problem = header_problem(img, max_pixels)  # as `validate` judges
+            if not problem:
+                img.load()  # full decode: catches truncated / corrupt data
+                if img.format == "BMP":  # only BMPs TensorFlow decodes to Pillow's pixels
+                    problem = bmp_problem(data, img)
+    except Exception as e:  # pylint: disable=broad-except
+        detail = (NOT_AN_IMAGE if isinstance(e, UnidentifiedImageError)
+                  else str(e))  # not a BytesIO repr
+        return f"not a decodable image ({type(e).__name__}: {detail})", (0, 0)
+    return problem, ((0, 0) if problem else size)
+
+
 # How every reader (validate, the run summary, report.html) names what `ignored_paths` lists.
 IGNORED_WHY = "no image extension, a nested folder, or outside a class folder"
 IGNORED_LABEL = f"ignored (not read: {IGNORED_WHY})"

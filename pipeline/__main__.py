@@ -303,6 +303,7 @@ def _predict(args: argparse.Namespace) -> int:
     notes: list = []
     try:
         model_path, predictions, problems = predict(args.images, args.model, config.serving_dir,
+                                                    config.data.max_image_pixels,
                                                     config.export.litert_python, skipped, notes)
     except PredictError as e:
         print(f"error: {e}", file=sys.stderr)

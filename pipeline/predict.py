@@ -11,7 +11,6 @@ labels.txt).
 from __future__ import annotations
 
 import glob
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -150,38 +149,23 @@ def expand_paths(paths: Sequence[str], skipped: Optional[List[str]] = None,
     return out
 
 
-def image_problem(path: str) -> Optional[str]:
-    """Why `path` cannot be classified ('image <path>: ...'), or None when it is a decodable
-    PNG, JPEG, GIF or BMP."""
-    from PIL import Image
+def image_problem(path: str, max_pixels: int) -> Optional[str]:
+    """Why `path` cannot be classified ('image <path>: ...'), or None when it is an image the
+    run would have trained on (`image_files.content_problem`: the run's quarantine rule,
+    `max_pixels` = data.max_image_pixels)."""
+    from modules.image_files import content_problem
     if not os.path.isfile(path):
         return f"image {path}: no such file"
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        if not data:
-            return f"image {path}: empty file"  # as the run's quarantine says
-        from modules.image_files import TENSORFLOW_FORMATS, bmp_problem
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format not in TENSORFLOW_FORMATS:
-                return (f"image {path}: format {img.format} is not supported (PNG, JPEG, GIF, "
-                        f"BMP)")
-            img.load()
-            misread = bmp_problem(data, img) if img.format == "BMP" else ""
-            if misread:  # the SavedModel (TensorFlow's decoder) would misread it
-                return f"image {path}: {misread}"
-    except Exception as e:  # pylint: disable=broad-except
-        from PIL import UnidentifiedImageError
-        detail = ("content is not an image format Pillow recognises"
-                  if isinstance(e, UnidentifiedImageError) else f"{type(e).__name__}: {e}")
-        return f"image {path}: not a decodable image ({detail})"
-    return None
+    with open(path, "rb") as f:
+        data = f.read()
+    problem = content_problem(data, max_pixels)[0]
+    return f"image {path}: {problem}" if problem else None
 
 
-def check_images(paths: Sequence[str]) -> Tuple[List[str], List[str]]:
+def check_images(paths: Sequence[str], max_pixels: int) -> Tuple[List[str], List[str]]:
     """(the usable paths, one problem line per unusable one), in argument order (a path given
     twice is checked once). PredictError when no path is usable."""
-    problems = {p: image_problem(p) for p in paths}
+    problems = {p: image_problem(p, max_pixels) for p in paths}
     good = [p for p in paths if problems[p] is None]
     bad = [msg for msg in problems.values() if msg]
     if not good:
@@ -215,19 +199,20 @@ def tflite_probabilities(tflite_path: str, paths: Sequence[str], background: Seq
     return result.predictions
 
 
-def predict(paths: Sequence[str], model: Optional[str], serving_dir: str,
+def predict(paths: Sequence[str], model: Optional[str], serving_dir: str, max_pixels: int,
             litert_python: str = "", skipped: Optional[List[str]] = None,
             notes: Optional[List[str]] = None) -> Tuple[str, List[Prediction], List[str]]:
     """(the model path used, one Prediction per usable image, one problem line per image that
     cannot be read). `paths` may hold folders (their images, recursively; files there without
     an image extension are listed in `skipped`, not classified); `notes` gets a line when the
-    model's class names cannot be found (`class_names_for`)."""
+    model's class names cannot be found (`class_names_for`); images above `max_pixels`
+    (data.max_image_pixels) are refused, as the run quarantines them."""
     kind, model_path, home = resolve_model(model, serving_dir)
     empty: List[str] = []
     images = expand_paths(paths, skipped, empty)
     if not images:
         raise PredictError("; ".join(empty))
-    paths, problems = check_images(images)
+    paths, problems = check_images(images, max_pixels)
     problems = empty + problems
     if kind == "saved_model":
         probs = saved_model_probabilities(model_path, paths)

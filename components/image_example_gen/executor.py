@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 import tensorflow as tf
 from absl import logging
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tfx.components.example_gen import base_example_gen_executor, utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
@@ -170,23 +170,9 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
     """
     with fileio.open(path, "rb") as f:
         data = f.read()
-    if not data:
-        return None, "empty file"
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-            problem = image_files.header_problem(img, max_image_pixels)  # as `validate` judges
-            if problem:
-                return None, problem
-            img.load()  # full decode: catches truncated / corrupt data
-            if img.format == "BMP":  # only BMPs TensorFlow decodes to Pillow's pixels
-                problem = image_files.bmp_problem(data, img)
-                if problem:
-                    return None, problem
-    except Exception as e:  # pylint: disable=broad-except
-        detail = (image_files.NOT_AN_IMAGE
-                  if isinstance(e, UnidentifiedImageError) else str(e))  # not a BytesIO repr
-        return None, f"not a decodable image ({type(e).__name__}: {detail})"
+    problem, (width, height) = image_files.content_problem(data, max_image_pixels)
+    if problem:
+        return None, problem
     class_name = os.path.basename(os.path.dirname(path))
     rel = os.path.relpath(path, input_base)
     return _example({

@@ -3,7 +3,10 @@ unreadable image is named without stopping the others."""
 import pytest
 from PIL import Image
 
+from components.image_example_gen.executor import image_file_to_example
 from pipeline.predict import PredictError, check_images, expand_paths
+
+MAX_PIXELS = 25_000_000  # data.max_image_pixels' default
 
 
 def _png(path, size=(8, 8)):
@@ -45,19 +48,19 @@ def test_unreadable_images_are_named_and_the_others_kept(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     gone = str(tmp_path / "gone.jpg")
-    usable, problems = check_images([str(bad), good, gone])
+    usable, problems = check_images([str(bad), good, gone], MAX_PIXELS)
     assert usable == [good]
-    assert problems == [f"image {bad}: not a decodable image (content is not an image format "
-                        f"Pillow recognises)", f"image {gone}: no such file"]
+    assert problems == [f"image {bad}: not a decodable image (UnidentifiedImageError: content is "
+                        f"not an image format Pillow recognises)", f"image {gone}: no such file"]
     with pytest.raises(PredictError, match=r"bad.png: not a decodable image.*gone.jpg: no such"):
-        check_images([str(bad), gone])
+        check_images([str(bad), gone], MAX_PIXELS)
 
 
 def test_an_empty_file_is_named_as_the_run_names_it(tmp_path):
     good = _png(tmp_path / "good.png")
     empty = tmp_path / "zero.png"
     empty.write_bytes(b"")
-    assert check_images([str(empty), good]) == ([good], [f"image {empty}: empty file"])
+    assert check_images([str(empty), good], MAX_PIXELS) == ([good], [f"image {empty}: empty file"])
 
 
 def test_class_names_come_from_the_report_then_labels_txt_and_never_as_bare_numbers(tmp_path):
@@ -76,3 +79,25 @@ def test_class_names_come_from_the_report_then_labels_txt_and_never_as_bare_numb
     assert notes == [f"no class names for this model's 3 outputs in {tmp_path} (report.json or "
                      f"labels.txt: labels.txt has 2 line(s)): classes are shown as their index, "
                      f"#0 to #2"]
+
+
+def test_an_image_the_run_would_quarantine_is_refused_with_the_runs_reason(tmp_path):
+    """One rule (image_files.content_problem) for the run's quarantine and predict: an image
+    above data.max_image_pixels, a truncated one and a format TensorFlow does not decode."""
+    good = _png(tmp_path / "c" / "good.png", size=(8, 8))
+    large = _png(tmp_path / "c" / "large.png", size=(8, 9))
+    truncated = tmp_path / "c" / "cut.png"
+    noise = Image.frombytes("RGB", (8, 8), bytes(range(192)))
+    whole = tmp_path / "whole.png"
+    noise.save(whole)
+    truncated.write_bytes(whole.read_bytes()[:-30])
+    tiff = tmp_path / "c" / "scan.png"
+    Image.new("RGB", (8, 8)).save(tiff, format="TIFF")
+    paths = [good, large, str(truncated), str(tiff)]
+    usable, problems = check_images(paths, max_pixels=64)
+    assert usable == [good]
+    assert problems[0] == f"image {large}: image is 8x9 = 72 pixels, above max_image_pixels=64"
+    for path, problem in zip(paths[1:], problems):
+        reason = image_file_to_example(path, str(tmp_path), ["c"], 64)[1]
+        assert reason and problem == f"image {path}: {reason}"
+    assert "TIFF" in problems[2] and "truncated" in problems[1].lower()
