@@ -156,8 +156,11 @@ def image_problem(path: str, max_pixels: int) -> Optional[str]:
     from modules.image_files import content_problem
     if not os.path.isfile(path):
         return f"image {path}: no such file"
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:  # a folder given as a file, no permission
+        return f"image {path}: cannot be read ({e.strerror or e})"
     problem = content_problem(data, max_pixels)[0]
     return f"image {path}: {problem}" if problem else None
 
