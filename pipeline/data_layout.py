@@ -562,6 +562,31 @@ def gif_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
     return notes
 
 
+def colour_key_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
+    """At most one note on the PNGs of `files` (relative to `root`) whose transparency is a
+    colour key (a tRNS chunk on a grayscale or RGB image, no alpha channel): viewers show those
+    pixels transparent, but TensorFlow's decoder, hence training and the exported model, reads
+    their colour as stored, not data.alpha_background (helper-60). Reads PNG headers only."""
+    from PIL import Image
+    keyed = []
+    for paths in files.values():
+        for rel in paths:
+            if not rel.lower().endswith(".png"):
+                continue
+            try:
+                with Image.open(os.path.join(root, rel)) as img:
+                    if img.mode not in ("P", "PA", "LA", "RGBA") and "transparency" in img.info:
+                        keyed.append(rel)
+            except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
+                continue
+    if not keyed:
+        return []
+    return [f"{len(keyed)} PNG(s) whose transparency is a colour key (tRNS, no alpha channel): "
+            f"TensorFlow reads the keyed colour as stored, in training and in the exported "
+            f"model, not as data.alpha_background; save them with an alpha channel (RGBA) to "
+            f"composite them: " + ", ".join(keyed[:5]) + (" ..." if len(keyed) > 5 else "")]
+
+
 VALIDATION_FOLDER_NAMES = ("val", "valid", "validation", "dev")  # common names for validation
 SPLIT_FOLDER_NAMES = ("train", "eval", "test", *VALIDATION_FOLDER_NAMES)
 UNREAD_WALK_LIMIT = 100_000  # files looked at in all unread folders, at most

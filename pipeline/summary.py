@@ -234,6 +234,30 @@ def held_out_notes(report: Dict[str, Any], deployed: str, gates: List[Dict[str, 
         notes.append(f"  note: {deployed}'s held-out accuracy {variant['accuracy']:.4f} is below "
                      f"the accuracy gate ({accuracy_gate['threshold']:.4f}) the SavedModel "
                      f"passed")
+    return notes + deployed_recall_notes(report, gates)
+
+
+def deployed_recall_notes(report: Dict[str, Any], gates: List[Dict[str, Any]]) -> List[str]:
+    """A note per recall gate the SavedModel passed whose class the deployed .tflite recalls
+    less often than the gate asks, on the same held-out split (report.json's `per_class`, the
+    deployed artifact's): the parity gate, on validation, may have seen few of a rare class's
+    images (helper-60: 3). Decides nothing."""
+    from components.tfma_gates import gate_class
+    per_class = report.get("per_class") or {}
+    figures = per_class.get("classes") or {}
+    names = (report.get("run") or {}).get("class_names") or list(figures)
+    file = ((report.get("tflite") or {}).get(per_class.get("artifact"), {}) or {}).get("file")
+    notes = []
+    for gate in gates:
+        name = gate_class(gate, names) if gate.get("passed") is True else None
+        row = figures.get(name) if name else None
+        if not file or not row or row.get("recall") is None \
+                or row["recall"] >= gate["threshold"]:
+            continue
+        notes.append(f"  note: {file} recalls {shown(name)} on {recall_hits(row)} of {row['support']} "
+                     f"held-out images ({row['recall']:.4f}), below the {gate['name']} gate "
+                     f"({gate['threshold']:.4f}) the SavedModel passed; export.tflite_variants "
+                     f"without it deploys the next file")
     return notes
 
 
@@ -344,11 +368,17 @@ def per_class_lines(summary: Dict[str, Any], report: Dict[str, Any]) -> List[str
     else:
         return []
     rows = [f"{shown(name)} precision={_fmt(v['precision'], 3)} "
-            f"recall={_fmt(v['recall'], 3)} (n={v['support']})"
+            f"recall={_fmt(v['recall'], 3)} ({recall_hits(v)} of {v['support']})"
             for name, v in in_label_order(per_class, order)]
     if len(rows) > PER_CLASS_ON_ONE_LINE:  # one line per class, as the gates
         return [head] + [f"  {row}" for row in rows]
     return [f"{head} " + "; ".join(rows)]
+
+
+def recall_hits(figures: Dict[str, Any]) -> Any:
+    """How many of a class's `support` test images were recalled ('?' without a recall)."""
+    recall = figures.get("recall")
+    return "?" if recall is None else int(round(float(recall) * figures["support"]))
 
 
 CACHED_NO_BASELINE = ("no blessed model of the same classes in this order when this evaluation "

@@ -381,8 +381,9 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                  files: Dict[str, List[str]]) -> List[str]:
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
-    convert (empty files too), EXIF-rotated JPEGs and PNGs, animated or transparent GIFs, images
-    much smaller than the model's input or far from square, folders of images no split reads."""
+    convert (empty files too), EXIF-rotated JPEGs and PNGs, animated or transparent GIFs,
+    colour-keyed PNGs, images much smaller than the model's input or far from square, folders of
+    images no split reads."""
     return (config_notes(config) + _span_gap_notes(config)
             + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
@@ -391,6 +392,7 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                                               config.data.max_image_pixels)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
             + data_layout.gif_notes(config.data_root, files)
+            + data_layout.colour_key_notes(config.data_root, files)
             + data_layout.size_notes(config.data_root, files, config.model.image_size)
             + data_layout.unread_folders(config.data_root, config.split_layout))
 

@@ -420,3 +420,37 @@ def test_a_class_whose_files_are_all_unreadable_in_a_split_is_an_error(tmp_path)
         load_config(overrides=[f"data.root={tmp_path}"])
     assert ("split 'test': class 'dog' has no readable image: all 1 of its files there would be "
             "quarantined (eval/dog/only.jpg: not images") in str(e.value)
+
+
+def test_pngs_whose_transparency_is_a_colour_key_are_named(tmp_path):
+    """helper-60: an RGB or grayscale PNG with a tRNS colour key shows transparent in viewers,
+    but the Transform (TensorFlow's decoder) reads the keyed colour as stored, not as
+    data.alpha_background; validate names such files. RGBA and palette PNGs are composited,
+    not named."""
+    import io
+
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    from modules.preprocessing import decode_and_resize
+    from pipeline.config.validate import data_notes
+    _layout(tmp_path, 20)
+    black = np.zeros((8, 8, 3), np.uint8)
+    black[:4] = 200
+    Image.fromarray(black).save(tmp_path / "train" / "cat" / "keyed.png", transparency=(0, 0, 0))
+    Image.fromarray(black[..., 0]).save(tmp_path / "eval" / "dog" / "grey.png", transparency=0)
+    Image.fromarray(black).convert("RGBA").save(tmp_path / "train" / "dog" / "alpha.png")
+    Image.fromarray(black).convert("P").save(tmp_path / "train" / "dog" / "palette.png",
+                                             transparency=0)
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    [note] = [n for n in data_notes(config) if "colour key" in n]
+    assert note == ("2 PNG(s) whose transparency is a colour key (tRNS, no alpha channel): "
+                    "TensorFlow reads the keyed colour as stored, in training and in the "
+                    "exported model, not as data.alpha_background; save them with an alpha "
+                    "channel (RGBA) to composite them: train/cat/keyed.png, eval/dog/grey.png")
+    # what the note says: the keyed black stays black through the Transform's decode
+    data = (tmp_path / "train" / "cat" / "keyed.png").read_bytes()
+    assert Image.open(io.BytesIO(data)).convert("RGBA").getpixel((0, 7))[3] == 0  # viewers
+    pixels = decode_and_resize(tf.constant(data), 8).numpy()
+    assert (pixels[7] == 0).all() and (pixels[0] == 200).all()

@@ -85,7 +85,7 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
     assert "(the Evaluator was cached: the same model on the same data" in text
     assert ("per class (model_int8.tflite, the deployed artifact, on 201 held-out examples of "
             "split 'test'; the gates above are the SavedModel's): 't shirt, top' "
-            "precision=0.500 recall=0.600 (n=40); dress precision=0.900 recall=0.800 (n=50)"
+            "precision=0.500 recall=0.600 (24 of 40); dress precision=0.900 recall=0.800 (40 of 50)"
             ) in text  # a name with a comma is quoted; label order
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
     assert "agreement=99.0% on validation" in text
@@ -180,6 +180,23 @@ def test_held_out_notes_and_the_pruning_cost_under_a_failed_gate():
     report["tflite"]["int8"].update(held_out_agreement=0.99, accuracy=0.71)
     assert held_out_notes(report, "model_int8.tflite", gates) == []
 
+    # helper-60: a rare class's recall gate, passed by the SavedModel, is checked on the
+    # deployed file's held-out figures too (its parity gate saw 3 of the class's images)
+    recall = {"name": "recall of 'bag'", "metric": "recall", "slice": "bag", "kind": "value",
+              "threshold": 0.5, "value": 0.5333, "passed": True}
+    report.update(run={"class_names": ["bag", "coat", "shirt"]}, per_class={
+        "artifact": "int8", "classes": {"bag": {"precision": 1.0, "recall": 0.4, "support": 15},
+                                        "coat": {"precision": 0.9, "recall": 0.9, "support": 40}}})
+    assert held_out_notes(report, "model_int8.tflite", gates + [recall]) == [
+        "  note: model_int8.tflite recalls bag on 6 of 15 held-out images (0.4000), below the "
+        "recall of 'bag' gate (0.5000) the SavedModel passed; export.tflite_variants without it "
+        "deploys the next file"]
+    report["per_class"]["classes"]["bag"]["recall"] = 0.6
+    assert held_out_notes(report, "model_int8.tflite", gates + [recall]) == []
+    # a gate the SavedModel failed says so itself (nothing was pushed): no note
+    report["per_class"]["classes"]["bag"]["recall"] = 0.4
+    assert held_out_notes(report, "model_int8.tflite", gates + [{**recall, "passed": False}]) == []
+
     failed = {"name": "accuracy", "metric": "accuracy", "threshold": 0.7, "value": 0.6975,
               "passed": False, "config_key": "evaluator.accuracy_lower_bound", "kind": "value"}
     cost = {"before": 0.7353, "after": 0.6765, "target_sparsity": 0.5}
@@ -203,7 +220,7 @@ def test_per_class_figures_of_many_classes_get_one_line_each(tmp_path):
         "held_out": {"split": "test", "examples": 400}, "run": {"class_names": names}}
     text = format_summary({"metrics": {}, "gates": [], "blessed": False, "pushed": False,
                            "report": report})
-    assert "\n  c9 precision=0.500 recall=0.500 (n=40)" in text
+    assert "\n  c9 precision=0.500 recall=0.500 (20 of 40)" in text
     assert max(len(line) for line in text.splitlines()) < 160
     (tmp_path / "training_summary.json").write_text(json.dumps({
         "pruning": {"validation_before": {"accuracy": 0.8}, "target_sparsity": 0.5},
@@ -218,7 +235,7 @@ def test_a_run_that_pushed_nothing_shows_the_evaluators_per_class_figures():
     base = {"metrics": {"example_count": 40.0}, "gates": [], "blessed": False, "pushed": False}
     text = format_summary({**base, "per_class": per_class})
     assert ("per class (the SavedModel the gates judged, on the same 40 held-out examples): "
-            "shirt precision=0.400 recall=0.350 (n=20); coat precision=n/a recall=0.000 (n=20)"
+            "shirt precision=0.400 recall=0.350 (7 of 20); coat precision=n/a recall=0.000 (0 of 20)"
             in text)
     assert "per class" not in format_summary(base)
     # a pushed version's report has the deployed artifact's figures: those are shown instead
