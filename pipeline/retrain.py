@@ -87,10 +87,10 @@ def ingest_span(config: PipelineConfig, span: int) -> None:
         beam_pipeline_args=list(config.beam_pipeline_args)))
 
 
-def span_fingerprint(config: PipelineConfig, span: int, hidden: bool = False) -> Optional[str]:
+def span_fingerprint(config: PipelineConfig, span: int, listing: str = "read") -> Optional[str]:
     """The input fingerprint ImageExampleGen's driver would record for `span` now (file count,
-    bytes, mtimes and relative paths of the visible files: components/image_example_gen/
-    driver.py; `hidden=True`: hidden files counted, as releases before 2026-12-06 recorded it);
+    bytes, mtimes and relative paths of the image files it reads: components/image_example_gen/
+    driver.py; `listing` 'visible' or 'all': the files earlier releases counted, driver.LISTINGS);
     None when it cannot be computed (no file of that span)."""
     from tfx.proto import range_config_pb2
 
@@ -103,7 +103,7 @@ def span_fingerprint(config: PipelineConfig, span: int, hidden: bool = False) ->
                                                       end_span_number=span)))
     try:
         processor.resolve_span_and_version()
-        return processor.get_input_fingerprint(span, None, hidden=hidden)
+        return processor.get_input_fingerprint(span, None, listing=listing)
     except (ValueError, AssertionError, OSError):
         return None
 
@@ -123,10 +123,10 @@ def changed_since_ingestion(config: PipelineConfig, span: int, examples) -> bool
             # recorded by a release before the paths digest (helper-43): compare what it did
             now = now.split(PATHS_FIELD)[0]
         return now is not None and now != recorded.string_value
-    # recorded before hidden files were left out (a tree with .DS_Store): the same files are
-    # not a change (review helper-52)
-    return differs(span_fingerprint(config, span)) and \
-        differs(span_fingerprint(config, span, hidden=True))
+    # recorded before hidden files (review helper-52) or non-image files (helper-59) were left
+    # out, e.g. a tree with a .DS_Store or a notes.txt: the same images are not a change
+    from components.image_example_gen.driver import LISTINGS
+    return all(differs(span_fingerprint(config, span, listing)) for listing in LISTINGS)
 
 
 def _ingest_or_fail(config: PipelineConfig, span: int) -> None:

@@ -7,8 +7,10 @@ cached ExampleGen output and every model after it, trained on the old labels. Th
 here adds a sha256 of the matched files' paths relative to the input base (the class folder is
 part of the path), so relabelled, renamed or swapped files start a new run.
 
-Both parts leave out the hidden files ExampleGen never reads (`.DS_Store`, `._x.png`,
-`__MACOSX/`: `image_files.is_hidden_name`), so adding or deleting them retrains nothing.
+Both parts cover only the files ExampleGen reads: image files by extension
+(`image_files.is_image_file`), hidden ones left out (`.DS_Store`, `._x.png`, `__MACOSX/`:
+`image_files.is_hidden_name`), so adding or deleting a notes.txt or a .DS_Store retrains
+nothing (helper-59: a notes.txt in a span fine-tuned the served model on the same images).
 """
 from __future__ import annotations
 
@@ -20,15 +22,26 @@ from tfx.components.example_gen import driver, input_processor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from modules.image_files import is_hidden_path
+from modules.image_files import is_hidden_path, is_image_file
 
 NANO_PER_SEC = 10 ** 9
 
 
-def visible_files(input_base: str, pattern: str) -> List[str]:
-    """Sorted paths matching `<input_base>/<pattern>` but for hidden ones."""
-    return sorted(p for p in fileio.glob(os.path.join(input_base, pattern))
-                  if not is_hidden_path(p, input_base))
+# Which files a fingerprint covers: READ (since 2026-12-06 afternoon), the image files ExampleGen
+# reads; VISIBLE (2026-12-06 morning), every file but hidden ones; ALL (before), TFX's listing.
+# `retrain` accepts a record made with any of them as unchanged data.
+READ, VISIBLE, ALL = "read", "visible", "all"
+LISTINGS = (READ, VISIBLE, ALL)
+
+
+def listed_files(input_base: str, pattern: str, listing: str = READ) -> List[str]:
+    """Sorted paths matching `<input_base>/<pattern>` that `listing` covers."""
+    paths = fileio.glob(os.path.join(input_base, pattern))
+    if listing != ALL:
+        paths = [p for p in paths if not is_hidden_path(p, input_base)]
+    if listing == READ:
+        paths = [p for p in paths if is_image_file(p)]
+    return sorted(paths)
 
 
 def files_fingerprint(split_name: str, files: Iterable[str]) -> str:
@@ -58,20 +71,18 @@ def paths_digest(input_base: str, files_per_pattern: Iterable[Iterable[str]]) ->
 
 
 class ImageFileInputProcessor(input_processor.FileBasedInputProcessor):
-    """FileBasedInputProcessor whose fingerprint skips hidden files and also covers the files'
-    relative paths."""
+    """FileBasedInputProcessor whose fingerprint covers only the files ExampleGen reads, and
+    their relative paths too."""
 
     def get_input_fingerprint(self, span: int, version: Optional[int],
-                              hidden: bool = False) -> Optional[str]:
-        """The fingerprint of the span's visible files (one listing per pattern); `hidden=True`:
-        the one releases before 2026-12-06 recorded, hidden files counted (TFX's own listing),
+                              listing: str = READ) -> Optional[str]:
+        """The fingerprint of the span's files that `listing` covers (one listing per pattern):
+        READ, the image files read; VISIBLE or ALL, what earlier releases recorded (LISTINGS),
         which `retrain` accepts as unchanged data."""
         super().get_input_fingerprint(span, version)  # asserts that the span was resolved
         patterns = [self.get_pattern_for_span_version(split.pattern, span, version)
                     for split in self._splits]
-        listed = [sorted(fileio.glob(os.path.join(self._input_base_uri, pattern)))
-                  if hidden else visible_files(self._input_base_uri, pattern)
-                  for pattern in patterns]
+        listed = [listed_files(self._input_base_uri, pattern, listing) for pattern in patterns]
         base = "\n".join(files_fingerprint(split.name, files)
                           for split, files in zip(self._splits, listed))
         return f"{base},paths_sha256:{paths_digest(self._input_base_uri, listed)}"

@@ -44,7 +44,9 @@ def test_a_file_moved_to_another_class_changes_the_fingerprint(tmp_path):
     assert _fingerprint(tmp_path) == before  # moved back: the same data, a cache hit again
 
 
-def test_hidden_files_never_change_the_fingerprint_which_is_tfxs_without_them(tmp_path):
+def test_files_never_read_never_change_the_fingerprint_which_is_tfxs_without_them(tmp_path):
+    """Hidden files and files without an image extension (notes.txt, labels.csv) are not read
+    by ImageExampleGen: adding or deleting them is not new data (helper-59)."""
     from tfx.utils import io_utils
     _tree(tmp_path)
     before = _fingerprint(tmp_path)
@@ -58,6 +60,8 @@ def test_hidden_files_never_change_the_fingerprint_which_is_tfxs_without_them(tm
     (tmp_path / "train" / "__MACOSX" / "dress" / "._dress1.png").write_bytes(b"junk")
     (tmp_path / "eval" / "__MACOSX").mkdir()
     (tmp_path / "eval" / "__MACOSX" / "x.png").write_bytes(b"junk")
+    (tmp_path / "train" / "dress" / "notes.txt").write_text("scraped 2026-12-01")
+    (tmp_path / "eval" / "labels.csv").write_text("a,b")
     assert _fingerprint(tmp_path) == before  # deleting them later retrains nothing either
     (tmp_path / "train" / "dress" / "dress9.png").write_bytes(b"y")
     assert _fingerprint(tmp_path) != before  # a visible image still counts

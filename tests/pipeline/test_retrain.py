@@ -336,8 +336,15 @@ def test_an_older_span_whose_files_changed_is_seen_and_ingested_again(tmp_path, 
     assert not changed_since_ingestion(config, 1, again)
     recorded = again.custom_properties["input_fingerprint"]
     current = recorded.string_value
-    recorded.string_value = span_fingerprint(config, 1, hidden=True)
+    recorded.string_value = span_fingerprint(config, 1, "all")
     assert recorded.string_value != current  # as a release before 2026-12-06 recorded it
+    assert not changed_since_ingestion(config, 1, again)
+    # nor are non-image files, neither added now nor counted by the 2026-12-06 release's record
+    (data / "span-1" / "shirt" / "notes.txt").write_text("where these came from")
+    recorded.string_value = current
+    assert not changed_since_ingestion(config, 1, again)
+    recorded.string_value = span_fingerprint(config, 1, "visible")
+    assert recorded.string_value not in (current, span_fingerprint(config, 1, "all"))
     assert not changed_since_ingestion(config, 1, again)
     recorded.string_value = current
     # recorded by a release before the paths digest: unchanged files are not "changed"
