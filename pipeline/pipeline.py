@@ -52,8 +52,10 @@ TUNER_FN = "modules.tuning.tuner_fn"
 RUN_FN = "modules.trainer.run_fn"
 
 
-def resolve_weights(config: PipelineConfig) -> Tuple[Optional[str], str]:
-    """(weights file path or None, source description) for `model.weights`."""
+def resolve_weights(config: PipelineConfig, pin: bool = False) -> Tuple[Optional[str], str]:
+    """(weights file path or None, source description) for `model.weights`; `pin`: the path
+    under the output root that names the weights by their sha256 (`weights.cache.pin_under`),
+    the same whatever $HOME a run has."""
     choice = config.model.weights
     if choice == "none":
         return None, "none (random init; whole network trained)"
@@ -62,6 +64,9 @@ def resolve_weights(config: PipelineConfig) -> Tuple[Optional[str], str]:
         info = weights.load_vgg16_weights_info() or weights.provision_vgg16_weights()
     else:
         info = weights.provision_vgg16_weights(weights_file=config.model.weights)
+    if pin:
+        from pipeline.weights.cache import pin_under
+        return pin_under(info, config.output_root), f"imagenet ({info.source})"
     return info.path, f"imagenet ({info.source})"
 
 
@@ -341,7 +346,8 @@ def baseline_model_resolver(trainer: Any, kubeflow: bool) -> Any:
 def create_pipeline(config: PipelineConfig, metadata_connection_config: Any = None,
                     weights: Optional[Tuple[Optional[str], str]] = None) -> Pipeline:
     """The TFX pipeline for `config`; MLMD defaults to SQLite at `config.metadata_path`."""
-    weights_path, weights_source = weights if weights is not None else resolve_weights(config)
+    weights_path, weights_source = (weights if weights is not None
+                                    else resolve_weights(config, pin=True))
     if metadata_connection_config is None:
         os.makedirs(config.output_root, exist_ok=True)
         metadata_connection_config = metadata.sqlite_metadata_connection_config(

@@ -74,6 +74,33 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 
+PINNED_DIR = "weights"  # under output.root
+
+
+def pin_under(info: WeightsInfo, output_root: str) -> str:
+    """The path of ``info``'s file under ``<output_root>/weights/<sha256[:16]>/``, linking it
+    there (a hard link; a copy across file systems) when it is not there yet. A run's Tuner and
+    Trainer read the weights from this path, so it is part of their cache key: it depends on the
+    weights' content and the output root only, not on $HOME or $TFX_IMAGE_WEIGHTS_CACHE (a cron
+    job or systemd unit with another HOME retrained unchanged data, helper-59)."""
+    target = Path(output_root) / PINNED_DIR / info.sha256[:16] / Path(info.path).name
+    if target.is_file() and target.stat().st_size == Path(info.path).stat().st_size:
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            os.link(info.path, tmp)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(info.path, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return str(target)
+
+
 def install(src: Path, target: Path, sidecar: Path, source: str, extra: Mapping[str, Any]) -> WeightsInfo:
     """Copy a verified ``src`` into the cache atomically and write the sidecar."""
     target.parent.mkdir(parents=True, exist_ok=True)

