@@ -354,6 +354,7 @@ def _run_compiled(args: argparse.Namespace) -> int:
 def _kubeflow_command(args: argparse.Namespace, config) -> int:
     """compile / submit / schedule (Kubeflow Pipelines v2, Vertex AI)."""
     from pipeline import vertex
+    from pipeline.config import ConfigError
     if args.command == "schedule":  # checked before anything is compiled or sent
         cron = vertex.validate_cron(args.cron or config.vertex.cron)
     if args.command == "compile":
@@ -367,11 +368,9 @@ def _kubeflow_command(args: argparse.Namespace, config) -> int:
         return 0
     # Checked before compiling (seconds to minutes): the project, the image and the pipeline root
     # when the config is compiled now, and credentials unless dry run.
-    vertex.check_target(config)
-    if not args.template:
-        vertex.check_image(config.vertex.default_image)
-        if not config.vertex.pipeline_root:
-            vertex.run_pipeline_root(config, {})  # the ConfigError naming the key
+    problems = vertex.target_problems(config, compiling=not args.template)
+    if problems:  # all of them at once, each naming its key
+        raise ConfigError("\n  ".join(problems))
     if not args.dry_run:
         vertex.credentials()
     template = vertex.resolve_template(config, args.template)
@@ -380,6 +379,8 @@ def _kubeflow_command(args: argparse.Namespace, config) -> int:
     values = vertex.parse_parameters(args.param, getattr(args, "span", None),
                                      vertex.template_parameters(job))
     vertex.check_cloud_paths(job, values)  # a local-check spec would fail on Vertex, paid
+    if args.command == "schedule":
+        vertex.check_scheduled_data(job, values)  # the same images at every tick
     if args.command == "submit":
         result = vertex.submit(config, template, values, dry_run=args.dry_run)
     else:

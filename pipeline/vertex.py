@@ -120,15 +120,58 @@ def credentials(dry_run: bool = False):
 
 
 def check_target(config: PipelineConfig) -> None:
+    """ConfigError naming the first of `target_lines`."""
+    problems = target_lines(config)
+    if problems:
+        raise ConfigError(problems[0])
+
+
+def target_lines(config: PipelineConfig) -> List[str]:
+    """What the project, region and pipeline root settings lack, one line each."""
     v = config.vertex
+    problems = []
     if not v.project:
-        raise ConfigError("vertex.project: set the Google Cloud project id (e.g. "
-                          "--set vertex.project=my-project)")
+        problems.append("vertex.project: set the Google Cloud project id (e.g. "
+                        "--set vertex.project=my-project)")
     if not v.region:
-        raise ConfigError("vertex.region: set the Vertex AI region (e.g. us-central1)")
+        problems.append("vertex.region: set the Vertex AI region (e.g. us-central1)")
     if v.pipeline_root and not v.pipeline_root.startswith("gs://"):
-        raise ConfigError(f"vertex.pipeline_root: expected gs://bucket/path, got "
-                          f"{v.pipeline_root!r}")
+        problems.append(f"vertex.pipeline_root: expected gs://bucket/path, got "
+                        f"{v.pipeline_root!r}")
+    return problems
+
+
+def target_problems(config: PipelineConfig, compiling: bool) -> List[str]:
+    """Every vertex.* setting a submit or schedule lacks, one line each ('vertex.<key>: ...'),
+    so that a user fixes them in one go (helper-59 needed three tries): `target_lines`, and when
+    `compiling` (no --template) a pullable image and a pipeline root at all."""
+    problems = target_lines(config)
+    if compiling:
+        for check in (lambda: check_image(config.vertex.default_image),
+                      lambda: None if config.vertex.pipeline_root else
+                      run_pipeline_root(config, {})):
+            try:
+                check()
+            except ConfigError as e:
+                problems.append(str(e))
+    return problems
+
+
+def check_scheduled_data(job: Dict[str, Any], values: Dict[str, Any]) -> None:
+    """ConfigError when a schedule's data_root (as `values` or the template give it) is a folder
+    inside the pipeline image: its images are fixed when the image is built, so every scheduled
+    run would train on the same data and never see a new span (helper-59)."""
+    from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR
+    defaults = {name: spec.get("defaultValue") for name, spec in
+                template_parameters(job).items() if "defaultValue" in spec}
+    root = {**defaults, **(job.get("runtimeConfig") or {}).get("parameterValues", {}),
+            **values}.get("data_root")
+    if isinstance(root, str) and root.startswith(IMAGE_WORKDIR + "/"):
+        raise ConfigError(f"data_root is {root}, a folder inside the pipeline image, fixed when "
+                          f"the image was built: every scheduled run would ingest the same "
+                          f"images. Put the data where new spans arrive and compile with "
+                          f"--set vertex.data_root=gs://bucket/path (or pass --param "
+                          f"data_root=gs://bucket/path)")
 
 
 def check_image(image: str) -> None:

@@ -137,7 +137,8 @@ def test_submit_dry_run_prints_the_create_pipeline_job_request(capsys, template,
 
 
 def test_schedule_dry_run_prints_the_create_schedule_request(capsys, template, no_credentials):
-    printed = _dry_run(capsys, "schedule", template, "--cron", "CRON_TZ=Europe/Berlin 0 3 * * 1-5")
+    printed = _dry_run(capsys, "schedule", template, "--cron", "CRON_TZ=Europe/Berlin 0 3 * * 1-5",
+                       "--param", "data_root=gs://test-bucket/incoming")
     assert printed["rpc"] == "google.cloud.aiplatform.v1.ScheduleService.CreateSchedule"
     request = printed["request"]
     assert request["parent"] == "projects/test-project/locations/europe-west4"
@@ -154,8 +155,34 @@ def test_schedule_dry_run_prints_the_create_schedule_request(capsys, template, n
 
 
 def test_schedule_uses_the_configured_cron_by_default(capsys, template, no_credentials):
-    printed = _dry_run(capsys, "schedule", template, "--set", "vertex.cron=15 4 * * 0")
+    printed = _dry_run(capsys, "schedule", template, "--set", "vertex.cron=15 4 * * 0",
+                       "--param", "data_root=gs://test-bucket/incoming")
     assert printed["request"]["schedule"]["cron"] == "15 4 * * 0"
+
+
+def test_a_schedule_over_data_baked_into_the_image_is_refused(capsys, template, no_credentials):
+    """helper-59: the template's data_root defaults to the embedded data inside the image
+    (/app/...), fixed when the image was built: a schedule would never see a new span."""
+    assert main(["schedule", "--dry-run", "--cron", "0 3 * * *", "--template", str(template)]
+                + _sets(SETTINGS)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: data_root is /app/data/fashion_binary, a folder inside "
+                          "the pipeline image"), err
+    assert "--set vertex.data_root=gs://bucket/path" in err
+    _dry_run(capsys, "submit", template)  # one run on the image's data is fine
+
+
+def test_every_missing_vertex_setting_is_named_at_once(tmp_path, capsys, no_credentials):
+    """helper-59 fixed vertex.project, then vertex.default_image, then vertex.pipeline_root, one
+    config error at a time."""
+    out_root = tmp_path / "outputs"
+    assert main(["schedule", "--dry-run", "--cron", "0 3 * * *", "--set",
+                 f"output.root={out_root}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("config error: vertex.project: set the Google Cloud project id")
+    for key in ("vertex.default_image:", "vertex.pipeline_root: set it"):
+        assert f"\n  {key}" in err, err
+    assert not out_root.exists()  # nothing compiled
 
 
 def test_dry_run_without_template_compiles_the_config(tmp_path, capsys, no_credentials):
@@ -193,7 +220,8 @@ def local_image_template(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("command", [["submit"], ["schedule", "--cron", "0 3 * * *"]])
+@pytest.mark.parametrize("command", [["submit"], ["schedule", "--cron", "0 3 * * *", "--param",
+                                                 "data_root=gs://test-bucket/incoming"]])
 def test_an_image_vertex_cannot_pull_is_refused(capsys, local_image_template, command,
                                                 no_credentials):
     code = main(command + ["--dry-run", "--template", str(local_image_template)] +
