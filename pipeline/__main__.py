@@ -10,7 +10,8 @@
            model (default: the newest version under the config's serving dir); a folder means
            the images under it; unreadable images are named on stderr (exit 2), the rest printed
   beam-cluster up|start|stop|status [--state-dir DIR] [--set ...]              local Beam portable stack
-  retrain  [--config ...] [--verbose] [--require-push]  train on the newest data span (cron-safe, locked)
+  retrain  [--config ...] [--verbose] [--require-push]  train on the newest retrain.num_spans data
+           spans, tested on the newest one's held-out images (cron-safe, locked)
   compile  --output FILE.json [--config ...]     KFP v2 / Vertex AI PipelineJob JSON (no other flag
            is needed: without vertex.pipeline_root a placeholder root is compiled, with a warning)
   run-compiled FILE.json [--param NAME=VALUE ...] [--span N] [--root DIR]
@@ -124,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--smoke-timeout", type=float, default=120.0,
                     help="seconds a 3-element test job may take before start fails")
     _config_args(bc)  # beam.portable.bind_address (default: loopback only)
-    rt = sub.add_parser("retrain", help="retrain on the newest span (cron / systemd timer safe: "
-                        "a second run exits at once)")
+    rt = sub.add_parser("retrain", help="retrain on the newest retrain.num_spans spans, the "
+                        "newest one's held-out images as test (cron / systemd timer safe: a "
+                        "second run exits at once)")
     _config_args(rt)
     _verbose_arg(rt)
     _require_push_arg(rt)

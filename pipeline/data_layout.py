@@ -127,10 +127,12 @@ def span_window(spans: List[int], num_spans: int) -> List[int]:
 
 def missing_in_window(spans: List[int], num_spans: int) -> List[int]:
     """The span numbers of the rolling window ending at the newest span (`span_window`) that
-    are not on disk: spans 1, 2, 3, 5 with a window of 3 miss [4]."""
+    are not on disk: spans 1, 2, 3, 5 with a window of 3 miss [4]. None below the oldest span on
+    disk: a first span 1 with a window of 2 misses nothing (not a span 0, helper-59)."""
     if not spans:
         return []
-    return [s for s in range(spans[-1] - num_spans + 1, spans[-1] + 1) if s not in spans]
+    first = max(spans[-1] - num_spans + 1, spans[0])
+    return [s for s in range(first, spans[-1] + 1) if s not in spans]
 
 
 GLOB_CHARACTERS = "[*?"  # wildcards in TFX's and TensorFlow's file patterns (']' alone is not)

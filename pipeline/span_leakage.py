@@ -92,7 +92,7 @@ def format_window_leakage(found: List[Dict[str, Any]], newest: int,
                   f" (the copies are in older spans outside the window, which an earlier "
                   f"model of the warm-start chain may have trained on)")
     return (f"LEAKAGE across spans: {len(found)} held-out image(s) of span {newest} ({test} in "
-            f"test) have the same bytes as images older spans train on (the window's; with "
+            f"test) have the same bytes as images older spans train or validate on (the window's; with "
             f"warm start, any older span on disk, as an earlier model of the chain may have), so "
             f"{effect}: {shown}{more}; remove the copies from the newest span (or from the "
             f"older one) and retrain")

@@ -48,6 +48,7 @@ def test_span_window():
     from pipeline.data_layout import missing_in_window
     assert missing_in_window([1, 2, 3, 5], 3) == [4]  # named on validate's and retrain's lines
     assert missing_in_window([1, 3], 3) == [2] and missing_in_window([], 2) == []
+    assert missing_in_window([1], 2) == [] and missing_in_window([4, 5], 3) == []  # no span 0
 
 
 def test_the_span_resolver_reads_the_window_on_disk_not_the_newest_ingested(tmp_path, real_png):

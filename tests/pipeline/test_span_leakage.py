@@ -40,7 +40,7 @@ def test_a_resent_image_in_the_newest_test_split_is_named_with_its_trained_copy(
     assert window_leakage(config, [2], older=[1]) == found
     line = format_window_leakage(found, 2)
     assert line.startswith("LEAKAGE across spans: 1 held-out image(s) of span 2 (1 in test) "
-                           "have the same bytes as images older spans train on")
+                           "have the same bytes as images older spans train or validate on")
     assert f"{test_copy} (test) == {trained} (span 1, train)" in line
     assert "so the test figures above read high" in line
     validation_only = [{**found[0], "split": roles.VALIDATION}]
