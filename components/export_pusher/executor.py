@@ -112,6 +112,24 @@ def newest_transformed(transformed: List[Any], window: List[Any]) -> Any:
     return ordered[-1]
 
 
+def data_spans(window: List[Any], examples: List[Any], patterns: List[str]
+               ) -> Optional[Dict[str, Any]]:
+    """{'trained_on': the spans Transform read (`window`, else this run's ImageExampleGen output
+    `examples`), 'held_out': the newest of them, whose test split the report's metrics are on}
+    from the Examples' `span` property; None for a tree without spans (no `{SPAN}` in the
+    data `patterns`) or without the property. A version folder says on its own what its model
+    was trained and tested on (helper-59)."""
+    if not any("{SPAN}" in p for p in patterns):
+        return None
+    spans = sorted({int(a.get_int_custom_property("span")) for a in (window or examples)
+                    if a.has_custom_property("span")})
+    if not spans:
+        return None
+    return {"trained_on": spans, "held_out": spans[-1],
+            "rule": "train and validation from every span trained on; test (the metrics of this "
+                    "report and the Evaluator's gates) from the newest span only"}
+
+
 class Executor(pusher_executor.Executor):
     """Pushes only blessed models, and of those only the TFLite variants that pass the parity
     gate in TensorFlow's interpreter and in standalone LiteRT; refuses the push (ParityError)
@@ -218,6 +236,9 @@ class Executor(pusher_executor.Executor):
             "held_out": {**_sample_record(held_out, seed, class_names),
                          "role": "the report's metrics, per-class precision/recall and "
                                  "confusion matrix (decides nothing)"},
+            "spans": data_spans(input_dict.get("window_examples") or [],
+                                input_dict.get(EXAMPLES_KEY) or [],
+                                list(run_info.get("data_patterns") or [])),
             "parity": {**_sample_record(gate, seed, class_names),
                        "role": "the parity gate: which TFLite variants are pushed",
                        "probability_diff_fraction": _diff_fraction(exec_properties)},

@@ -626,3 +626,27 @@ def test_the_newest_spans_transformed_examples_are_found_by_position():
     assert newest_transformed(transformed, [examples(47, 5), examples(66, 3)]).id == 75
     assert newest_transformed([examples(9)], [examples(3, 0)]).id == 9
     assert newest_transformed(transformed, []).id == 76  # no window given: the last one
+
+
+def test_the_report_names_the_spans_trained_on_and_the_span_tested_on():
+    """helper-59: a version folder read on its own did not say which spans its model was trained
+    and tested on. report.json's `spans` and a report.html row do, for trees with spans."""
+    from components.export_pusher.executor import data_spans
+    from components.export_pusher.report import html as html_lib
+
+    def examples(artifact_id, span):
+        a = standard_artifacts.Examples()
+        a.id = artifact_id
+        a.set_int_custom_property("span", span)
+        return a
+    spans = data_spans([examples(47, 2), examples(66, 1)], [examples(47, 2)],
+                       ["span-{SPAN}/*/*"])
+    assert (spans["trained_on"], spans["held_out"]) == ([1, 2], 2)
+    assert data_spans([], [examples(47, 3)], ["span-{SPAN}/*/*"])["trained_on"] == [3]
+    assert data_spans([], [examples(47, 0)], ["train/*/*", "eval/*/*"]) is None  # no spans
+    rows = dict(html_lib.summary_rows({"run": {}, "spans": spans, "eval_examples": 36,
+                                       "held_out": {"split": "test"}}))
+    assert rows["held-out examples (metrics, confusion matrix)"] == "36 of split 'test' of span 2"
+    assert rows["data spans trained on (train and validation)"] == "1, 2; test from span 2 only"
+    assert "data spans trained on (train and validation)" not in dict(html_lib.summary_rows(
+        {"run": {}, "spans": None, "held_out": {"split": "test"}}))

@@ -64,11 +64,23 @@ def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
         ("data manifest sha256", f"{manifest.get('sha256')} ({manifest.get('files')} files "
                                  f"under {manifest.get('root')})"),
         ("held-out examples (metrics, confusion matrix)",
-         f"{report.get('eval_examples')} of split '{report.get('held_out', {}).get('split')}'"),
+         f"{report.get('eval_examples')} of split '{report.get('held_out', {}).get('split')}'"
+         + (f" of span {report['spans']['held_out']}" if report.get("spans") else "")),
+        *span_rows(report),
         *parity_rows(report),
         *data_check_rows(report.get("data_checks")),
         ("model", report.get("model_uri")),
     ]
+
+
+def span_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
+    """The spans the model was trained on, for a tree with spans; [] otherwise."""
+    spans = report.get("spans")
+    if not spans:
+        return []
+    return [("data spans trained on (train and validation)",
+             ", ".join(str(s) for s in spans["trained_on"])
+             + f"; test from span {spans['held_out']} only")]
 
 
 def parity_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
