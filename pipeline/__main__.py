@@ -226,6 +226,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             from pipeline.summary import format_summary, run_summary
             summary = run_summary(config.metadata_path, list(config.data.class_names))
             summary["lineage"] = summary_lineage(config)
+            summary["serving_dir"] = config.serving_dir
             from pipeline.retrain import trainer_lines
             print("\n".join([format_summary(summary)] + trainer_lines(summary["lineage"])))
             return 0
@@ -247,6 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             from pipeline.summary import format_summary
             check_span_layout(config)
             summary = retrain(config, quiet=not args.verbose)
+            summary["serving_dir"] = config.serving_dir  # which version is served, if none pushed
             print(format_summary(summary))
             print(format_retrain(summary))
             print(_wall_time(summary, config.metadata_path))
@@ -254,6 +256,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from pipeline.local_runner import run
         from pipeline.summary import format_summary
         summary = run(config, quiet=not args.verbose)
+        summary["serving_dir"] = config.serving_dir  # which version is served, if none pushed
         print(format_summary(summary))
         print(_wall_time(summary, config.metadata_path))
         return _push_exit(summary, args.require_push)

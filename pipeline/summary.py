@@ -334,7 +334,26 @@ def format_summary(summary: Dict[str, Any]) -> str:
     else:
         lines.append("nothing pushed (model not blessed): any previously pushed versions are "
                      "unchanged")
+    if not summary["pushed"]:
+        lines += serving_lines(summary.get("serving_dir"))
     return "\n".join(lines)
+
+
+def serving_lines(serving_dir: Optional[str]) -> List[str]:
+    """Which version is served when this run pushed none (helper-59: 'unchanged' did not say
+    which): the newest version under `serving_dir`, the one `predict` and MODEL.md's clients
+    read; [] without a serving dir to look in."""
+    if not serving_dir:
+        return []
+    from components.export_pusher.versioning import list_versions
+    try:
+        versions = list_versions(serving_dir)
+    except OSError:
+        return []
+    if not versions:
+        return [f"served: no version pushed yet under {serving_dir}"]
+    return [f"served: version {versions[-1]} ({os.path.join(serving_dir, str(versions[-1]))}, the "
+            f"newest pushed; `predict` uses it)"]
 
 
 def evaluation_line(m: Dict[str, Any]) -> str:

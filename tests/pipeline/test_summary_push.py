@@ -94,3 +94,18 @@ def test_gates_are_named_by_the_evaluated_models_classes_not_the_current_config(
     [note] = class_order_note(s, b, ["defect", "ok"])
     assert "class order is not recorded" in note and "['defect', 'ok']" in note
     assert evaluated_class_names(s, None, ["a", "b"]) == ["a", "b"]
+
+
+def test_a_run_that_pushed_nothing_says_which_version_is_served(tmp_path):
+    """helper-59: 'previously pushed versions are unchanged' did not say which one is served."""
+    from pipeline.summary import format_summary
+    base = {"metrics": {}, "gates": [], "blessed": False, "pushed": False,
+            "serving_dir": str(tmp_path / "serving")}
+    assert format_summary(base).splitlines()[-1] == (
+        f"served: no version pushed yet under {tmp_path / 'serving'}")
+    for version in ("1796557859", "1796557906", ".incomplete-1796557999"):
+        (tmp_path / "serving" / version).mkdir(parents=True)
+    assert format_summary(base).splitlines()[-1] == (
+        f"served: version 1796557906 ({tmp_path / 'serving' / '1796557906'}, the newest pushed; "
+        f"`predict` uses it)")
+    assert "served:" not in format_summary({k: v for k, v in base.items() if k != "serving_dir"})
