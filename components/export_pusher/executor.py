@@ -2,6 +2,7 @@
 and standalone LiteRT), contract, report, atomic world-readable push."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -112,6 +113,19 @@ def newest_transformed(transformed: List[Any], window: List[Any]) -> Any:
     return ordered[-1]
 
 
+def file_digests(root: str) -> Dict[str, str]:
+    """{path relative to `root` ('/'-separated): sha256 hex} of every file under `root`, sorted:
+    what a version holds, to check a copy against (`sha256sum -c`-style; helper-59)."""
+    digests = {}
+    for path in sorted(files_under(root)):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        digests[os.path.relpath(path, root).replace(os.sep, "/")] = digest.hexdigest()
+    return digests
+
+
 def data_spans(window: List[Any], examples: List[Any], patterns: List[str]
                ) -> Optional[Dict[str, Any]]:
     """{'trained_on': the spans Transform read (`window`, else this run's ImageExampleGen output
@@ -167,6 +181,7 @@ class Executor(pusher_executor.Executor):
                                          exec_properties)
             report["version"] = version
             report["model_uri"] = model_uri
+            report["file_sha256"] = file_digests(staging)  # all but report.json and .html
             report_lib.write_html(report, staging, report["plots"])
             write_report_json(report, os.path.join(staging, REPORT_FILE))
             final = versioning.publish(staging, serving_dir, version)

@@ -486,6 +486,21 @@ def test_pushed_version_carries_the_contract_and_is_world_readable(pruned_push):
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, name)).st_mode) == 0o644, name
 
 
+def test_report_json_lists_every_pushed_files_sha256(pruned_push):
+    """helper-59: a version's files can be checked against report.json (all but report.json and
+    report.html, written after the list), e.g. a copy moved to another server."""
+    import hashlib
+    dest, report = pruned_push["dest"], pruned_push["report"]
+    on_disk = {os.path.relpath(os.path.join(d, n), dest): os.path.join(d, n)
+               for d, _, names in os.walk(dest) for n in names}
+    assert set(report["file_sha256"]) == set(on_disk) - {"report.json", "report.html"}
+    assert {"labels.txt", "MODEL.md", "saved_model/saved_model.pb"} <= set(report["file_sha256"])
+    assert any(name.endswith(".tflite") for name in report["file_sha256"])
+    for name, digest in report["file_sha256"].items():
+        with open(on_disk[name], "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == digest, name
+
+
 def test_report_json_is_strict_json(pruned_push):
     with open(os.path.join(pruned_push["dest"], "report.json"), encoding="utf-8") as f:
         json.loads(f.read(), parse_constant=lambda c: pytest.fail(f"{c} in report.json"))
