@@ -25,7 +25,8 @@ another run holds the outputs' lock, 4 the data or model was refused (image tree
 parity gate; message printed), 5 Vertex AI unreachable or refused the request (e.g. no
 credentials), 6 run/retrain --require-push finished without a pushed model (not blessed is a
 normal outcome otherwise: exit 0), 130 interrupted (Ctrl-C; run/retrain publish a version
-only whole), 1 any other failure (traceback in logs/; run-compiled: a task failed, its log
+only whole), 143 run/retrain terminated (SIGTERM: docker stop, systemctl stop; as Ctrl-C),
+1 any other failure (traceback in logs/; run-compiled: a task failed, its log
 named).
 """
 from __future__ import annotations
@@ -78,6 +79,31 @@ def _verbose_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true",
                    help="print the full TensorFlow/TFX/Beam stream instead of one line per "
                         "component (default: that stream goes to <output.root>/logs/run-*.log)")
+
+
+def _terminate_as_interrupt() -> List[bool]:
+    """Makes SIGTERM (docker stop, systemctl stop, a CI job cancelled) raise KeyboardInterrupt in
+    this process, as Ctrl-C does, so a terminated run marks its executions CANCELED, removes
+    its staging dir and prints one line (helper-62: it exited 143 without a word). Returns a
+    list whose first item becomes True when SIGTERM arrived. The previous handler comes back
+    when the process's main() returns (`_restore_sigterm`)."""
+    import signal
+    arrived = [False]
+
+    def handler(signum, frame):  # pylint: disable=unused-argument
+        arrived[0] = True
+        raise KeyboardInterrupt
+    _SAVED_SIGTERM.append(signal.signal(signal.SIGTERM, handler))
+    return arrived
+
+
+_SAVED_SIGTERM: List = []
+
+
+def _restore_sigterm() -> None:
+    import signal
+    while _SAVED_SIGTERM:
+        signal.signal(signal.SIGTERM, _SAVED_SIGTERM.pop())
 
 
 def _require_push_arg(p: argparse.ArgumentParser) -> None:
@@ -186,6 +212,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from pipeline.run_lock import AlreadyRunningError
     from pipeline.vertex import VertexError
 
+    terminated: List[bool] = []
     try:
         if args.command == "beam-cluster":
             from pipeline import beam_cluster
@@ -243,6 +270,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             except BeamClusterError as e:
                 print(f"error: beam.runner=portable: {e}", file=sys.stderr)
                 return 1
+        terminated = _terminate_as_interrupt()  # SIGTERM takes Ctrl-C's way out
         if args.command == "retrain":
             from pipeline.retrain import check_span_layout, format_retrain, retrain
             from pipeline.summary import format_summary
@@ -270,11 +298,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 5
     except KeyboardInterrupt:  # Ctrl-C: one line, not Beam's and TFX's stack
-        print("interrupted" + ("" if args.command not in ("run", "retrain") else
-                               ": a model version is only ever published whole; this run's "
-                               "unfinished steps are marked CANCELED and the next run reuses "
-                               "every step that finished"), file=sys.stderr)
-        return 130
+        by_term = bool(terminated) and terminated[0]
+        print(("terminated (SIGTERM)" if by_term else "interrupted")
+              + ("" if args.command not in ("run", "retrain") else
+                 ": a model version is only ever published whole; this run's "
+                 "unfinished steps are marked CANCELED and the next run reuses "
+                 "every step that finished"), file=sys.stderr)
+        return 143 if by_term else 130
     except Exception as e:  # pylint: disable=broad-except
         from pipeline.local_runner import RunFailedError
         if not isinstance(e, RunFailedError):
@@ -282,6 +312,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         full_log = f"; full log: {e.run_log}" if e.run_log else ""
         print(f"error: {e}\n(full traceback: {e.log_path}{full_log})", file=sys.stderr)
         return 4 if e.known else 1
+    finally:
+        _restore_sigterm()
 
 
 def _check_litert(config, command: str) -> str:

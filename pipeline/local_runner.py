@@ -41,6 +41,32 @@ def known_error_types() -> Tuple[type, ...]:
     return (ImageFolderError, AnomaliesFoundError, ParityError, ServingSpaceError)
 
 
+def interrupted_inside(error: BaseException) -> bool:
+    """Whether `error` is Ctrl-C (or SIGTERM, `terminate_as_interrupt`) that a library re-raised
+    as another exception: Beam turns a KeyboardInterrupt in its stages into `RuntimeError:
+    KeyboardInterrupt [while running '...']` (helper-62: exit 1 and 'FAILED' instead of the
+    interrupt's one line and exit 130)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt) or str(error).startswith("KeyboardInterrupt"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def cancel_interrupted(metadata_path: str) -> None:
+    """Marks this interrupted run's unfinished executions CANCELED (not a killed run's)."""
+    from absl import logging
+
+    from pipeline.stale_executions import cancel_stale_executions
+    try:
+        cancel_stale_executions(metadata_path, reason="the run was interrupted (Ctrl-C / SIGINT "
+                                "or SIGTERM) before the execution finished")
+    except Exception as e:  # pylint: disable=broad-except  (the interrupt is what to report)
+        logging.warning("could not mark this interrupted run's executions CANCELED: %s", e)
+
+
 def _write_traceback(output_root: str, exc: BaseException) -> str:
     logs = os.path.join(output_root, "logs")
     os.makedirs(logs, exist_ok=True)
@@ -103,13 +129,12 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
     try:
         LocalDagRunner().run(create_pipeline(config))
     except KeyboardInterrupt:  # Ctrl-C: this run's unfinished executions are not a killed run's
-        try:
-            cancel_stale_executions(config.metadata_path, reason="the run was interrupted "
-                                    "(Ctrl-C / SIGINT) before the execution finished")
-        except Exception as e:  # pylint: disable=broad-except  (the interrupt is what to report)
-            logging.warning("could not mark this interrupted run's executions CANCELED: %s", e)
+        cancel_interrupted(config.metadata_path)
         raise
     except Exception as e:  # pylint: disable=broad-except
+        if interrupted_inside(e):  # Ctrl-C inside a Beam stage, re-raised by Beam
+            cancel_interrupted(config.metadata_path)
+            raise KeyboardInterrupt from e
         log_path = _write_traceback(config.output_root, e)
         logging.error("pipeline run failed; traceback in %s", log_path)
         cancel_after_failure(config.metadata_path, e, log_path)

@@ -136,6 +136,9 @@ def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
     try:
         ingest_span(config, span)
     except Exception as e:  # pylint: disable=broad-except
+        if local_runner.interrupted_inside(e):  # Ctrl-C inside a Beam stage
+            local_runner.cancel_interrupted(config.metadata_path)
+            raise KeyboardInterrupt from e
         log_path = local_runner._write_traceback(  # pylint: disable=protected-access
             config.output_root, e)
         cancel_after_failure(config.metadata_path, e, log_path)

@@ -289,6 +289,42 @@ def test_cli_ctrl_c_is_one_line_and_exit_130(cli, capsys):
         "steps are marked CANCELED and the next run reuses every step that finished\n")
 
 
+def test_cli_sigterm_takes_ctrl_cs_way_out_with_exit_143(cli, capsys):
+    """helper-62: `docker stop` / `systemctl stop` (SIGTERM) ended a run with exit 143 and not a
+    word; it now takes Ctrl-C's path (executions CANCELED, staging removed) and says so. The
+    handler is the process's own again after main() returns."""
+    import os
+    import signal
+    import time
+    before = signal.getsignal(signal.SIGTERM)
+
+    def fake(config, quiet=False):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here
+        raise AssertionError("SIGTERM was not turned into an interrupt")
+    assert cli(fake) == 143
+    assert capsys.readouterr().err.startswith(
+        "terminated (SIGTERM): a model version is only ever published whole")
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_ctrl_c_inside_a_beam_stage_is_recognised_as_an_interrupt():
+    """helper-62: Ctrl-C during StatisticsGen or Transform reached the CLI as Beam's
+    `RuntimeError: KeyboardInterrupt [while running ...]`: exit 1 and 'FAILED'."""
+    import apache_beam as beam
+
+    from pipeline.local_runner import interrupted_inside
+
+    def stage(_):
+        raise KeyboardInterrupt
+    with pytest.raises(Exception) as e:
+        with beam.Pipeline() as p:
+            _ = p | beam.Create([1]) | beam.Map(stage)
+    assert not isinstance(e.value, KeyboardInterrupt)  # Beam's wrapping, as in a real run
+    assert interrupted_inside(e.value)
+    assert not interrupted_inside(RuntimeError("ValueError [while running 'Map(stage)']"))
+
+
 @pytest.mark.parametrize("summary, extra, code", [
     ({"pushed": False, "blessed": False}, (), 0),  # not blessed: a normal outcome
     ({"pushed": False, "blessed": False}, ("--require-push",), 6),
