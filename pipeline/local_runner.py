@@ -36,9 +36,10 @@ def known_error_types() -> Tuple[type, ...]:
     """Errors whose message is written for users (printed as is, without a traceback)."""
     from components.anomalies_gate import AnomaliesFoundError
     from components.export_pusher.executor import ParityError
-    from components.export_pusher.versioning import ServingSpaceError
+    from components.export_pusher.versioning import ServingNotWritableError, ServingSpaceError
     from components.image_example_gen.executor import ImageFolderError
-    return (ImageFolderError, AnomaliesFoundError, ParityError, ServingSpaceError)
+    return (ImageFolderError, AnomaliesFoundError, ParityError, ServingSpaceError,
+            ServingNotWritableError)
 
 
 def interrupted_inside(error: BaseException) -> bool:

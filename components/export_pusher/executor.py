@@ -175,7 +175,13 @@ class Executor(pusher_executor.Executor):
         removed = versioning.remove_incomplete(serving_dir)
         if removed:
             logging.warning("ExportPusher: removed interrupted pushes %s", removed)
-        version, staging = versioning.reserve_version(serving_dir)
+        try:
+            version, staging = versioning.reserve_version(serving_dir)
+        except OSError as e:
+            denied = versioning.not_writable_error(e, serving_dir, None)
+            if denied is not None:
+                raise denied from e
+            raise
         try:
             report = self._build_version(staging, model_path, model_uri, input_dict,
                                          exec_properties)
@@ -187,7 +193,8 @@ class Executor(pusher_executor.Executor):
             final = versioning.publish(staging, serving_dir, version)
         except BaseException as e:
             versioning.discard(staging)
-            full = versioning.no_space_error(e, serving_dir, version)
+            full = (versioning.no_space_error(e, serving_dir, version)
+                    or versioning.not_writable_error(e, serving_dir, version))
             if full is not None:
                 raise full from e
             raise

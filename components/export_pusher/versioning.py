@@ -26,6 +26,29 @@ class ServingSpaceError(RuntimeError):
     the dir and the free space; the staging dir is removed, pushed versions are unchanged)."""
 
 
+class ServingNotWritableError(RuntimeError):
+    """The serving dir could not be written while a version was reserved or built (permission
+    or a read-only file system; the message names the dir; pushed versions are unchanged)."""
+
+
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def not_writable_error(error: BaseException, serving_dir: str, version: Optional[int]
+                       ) -> Optional[ServingNotWritableError]:
+    """A ServingNotWritableError for `error` when it is a permission or read-only error (the
+    check before the run passed, and the dir changed since: helper-62's `chattr +i` during the
+    Evaluator gave a bare PermissionError and exit 1), else None."""
+    if not (isinstance(error, OSError) and error.errno in NOT_WRITABLE):
+        return None
+    what = f"version {version}" if version is not None else "a new version"
+    return ServingNotWritableError(
+        f"cannot write {what} into {serving_dir} ({error.strerror}: "
+        f"{error.filename or serving_dir}): its permissions or file system changed after the "
+        f"run's start-up check; nothing was published and pushed versions are unchanged; make "
+        f"it writable (or set output.serving_dir) and re-run: finished steps are reused")
+
+
 def no_space_error(error: BaseException, serving_dir: str, version: int
                    ) -> Optional[ServingSpaceError]:
     """A ServingSpaceError for `error` when it is 'No space left on device' (ENOSPC) or a

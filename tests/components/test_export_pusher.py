@@ -575,6 +575,31 @@ def test_failure_during_build_leaves_no_version_and_no_staging(small_inputs):
     assert os.listdir(serving) == [], os.listdir(serving)
 
 
+def test_a_serving_dir_that_became_unwritable_is_a_named_error(small_inputs):
+    """helper-62: the serving dir made unwritable after the run's start-up check gave a bare
+    PermissionError and exit 1. Now a ServingNotWritableError (a known error: exit 4) names the
+    dir and says nothing was published. The dir here is /sys/kernel (through a symlink), which
+    refuses a new folder even to root."""
+    import errno
+    tmp, model, transform_uri = small_inputs
+    try:
+        os.mkdir("/sys/kernel/.incomplete-probe", 0o700)
+        os.rmdir("/sys/kernel/.incomplete-probe")
+        pytest.skip("/sys/kernel is writable on this machine")
+    except OSError as e:
+        if e.errno not in versioning.NOT_WRITABLE:
+            pytest.skip(f"/sys/kernel refuses a folder with {errno.errorcode[e.errno]}")
+    os.symlink("/sys/kernel", os.path.join(tmp, "serving"))
+    examples = _examples(os.path.join(tmp, "examples"), _full_range(8, 1),
+                         _near_threshold(8, 2))
+    with pytest.raises(versioning.ServingNotWritableError) as e:
+        _run(tmp, model, examples, transform_uri, variants=["float32"])
+    assert str(e.value).startswith(f"cannot write a new version into {tmp}/serving (")
+    assert "nothing was published and pushed versions are unchanged" in str(e.value)
+    from pipeline.local_runner import known_error_types
+    assert isinstance(e.value, known_error_types())  # printed as is, exit 4
+
+
 def test_a_client_check_that_cannot_run_is_reported_and_the_push_goes_on(small_inputs):
     """The client check measures, it never blocks: raw examples without the held-out split
     (and a model without serving_bytes) leave an error in report.json and a pushed version."""
