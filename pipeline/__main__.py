@@ -23,11 +23,11 @@
 Exit codes: 0 done, 2 config error (or a missing/undecodable image or model for predict), 3
 another run holds the outputs' lock, 4 the data or model was refused (image tree, anomalies,
 parity gate; message printed) or the serving dir is full or not writable, 5 Vertex AI
-unreachable or refused the request (e.g. no credentials), 6 run/retrain --require-push finished without a pushed model (not blessed is a
-normal outcome otherwise: exit 0), 130 interrupted (Ctrl-C; run/retrain publish a version
-only whole), 143 run/retrain terminated (SIGTERM: docker stop, systemctl stop; as Ctrl-C),
-1 any other failure (traceback in logs/; run-compiled: a task failed, its log
-named).
+unreachable or refused the request (e.g. no credentials), 6 run/retrain --require-push
+finished without a pushed model (not blessed is a normal outcome otherwise: exit 0), 130
+interrupted (Ctrl-C; run/retrain publish a version only whole), 143 run/retrain terminated
+(SIGTERM: docker stop, systemctl stop; as Ctrl-C), 1 any other failure (traceback in logs/;
+run-compiled: a task failed, its log named).
 """
 from __future__ import annotations
 
