@@ -124,6 +124,12 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
     cancelled = cancel_stale_executions(config.metadata_path)
     if cancelled:
         logging.warning("marked executions of a killed or interrupted run CANCELED: %s", cancelled)
+    # a killed push's staging dir (a SavedModel and .tflite files, ~150 MB): removed now, not
+    # only when this run pushes (helper-62); another root's push in progress is left alone
+    from components.export_pusher.versioning import remove_incomplete
+    staged = remove_incomplete(config.serving_dir)
+    if staged:
+        logging.warning("removed the staging dir(s) of interrupted pushes: %s", staged)
     from pipeline.config.validate import data_notes
     for note in data_notes(config):
         logging.warning("%s", note)
@@ -147,5 +153,6 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
     summary = run_summary(config.metadata_path, list(config.data.class_names))
     summary["lineage"] = summary_lineage(config)
     summary["cancelled_stale_executions"] = cancelled
+    summary["removed_staging_dirs"] = staged
     summary["wall_seconds"] = round(time.time() - started, 1)
     return summary

@@ -266,6 +266,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
     m = summary["metrics"]
     lines = ["", "=== run summary ==="]
     lines += format_data_report(summary.get("data") or {})
+    if summary.get("removed_staging_dirs"):
+        lines.append(f"recovered from a killed push: removed its unfinished version dir(s) "
+                     f"{', '.join(summary['removed_staging_dirs'])} (never served)")
     if summary.get("cancelled_stale_executions"):
         lines.append(f"recovered from a killed run: marked CANCELED "
                      f"{', '.join(summary['cancelled_stale_executions'])}")

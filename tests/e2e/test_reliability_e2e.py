@@ -281,6 +281,9 @@ def test_rerun_after_kill_during_push_completes_and_pushes(completed):
     assert "pushed version" in completed["output"]
     assert len(completed["versions"]) == 1
     assert completed["leftovers"] == [], "partial push left behind"
+    # removed as the run starts, whether or not it pushes, and said (helper-62)
+    assert "recovered from a killed push: removed its unfinished version dir(s) .incomplete-" \
+        in completed["output"]
 
 
 def test_mlmd_consistent_after_kills(completed):

@@ -96,6 +96,14 @@ def test_gates_are_named_by_the_evaluated_models_classes_not_the_current_config(
     assert evaluated_class_names(s, None, ["a", "b"]) == ["a", "b"]
 
 
+def test_a_killed_pushs_staging_dir_removed_at_start_is_said():
+    from pipeline.summary import format_summary
+    text = format_summary({"metrics": {}, "gates": [], "blessed": False, "pushed": False,
+                           "removed_staging_dirs": [".incomplete-1796558654"]})
+    assert ("recovered from a killed push: removed its unfinished version dir(s) "
+            ".incomplete-1796558654 (never served)") in text
+
+
 def test_a_run_that_pushed_nothing_says_which_version_is_served(tmp_path):
     """helper-59: 'previously pushed versions are unchanged' did not say which one is served."""
     from pipeline.summary import format_summary
