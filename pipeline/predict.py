@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.export_pusher.versioning import list_versions
+from components.export_pusher.versioning import list_versions, newest_served
 from modules import metrics
 
 LABELS_FILE = "labels.txt"
@@ -64,7 +64,12 @@ def newest_version(serving_dir: str) -> str:
                            f"(make run) or pass --model DIR|FILE.tflite (a run with --set "
                            f"output.root=DIR pushes under DIR/serving: give predict the same "
                            f"--set){hint}")
-    return os.path.join(serving_dir, str(versions[-1]))
+    served = newest_served(serving_dir)  # a numbered folder made by hand is not a version
+    if served is not None:
+        return os.path.join(serving_dir, str(served))
+    raise PredictError(f"no pushed model under {serving_dir}: its numbered folders "
+                       f"({', '.join(str(v) for v in versions[-3:])}) hold no "
+                       f"saved_model/saved_model.pb; pass --model DIR|FILE.tflite")
 
 
 def resolve_model(model: Optional[str], serving_dir: str) -> Tuple[str, str, str]:

@@ -348,15 +348,15 @@ def serving_lines(serving_dir: Optional[str]) -> List[str]:
     read; [] without a serving dir to look in."""
     if not serving_dir:
         return []
-    from components.export_pusher.versioning import list_versions
+    from components.export_pusher.versioning import newest_served
     try:
-        versions = list_versions(serving_dir)
+        served = newest_served(serving_dir)
     except OSError:
         return []
-    if not versions:
+    if served is None:
         return [f"served: no version pushed yet under {serving_dir}"]
-    return [f"served: version {versions[-1]} ({os.path.join(serving_dir, str(versions[-1]))}, the "
-            f"newest pushed; `predict` uses it)"]
+    return [f"served: version {served} ({os.path.join(serving_dir, str(served))}, the newest "
+            f"pushed; `predict` uses it)"]
 
 
 def evaluation_line(m: Dict[str, Any]) -> str:

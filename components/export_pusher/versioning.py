@@ -77,6 +77,16 @@ def list_versions(serving_dir: str) -> List[int]:
                   if n.isdigit() and os.path.isdir(os.path.join(serving_dir, n)))
 
 
+def newest_served(serving_dir: str) -> Optional[int]:
+    """The newest version under `serving_dir` that holds a SavedModel (the one clients and
+    `predict` use); None when none does (a numbered folder made by hand is not a version)."""
+    for version in reversed(list_versions(serving_dir)):
+        if os.path.isfile(os.path.join(serving_dir, str(version), "saved_model",
+                                       "saved_model.pb")):
+            return version
+    return None
+
+
 def next_version(serving_dir: str) -> int:
     """A version greater than every existing one and every one a push in progress has reserved
     (`.incomplete-<version>`): the Unix time in seconds when that is larger."""

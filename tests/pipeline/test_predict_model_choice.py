@@ -8,7 +8,8 @@ from pipeline.predict import PredictError, newest_version
 
 
 def _version(serving, n):
-    os.makedirs(os.path.join(serving, str(n)))
+    os.makedirs(os.path.join(serving, str(n), "saved_model"))
+    open(os.path.join(serving, str(n), "saved_model", "saved_model.pb"), "wb").close()
 
 
 def test_newest_numeric_version_is_used(tmp_path):
@@ -16,7 +17,13 @@ def test_newest_numeric_version_is_used(tmp_path):
     for n in (2, 10, 9):
         _version(serving, n)
     os.makedirs(serving / "_staging-11")  # not a version
+    os.makedirs(serving / "9999999999")  # made by hand, no model in it (helper-62)
     assert newest_version(str(serving)) == str(serving / "10")
+    for n in (2, 10, 9):
+        os.remove(serving / str(n) / "saved_model" / "saved_model.pb")
+    with pytest.raises(PredictError, match=r"numbered folders \(9, 10, 9999999999\) hold no "
+                                           r"saved_model/saved_model.pb"):
+        newest_version(str(serving))
 
 
 def test_no_model_names_other_data_sets_with_models(tmp_path):

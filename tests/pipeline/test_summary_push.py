@@ -112,7 +112,9 @@ def test_a_run_that_pushed_nothing_says_which_version_is_served(tmp_path):
     assert format_summary(base).splitlines()[-1] == (
         f"served: no version pushed yet under {tmp_path / 'serving'}")
     for version in ("1796557859", "1796557906", ".incomplete-1796557999"):
-        (tmp_path / "serving" / version).mkdir(parents=True)
+        (tmp_path / "serving" / version / "saved_model").mkdir(parents=True)
+        (tmp_path / "serving" / version / "saved_model" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "serving" / "9999999999").mkdir()  # made by hand: not a version
     assert format_summary(base).splitlines()[-1] == (
         f"served: version 1796557906 ({tmp_path / 'serving' / '1796557906'}, the newest pushed; "
         f"`predict` uses it)")
