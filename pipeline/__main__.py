@@ -250,12 +250,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f"pipeline run` with these)", file=sys.stderr)
                 return 2
             from pipeline.lineage import summary_lineage
-            from pipeline.summary import format_summary, run_summary
+            from pipeline.summary import format_summary, report_notes, run_summary
             summary = run_summary(config.metadata_path, list(config.data.class_names))
             summary["lineage"] = summary_lineage(config)
             summary["serving_dir"] = config.serving_dir
+            notes = report_notes(summary, config.output_root)
+            if notes and not summary["evaluated"]:  # nothing to summarise: what happened
+                print("\n".join(notes))
+                return 0
             from pipeline.retrain import trainer_lines
-            print("\n".join([format_summary(summary)] + trainer_lines(summary["lineage"])))
+            print("\n".join(notes + [format_summary(summary)]
+                            + trainer_lines(summary["lineage"])))
             return 0
         if args.command in ("compile", "submit", "schedule"):
             return _kubeflow_command(args, config)

@@ -55,6 +55,29 @@ def run_lock(output_root: str) -> Iterator[str]:
             del _HELD[key]
 
 
+def running_holder(output_root: str) -> str:
+    """The pid recorded by a run that holds `output_root`'s lock now ('unknown' when it wrote
+    none), '' when no run holds it. Takes nothing: it tests the lock file's flock with a
+    shared, non-blocking lock that it drops at once, and creates no file."""
+    path = os.path.join(output_root, LOCK_FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with open(path, encoding="utf-8") as f:
+                return f.read().strip() or "unknown"
+        except OSError:
+            return ""  # no flock on this file system: cannot tell
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return ""
+    finally:
+        os.close(fd)
+
+
 def _take(fd: int, output_root: str, path: str, unsupported_ok: bool = False) -> None:
     """flock(LOCK_EX | LOCK_NB) on `fd`; AlreadyRunningError (naming the recorded pid) when
     another process holds it; another OSError (no such lock on this file system) is raised

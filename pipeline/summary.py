@@ -131,6 +131,7 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
         # the ExportPusher that read this blessing was killed or interrupted (not refused)
         "push_unfinished": push_stopped and pushed is None,
+        "evaluated": evaluation is not None,
     }
     if evaluation:
         from components import tfma_gates
@@ -340,6 +341,31 @@ def format_summary(summary: Dict[str, Any]) -> str:
     if not summary["pushed"]:
         lines += serving_lines(summary.get("serving_dir"))
     return "\n".join(lines)
+
+
+def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
+    """What `report` says before (or instead of) a run summary (helper-62): that a run is in
+    progress on `output_root` (its pid; the summary is of the steps finished so far, a push
+    under way is not a killed one), and when no model was ever evaluated there, that and the
+    newest traceback under logs/ with the served version."""
+    import glob
+
+    from pipeline.run_lock import running_holder
+    notes = []
+    holder = running_holder(output_root)
+    if holder:
+        notes.append(f"note: a run is in progress on {output_root} (pid {holder}): the summary "
+                     f"below is of the steps finished so far; a step under way (a push "
+                     f"included) is not finished, not killed; run `report` again when it ends")
+    if not summary.get("evaluated", True):
+        errors = sorted(glob.glob(os.path.join(output_root, "logs", "error-*.log")))
+        notes.append(f"no model has been evaluated under {output_root} yet: "
+                     + ("a run is in progress" if holder else
+                        "every run so far stopped before the Evaluator")
+                     + (f" (the newest traceback: {errors[-1]})" if errors and not holder
+                        else ""))
+        notes += serving_lines(summary.get("serving_dir"))
+    return notes
 
 
 def serving_lines(serving_dir: Optional[str]) -> List[str]:

@@ -731,6 +731,35 @@ def test_cli_report_before_any_run_is_one_error_line(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_cli_report_says_a_run_is_in_progress_and_when_nothing_was_evaluated(tmp_path, capsys):
+    """helper-62: `report` during a push called it killed, and on a root whose runs all stopped
+    before the Evaluator printed 'blessed: NO ... model not blessed'."""
+    import os
+
+    from pipeline.config import load_config
+    from pipeline.mlmd import open_store
+    from pipeline.run_lock import run_lock, running_holder
+    root = tmp_path / "out"
+    config = load_config(overrides=[f"output.root={root}"])
+    os.makedirs(root / "logs")
+    open_store(config.metadata_path, mode="create")  # a run began: MLMD, no Evaluator output
+    (root / "logs" / "error-20261206-121609.log").write_text("RuntimeError: ...")
+    assert main(["report", "--set", f"output.root={root}"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"no model has been evaluated under {root} yet: every run so far stopped before the "
+        f"Evaluator (the newest traceback: {root / 'logs' / 'error-20261206-121609.log'})",
+        f"served: no version pushed yet under {root / 'serving'}"]
+    assert running_holder(str(root)) == ""
+    with run_lock(str(root)):  # a run holds the outputs (here this process, another fd)
+        assert running_holder(str(root)) == str(os.getpid())
+        assert main(["report", "--set", f"output.root={root}"]) == 0
+        out = capsys.readouterr().out
+    assert out.startswith(f"note: a run is in progress on {root} (pid {os.getpid()}): the "
+                          f"summary below is of the steps finished so far")
+    assert "yet: a run is in progress\n" in out
+    assert running_holder(str(root)) == "" and running_holder(str(tmp_path / "none")) == ""
+
+
 def test_numeric_class_names_say_to_quote_them():
     msg = _error(overrides=["data.class_names=[01, 2]"])
     assert msg.startswith("data.class_names[0]: expected str, got int 1 (YAML reads unquoted")
