@@ -161,6 +161,9 @@ def _example(features: Dict[str, Any]) -> tf.train.Example:
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
+VANISHED = "the file was deleted or moved while the run read the data"
+
+
 def image_file_to_example(path: str, input_base: str, class_names: List[str],
                           max_image_pixels: int) -> Tuple[Optional[tf.train.Example], str]:
     """Reads one image file. Returns (example, '') or (None, reason) when it must be quarantined.
@@ -168,8 +171,11 @@ def image_file_to_example(path: str, input_base: str, class_names: List[str],
     The example holds the file's bytes unchanged in `image`; decoding is Transform's job. Here the
     file is fully decoded once with Pillow to prove it is a readable image of sane size.
     """
-    with fileio.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with fileio.open(path, "rb") as f:
+            data = f.read()
+    except (tf.errors.NotFoundError, FileNotFoundError):  # listed, then gone (helper-62)
+        return None, VANISHED
     problem, (width, height) = image_files.content_problem(data, max_image_pixels)
     if problem:
         return None, problem

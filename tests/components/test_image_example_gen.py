@@ -71,6 +71,17 @@ def test_height_and_width_are_not_swapped(tmp_path, image_helpers):
     assert (feats["height"], feats["width"]) == (20, 40)
 
 
+def test_a_file_deleted_after_listing_is_quarantined_not_a_crash(tmp_path, real_png):
+    """helper-62: a file deleted while the run read the tree stopped ImageExampleGen with
+    NotFoundError and exit 1; it is quarantined (counted toward data.max_quarantine_fraction)
+    with a reason that says what happened."""
+    from components.image_example_gen.executor import VANISHED
+    path = _write(tmp_path, "train/shirt/gone.png", real_png.read_bytes())
+    path.unlink()
+    assert image_file_to_example(str(path), str(tmp_path), CLASSES, MAX_PIXELS) == (None,
+                                                                                   VANISHED)
+
+
 def test_truncated_png_is_quarantined(tmp_path, real_png):
     data = real_png.read_bytes()
     path = _write(tmp_path, "train/shirt/truncated.png", data[: len(data) * 2 // 3])
