@@ -57,7 +57,8 @@ def newest_version(serving_dir: str) -> str:
         others = other_serving_dirs(serving_dir)
         hint = ""
         if others:
-            hint = ("; pushed models of other data sets: " + ", ".join(others) + " (select one "
+            hint = ("; pushed models under other output roots beside it (other data sets, or "
+                    "this one's with another output.root): " + ", ".join(others) + " (select one "
                     "with --set data.root=<the folder it was trained on>, --set "
                     "output.root=<its output root> or --model <version dir>)")
         raise PredictError(f"no pushed model under {serving_dir}: run the pipeline first "

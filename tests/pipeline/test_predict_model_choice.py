@@ -53,7 +53,7 @@ def test_a_configured_serving_dir_gets_no_hint_about_its_siblings(tmp_path):
     _version(tmp_path / "unrelated" / "models", 1)
     with pytest.raises(PredictError) as e:
         newest_version(str(tmp_path / "srv" / "models"))
-    assert "other data sets" not in str(e.value)
+    assert "other output roots" not in str(e.value)
 
 
 def test_predict_silences_tensorflows_start_up_lines_unless_a_level_is_set(
