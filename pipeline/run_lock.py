@@ -90,10 +90,13 @@ def _take(fd: int, output_root: str, path: str, unsupported_ok: bool = False) ->
                 holder = f.read().strip() or "unknown"
         except OSError:
             holder = "unknown"
+        held_by = (f"held by pid {holder}, recorded in {path}" if holder != "unknown" else
+                   f"held by a process whose pid is not recorded: {path} was deleted or emptied, "
+                   f"and the lock on the folder itself still holds")
         raise AlreadyRunningError(
-            f"a pipeline run is already running on {output_root} (held by pid {holder}, "
-            f"recorded in {path}; the lock goes when that process exits, even if killed); "
-            f"this run exits without touching its outputs") from None
+            f"a pipeline run is already running on {output_root} ({held_by}; the lock goes "
+            f"when that process exits, even if killed); this run exits without touching its "
+            f"outputs") from None
     except OSError:
         if not unsupported_ok:
             raise

@@ -59,7 +59,8 @@ def test_deleting_the_lock_file_does_not_defeat_the_lock(tmp_path):
     stale lock, does not let a second run write the same outputs."""
     with _held_by(HOLD, tmp_path):
         os.remove(tmp_path / ".run.lock")
-        with pytest.raises(AlreadyRunningError, match="held by pid unknown"):
+        with pytest.raises(AlreadyRunningError, match="held by a process whose pid is not "
+                                                      "recorded: .*was deleted or emptied"):
             with run_lock(str(tmp_path)):
                 pass
 
