@@ -557,6 +557,13 @@ def _validate_data(config: PipelineConfig, check_files: bool = True) -> None:
             hint = ("; folder names are case-sensitive: rename "
                     + ", ".join(f"{e}/ to {e.lower()}/" for e in cased)
                     + " (or set the data.*_pattern keys to these names)")
+        eval_like = (pattern_for_span(config.data.eval_pattern, span) if span is not None
+                     else config.data.eval_pattern)
+        held_out = data_layout.discover_class_names(root, eval_like) if eval_like else []
+        lost = [c for c in held_out if c not in config.data.class_names]
+        if lost and not hint:  # helper-62: a class's train/ folder deleted, eval/ kept
+            hint = (f"; {eval_like!r} has class folder(s) {lost} that {train_like!r} lacks: "
+                    f"give each its training images")
         raise ConfigError(f"data.root: {root} has {len(config.data.class_names)} class folder(s) "
                           f"under {train_like!r}; need at least 2 "
                           f"(found: {config.data.class_names}){hint}")

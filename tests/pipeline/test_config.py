@@ -714,6 +714,18 @@ def test_override_that_is_not_yaml_is_a_string_and_judged_by_the_key_type(tmp_pa
     assert "trainer.epochs" in msg, msg
 
 
+def test_a_class_whose_train_folder_was_deleted_is_named(tmp_path):
+    """helper-62: with train/shirt deleted the error said only '1 class folder(s) under
+    train/*/*', not that eval/ still holds shirt."""
+    import shutil
+    _tree(tmp_path / "d", ("shirt", "tshirt_top"))
+    shutil.rmtree(tmp_path / "d" / "train" / "shirt")
+    msg = _error(overrides=[f"data.root={tmp_path / 'd'}"])
+    assert "has 1 class folder(s) under 'train/*/*'" in msg, msg
+    assert msg.endswith("; 'eval/*/*' has class folder(s) ['shirt'] that 'train/*/*' lacks: "
+                        "give each its training images"), msg
+
+
 def test_class_folders_directly_under_the_root_get_a_hint(tmp_path):
     _tree(tmp_path / "flat", ("cat", "dog"), splits=("",), files=("a.png",))
     msg = _error(overrides=[f"data.root={tmp_path / 'flat'}"])
