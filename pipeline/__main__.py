@@ -410,7 +410,9 @@ def _kubeflow_command(args: argparse.Namespace, config) -> int:
         return 0
     # Checked before compiling (seconds to minutes): the project, the image and the pipeline root
     # when the config is compiled now, and credentials unless dry run.
-    problems = vertex.target_problems(config, compiling=not args.template)
+    data_param = any(p.startswith("data_root=") for p in args.param or [])
+    problems = vertex.target_problems(config, compiling=not args.template,
+                                      scheduling=args.command == "schedule" and not data_param)
     if problems:  # all of them at once, each naming its key
         raise ConfigError("\n  ".join(problems))
     if not args.dry_run:

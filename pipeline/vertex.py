@@ -141,11 +141,28 @@ def target_lines(config: PipelineConfig) -> List[str]:
     return problems
 
 
-def target_problems(config: PipelineConfig, compiling: bool) -> List[str]:
+def target_problems(config: PipelineConfig, compiling: bool, scheduling: bool = False
+                    ) -> List[str]:
     """Every vertex.* setting a submit or schedule lacks, one line each ('vertex.<key>: ...'),
     so that a user fixes them in one go (helper-59 needed three tries): `target_lines`, and when
-    `compiling` (no --template) a pullable image and a pipeline root at all."""
+    `compiling` (no --template) a pullable image and a pipeline root at all, and for
+    `scheduling` a data root outside the image (`check_scheduled_data`'s rule, before any
+    compile; helper-64 met it only on a second try)."""
     problems = target_lines(config)
+    if compiling and scheduling:
+        from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR, image_data_root
+        try:
+            root = image_data_root(config)
+        except ConfigError as e:
+            problems.append(str(e))
+        else:
+            if root.startswith(IMAGE_WORKDIR + "/"):
+                problems.append(f"vertex.data_root: unset, so a schedule would read {root}, a "
+                                f"folder inside the pipeline image, fixed when the image was "
+                                f"built (every scheduled run would ingest the same images): "
+                                f"set it to where new spans arrive, e.g. --set "
+                                f"vertex.data_root=gs://bucket/path (or pass --param "
+                                f"data_root=gs://bucket/path)")
     if compiling:
         for check in (lambda: check_image(config.vertex.default_image),
                       lambda: None if config.vertex.pipeline_root else

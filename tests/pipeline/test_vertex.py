@@ -180,9 +180,17 @@ def test_every_missing_vertex_setting_is_named_at_once(tmp_path, capsys, no_cred
                  f"output.root={out_root}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("config error: vertex.project: set the Google Cloud project id")
-    for key in ("vertex.default_image:", "vertex.pipeline_root: set it"):
+    for key in ("vertex.default_image:", "vertex.pipeline_root: set it",
+                "vertex.data_root: unset, so a schedule would read /app/data/fashion_binary"):
         assert f"\n  {key}" in err, err
     assert not out_root.exists()  # nothing compiled
+    # with every other key set, the image data root is refused before compiling (helper-64: a
+    # refused dry run left a compiled spec behind)
+    settings = [s for s in SETTINGS] + [f"output.root={out_root}"]
+    assert main(["schedule", "--dry-run", "--cron", "0 3 * * *"] + _sets(settings)) == 2
+    assert capsys.readouterr().err.startswith("config error: vertex.data_root: unset, so a "
+                                              "schedule would read /app/data/fashion_binary")
+    assert not out_root.exists()
 
 
 def test_dry_run_without_template_compiles_the_config(tmp_path, capsys, no_credentials):
