@@ -255,8 +255,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             summary["lineage"] = summary_lineage(config)
             summary["serving_dir"] = config.serving_dir
             notes = report_notes(summary, config.output_root)
-            if notes and not summary["evaluated"]:  # nothing to summarise: what happened
-                print("\n".join(notes))
+            if not summary["evaluated"]:  # no metrics or gates: what happened, and the data
+                from pipeline.summary import format_data_report
+                print("\n".join(notes + format_data_report(summary.get("data") or {})))
                 return 0
             from pipeline.retrain import trainer_lines
             print("\n".join(notes + [format_summary(summary)]

@@ -87,7 +87,7 @@ def ingest_span(config: PipelineConfig, span: int) -> None:
         beam_pipeline_args=list(config.beam_pipeline_args)))
 
 
-def span_fingerprint(config: PipelineConfig, span: int, listing: str = "read") -> Optional[str]:
+def span_fingerprint(config: PipelineConfig, span: int, listing: str = "") -> Optional[str]:
     """The input fingerprint ImageExampleGen's driver would record for `span` now (file count,
     bytes, mtimes and relative paths of the image files it reads: components/image_example_gen/
     driver.py; `listing` 'visible' or 'all': the files earlier releases counted, driver.LISTINGS);
@@ -103,7 +103,8 @@ def span_fingerprint(config: PipelineConfig, span: int, listing: str = "read") -
                                                       end_span_number=span)))
     try:
         processor.resolve_span_and_version()
-        return processor.get_input_fingerprint(span, None, listing=listing)
+        from components.image_example_gen.driver import READ
+        return processor.get_input_fingerprint(span, None, listing=listing or READ)
     except (ValueError, AssertionError, OSError):
         return None
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from typing import Dict, Iterator
 
 LOCK_FILE = ".run.lock"
+# A held lock is retried for ~0.1 s before a run gives up: `running_holder` (report) takes a
+# shared lock for a moment, which must not turn a starting run away (review h63).
+TAKE_ATTEMPTS, TAKE_RETRY_SECONDS = 6, 0.02
 
 
 class AlreadyRunningError(RuntimeError):
@@ -83,6 +87,12 @@ def _take(fd: int, output_root: str, path: str, unsupported_ok: bool = False) ->
     another process holds it; another OSError (no such lock on this file system) is raised
     unless `unsupported_ok`."""
     try:
+        for _ in range(TAKE_ATTEMPTS - 1):  # `report` probes the lock for a moment
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(TAKE_RETRY_SECONDS)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         try:

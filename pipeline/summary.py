@@ -354,7 +354,8 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
     notes = []
     holder = running_holder(output_root)
     if holder:
-        notes.append(f"note: a run is in progress on {output_root} (pid {holder}): the summary "
+        who = f"pid {holder}" if holder != "unknown" else "its pid is not recorded"
+        notes.append(f"note: a run is in progress on {output_root} ({who}): the summary "
                      f"below is of the steps finished so far; a step under way (a push "
                      f"included) is not finished, not killed; run `report` again when it ends")
     if not summary.get("evaluated", True):

@@ -183,7 +183,7 @@ def check_scheduled_data(job: Dict[str, Any], values: Dict[str, Any]) -> None:
                 template_parameters(job).items() if "defaultValue" in spec}
     root = {**defaults, **(job.get("runtimeConfig") or {}).get("parameterValues", {}),
             **values}.get("data_root")
-    if isinstance(root, str) and root.startswith(IMAGE_WORKDIR + "/"):
+    if isinstance(root, str) and (root == IMAGE_WORKDIR or root.startswith(IMAGE_WORKDIR + "/")):
         raise ConfigError(f"data_root is {root}, a folder inside the pipeline image, fixed when "
                           f"the image was built: every scheduled run would ingest the same "
                           f"images. Put the data where new spans arrive and compile with "

@@ -39,14 +39,32 @@ def not_writable_error(error: BaseException, serving_dir: str, version: Optional
     """A ServingNotWritableError for `error` when it is a permission or read-only error (the
     check before the run passed, and the dir changed since: helper-62's `chattr +i` during the
     Evaluator gave a bare PermissionError and exit 1), else None."""
-    if not (isinstance(error, OSError) and error.errno in NOT_WRITABLE):
-        return None
+    if isinstance(error, OSError):
+        if error.errno not in NOT_WRITABLE or not _under(error.filename, serving_dir):
+            return None  # another path's permission (pipeline root, TMPDIR): not this dir's
+        why = f"{error.strerror}: {error.filename}"
+    else:  # TensorFlow's file API (fileio): PermissionDeniedError, not an OSError (review h63)
+        message = str(error)
+        if not (any(text in message for text in NOT_WRITABLE_TEXTS)
+                and os.path.abspath(serving_dir) in message):
+            return None
+        why = message.strip().splitlines()[-1][:300]
     what = f"version {version}" if version is not None else "a new version"
     return ServingNotWritableError(
-        f"cannot write {what} into {serving_dir} ({error.strerror}: "
-        f"{error.filename or serving_dir}): its permissions or file system changed after the "
-        f"run's start-up check; nothing was published and pushed versions are unchanged; make "
-        f"it writable (or set output.serving_dir) and re-run: finished steps are reused")
+        f"cannot write {what} into {serving_dir} ({why}): its permissions or file system "
+        f"changed after the run's start-up check; nothing was published and pushed versions "
+        f"are unchanged; make it writable (or set output.serving_dir) and re-run: finished "
+        f"steps are reused")
+
+
+NOT_WRITABLE_TEXTS = ("Permission denied", "Operation not permitted", "Read-only file system")
+
+
+def _under(path: Optional[str], folder: str) -> bool:
+    if not path:
+        return False
+    path, folder = os.path.abspath(str(path)), os.path.abspath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def no_space_error(error: BaseException, serving_dir: str, version: int
@@ -78,8 +96,9 @@ def list_versions(serving_dir: str) -> List[int]:
 
 
 def newest_served(serving_dir: str) -> Optional[int]:
-    """The newest version under `serving_dir` that holds a SavedModel (the one clients and
-    `predict` use); None when none does (a numbered folder made by hand is not a version)."""
+    """The newest version under `serving_dir` that holds a SavedModel (the one `predict` uses;
+    TF Serving takes the highest numbered folder, so remove a stray one); None when none does
+    (a numbered folder made by hand is not a version)."""
     for version in reversed(list_versions(serving_dir)):
         if os.path.isfile(os.path.join(serving_dir, str(version), "saved_model",
                                        "saved_model.pb")):

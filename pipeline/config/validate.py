@@ -560,7 +560,8 @@ def _validate_data(config: PipelineConfig, check_files: bool = True) -> None:
         eval_like = (pattern_for_span(config.data.eval_pattern, span) if span is not None
                      else config.data.eval_pattern)
         held_out = data_layout.discover_class_names(root, eval_like) if eval_like else []
-        lost = [c for c in held_out if c not in config.data.class_names]
+        trained = data_layout.discover_class_names(root, train_like)
+        lost = [c for c in held_out if c not in trained]
         if lost and not hint:  # helper-62: a class's train/ folder deleted, eval/ kept
             hint = (f"; {eval_like!r} has class folder(s) {lost} that {train_like!r} lacks: "
                     f"give each its training images")

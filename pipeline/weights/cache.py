@@ -84,10 +84,13 @@ def pin_under(info: WeightsInfo, output_root: str) -> str:
     weights' content and the output root only, not on $HOME or $TFX_IMAGE_WEIGHTS_CACHE (a cron
     job or systemd unit with another HOME retrained unchanged data, helper-59)."""
     target = Path(output_root) / PINNED_DIR / info.sha256[:16] / Path(info.path).name
-    if target.is_file() and target.stat().st_size == Path(info.path).stat().st_size:
-        return str(target)
+    if target.is_file() and (os.path.samefile(target, info.path)
+                             or sha256_file(target) == info.sha256):
+        return str(target)  # the same file, or the same bytes (a copy; not one damaged since)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
     try:
         try:
             os.link(info.path, tmp)

