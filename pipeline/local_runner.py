@@ -56,6 +56,15 @@ def interrupted_inside(error: BaseException) -> bool:
     return False
 
 
+def raise_if_interrupted(error: BaseException, metadata_path: str) -> None:
+    """When `error` is Ctrl-C or SIGTERM re-raised by a library (`interrupted_inside`): marks
+    this run's unfinished executions CANCELED and raises KeyboardInterrupt from it; else
+    returns."""
+    if interrupted_inside(error):
+        cancel_interrupted(metadata_path)
+        raise KeyboardInterrupt from error
+
+
 def cancel_interrupted(metadata_path: str) -> None:
     """Marks this interrupted run's unfinished executions CANCELED (not a killed run's)."""
     from absl import logging
@@ -139,9 +148,7 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
         cancel_interrupted(config.metadata_path)
         raise
     except Exception as e:  # pylint: disable=broad-except
-        if interrupted_inside(e):  # Ctrl-C inside a Beam stage, re-raised by Beam
-            cancel_interrupted(config.metadata_path)
-            raise KeyboardInterrupt from e
+        raise_if_interrupted(e, config.metadata_path)  # Ctrl-C inside a Beam stage
         log_path = _write_traceback(config.output_root, e)
         logging.error("pipeline run failed; traceback in %s", log_path)
         cancel_after_failure(config.metadata_path, e, log_path)

@@ -137,9 +137,7 @@ def _ingest_or_fail(config: PipelineConfig, span: int) -> None:
     try:
         ingest_span(config, span)
     except Exception as e:  # pylint: disable=broad-except
-        if local_runner.interrupted_inside(e):  # Ctrl-C inside a Beam stage
-            local_runner.cancel_interrupted(config.metadata_path)
-            raise KeyboardInterrupt from e
+        local_runner.raise_if_interrupted(e, config.metadata_path)  # Ctrl-C inside Beam
         log_path = local_runner._write_traceback(  # pylint: disable=protected-access
             config.output_root, e)
         cancel_after_failure(config.metadata_path, e, log_path)

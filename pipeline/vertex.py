@@ -59,14 +59,11 @@ def check_cloud_paths(job: Dict[str, Any], values: Dict[str, Any]) -> None:
     local check), it would start a paid Vertex run that fails in its first task. Vertex reads
     gs://, its FUSE mount /gcs/ and the image's own files."""
     from pipeline.kubeflow_v2_runner import cloud_or_image_path, spec_paths
-    given = {**(job.get("runtimeConfig") or {}).get("parameterValues", {}), **values}
-    defaults = {name: spec.get("defaultValue") for name, spec in
-                template_parameters(job).items() if "defaultValue" in spec}
     fixes = {"data_root": "pass --param data_root=gs://... or compile with vertex.data_root at "
                           "its image default or a gs:// path",
              "serving_dir": "pass --param serving_dir=/gcs/... or compile with "
                             "vertex.serving_dir unset (it follows the pipeline root)"}
-    for what, path in spec_paths(job, {**defaults, **given}):
+    for what, path in spec_paths(job, effective_parameters(job, values)):
         if not isinstance(path, str) or cloud_or_image_path(path):
             continue
         fix = fixes.get(what, "compile with vertex.weights_path at its image default "
@@ -74,6 +71,14 @@ def check_cloud_paths(job: Dict[str, Any], values: Dict[str, Any]) -> None:
         raise ConfigError(f"{what} is {path}, a path on this machine that Vertex AI cannot "
                           f"read: this spec was compiled for a local check (`run-compiled`); "
                           f"{fix}")
+
+
+def effective_parameters(job: Dict[str, Any], values: Dict[str, Any]) -> Dict[str, Any]:
+    """The runtime parameters a run of `job` gets: the spec's defaults, then its runtimeConfig's
+    values, then `values` (--param, --span)."""
+    defaults = {name: spec.get("defaultValue") for name, spec in
+                template_parameters(job).items() if "defaultValue" in spec}
+    return {**defaults, **(job.get("runtimeConfig") or {}).get("parameterValues", {}), **values}
 
 
 def template_parameters(job: Dict[str, Any]) -> Dict[str, Any]:
@@ -179,10 +184,7 @@ def check_scheduled_data(job: Dict[str, Any], values: Dict[str, Any]) -> None:
     inside the pipeline image: its images are fixed when the image is built, so every scheduled
     run would train on the same data and never see a new span (helper-59)."""
     from pipeline.kubeflow_v2_runner import IMAGE_WORKDIR
-    defaults = {name: spec.get("defaultValue") for name, spec in
-                template_parameters(job).items() if "defaultValue" in spec}
-    root = {**defaults, **(job.get("runtimeConfig") or {}).get("parameterValues", {}),
-            **values}.get("data_root")
+    root = effective_parameters(job, values).get("data_root")
     if isinstance(root, str) and (root == IMAGE_WORKDIR or root.startswith(IMAGE_WORKDIR + "/")):
         raise ConfigError(f"data_root is {root}, a folder inside the pipeline image, fixed when "
                           f"the image was built: every scheduled run would ingest the same "
