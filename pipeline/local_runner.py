@@ -43,7 +43,7 @@ def known_error_types() -> Tuple[type, ...]:
 
 
 def interrupted_inside(error: BaseException) -> bool:
-    """Whether `error` is Ctrl-C (or SIGTERM, `terminate_as_interrupt`) that a library re-raised
+    """Whether `error` is Ctrl-C (or SIGTERM: __main__._terminate_as_interrupt) that a library re-raised
     as another exception: Beam turns a KeyboardInterrupt in its stages into `RuntimeError:
     KeyboardInterrupt [while running '...']` (helper-62: exit 1 and 'FAILED' instead of the
     interrupt's one line and exit 130)."""
