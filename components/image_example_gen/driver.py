@@ -22,7 +22,7 @@ from tfx.components.example_gen import driver, input_processor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from modules.image_files import is_hidden_path, is_image_file
+from modules.image_files import is_hidden_path, partition_image_files
 
 NANO_PER_SEC = 10 ** 9
 
@@ -35,12 +35,14 @@ LISTINGS = (READ, VISIBLE, ALL)
 
 
 def listed_files(input_base: str, pattern: str, listing: str = READ) -> List[str]:
-    """Sorted paths matching `<input_base>/<pattern>` that `listing` covers."""
+    """Sorted paths matching `<input_base>/<pattern>` that `listing` covers; READ: exactly the
+    files the executor reads (`executor.list_split_paths`, then the image extensions)."""
+    if listing == READ:
+        from components.image_example_gen.executor import list_split_paths
+        return partition_image_files(list_split_paths(input_base, pattern)[0])[0]
     paths = fileio.glob(os.path.join(input_base, pattern))
     if listing != ALL:
         paths = [p for p in paths if not is_hidden_path(p, input_base)]
-    if listing == READ:
-        paths = [p for p in paths if is_image_file(p)]
     return sorted(paths)
 
 

@@ -62,6 +62,7 @@ def test_files_never_read_never_change_the_fingerprint_which_is_tfxs_without_the
     (tmp_path / "eval" / "__MACOSX" / "x.png").write_bytes(b"junk")
     (tmp_path / "train" / "dress" / "notes.txt").write_text("scraped 2026-12-01")
     (tmp_path / "eval" / "labels.csv").write_text("a,b")
+    (tmp_path / "train" / "dress" / "crops.png").mkdir()  # a folder: not read either
     assert _fingerprint(tmp_path) == before  # deleting them later retrains nothing either
     (tmp_path / "train" / "dress" / "dress9.png").write_bytes(b"y")
     assert _fingerprint(tmp_path) != before  # a visible image still counts
