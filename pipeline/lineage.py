@@ -39,8 +39,9 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         if model_id is None:
             return None
         (model,) = store.get_artifacts_by_id([model_id])
-        return {"model_id": model_id, "uri": model.uri,
-                "version": find_pushed_version(config.serving_dir, model.uri)}
+        version = find_pushed_version(config.serving_dir, model.uri)
+        return {"model_id": model_id, "uri": model.uri, "version": version,
+                "own_test_accuracy": pushed_test_accuracy(config.serving_dir, version)}
 
     out: Dict[str, Any] = {}
     evaluators = finished(node_executions(store, config.pipeline_name, "Evaluator"))
@@ -166,6 +167,20 @@ def summary_lineage(config: PipelineConfig) -> Dict[str, Any]:
         return lineage_report(config)
     except Exception as e:  # pylint: disable=broad-except
         return {"error": f"{type(e).__name__}: {e}"}
+
+
+def pushed_test_accuracy(serving_dir: str, version: Optional[int]) -> Optional[float]:
+    """The SavedModel's held-out accuracy its pushed version's report.json records (on the test
+    split of the data it was trained on), None when not pushed or not recorded."""
+    import json
+    if version is None:
+        return None
+    try:
+        with open(os.path.join(serving_dir, str(version), "report.json"), encoding="utf-8") as f:
+            value = json.load(f)["saved_model"]["accuracy"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def describe_model(info: Optional[Dict[str, Any]]) -> str:

@@ -438,6 +438,27 @@ PER_CLASS_ON_ONE_LINE = 4  # more classes: one summary line each
 PRUNING_COST_NOTED = 0.02  # validation accuracy lost to pruning that a failed gate mentions
 
 
+BASELINE_DROP_NOTED = 0.15  # the baseline's accuracy lost between its own test and this one
+
+
+def baseline_drop_note(gates: List[Dict[str, Any]], baseline: Optional[Dict[str, Any]]
+                       ) -> List[str]:
+    """A note when the change gate's baseline scores far lower on this test split than on its
+    own (its pushed report.json): the new data or its labels differ from what that model
+    learnt (helper-65: a span with swapped labels passed the change gate at +0.24, the
+    baseline scoring 0.15 where it had scored 0.78). Decides nothing."""
+    change = next((g for g in gates if g.get("kind") == "change"
+                   and g.get("baseline_value") is not None), None)
+    own = (baseline or {}).get("own_test_accuracy")
+    if change is None or own is None or own - change["baseline_value"] < BASELINE_DROP_NOTED:
+        return []
+    return [f"  note: the baseline scores {change['baseline_value']:.4f} on this test split "
+            f"against {own:.4f} on the test split of its own version: the new images or their "
+            f"labels differ from what it learnt (a relabelled or swapped class folder, another "
+            f"kind of image?); check the newest data before trusting either model or the "
+            f"change gate"]
+
+
 def format_gates(summary: Dict[str, Any]) -> List[str]:
     """'blessed: yes|NO' and one line per gate: metric, threshold, value, pass/fail, and for a
     failure the config key that sets it."""
@@ -489,6 +510,7 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
         lines.append(f"  baseline of the change gate: {describe_model(baseline)}, the latest "
                      f"blessed model of the same classes other than the candidate"
                      + (f"; candidate: model {candidate['model_id']}" if candidate else ""))
+    lines += baseline_drop_note(gates, baseline)
     if lineage.get("baseline_data_roots"):
         lines.append(f"  note: the baseline was trained on data under "
                      f"{', '.join(lineage['baseline_data_roots'])}, not this run's data.root: "

@@ -119,3 +119,28 @@ def test_a_run_that_pushed_nothing_says_which_version_is_served(tmp_path):
         f"served: version 1796557906 ({tmp_path / 'serving' / '1796557906'}, the newest pushed; "
         f"`predict` uses it)")
     assert "served:" not in format_summary({k: v for k, v in base.items() if k != "serving_dir"})
+
+
+def test_a_baseline_that_collapses_on_the_new_test_split_is_noted(tmp_path):
+    """helper-65: a span with swapped labels passed the change gate (+0.24), the baseline
+    scoring 0.15 on it against 0.78 on its own test split; the summary now says so."""
+    import json
+
+    from pipeline.lineage import pushed_test_accuracy
+    from pipeline.summary import format_summary
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "report.json").write_text(json.dumps({"saved_model": {"accuracy": 0.78}}))
+    assert pushed_test_accuracy(str(tmp_path), 7) == 0.78
+    assert pushed_test_accuracy(str(tmp_path), 8) is None
+    assert pushed_test_accuracy(str(tmp_path), None) is None
+    change = {"name": "accuracy vs baseline", "kind": "change", "metric": "accuracy",
+              "threshold": -0.01, "value": 0.2391, "passed": True,
+              "candidate_value": 0.3913, "baseline_value": 0.1522,
+              "config_key": "evaluator.max_accuracy_drop"}
+    summary = {"metrics": {}, "gates": [change], "blessed": False, "pushed": False,
+               "lineage": {"baseline": {"model_id": 17, "version": 7, "own_test_accuracy": 0.78}}}
+    assert ("  note: the baseline scores 0.1522 on this test split against 0.7800 on the test "
+            "split of its own version: the new images or their labels differ") \
+        in format_summary(summary)
+    change["baseline_value"] = 0.70  # a drop below 15 points: no note
+    assert "the new images or their labels differ" not in format_summary(summary)
