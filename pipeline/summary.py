@@ -289,6 +289,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
                         "so nothing new was built; the lines below are that push's, and "
                         "export.* settings changed since apply to the next model trained)"
                         if summary.get("already_pushed") else ""))
+        lines += class_change_note(summary["pushed_destination"], report)
         sm = report["saved_model"]
         held_out = report.get("held_out", {})
         lines.append(f"artifacts (accuracy on {held_out.get('examples', '?')} held-out examples "
@@ -339,7 +340,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append("nothing pushed (model not blessed): any previously pushed versions are "
                      "unchanged")
     if not summary["pushed"]:
-        lines += serving_lines(summary.get("serving_dir"))
+        lines += serving_lines(summary.get("serving_dir"), list(summary.get("per_class") or {}))
     return "\n".join(lines)
 
 
@@ -369,10 +370,43 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
     return notes
 
 
-def serving_lines(serving_dir: Optional[str]) -> List[str]:
+def version_classes(serving_dir: str, version: int) -> Optional[List[str]]:
+    """A pushed version's class names (report.json `run.class_names`), None when unreadable."""
+    try:
+        with open(os.path.join(serving_dir, str(version), "report.json"), encoding="utf-8") as f:
+            names = json.load(f)["run"]["class_names"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return list(names) if isinstance(names, list) else None
+
+
+def class_change_note(destination: str, report: Dict[str, Any]) -> List[str]:
+    """A note when the pushed version's classes differ from those of the version served before
+    it: its output changed ([1, 1] for two classes, else [1, C]; labels.txt), which a client
+    that hard-codes the classes gets wrong (helper-65: a third class replaced a 2-class model
+    without a word, no change gate applying across class lists)."""
+    from components.export_pusher.versioning import list_versions
+    serving_dir, version = os.path.dirname(destination), report.get("version")
+    classes = (report.get("run") or {}).get("class_names")
+    earlier = [v for v in list_versions(serving_dir) if version is not None and v < int(version)]
+    for previous in reversed(earlier):
+        before = version_classes(serving_dir, previous)
+        if before is None:
+            continue
+        if classes and before != list(classes):
+            return [f"note: this version's classes {list(classes)} differ from {before} of "
+                    f"version {previous}, served before it: its output and labels.txt changed; "
+                    f"a client that hard-codes the classes must change with it (no change gate "
+                    f"compares models of different classes)"]
+        return []
+    return []
+
+
+def serving_lines(serving_dir: Optional[str], classes: Sequence[str] = ()) -> List[str]:
     """Which version is served when this run pushed none (helper-59: 'unchanged' did not say
     which): the newest version under `serving_dir`, the one `predict` and MODEL.md's clients
-    read; [] without a serving dir to look in."""
+    read, and whether its classes differ from this run's `classes` (helper-65); [] without a
+    serving dir to look in."""
     if not serving_dir:
         return []
     from components.export_pusher.versioning import newest_served
@@ -382,8 +416,11 @@ def serving_lines(serving_dir: Optional[str]) -> List[str]:
         return []
     if served is None:
         return [f"served: no version pushed yet under {serving_dir}"]
+    served_classes = version_classes(serving_dir, served)
+    other = (f"; its classes {served_classes} are not this run's {list(classes)}"
+             if classes and served_classes and served_classes != list(classes) else "")
     return [f"served: version {served} ({os.path.join(serving_dir, str(served))}, the newest "
-            f"pushed; `predict` uses it)"]
+            f"pushed; `predict` uses it{other})"]
 
 
 def evaluation_line(m: Dict[str, Any]) -> str:

@@ -144,3 +144,35 @@ def test_a_baseline_that_collapses_on_the_new_test_split_is_noted(tmp_path):
         in format_summary(summary)
     change["baseline_value"] = 0.70  # a drop below 15 points: no note
     assert "the new images or their labels differ" not in format_summary(summary)
+
+
+def test_a_push_that_changes_the_classes_says_so(tmp_path):
+    """helper-65: a 3-class version replaced the served 2-class one without a word; and a
+    later 2-class run's served line named the 3-class version as if it were this run's."""
+    import json
+
+    from pipeline.summary import class_change_note, format_summary
+    serving = tmp_path / "serving"
+
+    def version(v, classes):
+        (serving / str(v) / "saved_model").mkdir(parents=True)
+        (serving / str(v) / "saved_model" / "saved_model.pb").write_bytes(b"")
+        (serving / str(v) / "report.json").write_text(json.dumps(
+            {"version": v, "run": {"class_names": classes}}))
+    version(10, ["shirt", "tshirt_top"])
+    version(11, ["shirt", "tshirt_top", "pullover"])
+    report = json.loads((serving / "11" / "report.json").read_text())
+    assert class_change_note(str(serving / "11"), report) == [
+        "note: this version's classes ['shirt', 'tshirt_top', 'pullover'] differ from "
+        "['shirt', 'tshirt_top'] of version 10, served before it: its output and labels.txt "
+        "changed; a client that hard-codes the classes must change with it (no change gate "
+        "compares models of different classes)"]
+    assert class_change_note(str(serving / "10"), json.loads(
+        (serving / "10" / "report.json").read_text())) == []  # nothing served before it
+    text = format_summary({"metrics": {}, "gates": [], "blessed": False, "pushed": False,
+                           "serving_dir": str(serving),
+                           "per_class": {n: {"precision": 0.5, "recall": 0.5, "support": 10}
+                                         for n in ("shirt", "tshirt_top")}})
+    assert text.splitlines()[-1].endswith(
+        "`predict` uses it; its classes ['shirt', 'tshirt_top', 'pullover'] are not this run's "
+        "['shirt', 'tshirt_top'])")
