@@ -18,6 +18,13 @@ from tfx.types import artifact_utils
 ANOMALIES_FILE = "SchemaDiff.pb"
 
 
+# What to do, said with every refusal (helper-65: the error named no key and did not say that
+# nothing already pushed changed).
+REMEDY = ("Pushed versions are unchanged. If the new data is right, update the curated schema "
+          "(data.schema_path: widen the feature's domain, e.g. int_domain for height/width) or "
+          "run without data.schema_path to infer one from this data; else fix the images")
+
+
 class AnomaliesFoundError(RuntimeError):
     """ExampleValidator found anomalies: the data does not match the schema."""
 
@@ -53,5 +60,6 @@ class Executor(base_executor.BaseExecutor):
             raise AnomaliesFoundError(
                 f"ExampleValidator found {len(lines)} anomal{'y' if len(lines) == 1 else 'ies'} "
                 f"(data does not match the schema); the run stops before Transform and "
-                f"training:\n  " + "\n  ".join(lines) + f"\n(anomalies artifact: {artifact.uri})")
+                f"training:\n  " + "\n  ".join(lines) + f"\n(anomalies artifact: {artifact.uri})"
+                + "\n" + REMEDY)
         logging.info("AnomaliesGate: no anomalies in splits %s", splits)

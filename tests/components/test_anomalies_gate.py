@@ -42,6 +42,10 @@ def test_new_class_name_stops_the_run_with_a_readable_list(tmp_path):
     msg = str(exc.value)
     assert msg.startswith("ExampleValidator found 1 anomaly")
     assert "stops before Transform and training" in msg and lines[0] in msg
+    assert msg.endswith("Pushed versions are unchanged. If the new data is right, update the "
+                        "curated schema (data.schema_path: widen the feature's domain, e.g. "
+                        "int_domain for height/width) or run without data.schema_path to infer "
+                        "one from this data; else fix the images")  # helper-65
 
 
 def test_missing_feature_is_reported(tmp_path):
