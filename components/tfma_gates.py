@@ -316,7 +316,7 @@ def _find(values: List[Dict[str, Any]], gate: Gate, model: str = "candidate",
 
 
 NO_BASELINE = ("no other blessed model of the same classes in this order (the next model "
-               "trained is compared with the latest blessed one)")
+               "trained is compared with the latest blessed one of these classes)")
 
 
 def no_baseline_row() -> Dict[str, Any]:
