@@ -739,6 +739,7 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
     """Images per split and class; LayoutError naming the split and class when a configured
     class has no image in a split or a split holds a class folder that is not configured."""
     counts: Dict[str, Dict[str, int]] = {}
+    anywhere = {class_of(rel) for rels in files.values() for rel in rels}
     for split, rels in files.items():
         per_class = {c: 0 for c in class_names}
         unknown = set()
@@ -762,7 +763,11 @@ def check_classes(files: Dict[str, List[str]], class_names: List[str],
                                                     in_train=split == roles.TRAIN))
         if missing:
             how = ""
-            if split == roles.VALIDATION and layout.validation_fraction:
+            absent = [c for c in missing if c not in anywhere]
+            if absent:  # no folder of the class in the whole tree (or span): not a split matter
+                how = (f" ({', '.join(repr(c) for c in absent)}: no image in any split of this "
+                       f"data, no such class folder at all: add its images)")
+            elif split == roles.VALIDATION and layout.validation_fraction:
                 how = (f" (validation is carved from train: {layout.validation_fraction:.0%} "
                        f"of each class's files by path hash; add images, raise "
                        f"data.validation_fraction or give a validation folder)")

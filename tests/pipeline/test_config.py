@@ -332,6 +332,8 @@ def test_configured_class_without_images_is_a_config_error_before_any_work(tmp_p
     _tree(tmp_path, ("cat", "dog"))
     msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, dog, emu]"])
     assert "split 'train'" in msg and "['emu']" in msg
+    assert msg.endswith("('emu': no image in any split of this data, no such class folder at "
+                        "all: add its images)"), msg  # not a split's matter (helper-65)
     msg = _error(overrides=[f"data.root={tmp_path}", "data.class_names=[cat, dgo]"])
     assert "['dog']" in msg and "not among data.class_names" in msg  # misspelt
     assert "'dog' looks like 'dgo', which has no images in this split: rename the folder or " \
