@@ -66,6 +66,9 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
             cost = pruning_cost(out["candidate"]["uri"])
             if cost:
                 out["candidate_pruning"] = cost
+            skipped = warm_start_skipped(out["candidate"]["uri"])
+            if skipped:
+                out["warm_start_skipped"] = skipped
         if candidate and has_span(config.data.train_pattern):
             # ExampleGen records span 0 for a layout without {SPAN}: not a span to report
             spans = trained_spans(store, candidate[0])
@@ -95,6 +98,19 @@ def pruning_cost(model_uri: str) -> Optional[Dict[str, Any]]:
                 "target_sparsity": record["pruning"].get("target_sparsity")}
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def warm_start_skipped(model_uri: str) -> Dict[str, str]:
+    """{layer: why} of the layers warm start did not copy into the model (its
+    training_summary.json; e.g. the predictions layer of a model of other classes), {} when it
+    copied every layer, did not warm-start, or left no record."""
+    import json
+    try:
+        with open(os.path.join(model_uri, "training_summary.json"), encoding="utf-8") as f:
+            skipped = (json.load(f).get("warm_start") or {}).get("skipped") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return dict(skipped) if isinstance(skipped, dict) else {}
 
 
 def raw_training_examples(store, model_id: int) -> List[Any]:

@@ -217,4 +217,8 @@ def trainer_lines(lineage: Dict[str, Any]) -> List[str]:
         return ["trainer: unchanged data, served from the cache (no training)"]
     warm = (f", warm-started from {describe_model(lineage['warm_start_from'])}"
             if lineage.get("warm_start_from") else "")
+    skipped = lineage.get("warm_start_skipped") or {}
+    if warm and skipped:  # helper-65: a model of other classes; its head was not copied
+        warm += (f" (not copied, trained afresh: {', '.join(sorted(skipped))}: their shapes "
+                 f"differ, e.g. a base model of other classes)")
     return ["trainer: trained a new model" + warm]

@@ -454,3 +454,23 @@ def test_trainer_lines_say_cached_or_which_model_was_warm_started_from():
         "model_id": 17, "uri": "/o/Trainer/model/17", "version": "1796537369"}})
     assert warm == ["trainer: trained a new model, warm-started from model 17 (version "
                     "1796537369)"]
+
+
+def test_trainer_lines_name_the_layers_warm_start_could_not_copy(tmp_path):
+    """helper-65: warm-started from a 3-class model, a 2-class retrain copied every layer but
+    the head, and the summary did not say so."""
+    import json
+
+    from pipeline.lineage import warm_start_skipped
+    from pipeline.retrain import trainer_lines
+    (tmp_path / "training_summary.json").write_text(json.dumps({"warm_start": {
+        "copied": ["block1_conv1"], "skipped": {"predictions": "shapes [(256, 3), (3,)] there, "
+                                                               "[(256, 1), (1,)] here"}}}))
+    skipped = warm_start_skipped(str(tmp_path))
+    assert list(skipped) == ["predictions"]
+    assert warm_start_skipped(str(tmp_path / "none")) == {}
+    line, = trainer_lines({"trainer_state": "COMPLETE", "warm_start_skipped": skipped,
+                           "warm_start_from": {"model_id": 37, "uri": "/m", "version": None}})
+    assert line == ("trainer: trained a new model, warm-started from model 37 (no pushed version "
+                    "holds it) (not copied, trained afresh: predictions: their shapes differ, "
+                    "e.g. a base model of other classes)")
