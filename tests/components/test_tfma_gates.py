@@ -135,7 +135,7 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
     assert tfma_gates.format_gate(change) == ("accuracy vs baseline: n/a, no other blessed "
                                               "model of the same classes in this order (the "
                                               "next model trained is compared with the latest "
-                                              "blessed one)")
+                                              "blessed one of these classes)")
     assert record["failed"] == ["AUC"]
     assert record["baseline_model_uri"] is None
     for c, name in enumerate(names):  # two classes: a sigmoid is class 1 at >= 0.5
