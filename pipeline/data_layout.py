@@ -26,7 +26,7 @@ import glob
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from modules.class_names import quoted
 from modules import image_files
@@ -530,25 +530,34 @@ def _uses_transparency(img) -> bool:
     return bool((np.asarray(img) == index).any())
 
 
+def read_images(root: str, files: Dict[str, List[str]], suffix: str,
+                read: Callable[[Any], Any]) -> List[Tuple[str, Any]]:
+    """[(path relative to `root`, read(open Pillow image))] for each file of `files` whose name
+    ends with `suffix` (any case). Files Pillow cannot open or `read` fails on are left out
+    (ImageExampleGen quarantines them and says why)."""
+    from PIL import Image
+    out = []
+    for paths in files.values():
+        for rel in paths:
+            if not rel.lower().endswith(suffix):
+                continue
+            try:
+                with Image.open(os.path.join(root, rel)) as img:
+                    out.append((rel, read(img)))
+            except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
+                continue
+    return out
+
+
 def gif_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
     """At most two notes on the GIFs of `files` (relative to `root`): animated ones, of which
     only the first frame is trained on and served, and ones with a transparent colour, whose
     transparent pixels TensorFlow's decoder leaves black instead of `data.alpha_background`.
     Opens the GIFs only, reading up to their 2nd frame."""
-    from PIL import Image
-    animated, transparent = [], []
-    for paths in files.values():
-        for rel in paths:
-            if not rel.lower().endswith(".gif"):
-                continue
-            try:
-                with Image.open(os.path.join(root, rel)) as img:
-                    if _uses_transparency(img):
-                        transparent.append(rel)
-                    if getattr(img, "is_animated", False):
-                        animated.append(rel)
-            except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
-                continue
+    kinds = read_images(root, files, ".gif",
+                        lambda img: (_uses_transparency(img), getattr(img, "is_animated", False)))
+    transparent = [rel for rel, (keyed, _) in kinds if keyed]
+    animated = [rel for rel, (_, moving) in kinds if moving]
 
     def listed(paths: List[str]) -> str:
         return ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
@@ -569,18 +578,10 @@ def colour_key_notes(root: str, files: Dict[str, List[str]]) -> List[str]:
     colour key (a tRNS chunk on a grayscale or RGB image, no alpha channel): viewers show those
     pixels transparent, but TensorFlow's decoder, hence training and the exported model, reads
     their colour as stored, not data.alpha_background (helper-60). Reads PNG headers only."""
-    from PIL import Image
-    keyed = []
-    for paths in files.values():
-        for rel in paths:
-            if not rel.lower().endswith(".png"):
-                continue
-            try:
-                with Image.open(os.path.join(root, rel)) as img:
-                    if img.mode not in ("P", "PA", "LA", "RGBA") and "transparency" in img.info:
-                        keyed.append(rel)
-            except Exception:  # pylint: disable=broad-except  (ExampleGen says why)
-                continue
+    keyed = [rel for rel, is_keyed in read_images(
+        root, files, ".png",
+        lambda img: img.mode not in ("P", "PA", "LA", "RGBA") and "transparency" in img.info)
+        if is_keyed]
     if not keyed:
         return []
     return [f"{len(keyed)} PNG(s) whose transparency is a colour key (tRNS, no alpha channel): "

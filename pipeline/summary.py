@@ -24,19 +24,24 @@ def _latest_state(store, component: str) -> Optional[int]:
     return max(executions, key=lambda e: e.id).last_known_state if executions else None
 
 
+def newest_finished_evaluator(store) -> Any:
+    """The newest Evaluator execution that completed or was served from the cache, or None."""
+    from pipeline.lineage import finished
+    types = [t.name for t in store.get_execution_types() if t.name.split(".")[-1] == "Evaluator"]
+    done = finished([e for name in types for e in store.get_executions_by_type(name)])
+    return max(done, key=lambda e: e.id) if done else None
+
+
 def _finished_evaluator_outputs(store) -> Tuple[Any, Any, Optional[int]]:
     """(evaluation, blessing, state) of the newest Evaluator execution that completed or was
     served from the cache: the gates of a later failed Evaluator were never applied, and a
     cached one re-used older artifacts than the newest by id. Without one, the newest LIVE
     artifacts and the newest execution's state."""
-    from pipeline.lineage import finished
     from pipeline.resolvers import output_artifact_ids
-    types = [t.name for t in store.get_execution_types() if t.name.split(".")[-1] == "Evaluator"]
-    done = finished([e for name in types for e in store.get_executions_by_type(name)])
-    if not done:
+    execution = newest_finished_evaluator(store)
+    if execution is None:
         return (_latest(store, "ModelEvaluation"), _latest(store, "ModelBlessing"),
                 _latest_state(store, "Evaluator"))
-    execution = max(done, key=lambda e: e.id)
 
     def output(key):
         ids = output_artifact_ids(store, execution.id, key)
@@ -348,12 +353,17 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
     """What `report` says before (or instead of) a run summary (helper-62): that a run is in
     progress on `output_root` (its pid; the summary is of the steps finished so far, a push
     under way is not a killed one), and when no model was ever evaluated there, that and the
-    newest traceback under logs/ with the served version."""
+    newest traceback under logs/ with the served version; else when the evaluation shown was
+    made, and whether a later run stopped before finishing (pipeline/run_history.py)."""
     import glob
 
     from pipeline.run_lock import running_holder
+    from pipeline.mlmd import open_store
+    from pipeline.run_history import evaluation_note, later_run_note
     notes = []
     holder = running_holder(output_root)
+    store = open_store(os.path.join(output_root, "metadata.sqlite"))
+    evaluator = newest_finished_evaluator(store)
     if holder:
         who = f"pid {holder}" if holder != "unknown" else "its pid is not recorded"
         notes.append(f"note: a run is in progress on {output_root} ({who}): the summary "
@@ -367,6 +377,9 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
                      + (f" (the newest traceback: {errors[-1]})" if errors and not holder
                         else ""))
         notes += serving_lines(summary.get("serving_dir"))
+        return notes
+    notes += later_run_note(store, evaluator, output_root, running=bool(holder))
+    notes += evaluation_note(store, evaluator)
     return notes
 
 

@@ -349,6 +349,29 @@ def test_drift_stops_the_run_before_training_with_readable_anomalies(drifted):
     assert _states(after["AnomaliesGate"])[-1] == "FAILED"
 
 
+def test_report_after_the_failed_run_dates_the_evaluation_and_names_the_failure(env, drifted):
+    """The operator's `report` the next morning (helper-67): the gates shown are run 4's, so it
+    says when that evaluation was made and that the newest run (5) stopped at AnomaliesGate,
+    with that run's traceback."""
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "report", "--set",
+                           f"output.root={env['out']}"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    note = next((x for x in lines if x.startswith("note: the newest run (started ")), None)
+    assert note is not None, proc.stdout[:3000]
+    assert " did not finish: AnomaliesGate failed; traceback: " in note, note
+    log = note.split("traceback: ", 1)[1].split(". It evaluated", 1)[0]
+    text = Path(log).read_text(encoding="utf-8") if os.path.isfile(log) else ""
+    assert "ExampleValidator found" in text, log
+    assert note.endswith("It evaluated and pushed nothing: the figures below are an earlier "
+                         "run's"), note
+    assert re.search(r"^evaluated: \d{4}-\d\d-\d\d \d\d:\d\d UTC, in the run started "
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d UTC ", proc.stdout, re.M), proc.stdout[:3000]
+    assert lines.index(note) < next(i for i, x in enumerate(lines) if x.startswith("evaluated: "))
+
+
 def test_quarantine_above_limit_is_one_clear_cli_error(tmp_path, data_root, real_png):
     data = tmp_path / "data"
     for split in ("train", "eval", "test"):  # eval/ is validation, test/ held out: no carving

@@ -1,0 +1,105 @@
+"""pipeline/run_history on a real SQLite MLMD laid out as TFX's LocalDagRunner lays it out (one
+`pipeline_run` context per run, executions typed by component class path): `report` dates the
+evaluation it shows and says when a later run stopped before finishing (helper-67). The same
+lines on a real pipeline's MLMD: tests/e2e/test_reliability_e2e.py."""
+import os
+import time
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from pipeline.mlmd import CREATE, open_store
+from pipeline.run_history import evaluation_note, later_run_note, runs, traceback_after, utc
+from pipeline.summary import newest_finished_evaluator
+
+EVALUATOR = "tfx.components.evaluator.component.Evaluator"
+GATE = "components.anomalies_gate.component.AnomaliesGate"
+
+
+class Store:
+    """A real MLMD store with helpers to record runs and their executions."""
+
+    def __init__(self, path):
+        self.store = open_store(str(path), CREATE)
+        self.run_type = self.store.put_context_type(pb.ContextType(name="pipeline_run"))
+        self.types = {name: self.store.put_execution_type(pb.ExecutionType(name=name))
+                      for name in (EVALUATOR, GATE)}
+
+    def run(self, name):
+        [ctx] = self.store.put_contexts([pb.Context(type_id=self.run_type, name=name)])
+        return ctx
+
+    def execution(self, run, kind, state, reason=""):
+        execution = pb.Execution(type_id=self.types[kind], last_known_state=state)
+        if reason:
+            execution.custom_properties["cancel_reason"].string_value = reason
+        [eid] = self.store.put_executions([execution])
+        self.store.put_attributions_and_associations(
+            [], [pb.Association(context_id=run, execution_id=eid)])
+        return eid
+
+
+def test_the_evaluation_is_dated_and_a_finished_newest_run_adds_nothing(tmp_path):
+    s = Store(tmp_path / "m.sqlite")
+    run = s.run("2026-12-06T09:00:00.000001")
+    s.execution(run, GATE, pb.Execution.COMPLETE)
+    s.execution(run, EVALUATOR, pb.Execution.COMPLETE)
+    evaluator = newest_finished_evaluator(s.store)
+    [line] = evaluation_note(s.store, evaluator)
+    (ctx,) = runs(s.store)
+    assert line == (f"evaluated: {utc(evaluator.last_update_time_since_epoch)}, in the run "
+                    f"started {utc(ctx.create_time_since_epoch)} (the gates and figures below "
+                    f"are this evaluation's)")
+    assert utc(0) == "1970-01-01 00:00 UTC"
+    assert later_run_note(s.store, evaluator, str(tmp_path), running=False) == []
+    assert evaluation_note(s.store, None) == []
+
+
+def test_a_later_failed_run_is_named_with_its_step_and_traceback(tmp_path):
+    s = Store(tmp_path / "m.sqlite")
+    first = s.run("2026-12-06T09:00:00.000001")
+    s.execution(first, EVALUATOR, pb.Execution.COMPLETE)
+    time.sleep(0.01)
+    (tmp_path / "logs").mkdir()
+    old = tmp_path / "logs" / "error-20261205-090000.log"
+    old.write_text("an older run's")
+    os.utime(old, (0, 0))  # written long before the newest run started
+    second = s.run("2026-12-06T10:00:00.000001")
+    s.execution(second, GATE, pb.Execution.FAILED)
+    newest = tmp_path / "logs" / "error-20261206-100001.log"
+    newest.write_text("RuntimeError: ExampleValidator found anomalies")
+    evaluator = newest_finished_evaluator(s.store)
+    [note] = later_run_note(s.store, evaluator, str(tmp_path), running=False)
+    started = utc(runs(s.store)[-1].create_time_since_epoch)
+    assert note == (f"note: the newest run (started {started}) did not finish: AnomaliesGate "
+                    f"failed; traceback: {newest}. It evaluated and pushed nothing: the "
+                    f"figures below are an earlier run's")
+    assert traceback_after(str(tmp_path), runs(s.store)[-1].create_time_since_epoch) == str(newest)
+    # while a run holds the lock, the in-progress note speaks instead
+    assert later_run_note(s.store, evaluator, str(tmp_path), running=True) == []
+
+
+def test_a_cancelled_or_killed_later_run_gives_its_recorded_reason(tmp_path):
+    s = Store(tmp_path / "m.sqlite")
+    first = s.run("r1")
+    s.execution(first, EVALUATOR, pb.Execution.COMPLETE)
+    evaluator = newest_finished_evaluator(s.store)
+    second = s.run("r2")
+    s.execution(second, GATE, pb.Execution.COMPLETE)
+    eid = s.execution(second, EVALUATOR, pb.Execution.RUNNING)  # SIGKILL: nobody updated it
+    [note] = later_run_note(s.store, evaluator, str(tmp_path), running=False)
+    assert "did not finish: Evaluator was left running (the process was killed). It" in note
+    [execution] = s.store.get_executions_by_id([eid])
+    execution.last_known_state = pb.Execution.CANCELED  # as the next run's start marks it
+    execution.custom_properties["cancel_reason"].string_value = (
+        "the run was interrupted (Ctrl-C / SIGINT or SIGTERM) before the execution finished")
+    s.store.put_executions([execution])
+    [note] = later_run_note(s.store, evaluator, str(tmp_path), running=False)
+    assert ("did not finish: Evaluator was cancelled (the run was interrupted (Ctrl-C / SIGINT "
+            "or SIGTERM) before the execution finished). It evaluated and pushed nothing") in note
+    assert "traceback" not in note
+
+
+def test_a_store_without_runs_or_evaluations_gives_no_lines(tmp_path):
+    store = open_store(str(tmp_path / "m.sqlite"), CREATE)
+    assert runs(store) == [] and newest_finished_evaluator(store) is None
+    assert later_run_note(store, None, str(tmp_path), running=False) == []
