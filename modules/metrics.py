@@ -15,6 +15,20 @@ def predicted_class(probabilities: np.ndarray) -> np.ndarray:
     return np.argmax(probabilities, axis=-1)
 
 
+def top_ties(probabilities: np.ndarray) -> float:
+    """Fraction of rows whose class is decided by a tie: [N, C] softmax, the two largest
+    probabilities exactly equal (argmax takes the lower class index); [N, 1] sigmoid, exactly
+    0.5 (counted as class 1). A quantized (int8) output has steps of 1/256, where ties are
+    common (helper-66); 0.0 for no rows."""
+    p = np.asarray(probabilities)
+    if len(p) == 0:
+        return 0.0
+    if p.shape[-1] == 1:
+        return float(np.mean(p[:, 0] == 0.5))
+    top = np.sort(p, axis=-1)[:, -2:]
+    return float(np.mean(top[:, 0] == top[:, 1]))
+
+
 def class_probabilities(probabilities: np.ndarray) -> np.ndarray:
     """[N, 1] sigmoid -> [N, 2] (P(class 0), P(class 1)); [N, C] unchanged."""
     if probabilities.shape[-1] == 1:

@@ -28,8 +28,8 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     models behind the gates the summary prints; a later failed Evaluator is skipped) and the
     latest Trainer's
     `warm_start_from` ({model_id, uri, version}: version None when no serving/<version>/ holds
-    that model) and `trainer_state` (an MLMD state name); `candidate_spans`: the spans the
-    candidate was trained on (span layouts only)."""
+    that model), `trainer_state` (an MLMD state name) and `trainer_model_id` (its output);
+    `candidate_spans`: the spans the candidate was trained on (span layouts only)."""
     from components.export_pusher.executor import find_pushed_version
     from pipeline.resolvers import input_artifact_ids, output_artifact_ids
 
@@ -81,6 +81,9 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         base = input_artifact_ids(store, trainers[-1].id, "base_model")
         out["warm_start_from"] = model_info(base[0] if base else None)
         out["trainer_state"] = _state_name(trainers[-1].last_known_state)
+        made = output_artifact_ids(store, trainers[-1].id, "model")
+        if made:
+            out["trainer_model_id"] = made[-1]
     return out
 
 

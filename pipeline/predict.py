@@ -13,13 +13,14 @@ from __future__ import annotations
 import glob
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from components.export_pusher.versioning import list_versions, newest_served
 from modules import metrics
+from modules.class_names import shown
 
 LABELS_FILE = "labels.txt"
 REPORT_FILE = "report.json"
@@ -35,6 +36,9 @@ class Prediction:
     class_name: str
     probability: float        # of the predicted class
     probabilities: List[float]  # per class, in labels.txt order
+    # classes whose probability equals the predicted one's exactly: a quantized (int8) output
+    # decided the class by a tie, and argmax took the lowest index (helper-66)
+    tied_with: List[str] = field(default_factory=list)
 
 
 def other_serving_dirs(serving_dir: str) -> List[str]:
@@ -231,11 +235,16 @@ def predict(paths: Sequence[str], model: Optional[str], serving_dir: str, max_pi
     names = class_names_for(home, per_class.shape[-1], notes)
     predicted = metrics.predicted_class(probs)
     return model_path, [Prediction(p, names[int(c)], float(per_class[i, int(c)]),
-                                   [float(v) for v in per_class[i]])
+                                   [float(v) for v in per_class[i]],
+                                   [names[k] for k in range(per_class.shape[-1]) if k != int(c)
+                                    and per_class[i, k] == per_class[i, int(c)]])
                         for i, (p, c) in enumerate(zip(paths, predicted))], problems
 
 
 def format_predictions(model_path: str, predictions: Sequence[Prediction]) -> str:
     lines = [f"model: {model_path}"]
-    lines += [f"{p.path}: {p.class_name} ({p.probability:.4f})" for p in predictions]
+    lines += [f"{p.path}: {p.class_name} ({p.probability:.4f})"
+              + (f" (a tie with {', '.join(shown(n) for n in p.tied_with)}: the model's output "
+                 f"gives them the same probability)"
+                 if p.tied_with else "") for p in predictions]
     return "\n".join(lines)

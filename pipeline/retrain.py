@@ -213,7 +213,20 @@ def trainer_lines(lineage: Dict[str, Any]) -> List[str]:
     printed by `retrain` and by `report`; [] when lineage has no Trainer."""
     if "trainer_state" not in lineage:
         return []
-    if lineage["trainer_state"] == "CACHED":
+    state = lineage["trainer_state"]
+    if state not in ("COMPLETE", "CACHED"):  # helper-67: a killed Trainer "trained a new model"
+        how = {"FAILED": "failed", "CANCELED": "was cancelled (its run was killed, interrupted "
+                                               "or failed)"}.get(
+            state, f"did not finish ({state}: still running, or its process was killed)")
+        return [f"trainer: the newest Trainer {how}: it made no model; any model evaluated "
+                f"above was trained by an earlier run"]
+    candidate = (lineage.get("candidate") or {}).get("model_id")
+    if lineage.get("trainer_model_id") and candidate and \
+            lineage["trainer_model_id"] != candidate:
+        return [f"trainer: the newest Trainer made model {lineage['trainer_model_id']}, which was "
+                f"never evaluated (its run stopped before the Evaluator finished); the "
+                f"evaluation above is of model {candidate}"]
+    if state == "CACHED":
         return ["trainer: unchanged data, served from the cache (no training)"]
     warm = (f", warm-started from {describe_model(lineage['warm_start_from'])}"
             if lineage.get("warm_start_from") else "")

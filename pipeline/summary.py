@@ -5,6 +5,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from components.export_pusher.deployed_notes import held_out_notes, recall_hits
 from modules.class_names import shown
 from pipeline.mlmd import open_store
 from ml_metadata.proto import metadata_store_pb2
@@ -217,56 +218,6 @@ def format_data_report(data: Dict[str, Any], max_listed: int = 20) -> List[str]:
     return lines
 
 
-def held_out_notes(report: Dict[str, Any], deployed: str, gates: List[Dict[str, Any]]
-                   ) -> List[str]:
-    """Notes on the deployed .tflite measured on the held-out split (they decide nothing: the
-    parity gate decides on validation): agreement with the SavedModel below what its gate asks,
-    and accuracy below the accuracy gate the SavedModel passed (helper-48: int8 on 10 classes)."""
-    variant = next((v for v in (report.get("tflite") or {}).values()
-                    if v.get("file") == deployed), None)
-    if not variant:
-        return []
-    notes = []
-    held = variant.get("held_out_agreement")
-    if held is not None and variant.get("min_agreement") and held < variant["min_agreement"]:
-        notes.append(f"  note: on the held-out split {deployed} agrees with the SavedModel on "
-                     f"{held:.1%}, below the {variant['min_agreement']:.0%} its parity gate asks "
-                     f"on validation ({variant.get('agreement_examples', '?')} examples); "
-                     f"export.tflite_variants without it deploys the next file")
-    accuracy_gate = next((g for g in gates if g.get("name") == "accuracy"
-                          and g.get("passed") is True), None)
-    if accuracy_gate and variant.get("accuracy") is not None \
-            and variant["accuracy"] < accuracy_gate["threshold"]:
-        notes.append(f"  note: {deployed}'s held-out accuracy {variant['accuracy']:.4f} is below "
-                     f"the accuracy gate ({accuracy_gate['threshold']:.4f}) the SavedModel "
-                     f"passed")
-    return notes + deployed_recall_notes(report, gates)
-
-
-def deployed_recall_notes(report: Dict[str, Any], gates: List[Dict[str, Any]]) -> List[str]:
-    """A note per recall gate the SavedModel passed whose class the deployed .tflite recalls
-    less often than the gate asks, on the same held-out split (report.json's `per_class`, the
-    deployed artifact's): the parity gate, on validation, may have seen few of a rare class's
-    images (helper-60: 3). Decides nothing."""
-    from components.tfma_gates import gate_class
-    per_class = report.get("per_class") or {}
-    figures = per_class.get("classes") or {}
-    names = (report.get("run") or {}).get("class_names") or list(figures)
-    file = ((report.get("tflite") or {}).get(per_class.get("artifact"), {}) or {}).get("file")
-    notes = []
-    for gate in gates:
-        name = gate_class(gate, names) if gate.get("passed") is True else None
-        row = figures.get(name) if name else None
-        if not file or not row or row.get("recall") is None \
-                or row["recall"] >= gate["threshold"]:
-            continue
-        notes.append(f"  note: {file} recalls {shown(name)} on {recall_hits(row)} of {row['support']} "
-                     f"held-out images ({row['recall']:.4f}), below the {gate['name']} gate "
-                     f"({gate['threshold']:.4f}) the SavedModel passed; export.tflite_variants "
-                     f"without it deploys the next file")
-    return notes
-
-
 def format_summary(summary: Dict[str, Any]) -> str:
     """Human-readable lines for the end of `make run`."""
     m = summary["metrics"]
@@ -287,7 +238,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
     lines += per_class_lines(summary, report)
     if summary["pushed"] and report:
         lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
-        lines.append(f"pushed version {report['version']} to {summary['pushed_destination']}"
+        when = f" (pushed {report['pushed_at']})" if report.get("pushed_at") else ""
+        lines.append(f"pushed version {report['version']}{when} to "
+                     f"{summary['pushed_destination']}"
                      + (" (by an earlier run: this run's ExportPusher was cached, nothing new "
                         "pushed)" if summary.get("push_cached") else
                         " (by an earlier run: this model was already pushed as that version, "
@@ -317,7 +270,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
-            lines += held_out_notes(report, deployed, summary.get("gates") or [])
+            lines += [f"  note: {n}" for n in
+                      held_out_notes(report, deployed, summary.get("gates") or [])]
         elif report.get("tflite") and "contract" not in report:  # pushed by an older release
             lines.append("deploy: not recorded in this version's report.json (pushed by an "
                          "older release): its MODEL.md names the .tflite to deploy")
@@ -472,12 +426,6 @@ def per_class_lines(summary: Dict[str, Any], report: Dict[str, Any]) -> List[str
     if len(rows) > PER_CLASS_ON_ONE_LINE:  # one line per class, as the gates
         return [head] + [f"  {row}" for row in rows]
     return [f"{head} " + "; ".join(rows)]
-
-
-def recall_hits(figures: Dict[str, Any]) -> Any:
-    """How many of a class's `support` test images were recalled ('?' without a recall)."""
-    recall = figures.get("recall")
-    return "?" if recall is None else int(round(float(recall) * figures["support"]))
 
 
 CACHED_NO_BASELINE = ("no blessed model of the same classes in this order when this evaluation "

@@ -102,9 +102,22 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
         "tflite": {name: {"input": {**info.get("input", {}),
                                     "content": "one image prepared as `image` says"},
                           "output": {**info.get("output", {}),
-                                     "meaning": output_meaning(class_names)}}
+                                     "meaning": output_meaning(class_names),
+                                     **tie_record(info.get("held_out_top_ties"),
+                                                  len(class_names))}}
                    for name, info in sorted(tflite.items())},
     }
+
+
+def tie_record(fraction: Any, classes: int) -> Dict[str, Any]:
+    """{'held_out_ties', 'tie_rule'} for a file whose output decided the class by an exact tie
+    on part of the held-out images (a quantized output: steps of 1/256); {} when none did."""
+    if not fraction:
+        return {}
+    rule = ("exactly 0.5 counts as class 1" if classes <= 2 else
+            "the two largest probabilities are equal and argmax takes the lower class index "
+            "(the earlier name in labels.txt)")
+    return {"held_out_ties": float(fraction), "tie_rule": rule}
 
 
 def code_span(text: str) -> str:
@@ -142,11 +155,20 @@ def model_card(contract: Dict[str, Any]) -> str:
     if deployed:
         lines += [f"**Deploy `{deployed}`**: {contract['deployed_tflite']['rule']} "
                   "(`contract.deployed_tflite.file` in report.json).", ""]
+        notes = contract["deployed_tflite"].get("notes") or []
+        if notes:  # measured on the held-out split after the gates chose it (decide nothing)
+            lines += ["Measured on the held-out test split (these decide nothing; "
+                      "`deployed_notes` in report.json):", ""] + [f"- {n}" for n in notes] + [""]
     for name, info in contract["tflite"].items():
         i, o = info["input"], info["output"]
         lines.append(f"- `{name}`: input `{i.get('name')}`, `{i.get('dtype')}` "
                      f"`{i.get('shape')}`; output `{o.get('name')}`, `{o.get('dtype')}` "
-                     f"`{o.get('shape')}`.")
+                     f"`{o.get('shape')}`."
+                     + (f" Its probabilities are quantized: on {o['held_out_ties']:.1%} of the "
+                        f"held-out images the class was decided by a tie ({o['tie_rule']}); "
+                        f"where that matters, a file without ties or the SavedModel decides "
+                        f"those images by the model's own scores."
+                        if o.get("held_out_ties") else ""))
     if not contract["tflite"]:
         lines.append("- none pushed (see report.json: rejected)")
     lines += [

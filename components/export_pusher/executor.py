@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -21,6 +22,7 @@ from components.export_pusher import contract as contract_lib
 from components.export_pusher import parity
 from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
+from components.export_pusher.deployed_notes import held_out_notes
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
 from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, read_data_checks
 from modules.configs import ExportConfig
@@ -144,6 +146,23 @@ def data_spans(window: List[Any], examples: List[Any], patterns: List[str]
                     "report and the Evaluator's gates) from the newest span only"}
 
 
+
+def push_dates(model_uri: str) -> Dict[str, Optional[str]]:
+    """{'pushed_at', 'trained_at'}: now, and the modification time of the model's
+    training_summary.json (written as the Trainer finishes), as ISO 8601 UTC ('...Z'); None
+    for a time that cannot be read. The version number is the Unix time (s) the push began
+    (one more than the newest version when that is not smaller: versioning.reserve_version)."""
+    import tensorflow as tf
+
+    def iso(seconds: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    try:
+        trained = iso(tf.io.gfile.stat(os.path.join(model_uri, TRAINING_SUMMARY)).mtime_nsec
+                      / 1e9)
+    except Exception:  # pylint: disable=broad-except  (no record: not dated, never guessed)
+        trained = None
+    return {"pushed_at": iso(time.time()), "trained_at": trained}
+
 class Executor(pusher_executor.Executor):
     """Pushes only blessed models, and of those only the TFLite variants that pass the parity
     gate in TensorFlow's interpreter and in standalone LiteRT; refuses the push (ParityError)
@@ -187,6 +206,7 @@ class Executor(pusher_executor.Executor):
                                          exec_properties)
             report["version"] = version
             report["model_uri"] = model_uri
+            report.update(push_dates(model_uri))  # helper-67: nothing served was dated
             report["file_sha256"] = file_digests(staging)  # all but report.json and .html
             report_lib.write_html(report, staging, report["plots"])
             write_report_json(report, os.path.join(staging, REPORT_FILE))
@@ -324,7 +344,8 @@ class Executor(pusher_executor.Executor):
             report["tflite"][variant] = info
             predictions[variant] = probs
             tflite_io[info["file"]] = {"input": info["litert"]["input"],
-                                       "output": info["litert"]["output"]}
+                                       "output": info["litert"]["output"],
+                                       "held_out_top_ties": metrics.top_ties(probs)}
         if variants and not report["tflite"]:
             raise ParityError("no TFLite variant passed the parity gate, nothing pushed: " +
                               "; ".join(f"{v}: {report['rejected'][v]['reason']}"
@@ -356,6 +377,13 @@ class Executor(pusher_executor.Executor):
             report_lib.complete(report, staging, variables=sm_predict.loaded.variables,
                                 labels=labels, predictions=predictions, train_images=train_images,
                                 tuner_dir=tuner[0].uri if tuner else None)
+        deployed_file = (report["contract"].get("deployed_tflite") or {}).get("file")
+        notes = held_out_notes(report, deployed_file, (report.get("evaluation") or {}).get(
+            "gates") or []) if deployed_file else []
+        report["deployed_notes"] = notes  # travel with the files (helper-66), decide nothing
+        if notes:  # MODEL.md again, with them under "Deploy ..."
+            report["contract"]["deployed_tflite"]["notes"] = notes
+            contract_lib.write(staging, report["contract"])
         report["seconds"] = seconds
         logging.info("ExportPusher: seconds per stage %s", json.dumps(seconds))
         return report

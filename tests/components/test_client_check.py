@@ -77,3 +77,26 @@ def test_model_card_shows_each_class_name_literally_whatever_backticks_or_html_i
     line = next(ln for ln in card.splitlines() if ln.startswith("Classes (3)"))
     assert f"0 = ``{evil}``" in line and "1 = ``` ``x ```" in line and "2 = `plain`" in line
     assert contract.code_span("`") == "`` ` ``"
+
+
+def test_model_card_says_when_a_files_quantized_output_decided_classes_by_ties():
+    """helper-66: 3.9 % of the held-out images had their top two int8 probabilities equal;
+    MODEL.md said only 'float32 ... argmax'."""
+    io = {"input": {"name": "x", "dtype": "float32", "shape": [1, 32, 32, 3]},
+          "output": {"name": "y", "dtype": "float32", "shape": [1, 3]}}
+    built = contract.build(["coat", "shirt", "bag"], 32, [255.0] * 3,
+                           {"model_int8.tflite": {**io, "held_out_top_ties": 9 / 231},
+                            "model_float32.tflite": {**io, "held_out_top_ties": 0.0}})
+    assert built["tflite"]["model_int8.tflite"]["output"]["held_out_ties"] == 9 / 231
+    assert "held_out_ties" not in built["tflite"]["model_float32.tflite"]["output"]
+    card = contract.model_card(built)
+    line = next(x for x in card.splitlines() if x.startswith("- `model_int8.tflite`"))
+    assert ("Its probabilities are quantized: on 3.9% of the held-out images the class was "
+            "decided by a tie (the two largest probabilities are equal and argmax takes the "
+            "lower class index (the earlier name in labels.txt))") in line
+    assert "quantized" not in next(x for x in card.splitlines()
+                                   if x.startswith("- `model_float32.tflite`"))
+    binary = contract.build(["a", "b"], 32, [255.0] * 3,
+                            {"model_int8.tflite": {**io, "held_out_top_ties": 0.02}})
+    assert binary["tflite"]["model_int8.tflite"]["output"]["tie_rule"] == \
+        "exactly 0.5 counts as class 1"

@@ -690,3 +690,24 @@ def test_the_report_names_the_spans_trained_on_and_the_span_tested_on():
     assert rows["data spans trained on (train and validation)"] == "1, 2; test from span 2 only"
     assert "data spans trained on (train and validation)" not in dict(html_lib.summary_rows(
         {"run": {}, "spans": None, "held_out": {"split": "test"}}))
+
+
+def test_a_pushed_version_is_dated_by_its_push_and_its_models_training(tmp_path):
+    """helper-67: nothing in a served version said when it was trained or pushed."""
+    import time
+
+    from components.export_pusher.executor import push_dates
+    from components.export_pusher.report import html as html_lib
+    summary = tmp_path / "training_summary.json"
+    summary.write_text("{}")
+    os.utime(summary, (1796571229, 1796571229))
+    dates = push_dates(str(tmp_path))
+    assert dates["trained_at"] == "2026-12-06T15:33:49Z"
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5)) <= \
+        dates["pushed_at"]
+    assert push_dates(str(tmp_path / "gone"))["trained_at"] is None  # never guessed
+    rows = dict(html_lib.summary_rows({"run": {}, "held_out": {}, **dates}))
+    assert rows["model trained (UTC)"] == "2026-12-06T15:33:49Z"
+    assert rows["pushed (UTC)"] == dates["pushed_at"]
+    assert dict(html_lib.summary_rows({"run": {}, "held_out": {}}))["pushed (UTC)"] == \
+        "not recorded"  # a version pushed by an older release

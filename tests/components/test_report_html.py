@@ -330,3 +330,23 @@ def test_a_recall_gate_row_gives_its_classs_hits_and_interval():
     (row,) = html_lib.gate_rows(_report(evaluation={"gates": [recall]}))
     assert row[2] == ("0.5500 (11 of 20 test images; 95 % interval 0.3421-0.7418, which holds "
                       "the threshold: not settled by these test images)")
+
+
+def test_the_deployed_files_held_out_notes_are_on_the_page_and_in_model_md(tmp_path):
+    """helper-66: the summary's notes on the deployed int8 (held-out agreement and a class's
+    recall below its gate) were not in the pushed version: a reader of its files never saw
+    them."""
+    from components.export_pusher import contract
+    note = ("model_int8.tflite recalls shirt on 3 of 25 held-out images (0.1200), below the "
+            "recall of 'shirt' gate (0.1500) the SavedModel passed; export.tflite_variants "
+            "without it deploys the next file")
+    page = html_lib.render({**_report(), "deployed_notes": [note]}, str(tmp_path), {})
+    assert "Notes on the deployed file (held-out test split; they decide nothing)" in page
+    assert f'<li class="bad">{note.replace(chr(39), "&#39;")}</li>' in page
+    assert "Notes on the deployed file" not in html_lib.render(_report(), str(tmp_path), {})
+    built = contract.build(["shirt", "coat"], 32, [255.0] * 3, {}, deployed="model_int8.tflite")
+    assert "Measured on the held-out test split" not in contract.model_card(built)
+    built["deployed_tflite"]["notes"] = [note]
+    card = contract.model_card(built)
+    assert ("**Deploy `model_int8.tflite`**" in card
+            and card.index("**Deploy") < card.index(f"- {note}"))

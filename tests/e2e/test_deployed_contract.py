@@ -118,6 +118,13 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
         assert not os.path.exists(os.path.join(dest, f"model_{variant}.tflite"))
     with open(os.path.join(dest, "labels.txt"), encoding="utf-8") as f:
         assert f.read().split() == class_names
+    # dated (helper-67): trained before pushed, both this session's, version = push's Unix time
+    import calendar
+    import time
+    pushed_at, trained_at = (calendar.timegm(time.strptime(report[k], "%Y-%m-%dT%H:%M:%SZ"))
+                             for k in ("pushed_at", "trained_at"))
+    assert time.time() - 6 * 3600 < trained_at <= pushed_at <= time.time()
+    assert int(report["version"]) <= pushed_at + 1
     # where the push's time went, per stage and variant (seconds, >= 0)
     stages = {"samples", "saved_model_predict", "saved_model_latency", "gzip", "report"} | {
         f"{v}_{step}" for v in pushed | rejected for step in ("convert", "litert")}

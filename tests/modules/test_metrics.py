@@ -57,3 +57,18 @@ def test_binary_auc_of_a_non_finite_score_is_none():
     """NaN has no rank (np.unique would sort it above every score: AUC 1.0 for NaN positives)."""
     assert metrics.binary_auc(np.array([np.nan, np.nan, 0.1, 0.2]),
                               np.array([True, True, False, False])) is None
+
+
+def test_top_ties_counts_rows_decided_by_an_exact_tie():
+    """helper-66: an int8 softmax (steps of 1/256) gave coat = shirt = 0.44921875 and argmax
+    answered coat, the lower index."""
+    import numpy as np
+
+    from modules.metrics import top_ties
+    step = 1 / 256
+    probs = np.array([[115 * step, 115 * step, 26 * step],   # tie at the top
+                      [200 * step, 28 * step, 28 * step],    # tie below the top: not counted
+                      [0.5, 0.3, 0.2]], np.float32)
+    assert top_ties(probs) == 1 / 3
+    assert top_ties(np.array([[0.5], [0.75], [0.5], [0.2]])) == 0.5  # binary: exactly 0.5
+    assert top_ties(np.zeros((0, 3))) == 0.0

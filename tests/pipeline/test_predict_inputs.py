@@ -101,3 +101,18 @@ def test_an_image_the_run_would_quarantine_is_refused_with_the_runs_reason(tmp_p
         reason = image_file_to_example(path, str(tmp_path), ["c"], 64)[1]
         assert reason and problem == f"image {path}: {reason}"
     assert "TIFF" in problems[2] and "truncated" in problems[1].lower()
+
+
+def test_a_prediction_decided_by_a_tie_says_so():
+    """helper-66: `predict` printed 'coat (0.4492)' for an int8 output where shirt had 0.4492
+    too."""
+    from pipeline.predict import Prediction, format_predictions
+    text = format_predictions("/m.tflite", [
+        Prediction("a.png", "coat", 0.44921875, [0.44921875, 0.44921875, 0.1015625],
+                   ["shirt"]),
+        Prediction("b.png", "bag", 0.9, [0.05, 0.05, 0.9])])
+    assert text.splitlines() == [
+        "model: /m.tflite",
+        "a.png: coat (0.4492) (a tie with shirt: the model's output gives them the same "
+        "probability)",
+        "b.png: bag (0.9000)"]

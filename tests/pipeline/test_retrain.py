@@ -456,6 +456,27 @@ def test_trainer_lines_say_cached_or_which_model_was_warm_started_from():
                     "1796537369)"]
 
 
+def test_trainer_lines_never_call_an_unfinished_or_unevaluated_trainer_a_trained_model():
+    """helper-67: after a run SIGKILLed in the Trainer, `report` showed the earlier run's
+    evaluation and ended 'trainer: trained a new model'."""
+    from pipeline.retrain import trainer_lines
+    for state, how in (("RUNNING", "did not finish (RUNNING: still running, or its process "
+                                   "was killed)"),
+                       ("CANCELED", "was cancelled (its run was killed, interrupted or failed)"),
+                       ("FAILED", "failed")):
+        assert trainer_lines({"trainer_state": state, "trainer_model_id": 40,
+                              "candidate": {"model_id": 31}}) == [
+            f"trainer: the newest Trainer {how}: it made no model; any model evaluated above "
+            f"was trained by an earlier run"]
+    # finished, but its run stopped before the Evaluator: the evaluation is another model's
+    assert trainer_lines({"trainer_state": "COMPLETE", "trainer_model_id": 40,
+                          "candidate": {"model_id": 31}}) == [
+        "trainer: the newest Trainer made model 40, which was never evaluated (its run stopped "
+        "before the Evaluator finished); the evaluation above is of model 31"]
+    assert trainer_lines({"trainer_state": "COMPLETE", "trainer_model_id": 31,
+                          "candidate": {"model_id": 31}}) == ["trainer: trained a new model"]
+
+
 def test_trainer_lines_name_the_layers_warm_start_could_not_copy(tmp_path):
     """helper-65: warm-started from a 3-class model, a 2-class retrain copied every layer but
     the head, and the summary did not say so."""

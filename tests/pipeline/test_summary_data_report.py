@@ -95,6 +95,10 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
                             "already_pushed": True})  # export.* changed, the same model
     assert ("pushed version 7 to /o/serving/7 (by an earlier run: this model was already pushed "
             "as that version, so nothing new was built") in again
+    dated = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
+                            "pushed_destination": "/o/serving/7",
+                            "report": {**report, "pushed_at": "2026-12-06T15:33:49Z"}})
+    assert "pushed version 7 (pushed 2026-12-06T15:33:49Z) to /o/serving/7\n" in dated
     del report["contract"]  # a version pushed by an older release (helper-43)
     older = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
                             "pushed_destination": "/o/serving/7", "report": report})
@@ -165,17 +169,17 @@ def test_held_out_notes_and_the_pruning_cost_under_a_failed_gate():
     held-out split, below the 98 % its gate asks on validation, and scored below the accuracy
     gate the SavedModel passed, without a word; a failed gate's advice was only to lower it
     while pruning had cost 5.9 validation points."""
-    from pipeline.summary import held_out_notes
+    from components.export_pusher.deployed_notes import held_out_notes
     report = {"tflite": {"int8": {"file": "model_int8.tflite", "accuracy": 0.6825,
                                   "held_out_agreement": 0.965, "min_agreement": 0.98,
                                   "agreement_examples": 136}}}
     gates = [{"name": "accuracy", "threshold": 0.70, "passed": True}]
     notes = held_out_notes(report, "model_int8.tflite", gates)
     assert notes == [
-        "  note: on the held-out split model_int8.tflite agrees with the SavedModel on 96.5%, "
+        "on the held-out split model_int8.tflite agrees with the SavedModel on 96.5%, "
         "below the 98% its parity gate asks on validation (136 examples); "
         "export.tflite_variants without it deploys the next file",
-        "  note: model_int8.tflite's held-out accuracy 0.6825 is below the accuracy gate "
+        "model_int8.tflite's held-out accuracy 0.6825 is below the accuracy gate "
         "(0.7000) the SavedModel passed"]
     report["tflite"]["int8"].update(held_out_agreement=0.99, accuracy=0.71)
     assert held_out_notes(report, "model_int8.tflite", gates) == []
@@ -188,7 +192,7 @@ def test_held_out_notes_and_the_pruning_cost_under_a_failed_gate():
         "artifact": "int8", "classes": {"bag": {"precision": 1.0, "recall": 0.4, "support": 15},
                                         "coat": {"precision": 0.9, "recall": 0.9, "support": 40}}})
     assert held_out_notes(report, "model_int8.tflite", gates + [recall]) == [
-        "  note: model_int8.tflite recalls bag on 6 of 15 held-out images (0.4000), below the "
+        "model_int8.tflite recalls bag on 6 of 15 held-out images (0.4000), below the "
         "recall of 'bag' gate (0.5000) the SavedModel passed; export.tflite_variants without it "
         "deploys the next file"]
     report["per_class"]["classes"]["bag"]["recall"] = 0.6

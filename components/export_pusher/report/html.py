@@ -53,10 +53,13 @@ def _image(dest_dir: str, rel: str, alt: str) -> Dict[str, str]:
 
 
 def summary_rows(report: Dict[str, Any]) -> List[Tuple[str, Any]]:
-    """(label, value) rows of the table under the title: deployed artifact, weights, profile,
+    """(label, value) rows of the table under the title: when pushed and trained, deployed
+    artifact, weights, profile,
     classes, data manifest, held-out sample, model URI."""
     run, manifest = report.get("run", {}), report.get("data_manifest", {})
     return [
+        ("pushed (UTC)", report.get("pushed_at") or "not recorded"),
+        ("model trained (UTC)", report.get("trained_at") or "not recorded"),
         ("deployed artifact", report.get("deployed")),
         ("weights source", report.get("weights_source")),
         ("profile", run.get("profile")),
@@ -352,6 +355,7 @@ def render(report: Dict[str, Any], dest_dir: str, plots: Dict[str, str]) -> str:
     run = report.get("run", {})
     return _template().render(
         version=report.get("version"), deployed=report.get("deployed"),
+        deployed_notes=report.get("deployed_notes") or [],
         summary=summary_rows(report), artifacts=artifact_table(report),
         latency_method=report.get("latency_method"),
         client_check=(client_check.summary_line(report["client_check"])

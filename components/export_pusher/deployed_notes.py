@@ -1,0 +1,65 @@
+"""Notes on the deployed `.tflite` measured on the held-out split: printed by the run summary and
+`report`, and written into the pushed version (report.json `deployed_notes`, report.html,
+MODEL.md) so that they travel with the files (helper-66). They decide nothing: the parity gate
+decides on validation."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from modules.class_names import shown
+
+
+def recall_hits(figures: Dict[str, Any]) -> Any:
+    """How many of a class's `support` test images were recalled ('?' without a recall)."""
+    recall = figures.get("recall")
+    return "?" if recall is None else int(round(float(recall) * figures["support"]))
+
+
+def held_out_notes(report: Dict[str, Any], deployed: str, gates: List[Dict[str, Any]]
+                   ) -> List[str]:
+    """Notes on the deployed .tflite measured on the held-out split (they decide nothing: the
+    parity gate decides on validation): agreement with the SavedModel below what its gate asks,
+    and accuracy below the accuracy gate the SavedModel passed (helper-48: int8 on 10 classes)."""
+    variant = next((v for v in (report.get("tflite") or {}).values()
+                    if v.get("file") == deployed), None)
+    if not variant:
+        return []
+    notes = []
+    held = variant.get("held_out_agreement")
+    if held is not None and variant.get("min_agreement") and held < variant["min_agreement"]:
+        notes.append(f"on the held-out split {deployed} agrees with the SavedModel on "
+                     f"{held:.1%}, below the {variant['min_agreement']:.0%} its parity gate asks "
+                     f"on validation ({variant.get('agreement_examples', '?')} examples); "
+                     f"export.tflite_variants without it deploys the next file")
+    accuracy_gate = next((g for g in gates if g.get("name") == "accuracy"
+                          and g.get("passed") is True), None)
+    if accuracy_gate and variant.get("accuracy") is not None \
+            and variant["accuracy"] < accuracy_gate["threshold"]:
+        notes.append(f"{deployed}'s held-out accuracy {variant['accuracy']:.4f} is below "
+                     f"the accuracy gate ({accuracy_gate['threshold']:.4f}) the SavedModel "
+                     f"passed")
+    return notes + deployed_recall_notes(report, gates)
+
+
+def deployed_recall_notes(report: Dict[str, Any], gates: List[Dict[str, Any]]) -> List[str]:
+    """A note per recall gate the SavedModel passed whose class the deployed .tflite recalls
+    less often than the gate asks, on the same held-out split (report.json's `per_class`, the
+    deployed artifact's): the parity gate, on validation, may have seen few of a rare class's
+    images (helper-60: 3). Decides nothing."""
+    from components.tfma_gates import gate_class
+    per_class = report.get("per_class") or {}
+    figures = per_class.get("classes") or {}
+    names = (report.get("run") or {}).get("class_names") or list(figures)
+    file = ((report.get("tflite") or {}).get(per_class.get("artifact"), {}) or {}).get("file")
+    notes = []
+    for gate in gates:
+        name = gate_class(gate, names) if gate.get("passed") is True else None
+        row = figures.get(name) if name else None
+        if not file or not row or row.get("recall") is None \
+                or row["recall"] >= gate["threshold"]:
+            continue
+        notes.append(f"{file} recalls {shown(name)} on {recall_hits(row)} of {row['support']} "
+                     f"held-out images ({row['recall']:.4f}), below the {gate['name']} gate "
+                     f"({gate['threshold']:.4f}) the SavedModel passed; export.tflite_variants "
+                     f"without it deploys the next file")
+    return notes
