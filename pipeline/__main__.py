@@ -113,6 +113,20 @@ def _require_push_arg(p: argparse.ArgumentParser) -> None:
                         "model is already pushed counts as pushed")
 
 
+def _logged_exit(summary, text: str, code: int) -> int:
+    """Appends what the console was told and the exit code to the run's log file
+    (`summary['run_log']`; none with --verbose), so that logs/ alone says how each run ended
+    (helper-67); returns `code`. A log that cannot be written is not the run's failure."""
+    path = summary.get("run_log")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"\n=== outcome (as printed) ===\n{text.strip()}\nexit code {code}\n")
+        except OSError:
+            pass
+    return code
+
+
 def _push_exit(summary, required: bool) -> int:
     """0, or 6 with a line on stderr when `required` and the run pushed no model."""
     if not required or summary.get("pushed"):
@@ -283,17 +297,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             check_span_layout(config)
             summary = retrain(config, quiet=not args.verbose)
             summary["serving_dir"] = config.serving_dir  # which version is served, if none pushed
-            print(format_summary(summary))
-            print(format_retrain(summary))
-            print(_wall_time(summary, config.metadata_path))
-            return _push_exit(summary, args.require_push)
+            text = "\n".join([format_summary(summary), format_retrain(summary),
+                              _wall_time(summary, config.metadata_path)])
+            print(text)
+            return _logged_exit(summary, text, _push_exit(summary, args.require_push))
         from pipeline.local_runner import run
         from pipeline.summary import format_summary
         summary = run(config, quiet=not args.verbose)
         summary["serving_dir"] = config.serving_dir  # which version is served, if none pushed
-        print(format_summary(summary))
-        print(_wall_time(summary, config.metadata_path))
-        return _push_exit(summary, args.require_push)
+        text = "\n".join([format_summary(summary), _wall_time(summary, config.metadata_path)])
+        print(text)
+        return _logged_exit(summary, text, _push_exit(summary, args.require_push))
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
@@ -316,8 +330,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not isinstance(e, RunFailedError):
             raise
         full_log = f"; full log: {e.run_log}" if e.run_log else ""
-        print(f"error: {e}\n(full traceback: {e.log_path}{full_log})", file=sys.stderr)
-        return 4 if e.known else 1
+        text = f"error: {e}\n(full traceback: {e.log_path}{full_log})"
+        print(text, file=sys.stderr)
+        return _logged_exit({"run_log": e.run_log}, text, 4 if e.known else 1)
     finally:
         _restore_sigterm()
 

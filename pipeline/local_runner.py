@@ -162,4 +162,5 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
     summary["cancelled_stale_executions"] = cancelled
     summary["removed_staging_dirs"] = staged
     summary["wall_seconds"] = round(time.time() - started, 1)
+    summary["run_log"] = current_log()  # the CLI appends the outcome to it
     return summary

@@ -321,10 +321,21 @@ def create_components(config: PipelineConfig, weights_path: Optional[str],
                       "class_names": list(d.class_names), "data_root": data_root,
                       "data_patterns": sorted(set(config.split_layout.patterns.values())),
                       "splits": config.split_layout.description,
-                      "config": config.to_dict()})
+                      "config": resolved_config(config, data_root)})
     resolvers = [r for r in (span_resolver, warm_start_resolver) if r is not None]
     return [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
             *resolvers, transform, tuner, trainer, model_resolver, evaluator, pusher]
+
+
+def resolved_config(config: PipelineConfig, data_root: str) -> Dict[str, Any]:
+    """The config as report.json / report.html record it ("Resolved config"): its paths as the
+    run read them (`data.root` absolute, or the data root a compiled pipeline reads;
+    `data.schema_path` absolute), not relative to a working directory the reader does not know
+    (helper-67)."""
+    values = config.to_dict()
+    values["data"] = {**values["data"], "root": data_root,
+                      "schema_path": config.schema_path}
+    return values
 
 
 def baseline_model_resolver(trainer: Any, kubeflow: bool) -> Any:

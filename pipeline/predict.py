@@ -65,8 +65,13 @@ def newest_version(serving_dir: str) -> str:
                     "this one's with another output.root): " + ", ".join(others) + " (select one "
                     "with --set data.root=<the folder it was trained on>, --set "
                     "output.root=<its output root> or --model <version dir>)")
-        raise PredictError(f"no pushed model under {serving_dir}: run the pipeline first "
-                           f"(make run) or pass --model DIR|FILE.tflite (a run with --set "
+        ran = os.path.exists(os.path.join(os.path.dirname(os.path.abspath(serving_dir)),
+                                          "metadata.sqlite"))
+        first = ("the runs on this output root pushed none (a model is pushed only when "
+                 "blessed: `python -m pipeline report` with the same --set names the gate "
+                 "that failed)" if ran else "run the pipeline first (make run)")
+        raise PredictError(f"no pushed model under {serving_dir}: {first} or pass --model "
+                           f"DIR|FILE.tflite (a run with --set "
                            f"output.root=DIR pushes under DIR/serving: give predict the same "
                            f"--set){hint}")
     served = newest_served(serving_dir)  # a numbered folder made by hand is not a version

@@ -102,6 +102,10 @@ def test_log_file_holds_the_full_stream(cli_runs):
     assert TF_CPP_LINE.search(log), "no TensorFlow C++ log line (written to fd 2)"
     assert "val_loss" in log  # Keras fit progress (stdout)
     assert len(log.splitlines()) > 10 * MAX_CONSOLE_LINES
+    # how the run ended, as the console said it (helper-67: logs/ alone could not tell)
+    outcome = log[log.rindex("\n=== outcome (as printed) ===\n"):]
+    assert "=== run summary ===" in outcome and "wall time: " in outcome
+    assert outcome.endswith("\nexit code 0\n"), outcome[-500:]
 
 
 def test_second_run_shows_every_component_cached(cli_runs):

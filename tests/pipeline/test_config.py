@@ -873,3 +873,20 @@ def test_an_output_root_that_cannot_be_written_is_a_config_error_before_any_work
         assert f"{locked} is not writable by this user" in problem(f"output.root={locked / 'o'}")
     finally:
         os.chmod(locked, stat.S_IRWXU)
+
+
+def test_the_pushed_reports_config_records_the_paths_the_run_read(tmp_path):
+    """helper-67: report.json's "Resolved config" said data.root "data/fashion_binary" (the
+    default, relative to the project), while run.data_root was absolute."""
+    import json
+
+    from pipeline.pipeline import create_pipeline, resolved_config
+    config = load_config(overrides=[f"output.root={tmp_path / 'out'}"])
+    assert config.data.root == "data/fashion_binary"  # as configured
+    expected = str(REPO_ROOT / "data" / "fashion_binary")
+    values = resolved_config(config, config.data_root)
+    assert values["data"]["root"] == expected and values["data"]["schema_path"] == ""
+    assert config.data.root == "data/fashion_binary"  # the config itself is unchanged
+    pusher = next(c for c in create_pipeline(config).components if c.id == "ExportPusher")
+    run_info = json.loads(pusher.exec_properties["run_info"])
+    assert run_info["config"]["data"]["root"] == run_info["data_root"] == expected

@@ -278,6 +278,23 @@ def test_cli_error_names_the_traceback_and_the_full_log(cli, capsys):
                                        "full log: /o/logs/run-1.log)\n")
 
 
+def test_cli_appends_a_failed_runs_error_and_exit_code_to_its_log(cli, capsys, tmp_path):
+    """helper-67: logs/run-*.log never said how a run ended."""
+    from pipeline.local_runner import RunFailedError
+    log = tmp_path / "run-1.log"
+    log.write_text("... the TFX stream ...\n")
+
+    def fake(config, quiet=False):
+        raise RunFailedError("split 'test': 10 of 500 files quarantined", "/o/logs/error-1.log",
+                             True, run_log=str(log))
+    assert cli(fake) == 4
+    capsys.readouterr()
+    assert log.read_text() == (
+        "... the TFX stream ...\n\n=== outcome (as printed) ===\nerror: split 'test': 10 of 500 "
+        "files quarantined\n(full traceback: /o/logs/error-1.log; full log: " + str(log)
+        + ")\nexit code 4\n")
+
+
 def test_cli_ctrl_c_is_one_line_and_exit_130(cli, capsys):
     """Ctrl-C during a run: one line saying what stays and what the next run does, exit 130
     (the shell's code for SIGINT), not a hundred lines of Beam's and TFX's stack."""

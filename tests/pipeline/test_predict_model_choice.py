@@ -48,6 +48,21 @@ def test_no_model_and_no_other_data_sets(tmp_path):
         newest_version(str(tmp_path / "outputs" / "x" / "serving"))
 
 
+def test_no_model_after_runs_says_none_was_blessed_not_run_first(tmp_path):
+    """helper-66: after a run whose model was not blessed, predict said 'run the pipeline
+    first'."""
+    root = tmp_path / "outputs" / "closet"
+    root.mkdir(parents=True)
+    (root / "metadata.sqlite").write_bytes(b"")  # a run was made on this output root
+    with pytest.raises(PredictError) as e:
+        newest_version(str(root / "serving"))
+    assert str(e.value).startswith(
+        f"no pushed model under {root / 'serving'}: the runs on this output root pushed none "
+        f"(a model is pushed only when blessed: `python -m pipeline report` with the same --set "
+        f"names the gate that failed) or pass --model")
+    assert "run the pipeline first" not in str(e.value)
+
+
 def test_a_configured_serving_dir_gets_no_hint_about_its_siblings(tmp_path):
     """output.serving_dir=/srv/models: folders beside it are not this project's data sets."""
     _version(tmp_path / "unrelated" / "models", 1)
