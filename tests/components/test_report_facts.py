@@ -44,6 +44,22 @@ def test_data_manifest_is_sha256sum_of_matched_files(tmp_path):
     assert facts.data_manifest(str(tmp_path), ["train/*/*", "eval/*/*"])["sha256"] == m["sha256"]
 
 
+def test_a_span_trees_manifest_covers_only_the_spans_trained_on(tmp_path):
+    """helper-67: a model retrained on spans 2-3 had a manifest over every span on disk (880
+    files, span 1's included)."""
+    for rel in ("span-1/a/1.png", "span-02/a/2.png", "span-3/b/3.png", "span-12/a/4.png"):
+        os.makedirs(tmp_path / os.path.dirname(rel), exist_ok=True)
+        (tmp_path / rel).write_bytes(rel.encode())
+    every = facts.data_manifest(str(tmp_path), ["span-{SPAN}/*/*"])
+    assert every["files"] == 4 and "spans" not in every
+    window = facts.data_manifest(str(tmp_path), ["span-{SPAN}/*/*"], [2, 3])
+    assert (window["files"], window["spans"]) == (2, [2, 3])  # span-02 is span 2
+    assert window["sha256"] == facts.data_manifest(
+        str(tmp_path), ["span-{SPAN}/*/*"], [3, 2])["sha256"]
+    assert facts.data_manifest(str(tmp_path), ["span-{SPAN}/*/*"], [1])["files"] == 1  # not 12
+    assert facts.in_spans("train/a/1.png", "train/*/*", [5])  # no {SPAN}: every file
+
+
 def test_the_report_names_the_data_root_the_examples_were_read_from():
     """A compiled pipeline run with `--param data_root=` another tree: ImageExampleGen records
     the root it read, and the ExportPusher's report names (and hashes) that one (user trial

@@ -10,6 +10,7 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -48,13 +49,29 @@ def _file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def data_manifest(root: str, patterns: Sequence[str]) -> Dict[str, Any]:
+def in_spans(rel: str, pattern: str, spans: Optional[Sequence[int]]) -> bool:
+    """Whether `rel` (a path relative to the data root matched by `pattern`'s glob) lies in one
+    of `spans`: the number where `pattern` has `{SPAN}` (zero-padded or not). True when `spans`
+    is None or the pattern has no `{SPAN}`."""
+    if spans is None or "{SPAN}" not in pattern:
+        return True
+    parts = [re.escape(part) for part in pattern.split("{SPAN}")]
+    regex = r"(\d+)".join(parts).replace(re.escape("{VERSION}"), r"\d+")
+    regex = regex.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+    match = re.fullmatch(regex, rel)
+    return bool(match) and int(match.group(1)) in set(spans)
+
+
+def data_manifest(root: str, patterns: Sequence[str],
+                  spans: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     """sha256 over the "<file sha256>  <relative path>" lines of the input files, sorted by path
     (the `sha256sum` format of data/fashion_binary/MANIFEST.sha256).
 
     The files are the images (by extension: ImageExampleGen ignores other files) under `root`
-    matched by the ExampleGen split patterns ({SPAN} and {VERSION} match any span/version).
-    Same files, same bytes -> same hash, wherever the root is.
+    matched by the ExampleGen split patterns ({VERSION} matches any version; {SPAN} the
+    `spans` the model was trained on, any span when None: helper-67 found a retrained model's
+    manifest covering spans it never read). Same files, same bytes -> same hash, wherever the
+    root is.
     Returns {"sha256": hex, "files": count, "root", "patterns"}, or {"sha256": None, "files": 0,
     "root", "error"} when `root` is not a directory.
     """
@@ -68,11 +85,13 @@ def data_manifest(root: str, patterns: Sequence[str]) -> Dict[str, Any]:
         glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
         paths.update(p for p in fileio.glob(os.path.join(root, glob_pattern))
                      if is_image_file(p) and not is_hidden_path(p, root)
+                     and in_spans(os.path.relpath(p, root), pattern, spans)
                      and not fileio.isdir(p))
     rel = sorted(os.path.relpath(p, root) for p in paths)
     lines = [f"{_file_sha256(os.path.join(root, r))}  {r}" for r in rel]  # sha256sum format
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
-    return {"sha256": digest, "files": len(lines), "root": root, "patterns": list(patterns)}
+    return {"sha256": digest, "files": len(lines), "root": root, "patterns": list(patterns),
+            **({"spans": list(spans)} if spans is not None else {})}
 
 
 def exported_sparsity(variables: Iterable[Any], layer_names: Sequence[str]) -> Dict[str, Any]:
@@ -147,7 +166,8 @@ def add_facts(report: Dict[str, Any], staging: str, *, variables: Iterable[Any],
                                                                           "unknown")
     report["library_versions"] = library_versions()
     report["data_manifest"] = data_manifest(run.get("data_root", ""),
-                                            run.get("data_patterns", ["*/*/*"]))
+                                            run.get("data_patterns", ["*/*/*"]),
+                                            (report.get("spans") or {}).get("trained_on"))
     pruned_layers = training.get("pruning", {}).get("layers", [])
     if pruned_layers:
         report["sparsity"] = exported_sparsity(variables, pruned_layers)
