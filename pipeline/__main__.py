@@ -113,6 +113,20 @@ def _require_push_arg(p: argparse.ArgumentParser) -> None:
                         "model is already pushed counts as pushed")
 
 
+def _record_refusal(args: argparse.Namespace, argv: List[str], message: str) -> None:
+    """A run or retrain refused with a config error: recorded under its output root when that
+    already holds runs (pipeline/run_history.record_refusal), so that `report` and logs/ show
+    it. The output root is found without the data checks that refused it; never raises."""
+    from pipeline.config import load_config
+    from pipeline.run_history import record_refusal
+    try:
+        config = load_config(args.config, args.profile, args.overrides, check_paths=False)
+        record_refusal(config.output_root, " ".join(["python -m pipeline"] + argv),
+                       message.replace("\n", " "), 2)
+    except Exception:  # pylint: disable=broad-except  (the refusal is what to report)
+        pass
+
+
 def _logged_exit(summary, text: str, code: int) -> int:
     """Appends what the console was told and the exit code to the run's log file
     (`summary['run_log']`; none with --verbose), so that logs/ alone says how each run ended
@@ -310,6 +324,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _logged_exit(summary, text, _push_exit(summary, args.require_push))
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
+        if args.command in ("run", "retrain"):
+            _record_refusal(args, sys.argv[1:] if argv is None else list(argv),
+                            f"config error: {e}")
         return 2
     except AlreadyRunningError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Any, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+REFUSED_GLOB = "refused-*.log"  # a run or retrain refused with a config error, before any work
 RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 STOPPED = (metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.CANCELED)
 ACTIVE = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
@@ -76,18 +77,20 @@ def later_run_note(store, evaluator, output_root: str, running: bool) -> List[st
     """A line when the newest run is not the evaluation's run and stopped before finishing:
     which step failed, was cancelled (with its recorded reason) or was left running by a killed
     process, and the traceback's path. Empty when the newest run is the evaluation's, or is
-    `running` (another note says so)."""
+    `running` (another note says so). A later run refused with a config error before any work
+(`record_refusal`) is named first."""
     recorded = runs(store)
     if not recorded or running:
         return []
     newest = recorded[-1]
+    refused = refusal_note(output_root, newest.create_time_since_epoch)
     own = run_of(store, evaluator.id) if evaluator is not None else None
     if own is not None and own.id == newest.id:
-        return []
+        return refused
     executions = sorted(store.get_executions_by_context(newest.id), key=lambda e: e.id)
     stopped = [e for e in executions if e.last_known_state in STOPPED + ACTIVE]
     if not stopped:
-        return []  # a run that finished without an Evaluator (e.g. retrain's ingestion)
+        return refused  # a run that finished without an Evaluator (e.g. retrain's ingestion)
     first = stopped[0]
     state = metadata_store_pb2.Execution.State.Name(first.last_known_state)
     how = {"FAILED": "failed",
@@ -97,6 +100,44 @@ def later_run_note(store, evaluator, output_root: str, running: bool) -> List[st
     why = f" ({reason.string_value})" if reason is not None and reason.string_value else ""
     log = traceback_after(output_root, newest.create_time_since_epoch) if not why else None
     where = f"; traceback: {log}" if log else ""
-    return [f"note: the newest run (started {utc(newest.create_time_since_epoch)}) did not "
-            f"finish: {_node(store, first)} {how}{why}{where}. It evaluated and pushed "
-            f"nothing: the figures below are an earlier run's"]
+    return refused + [
+        f"note: the newest run (started {utc(newest.create_time_since_epoch)}) did not "
+        f"finish: {_node(store, first)} {how}{why}{where}. It evaluated and pushed "
+        f"nothing: the figures below are an earlier run's"]
+
+
+def record_refusal(output_root: str, command: str, message: str, code: int) -> Optional[str]:
+    """Writes `<output_root>/logs/refused-<UTC time>.log` (the command, its one-line error and
+    exit code) for a run or retrain refused before any work, when `output_root` already holds
+    runs (its MLMD): a cron job's refusal is then visible under the output root, and `report`
+    names it (helper-67). Returns the path, None when nothing was written; never raises."""
+    if not os.path.exists(os.path.join(output_root, "metadata.sqlite")):
+        return None
+    try:
+        logs = os.path.join(output_root, "logs")
+        os.makedirs(logs, exist_ok=True)
+        path = os.path.join(logs, time.strftime("refused-%Y%m%d-%H%M%S.log", time.gmtime()))
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{command}\n{message}\nexit code {code}\n")
+        return path
+    except OSError:
+        return None
+
+
+def refusal_note(output_root: str, after_ms: int) -> List[str]:
+    """A line naming the newest `refused-*.log` written after `after_ms` (the newest run's
+    start): a later run was refused before doing anything; [] when there is none."""
+    logs = sorted(glob.glob(os.path.join(output_root, "logs", REFUSED_GLOB)))
+    newer = [p for p in logs if os.path.getmtime(p) * 1000 > after_ms]
+    if not newer:
+        return []
+    try:
+        with open(newer[-1], encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    error = lines[1] if len(lines) > 1 else "?"
+    more = f" ({len(newer)} refusals since the newest run)" if len(newer) > 1 else ""
+    return [f"note: a later run was refused before any work at "
+            f"{utc(os.path.getmtime(newer[-1]) * 1000)}{more}: {error} ({newer[-1]}); nothing "
+            f"below is from it"]

@@ -103,3 +103,33 @@ def test_a_store_without_runs_or_evaluations_gives_no_lines(tmp_path):
     store = open_store(str(tmp_path / "m.sqlite"), CREATE)
     assert runs(store) == [] and newest_finished_evaluator(store) is None
     assert later_run_note(store, None, str(tmp_path), running=False) == []
+
+
+def test_a_refused_run_on_an_existing_output_root_is_recorded_and_named(tmp_path, capsys):
+    """helper-67: a nightly run refused with a config error (an emptied class folder) left no
+    trace under the output root; `report` showed the day before as the latest."""
+    from pipeline.__main__ import main
+    from pipeline.run_history import record_refusal, refusal_note
+    data = tmp_path / "data"
+    for split in ("train", "eval"):
+        for cls in ("shirt", "tshirt_top"):
+            (data / split / cls).mkdir(parents=True)
+    out = tmp_path / "out"
+    assert record_refusal(str(out), "cmd", "config error: x", 2) is None  # no runs there yet
+    out.mkdir()
+    s = Store(out / "metadata.sqlite")  # an output root that holds runs
+    s.execution(s.run("r1"), EVALUATOR, pb.Execution.COMPLETE)
+    started = runs(s.store)[-1].create_time_since_epoch
+    assert refusal_note(str(out), started) == []
+    time.sleep(0.01)
+    assert main(["run", "--set", f"data.root={data}", "--set", f"output.root={out}"]) == 2
+    assert "config error: " in capsys.readouterr().err
+    [log] = sorted((out / "logs").glob("refused-*.log"))
+    command, error, code = log.read_text(encoding="utf-8").splitlines()
+    assert command == f"python -m pipeline run --set data.root={data} --set output.root={out}"
+    assert error.startswith("config error: data.root: ") and code == "exit code 2"
+    os.utime(log, (time.time() + 2, time.time() + 2))  # written after the newest run started
+    evaluator = newest_finished_evaluator(s.store)
+    [note] = later_run_note(s.store, evaluator, str(out), running=False)
+    assert note.startswith("note: a later run was refused before any work at ")
+    assert note.endswith(f": {error} ({log}); nothing below is from it")
