@@ -239,7 +239,8 @@ def report(name: str, rows: List[Dict[str, float]]) -> Dict[str, float]:
         gates = r.get("recipe_failed_gates")
         print(f"| {r['seed']} | {r['pipeline_acc']:.4f} | {r['recipe_acc']:.4f} | "
               f"{r['delta_pt']:+.2f} | {r['pipeline_s']:.0f} ({r['tuner_trainer_s']:.0f}) | "
-              f"{r['recipe_s']:.0f} | {'yes' if r['blessed'] else 'NO'} | "
+              f"{r['recipe_s']:.0f} | "
+              f"{'n/a' if np.isnan(r['pipeline_acc']) else 'yes' if r['blessed'] else 'NO'} | "
               f"{'n/a' if gates is None else ('pass' if not gates else 'FAIL ' + '; '.join(gates))} |")
     mean = {k: statistics.fmean(r[k] for r in rows) for k in
             ("pipeline_acc", "recipe_acc", "delta_pt", "pipeline_s", "recipe_s",

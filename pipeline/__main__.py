@@ -379,7 +379,8 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         model_path, predictions, problems = predict(args.images, args.model, config.serving_dir,
                                                     config.data.max_image_pixels,
-                                                    config.export.litert_python, skipped, notes)
+                                                    config.export.litert_python, skipped, notes,
+                                                    config.metadata_path)
     except PredictError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -53,7 +53,7 @@ def other_serving_dirs(serving_dir: str) -> List[str]:
             and list_versions(d)]
 
 
-def newest_version(serving_dir: str) -> str:
+def newest_version(serving_dir: str, metadata_path: Optional[str] = None) -> str:
     """`<serving_dir>/<highest numeric version>`; PredictError when there is none, naming the
     serving dirs of other data sets that do have models."""
     versions = list_versions(serving_dir)
@@ -65,11 +65,11 @@ def newest_version(serving_dir: str) -> str:
                     "this one's with another output.root): " + ", ".join(others) + " (select one "
                     "with --set data.root=<the folder it was trained on>, --set "
                     "output.root=<its output root> or --model <version dir>)")
-        ran = os.path.exists(os.path.join(os.path.dirname(os.path.abspath(serving_dir)),
-                                          "metadata.sqlite"))
-        first = ("the runs on this output root pushed none (a model is pushed only when "
-                 "blessed: `python -m pipeline report` with the same --set names the gate "
-                 "that failed)" if ran else "run the pipeline first (make run)")
+        ran = os.path.exists(metadata_path or os.path.join(
+            os.path.dirname(os.path.abspath(serving_dir)), "metadata.sqlite"))
+        first = ("no run on this output root has pushed a model (`python -m pipeline report` "
+                 "with the same --set says why: a failed gate, a refused push, a run that "
+                 "stopped or is still running)" if ran else "run the pipeline first (make run)")
         raise PredictError(f"no pushed model under {serving_dir}: {first} or pass --model "
                            f"DIR|FILE.tflite (a run with --set "
                            f"output.root=DIR pushes under DIR/serving: give predict the same "
@@ -82,9 +82,11 @@ def newest_version(serving_dir: str) -> str:
                        f"saved_model/saved_model.pb; pass --model DIR|FILE.tflite")
 
 
-def resolve_model(model: Optional[str], serving_dir: str) -> Tuple[str, str, str]:
-    """(kind 'saved_model' | 'tflite', model path, directory holding labels.txt/report.json)."""
-    path = model or newest_version(serving_dir)
+def resolve_model(model: Optional[str], serving_dir: str,
+                  metadata_path: Optional[str] = None) -> Tuple[str, str, str]:
+    """(kind 'saved_model' | 'tflite', model path, directory holding labels.txt/report.json);
+    `metadata_path`: the output root's MLMD, to tell 'no run yet' from 'no run pushed'."""
+    path = model or newest_version(serving_dir, metadata_path)
     if not os.path.exists(path):
         raise PredictError(f"model {path}: no such file or directory")
     if os.path.isfile(path):
@@ -219,13 +221,14 @@ def tflite_probabilities(tflite_path: str, paths: Sequence[str], background: Seq
 
 def predict(paths: Sequence[str], model: Optional[str], serving_dir: str, max_pixels: int,
             litert_python: str = "", skipped: Optional[List[str]] = None,
-            notes: Optional[List[str]] = None) -> Tuple[str, List[Prediction], List[str]]:
+            notes: Optional[List[str]] = None, metadata_path: Optional[str] = None
+            ) -> Tuple[str, List[Prediction], List[str]]:
     """(the model path used, one Prediction per usable image, one problem line per image that
     cannot be read). `paths` may hold folders (their images, recursively; files there without
     an image extension are listed in `skipped`, not classified); `notes` gets a line when the
     model's class names cannot be found (`class_names_for`); images above `max_pixels`
     (data.max_image_pixels) are refused, as the run quarantines them."""
-    kind, model_path, home = resolve_model(model, serving_dir)
+    kind, model_path, home = resolve_model(model, serving_dir, metadata_path)
     empty: List[str] = []
     images = expand_paths(paths, skipped, empty)
     if not images:

@@ -218,11 +218,12 @@ def trainer_lines(lineage: Dict[str, Any]) -> List[str]:
         how = {"FAILED": "failed", "CANCELED": "was cancelled (its run was killed, interrupted "
                                                "or failed)"}.get(
             state, f"did not finish ({state}: still running, or its process was killed)")
-        return [f"trainer: the newest Trainer {how}: it made no model; any model evaluated "
-                f"above was trained by an earlier run"]
+        return [f"trainer: the newest Trainer {how}: no model from it"
+                + (" yet" if state in ("RUNNING", "NEW") else "")
+                + "; any model evaluated above was trained by an earlier run"]
     candidate = (lineage.get("candidate") or {}).get("model_id")
-    if lineage.get("trainer_model_id") and candidate and \
-            lineage["trainer_model_id"] != candidate:
+    if state == "COMPLETE" and lineage.get("trainer_model_id") and candidate and \
+            lineage["trainer_model_id"] != candidate:  # (a cached one re-used an earlier model)
         return [f"trainer: the newest Trainer made model {lineage['trainer_model_id']}, which was "
                 f"never evaluated (its run stopped before the Evaluator finished); the "
                 f"evaluation above is of model {candidate}"]

@@ -62,15 +62,22 @@ def traceback_after(output_root: str, started_ms: int) -> Optional[str]:
     return next((p for p in logs if os.path.getmtime(p) * 1000 >= started_ms - 1000), None)
 
 
-def evaluation_note(store, evaluator) -> List[str]:
+def evaluation_note(store, evaluator, evaluation=None) -> List[str]:
     """'evaluated: <time>, in the run started <time>' for the Evaluator execution whose gates
-    the summary shows (empty without one)."""
+    the summary shows (empty without one). The time is its ModelEvaluation artifact's creation
+    (`evaluation`): a cached Evaluator re-uses an earlier run's evaluation (helper-68), and says
+    so; without the artifact, the execution's own time."""
     if evaluator is None:
         return []
     run = run_of(store, evaluator.id)
-    started = f", in the run started {utc(run.create_time_since_epoch)}" if run else ""
-    return [f"evaluated: {utc(evaluator.last_update_time_since_epoch)}{started} "
-            f"(the gates and figures below are this evaluation's)"]
+    made = (evaluation.create_time_since_epoch if evaluation is not None
+            else evaluator.last_update_time_since_epoch)
+    cached = evaluator.last_known_state == metadata_store_pb2.Execution.CACHED
+    where = ((f" (served from the cache in the run started {utc(run.create_time_since_epoch)})"
+              if cached else f", in the run started {utc(run.create_time_since_epoch)}")
+             if run else "")
+    return [f"evaluated: {utc(made)}{where} (the gates and figures below are this "
+            f"evaluation's)"]
 
 
 def later_run_note(store, evaluator, output_root: str, running: bool) -> List[str]:
@@ -90,7 +97,15 @@ def later_run_note(store, evaluator, output_root: str, running: bool) -> List[st
     executions = sorted(store.get_executions_by_context(newest.id), key=lambda e: e.id)
     stopped = [e for e in executions if e.last_known_state in STOPPED + ACTIVE]
     if not stopped:
-        return refused  # a run that finished without an Evaluator (e.g. retrain's ingestion)
+        # a run that finished without an Evaluator (e.g. retrain's ingestion) says nothing;
+        # one that failed between steps (no execution recorded) left its traceback
+        log = traceback_after(output_root, newest.create_time_since_epoch)
+        if log is None:
+            return refused
+        return refused + [
+            f"note: the newest run (started {utc(newest.create_time_since_epoch)}) did not "
+            f"finish: it failed between steps; traceback: {log}. It evaluated and pushed "
+            f"nothing: the figures below are an earlier run's"]
     first = stopped[0]
     state = metadata_store_pb2.Execution.State.Name(first.last_known_state)
     how = {"FAILED": "failed",
@@ -107,7 +122,7 @@ def later_run_note(store, evaluator, output_root: str, running: bool) -> List[st
 
 
 def record_refusal(output_root: str, command: str, message: str, code: int) -> Optional[str]:
-    """Writes `<output_root>/logs/refused-<UTC time>.log` (the command, its one-line error and
+    """Writes `<output_root>/logs/refused-<UTC time>[-N].log` (the command, its one-line error and
     exit code) for a run or retrain refused before any work, when `output_root` already holds
     runs (its MLMD): a cron job's refusal is then visible under the output root, and `report`
     names it (helper-67). Returns the path, None when nothing was written; never raises."""
@@ -116,10 +131,16 @@ def record_refusal(output_root: str, command: str, message: str, code: int) -> O
     try:
         logs = os.path.join(output_root, "logs")
         os.makedirs(logs, exist_ok=True)
-        path = os.path.join(logs, time.strftime("refused-%Y%m%d-%H%M%S.log", time.gmtime()))
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{command}\n{message}\nexit code {code}\n")
-        return path
+        stem = os.path.join(logs, time.strftime("refused-%Y%m%d-%H%M%S", time.gmtime()))
+        for n in range(1, 1000):  # two refusals in one second: two files
+            path = f"{stem}.log" if n == 1 else f"{stem}-{n}.log"
+            try:
+                with open(path, "x", encoding="utf-8") as f:
+                    f.write(f"{command}\n{message}\nexit code {code}\n")
+                return path
+            except FileExistsError:
+                continue
+        return None
     except OSError:
         return None
 
@@ -138,6 +159,6 @@ def refusal_note(output_root: str, after_ms: int) -> List[str]:
         return []
     error = lines[1] if len(lines) > 1 else "?"
     more = f" ({len(newer)} refusals since the newest run)" if len(newer) > 1 else ""
-    return [f"note: a later run was refused before any work at "
+    return [f"note: a later run was refused with a config error at "
             f"{utc(os.path.getmtime(newer[-1]) * 1000)}{more}: {error} ({newer[-1]}); nothing "
             f"below is from it"]

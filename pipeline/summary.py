@@ -270,8 +270,11 @@ def format_summary(summary: Dict[str, Any]) -> str:
         if deployed:
             lines.append(f"deploy: {deployed} (the preferred .tflite that passed the parity gate; "
                          f"MODEL.md names it, and which files pass can change between versions)")
-            lines += [f"  note: {n}" for n in
-                      held_out_notes(report, deployed, summary.get("gates") or [])]
+            # the version's own notes (written at its push, against the gates it passed);
+            # recomputed only for a version pushed before they were recorded (helper-69)
+            notes = (report["deployed_notes"] if isinstance(report.get("deployed_notes"), list)
+                     else held_out_notes(report, deployed, summary.get("gates") or []))
+            lines += [f"  note: {n}" for n in notes]
         elif report.get("tflite") and "contract" not in report:  # pushed by an older release
             lines.append("deploy: not recorded in this version's report.json (pushed by an "
                          "older release): its MODEL.md names the .tflite to deploy")
@@ -318,6 +321,7 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
     holder = running_holder(output_root)
     store = open_store(os.path.join(output_root, "metadata.sqlite"))
     evaluator = newest_finished_evaluator(store)
+    evaluation = _finished_evaluator_outputs(store)[0] if evaluator is not None else None
     if holder:
         who = f"pid {holder}" if holder != "unknown" else "its pid is not recorded"
         notes.append(f"note: a run is in progress on {output_root} ({who}): the summary "
@@ -333,7 +337,7 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
         notes += serving_lines(summary.get("serving_dir"))
         return notes
     notes += later_run_note(store, evaluator, output_root, running=bool(holder))
-    notes += evaluation_note(store, evaluator)
+    notes += evaluation_note(store, evaluator, evaluation)
     return notes
 
 

@@ -165,7 +165,8 @@ def model_card(contract: Dict[str, Any]) -> str:
                      f"`{i.get('shape')}`; output `{o.get('name')}`, `{o.get('dtype')}` "
                      f"`{o.get('shape')}`."
                      + (f" Its probabilities are quantized: on {o['held_out_ties']:.1%} of the "
-                        f"held-out images the class was decided by a tie ({o['tie_rule']}); "
+                        f"report's held-out sample the class was decided by a tie "
+                        f"({o['tie_rule']}); "
                         f"where that matters, a file without ties or the SavedModel decides "
                         f"those images by the model's own scores."
                         if o.get("held_out_ties") else ""))

@@ -236,8 +236,12 @@ class Executor(pusher_executor.Executor):
         if read_from and read_from != run_info.get("data_root"):
             # a compiled pipeline run with another data_root parameter than it was compiled
             # with: the report names (and hashes) the data the model was trained on
+            config = run_info.get("config") or {}
             run_info = {**run_info, "data_root": read_from,
-                        "data_root_compiled": run_info.get("data_root")}
+                        "data_root_compiled": run_info.get("data_root"),
+                        **({"config": {**config, "data": {**(config.get("data") or {}),
+                                                          "root": read_from}}}
+                           if config else {})}
         class_names = list(run_info.get("class_names") or [])
         seed = int(exec_properties.get("seed") or 0)
         gate_split = exec_properties.get("parity_split") or "eval"

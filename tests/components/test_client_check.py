@@ -91,8 +91,8 @@ def test_model_card_says_when_a_files_quantized_output_decided_classes_by_ties()
     assert "held_out_ties" not in built["tflite"]["model_float32.tflite"]["output"]
     card = contract.model_card(built)
     line = next(x for x in card.splitlines() if x.startswith("- `model_int8.tflite`"))
-    assert ("Its probabilities are quantized: on 3.9% of the held-out images the class was "
-            "decided by a tie (the two largest probabilities are equal and argmax takes the "
+    assert ("Its probabilities are quantized: on 3.9% of the report's held-out sample the "
+            "class was decided by a tie (the two largest probabilities are equal and argmax takes the "
             "lower class index (the earlier name in labels.txt))") in line
     assert "quantized" not in next(x for x in card.splitlines()
                                    if x.startswith("- `model_float32.tflite`"))

@@ -125,6 +125,18 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
                              for k in ("pushed_at", "trained_at"))
     assert time.time() - 6 * 3600 < trained_at <= pushed_at <= time.time()
     assert int(report["version"]) <= pushed_at + 1
+    # the deployed file's held-out notes travel with the files (helper-66), and a file whose
+    # quantized output tied says how often (helper-66); written by the ExportPusher itself
+    assert isinstance(report["deployed_notes"], list)
+    with open(os.path.join(dest, "MODEL.md"), encoding="utf-8") as f:
+        card = f.read()
+    for note in report["deployed_notes"]:
+        assert f"- {note}" in card
+    for name, io in report["contract"]["tflite"].items():
+        ties = io["output"].get("held_out_ties")
+        assert ties is None or 0 < ties <= 1, (name, ties)
+        line = next(x for x in card.splitlines() if x.startswith(f"- `{name}`"))
+        assert ("Its probabilities are quantized" in line) == (ties is not None), line
     # where the push's time went, per stage and variant (seconds, >= 0)
     stages = {"samples", "saved_model_predict", "saved_model_latency", "gzip", "report"} | {
         f"{v}_{step}" for v in pushed | rejected for step in ("convert", "litert")}

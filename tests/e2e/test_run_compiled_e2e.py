@@ -148,9 +148,13 @@ def test_first_run_is_blessed_and_pushed_under_the_runs_pipeline_root(flow):
     report = json.loads((serving / version / "report.json").read_text())
     assert report["run"]["data_root"] == str(flow["moved"])
     assert report["run"]["data_root_compiled"] == str(flow["incoming"])
+    assert report["run"]["config"]["data"]["root"] == str(flow["moved"])  # as read (helper-68)
     manifest = report["data_manifest"]
     assert manifest["root"] == str(flow["moved"])
-    assert manifest["files"] == len(list(Path(flow["moved"]).glob("span-*/*/*.png")))
+    trained = report["spans"]["trained_on"]  # the manifest covers these spans only (helper-67)
+    assert manifest["spans"] == trained and trained
+    assert manifest["files"] == sum(len(list(Path(flow["moved"]).glob(f"span-{n}/*/*.png")))
+                                    for n in trained)
 
 
 def test_second_run_reads_the_selected_span(flow):

@@ -213,3 +213,33 @@ def test_a_baseline_trained_on_another_data_root_is_named(tmp_path):
             "run's data.root") in text
     _evaluator(store, types, ctx, pb.Execution.COMPLETE, candidate=candidate, baseline=mine)
     assert "baseline_data_roots" not in lineage_report(config)
+
+
+def test_the_newest_trainers_own_model_is_reported_beside_the_evaluated_candidate(tmp_path):
+    """lineage_report's `trainer_model_id` is the newest Trainer's output, read from MLMD
+    (helper-68: only a hand-built dict was tested): the trainer line compares it with the
+    candidate the Evaluator judged."""
+    from pipeline.retrain import trainer_lines
+    config = load_config(overrides=[f"output.root={tmp_path}"])
+    store = open_store(config.metadata_path, CREATE)
+    types = {n: store.put_execution_type(pb.ExecutionType(name=n)) for n in ("Evaluator",
+                                                                              "Trainer")}
+    model_type = store.put_artifact_type(pb.ArtifactType(name="Model"))
+    node = store.put_context_type(pb.ContextType(name="node"))
+    ctx = {n: store.put_contexts([pb.Context(type_id=node, name=f"{config.pipeline_name}.{n}")])[0]
+           for n in ("Evaluator", "Trainer")}
+    m0, m1, m2 = store.put_artifacts([pb.Artifact(type_id=model_type,
+                                              uri=str(tmp_path / f"m{i}")) for i in range(3)])
+    _execution(store, types["Trainer"], pb.Execution.COMPLETE, {"model": (m1, pb.Event.OUTPUT)},
+               ctx["Trainer"])
+    _evaluator(store, types, ctx["Evaluator"], pb.Execution.COMPLETE, candidate=m1, baseline=m0)
+    report = lineage_report(config)
+    assert (report["trainer_model_id"], report["candidate"]["model_id"]) == (m1, m1)
+    assert trainer_lines(report) == ["trainer: trained a new model"]
+    # the next run trained m2 and stopped before its Evaluator finished
+    _execution(store, types["Trainer"], pb.Execution.COMPLETE, {"model": (m2, pb.Event.OUTPUT)},
+               ctx["Trainer"])
+    report = lineage_report(config)
+    assert trainer_lines(report) == [
+        f"trainer: the newest Trainer made model {m2}, which was never evaluated (its run "
+        f"stopped before the Evaluator finished); the evaluation above is of model {m1}"]

@@ -116,3 +116,29 @@ def test_a_prediction_decided_by_a_tie_says_so():
         "a.png: coat (0.4492) (a tie with shirt: the model's output gives them the same "
         "probability)",
         "b.png: bag (0.9000)"]
+
+
+def test_predict_names_the_classes_tied_with_the_predicted_one(tmp_path, monkeypatch):
+    """predict() itself finds the ties in the model's output (helper-68: the test above builds
+    its Prediction by hand). The LiteRT process is replaced by int8-like probabilities: what is
+    tested is what predict does with them."""
+    import json
+
+    import numpy as np
+
+    import pipeline.predict as predict_lib
+    version = tmp_path / "serving" / "7"
+    version.mkdir(parents=True)
+    (version / "report.json").write_text(json.dumps({"contract": {
+        "class_names": ["coat", "shirt", "bag"]}}))
+    model = version / "model_int8.tflite"
+    model.write_bytes(b"not read: LiteRT is replaced below")
+    images = [_png(tmp_path / "imgs" / f"{n}.png") for n in ("a", "b")]
+    step = 1 / 256
+    outputs = np.array([[115 * step, 115 * step, 26 * step], [0.1, 0.2, 0.7]], np.float32)
+    monkeypatch.setattr(predict_lib, "tflite_probabilities", lambda *args, **kwargs: outputs)
+    _, predictions, problems = predict_lib.predict(images, str(model), str(tmp_path / "serving"),
+                                                   MAX_PIXELS)
+    assert problems == []
+    assert [(p.class_name, p.tied_with) for p in predictions] == [("coat", ["shirt"]),
+                                                                   ("bag", [])]

@@ -57,10 +57,16 @@ def test_no_model_after_runs_says_none_was_blessed_not_run_first(tmp_path):
     with pytest.raises(PredictError) as e:
         newest_version(str(root / "serving"))
     assert str(e.value).startswith(
-        f"no pushed model under {root / 'serving'}: the runs on this output root pushed none "
-        f"(a model is pushed only when blessed: `python -m pipeline report` with the same --set "
-        f"names the gate that failed) or pass --model")
+        f"no pushed model under {root / 'serving'}: no run on this output root has pushed a "
+        f"model (`python -m pipeline report` with the same --set says why: a failed gate, a "
+        f"refused push, a run that stopped or is still running) or pass --model")
     assert "run the pipeline first" not in str(e.value)
+    # a configured output.serving_dir elsewhere: the output root's MLMD is given (helper-68)
+    with pytest.raises(PredictError) as e:
+        newest_version(str(tmp_path / "srv" / "models"), str(root / "metadata.sqlite"))
+    assert "no run on this output root has pushed a model" in str(e.value)
+    with pytest.raises(PredictError, match="run the pipeline first"):
+        newest_version(str(tmp_path / "srv" / "models"), str(tmp_path / "none.sqlite"))
 
 
 def test_a_configured_serving_dir_gets_no_hint_about_its_siblings(tmp_path):

@@ -461,13 +461,18 @@ def test_trainer_lines_never_call_an_unfinished_or_unevaluated_trainer_a_trained
     evaluation and ended 'trainer: trained a new model'."""
     from pipeline.retrain import trainer_lines
     for state, how in (("RUNNING", "did not finish (RUNNING: still running, or its process "
-                                   "was killed)"),
-                       ("CANCELED", "was cancelled (its run was killed, interrupted or failed)"),
-                       ("FAILED", "failed")):
+                                   "was killed): no model from it yet"),
+                       ("CANCELED", "was cancelled (its run was killed, interrupted or failed): "
+                                    "no model from it"),
+                       ("FAILED", "failed: no model from it")):
         assert trainer_lines({"trainer_state": state, "trainer_model_id": 40,
                               "candidate": {"model_id": 31}}) == [
-            f"trainer: the newest Trainer {how}: it made no model; any model evaluated above "
-            f"was trained by an earlier run"]
+            f"trainer: the newest Trainer {how}; any model evaluated above was trained by an "
+            f"earlier run"]
+    # a cached Trainer re-used an earlier model: not "made" by it (helper-68)
+    assert trainer_lines({"trainer_state": "CACHED", "trainer_model_id": 40,
+                          "candidate": {"model_id": 31}}) == [
+        "trainer: unchanged data, served from the cache (no training)"]
     # finished, but its run stopped before the Evaluator: the evaluation is another model's
     assert trainer_lines({"trainer_state": "COMPLETE", "trainer_model_id": 40,
                           "candidate": {"model_id": 31}}) == [

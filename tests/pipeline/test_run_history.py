@@ -131,5 +131,51 @@ def test_a_refused_run_on_an_existing_output_root_is_recorded_and_named(tmp_path
     os.utime(log, (time.time() + 2, time.time() + 2))  # written after the newest run started
     evaluator = newest_finished_evaluator(s.store)
     [note] = later_run_note(s.store, evaluator, str(out), running=False)
-    assert note.startswith("note: a later run was refused before any work at ")
+    assert note.startswith("note: a later run was refused with a config error at ")
     assert note.endswith(f": {error} ({log}); nothing below is from it")
+
+
+def test_a_cached_evaluation_is_dated_by_its_own_evaluation_not_the_cache_hit(tmp_path):
+    """helper-68: a fully cached run at 10:00 re-uses the 09:00 evaluation; 'evaluated: 10:00'
+    was false."""
+    from pipeline.summary import _finished_evaluator_outputs
+    s = Store(tmp_path / "m.sqlite")
+    kinds = {n: s.store.put_artifact_type(pb.ArtifactType(name=n))
+             for n in ("ModelEvaluation", "ModelBlessing")}
+    evaluation, blessing = s.store.put_artifacts([pb.Artifact(type_id=kinds["ModelEvaluation"]),
+                                                  pb.Artifact(type_id=kinds["ModelBlessing"])])
+
+    def outputs(eid):
+        events = []
+        for key, artifact in (("evaluation", evaluation), ("blessing", blessing)):
+            event = pb.Event(execution_id=eid, artifact_id=artifact, type=pb.Event.OUTPUT)
+            event.path.steps.add().key = key
+            events.append(event)
+        s.store.put_events(events)
+
+    outputs(s.execution(s.run("r1"), EVALUATOR, pb.Execution.COMPLETE))
+    second = s.run("r2")
+    outputs(s.execution(second, EVALUATOR, pb.Execution.CACHED))
+    evaluator = newest_finished_evaluator(s.store)
+    artifact = _finished_evaluator_outputs(s.store)[0]
+    assert artifact.id == evaluation and evaluator.last_known_state == pb.Execution.CACHED
+    [line] = evaluation_note(s.store, evaluator, artifact)
+    assert line == (f"evaluated: {utc(artifact.create_time_since_epoch)} (served from the cache "
+                    f"in the run started {utc(runs(s.store)[-1].create_time_since_epoch)}) (the "
+                    f"gates and figures below are this evaluation's)")
+
+
+def test_a_newest_run_that_failed_between_steps_is_named_by_its_traceback(tmp_path):
+    """helper-68: a run whose failure registered no execution (between two steps) was not
+    named."""
+    s = Store(tmp_path / "m.sqlite")
+    s.execution(s.run("r1"), EVALUATOR, pb.Execution.COMPLETE)
+    evaluator = newest_finished_evaluator(s.store)
+    time.sleep(0.01)
+    s.execution(s.run("r2"), GATE, pb.Execution.COMPLETE)
+    assert later_run_note(s.store, evaluator, str(tmp_path), running=False) == []
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "error-20261206-100001.log"
+    log.write_text("RuntimeError: a resolver failed")
+    [note] = later_run_note(s.store, evaluator, str(tmp_path), running=False)
+    assert f"did not finish: it failed between steps; traceback: {log}. It evaluated" in note

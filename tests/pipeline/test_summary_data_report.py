@@ -95,6 +95,18 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
                             "already_pushed": True})  # export.* changed, the same model
     assert ("pushed version 7 to /o/serving/7 (by an earlier run: this model was already pushed "
             "as that version, so nothing new was built") in again
+    # the version's own notes, as written at its push, not recomputed against today's gates
+    # (helper-69: an already-pushed model under a stricter gate printed a note its files lacked)
+    strict = [{"name": "accuracy", "metric": "accuracy", "kind": "value", "threshold": 0.95,
+               "value": 0.96, "passed": True, "config_key": "evaluator.accuracy_lower_bound"}]
+    pushed = {"metrics": {}, "gates": strict, "blessed": True, "pushed": True,
+              "pushed_destination": "/o/serving/7", "already_pushed": True}
+    assert "  note: " not in format_summary({**pushed, "report": {**report,
+                                                                   "deployed_notes": []}})
+    assert "\n  note: recorded at the push" in format_summary(
+        {**pushed, "report": {**report, "deployed_notes": ["recorded at the push"]}})
+    assert "held-out accuracy 0.8800 is below the accuracy gate (0.9500)" in format_summary(
+        {**pushed, "report": report})  # a version pushed before the notes were recorded
     dated = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
                             "pushed_destination": "/o/serving/7",
                             "report": {**report, "pushed_at": "2026-12-06T15:33:49Z"}})
