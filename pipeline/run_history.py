@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
-REFUSED_GLOB = "refused-*.log"  # a run or retrain refused with a config error, before any work
+REFUSED_GLOB = "refused-*.log"  # a run or retrain refused with a config error
 RUN_CONTEXT = "pipeline_run"  # tfx.dsl.compiler.constants.PIPELINE_RUN_CONTEXT_TYPE_NAME
 STOPPED = (metadata_store_pb2.Execution.FAILED, metadata_store_pb2.Execution.CANCELED)
 ACTIVE = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
@@ -84,8 +84,8 @@ def later_run_note(store, evaluator, output_root: str, running: bool) -> List[st
     """A line when the newest run is not the evaluation's run and stopped before finishing:
     which step failed, was cancelled (with its recorded reason) or was left running by a killed
     process, and the traceback's path. Empty when the newest run is the evaluation's, or is
-    `running` (another note says so). A later run refused with a config error before any work
-(`record_refusal`) is named first."""
+    `running` (another note says so). A later run refused with a config error
+    (`record_refusal`) is named first."""
     recorded = runs(store)
     if not recorded or running:
         return []
@@ -123,7 +123,7 @@ def later_run_note(store, evaluator, output_root: str, running: bool) -> List[st
 
 def record_refusal(output_root: str, command: str, message: str, code: int) -> Optional[str]:
     """Writes `<output_root>/logs/refused-<UTC time>[-N].log` (the command, its one-line error and
-    exit code) for a run or retrain refused before any work, when `output_root` already holds
+    exit code) for a run or retrain refused with a config error, when `output_root` already holds
     runs (its MLMD): a cron job's refusal is then visible under the output root, and `report`
     names it (helper-67). Returns the path, None when nothing was written; never raises."""
     if not os.path.exists(os.path.join(output_root, "metadata.sqlite")):
@@ -147,8 +147,9 @@ def record_refusal(output_root: str, command: str, message: str, code: int) -> O
 
 def refusal_note(output_root: str, after_ms: int) -> List[str]:
     """A line naming the newest `refused-*.log` written after `after_ms` (the newest run's
-    start): a later run was refused before doing anything; [] when there is none."""
-    logs = sorted(glob.glob(os.path.join(output_root, "logs", REFUSED_GLOB)))
+    start): a later run was refused with a config error; [] when there is none."""
+    logs = sorted(glob.glob(os.path.join(output_root, "logs", REFUSED_GLOB)),
+                  key=lambda p: (os.path.getmtime(p), p))  # '-2.log' sorts before '.log'
     newer = [p for p in logs if os.path.getmtime(p) * 1000 > after_ms]
     if not newer:
         return []
