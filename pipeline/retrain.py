@@ -225,8 +225,8 @@ def trainer_lines(lineage: Dict[str, Any]) -> List[str]:
     if state == "COMPLETE" and lineage.get("trainer_model_id") and candidate and \
             lineage["trainer_model_id"] != candidate:  # (a cached one re-used an earlier model)
         return [f"trainer: the newest Trainer made model {lineage['trainer_model_id']}, which was "
-                f"never evaluated (its run stopped before the Evaluator finished); the "
-                f"evaluation above is of model {candidate}"]
+                f"never evaluated (its run stopped before its Evaluator finished, or has not "
+                f"reached it yet); the evaluation above is of model {candidate}"]
     if state == "CACHED":
         return ["trainer: unchanged data, served from the cache (no training)"]
     warm = (f", warm-started from {describe_model(lineage['warm_start_from'])}"

@@ -477,7 +477,8 @@ def test_trainer_lines_never_call_an_unfinished_or_unevaluated_trainer_a_trained
     assert trainer_lines({"trainer_state": "COMPLETE", "trainer_model_id": 40,
                           "candidate": {"model_id": 31}}) == [
         "trainer: the newest Trainer made model 40, which was never evaluated (its run stopped "
-        "before the Evaluator finished); the evaluation above is of model 31"]
+        "before its Evaluator finished, or has not reached it yet); the evaluation above is of "
+        "model 31"]
     assert trainer_lines({"trainer_state": "COMPLETE", "trainer_model_id": 31,
                           "candidate": {"model_id": 31}}) == ["trainer: trained a new model"]
 
