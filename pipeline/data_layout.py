@@ -31,14 +31,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from modules.class_names import quoted
 from modules import image_files
 from modules import splits as roles
+from modules.span_patterns import SPAN_SPEC, VERSION_SPEC, as_glob, spans_regex
 
 
 class LayoutError(ValueError):
     """The data tree does not fit the configured layout (the message names split and class)."""
-
-
-_SPAN_SPEC = re.compile(r"\{SPAN(?::(\d+))?\}")
-_VERSION_SPEC = re.compile(r"\{VERSION(?::(\d+))?\}")
 
 
 def is_uri(path: str) -> bool:
@@ -48,19 +45,19 @@ def is_uri(path: str) -> bool:
 
 def has_span(pattern: str) -> bool:
     """True when `pattern` holds TFX's `{SPAN}` (or `{SPAN:width}`) placeholder."""
-    return bool(_SPAN_SPEC.search(pattern))
+    return bool(SPAN_SPEC.search(pattern))
 
 
 def pattern_for_span(pattern: str, span: int) -> str:
     """`span-{SPAN}/*/*`, 3 -> `span-3/*/*` (zero-padded for `{SPAN:width}`); {VERSION} -> *."""
     def fill(m: "re.Match[str]") -> str:
         return str(span).zfill(int(m.group(1))) if m.group(1) else str(span)
-    return _VERSION_SPEC.sub("*", _SPAN_SPEC.sub(fill, pattern))
+    return VERSION_SPEC.sub("*", SPAN_SPEC.sub(fill, pattern))
 
 
 def spans_on_disk(root: str, pattern: str) -> List[int]:
     """Sorted span numbers that have at least one file matching `<root>/<pattern>`."""
-    glob_pattern = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", pattern))
+    glob_pattern = as_glob(pattern)
     regex = re.compile(spans_regex(pattern))
     spans = set()
     for path in glob.glob(os.path.join(glob.escape(root), glob_pattern)):
@@ -78,7 +75,7 @@ def span_folder_problems(root: str, pattern: str) -> List[str]:
     first = pattern.split("/")[0]
     if not has_span(first):
         return []
-    glob_first = _VERSION_SPEC.sub("*", _SPAN_SPEC.sub("*", first))
+    glob_first = as_glob(first)
     regex = re.compile(spans_regex(first))
     by_span: Dict[int, List[str]] = {}
     odd = []
@@ -100,22 +97,6 @@ def span_folder_problems(root: str, pattern: str) -> List[str]:
             problems.append(f"folders {names} are all span {span}: only one would be read; "
                             f"merge them into one or move the others out of {root}")
     return problems
-
-
-def spans_regex(pattern: str) -> str:
-    """A regex for paths matching `pattern` (relative to the root), the span in group 'span'."""
-    parts = []
-    for piece in re.split(r"(\{SPAN(?::\d+)?\}|\{VERSION(?::\d+)?\}|\*|\?)", pattern):
-        if _SPAN_SPEC.fullmatch(piece):
-            width = _SPAN_SPEC.fullmatch(piece).group(1)
-            parts.append(f"(?P<span>\\d{{{width}}})" if width else "(?P<span>\\d+)")
-        elif _VERSION_SPEC.fullmatch(piece) or piece == "*":
-            parts.append("[^/]*")
-        elif piece == "?":
-            parts.append("[^/]")
-        else:
-            parts.append(re.escape(piece))
-    return "".join(parts)
 
 
 def span_window(spans: List[int], num_spans: int) -> List[int]:

@@ -87,19 +87,28 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
     return out
 
 
+def training_summary(model_uri: str) -> Dict[str, Any]:
+    """A Model's training_summary.json (modules/trainer.run_fn) as a dict; {} when absent or
+    unreadable."""
+    import json
+    try:
+        with open(os.path.join(model_uri, "training_summary.json"), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def pruning_cost(model_uri: str) -> Optional[Dict[str, Any]]:
     """{'before', 'after', 'target_sparsity'}: the model's validation accuracy before and
     after its pruning fine-tune (its training_summary.json), None without pruning or record."""
-    import json
-    path = os.path.join(model_uri, "training_summary.json")
+    record = training_summary(model_uri)
     try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
         before = record["pruning"]["validation_before"]["accuracy"]
         after = record["final_validation"]["accuracy"]
         return {"before": float(before), "after": float(after),
                 "target_sparsity": record["pruning"].get("target_sparsity")}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -107,12 +116,8 @@ def warm_start_skipped(model_uri: str) -> Dict[str, str]:
     """{layer: why} of the layers warm start did not copy into the model (its
     training_summary.json; e.g. the predictions layer of a model of other classes), {} when it
     copied every layer, did not warm-start, or left no record."""
-    import json
-    try:
-        with open(os.path.join(model_uri, "training_summary.json"), encoding="utf-8") as f:
-            skipped = (json.load(f).get("warm_start") or {}).get("skipped") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
+    warm = training_summary(model_uri).get("warm_start")
+    skipped = warm.get("skipped") if isinstance(warm, dict) else None
     return dict(skipped) if isinstance(skipped, dict) else {}
 
 
@@ -191,14 +196,8 @@ def summary_lineage(config: PipelineConfig) -> Dict[str, Any]:
 def pushed_test_accuracy(serving_dir: str, version: Optional[int]) -> Optional[float]:
     """The SavedModel's held-out accuracy its pushed version's report.json records (on the test
     split of the data it was trained on), None when not pushed or not recorded."""
-    import json
-    if version is None:
-        return None
-    try:
-        with open(os.path.join(serving_dir, str(version), "report.json"), encoding="utf-8") as f:
-            value = json.load(f)["saved_model"]["accuracy"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    from components.export_pusher.versioning import version_report
+    value = (version_report(serving_dir, version).get("saved_model") or {}).get("accuracy")
     return float(value) if isinstance(value, (int, float)) else None
 
 

@@ -343,11 +343,8 @@ def report_notes(summary: Dict[str, Any], output_root: str) -> List[str]:
 
 def version_classes(serving_dir: str, version: int) -> Optional[List[str]]:
     """A pushed version's class names (report.json `run.class_names`), None when unreadable."""
-    try:
-        with open(os.path.join(serving_dir, str(version), "report.json"), encoding="utf-8") as f:
-            names = json.load(f)["run"]["class_names"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    from components.export_pusher.versioning import version_report
+    names = (version_report(serving_dir, version).get("run") or {}).get("class_names")
     return list(names) if isinstance(names, list) else None
 
 

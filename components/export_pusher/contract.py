@@ -65,10 +65,12 @@ def deploy_rule() -> str:
 
 def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
           tflite: Dict[str, Dict[str, Any]], deployed: Optional[str] = None,
-          client_check: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+          client_check: Optional[Dict[str, Any]] = None,
+          notes: Sequence[str] = ()) -> Dict[str, Any]:
     """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
     as LiteRT reports them; deployed: the file name of the .tflite to deploy (None: none
-    pushed); client_check: report["client_check"] (client_check.py), when it ran."""
+    pushed); client_check: report["client_check"] (client_check.py), when it ran; notes: the
+    deployed file's held-out notes (deployed_notes.py), listed under MODEL.md's "Deploy"."""
     def signature(name: str, dtype: str, shape: List[Any], content: str) -> Dict[str, Any]:
         return {"input": {"name": name, "dtype": dtype, "shape": shape, "content": content},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}}
@@ -95,7 +97,8 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
             "serving_image": signature(
                 "image_xf", "float32", [None, int(image_size), int(image_size), 3],
                 "images prepared as `image` says")},
-        "deployed_tflite": {"file": deployed, "rule": deploy_rule()},
+        "deployed_tflite": {"file": deployed, "rule": deploy_rule(),
+                            **({"notes": list(notes)} if notes else {})},
         "client_check": ({k: client_check[k] for k in ("file", "split", "examples",
                                                        "predictions_file")}
                          if client_check and client_check.get("predictions_file") else None),

@@ -371,23 +371,21 @@ class Executor(pusher_executor.Executor):
                         "examples": 0, "error": f"{type(e).__name__}: {e}"}
                     logging.warning("ExportPusher: the client check could not run: %s",
                                     report["client_check"]["error"])
-        report["contract"] = contract_lib.build(
-            class_names, int(images.shape[1]), background, tflite_io,
-            deployed=report["tflite"][deployed]["file"] if deployed in report["tflite"] else None,
-            client_check=report.get("client_check"))
-        report["contract_files"] = contract_lib.write(staging, report["contract"])
         tuner = input_dict.get(TUNER_RESULTS_KEY) or []
         with timed(seconds, "report"):
             report_lib.complete(report, staging, variables=sm_predict.loaded.variables,
                                 labels=labels, predictions=predictions, train_images=train_images,
                                 tuner_dir=tuner[0].uri if tuner else None)
-        deployed_file = (report["contract"].get("deployed_tflite") or {}).get("file")
-        notes = held_out_notes(report, deployed_file, (report.get("evaluation") or {}).get(
-            "gates") or []) if deployed_file else []
-        report["deployed_notes"] = notes  # travel with the files (helper-66), decide nothing
-        if notes:  # MODEL.md again, with them under "Deploy ..."
-            report["contract"]["deployed_tflite"]["notes"] = notes
-            contract_lib.write(staging, report["contract"])
+        deployed_file = report["tflite"][deployed]["file"] if deployed in report["tflite"] else None
+        # the deployed file's held-out notes (per_class is complete's) travel with the files
+        # (helper-66): report.json, report.html and MODEL.md; they decide nothing
+        report["deployed_notes"] = held_out_notes(
+            report, deployed_file, (report.get("evaluation") or {}).get("gates") or []
+        ) if deployed_file else []
+        report["contract"] = contract_lib.build(
+            class_names, int(images.shape[1]), background, tflite_io, deployed=deployed_file,
+            client_check=report.get("client_check"), notes=report["deployed_notes"])
+        report["contract_files"] = contract_lib.write(staging, report["contract"])
         report["seconds"] = seconds
         logging.info("ExportPusher: seconds per stage %s", json.dumps(seconds))
         return report

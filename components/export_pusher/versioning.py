@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import shutil
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 INCOMPLETE_PREFIX = ".incomplete-"
 
@@ -93,6 +94,19 @@ def list_versions(serving_dir: str) -> List[int]:
         return []
     return sorted(int(n) for n in os.listdir(serving_dir)
                   if n.isdigit() and os.path.isdir(os.path.join(serving_dir, n)))
+
+
+def version_report(serving_dir: str, version: Optional[int]) -> Dict[str, Any]:
+    """A pushed version's report.json as a dict; {} when there is no version, no file or it
+    cannot be read."""
+    if version is None:
+        return {}
+    try:
+        with open(os.path.join(serving_dir, str(version), "report.json"), encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def newest_served(serving_dir: str) -> Optional[int]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from modules import metrics, tflite_variants
 from modules.image_files import is_hidden_path, is_image_file
+from modules.span_patterns import SPAN_SPEC, as_glob, spans_regex
 
 TUNER_DIR = "tuner"
 TUNER_FILES = ("trials.json", "trials.csv", "trials.png")
@@ -53,13 +54,10 @@ def in_spans(rel: str, pattern: str, spans: Optional[Sequence[int]]) -> bool:
     """Whether `rel` (a path relative to the data root matched by `pattern`'s glob) lies in one
     of `spans`: the number where `pattern` has `{SPAN}` (zero-padded or not). True when `spans`
     is None or the pattern has no `{SPAN}`."""
-    if spans is None or "{SPAN}" not in pattern:
+    if spans is None or not SPAN_SPEC.search(pattern):
         return True
-    parts = [re.escape(part) for part in pattern.split("{SPAN}")]
-    regex = r"(\d+)".join(parts).replace(re.escape("{VERSION}"), r"\d+")
-    regex = regex.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
-    match = re.fullmatch(regex, rel)
-    return bool(match) and int(match.group(1)) in set(spans)
+    match = re.fullmatch(spans_regex(pattern), rel)
+    return bool(match) and int(match.group("span")) in set(spans)
 
 
 def data_manifest(root: str, patterns: Sequence[str],
@@ -82,7 +80,7 @@ def data_manifest(root: str, patterns: Sequence[str],
     for pattern in patterns:
         if not pattern:
             continue
-        glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
+        glob_pattern = as_glob(pattern)
         paths.update(p for p in fileio.glob(os.path.join(root, glob_pattern))
                      if is_image_file(p) and not is_hidden_path(p, root)
                      and in_spans(os.path.relpath(p, root), pattern, spans)
