@@ -12,6 +12,9 @@ patterns (relative to `data.root`):
                                          (validation_fraction, by a stable hash of the path),
                                          eval_pattern -> test (held out)
 
+A root of class folders alone (`<root>/<class>/*`, no split folder) is the first layout with
+`*/*` (`flat_class_folders`; the config loader switches to it when the patterns are the defaults).
+
 test_pattern 'auto' (the default) is `test/*/*` when that matches files under a local root, and
 no test split otherwise (a remote root cannot be listed: name its test folder explicitly);
 '' means no test split; any other pattern is the test split.
@@ -190,6 +193,24 @@ def classes_on_disk(root: str, train_pattern: str) -> List[str]:
 def discover_class_names(root: str, pattern: str) -> List[str]:
     """Sorted class-folder names: the parent folders of files matched by `<root>/<pattern>`."""
     return sorted({os.path.basename(os.path.dirname(p)) for p in files_matching(root, pattern)})
+
+
+FLAT_TRAIN_PATTERN = "*/*"
+# Folder names that make a root a split tree, not a root of class folders (any letter case).
+SPLIT_FOLDER_NAMES = ("train", "eval", "test", "val", "valid", "validation")
+
+
+def flat_class_folders(root: str) -> List[str]:
+    """The sorted class folders of a local root that holds class folders of images directly
+    (`my_images/<class>/*.jpg`, no train/ or eval/): at least two folders holding images, and
+    no folder named like a split (`SPLIT_FOLDER_NAMES`, any case); [] otherwise."""
+    if is_uri(root) or not os.path.isdir(root):
+        return []
+    if any(e.lower() in SPLIT_FOLDER_NAMES and os.path.isdir(os.path.join(root, e))
+           for e in os.listdir(root)):
+        return []
+    names = discover_class_names(root, FLAT_TRAIN_PATTERN)
+    return names if len(names) >= 2 else []
 
 
 @dataclass

@@ -17,10 +17,12 @@ import yaml
 from modules import tuner_strategies
 from modules.configs import NAMED_WEIGHTS
 from pipeline.config.errors import ConfigError
-from pipeline.config.schema import PROFILE_DEFAULTS, PROFILES, PipelineConfig, deep_merge
+from pipeline.config.schema import (PROFILE_DEFAULTS, PROFILES, DataConfig, PipelineConfig,
+                                    deep_merge)
 from pipeline.config.typecheck import build
 from pipeline.config.validate import validate
-from pipeline.data_layout import classes_on_disk, has_span, is_uri, spans_on_disk
+from pipeline.data_layout import (FLAT_TRAIN_PATTERN, classes_on_disk, flat_class_folders,
+                                  has_span, is_uri, spans_on_disk)
 
 
 # Path keys whose relative `--set` values are taken from the current directory.
@@ -90,7 +92,7 @@ def load_config(path: Optional[str] = None, profile: Optional[str] = None,
     merged["profile"] = profile
     config = build(PipelineConfig, merged)
     if check_paths:
-        config = resolve_class_names(config)
+        config = resolve_class_names(resolve_flat_layout(config))
     config = resolve_auto_strategy(config)
     validate(config, check_paths=check_paths, check_files=check_files)
     return config
@@ -108,6 +110,21 @@ def resolve_auto_strategy(config: PipelineConfig) -> PipelineConfig:
         combinations *= len(values or [])
     chosen = tuner_strategies.auto_strategy(combinations, t.max_trials)
     return dataclasses.replace(config, tuner=dataclasses.replace(t, strategy=chosen))
+
+
+def resolve_flat_layout(config: PipelineConfig) -> PipelineConfig:
+    """A local root of class folders alone (`data_layout.flat_class_folders`) with the default
+    patterns: the config with `data.train_pattern: */*` and `data.eval_pattern: ''`, so the
+    class folders are hash-split by path into train / validation / test
+    (`data.split_hash_buckets`) and only `data.root` need be set; `config_notes` says so.
+    Anything else, or patterns the user set, as it is. Returned as a copy."""
+    d, defaults = config.data, DataConfig()
+    if ((d.train_pattern, d.eval_pattern, d.test_pattern)
+            != (defaults.train_pattern, defaults.eval_pattern, defaults.test_pattern)
+            or not flat_class_folders(config.data_root)):
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(
+        d, train_pattern=FLAT_TRAIN_PATTERN, eval_pattern=""))
 
 
 def resolve_class_names(config: PipelineConfig) -> PipelineConfig:

@@ -358,6 +358,16 @@ def config_notes(config: PipelineConfig) -> List[str]:
             " and ".join(repr(n) for n in names) for names in twins) + ": each is its own class "
             "here, but one folder on macOS and Windows; merge their folders if they are one "
             "class")
+    if (config.split_layout.hashed and config.data.train_pattern == data_layout.FLAT_TRAIN_PATTERN
+            and data_layout.flat_class_folders(config.data_root)):
+        buckets = config.data.split_hash_buckets
+        notes.append(f"data.root holds class folders and no train/ or eval/ folder: their "
+                     f"images are split by a stable hash of each path into train / validation "
+                     f"/ test ({buckets['train']} : {buckets['validation']} : "
+                     f"{buckets['test']}, data.split_hash_buckets), and an image keeps its "
+                     f"split as images are added; to choose the held-out images yourself, "
+                     f"move the class folders into train/ and the held-out images into "
+                     f"eval/<class>/")
     if aug.mirrored_copies and aug.enabled and aug.horizontal_flip:
         notes.append("trainer.augmentation.mirrored_copies with horizontal_flip: every train "
                      "image is already there mirrored, so the random flip only re-mirrors "
@@ -537,8 +547,8 @@ def _validate_data(config: PipelineConfig, check_files: bool = True) -> None:
         else config.data.train_pattern
     if len(config.data.class_names) < 2:
         hint = ""
-        flat = data_layout.discover_class_names(root, "*/*")
-        if not config.data.class_names and len(flat) >= 2 and not layout.hashed:
+        flat = data_layout.flat_class_folders(root)  # patterns the user set: not switched
+        if not config.data.class_names and flat and not layout.hashed:
             hint = (f"; its folders {flat} hold the images directly (no train/ folder): move "
                     f"them into train/<class>/ with a held-out eval/<class>/, or split them by "
                     f"path hash into train/validation/test with --set 'data.train_pattern=*/*' "

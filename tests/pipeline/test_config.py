@@ -728,12 +728,56 @@ def test_a_class_whose_train_folder_was_deleted_is_named(tmp_path):
                         "give each its training images"), msg
 
 
-def test_class_folders_directly_under_the_root_get_a_hint(tmp_path):
-    _tree(tmp_path / "flat", ("cat", "dog"), splits=("",), files=("a.png",))
-    msg = _error(overrides=[f"data.root={tmp_path / 'flat'}"])
+def _flat_tree(root, classes=("cat", "dog"), n=20):
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            (root / cls / f"{i}.png").write_bytes(PNG)
+    return root
+
+
+def test_a_root_of_class_folders_alone_is_hash_split_with_only_data_root_set(tmp_path):
+    """A stranger's `my_images/<class>/*` (no train/ or eval/) trains with only data.root set:
+    the class folders are hash-split into train / validation / test, and the notes say so."""
+    from pipeline.config.validate import config_notes
+    cfg = load_config(overrides=[f"data.root={_flat_tree(tmp_path / 'flat')}"])
+    assert (cfg.data.train_pattern, cfg.data.eval_pattern) == ("*/*", "")
+    assert cfg.split_layout.hashed and cfg.data.class_names == ["cat", "dog"]
+    note = [n for n in config_notes(cfg) if n.startswith("data.root holds class folders")]
+    assert note and "split by a stable hash of each path into train / validation / test " \
+        "(3 : 1 : 1, data.split_hash_buckets)" in note[0], config_notes(cfg)
+
+
+def test_a_root_of_class_folders_keeps_the_patterns_a_user_set(tmp_path):
+    """Only the default patterns switch: a user's own pattern is theirs (here it finds no
+    class folder and the error offers the hash split), and a split tree is not flat."""
+    root = _flat_tree(tmp_path / "flat")
+    msg = _error(overrides=[f"data.root={root}", "data.test_pattern="])
     assert "has 0 class folder(s) under 'train/*/*'" in msg, msg
     assert "its folders ['cat', 'dog'] hold the images directly" in msg
     assert "--set 'data.train_pattern=*/*' --set data.eval_pattern=" in msg
+    _tree(tmp_path / "split", ("cat", "dog"))
+    assert load_config(overrides=[f"data.root={tmp_path / 'split'}"]).data.train_pattern \
+        == "train/*/*"
+
+
+def test_a_root_with_a_split_folder_in_other_letter_case_is_not_taken_for_class_folders(
+        tmp_path):
+    """`Train/` beside class-like folders: a split tree misnamed, not two classes 'Train' and
+    'Eval' (the error names the case)."""
+    root = tmp_path / "cased"
+    _tree(root, ("cat", "dog"), splits=("Train", "Eval"))
+    _flat_tree(root, ("loose_a", "loose_b"), n=2)
+    msg = _error(overrides=[f"data.root={root}"])
+    assert "folder names are case-sensitive: rename Eval/ to eval/, Train/ to train/" in msg, msg
+
+
+def test_a_root_of_class_folders_too_small_for_the_hash_split_names_the_split(tmp_path):
+    """One image per class cannot fill train, validation and test: the error names the class,
+    the split and the buckets."""
+    _tree(tmp_path / "flat", ("cat", "dog"), splits=("",), files=("a.png",))
+    msg = _error(overrides=[f"data.root={tmp_path / 'flat'}"])
+    assert "every configured class needs images in every split (hash split " in msg, msg
 
 
 def test_cli_report_before_any_run_is_one_error_line(tmp_path, capsys):
