@@ -3,7 +3,7 @@
 
 probabilities: float32 [N, 1] (two classes: P(label == 1)) or [N, C] (softmax); labels: int [N].
 """
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -18,8 +18,8 @@ def predicted_class(probabilities: np.ndarray) -> np.ndarray:
 def top_ties(probabilities: np.ndarray) -> float:
     """Fraction of rows whose class is decided by a tie: [N, C] softmax, the two largest
     probabilities exactly equal (argmax takes the lower class index); [N, 1] sigmoid, exactly
-    0.5 (counted as class 1). A quantized (int8) output has steps of 1/256, where ties are
-    common (helper-66); 0.0 for no rows."""
+    0.5 (counted as class 1). A quantized (int8) output takes few values (`output_values`),
+    where ties are common (helper-66); 0.0 for no rows."""
     p = np.asarray(probabilities)
     if len(p) == 0:
         return 0.0
@@ -27,6 +27,27 @@ def top_ties(probabilities: np.ndarray) -> float:
         return float(np.mean(p[:, 0] == 0.5))
     top = np.sort(p, axis=-1)[:, -2:]
     return float(np.mean(top[:, 0] == top[:, 1]))
+
+
+def output_values(probabilities: np.ndarray) -> Dict[str, Any]:
+    """How finely an output resolves the deciding score on these rows: {"examples": N,
+    "distinct": distinct values of P(class 1) ([N, 1] sigmoid) or of the top probability
+    ([N, C] softmax)}, and for a sigmoid "around_threshold": the observed values nearest 0.5 (the
+    largest below, 0.5 itself if seen, the smallest above). A quantized output takes few values
+    (int8 quantizes the logit before the sigmoid or softmax, so near 0.5 the steps are several
+    1/256ths, helper-70); a float output about one per row."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    out: Dict[str, Any] = {"examples": int(len(p))}
+    if not len(p):
+        return {**out, "distinct": 0}
+    score = p[:, 0] if p.shape[-1] == 1 else p.max(axis=-1)
+    values = np.unique(score)
+    out["distinct"] = int(len(values))
+    if p.shape[-1] == 1:
+        below, above = values[values < 0.5], values[values > 0.5]
+        out["around_threshold"] = ([float(below[-1])] if len(below) else []) \
+            + ([0.5] if np.any(values == 0.5) else []) + ([float(above[0])] if len(above) else [])
+    return out
 
 
 def class_probabilities(probabilities: np.ndarray) -> np.ndarray:

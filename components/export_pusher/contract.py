@@ -66,11 +66,13 @@ def deploy_rule() -> str:
 def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
           tflite: Dict[str, Dict[str, Any]], deployed: Optional[str] = None,
           client_check: Optional[Dict[str, Any]] = None,
-          notes: Sequence[str] = ()) -> Dict[str, Any]:
+          notes: Sequence[str] = (), measured: Sequence[str] = ()) -> Dict[str, Any]:
     """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
     as LiteRT reports them; deployed: the file name of the .tflite to deploy (None: none
     pushed); client_check: report["client_check"] (client_check.py), when it ran; notes: the
-    deployed file's held-out notes (deployed_notes.py), listed under MODEL.md's "Deploy"."""
+    deployed file's held-out notes (deployed_notes.py), listed under MODEL.md's "Deploy";
+    measured: its accuracy and agreement figures (`deployed_notes.measured_lines`), listed
+    there too."""
     def signature(name: str, dtype: str, shape: List[Any], content: str) -> Dict[str, Any]:
         return {"input": {"name": name, "dtype": dtype, "shape": shape, "content": content},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}}
@@ -98,6 +100,7 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                 "image_xf", "float32", [None, int(image_size), int(image_size), 3],
                 "images prepared as `image` says")},
         "deployed_tflite": {"file": deployed, "rule": deploy_rule(),
+                            **({"measured": list(measured)} if measured else {}),
                             **({"notes": list(notes)} if notes else {})},
         "client_check": ({k: client_check[k] for k in ("file", "split", "examples",
                                                        "predictions_file")}
@@ -107,20 +110,44 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                           "output": {**info.get("output", {}),
                                      "meaning": output_meaning(class_names),
                                      **tie_record(info.get("held_out_top_ties"),
-                                                  len(class_names))}}
+                                                  len(class_names)),
+                                     **values_record(info.get("held_out_values"))}}
                    for name, info in sorted(tflite.items())},
     }
 
 
 def tie_record(fraction: Any, classes: int) -> Dict[str, Any]:
     """{'held_out_ties', 'tie_rule'} for a file whose output decided the class by an exact tie
-    on part of the held-out images (a quantized output: steps of 1/256); {} when none did."""
+    on part of the held-out images (a quantized output takes few values); {} when none did."""
     if not fraction:
         return {}
     rule = ("exactly 0.5 counts as class 1" if classes <= 2 else
             "the two largest probabilities are equal and argmax takes the lower class index "
             "(the earlier name in labels.txt)")
     return {"held_out_ties": float(fraction), "tie_rule": rule}
+
+
+def values_record(values: Any) -> Dict[str, Any]:
+    """{'held_out_values': ...} (`metrics.output_values` of the file's held-out outputs) for a
+    file whose output took fewer distinct values than half the held-out images (a quantized
+    output: a threshold or a ranking cannot be finer than these steps); {} otherwise."""
+    if not values or not values.get("examples") \
+            or values.get("distinct", 0) * 2 >= values["examples"]:
+        return {}
+    return {"held_out_values": dict(values)}
+
+
+def values_sentence(values: Dict[str, Any], classes: int) -> str:
+    """MODEL.md's words on `values_record`: how few values the file returned, and (binary)
+    which ones around the 0.5 threshold."""
+    score = "probabilities" if classes <= 2 else "top-class probabilities"
+    text = (f" On the report's {values['examples']} held-out images it returned only "
+            f"{values['distinct']} distinct {score}")
+    near = values.get("around_threshold") or []
+    if near:
+        text += (", around the 0.5 threshold " + ", ".join(f"{v:.4f}" for v in near)
+                 + ": a threshold between two of these acts as either")
+    return text + "; rank or threshold finely with a float file or the SavedModel."
 
 
 def code_span(text: str) -> str:
@@ -158,6 +185,10 @@ def model_card(contract: Dict[str, Any]) -> str:
     if deployed:
         lines += [f"**Deploy `{deployed}`**: {contract['deployed_tflite']['rule']} "
                   "(`contract.deployed_tflite.file` in report.json).", ""]
+        measured = contract["deployed_tflite"].get("measured") or []
+        if measured:  # what the version folder alone tells an integrator (helper-70)
+            lines += [f"Measured for `{deployed}` (report.json has every file's figures):",
+                      ""] + [f"- {m}" for m in measured] + [""]
         notes = contract["deployed_tflite"].get("notes") or []
         if notes:  # measured on the held-out split after the gates chose it (decide nothing)
             lines += ["Measured on the held-out test split (these decide nothing; "
@@ -172,12 +203,15 @@ def model_card(contract: Dict[str, Any]) -> str:
                         f"({o['tie_rule']}); "
                         f"where that matters, a file without ties or the SavedModel decides "
                         f"those images by the model's own scores."
-                        if o.get("held_out_ties") else ""))
+                        if o.get("held_out_ties") else "")
+                     + (values_sentence(o["held_out_values"], len(names))
+                        if o.get("held_out_values") else ""))
     if not contract["tflite"]:
         lines.append("- none pushed (see report.json: rejected)")
     lines += [
-        "", "Each TFLite input is one image prepared as follows; the output is "
-        + contract["output"]["meaning"] + ".", "",
+        "", "Each TFLite input is one image prepared as follows ([1, H, W, 3]: one image per "
+        "call); the output holds that image's probabilities (its shape above): "
+        + contract["output"]["meaning"].split(": ", 1)[-1] + ".", "",
         "## Preparing an image (`serving_image` and every `.tflite`)", "",
         f"1. Decode: {img['decode']}.",
         f"2. Alpha: {img['alpha']}.",

@@ -63,3 +63,36 @@ def deployed_recall_notes(report: Dict[str, Any], gates: List[Dict[str, Any]]) -
                      f"({gate['threshold']:.4f}) the SavedModel passed; export.tflite_variants "
                      f"without it deploys the next file")
     return notes
+
+
+def measured_lines(report: Dict[str, Any], deployed: str) -> List[str]:
+    """What MODEL.md states as measured for the deployed `.tflite` (helper-70: the version folder
+    held no accuracy or agreement figure): its accuracy on the held-out split and its class
+    agreement with the SavedModel there and on the parity gate's split, each with its counts
+    and Wilson 95 % interval; [] for a file not in the report."""
+    from modules.metrics import wilson_interval
+    variant = next((v for v in (report.get("tflite") or {}).values()
+                    if v.get("file") == deployed), None)
+    if not variant:
+        return []
+
+    def counted(k: int, n: int) -> str:
+        lo, hi = wilson_interval(k, n)
+        return f"{k} of {n}, {k / n:.1%}; 95 % interval {lo:.1%}-{hi:.1%}"
+
+    held = report.get("held_out") or {}
+    split, n = held.get("split", "test"), int(held.get("examples") or 0)
+    lines = []
+    if n and variant.get("accuracy") is not None:
+        lines.append(f"accuracy on the held-out `{split}` split: "
+                     f"{counted(int(round(variant['accuracy'] * n)), n)} (the SavedModel's "
+                     f"{(report.get('saved_model') or {}).get('accuracy', float('nan')):.4f})")
+    if variant.get("held_out_examples"):
+        lines.append(f"the same class as the SavedModel on the held-out `{split}` split: "
+                     f"{counted(variant['held_out_agreeing'], variant['held_out_examples'])}")
+    if variant.get("agreement_examples"):
+        lines.append(f"the same class as the SavedModel on the parity gate's "
+                     f"`{variant.get('parity_split', 'validation')}` sample, which decided the "
+                     f"push: {counted(variant['agreeing'], variant['agreement_examples'])}")
+    return lines
+

@@ -22,7 +22,7 @@ from components.export_pusher import contract as contract_lib
 from components.export_pusher import parity
 from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
-from components.export_pusher.deployed_notes import held_out_notes
+from components.export_pusher.deployed_notes import held_out_notes, measured_lines
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
 from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, read_data_checks
 from modules.configs import ExportConfig
@@ -349,7 +349,8 @@ class Executor(pusher_executor.Executor):
             predictions[variant] = probs
             tflite_io[info["file"]] = {"input": info["litert"]["input"],
                                        "output": info["litert"]["output"],
-                                       "held_out_top_ties": metrics.top_ties(probs)}
+                                       "held_out_top_ties": metrics.top_ties(probs),
+                                       "held_out_values": metrics.output_values(probs)}
         if variants and not report["tflite"]:
             raise ParityError("no TFLite variant passed the parity gate, nothing pushed: " +
                               "; ".join(f"{v}: {report['rejected'][v]['reason']}"
@@ -384,7 +385,8 @@ class Executor(pusher_executor.Executor):
         ) if deployed_file else []
         report["contract"] = contract_lib.build(
             class_names, int(images.shape[1]), background, tflite_io, deployed=deployed_file,
-            client_check=report.get("client_check"), notes=report["deployed_notes"])
+            client_check=report.get("client_check"), notes=report["deployed_notes"],
+            measured=measured_lines(report, deployed_file) if deployed_file else ())
         report["contract_files"] = contract_lib.write(staging, report["contract"])
         report["seconds"] = seconds
         logging.info("ExportPusher: seconds per stage %s", json.dumps(seconds))
@@ -489,6 +491,7 @@ class Executor(pusher_executor.Executor):
             held = parity.agreement(held_probs, held_out.sm_probs, held_out.labels,
                                     class_names, max_diff)
             info["held_out_agreement"] = held["agreement"]  # reported, decides nothing
+            info["held_out_agreeing"], info["held_out_examples"] = held["agree"], held["examples"]
             info["held_out_max_abs_diff"] = held["max_abs_diff"]
         if lrt.latency:
             info["latency"] = lrt.latency

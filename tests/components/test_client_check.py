@@ -100,3 +100,39 @@ def test_model_card_says_when_a_files_quantized_output_decided_classes_by_ties()
                             {"model_int8.tflite": {**io, "held_out_top_ties": 0.02}})
     assert binary["tflite"]["model_int8.tflite"]["output"]["tie_rule"] == \
         "exactly 0.5 counts as class 1"
+
+
+def test_model_card_says_how_few_values_a_quantized_file_returns():
+    """helper-70: the int8 file returned 52 distinct probabilities on 1,200 images and only
+    ..., 0.4531, 0.5000, 0.5469, ... near 0.5 (the logit is quantized before the sigmoid), while
+    the docs spoke of steps of 1/256: MODEL.md now gives the values; a float file gets no such
+    sentence."""
+    import numpy as np
+
+    from modules.metrics import output_values
+    io = {"input": {"name": "x", "dtype": "float32", "shape": [1, 32, 32, 3]},
+          "output": {"name": "y", "dtype": "float32", "shape": [1, 1]}}
+    int8 = np.array([[0.4531], [0.5], [0.5469], [0.5469], [0.9], [0.1]] * 20, np.float32)
+    floats = np.linspace(0.01, 0.99, 120, dtype=np.float32)[:, None]
+    assert output_values(int8) == {"examples": 120, "distinct": 5,
+                                   "around_threshold": [float(np.float32(0.4531)), 0.5,
+                                                        float(np.float32(0.5469))]}
+    built = contract.build(["a", "b"], 32, [255.0] * 3,
+                           {"model_int8.tflite": {**io, "held_out_values": output_values(int8)},
+                            "model_float32.tflite": {**io,
+                                                     "held_out_values": output_values(floats)}})
+    assert built["tflite"]["model_int8.tflite"]["output"]["held_out_values"]["distinct"] == 5
+    assert "held_out_values" not in built["tflite"]["model_float32.tflite"]["output"]
+    card = contract.model_card(built)
+    line = next(x for x in card.splitlines() if x.startswith("- `model_int8.tflite`"))
+    assert ("On the report's 120 held-out images it returned only 5 distinct probabilities, "
+            "around the 0.5 threshold 0.4531, 0.5000, 0.5469: a threshold between two of these "
+            "acts as either; rank or threshold finely with a float file or the SavedModel.") \
+        in line, line
+    assert "distinct" not in next(x for x in card.splitlines()
+                                  if x.startswith("- `model_float32.tflite`"))
+    # the shared sentence no longer gives the SavedModel's [batch, 1] for the .tflite files
+    assert ("the output holds that image's probabilities (its shape above): P(class 1 = "
+            "'b')") in card, card
+    softmax = output_values(np.array([[0.5, 0.3, 0.2], [0.5, 0.25, 0.25]], np.float32))
+    assert softmax == {"examples": 2, "distinct": 1}  # the top probability's values

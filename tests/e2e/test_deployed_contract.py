@@ -137,6 +137,15 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
         assert ties is None or 0 < ties <= 1, (name, ties)
         line = next(x for x in card.splitlines() if x.startswith(f"- `{name}`"))
         assert ("Its probabilities are quantized" in line) == (ties is not None), line
+        values = io["output"].get("held_out_values")  # few output values named (helper-70)
+        assert ("distinct probabilities" in line) == (values is not None), line
+        if values:
+            assert values["distinct"] * 2 < values["examples"] == report["eval_examples"]
+    # the deployed file's own accuracy and agreements, with counts and intervals (helper-70)
+    measured = report["contract"]["deployed_tflite"]["measured"]
+    assert measured and all(f"- {m}" in card and "95 % interval" in m for m in measured)
+    info = report["tflite"][report["deployed"]]
+    assert info["held_out_examples"] == report["eval_examples"] >= info["held_out_agreeing"]
     # where the push's time went, per stage and variant (seconds, >= 0)
     stages = {"samples", "saved_model_predict", "saved_model_latency", "gzip", "report"} | {
         f"{v}_{step}" for v in pushed | rejected for step in ("convert", "litert")}

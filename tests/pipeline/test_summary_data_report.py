@@ -88,7 +88,14 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
             "precision=0.500 recall=0.600 (24 of 40); dress precision=0.900 recall=0.800 (40 of 50)"
             ) in text  # a name with a comma is quoted; label order
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
-    assert "agreement=99.0% on validation" in text
+    assert "agreement=99.0% on validation" in text  # a report without counts
+    counted = {**report, "tflite": {"int8": {
+        **report["tflite"]["int8"], "agreeing": 297, "agreement_examples": 300,
+        "held_out_agreement": 199 / 201, "held_out_agreeing": 199, "held_out_examples": 201}}}
+    text = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
+                           "pushed_destination": "/o/serving/7", "report": counted})
+    assert ("agreement=99.0% (297 of 300; 95 % interval 97.1%-99.7%) on validation, 99.0% "
+            "(199 of 201; 95 % interval 96.4%-99.7%) on test") in text, text  # helper-70
     assert "already pushed" not in text
     again = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
                             "pushed_destination": "/o/serving/7", "report": report,
