@@ -133,7 +133,7 @@ def train(cfg: RunConfig, hp: Dict[str, Any], train_ds, eval_ds, train_labels,
     with strategy.scope():
         model = build_model_from_config(cfg, hp, weights_path, seed)
         # Warm start (retrain.warm_start): the Trainer's base_model is an earlier blessed model.
-        warm = warm_start(model, base_model) if base_model else None
+        warm = warm_start(model, base_model, cfg.class_names) if base_model else None
         started = time.time()
         seconds: Dict[str, float] = {}  # wall time per phase, summary["seconds"]
         lap = Laps(seconds)

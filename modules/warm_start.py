@@ -3,23 +3,49 @@
 The Trainer's `base_model` (fn_args.base_model) is a previous run's serving SavedModel (Keras
 format, written by modules/export.py). Its layers are matched to the new model's by name; a layer
 whose weight shapes differ (e.g. another image size or head width) keeps its fresh initialisation
-and is listed in the result, so a config change never fails a warm-started run.
+and is listed in the result, so a config change never fails a warm-started run. The output layer
+(`predictions`) is copied only when the base model was trained on the same class names in the same
+order (its `training_summary.json`, beside the SavedModel): a class replaced by another of the same
+count would otherwise start from the old class's weights.
 """
 
 
-from typing import Any, Dict
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
 
+import tensorflow as tf
 import tf_keras
 from absl import logging
 
+OUTPUT_LAYER = "predictions"
+SUMMARY_FILE = "training_summary.json"  # modules/trainer.SUMMARY_FILE, in the Model's folder
 
-def warm_start(model: tf_keras.Model, base_model_dir: str) -> Dict[str, Any]:
-    """Copies weights of same-named, same-shaped layers from the SavedModel at `base_model_dir`.
+
+def base_class_names(base_model_dir: str) -> Optional[List[str]]:
+    """The class names the base model was trained on: `<model>/training_summary.json`, the
+    parent of its serving SavedModel `<model>/Format-Serving` (any file system TensorFlow
+    reads); None when it records none."""
+    path = os.path.join(os.path.dirname(base_model_dir.rstrip("/")), SUMMARY_FILE)
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            names = json.load(f).get("class_names")
+    except Exception:  # pylint: disable=broad-except  (missing or unreadable: unknown)
+        return None
+    return [str(n) for n in names] if names else None
+
+
+def warm_start(model: tf_keras.Model, base_model_dir: str,
+               class_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Copies weights of same-named, same-shaped layers from the SavedModel at `base_model_dir`;
+    the output layer only when the base's recorded class names equal `class_names` (None: not
+    checked; a base that records none: not copied).
 
     Returns {'base_model', 'copied': [layer names], 'skipped': {layer: reason}}.
     """
     base = tf_keras.models.load_model(base_model_dir, compile=False)
     base_layers = {layer.name: layer for layer in base.layers}
+    base_names = base_class_names(base_model_dir) if class_names is not None else None
     copied, skipped = [], {}
     for layer in model.layers:
         weights = layer.get_weights()
@@ -28,6 +54,12 @@ def warm_start(model: tf_keras.Model, base_model_dir: str) -> Dict[str, Any]:
         source = base_layers.get(layer.name)
         if source is None:
             skipped[layer.name] = "not in the base model"
+            continue
+        if layer.name == OUTPUT_LAYER and class_names is not None \
+                and base_names != list(class_names):
+            skipped[layer.name] = (f"the base model was trained on the classes {base_names}, "
+                                   f"this model on {list(class_names)}" if base_names else
+                                   "the base model records no class names")
             continue
         source_weights = source.get_weights()
         if [w.shape for w in source_weights] != [w.shape for w in weights]:

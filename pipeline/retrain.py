@@ -233,6 +233,6 @@ def trainer_lines(lineage: Dict[str, Any]) -> List[str]:
             if lineage.get("warm_start_from") else "")
     skipped = lineage.get("warm_start_skipped") or {}
     if warm and skipped:  # helper-65: a model of other classes; its head was not copied
-        warm += (f" (not copied, trained afresh: {', '.join(sorted(skipped))}: their shapes "
-                 f"differ, e.g. a base model of other classes)")
+        warm += (" (not copied, trained afresh: "
+                 + "; ".join(f"{name}: {skipped[name]}" for name in sorted(skipped)) + ")")
     return ["trainer: trained a new model" + warm]

@@ -499,5 +499,5 @@ def test_trainer_lines_name_the_layers_warm_start_could_not_copy(tmp_path):
     line, = trainer_lines({"trainer_state": "COMPLETE", "warm_start_skipped": skipped,
                            "warm_start_from": {"model_id": 37, "uri": "/m", "version": None}})
     assert line == ("trainer: trained a new model, warm-started from model 37 (no pushed version "
-                    "holds it) (not copied, trained afresh: predictions: their shapes differ, "
-                    "e.g. a base model of other classes)")
+                    "holds it) (not copied, trained afresh: predictions: shapes [(256, 3), "
+                    "(3,)] there, [(256, 1), (1,)] here)")
