@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands whose output is the answer (or a spec) alone: TensorFlow's C++ start-up lines
 # (TensorRT not found, "Unable to register cuDNN factory", all harmless on CPU) are silenced
-# unless the user set a level.
+# unless the user set a level, and the known harmless ones even then (console.STARTUP_NOISE).
 _QUIET_TF_COMMANDS = ("predict", "report", "compile", "submit", "schedule")
 
 
@@ -236,6 +236,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         # TensorFlow's Python-side notices (e.g. TFMA's reader: "tf_record_iterator is
         # deprecated") are about the stack, not the command's answer
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        from pipeline.console import import_tensorflow_quietly
+        import_tensorflow_quietly()  # its CUDA-registration lines show even at level 2
     from pipeline.config import ConfigError, load_config
     from pipeline.run_lock import AlreadyRunningError
     from pipeline.vertex import VertexError

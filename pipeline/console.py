@@ -241,3 +241,35 @@ def quiet_run(output_root: str, verbose: bool = False) -> Iterator[Optional[str]
         os.dup2(saved_err, 2)
         for fd in (saved_out, saved_err, log_fd):
             os.close(fd)
+
+
+# TensorFlow's start-up lines on a CPU machine: harmless (a GPU plugin registered twice, TensorRT
+# absent, oneDNN and CPU-instruction notices), and not silenced by TF_CPP_MIN_LOG_LEVEL=2, which
+# many users set (helper-66).
+STARTUP_NOISE = ("Unable to register cuFFT factory", "Unable to register cuDNN factory",
+                 "Unable to register cuBLAS factory", "TF-TRT Warning: Could not find TensorRT",
+                 "oneDNN custom operations are on", "This TensorFlow binary is optimized to use",
+                 "To enable the following instructions", "Could not find cuda drivers",
+                 "Cannot dlopen some GPU libraries", "cuda_executor.cc", "Skipping registering GPU")
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with file descriptor 2 captured, then writes back to stderr every line
+    it printed but `STARTUP_NOISE`: for commands whose output is the answer (`predict`,
+    `report`, `compile`); a real error while importing still shows, and is raised."""
+    import tempfile
+    _flush_std_streams()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        finally:
+            _flush_std_streams()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
+                    if not any(noise in line for noise in STARTUP_NOISE)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")

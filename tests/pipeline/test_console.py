@@ -359,3 +359,43 @@ def test_cli_require_push_exits_6_when_nothing_was_pushed(cli, monkeypatch, caps
         assert why in err
     else:
         assert "--require-push" not in err
+
+
+def _quiet_import(tmp_path, module_dirs, level="2"):
+    code = ("import sys; from pipeline.console import import_tensorflow_quietly; "
+            "import_tensorflow_quietly(); print('after', file=sys.stderr)")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": level,
+           "PYTHONPATH": os.pathsep.join([*module_dirs, str(Path(console.__file__).parents[1])])}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+
+
+def test_tensorflows_startup_noise_is_dropped_and_other_lines_kept(tmp_path):
+    """helper-66: with TF_CPP_MIN_LOG_LEVEL=2 (set by many users) `report` and `predict` began
+    with three 'Unable to register cu* factory' lines. A stand-in module prints one noise line
+    and one other line on file descriptor 2, as TensorFlow's C++ does: only the other stays."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "tensorflow.py").write_text(
+        "import os\nos.write(2, b'E cuda_dnn.cc:10575] Unable to register cuDNN factory: x\\n'"
+        " b'W something the user must see\\n')\n")
+    done = _quiet_import(tmp_path, [str(fake)])
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "W something the user must see\nafter\n", done.stderr
+
+
+def test_the_real_tensorflow_imports_without_its_startup_noise(tmp_path):
+    done = _quiet_import(tmp_path, [])
+    assert done.returncode == 0, done.stderr
+    assert not any(noise in done.stderr for noise in console.STARTUP_NOISE), done.stderr
+    assert done.stderr.endswith("after\n")
+
+
+def test_an_error_importing_tensorflow_still_shows_and_raises(tmp_path):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "tensorflow.py").write_text("import os\nos.write(2, b'loading failed here\\n')\n"
+                                        "raise ImportError('libcudart missing')\n")
+    done = _quiet_import(tmp_path, [str(fake)])
+    assert done.returncode == 1
+    assert done.stderr.startswith("loading failed here\n") and "libcudart missing" in done.stderr
