@@ -108,7 +108,36 @@ def convert_tflite(saved_model_dir: str, variant: str,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
+        if spec.float_output:
+            return _int8_with_float_output(converter, representative_images)
     return converter.convert()
+
+
+OUTPUT_LAYER_NAMES = ("predictions", "quant_predictions")  # modules/model.py's; tfmot's QAT copy
+FLOAT_OUTPUT_OPS = ["LOGISTIC", "SOFTMAX"]
+
+
+def _int8_with_float_output(converter: "tf.lite.TFLiteConverter",
+                            representative_images: Callable[[], Iterable[np.ndarray]]) -> bytes:
+    """int8 everywhere but the output layer: TensorFlow's QuantizationDebugger calibrates the
+    model once, then quantizes it (MLIR) with the output Dense (its tensors, named
+    `<model>/predictions/...`) and the sigmoid/softmax denylisted, so they run in float32 on the
+    int8 body's dequantized features. A model without such tensors keeps only the
+    sigmoid/softmax in float32 (its logits stay int8)."""
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: ([img] for img in representative_images()),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=FLOAT_OUTPUT_OPS))
+    names = [d["name"] for d in tf.lite.Interpreter(model_content=debugger.calibrated_model)
+             .get_tensor_details()]
+    output_layer = [n for n in names if set(OUTPUT_LAYER_NAMES) & set(
+        n.replace(";", "/").split("/"))]
+    if output_layer:  # re-quantizes the same calibrated model (the options setter)
+        debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_nodes=output_layer, denylisted_ops=FLOAT_OUTPUT_OPS)
+    return debugger.get_nondebug_quantized_model()
 
 
 class TFLiteModel:

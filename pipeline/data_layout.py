@@ -202,15 +202,16 @@ SPLIT_FOLDER_NAMES = ("train", "eval", "test", "val", "valid", "validation")
 
 def flat_class_folders(root: str) -> List[str]:
     """The sorted class folders of a local root that holds class folders of images directly
-    (`my_images/<class>/*.jpg`, no train/ or eval/): at least two folders holding images, and
-    no folder named like a split (`SPLIT_FOLDER_NAMES`, any case); [] otherwise."""
+    (`my_images/<class>/*.jpg`, no train/ or eval/): the folders holding images, when there is
+    at least one and no folder is named like a split (`SPLIT_FOLDER_NAMES`, any case); []
+    otherwise. One folder, or one beside an empty one, is still this layout, so the checks name
+    the single class or the empty folder (helper-71)."""
     if is_uri(root) or not os.path.isdir(root):
         return []
     if any(e.lower() in SPLIT_FOLDER_NAMES and os.path.isdir(os.path.join(root, e))
            for e in os.listdir(root)):
         return []
-    names = discover_class_names(root, FLAT_TRAIN_PATTERN)
-    return names if len(names) >= 2 else []
+    return discover_class_names(root, FLAT_TRAIN_PATTERN)
 
 
 @dataclass

@@ -772,6 +772,18 @@ def test_a_root_with_a_split_folder_in_other_letter_case_is_not_taken_for_class_
     assert "folder names are case-sensitive: rename Eval/ to eval/, Train/ to train/" in msg, msg
 
 
+def test_one_class_folder_or_one_beside_an_empty_one_is_named(tmp_path):
+    """helper-71: `mistake/bags/` alone, or beside an empty `sneakers/`, said '0 class folder(s)
+    under train/*/*': the layout is still class folders alone, so the checks name the one
+    class, or the empty folder."""
+    msg = _error(overrides=[f"data.root={_flat_tree(tmp_path / 'one', ('bags',))}"])
+    assert "has 1 class folder(s) under '*/*'; need at least 2 (found: ['bags'])" in msg, msg
+    root = _flat_tree(tmp_path / "beside", ("bags",))
+    (root / "sneakers").mkdir()
+    msg = _error(overrides=[f"data.root={root}"])
+    assert msg.startswith("data.root: empty class folder(s) ['sneakers']"), msg
+
+
 def test_a_root_of_class_folders_too_small_for_the_hash_split_names_the_split(tmp_path):
     """One image per class cannot fill train, validation and test: the error names the class,
     the split and the buckets."""
