@@ -41,7 +41,8 @@ def lineage_report(config: PipelineConfig) -> Dict[str, Any]:
         (model,) = store.get_artifacts_by_id([model_id])
         version = find_pushed_version(config.serving_dir, model.uri)
         return {"model_id": model_id, "uri": model.uri, "version": version,
-                "own_test_accuracy": pushed_test_accuracy(config.serving_dir, version)}
+                "own_test_accuracy": pushed_test_accuracy(config.serving_dir, version),
+                "own_evaluation": pushed_evaluation(config.serving_dir, version)}
 
     out: Dict[str, Any] = {}
     evaluators = finished(node_executions(store, config.pipeline_name, "Evaluator"))
@@ -199,6 +200,19 @@ def pushed_test_accuracy(serving_dir: str, version: Optional[int]) -> Optional[f
     from components.export_pusher.versioning import version_report
     value = (version_report(serving_dir, version).get("saved_model") or {}).get("accuracy")
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def pushed_evaluation(serving_dir: str, version: Optional[int]) -> Optional[Dict[str, float]]:
+    """{'accuracy', 'examples'}: the TFMA evaluation that blessed a pushed version (its
+    report.json), on the whole test split of its own run; None when not pushed or not
+    recorded."""
+    from components.export_pusher.versioning import version_report
+    metrics = (version_report(serving_dir, version).get("evaluation") or {}).get("metrics") or {}
+    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    examples = metrics.get("example_count")
+    if not isinstance(accuracy, (int, float)) or not isinstance(examples, (int, float)):
+        return None
+    return {"accuracy": float(accuracy), "examples": float(examples)}
 
 
 def describe_model(info: Optional[Dict[str, Any]]) -> str:

@@ -208,12 +208,13 @@ def test_a_failed_change_gate_shows_both_accuracies(tmp_path):
     page = html_lib.render(_report(evaluation={"blessed": True, "gates": [change]}),
                            str(tmp_path), {})
     (row,) = re.findall(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)
-    assert "-0.0250 (candidate 0.7710, baseline 0.7960)" in row and "FAIL" in row
+    assert ("-0.0250 (candidate 0.7710, baseline 0.7960, on the same test images" in row
+            and "FAIL" in row)
     with_interval = {**change, "interval": [-0.06, 0.01]}  # TFMA's, with a baseline
     page = html_lib.render(_report(evaluation={"blessed": True, "gates": [with_interval]}),
                            str(tmp_path), {})
     (row,) = re.findall(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)
-    assert ("baseline 0.7960; 95 % interval of the difference -0.0600 to +0.0100, which holds "
+    assert ("baseline 0.7960, on the same test images; 95 % interval of the difference -0.0600 to +0.0100, which holds "
             "the threshold") in row
 
 
@@ -320,7 +321,8 @@ def test_the_change_gate_row_names_its_baseline_and_classes_are_in_label_order(t
     report = _report(evaluation={"gates": [change], "baseline_model_uri": "/p/Trainer/model/15",
                                  "baseline_version": 1796507314})
     (row,) = html_lib.gate_rows(report)
-    assert row[2].endswith("(candidate 0.8200, baseline 0.8000); baseline: version 1796507314")
+    assert row[2].endswith("(candidate 0.8200, baseline 0.8000, on the same test images); "
+                           "baseline: version 1796507314")
     report["evaluation"]["baseline_version"] = None
     assert html_lib.gate_rows(report)[0][2].endswith(
         "baseline: model /p/Trainer/model/15 (no pushed version holds it)")

@@ -146,6 +146,38 @@ def test_a_baseline_that_collapses_on_the_new_test_split_is_noted(tmp_path):
     assert "the new images or their labels differ" not in format_summary(summary)
 
 
+def test_the_baseline_line_says_when_the_test_split_changed_since_its_own_evaluation(
+        tmp_path):
+    """helper-71: after new images were added, the change gate scored the baseline 0.9250 on
+    120 test images where its own summary and report had said 0.9394 (on 99), with nothing
+    saying why."""
+    import json
+
+    from pipeline.lineage import pushed_evaluation
+    from pipeline.summary import format_summary
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "report.json").write_text(json.dumps({"evaluation": {"metrics": {
+        "sparse_categorical_accuracy": 93 / 99, "example_count": 99.0}}}))
+    own = pushed_evaluation(str(tmp_path), 7)
+    assert own == {"accuracy": 93 / 99, "examples": 99.0}
+    assert pushed_evaluation(str(tmp_path), 8) is None
+    change = {"name": "accuracy vs baseline", "kind": "change", "metric": "accuracy",
+              "threshold": -0.01, "value": 0.025, "passed": True,
+              "candidate_value": 0.95, "baseline_value": 0.925,
+              "config_key": "evaluator.max_accuracy_drop"}
+    summary = {"metrics": {"example_count": 120.0}, "gates": [change], "blessed": True,
+               "pushed": False,
+               "lineage": {"baseline": {"model_id": 15, "version": 7, "own_evaluation": own}}}
+    assert ("  the baseline scored 0.9394 in the evaluation that blessed it and 0.9250 here: "
+            "both models are scored on this run's 120 test images, more than its 99: the test "
+            "split changed (images added or removed)") in format_summary(summary)
+    summary["metrics"]["example_count"] = 99.0  # the same count, another score: other images
+    assert ("both models are scored on this run's test images (its own evaluation had 99)"
+            in format_summary(summary))
+    change["baseline_value"] = 93 / 99  # the same test split: nothing to say
+    assert "in the evaluation that blessed it" not in format_summary(summary)
+
+
 def test_a_push_that_changes_the_classes_says_so(tmp_path):
     """helper-65: a 3-class version replaced the served 2-class one without a word; and a
     later 2-class run's served line named the 3-class version as if it were this run's."""

@@ -195,7 +195,7 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
                 value += f" ({note})"
             if g.get("baseline_value") is not None and g.get("candidate_value") is not None:
                 value += (f" (candidate {fmt(g['candidate_value'])}, baseline "
-                          f"{fmt(g['baseline_value'])}"
+                          f"{fmt(g['baseline_value'])}, on the same test images"
                           + (f"; {interval_words(g['interval'], g['threshold'])}"
                              if g.get("interval") else "") + ")")
             if g["kind"] == "change" and evaluation.get("baseline_model_uri"):
