@@ -13,7 +13,7 @@ class TFLiteVariant:
 
     quantization: 'none' (float32 weights and activations) | 'dynamic_range' (int8 weights,
       float activations) | 'int8' (int8 weights and activations, float32 input and output,
-      calibrated on a stratified sample of the train split).
+      calibrated on a stratified sample of the train split; see float_output).
     sparse_storage: TFLite's EXPERIMENTAL_SPARSITY (pruned weights stored in a sparse format).
       LiteRT's default XNNPACK delegate cannot prepare the ops that read them (ai-edge-litert
       2.3.0: "failed to delegate ... failed to prepare"), so such a variant is opt-in only and
@@ -49,7 +49,9 @@ VARIANTS: Dict[str, TFLiteVariant] = {v.name: v for v in (
                   float_output=True),
     TFLiteVariant("int8_sparse", "int8", True, 0.98, 0.20, 0,
                   "int8 with pruned weights in TFLite's sparse storage (opt-in: LiteRT's "
-                  "default delegate cannot load it today)", float_output=True),
+                  "default delegate cannot load it today; its whole model int8: TensorFlow's "
+                  "quantization debugger, which leaves the output layer float, cannot build a "
+                  "sparse one)"),
 )}
 
 DEFAULT_VARIANTS: Tuple[str, ...] = ("float32", "dynamic_range", "int8")

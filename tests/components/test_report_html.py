@@ -214,8 +214,8 @@ def test_a_failed_change_gate_shows_both_accuracies(tmp_path):
     page = html_lib.render(_report(evaluation={"blessed": True, "gates": [with_interval]}),
                            str(tmp_path), {})
     (row,) = re.findall(r"<tr><td>accuracy vs baseline</td>(.*?)</tr>", page)
-    assert ("baseline 0.7960, on the same test images; 95 % interval of the difference -0.0600 to +0.0100, which holds "
-            "the threshold") in row
+    assert ("baseline 0.7960, on the same test images; 95 % interval of the difference -0.0600 "
+            "to +0.0100, which holds the threshold") in row
 
 
 def test_change_gate_without_a_recorded_threshold_is_listed_as_not_applicable(tmp_path):

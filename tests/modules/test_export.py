@@ -135,6 +135,28 @@ def test_quantized_variants_run_in_interpreter(saved_model, eval_images, sm_prob
     assert np.max(np.abs(probs - sm_probs)) < 0.1
 
 
+def test_int8_computes_its_output_layer_in_float(saved_model, eval_images, sm_probs):
+    """helper-70: the int8 file quantized the logit before the sigmoid, so its probabilities
+    took a few steps (52 distinct values on 1,200 images) and exact 0.5 ties decided classes.
+    The output Dense and sigmoid now run in float32 on the int8 body's features: one value per
+    image, no tie, the conv layers still int8; `int8_sparse` stays int8 throughout."""
+    from modules.metrics import top_ties
+    content = convert_tflite(saved_model, "int8", representative_images=_representative())
+    details = tf.lite.Interpreter(model_content=content).get_tensor_details()
+    dtype = {d["name"]: d["dtype"] for d in details}
+    assert any(np.dtype(t) == np.int8 and "conv2" in n for n, t in dtype.items()), dtype
+    layer = [n for n in dtype if "predictions" in n]
+    assert layer and all(dtype[n] == np.float32 for n in layer), {n: dtype[n] for n in layer}
+    probs = TFLiteModel(content).predict(eval_images)
+    assert len(np.unique(probs)) == N_IMAGES and top_ties(probs) == 0.0
+    whole = TFLiteModel(convert_tflite(saved_model, "int8_sparse",
+                                       representative_images=_representative()))
+    stepped = whole.predict(eval_images) * 256  # an int8 output: multiples of 1/256
+    assert np.array_equal(stepped, np.round(stepped))
+    assert not np.array_equal(probs * 256, np.round(probs * 256))
+    assert class_agreement(probs, sm_probs) >= 0.9
+
+
 def test_int8_is_smaller_than_float32(saved_model):
     f32 = convert_tflite(saved_model, "float32")
     i8 = convert_tflite(saved_model, "int8", representative_images=_representative())
