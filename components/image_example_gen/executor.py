@@ -24,7 +24,8 @@ from tfx.utils import proto_utils
 from modules.class_names import quoted
 from modules import image_files
 from modules import splits as split_roles
-from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, QUARANTINE_FILE
+from components.image_example_gen.data_checks import (INPUT_BASE_PROPERTY, QUARANTINE_FILE,
+                                                      SPLIT_FILES, split_files_csv)
 from components.image_example_gen.leakage import LEAKAGE_FILE, find_leakage
 
 _QUARANTINE_DIR_KEY = "_quarantine_dir"
@@ -331,6 +332,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                 for s, files in by_role.items()}, input_base)
         with fileio.open(os.path.join(examples.uri, LEAKAGE_FILE), "w") as f:
             f.write(json.dumps(leakage, indent=2))
+        with fileio.open(os.path.join(examples.uri, SPLIT_FILES), "w") as f:
+            f.write(split_files_csv(by_role, input_base, unread))
         examples.set_int_custom_property("leaked_files", leakage["leaked_files"])
         if leakage["leaked_files"]:
             logging.warning("ImageExampleGen: %d files have identical bytes in more than one split "

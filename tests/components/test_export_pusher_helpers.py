@@ -95,3 +95,53 @@ def test_time_calls_cycles_single_images_and_orders_percentiles():
     assert seen == [(1, 4, 4, 3)] * 11
     assert stats["runs"] == 9
     assert 0.0 <= stats["p10_ms"] <= stats["median_ms"] <= stats["p90_ms"]
+
+
+def test_every_files_split_is_listed_in_the_version(tmp_path):
+    """helper-71: no file said which images were held out, so 'an image keeps its split as
+    images are added' could not be checked without reading the records. ImageExampleGen lists
+    every file's split; the version gets them as data_splits.csv, an older span's test rows
+    read 'no' (nothing reads them)."""
+    import csv
+
+    from tfx.types import standard_artifacts
+
+    from components.export_pusher.executor import write_data_splits
+    from components.image_example_gen.data_checks import (SPLIT_FILES, read_split_files,
+                                                          split_files_csv)
+    root = str(tmp_path / "data")
+    text = split_files_csv({"test": [f"{root}/t/b/2.png"],
+                            "train": [f"{root}/t/a/1.png", f"{root}/t/a,x/0.png"]},
+                           root, {"t/a/1.png"})
+    assert text.splitlines() == ["split,path,class,read", "test,t/b/2.png,b,yes",
+                                 'train,"t/a,x/0.png","a,x",yes', "train,t/a/1.png,a,no"]
+
+    def examples(name, span, body):
+        artifact = standard_artifacts.Examples()
+        artifact.uri = str(tmp_path / name)
+        (tmp_path / name).mkdir()
+        if body is not None:
+            (tmp_path / name / SPLIT_FILES).write_text(body)
+        if span is not None:
+            artifact.set_int_custom_property("span", span)
+        return artifact
+
+    assert read_split_files(str(tmp_path)) is None  # an artifact written before the listing
+    new = examples("e2", 2, "split,path,class,read\ntest,s2/a/9.png,a,yes\n")
+    old = examples("e1", 1, "split,path,class,read\ntrain,s1/a/1.png,a,yes\n"
+                            "test,s1/a/5.png,a,yes\n")
+    staging = tmp_path / "version"
+    staging.mkdir()
+    record = write_data_splits(str(staging), [new, old], [new])
+    assert record["file"] == "data_splits.csv" and record["files"] == {"test": 1}
+    with open(staging / "data_splits.csv", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows == [["span", "split", "path", "class", "read"], ["1", "train", "s1/a/1.png", "a",
+                    "yes"], ["1", "test", "s1/a/5.png", "a", "no"], ["2", "test", "s2/a/9.png",
+                                                                   "a", "yes"]]
+    assert write_data_splits(str(staging), [], [examples("e3", None, None)]) is None
+    write_data_splits(str(staging), [], [examples("e4", 0, "split,path,class,read\n"
+                                                           "test,a/1.png,a,yes\n")],
+                      spanned=False)  # ExampleGen's span 0 of a tree without spans: no span
+    with open(staging / "data_splits.csv", encoding="utf-8") as f:
+        assert f.read().splitlines()[1] == ",test,a/1.png,a,yes"

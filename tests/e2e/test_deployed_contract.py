@@ -141,6 +141,18 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
         assert ("distinct probabilities" in line) == (values is not None), line
         if values:
             assert values["distinct"] * 2 < values["examples"] == report["eval_examples"]
+    # every file's split, in the version (helper-71): the report's client-check files are all
+    # held-out test files, none of them trained on
+    import csv
+    with open(os.path.join(dest, report["data_splits"]["file"]), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_split = {}
+    for row in rows:
+        by_split.setdefault(row["split"], set()).add(row["path"])
+    assert {k: len(v) for k, v in by_split.items()} == report["data_splits"]["files"]
+    with open(os.path.join(dest, "client_predictions.csv"), encoding="utf-8") as f:
+        checked = {row["path"] for row in csv.DictReader(f)}
+    assert checked and checked <= by_split["test"] and not checked & by_split["train"]
     # the deployed file's own accuracy and agreements, with counts and intervals (helper-70)
     measured = report["contract"]["deployed_tflite"]["measured"]
     assert measured and all(f"- {m}" in card and "95 % interval" in m for m in measured)
