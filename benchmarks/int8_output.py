@@ -3,10 +3,11 @@
 `export.convert_tflite(..., "int8")` leaves the output Dense and its sigmoid/softmax in float32
 (`TFLiteVariant.float_output`, helper-70); `int8_sparse`'s path, and the int8 file before that
 change, quantize the whole model, so the logit is int8 and the probabilities take a few steps.
-For a pushed version, this converts its SavedModel both ways (calibrated on 200 of the run's train
-files, prepared as MODEL.md says) and compares each file's classes with the SavedModel's on images
-that never shaped the model: Fashion-MNIST *train*-file records of the version's classes whose
-index no file under `--data-root` carries (`train-NNNNN.*`), and optionally a validation folder.
+For a pushed version, this converts its SavedModel both ways (calibrated on 200 files of its train
+split, from its data_splits.csv, prepared as MODEL.md says) and compares each file's classes with
+the SavedModel's on images that never shaped the model: Fashion-MNIST *train*-file records of the
+version's classes whose index no file under `--data-root` carries (`train-NNNNN.*`), and
+optionally a validation folder.
 
     .venv/bin/python benchmarks/int8_output.py --version-dir outputs/x/serving/<v> \\
         --data-root data/fashion_binary [--validation-dir data/fashion_binary/eval] [--fresh 3000]
@@ -60,6 +61,20 @@ def fresh_records(labels: np.ndarray, class_names: Sequence[str], used: set, n: 
     return picked, np.array([wanted.index(int(labels[i])) for i in picked])
 
 
+def train_files(version_dir: str, data_root: str) -> List[str]:
+    """The files the version's train split held (its data_splits.csv), under `data_root`; for
+    a version without that listing, every `train-NNNNN.*` file under `data_root` (on a
+    hash-split tree those include validation and test files: helper-72)."""
+    import csv
+    listing = os.path.join(version_dir, "data_splits.csv")
+    if os.path.isfile(listing):
+        with open(listing, encoding="utf-8") as f:
+            return sorted(os.path.join(data_root, row["path"]) for row in csv.DictReader(f)
+                          if row["split"] == "train" and row["read"] == "yes")
+    return sorted(q for q in glob.glob(os.path.join(data_root, "**", "*"), recursive=True)
+                  if TRAIN_RECORD.search(os.path.basename(q)))
+
+
 def compare(probs: np.ndarray, reference: np.ndarray, classes: np.ndarray
             ) -> Dict[str, float]:
     """Class agreement of `probs` with `reference` ([N, K] each; [N, 1] sigmoid), overall and
@@ -109,8 +124,7 @@ def main(argv: List[str] = None) -> None:
         samples["validation"] = (np.stack([preprocess(q, size, size) for q in files]),
                                  np.array([class_names.index(os.path.basename(os.path.dirname(q)))
                                            for q in files]))
-    train = sorted(q for q in glob.glob(os.path.join(args.data_root, "**", "*"), recursive=True)
-                   if TRAIN_RECORD.search(os.path.basename(q)))
+    train = train_files(args.version_dir, args.data_root)
     calibration = np.stack([preprocess(q, size, size) for q in np.random.default_rng(0).choice(
         train, min(200, len(train)), replace=False)])
     saved_model = os.path.join(args.version_dir, "saved_model")

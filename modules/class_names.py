@@ -56,3 +56,22 @@ def in_label_order(by_class: Dict[str, Any], class_names: Sequence[str]
     sorted keys); names not in `class_names` after them, as stored."""
     order = {name: i for i, name in enumerate(class_names)}
     return sorted(by_class.items(), key=lambda item: order.get(item[0], len(order)))
+
+
+TRAINING_SUMMARY = "training_summary.json"  # written by modules/trainer.run_fn into the Model
+
+
+def trained_class_names(model_uri: str) -> Optional[List[str]]:
+    """The class names a Model artifact (its folder `model_uri`, any file system TensorFlow
+    reads) was trained on, from its training_summary.json; None when missing, unreadable or
+    not recorded."""
+    import json
+
+    import tensorflow as tf
+    try:
+        with tf.io.gfile.GFile(f"{model_uri.rstrip('/')}/{TRAINING_SUMMARY}", "r") as f:
+            names = json.load(f).get("class_names")
+    except Exception:  # pylint: disable=broad-except  (missing or unreadable: unknown)
+        return None
+    return [str(n) for n in names] if names else None
+

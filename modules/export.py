@@ -13,9 +13,10 @@ import os
 
 
 import gzip
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
+from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
@@ -87,12 +88,32 @@ def convert_tflite(saved_model_dir: str, variant: str,
 
     int8 quantization covers the weights and activations with float32 input and output (so
     callers feed the Transform output unchanged); it needs `representative_images`, a callable
-    yielding float32 [1, H, W, 3] arrays from the train split.
+    yielding float32 [1, H, W, 3] arrays from the train split. With the variant's
+    `float_output`, the output layer runs in float32 (`_int8_with_float_output`); should that
+    conversion fail, the whole model is quantized as before, with a warning
+    (`output_layer_is_float` tells which a file is).
     """
     try:
         spec = tflite_variants.variant(variant)
     except ValueError as e:
         raise ValueError(f"TFLite variant: {e}") from None
+    if spec.quantization == "int8" and representative_images is None:
+        raise ValueError("int8 TFLite conversion needs representative images")
+    if spec.quantization == "int8" and spec.float_output:
+        try:
+            return _int8_with_float_output(_converter(saved_model_dir, spec,
+                                                      representative_images),
+                                           representative_images)
+        except Exception as e:  # pylint: disable=broad-except  (an experimental TF API)
+            logging.warning("TFLite %s: the output layer could not be kept in float32 (%s: "
+                            "%s); the whole model is quantized", variant, type(e).__name__, e)
+    return _converter(saved_model_dir, spec, representative_images).convert()
+
+
+def _converter(saved_model_dir: str, spec: "tflite_variants.TFLiteVariant",
+               representative_images: Optional[Callable[[], Iterable[np.ndarray]]]
+               ) -> "tf.lite.TFLiteConverter":
+    """A fresh converter of `serving_image` set up as `spec` says."""
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
                                                          signature_keys=[IMAGE_SIGNATURE])
     optimizations = []
@@ -102,19 +123,30 @@ def convert_tflite(saved_model_dir: str, variant: str,
         optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
     converter.optimizations = optimizations
     if spec.quantization == "int8":
-        if representative_images is None:
-            raise ValueError("int8 TFLite conversion needs representative images")
         converter.representative_dataset = lambda: ([img] for img in representative_images())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
-        if spec.float_output:
-            return _int8_with_float_output(converter, representative_images)
-    return converter.convert()
+    return converter
 
 
-OUTPUT_LAYER_NAMES = ("predictions", "quant_predictions")  # modules/model.py's; tfmot's QAT copy
+OUTPUT_LAYER = "predictions"  # modules/model.py's output Dense (also under QAT)
 FLOAT_OUTPUT_OPS = ["LOGISTIC", "SOFTMAX"]
+
+
+def _output_layer_tensors(content: bytes) -> List[Dict[str, Any]]:
+    """The tensor details of a TFLite file whose names hold the output layer's name as a path
+    part (`<model>/predictions/MatMul;<model>/predictions/BiasAdd`)."""
+    return [d for d in tf.lite.Interpreter(model_content=content).get_tensor_details()
+            if OUTPUT_LAYER in d["name"].replace(";", "/").split("/")]
+
+
+def output_layer_is_float(content: bytes) -> bool:
+    """True when the output Dense's tensors of a TFLite file are float32 (int8 with
+    `float_output`); False for a file quantized whole, or a QAT model, whose own quantization
+    ranges keep the layer int8 whatever the converter is told (helper-72)."""
+    found = _output_layer_tensors(content)
+    return bool(found) and all(np.dtype(d["dtype"]) == np.float32 for d in found)
 
 
 def _int8_with_float_output(converter: "tf.lite.TFLiteConverter",
@@ -122,22 +154,28 @@ def _int8_with_float_output(converter: "tf.lite.TFLiteConverter",
     """int8 everywhere but the output layer: TensorFlow's QuantizationDebugger calibrates the
     model once, then quantizes it (MLIR) with the output Dense (its tensors, named
     `<model>/predictions/...`) and the sigmoid/softmax denylisted, so they run in float32 on the
-    int8 body's dequantized features. A model without such tensors keeps only the
-    sigmoid/softmax in float32 (its logits stay int8)."""
+    int8 body's dequantized features. ValueError when the result holds a float32 4-D tensor
+    other than its input (a conv kernel or feature map: the float ops this allows must be the
+    output layer's alone)."""
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                            tf.lite.OpsSet.TFLITE_BUILTINS]
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: ([img] for img in representative_images()),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
             denylisted_ops=FLOAT_OUTPUT_OPS))
-    names = [d["name"] for d in tf.lite.Interpreter(model_content=debugger.calibrated_model)
-             .get_tensor_details()]
-    output_layer = [n for n in names if set(OUTPUT_LAYER_NAMES) & set(
-        n.replace(";", "/").split("/"))]
-    if output_layer:  # re-quantizes the same calibrated model (the options setter)
+    names = [d["name"] for d in _output_layer_tensors(debugger.calibrated_model)]
+    if names:  # re-quantizes the same calibrated model (the options setter)
         debugger.options = tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=output_layer, denylisted_ops=FLOAT_OUTPUT_OPS)
-    return debugger.get_nondebug_quantized_model()
+            denylisted_nodes=names, denylisted_ops=FLOAT_OUTPUT_OPS)
+    content = debugger.get_nondebug_quantized_model()
+    interpreter = tf.lite.Interpreter(model_content=content)
+    inputs = {i["index"] for i in interpreter.get_input_details()}
+    float_maps = [d["name"] for d in interpreter.get_tensor_details()
+                  if len(d["shape"]) == 4 and np.dtype(d["dtype"]) == np.float32
+                  and d["index"] not in inputs]
+    if float_maps:  # a conv kernel or feature map: the body did not quantize
+        raise ValueError(f"float32 4-D tensors left in the int8 body: {float_maps[:3]}")
+    return content
 
 
 class TFLiteModel:

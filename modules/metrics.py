@@ -134,6 +134,14 @@ def wilson_interval(successes: float, n: int, z: float = 1.959964) -> Optional[T
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
+def share_interval(successes: int, n: int) -> str:
+    """'95 % interval 98.3%-99.9%': the Wilson interval of a share of `n` (an agreement, a
+    class's recall), in percent, as the summary, report.html and MODEL.md print it; '' for
+    n < 1."""
+    bounds = wilson_interval(successes, n)
+    return "" if bounds is None else f"95 % interval {bounds[0]:.1%}-{bounds[1]:.1%}"
+
+
 def display(value: float, digits: int = 4) -> str:
     """`value` with `digits` decimals, rounded half up from its float32 value, so that one ratio
     reads the same whether it was computed in float32 (TFMA) or float64 (numpy): 151/160 is

@@ -25,9 +25,9 @@ class TFLiteVariant:
     deploy_rank: the deployed artifact is the passing variant with the lowest rank.
     float_output: int8 only: the output layer (the last Dense and its sigmoid or softmax) is
       computed in float32 from the int8 body's dequantized features, so the probabilities are
-      the model's own, not a few int8 steps (helper-70: 52 distinct values on 1,200 images and
-      exact ties deciding 1-4 % of the classes); it adds the layer's float weights (~1 KB for
-      two classes, 256 x classes x 4 bytes).
+      continuous, not a few int8 steps (helper-70: 52 distinct values on 1,200 images and
+      exact ties deciding 1-4 % of the classes); it adds the layer's float weights (256 x
+      classes x 4 bytes). A QAT model's own ranges keep the layer int8 (helper-72).
     """
     name: str
     quantization: str

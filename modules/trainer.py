@@ -36,6 +36,7 @@ from modules import distribution, export, feature_cache, mirroring
 from modules.compression_steps import (  # noqa: F401  (re-exported: tests, benchmarks)
     cluster_and_fine_tune, filter_prune_and_fine_tune, prune_and_fine_tune, prune_with_fallback,
     pruned_layer_names, quantization_aware_fine_tune)
+from modules.class_names import TRAINING_SUMMARY
 from modules.configs import FineTuneConfig, RunConfig
 from modules.data import labels_of_files, make_dataset
 from modules.image_size import with_transform_image_size
@@ -48,7 +49,7 @@ from modules.training import history_dict as _history
 from modules.stopwatch import Laps, timed
 from modules.warm_start import warm_start
 
-SUMMARY_FILE = "training_summary.json"
+SUMMARY_FILE = TRAINING_SUMMARY
 
 
 def chosen_hyperparameters(fn_args, config: RunConfig) -> Dict[str, Any]:

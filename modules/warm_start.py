@@ -10,29 +10,22 @@ count would otherwise start from the old class's weights.
 """
 
 
-import json
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-import tensorflow as tf
 import tf_keras
 from absl import logging
 
-OUTPUT_LAYER = "predictions"
-SUMMARY_FILE = "training_summary.json"  # modules/trainer.SUMMARY_FILE, in the Model's folder
+from modules.class_names import trained_class_names
+from modules.layer_names import HEAD_LAYER_NAMES
+
+OUTPUT_LAYER = HEAD_LAYER_NAMES[-1]  # "predictions"
 
 
 def base_class_names(base_model_dir: str) -> Optional[List[str]]:
-    """The class names the base model was trained on: `<model>/training_summary.json`, the
-    parent of its serving SavedModel `<model>/Format-Serving` (any file system TensorFlow
-    reads); None when it records none."""
-    path = os.path.join(os.path.dirname(base_model_dir.rstrip("/")), SUMMARY_FILE)
-    try:
-        with tf.io.gfile.GFile(path, "r") as f:
-            names = json.load(f).get("class_names")
-    except Exception:  # pylint: disable=broad-except  (missing or unreadable: unknown)
-        return None
-    return [str(n) for n in names] if names else None
+    """The class names the base model was trained on: its Model folder's training_summary.json,
+    the parent of its serving SavedModel `<model>/Format-Serving`; None when it records none."""
+    return trained_class_names(os.path.dirname(base_model_dir.rstrip("/")))
 
 
 def warm_start(model: tf_keras.Model, base_model_dir: str,

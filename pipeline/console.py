@@ -259,7 +259,11 @@ def import_tensorflow_quietly() -> None:
     `report`, `compile`); a real error while importing still shows, and is raised."""
     import tempfile
     _flush_std_streams()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (`2>&-` from cron): nothing to capture or to show
+        import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:

@@ -21,8 +21,6 @@ LatestBlessedModelStrategy resolvers (the compiled pipeline uses the latter for 
 """
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 from ml_metadata.proto import metadata_store_pb2
@@ -32,7 +30,7 @@ from tfx.dsl.components.common import resolver
 
 from pipeline.mlmd import span_of
 
-TRAINING_SUMMARY = "training_summary.json"  # written by modules/trainer.run_fn into the Model
+from modules.class_names import TRAINING_SUMMARY, trained_class_names  # noqa: F401
 
 
 def model_class_names(model: types.Artifact) -> Optional[List[str]]:
@@ -42,14 +40,7 @@ def model_class_names(model: types.Artifact) -> Optional[List[str]]:
 
 def class_names_at(model_uri: str) -> Optional[List[str]]:
     """`model_class_names` for a Model artifact's uri (an MLMD proto has no Artifact class)."""
-    from tfx.dsl.io import fileio
-    path = os.path.join(model_uri, TRAINING_SUMMARY)
-    try:
-        with fileio.open(path, "r") as f:
-            names = json.load(f).get("class_names")
-    except Exception:  # pylint: disable=broad-except  (missing or unreadable: unknown)
-        return None
-    return list(names) if names else None
+    return trained_class_names(model_uri)
 
 
 # ------------------------------------------------------------------------------------ lineage

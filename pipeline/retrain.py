@@ -46,8 +46,11 @@ from pipeline.stale_executions import cancel_after_failure
 
 def check_span_layout(config: PipelineConfig) -> None:
     if not has_span(config.data.train_pattern):
+        flat = (" (data.root holds class folders alone, so the default patterns became a hash "
+                "split of '*/*')" if config.data.train_pattern == "*/*" else "")
         raise ConfigError(
-            f"retrain reads data in spans: data.train_pattern {config.data.train_pattern!r} has no "
+            f"retrain reads data in spans: data.train_pattern "
+            f"{config.data.train_pattern!r}{flat} has no "
             f"{{SPAN}}; e.g. --set data.root=incoming --set 'data.train_pattern=span-{{SPAN}}/*/*' "
             f"--set data.eval_pattern= (files under incoming/span-<N>/<class>/)")
 

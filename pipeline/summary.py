@@ -472,7 +472,8 @@ def baseline_drop_note(gates: List[Dict[str, Any]], baseline: Optional[Dict[str,
     baseline scoring 0.15 where it had scored 0.78). Decides nothing."""
     change = next((g for g in gates if g.get("kind") == "change"
                    and g.get("baseline_value") is not None), None)
-    own = (baseline or {}).get("own_test_accuracy")
+    evaluated = (baseline or {}).get("own_evaluation") or {}  # the figure the line above gives
+    own = evaluated.get("accuracy", (baseline or {}).get("own_test_accuracy"))
     if change is None or own is None or own - change["baseline_value"] < BASELINE_DROP_NOTED:
         return []
     return [f"  note: the baseline scores {change['baseline_value']:.4f} on this test split "
@@ -579,13 +580,12 @@ def _interval(accuracy: Any, examples: Any) -> str:
 
 
 def agreement_counts(agreeing: Any, examples: Any) -> str:
-    """'331 of 332; 95 % interval 98.3-99.9 %': an agreement's counts and Wilson interval (a
+    """'331 of 332; 95 % interval 98.3%-99.9%': an agreement's counts and Wilson interval (a
     figure from a few hundred images is not exact, helper-70); '' without counts."""
-    from modules.metrics import wilson_interval
+    from modules.metrics import share_interval
     if agreeing is None or not examples:
         return ""
-    lo, hi = wilson_interval(int(agreeing), int(examples))
-    return f"{int(agreeing)} of {int(examples)}; 95 % interval {lo:.1%}-{hi:.1%}"
+    return f"{int(agreeing)} of {int(examples)}; {share_interval(int(agreeing), int(examples))}"
 
 
 def _agreement(variant: Dict[str, Any], held_split: str) -> str:

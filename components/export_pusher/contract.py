@@ -109,6 +109,8 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                                     "content": "one image prepared as `image` says"},
                           "output": {**info.get("output", {}),
                                      "meaning": output_meaning(class_names),
+                                     **({"int8_output_layer": info["int8_output_layer"]}
+                                        if info.get("int8_output_layer") else {}),
                                      **tie_record(info.get("held_out_top_ties"),
                                                   len(class_names)),
                                      **values_record(info.get("held_out_values"))}}
@@ -198,6 +200,10 @@ def model_card(contract: Dict[str, Any]) -> str:
         lines.append(f"- `{name}`: input `{i.get('name')}`, `{i.get('dtype')}` "
                      f"`{i.get('shape')}`; output `{o.get('name')}`, `{o.get('dtype')}` "
                      f"`{o.get('shape')}`."
+                     + ({"float32": " int8 inside but for its output layer (the last Dense and "
+                                    "its sigmoid/softmax), which runs in float32.",
+                         "int8": " int8 throughout, its output layer too."}
+                        .get(o.get("int8_output_layer"), ""))
                      + (f" Its probabilities are quantized: on {o['held_out_ties']:.1%} of the "
                         f"report's held-out sample the class was decided by a tie "
                         f"({o['tie_rule']}); "

@@ -70,23 +70,23 @@ def measured_lines(report: Dict[str, Any], deployed: str) -> List[str]:
     held no accuracy or agreement figure): its accuracy on the held-out split and its class
     agreement with the SavedModel there and on the parity gate's split, each with its counts
     and Wilson 95 % interval; [] for a file not in the report."""
-    from modules.metrics import wilson_interval
+    from modules.metrics import share_interval
     variant = next((v for v in (report.get("tflite") or {}).values()
                     if v.get("file") == deployed), None)
     if not variant:
         return []
 
     def counted(k: int, n: int) -> str:
-        lo, hi = wilson_interval(k, n)
-        return f"{k} of {n}, {k / n:.1%}; 95 % interval {lo:.1%}-{hi:.1%}"
+        return f"{k} of {n}, {k / n:.1%}; {share_interval(k, n)}"
 
     held = report.get("held_out") or {}
     split, n = held.get("split", "test"), int(held.get("examples") or 0)
+    saved = (report.get("saved_model") or {}).get("accuracy")
     lines = []
     if n and variant.get("accuracy") is not None:
         lines.append(f"accuracy on the held-out `{split}` split: "
-                     f"{counted(int(round(variant['accuracy'] * n)), n)} (the SavedModel's "
-                     f"{(report.get('saved_model') or {}).get('accuracy', float('nan')):.4f})")
+                     f"{counted(int(round(variant['accuracy'] * n)), n)}"
+                     + (f" (the SavedModel's {saved:.4f})" if saved is not None else ""))
     if variant.get("held_out_examples"):
         lines.append(f"the same class as the SavedModel on the held-out `{split}` split: "
                      f"{counted(variant['held_out_agreeing'], variant['held_out_examples'])}")

@@ -27,6 +27,7 @@ from components.export_pusher.parity import ParityError  # noqa: F401  (raised b
 from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, read_data_checks
 from modules.configs import ExportConfig
 from modules import export, latency, litert, metrics, splits, tflite_variants
+from modules.class_names import TRAINING_SUMMARY
 from modules.data import load_stratified_sample, read_split_labels
 from modules.export import gzip_size
 from modules.gzip_sizes import BackgroundGzip, files_under
@@ -34,7 +35,6 @@ from modules.stopwatch import timed
 
 REPORT_FILE = "report.json"
 SAVED_MODEL_DIR = "saved_model"
-TRAINING_SUMMARY = "training_summary.json"
 TUNER_RESULTS_KEY = "tuner_results"
 MODEL_EVALUATION_KEY = "model_evaluation"  # the Evaluator's output: its gates go in the report
 EXAMPLES_KEY = "examples"  # ImageExampleGen's output: its data checks go in the report
@@ -393,7 +393,12 @@ class Executor(pusher_executor.Executor):
             tflite_io[info["file"]] = {"input": info["litert"]["input"],
                                        "output": info["litert"]["output"],
                                        "held_out_top_ties": metrics.top_ties(probs),
-                                       "held_out_values": metrics.output_values(probs)}
+                                       **({"int8_output_layer": info["output_layer"]}
+                                          if info["quantization"] == "int8" else {}),
+                                       # a quantized output layer's few values (helper-70); a
+                                       # float one's saturated 1.0s say nothing (helper-72)
+                                       **({"held_out_values": metrics.output_values(probs)}
+                                          if info["output_layer"] == "int8" else {})}
         if variants and not report["tflite"]:
             raise ParityError("no TFLite variant passed the parity gate, nothing pushed: " +
                               "; ".join(f"{v}: {report['rejected'][v]['reason']}"
@@ -477,8 +482,12 @@ class Executor(pusher_executor.Executor):
                 tf_probs, gate.sm_probs, gate.labels, class_names, max_diff)
         except Exception as e:  # pylint: disable=broad-except
             errors["TensorFlow's interpreter"] = f"{type(e).__name__}: {e}"
+        # the output layer as converted: float32 (int8 with float_output), else quantized (a
+        # file quantized whole, or a QAT model's own ranges: helper-72)
+        output_layer = ("float32" if tflite_variants.variant(variant).quantization != "int8"
+                        or export.output_layer_is_float(content) else "int8")
         return {"variant": variant, "file": filename, "path": path, "bytes": len(content),
-                "runtimes": runtimes, "errors": errors}
+                "runtimes": runtimes, "errors": errors, "output_layer": output_layer}
 
     def _litert_gate(self, state: Dict[str, Any], gzip_bytes: int, gate: "Sample",
                      held_out: "Sample", class_names: List[str], threads: List[int], runs: int,
@@ -513,6 +522,7 @@ class Executor(pusher_executor.Executor):
         info: Dict[str, Any] = {
             "file": state["file"], "bytes": state["bytes"], "gzip_bytes": gzip_bytes,
             "quantization": spec.quantization, "sparse_storage": spec.sparse_storage,
+            "output_layer": state.get("output_layer", "float32"),
             "min_agreement": min_agreement, "max_probability_diff": max_diff,
             "probability_diff_fraction": fraction, "parity_split": gate.split,
             "runtimes": runtimes, "load_errors": errors,

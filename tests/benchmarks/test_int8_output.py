@@ -29,3 +29,16 @@ def test_compare_counts_disagreements_ties_and_values(bench):
     probs = np.array([[0.3], [0.5], [0.5], [0.6]], np.float32)  # two ties, one flip
     r = bench.compare(probs, reference, np.array([0, 1, 1, 0]))
     assert r == {"n": 4, "disagree": 1, "lowest_class": 0.5, "ties": 2, "distinct": 3}
+
+
+def test_calibration_reads_the_versions_train_split(bench, tmp_path):
+    """helper-72: on a hash-split tree every file is `train-NNNNN`: the version's listing says
+    which were train."""
+    version = tmp_path / "v"
+    version.mkdir()
+    (version / "data_splits.csv").write_text("span,split,path,class,read\n"
+                                             ",train,a/train-00001.png,a,yes\n"
+                                             ",test,a/train-00002.png,a,yes\n"
+                                             ",train,a/train-00003.png,a,no\n")
+    assert bench.train_files(str(version), "/d") == ["/d/a/train-00001.png"]
+

@@ -118,13 +118,15 @@ def test_model_card_says_how_few_values_a_quantized_file_returns():
                                    "around_threshold": [float(np.float32(0.4531)), 0.5,
                                                         float(np.float32(0.5469))]}
     built = contract.build(["a", "b"], 32, [255.0] * 3,
-                           {"model_int8.tflite": {**io, "held_out_values": output_values(int8)},
+                           {"model_int8.tflite": {**io, "held_out_values": output_values(int8),
+                                                  "int8_output_layer": "int8"},
                             "model_float32.tflite": {**io,
                                                      "held_out_values": output_values(floats)}})
     assert built["tflite"]["model_int8.tflite"]["output"]["held_out_values"]["distinct"] == 5
     assert "held_out_values" not in built["tflite"]["model_float32.tflite"]["output"]
     card = contract.model_card(built)
     line = next(x for x in card.splitlines() if x.startswith("- `model_int8.tflite`"))
+    assert " int8 throughout, its output layer too. On the report's 120" in line, line
     assert ("On the report's 120 held-out images it returned only 5 distinct probabilities, "
             "around the 0.5 threshold 0.4531, 0.5000, 0.5469: a threshold between two of these "
             "acts as either; rank or threshold finely with a float file or the SavedModel.") \
@@ -136,3 +138,7 @@ def test_model_card_says_how_few_values_a_quantized_file_returns():
             "'b')") in card, card
     softmax = output_values(np.array([[0.5, 0.3, 0.2], [0.5, 0.25, 0.25]], np.float32))
     assert softmax == {"examples": 2, "distinct": 1}  # the top probability's values
+    floated = contract.model_card(contract.build(["a", "b"], 32, [255.0] * 3, {
+        "model_int8.tflite": {**io, "int8_output_layer": "float32"}}))
+    assert ("int8 inside but for its output layer (the last Dense and its sigmoid/softmax), "
+            "which runs in float32.") in floated

@@ -303,12 +303,12 @@ def test_agreement_cell_shows_the_counts_the_gate_compares():
     counts, so the pushed row does not read as a contradiction; older reports keep the %."""
     info = {"agreement": 186 / 188, "min_agreement": 0.99, "agreeing": 186,
             "agreement_examples": 188, "required_agreeing": 186}
-    assert html_lib.agreement_cell(info) == ("186 of 188 (98.94%, 95 % interval 96.2%–99.7%; "
+    assert html_lib.agreement_cell(info) == ("186 of 188 (98.94%, 95 % interval 96.2%-99.7%; "
                                              "needs 186 = floor(99% of 188))")
     # helper-70: the held-out split's counts beside them, with their own interval
     held = {**info, "held_out_agreeing": 494, "held_out_examples": 500}
     assert html_lib.agreement_cell(held).endswith(
-        "; held-out: 494 of 500 (98.80%, 95 % interval 97.4%–99.4%)"), html_lib.agreement_cell(held)
+        "; held-out: 494 of 500 (98.80%, 95 % interval 97.4%-99.4%)"), html_lib.agreement_cell(held)
     assert html_lib.agreement_cell({"agreement": 0.99, "min_agreement": 0.98}) == \
         "99.00% (min 98%)"
     assert html_lib.agreement_cell({}) == "–"
@@ -377,6 +377,8 @@ def test_model_md_states_the_deployed_files_accuracy_and_agreement_with_interval
         "the same class as the SavedModel on the parity gate's `validation` sample, which "
         "decided the push: 297 of 300, 99.0%; 95 % interval 97.1%-99.7%"], lines
     assert measured_lines(report, "model_float32.tflite") == []
+    report["saved_model"] = {}  # no SavedModel figure recorded: none printed (not 'nan')
+    assert measured_lines(report, "model_int8.tflite")[0].endswith("95 % interval 73.9%-94.5%")
     card = contract.model_card(contract.build(["neg", "pos"], 32, [255.0] * 3, {},
                                               deployed="model_int8.tflite", measured=lines))
     assert card.index("**Deploy") < card.index("Measured for `model_int8.tflite`") \

@@ -153,6 +153,11 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
     with open(os.path.join(dest, "client_predictions.csv"), encoding="utf-8") as f:
         checked = {row["path"] for row in csv.DictReader(f)}
     assert checked and checked <= by_split["test"] and not checked & by_split["train"]
+    # the int8 file's output layer in float32 (helper-70), said on its MODEL.md line
+    for variant in {"int8"} & pushed:
+        assert report["tflite"][variant]["output_layer"] == "float32"
+        assert "which runs in float32" in next(
+            x for x in card.splitlines() if x.startswith(f"- `model_{variant}.tflite`"))
     # the deployed file's own accuracy and agreements, with counts and intervals (helper-70)
     measured = report["contract"]["deployed_tflite"]["measured"]
     assert measured and all(f"- {m}" in card and "95 % interval" in m for m in measured)

@@ -149,12 +149,34 @@ def test_int8_computes_its_output_layer_in_float(saved_model, eval_images, sm_pr
     assert layer and all(dtype[n] == np.float32 for n in layer), {n: dtype[n] for n in layer}
     probs = TFLiteModel(content).predict(eval_images)
     assert len(np.unique(probs)) == N_IMAGES and top_ties(probs) == 0.0
-    whole = TFLiteModel(convert_tflite(saved_model, "int8_sparse",
-                                       representative_images=_representative()))
+    from modules import export as export_module
+    whole_content = convert_tflite(saved_model, "int8_sparse",
+                                   representative_images=_representative())
+    whole = TFLiteModel(whole_content)
+    assert export_module.output_layer_is_float(content)
+    assert not export_module.output_layer_is_float(whole_content)
     stepped = whole.predict(eval_images) * 256  # an int8 output: multiples of 1/256
     assert np.array_equal(stepped, np.round(stepped))
     assert not np.array_equal(probs * 256, np.round(probs * 256))
     assert class_agreement(probs, sm_probs) >= 0.9
+
+
+def test_a_failing_float_output_conversion_falls_back_to_the_whole_int8_file(
+        saved_model, eval_images, sm_probs, monkeypatch, caplog):
+    """helper-72: the QuantizationDebugger is an experimental API; should it fail, the push
+    must not lose every variant: the whole model is quantized, with a warning naming why, and
+    the file says its output layer is int8."""
+    from modules import export as export_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("Please check if the quantized model is in debug mode")
+    monkeypatch.setattr(export_module, "_int8_with_float_output", broken)
+    with caplog.at_level("WARNING"):
+        content = convert_tflite(saved_model, "int8", representative_images=_representative())
+    assert "the output layer could not be kept in float32 (ValueError: Please check" \
+        in caplog.text
+    assert not export_module.output_layer_is_float(content)
+    assert class_agreement(TFLiteModel(content).predict(eval_images), sm_probs) >= 0.9
 
 
 def test_int8_is_smaller_than_float32(saved_model):

@@ -399,3 +399,18 @@ def test_an_error_importing_tensorflow_still_shows_and_raises(tmp_path):
     done = _quiet_import(tmp_path, [str(fake)])
     assert done.returncode == 1
     assert done.stderr.startswith("loading failed here\n") and "libcudart missing" in done.stderr
+
+
+def test_a_closed_stderr_still_imports(tmp_path):
+    """helper-72: `schedule` from cron with `2>&-` has no file descriptor 2 to duplicate."""
+    code = ("import os, sys; os.close(2); from pipeline.console import import_tensorflow_quietly; "
+            "import_tensorflow_quietly(); import tensorflow; print('imported')")
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "tensorflow.py").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(fake), str(Path(console.__file__).parents[1])])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and done.stdout == "imported\n", done.stderr
+

@@ -132,7 +132,7 @@ def data_check_rows(checks: Optional[Dict[str, Any]], listed: int = 10) -> List[
 
 
 def agreement_cell(info: Dict[str, Any]) -> str:
-    """'186 of 188 (98.94 %, 95 % interval 96.2 %–99.7 %; needs 186 = floor(99 % of 188))': the
+    """'186 of 188 (98.94 %, 95 % interval 96.2%-99.7%; needs 186 = floor(99 % of 188))': the
     parity gate's counts and their Wilson interval, so a percentage just under min_agreement
     that passed does not read as a contradiction and a few hundred images do not read as exact
     (helper-70); then the held-out split's counts when recorded."""
@@ -140,16 +140,14 @@ def agreement_cell(info: Dict[str, Any]) -> str:
         return "–"
     if "agreeing" not in info:  # reports written before the counts were kept
         return f"{info['agreement']:.2%} (min {info['min_agreement']:.0%})"
-    from modules.metrics import wilson_interval
+    from modules.metrics import share_interval
     n = info["agreement_examples"]
-    lo, hi = wilson_interval(info["agreeing"], n)
-    text = (f"{info['agreeing']} of {n} ({info['agreement']:.2%}, 95 % interval {lo:.1%}–"
-            f"{hi:.1%}; needs {info['required_agreeing']} = floor({info['min_agreement']:.0%} of "
-            f"{n}))")
+    text = (f"{info['agreeing']} of {n} ({info['agreement']:.2%}, "
+            f"{share_interval(info['agreeing'], n)}; needs {info['required_agreeing']} = "
+            f"floor({info['min_agreement']:.0%} of {n}))")
     if info.get("held_out_examples"):  # measured on the held-out split: decides nothing
         k, m = info["held_out_agreeing"], info["held_out_examples"]
-        lo, hi = wilson_interval(k, m)
-        text += f"; held-out: {k} of {m} ({k / m:.2%}, 95 % interval {lo:.1%}–{hi:.1%})"
+        text += f"; held-out: {k} of {m} ({k / m:.2%}, {share_interval(k, m)})"
     return text
 
 
