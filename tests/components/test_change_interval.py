@@ -120,6 +120,11 @@ def test_interval_words_say_when_the_interval_holds_the_threshold():
     assert tfma_gates.interval_words([0.01, 0.05], -0.01) == (
         "95 % interval of the difference +0.0100 to +0.0500")
     assert "holds" not in tfma_gates.interval_words([-0.2, -0.05], -0.01)  # clearly worse
+    # helper-73: two models right on the same images: a jackknife interval of no width
+    assert tfma_gates.interval_words([0.0, 0.0], -0.01) == (
+        "95 % interval of the difference +0.0000 to +0.0000 (no width: the two models are right "
+        "and wrong on the same test images, so these images show no spread, not a certain "
+        "difference beyond them)")
 
 
 @pytest.mark.parametrize("on", [True, False])

