@@ -65,6 +65,9 @@ def is_project_warning(record: logging.LogRecord, root: str = PROJECT_ROOT) -> b
         os.path.realpath(record.pathname).startswith(dirs)
 
 
+NOTE = "data_note"  # a LogRecord attribute (logging's `extra`): printed as `note: ...`
+
+
 class ProgressHandler(logging.Handler):
     """Writes one line per component start and finish (from TFX's records) and the project's
     warnings (at most `max_per_site` per call site) through `write`, each prefixed with the
@@ -129,6 +132,10 @@ class ProgressHandler(logging.Handler):
                   f"{self._clock() - started:.1f} s")
 
     def _warning(self, record: logging.LogRecord) -> None:
+        text = record.getMessage().rstrip().replace("\n", "\n    ")
+        if getattr(record, NOTE, False):  # the data's notes, as `validate` prints them: each
+            self.line(f"note: {text}")     # its own kind, so never capped (helper-71, -73)
+            return
         site = (record.pathname, record.lineno)
         count = self._sites[site] = self._sites.get(site, 0) + 1
         if count > self._max_per_site + 1:
@@ -136,7 +143,6 @@ class ProgressHandler(logging.Handler):
         if count == self._max_per_site + 1:
             self.line("  (more warnings like the one above: see the full log)")
             return
-        text = record.getMessage().rstrip().replace("\n", "\n    ")
         self.line(f"{record.levelname}: {text}")
 
 

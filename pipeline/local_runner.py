@@ -140,8 +140,9 @@ def _run(config: PipelineConfig, quiet: bool) -> Dict[str, Any]:
     if staged:
         logging.warning("removed the staging dir(s) of interrupted pushes: %s", staged)
     from pipeline.config.validate import data_notes
-    for note in data_notes(config):
-        logging.warning("%s", note)
+    from pipeline.console import NOTE
+    for note in data_notes(config):  # the console prints `note: ...`, as `validate` does
+        logging.warning("%s", note, extra={NOTE: True})
     try:
         LocalDagRunner().run(create_pipeline(config))
     except KeyboardInterrupt:  # Ctrl-C: this run's unfinished executions are not a killed run's

@@ -332,8 +332,8 @@ def config_notes(config: PipelineConfig) -> List[str]:
     """Notes on the config itself: a default output root moved off another data set's
     (output_owner), class names that look the same (Unicode forms) or differ only in letter
     case, and settings that are valid
-    together but work against each other; `validate` prints them and the run logs them as
-    warnings (through `data_notes`)."""
+    together but work against each other; `validate` prints them and the run's console too
+    (`note: ...`, through `data_notes`)."""
     from pipeline.config.output_owner import shared_root_note
     aug = config.trainer.augmentation
     notes = [] if config.output.root else shared_root_note(
@@ -379,8 +379,8 @@ def config_notes(config: PipelineConfig) -> List[str]:
 def data_notes(config: PipelineConfig) -> List[str]:
     """`config_notes`, then the data's notes (`data_layout.few_images`, formats to convert and
     empty files, EXIF-rotated JPEGs, animated or transparent GIFs, upscaled images, folders no split reads;
-    none for a remote root) for a config that passed `validate`: the run logs them as warnings
-    before any work."""
+    none for a remote root) for a config that passed `validate`: the run logs them before any
+    work, and its console prints each as `note: ...` (console.NOTE)."""
     if is_uri(config.data_root):
         return config_notes(config)
     files = data_layout.files_by_split(config.data_root, config.split_layout, newest_span(config))

@@ -137,6 +137,18 @@ def test_project_warning_lines_capped_per_call_site(progress):
     assert len(lines) == 6 and "see the full log" in lines[-1]
 
 
+def test_the_datas_notes_print_as_notes_and_are_never_capped(progress):
+    """helper-71, -73: the hash-split note read `WARNING:` in `run` and `note:` in `validate`;
+    the data's notes, all logged from one call site, are each their own kind: none is capped."""
+    handler, lines, _ = progress
+    runner = str(PROJECT / "pipeline" / "local_runner.py")
+    for i in range(7):
+        rec = record("%s", f"data note {i}", level=logging.WARNING, pathname=runner, lineno=145)
+        setattr(rec, console.NOTE, True)
+        handler.handle(rec)
+    assert [x.split("] ", 1)[1] for x in lines] == [f"note: data note {i}" for i in range(7)]
+
+
 # ------------------------------------------------------------------------ fd redirection
 
 
