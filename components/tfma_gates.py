@@ -431,6 +431,11 @@ def baseline_model_uri(evaluation_uri: str) -> Optional[str]:
 ACCURACY_METRICS = ("binary_accuracy", "sparse_categorical_accuracy")
 
 
+def accuracy_of(metrics: Dict[str, Any]) -> Any:
+    """The accuracy in a TFMA metrics dict (binary or sparse categorical), None without one."""
+    return next((metrics[k] for k in ACCURACY_METRICS if k in metrics), None)
+
+
 def with_intervals(gates: List[Dict[str, Any]], figures: Dict[str, Dict[str, Any]],
                    class_names: Sequence[str], examples: Optional[float] = None
                    ) -> List[Dict[str, Any]]:

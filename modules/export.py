@@ -22,6 +22,7 @@ import tensorflow_transform as tft
 import tf_keras
 
 from modules import tflite_variants
+from modules.layer_names import OUTPUT_LAYER_NAME
 from modules.features import (BYTES_SIGNATURE, IMAGE_KEY, IMAGE_SIGNATURE,  # noqa: F401
                               OUTPUT_KEY, RAW_IMAGE_KEY)
 from modules.model import float32_copy
@@ -130,7 +131,7 @@ def _converter(saved_model_dir: str, spec: "tflite_variants.TFLiteVariant",
     return converter
 
 
-OUTPUT_LAYER = "predictions"  # modules/model.py's output Dense (also under QAT)
+OUTPUT_LAYER = OUTPUT_LAYER_NAME  # modules/model.py's output Dense (also under QAT)
 FLOAT_OUTPUT_OPS = ["LOGISTIC", "SOFTMAX"]
 
 

@@ -7,7 +7,8 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Union
 VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))  # (conv layers, filters)
 CONV_LAYER_NAMES = [f"block{b}_conv{i}" for b, (n, _) in enumerate(VGG16_BLOCKS, 1)
                     for i in range(1, n + 1)]
-HEAD_LAYER_NAMES = ["head_dense", "predictions"]
+OUTPUT_LAYER_NAME = "predictions"  # the output Dense (sigmoid / softmax)
+HEAD_LAYER_NAMES = ["head_dense", OUTPUT_LAYER_NAME]
 PRUNABLE_LAYER_NAMES = CONV_LAYER_NAMES + HEAD_LAYER_NAMES
 # `trainer.pruning.layers` keywords: head = the two Dense layers; trainable = head + the conv
 # layers trainable after phase 2 (the default); all = head + all 13 conv layers.

@@ -26,7 +26,8 @@ import tf_keras
 from modules.augmentation import augmentation_layers
 from modules.configs import MIXED_PRECISION_POLICIES, AugmentationConfig, RunConfig
 from modules.features import IMAGE_KEY
-from modules.layer_names import CONV_LAYER_NAMES, HEAD_LAYER_NAMES, VGG16_BLOCKS  # noqa: F401
+from modules.layer_names import (CONV_LAYER_NAMES, HEAD_LAYER_NAMES, OUTPUT_LAYER_NAME,  # noqa: F401
+                                 VGG16_BLOCKS)
 
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 # block1_conv1 bias[0] of the ImageNet weights: proves pretrained weights really loaded.
@@ -92,10 +93,10 @@ def build_model(image_size: int, num_classes: int = 2, weights_path: Optional[st
     x = tf_keras.layers.Dropout(dropout, seed=seed, name="head_dropout", dtype=policy)(x)
     # float32 output whatever the policy: probabilities, the loss and the serving signatures.
     if num_classes == 2:
-        outputs = tf_keras.layers.Dense(1, activation="sigmoid", name="predictions",
+        outputs = tf_keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER_NAME,
                                         dtype="float32")(x)
     else:
-        outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="predictions",
+        outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name=OUTPUT_LAYER_NAME,
                                         dtype="float32")(x)
     model = tf_keras.Model(inputs, outputs, name="vgg16_transfer")
     if weights_path:

@@ -17,9 +17,7 @@ import tf_keras
 from absl import logging
 
 from modules.class_names import trained_class_names
-from modules.layer_names import HEAD_LAYER_NAMES
-
-OUTPUT_LAYER = HEAD_LAYER_NAMES[-1]  # "predictions"
+from modules.layer_names import OUTPUT_LAYER_NAME as OUTPUT_LAYER
 
 
 def base_class_names(base_model_dir: str) -> Optional[List[str]]:

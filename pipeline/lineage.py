@@ -208,7 +208,8 @@ def pushed_evaluation(serving_dir: str, version: Optional[int]) -> Optional[Dict
     recorded."""
     from components.export_pusher.versioning import version_report
     metrics = (version_report(serving_dir, version).get("evaluation") or {}).get("metrics") or {}
-    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    from components.tfma_gates import accuracy_of
+    accuracy = accuracy_of(metrics)
     examples = metrics.get("example_count")
     if not isinstance(accuracy, (int, float)) or not isinstance(examples, (int, float)):
         return None

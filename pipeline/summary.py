@@ -6,6 +6,7 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from components.export_pusher.deployed_notes import held_out_notes, recall_hits
+from components.tfma_gates import accuracy_of
 from modules.class_names import shown
 from modules.metrics import display
 from pipeline.mlmd import open_store
@@ -399,7 +400,7 @@ def serving_lines(serving_dir: Optional[str], classes: Sequence[str] = ()) -> Li
 def evaluation_line(m: Dict[str, Any]) -> str:
     """'evaluation (TFMA on the SavedModel, held-out test split): accuracy=... (95 % interval
     ...) examples=...' from an evaluation's overall metrics."""
-    acc = m.get("binary_accuracy", m.get("sparse_categorical_accuracy"))
+    acc = accuracy_of(m)
     return (f"evaluation (TFMA on the SavedModel, held-out test split): "
             f"accuracy={_fmt(acc)}{_interval(acc, m.get('example_count'))} "
             f"examples={_fmt(m.get('example_count'), 0)}")
@@ -555,7 +556,7 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
 def _majority_note(metrics: Dict[str, Any], per_class: Dict[str, Any]) -> List[str]:
     """A note when the test accuracy is not above the largest class's share of the test split:
     answering that class for every image scores as much (imbalanced data). Decides nothing."""
-    accuracy = metrics.get("binary_accuracy", metrics.get("sparse_categorical_accuracy"))
+    accuracy = accuracy_of(metrics)
     supports = {name: v.get("support") or 0 for name, v in per_class.items()}
     total = sum(supports.values())
     if accuracy is None or not total:

@@ -24,9 +24,10 @@ from components.export_pusher import report as report_lib
 from components.export_pusher import versioning
 from components.export_pusher.deployed_notes import held_out_notes, measured_lines
 from components.export_pusher.parity import ParityError  # noqa: F401  (raised by the gate)
-from components.image_example_gen.data_checks import INPUT_BASE_PROPERTY, read_data_checks
+from components.image_example_gen.data_checks import (INPUT_BASE_PROPERTY, read_data_checks,
+                                                      write_data_splits)
 from modules.configs import ExportConfig
-from modules import export, latency, litert, metrics, splits, tflite_variants
+from modules import export, latency, litert, metrics, tflite_variants
 from modules.class_names import TRAINING_SUMMARY
 from modules.data import load_stratified_sample, read_split_labels
 from modules.export import gzip_size
@@ -145,44 +146,6 @@ def data_spans(window: List[Any], examples: List[Any], patterns: List[str]
             "rule": "train and validation from every span trained on; test (the metrics of this "
                     "report and the Evaluator's gates) from the newest span only"}
 
-
-
-DATA_SPLITS = "data_splits.csv"
-
-
-def write_data_splits(staging: str, window: List[Any], examples: List[Any],
-                      spanned: bool = True) -> Optional[Dict[str, Any]]:
-    """`data_splits.csv` in the version: every image file's split as ImageExampleGen assigned it
-    (its `split_files.csv`), for every span trained on (`window`, else `examples`), with a
-    `span` column (empty for a tree without spans, `spanned` False: ExampleGen records span 0
-    there); an older span's test rows read 'no' (the test split is
-    the newest span's). Returns report.json's record ({'file', 'files': rows per split of the
-    newest span}), None when no artifact lists its files (an older one, or imported records)."""
-    import csv
-    from components.image_example_gen.data_checks import SPLIT_FILES_HEADER, read_split_files
-    artifacts = list(window or examples)
-    spans = [int(a.get_int_custom_property("span"))
-             if spanned and a.has_custom_property("span") else None for a in artifacts]
-    listed = [(span, read_split_files(a.uri)) for span, a in zip(spans, artifacts)]
-    listed = sorted(((s, rows) for s, rows in listed if rows is not None),
-                    key=lambda item: -1 if item[0] is None else item[0])
-    if not listed:
-        return None
-    newest = listed[-1][0]
-    with open(os.path.join(staging, DATA_SPLITS), "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(("span",) + SPLIT_FILES_HEADER)
-        for span, rows in listed:
-            for row in rows:
-                older_test = span != newest and row["split"] == splits.TEST
-                writer.writerow(("" if span is None else span, row["split"], row["path"],
-                                 row["class"], "no" if older_test else row["read"]))
-    counts: Dict[str, int] = {}
-    for row in listed[-1][1]:
-        counts[row["split"]] = counts.get(row["split"], 0) + 1
-    return {"file": DATA_SPLITS, "files": counts,
-            "columns": "span, split, path (relative to the data root), class, read (no: "
-                       "quarantined, or an older span's test split, which nothing reads)"}
 
 
 def push_dates(model_uri: str) -> Dict[str, Optional[str]]:

@@ -1,7 +1,9 @@
 """What ImageExampleGen's data checks wrote into its Examples artifact, read back: quarantine.json
 (files that could not be decoded, with the reason, and the ignored non-image files and nested
 folders) and leakage.json (identical bytes in more than one split). Read by the run summary
-(pipeline/summary.py) and kept in the pushed report (components/export_pusher)."""
+(pipeline/summary.py) and kept in the pushed report (components/export_pusher); and
+split_files.csv (every file's split), which `write_data_splits` turns into the pushed version's
+data_splits.csv."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +13,8 @@ import os
 from typing import Any, Dict, Iterable, List, Optional
 
 from tfx.dsl.io import fileio
+
+from modules.splits import TEST
 
 from components.image_example_gen.leakage import LEAKAGE_FILE
 
@@ -85,3 +89,38 @@ def read_split_files(examples_uri: str) -> Optional[List[Dict[str, str]]]:
         text = f.read()
     return list(csv.DictReader(io.StringIO(text.decode() if isinstance(text, bytes) else text)))
 
+
+DATA_SPLITS = "data_splits.csv"
+
+
+def write_data_splits(staging: str, window: List[Any], examples: List[Any],
+                      spanned: bool = True) -> Optional[Dict[str, Any]]:
+    """`data_splits.csv` in the version: every image file's split as ImageExampleGen assigned it
+    (its `split_files.csv`), for every span trained on (`window`, else `examples`), with a
+    `span` column (empty for a tree without spans, `spanned` False: ExampleGen records span 0
+    there); an older span's test rows read 'no' (the test split is
+    the newest span's). Returns report.json's record ({'file', 'files': rows per split of the
+    newest span}), None when no artifact lists its files (an older one, or imported records)."""
+    artifacts = list(window or examples)
+    spans = [int(a.get_int_custom_property("span"))
+             if spanned and a.has_custom_property("span") else None for a in artifacts]
+    listed = [(span, read_split_files(a.uri)) for span, a in zip(spans, artifacts)]
+    listed = sorted(((s, rows) for s, rows in listed if rows is not None),
+                    key=lambda item: -1 if item[0] is None else item[0])
+    if not listed:
+        return None
+    newest = listed[-1][0]
+    with open(os.path.join(staging, DATA_SPLITS), "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("span",) + SPLIT_FILES_HEADER)
+        for span, rows in listed:
+            for row in rows:
+                older_test = span != newest and row["split"] == TEST
+                writer.writerow(("" if span is None else span, row["split"], row["path"],
+                                 row["class"], "no" if older_test else row["read"]))
+    counts: Dict[str, int] = {}
+    for row in listed[-1][1]:
+        counts[row["split"]] = counts.get(row["split"], 0) + 1
+    return {"file": DATA_SPLITS, "files": counts,
+            "columns": "span, split, path (relative to the data root), class, read (no: "
+                       "quarantined, or an older span's test split, which nothing reads)"}

@@ -106,9 +106,8 @@ def test_every_files_split_is_listed_in_the_version(tmp_path):
 
     from tfx.types import standard_artifacts
 
-    from components.export_pusher.executor import write_data_splits
     from components.image_example_gen.data_checks import (SPLIT_FILES, read_split_files,
-                                                          split_files_csv)
+                                                          split_files_csv, write_data_splits)
     root = str(tmp_path / "data")
     text = split_files_csv({"test": [f"{root}/t/b/2.png"],
                             "train": [f"{root}/t/a/1.png", f"{root}/t/a,x/0.png"]},
