@@ -19,6 +19,14 @@ SINGLE_SPLIT = "single_split"  # TFX's name for one input split that is hash-spl
 CARVE_RESOLUTION = 1000  # validation_fraction is applied in steps of 0.1 %
 
 
+def split_words(name: str) -> str:
+    """How messages name an input split: "split 'train'", and for SINGLE_SPLIT (a folder of
+    class folders, hash-split later) words a user can place, not TFX's internal name."""
+    if name == SINGLE_SPLIT:
+        return "the class folders (one input, split by path hash into train / validation / test)"
+    return f"split '{name}'"
+
+
 def path_hash(rel_path: str) -> int:
     """sha256 of the relative path (UTF-8) as an integer."""
     return int(hashlib.sha256(rel_path.encode()).hexdigest(), 16)

@@ -444,7 +444,7 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
         kinds = sorted(set(odd.values()))
         listed = ", ".join(f"{p} ({odd[p]})" if len(kinds) > 1 else p for p in list(odd)[:5]) \
             + (" ..." if len(odd) > 5 else "")
-        what = (f"split '{split}': {len(odd)} of {len(paths)} files "
+        what = (f"{roles.split_words(split)}: {len(odd)} of {len(paths)} files "
                 + (f"are {kinds[0]}" if len(kinds) == 1 else f"are {', '.join(kinds)}")
                 + f", which the run will not read (TensorFlow decodes PNG, JPEG, GIF and BMP; "
                   f"data.max_image_pixels caps the size): {listed}")
@@ -465,7 +465,14 @@ def undecodable_formats(files: Dict[str, List[str]], max_fraction: float,
                           f"data.max_quarantine_fraction={max_fraction:.1%} of the split (at "
                           f"most {allowed} of its {len(paths)} files): {fix}, or remove them")
         else:
-            notes.append(f"{what}; they will be quarantined (not trained on): {fix} to use them")
+            # helper-74: validate reads headers, so a truncated file only shows in the run
+            at_limit = (f"; that is the most data.max_quarantine_fraction="
+                        f"{max_fraction:.1%} allows here (at most {allowed} of its {len(paths)} "
+                        f"files): one more unreadable file, such as a truncated one that only "
+                        f"a full decode in the run finds, stops the run"
+                        if len(odd) == allowed else "")
+            notes.append(f"{what}; they will be quarantined (not trained on): {fix} to use "
+                         f"them{at_limit}")
     return errors, notes
 
 
@@ -736,6 +743,33 @@ def rotated_by_exif(root: str, files: Dict[str, List[str]]) -> List[str]:
             f"{listed}; rotate the files upright, re-saved without the tag (`exiftran -ai`, or "
             f"Pillow's ImageOps.exif_transpose then save), and rotate images the same way "
             f"before sending them to the model"]
+
+
+def linked_copies(root: str, files: Dict[str, List[str]]) -> List[str]:
+    """At most one note: the image files of `files` (relative to `root`) that are symbolic links
+    to another file the splits read (helper-74: `trouser/link_to_000.png` -> `img_000.png`).
+    Each is read as its own example, so that image counts twice in training or in the
+    metrics, and a link in another split than its target puts one image in two roles."""
+    by_target: Dict[str, List[str]] = {}
+    for paths in files.values():
+        for rel in paths:
+            by_target.setdefault(os.path.realpath(os.path.join(root, rel)), []).append(rel)
+    pairs = []
+    for target, rels in sorted(by_target.items()):
+        if len(rels) < 2:
+            continue
+        links = sorted(r for r in rels if os.path.islink(os.path.join(root, r)))
+        original = next((r for r in sorted(rels) if r not in links), None)
+        pairs += [(link, original or os.path.relpath(target, root)) for link in links
+                  if link != original]
+    if not pairs:
+        return []
+    listed = ", ".join(f"{link} -> {target}" for link, target in pairs[:5]) + (
+        " ..." if len(pairs) > 5 else "")
+    return [f"{len(pairs)} image file(s) are symbolic links to another image the splits read "
+            f"({listed}): each is read as its own example, so that image counts twice (in "
+            f"training, or in the held-out metrics; in two splits, it is in two roles); remove "
+            f"the links, or copy and change the image if two examples are meant"]
 
 
 def check_classes(files: Dict[str, List[str]], class_names: List[str],

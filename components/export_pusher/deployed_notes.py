@@ -4,6 +4,7 @@ MODEL.md) so that they travel with the files (helper-66). They decide nothing: t
 decides on validation."""
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List
 
 from modules.class_names import shown
@@ -94,5 +95,37 @@ def measured_lines(report: Dict[str, Any], deployed: str) -> List[str]:
         lines.append(f"the same class as the SavedModel on the parity gate's "
                      f"`{variant.get('parity_split', 'validation')}` sample, which decided the "
                      f"push: {counted(variant['agreeing'], variant['agreement_examples'])}")
+    lines += probability_lines(variant, split)
     return lines
+
+
+def probability_lines(variant: Dict[str, Any], split: str) -> List[str]:
+    """How far the deployed file's probabilities were from the SavedModel's (the largest
+    difference in any class's probability, on the held-out split and the parity gate's sample),
+    and, for a quantized file, that an image the model is unsure of can move further (helper-74:
+    an int8 file's probability 0.91 against the SavedModel's 0.66 on a thumbnail enlarged to
+    2000 x 1500, while both samples' largest difference was 0.0017). [] without figures."""
+    measured = [(f"the held-out `{split}` split", variant.get("held_out_max_abs_diff")),
+                (f"the parity gate's `{variant.get('parity_split', 'validation')}` sample",
+                 variant.get("max_abs_diff"))]
+    measured = [(where, float(d)) for where, d in measured if d is not None]
+    if not measured:
+        return []
+    # rounded up: "at most" stays true of the unrounded figure
+    line = ("its probabilities: at most " + " and ".join(f"{math.ceil(d * 1e4) / 1e4:.4f} from "
+                                                          f"the SavedModel's on {where}"
+                                                          for where, d in measured)
+            + " (the largest difference in any class's probability)")
+    if variant.get("quantization", "none") != "none":
+        bound, fraction = variant.get("max_probability_diff"), variant.get(
+            "probability_diff_fraction")
+        gate = (f"; the parity gate allows up to {float(bound):.2f} on all but "
+                f"{1 - float(fraction):.0%} of its sample" if bound is not None
+                and fraction is not None else "")
+        line += (": measured on these images, most of which the model is sure of; on an image "
+                 "it is unsure of, or unlike its training images (an odd size, a thumbnail "
+                 "enlarged), a quantized file's probabilities can move much further" + gate
+                 + ", so set any threshold on probabilities with this file, not the "
+                 "SavedModel")
+    return [line]
 

@@ -75,16 +75,17 @@ def check_split(input_base: str, split: str, pattern: str, files: List[str],
     or (every_class) has no image of a configured class."""
     where = os.path.join(input_base, pattern)
     if not files:
-        raise ImageFolderError(f"split '{split}': no files match {where} "
+        raise ImageFolderError(f"{split_roles.split_words(split)}: no files match {where} "
                                f"(expected <split>/<class>/<image> files)")
     folders = sorted({os.path.basename(os.path.dirname(p)) for p in files})
     unknown = [f for f in folders if f not in class_names]
     if unknown:
-        raise ImageFolderError(f"split '{split}': class folder(s) {unknown} under {input_base} are "
-                               f"not among the configured classes {class_names}")
+        raise ImageFolderError(f"{split_roles.split_words(split)}: class folder(s) {unknown} "
+                               f"under {input_base} are not among the configured classes {class_names}")
     missing = [c for c in class_names if c not in folders]
     if every_class and missing:
-        raise ImageFolderError(f"split '{split}': no images of configured class(es) {missing} "
+        raise ImageFolderError(f"{split_roles.split_words(split)}: no images of configured "
+                               f"class(es) {missing} "
                                f"(files matching {where}); every class needs images in every "
                                f"split")
 
@@ -357,8 +358,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                                    f"data.max_quarantine_fraction")
         for split, info in report["splits"].items():
             for q in info["files"]:
-                logging.warning("ImageExampleGen quarantined %s (split '%s'): %s", q["path"],
-                                split, q["reason"])
+                logging.warning("ImageExampleGen quarantined %s (%s): %s", q["path"],
+                                split_roles.split_words(split), q["reason"])
         check_readable_classes(by_role, input_base, unread, self._class_names)
 
 
@@ -377,7 +378,8 @@ def over_quarantine_limit(report: Dict[str, Any], limit: float) -> str:
         listed = ": " + "; ".join(f"{q['path']}: {q['reason']}" for q in shown) if shown else ""
         more = (f"{'; ...' if shown else ' (not listed:'} {info['quarantined'] - len(shown)} "
                 f"more{'' if shown else ')'}" if info["quarantined"] > len(shown) else "")
-        parts.append(f"split '{split}': {info['quarantined']} of {info['files_total']} files "
+        parts.append(f"{split_roles.split_words(split)}: {info['quarantined']} of "
+                     f"{info['files_total']} files "
                      f"({info['fraction']:.1%}) could not be read, above data.max_quarantine_"
                      f"fraction={limit:.1%} of the split (at most {allowed}){listed}{more}")
     return " | ".join(parts)

@@ -392,8 +392,8 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
     """`config_notes` and the notes on a local root's files (`counts`: files per split and
     class; `files`: image paths per split): few images, imbalanced train classes, formats to
     convert (empty files too), EXIF-rotated JPEGs and PNGs, animated or transparent GIFs,
-    colour-keyed PNGs, images much smaller than the model's input or far from square, folders of
-    images no split reads."""
+    colour-keyed PNGs, images much smaller than the model's input or far from square, symbolic
+    links to another image of the splits, folders of images no split reads."""
     return (config_notes(config) + _span_gap_notes(config)
             + data_layout.few_images(counts, config.split_layout)
             + data_layout.imbalance(counts, config.trainer.class_weight)
@@ -401,6 +401,7 @@ def _local_notes(config: PipelineConfig, counts: Dict[str, Dict[str, int]],
                                               config.split_layout, config.data_root,
                                               config.data.max_image_pixels)[1]
             + data_layout.rotated_by_exif(config.data_root, files)
+            + data_layout.linked_copies(config.data_root, files)
             + data_layout.gif_notes(config.data_root, files)
             + data_layout.colour_key_notes(config.data_root, files)
             + data_layout.size_notes(config.data_root, files, config.model.image_size)

@@ -438,6 +438,10 @@ def test_every_split_over_its_quarantine_allowance_is_named_in_one_message():
                             "data.max_quarantine_fraction=1.0% of the split (at most 1) (not "
                             "listed: 3 more)")
     assert "; ... 10 more | " in crowded
+    # a folder of class folders is one input split: named as the user sees it (helper-74)
+    flat = over_quarantine_limit({"splits": {"single_split": split(339, 4)}}, 0.01)
+    assert flat.startswith("the class folders (one input, split by path hash into train / "
+                           "validation / test): 4 of 339 files (1.2%) could not be read")
 
 
 def test_a_hash_split_layout_finds_copies_that_land_in_train_and_test(tmp_path, real_png):

@@ -377,6 +377,27 @@ def test_model_md_states_the_deployed_files_accuracy_and_agreement_with_interval
         "the same class as the SavedModel on the parity gate's `validation` sample, which "
         "decided the push: 297 of 300, 99.0%; 95 % interval 97.1%-99.7%"], lines
     assert measured_lines(report, "model_float32.tflite") == []
+    # helper-74: how far its probabilities were, and for a quantized file that an image the
+    # model is unsure of can move them further (validation and test showed 0.0017; an enlarged
+    # thumbnail, 0.255); each figure rounded up, so "at most" holds (0.00141 -> 0.0015)
+    report["tflite"]["int8"].update(max_abs_diff=0.00169, held_out_max_abs_diff=0.00141,
+                                    quantization="int8", max_probability_diff=0.2,
+                                    probability_diff_fraction=0.99)
+    probabilities = measured_lines(report, "model_int8.tflite")[3]
+    assert probabilities.startswith(
+        "its probabilities: at most 0.0015 from the SavedModel's on the held-out `test` split "
+        "and 0.0017 from the SavedModel's on the parity gate's `validation` sample (the largest "
+        "difference in any class's probability): measured on these images, most of which the "
+        "model is sure of; on an image it is unsure of"), probabilities
+    assert probabilities.endswith("the parity gate allows up to 0.20 on all but 1% of its "
+                                  "sample, so set any threshold on probabilities with this "
+                                  "file, not the SavedModel"), probabilities
+    report["tflite"]["int8"]["quantization"] = "none"  # a float32 file: the figures alone
+    assert measured_lines(report, "model_int8.tflite")[3].endswith(
+        "(the largest difference in any class's probability)")
+    for key in ("max_abs_diff", "held_out_max_abs_diff"):
+        del report["tflite"]["int8"][key]
+    assert len(measured_lines(report, "model_int8.tflite")) == 3
     report["saved_model"] = {}  # no SavedModel figure recorded: none printed (not 'nan')
     assert measured_lines(report, "model_int8.tflite")[0].endswith("95 % interval 73.9%-94.5%")
     card = contract.model_card(contract.build(["neg", "pos"], 32, [255.0] * 3, {},

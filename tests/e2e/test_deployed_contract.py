@@ -160,8 +160,13 @@ def test_default_variants_pushed_with_labels_and_strict_report(version, class_na
             x for x in card.splitlines() if x.startswith(f"- `model_{variant}.tflite`"))
     # the deployed file's own accuracy and agreements, with counts and intervals (helper-70)
     measured = report["contract"]["deployed_tflite"]["measured"]
-    assert measured and all(f"- {m}" in card and "95 % interval" in m for m in measured)
+    *counted, probabilities = measured
+    assert counted and all(f"- {m}" in card and "95 % interval" in m for m in counted)
     info = report["tflite"][report["deployed"]]
+    # and how far its probabilities were from the SavedModel's, rounded up (helper-74)
+    assert f"- {probabilities}" in card and probabilities.startswith(
+        f"its probabilities: at most {math.ceil(info['held_out_max_abs_diff'] * 1e4) / 1e4:.4f}"
+        f" from the SavedModel's on the held-out"), probabilities
     assert info["held_out_examples"] == report["eval_examples"] >= info["held_out_agreeing"]
     # where the push's time went, per stage and variant (seconds, >= 0)
     stages = {"samples", "saved_model_predict", "saved_model_latency", "gzip", "report"} | {

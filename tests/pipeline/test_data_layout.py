@@ -85,8 +85,28 @@ def test_a_hashed_layout_counts_undecodable_files_over_its_one_input_split(tmp_p
                                     "data.eval_pattern="]).split_layout
     assert layout.hashed
     errors, notes = data_layout.undecodable_formats(files, 0.01, layout)
-    assert errors == [] and notes[0].startswith("split 'single_split': 2 of 203 files are .webp")
+    # named as a user sees it, not by TFX's internal 'single_split' (helper-74)
+    assert errors == [] and notes[0].startswith(
+        "the class folders (one input, split by path hash into train / validation / test): "
+        "2 of 203 files are .webp")
+    assert "single_split" not in notes[0] and "stops the run" in notes[0]  # 2 allowed of 203
     assert data_layout.undecodable_formats(files, 0.01)[0]  # per split: 2 of 103, above 1 %
+
+
+def test_a_split_exactly_at_its_quarantine_allowance_is_told_one_more_file_stops_the_run():
+    """helper-74: validate reads headers, so 3 of 339 (the allowance) passed and the run then
+    found a truncated JPEG too and failed; the note at the limit says so. Below it, no such
+    words."""
+    at = {"train": [f"a/{i}.png" for i in range(336)] + ["a/x.webp", "a/y.webp", "a/z.webp"]}
+    _, notes = data_layout.undecodable_formats(at, 0.01)
+    assert len(notes) == 1 and "3 of 339 files are .webp" in notes[0]
+    assert notes[0].endswith("that is the most data.max_quarantine_fraction=1.0% allows here "
+                             "(at most 3 of its 339 files): one more unreadable file, such as "
+                             "a truncated one that only a full decode in the run finds, stops "
+                             "the run")
+    below = {"train": [f"a/{i}.png" for i in range(337)] + ["a/x.webp", "a/y.webp"]}
+    _, notes = data_layout.undecodable_formats(below, 0.01)
+    assert len(notes) == 1 and "stops the run" not in notes[0]
 
 
 def _flat(root):
@@ -95,6 +115,30 @@ def _flat(root):
         for i in range(60):
             (root / name / f"{i}.png").write_bytes(PNG)
     return root
+
+
+def test_symbolic_links_to_an_image_the_splits_read_are_named(tmp_path):
+    """helper-74: a link in a class folder to another image there was a second training example
+    of that image, without a word. A link to a file outside the splits is an image like any
+    other (no note)."""
+    from pipeline.config.validate import data_notes
+    _layout(tmp_path, 100)
+    first = sorted(os.listdir(tmp_path / "train" / "cat"))[0]
+    os.symlink(first, tmp_path / "train" / "cat" / "link.png")
+    os.symlink(os.path.join("..", "..", "train", "cat", first),
+               tmp_path / "eval" / "cat" / "moved.png")
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.png"
+    outside.write_bytes((tmp_path / "train" / "cat" / first).read_bytes())
+    os.symlink(outside, tmp_path / "train" / "dog" / "outside.png")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    [note] = [n for n in data_notes(config) if "symbolic link" in n]
+    assert note.startswith(f"2 image file(s) are symbolic links to another image the splits read "
+                           f"(eval/cat/moved.png -> train/cat/{first}, train/cat/link.png -> "
+                           f"train/cat/{first}): each is read as its own example"), note
+    assert "outside.png" not in note
+    (tmp_path / "train" / "cat" / "link.png").unlink()
+    (tmp_path / "eval" / "cat" / "moved.png").unlink()
+    assert not [n for n in data_notes(config) if "symbolic link" in n]
 
 
 def test_jpegs_with_an_exif_orientation_are_named(tmp_path):
