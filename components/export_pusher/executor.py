@@ -569,9 +569,17 @@ def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:
 
 
 def find_pushed_version(serving_dir: str, model_uri: str):
-    """The version whose report.json records `model_uri`, or None."""
+    """The version whose report.json records `model_uri`, or None. A numbered folder whose
+    report.json cannot be read (damaged, made by hand, a folder) is skipped with a warning
+    naming it: it used to fail every later push with a JSONDecodeError naming no file
+    (helper-75)."""
     for version in reversed(versioning.list_versions(serving_dir)):
-        report = _read_json(os.path.join(serving_dir, str(version), REPORT_FILE))
+        report = versioning.version_report(serving_dir, version)
+        path = os.path.join(serving_dir, str(version), REPORT_FILE)
+        if not report and os.path.lexists(path):
+            logging.warning("ExportPusher: %s is not a readable JSON object; version %s is "
+                            "skipped when looking for an earlier push of this model", path,
+                            version)
         if report.get("model_uri") == model_uri:
             return version
     return None

@@ -240,6 +240,30 @@ def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
     assert again.get_string_custom_property("pushed_destination") == p["dest"]
 
 
+def test_an_unreadable_report_in_a_numbered_folder_does_not_block_later_pushes(tmp_path,
+                                                                                 caplog):
+    """helper-75: a damaged or hand-made `serving/<n>/report.json` made every later push fail
+    with a JSONDecodeError naming no file. It is skipped with a warning that names it, and the
+    earlier push of the model is still found."""
+    from components.export_pusher.executor import find_pushed_version
+    serving = tmp_path / "serving"
+    (serving / "100").mkdir(parents=True)
+    (serving / "100" / "report.json").write_text(json.dumps({"model_uri": "/m/1"}))
+    (serving / "200").mkdir()
+    (serving / "200" / "report.json").write_text("{broken")
+    (serving / "300" / "report.json").mkdir(parents=True)  # a folder, not a file
+    (serving / "400").mkdir()
+    (serving / "400" / "report.json").write_text("[1, 2]")  # JSON, not an object
+    (serving / "500").mkdir()  # no report.json at all: no warning
+    with caplog.at_level("WARNING"):
+        assert find_pushed_version(str(serving), "/m/1") == 100
+        assert find_pushed_version(str(serving), "/m/2") is None
+    warned = [r.getMessage() for r in caplog.records if "not a readable JSON" in r.getMessage()]
+    for version in ("200", "300", "400"):
+        assert any(str(serving / version / "report.json") in w for w in warned), warned
+    assert not any(str(serving / "500") in w for w in warned)
+
+
 def test_gzip_sizes_ran_beside_conversions_never_beside_a_latency_measurement(pruned_push):
     report = pruned_push["report"]
     windows = report["gzip_windows"]
