@@ -298,9 +298,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"pushed to {summary['pushed_destination']}, which no longer holds a "
                      f"report.json (removed or moved after the push?)")
     elif summary["blessed"] and summary.get("push_unfinished"):
+        from components.export_pusher.versioning import incomplete_dirs
+        left = incomplete_dirs(summary.get("serving_dir") or "")
+        leftover = ("; its unfinished files, " + ", ".join(
+            f"{name} ({size / 1e6:.1f} MB)" for name, size in left) + " under "
+            f"{summary['serving_dir']}, are read by nothing and removed by the next run (or "
+            f"delete them)" if left else "")
         lines.append("nothing pushed although the model is blessed: its push did not finish "
                      "(the run was killed or interrupted during ExportPusher; the next run "
-                     "pushes it); the previously pushed versions are unchanged")
+                     "pushes it); the previously pushed versions are unchanged" + leftover)
     elif summary["blessed"]:
         lines.append("nothing pushed although the model is blessed: see the ExportPusher's "
                      "lines in the full log; the previously pushed versions are unchanged")

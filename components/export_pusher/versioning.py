@@ -127,6 +127,47 @@ def next_version(serving_dir: str) -> int:
     return max(int(time.time()), max(versions) + 1 if versions else 0)
 
 
+def incomplete_dirs(serving_dir: str) -> List[Tuple[str, int]]:
+    """(name, bytes) of each unfinished version dir (`.incomplete-*`) under `serving_dir` that
+    no live push holds: what a killed push left, hidden from every reader until the next push
+    removes it (`remove_incomplete`)."""
+    if not os.path.isdir(serving_dir):
+        return []
+    found = []
+    for name in sorted(os.listdir(serving_dir)):
+        if not name.startswith(INCOMPLETE_PREFIX) or _held_elsewhere(
+                os.path.join(serving_dir, name)):
+            continue
+        size = 0
+        for dirpath, _, names in os.walk(os.path.join(serving_dir, name)):
+            for n in names:
+                try:
+                    size += os.lstat(os.path.join(dirpath, n)).st_size
+                except OSError:
+                    pass
+        found.append((name, size))
+    return found
+
+
+def _held_elsewhere(path: str) -> bool:
+    """True when a live push holds the staging dir `path` (its flock), or this process does."""
+    if path in _HELD:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:  # no flock on this file system: not known to be held
+        return False
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+
+
 def _staged_versions(serving_dir: str) -> List[int]:
     if not os.path.isdir(serving_dir):
         return []

@@ -66,6 +66,41 @@ def test_nothing_pushed_says_why_blessed_or_not():
     assert "not blessed" not in gone
 
 
+def test_a_killed_push_names_the_unfinished_files_it_left(tmp_path):
+    """helper-75: a push killed mid-way leaves ~45 MB in serving/.incomplete-<v> until the next
+    run; `report` now names it, with its size."""
+    serving = tmp_path / "serving"
+    (serving / ".incomplete-123" / "saved_model").mkdir(parents=True)
+    (serving / ".incomplete-123" / "model_float32.tflite").write_bytes(b"x" * 2_500_000)
+    (serving / "100").mkdir()  # a finished version: not named
+    base = {"metrics": {}, "gates": [], "blessed": True, "pushed": False,
+            "push_unfinished": True, "serving_dir": str(serving)}
+    text = format_summary(base)
+    assert ("its push did not finish (the run was killed or interrupted during ExportPusher; "
+            "the next run pushes it); the previously pushed versions are unchanged; its "
+            f"unfinished files, .incomplete-123 (2.5 MB) under {serving}, are read by nothing "
+            "and removed by the next run (or delete them)") in text, text
+    # a push under way (its staging dir held by a live process's flock) is not a leftover
+    import fcntl
+    import os
+    fd = os.open(serving / ".incomplete-123", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        import subprocess
+        import sys
+        held = subprocess.run(
+            [sys.executable, "-c", "import sys; from components.export_pusher.versioning import "
+             "incomplete_dirs; print(incomplete_dirs(sys.argv[1]))", str(serving)],
+            capture_output=True, text=True, check=True).stdout.strip()
+    finally:
+        os.close(fd)
+    assert held == "[]", held
+    (serving / ".incomplete-123" / "model_float32.tflite").unlink()
+    (serving / ".incomplete-123" / "saved_model").rmdir()
+    (serving / ".incomplete-123").rmdir()
+    assert "unfinished files" not in format_summary(base)
+
+
 def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
     report = {"version": 7, "saved_model": {"bytes": 1e6, "gzip_bytes": 5e5, "accuracy": 0.9},
               "held_out": {"split": "test", "examples": 201},
