@@ -249,10 +249,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      f"{summary['pushed_destination']}"
                      + (" (by an earlier run: this run's ExportPusher was cached, nothing new "
                         "pushed)" if summary.get("push_cached") else
-                        " (by an earlier run: this model was already pushed as that version, "
-                        "so nothing new was built; the lines below are that push's, and "
-                        "export.* settings changed since apply to the next model trained)"
-                        if summary.get("already_pushed") else ""))
+                        " (by an earlier run: this model was already pushed as that version "
+                        "with the same export.* settings, so nothing new was built; the lines "
+                        "below are that push's)"
+                        if summary.get("already_pushed") else
+                        " (the same model as version {version}, exported again because "
+                        "export settings changed: {changed})".format(
+                            version=report["reexported_from"].get("version"),
+                            changed=", ".join(report["reexported_from"].get("changed") or []))
+                        if report.get("reexported_from") else ""))
         lines += class_change_note(summary["pushed_destination"], report)
         sm = report["saved_model"]
         held_out = report.get("held_out", {})

@@ -181,15 +181,23 @@ class Executor(pusher_executor.Executor):
         model_path = self.GetModelPath(input_dict)
         model_uri = artifact_utils.get_single_uri(input_dict["model"])
         existing = find_pushed_version(serving_dir, model_uri)
-        if existing is not None:
+        settings = export_settings(exec_properties)
+        changed = (changed_export_settings(
+            versioning.version_report(serving_dir, existing).get(EXPORT_SETTINGS), settings)
+            if existing is not None else [])
+        if existing is not None and not changed:
             # Idempotent: an unchanged re-run (e.g. re-blessed against itself) pushes nothing new.
             final = os.path.join(serving_dir, str(existing))
             logging.info("ExportPusher: model %s is already pushed as version %s", model_uri,
                          existing)
             self._MarkPushed(model_push, pushed_destination=final, pushed_version=str(existing))
-            # the summary says so: this run's export.* settings built nothing (helper-58)
+            # the summary says so: nothing was built (helper-58)
             model_push.set_int_custom_property(ALREADY_PUSHED, 1)
             return
+        if changed:  # helper-76: a key the summary names (export.min_agreement.int8) applies now
+            logging.info("ExportPusher: model %s was pushed as version %s with other export "
+                         "settings (%s): exported again as a new version", model_uri, existing,
+                         ", ".join(changed))
         # Checked before any conversion: without LiteRT nothing can be shown to load for users.
         litert.litert_python(exec_properties.get("litert_python") or "")
         removed = versioning.remove_incomplete(serving_dir)
@@ -207,6 +215,9 @@ class Executor(pusher_executor.Executor):
                                          exec_properties)
             report["version"] = version
             report["model_uri"] = model_uri
+            report[EXPORT_SETTINGS] = settings
+            if changed:
+                report["reexported_from"] = {"version": existing, "changed": changed}
             report.update(push_dates(model_uri))  # helper-67: nothing served was dated
             report["file_sha256"] = file_digests(staging)  # all but report.json and .html
             report_lib.write_html(report, staging, report["plots"])
@@ -566,6 +577,36 @@ def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:
     elif probabilities.shape[-1] > 1:
         out["auc_note"] = "macro average of one-vs-rest ROC AUCs"
     return out
+
+
+EXPORT_SETTINGS = "export_settings"
+# The ExportPusher's parameters that decide what a version holds (which .tflite files, which
+# pass the gate, on which samples); run_info, paths and latency repetitions do not.
+EXPORT_SETTING_KEYS = ("tflite_variants", "min_agreement", "max_probability_diff",
+                       "probability_diff_fraction", "parity_examples", "parity_split",
+                       "held_out_split", "seed")
+
+
+def export_settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+    """The EXPORT_SETTING_KEYS of `exec_properties`, JSON-encoded strings decoded, absent or
+    empty ones as None: what report.json records as `export_settings`."""
+    out: Dict[str, Any] = {}
+    for key in EXPORT_SETTING_KEYS:
+        value = exec_properties.get(key)
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            value = json.loads(value)
+        out[key] = None if value in ("", {}, None) else value
+    return out
+
+
+def changed_export_settings(recorded: Optional[Dict[str, Any]],
+                            current: Dict[str, Any]) -> List[str]:
+    """The keys whose value differs between a pushed version's `export_settings` and this
+    run's; [] when the version records none (pushed before they were recorded: taken as the
+    same, so an upgrade pushes no duplicate)."""
+    if not isinstance(recorded, dict):
+        return []
+    return [k for k in EXPORT_SETTING_KEYS if recorded.get(k) != current.get(k)]
 
 
 def find_pushed_version(serving_dir: str, model_uri: str):

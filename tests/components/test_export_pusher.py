@@ -228,16 +228,56 @@ def test_pruned_model_pushed_with_all_default_variants(pruned_push):
 
 
 def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
-    """The ExportPusher run again on the same model (e.g. export.* changed): no new version,
-    the earlier one named, and the PushedModel marked for the summary (helper-58: it read as
-    a fresh push that ignored the new settings)."""
+    """The ExportPusher run again on the same model with the same export settings (e.g.
+    re-blessed against itself): no new version, the earlier one named, and the PushedModel
+    marked for the summary (helper-58: it read as a fresh push)."""
     p = pruned_push
     assert p["pushed"].get_int_custom_property("already_pushed") == 0
+    assert p["report"]["export_settings"]["tflite_variants"] == [
+        *tflite_variants.DEFAULT_VARIANTS, "int8_sparse"]
     serving, again = _run(p["tmp"], p["model"], p["examples"], p["transform_uri"],
-                          variants=["float32"])
+                          variants=[*tflite_variants.DEFAULT_VARIANTS, "int8_sparse"])
     assert versioning.list_versions(serving) == versioning.list_versions(p["serving"])
     assert again.get_int_custom_property("already_pushed") == 1
     assert again.get_string_custom_property("pushed_destination") == p["dest"]
+
+
+def test_a_model_pushed_before_is_exported_again_when_export_settings_changed(pruned_push,
+                                                                               tmp_path):
+    """helper-76: a REJECTED line names the key that sets its threshold
+    (export.min_agreement.int8); re-run with it changed, the same model was 'already pushed' and
+    nothing changed until another model was trained. Now changed export settings export it
+    again as a new version that says so; the earlier version is untouched."""
+    p = pruned_push
+    shutil.copytree(p["serving"], tmp_path / "serving")
+    before = {v: _tree_digest(os.path.join(tmp_path, "serving", str(v)))
+              for v in versioning.list_versions(str(tmp_path / "serving"))}
+    serving, again = _run(str(tmp_path), p["model"], p["examples"], p["transform_uri"],
+                          variants=["float32"])
+    versions = versioning.list_versions(serving)
+    assert len(versions) == len(before) + 1 and versions[:-1] == sorted(before)
+    assert {v: _tree_digest(os.path.join(serving, str(v))) for v in before} == before
+    assert again.get_int_custom_property("already_pushed") == 0
+    with open(os.path.join(serving, str(versions[-1]), "report.json"), encoding="utf-8") as f:
+        report = json.load(f)
+    assert report["model_uri"] == p["report"]["model_uri"]
+    assert report["reexported_from"] == {"version": p["report"]["version"],
+                                         "changed": ["tflite_variants"]}
+    assert report["export_settings"]["tflite_variants"] == ["float32"]
+    assert set(report["tflite"]) == {"float32"}
+    # a version that records no settings (pushed before they were recorded) is taken as the same
+    from components.export_pusher.executor import changed_export_settings
+    assert changed_export_settings(None, report["export_settings"]) == []
+
+
+def _tree_digest(path):
+    digest = hashlib.sha256()
+    for dirpath, dirnames, names in sorted(os.walk(path)):
+        dirnames.sort()
+        for name in sorted(names):
+            with open(os.path.join(dirpath, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    return digest.hexdigest()
 
 
 def test_an_unreadable_report_in_a_numbered_folder_does_not_block_later_pushes(tmp_path,

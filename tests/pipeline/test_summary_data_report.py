@@ -140,9 +140,16 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
     assert "already pushed" not in text
     again = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
                             "pushed_destination": "/o/serving/7", "report": report,
-                            "already_pushed": True})  # export.* changed, the same model
+                            "already_pushed": True})  # the same model, the same export.*
     assert ("pushed version 7 to /o/serving/7 (by an earlier run: this model was already pushed "
-            "as that version, so nothing new was built") in again
+            "as that version with the same export.* settings, so nothing new was built") in again
+    # helper-76: export.* changed (the key a REJECTED line names): the model exported again
+    again = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
+                            "pushed_destination": "/o/serving/9",
+                            "report": {**report, "version": 9, "reexported_from": {
+                                "version": 7, "changed": ["min_agreement"]}}})
+    assert ("pushed version 9 to /o/serving/9 (the same model as version 7, exported again "
+            "because export settings changed: min_agreement)") in again, again
     # the version's own notes, as written at its push, not recomputed against today's gates
     # (helper-69: an already-pushed model under a stricter gate printed a note its files lacked)
     strict = [{"name": "accuracy", "metric": "accuracy", "kind": "value", "threshold": 0.95,
