@@ -21,7 +21,10 @@ Data sets: the embedded pair (data/fashion_binary: train / eval = validation / t
 RGBA on transparent canvases, grayscale + alpha, JPEG; built with
 `data/build_dataset.py --classes pullover,coat,shirt --mixed-formats`, needs the Debian package).
 
-`--dev-tree SEED` runs the same comparison on a development tree instead
+`--tree DIR` runs it on your own image folder (any layout the pipeline takes, any number of
+classes): the recipe fits on the files the pipeline's train role holds (a validation split carved
+from train/ is left out of both fits' training data) and both are scored on the pipeline's test
+files. `--dev-tree SEED` runs the same comparison on a development tree instead
 (`benchmarks/trainer_variants.build_dev_tree`: Fashion-MNIST *train* images only, drawn with SEED),
 so that a default can be chosen on the whole pipeline without either reported test split.
 """
@@ -57,28 +60,65 @@ def log(msg: str) -> None:
 
 def load_folder(root: str, split: str, classes: List[str], size: int) -> Tuple[np.ndarray, np.ndarray]:
     """Pillow decode, alpha over white, RGB, bilinear resize: float32 [N, size, size, 3], labels."""
+    paths = [(label, path) for label, name in enumerate(classes)
+             for path in sorted(glob.glob(os.path.join(root, split, name, "*")))]
+    return load_images(paths, size)
+
+
+def load_images(paths: List[Tuple[int, str]], size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(label, path) pairs decoded as `load_folder` decodes: float32 [N, size, size, 3] and int
+    labels [N]. A file Pillow cannot read is skipped with a line (the pipeline quarantines it)."""
     from PIL import Image
     images, labels = [], []
-    for label, name in enumerate(classes):
-        for path in sorted(glob.glob(os.path.join(root, split, name, "*"))):
+    for label, path in paths:
+        try:
             img = Image.open(path)
-            if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
-            images.append(np.asarray(img, np.float32))
-            labels.append(label)
+            img.load()
+        except Exception as e:  # pylint: disable=broad-except  (a user's tree: skip, say so)
+            log(f"recipe: skipped {path}: {type(e).__name__}: {e}")
+            continue
+        if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, rgba)
+        img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+        images.append(np.asarray(img, np.float32))
+        labels.append(label)
     return np.stack(images), np.array(labels)
 
 
+def tree_roles(root: str, extra: List[str]) -> Tuple[List[str], Dict[str, List[Tuple[int, str]]]]:
+    """A user's tree as the pipeline splits it (its config loader and
+    `data_layout.files_by_split`: a validation split carved from train/, a folder of class
+    folders hash-split, the newest span): (class names, {role: [(label, absolute path)]}), so
+    the recipe fits on exactly the pipeline's train files and both score its test files."""
+    from pipeline import data_layout
+    from pipeline.config import load_config
+    from pipeline.config.validate import newest_span
+    config = load_config(overrides=[f"data.root={root}", *extra])
+    classes = list(config.data.class_names)
+    files = data_layout.files_by_split(config.data_root, config.split_layout,
+                                       newest_span(config))
+    return classes, {role: [(classes.index(data_layout.class_of(rel)),
+                             os.path.join(config.data_root, rel))
+                            for rel in sorted(rels) if data_layout.class_of(rel) in classes]
+                     for role, rels in files.items()}
+
+
 def recipe_run(root: str, train_split: str, test_split: str, classes: List[str], size: int,
-               weights: str, seed: int) -> Dict[str, float]:
+               weights: str, seed: int,
+               roles: Dict[str, List[Tuple[int, str]]] = None) -> Dict[str, float]:
+    """The plain recipe fit on `root/train_split` and scored on `root/test_split`, or, given
+    `roles` (`tree_roles`), on its train and test files."""
     import tf_keras as keras
     started = time.time()
     keras.utils.set_random_seed(seed)
-    x_train, y_train = load_folder(root, train_split, classes, size)
-    x_test, y_test = load_folder(root, test_split, classes, size)
+    if roles is not None:
+        x_train, y_train = load_images(roles["train"], size)
+        x_test, y_test = load_images(roles["test"], size)
+    else:
+        x_train, y_train = load_folder(root, train_split, classes, size)
+        x_test, y_test = load_folder(root, test_split, classes, size)
     prep = keras.applications.vgg16.preprocess_input
     base = keras.applications.VGG16(include_top=False, weights=weights,
                                     input_shape=(size, size, 3))
@@ -271,6 +311,10 @@ def main(argv=None) -> int:
     p.add_argument("--skip-recipe", action="store_true", help="pipeline runs only")
     p.add_argument("--skip-pipeline", action="store_true",
                    help="recipe runs only (its accuracy and the default gates it would pass)")
+    p.add_argument("--tree", metavar="DIR",
+                   help="your own image folder instead (any layout `python -m pipeline run "
+                        "--set data.root=DIR` takes): the recipe fits on the pipeline's train "
+                        "files and both are scored on its test files")
     p.add_argument("--dev-tree", type=int, metavar="SAMPLING_SEED",
                    help="run on a development tree of benchmarks/trainer_variants.py instead "
                         "(Fashion-MNIST train images only, drawn with this seed; 7 is the one "
@@ -283,7 +327,9 @@ def main(argv=None) -> int:
     work = tempfile.mkdtemp(prefix="bench-peer-")
     try:
         sets = []
-        if args.dev_tree is not None:
+        if args.tree:
+            sets.append((f"your tree {os.path.abspath(args.tree)}", os.path.abspath(args.tree)))
+        elif args.dev_tree is not None:
             from trainer_variants import build_dev_tree
             sets.append((f"development tree (Fashion-MNIST train images, sampling seed "
                          f"{args.dev_tree}; not a reported figure)",
@@ -291,12 +337,18 @@ def main(argv=None) -> int:
         elif args.only != "multiclass":
             sets.append(("embedded pair (data/fashion_binary)",
                          os.path.join(REPO, "data", "fashion_binary")))
-        if args.only != "pair" and args.dev_tree is None:
+        if args.only != "pair" and args.dev_tree is None and not args.tree:
             sets.append((f"3-class mixed-format tree ({', '.join(MULTICLASS)})",
                          build_multiclass(os.path.join(work, "fmnist3_mixed"), args)))
         summaries = []
         for name, root in sets:
-            classes = classes_of(root)
+            roles = None
+            if args.tree:
+                classes, roles = tree_roles(root, args.extra)
+                log(f"{name}: {len(classes)} classes; the pipeline's files per role: "
+                    + ", ".join(f"{r} {len(v)}" for r, v in roles.items()))
+            else:
+                classes = classes_of(root)
             rows = []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 pipe = {"accuracy": float("nan"), "seconds": float("nan"), "blessed": False,
@@ -309,7 +361,7 @@ def main(argv=None) -> int:
                 if not args.skip_recipe:
                     log(f"{name}: seed {seed}: recipe")
                     recipe = recipe_run(root, "train", test_split_of(root), classes,
-                                        args.image_size, weights, seed)
+                                        args.image_size, weights, seed, roles)
                 rows.append({"seed": seed, "pipeline_acc": pipe["accuracy"],
                              "recipe_acc": recipe["accuracy"],
                              "delta_pt": 100 * (pipe["accuracy"] - recipe["accuracy"]),
