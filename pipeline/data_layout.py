@@ -746,30 +746,38 @@ def rotated_by_exif(root: str, files: Dict[str, List[str]]) -> List[str]:
 
 
 def linked_copies(root: str, files: Dict[str, List[str]]) -> List[str]:
-    """At most one note: the image files of `files` (relative to `root`) that are symbolic links
-    to another file the splits read (helper-74: `trouser/link_to_000.png` -> `img_000.png`).
-    Each is read as its own example, so that image counts twice in training or in the
-    metrics, and a link in another split than its target puts one image in two roles."""
-    by_target: Dict[str, List[str]] = {}
-    for paths in files.values():
+    """At most one note: image files of `files` (relative to `root`) that are one file read
+    through symbolic links more than once (helper-74: `trouser/link_to_000.png` ->
+    `img_000.png`; helper-77: a linked folder, `eval/cat` -> `../train/cat`). Each path is read
+    as its own example, so that image counts twice in training or in the metrics; in two
+    splits it has two roles, in two class folders two labels."""
+    real_root = os.path.realpath(root)
+    by_target: Dict[str, List[Tuple[str, str]]] = {}
+    for split, paths in files.items():
         for rel in paths:
-            by_target.setdefault(os.path.realpath(os.path.join(root, rel)), []).append(rel)
-    pairs = []
-    for target, rels in sorted(by_target.items()):
-        if len(rels) < 2:
+            by_target.setdefault(os.path.realpath(os.path.join(root, rel)), []).append(
+                (split, rel))
+    pairs, labels = [], 0
+    for target, reads in sorted(by_target.items()):
+        if len(reads) < 2:
             continue
-        links = sorted(r for r in rels if os.path.islink(os.path.join(root, r)))
-        original = next((r for r in sorted(rels) if r not in links), None)
-        pairs += [(link, original or os.path.relpath(target, root)) for link in links
-                  if link != original]
+        rels = sorted(rel for _, rel in reads)
+        # read through a link: its resolved path is not the path under the root
+        linked = [r for r in rels if os.path.join(real_root, r) != target]
+        original = next((r for r in rels if r not in linked),
+                        os.path.relpath(target, real_root))
+        pairs += [(r, original) for r in linked if r != original]
+        labels += len({class_of(r) for r in rels}) > 1
     if not pairs:
         return []
     listed = ", ".join(f"{link} -> {target}" for link, target in pairs[:5]) + (
         " ..." if len(pairs) > 5 else "")
-    return [f"{len(pairs)} image file(s) are symbolic links to another image the splits read "
-            f"({listed}): each is read as its own example, so that image counts twice (in "
-            f"training, or in the held-out metrics; in two splits, it is in two roles); remove "
-            f"the links, or copy and change the image if two examples are meant"]
+    return [f"{len(pairs)} image path(s) read a file another path of the splits reads too, "
+            f"through symbolic links ({listed}): each path is read as its own example, so "
+            f"that image counts twice (in training, or in the held-out metrics; in two splits "
+            f"it is in two roles"
+            + (f"; {labels} of them under two class folders, with two labels" if labels else "")
+            + "); remove the links, or copy and change the image if two examples are meant"]
 
 
 def check_classes(files: Dict[str, List[str]], class_names: List[str],

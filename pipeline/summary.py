@@ -134,7 +134,8 @@ def run_summary(metadata_path: str, class_names: Optional[List[str]] = None) -> 
         # an unchanged re-run: ExportPusher's result is an earlier run's (nothing new pushed)
         "push_cached": bool(pushed) and _latest_state(store, "ExportPusher") ==
         metadata_store_pb2.Execution.CACHED,
-        # the ExportPusher ran (e.g. export.* changed) but the model was pushed before
+        # the ExportPusher ran (e.g. a new evaluation blessed the same model) but the model was
+        # pushed before with the same export settings
         "already_pushed": bool(_int_prop(pushed, "already_pushed")),
         "evaluation_cached": evaluator_state == metadata_store_pb2.Execution.CACHED,
         # the ExportPusher that read this blessing was killed or interrupted (not refused)
@@ -250,8 +251,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      + (" (by an earlier run: this run's ExportPusher was cached, nothing new "
                         "pushed)" if summary.get("push_cached") else
                         " (by an earlier run: this model was already pushed as that version "
-                        "with the same export.* settings, so nothing new was built; the lines "
-                        "below are that push's)"
+                        "with the same variants, parity-gate thresholds and samples, so nothing "
+                        "new was built; the lines below are that push's)"
                         if summary.get("already_pushed") else
                         " (the same model as version {version}, exported again because "
                         "export settings changed: {changed})".format(
@@ -307,7 +308,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         left = incomplete_dirs(summary.get("serving_dir") or "")
         leftover = ("; its unfinished files, " + ", ".join(
             f"{name} ({size / 1e6:.1f} MB)" for name, size in left) + " under "
-            f"{summary['serving_dir']}, are read by nothing and removed by the next run (or "
+            f"{summary['serving_dir']}, are read by nothing and removed by the next push (or "
             f"delete them)" if left else "")
         lines.append("nothing pushed although the model is blessed: its push did not finish "
                      "(the run was killed or interrupted during ExportPusher; the next run "

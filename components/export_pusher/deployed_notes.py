@@ -108,7 +108,8 @@ def probability_lines(variant: Dict[str, Any], split: str) -> List[str]:
     measured = [(f"the held-out `{split}` split", variant.get("held_out_max_abs_diff")),
                 (f"the parity gate's `{variant.get('parity_split', 'validation')}` sample",
                  variant.get("max_abs_diff"))]
-    measured = [(where, float(d)) for where, d in measured if d is not None]
+    measured = [(where, float(d)) for where, d in measured
+                if d is not None and math.isfinite(float(d))]
     if not measured:
         return []
     # rounded up: "at most" stays true of the unrounded figure
@@ -119,9 +120,12 @@ def probability_lines(variant: Dict[str, Any], split: str) -> List[str]:
     if variant.get("quantization", "none") != "none":
         bound, fraction = variant.get("max_probability_diff"), variant.get(
             "probability_diff_fraction")
-        gate = (f"; the parity gate allows up to {float(bound):.2f} on all but "
-                f"{1 - float(fraction):.0%} of its sample" if bound is not None
-                and fraction is not None else "")
+        strays = round((1 - float(fraction)) * 100, 4) if fraction is not None else None
+        gate = ("" if bound is None or strays is None else
+                f"; the parity gate allows up to {float(bound):.2f} on every example of its "
+                f"sample" if strays <= 0 else
+                f"; the parity gate allows up to {float(bound):.2f} on all but {strays:g}% of "
+                f"its sample")
         line += (": measured on these images, most of which the model is sure of; on an image "
                  "it is unsure of, or unlike its training images (an odd size, a thumbnail "
                  "enlarged), a quantized file's probabilities can move much further" + gate

@@ -182,8 +182,8 @@ class Executor(pusher_executor.Executor):
         model_uri = artifact_utils.get_single_uri(input_dict["model"])
         existing = find_pushed_version(serving_dir, model_uri)
         settings = export_settings(exec_properties)
-        changed = (changed_export_settings(
-            versioning.version_report(serving_dir, existing).get(EXPORT_SETTINGS), settings)
+        changed = (changed_export_settings(recorded_export_settings(
+            versioning.version_report(serving_dir, existing)), settings)
             if existing is not None else [])
         if existing is not None and not changed:
             # Idempotent: an unchanged re-run (e.g. re-blessed against itself) pushes nothing new.
@@ -580,33 +580,73 @@ def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:
 
 
 EXPORT_SETTINGS = "export_settings"
-# The ExportPusher's parameters that decide what a version holds (which .tflite files, which
-# pass the gate, on which samples); run_info, paths and latency repetitions do not.
-EXPORT_SETTING_KEYS = ("tflite_variants", "min_agreement", "max_probability_diff",
-                       "probability_diff_fraction", "parity_examples", "parity_split",
-                       "held_out_split", "seed")
 
 
 def export_settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
-    """The EXPORT_SETTING_KEYS of `exec_properties`, JSON-encoded strings decoded, absent or
-    empty ones as None: what report.json records as `export_settings`."""
-    out: Dict[str, Any] = {}
-    for key in EXPORT_SETTING_KEYS:
-        value = exec_properties.get(key)
-        if isinstance(value, str) and value[:1] in ("[", "{"):
-            value = json.loads(value)
-        out[key] = None if value in ("", {}, None) else value
+    """What decides a version's contents, as in effect (defaults resolved), under the names a
+    user sets them by: `export.tflite_variants` (sorted: the deploy order is the table's),
+    each variant's `export.min_agreement.<v>` and `export.max_probability_diff.<v>`,
+    `export.probability_diff_fraction`, `export.parity_examples`, the gate's and the report's
+    splits and the samples' `seed`. Paths, run_info and latency repetitions are not in it.
+    report.json records it as `export_settings`."""
+    variants = sorted(json.loads(exec_properties.get("tflite_variants") or "[]"))
+    gate_split = exec_properties.get("parity_split") or "eval"
+    out: Dict[str, Any] = {"export.tflite_variants": variants}
+    for variant in variants:
+        min_agreement, max_diff = _thresholds(variant, exec_properties)
+        out[f"export.min_agreement.{variant}"] = min_agreement
+        out[f"export.max_probability_diff.{variant}"] = max_diff
+    out.update({"export.probability_diff_fraction": _diff_fraction(exec_properties),
+                "export.parity_examples": int(exec_properties.get("parity_examples") or 0),
+                "parity_split": gate_split,
+                "held_out_split": exec_properties.get("held_out_split") or gate_split,
+                "seed": int(exec_properties.get("seed") or 0)})
     return out
 
 
-def changed_export_settings(recorded: Optional[Dict[str, Any]],
-                            current: Dict[str, Any]) -> List[str]:
-    """The keys whose value differs between a pushed version's `export_settings` and this
-    run's; [] when the version records none (pushed before they were recorded: taken as the
-    same, so an upgrade pushes no duplicate)."""
-    if not isinstance(recorded, dict):
-        return []
-    return [k for k in EXPORT_SETTING_KEYS if recorded.get(k) != current.get(k)]
+def recorded_export_settings(report: Dict[str, Any]) -> Dict[str, Any]:
+    """A pushed version's `export_settings`; for a version pushed before they were recorded,
+    the ones its report.json still shows (each variant's thresholds, pushed or refused, the
+    fraction, the splits, the seed); {} when nothing shows."""
+    if isinstance(report.get(EXPORT_SETTINGS), dict):
+        return report[EXPORT_SETTINGS]
+    variants = {**(report.get("rejected") or {}), **(report.get("tflite") or {})}
+    out: Dict[str, Any] = {}
+    if variants:
+        out["export.tflite_variants"] = sorted(variants)
+    for variant, info in variants.items():
+        for key in ("min_agreement", "max_probability_diff"):
+            if isinstance(info, dict) and info.get(key) is not None:
+                out[f"export.{key}.{variant}"] = info[key]
+        if isinstance(info, dict) and info.get("probability_diff_fraction") is not None:
+            out["export.probability_diff_fraction"] = info["probability_diff_fraction"]
+        if isinstance(info, dict) and info.get("parity_split"):
+            out["parity_split"] = info["parity_split"]
+    held = report.get("held_out") or {}
+    if held.get("split"):
+        out["held_out_split"] = held["split"]
+    if held.get("seed") is not None:
+        out["seed"] = held["seed"]
+    examples = ((report.get("run") or {}).get("config") or {}).get("export", {}).get(
+        "parity_examples")
+    if examples is not None:
+        out["export.parity_examples"] = examples
+    return out
+
+
+def changed_export_settings(recorded: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """The settings (`export_settings` names) whose values differ between a pushed version's
+    record (`recorded_export_settings`) and this run's; one the record lacks is not compared
+    (a version pushed before it was recorded), so an upgrade alone re-exports nothing."""
+    return [k for k, v in current.items() if k in recorded and recorded[k] != v]
+
+
+def _is_empty_object(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f) == {}
+    except (OSError, ValueError):
+        return False
 
 
 def find_pushed_version(serving_dir: str, model_uri: str):
@@ -617,7 +657,7 @@ def find_pushed_version(serving_dir: str, model_uri: str):
     for version in reversed(versioning.list_versions(serving_dir)):
         report = versioning.version_report(serving_dir, version)
         path = os.path.join(serving_dir, str(version), REPORT_FILE)
-        if not report and os.path.lexists(path):
+        if not report and os.path.lexists(path) and not _is_empty_object(path):
             logging.warning("ExportPusher: %s is not a readable JSON object; version %s is "
                             "skipped when looking for an earlier push of this model", path,
                             version)

@@ -222,12 +222,28 @@ def make_staging_dir(serving_dir: str, version: int) -> str:
     os.mkdir(path, 0o700)
     fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The dir is ours (mkdir is atomic), so a lock on it is only ever held for a moment:
+        # another root's `remove_incomplete`, or `incomplete_dirs` probing it (helper-77).
+        for _ in range(100):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.01)
+        else:
+            raise BlockingIOError(path)
         # Another root's cleanup may have taken and removed the new dir between mkdir and
         # flock (then another push may have made one of that name): the lock must be on it.
         if os.stat(path).st_ino != os.fstat(fd).st_ino:
             raise FileNotFoundError(path)
-    except (BlockingIOError, FileNotFoundError):
+    except BlockingIOError:
+        os.close(fd)
+        try:
+            os.rmdir(path)  # ours and still empty: not left behind as an unfinished push
+        except OSError:
+            pass
+        raise
+    except FileNotFoundError:  # the name is another push's now: not ours to remove
         os.close(fd)
         raise
     except OSError:  # a file system without flock (some FUSE mounts): built unheld

@@ -233,8 +233,10 @@ def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
     marked for the summary (helper-58: it read as a fresh push)."""
     p = pruned_push
     assert p["pushed"].get_int_custom_property("already_pushed") == 0
-    assert p["report"]["export_settings"]["tflite_variants"] == [
-        *tflite_variants.DEFAULT_VARIANTS, "int8_sparse"]
+    assert p["report"]["export_settings"]["export.tflite_variants"] == sorted(
+        [*tflite_variants.DEFAULT_VARIANTS, "int8_sparse"])
+    assert p["report"]["export_settings"]["export.min_agreement.int8"] == MIN_AGREEMENT.get(
+        "int8", tflite_variants.variant("int8").min_agreement)  # in effect, defaults resolved
     serving, again = _run(p["tmp"], p["model"], p["examples"], p["transform_uri"],
                           variants=[*tflite_variants.DEFAULT_VARIANTS, "int8_sparse"])
     assert versioning.list_versions(serving) == versioning.list_versions(p["serving"])
@@ -262,12 +264,41 @@ def test_a_model_pushed_before_is_exported_again_when_export_settings_changed(pr
         report = json.load(f)
     assert report["model_uri"] == p["report"]["model_uri"]
     assert report["reexported_from"] == {"version": p["report"]["version"],
-                                         "changed": ["tflite_variants"]}
-    assert report["export_settings"]["tflite_variants"] == ["float32"]
+                                         "changed": ["export.tflite_variants"]}
+    assert report["export_settings"]["export.tflite_variants"] == ["float32"]
     assert set(report["tflite"]) == {"float32"}
-    # a version that records no settings (pushed before they were recorded) is taken as the same
-    from components.export_pusher.executor import changed_export_settings
-    assert changed_export_settings(None, report["export_settings"]) == []
+
+
+def test_export_settings_compare_what_is_in_effect_and_read_older_versions_reports():
+    """helper-77: a key set to its default, or the variants listed in another order, is the
+    same setting; a version pushed before `export_settings` was recorded is compared on what its
+    report.json shows (each variant's thresholds), so a refused int8 followed by a changed
+    `export.min_agreement.int8` re-exports it too; what it does not show is not compared."""
+    from components.export_pusher.executor import (changed_export_settings, export_settings,
+                                                   recorded_export_settings)
+    base = {"tflite_variants": json.dumps(["float32", "int8"]), "min_agreement": "{}",
+            "parity_examples": 300, "parity_split": "validation", "held_out_split": "test",
+            "seed": 42}
+    default = tflite_variants.variant("int8").min_agreement
+    same = {**base, "tflite_variants": json.dumps(["int8", "float32"]),
+            "min_agreement": json.dumps({"int8": default})}
+    assert changed_export_settings(export_settings(base), export_settings(same)) == []
+    lower = {**base, "min_agreement": json.dumps({"int8": 0.95})}
+    assert changed_export_settings(json.loads(json.dumps(export_settings(base))),
+                                   export_settings(lower)) == ["export.min_agreement.int8"]
+    legacy = {"tflite": {"float32": {"min_agreement": 0.99, "max_probability_diff": 0.01,
+                                     "probability_diff_fraction": 0.99,
+                                     "parity_split": "validation"}},
+              "rejected": {"int8": {"min_agreement": default, "max_probability_diff": 0.2,
+                                    "probability_diff_fraction": 0.99,
+                                    "parity_split": "validation"}},
+              "held_out": {"split": "test", "seed": 42}}
+    recorded = recorded_export_settings(legacy)
+    assert "export.parity_examples" not in recorded  # not shown: not compared
+    assert changed_export_settings(recorded, export_settings(base)) == []
+    assert changed_export_settings(recorded, export_settings(lower)) == [
+        "export.min_agreement.int8"]
+    assert changed_export_settings({}, export_settings(lower)) == []
 
 
 def _tree_digest(path):

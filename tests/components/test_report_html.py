@@ -392,6 +392,16 @@ def test_model_md_states_the_deployed_files_accuracy_and_agreement_with_interval
     assert probabilities.endswith("the parity gate allows up to 0.20 on all but 1% of its "
                                   "sample, so set any threshold on probabilities with this "
                                   "file, not the SavedModel"), probabilities
+    report["tflite"]["int8"]["probability_diff_fraction"] = 0.999  # helper-77: not "0%"
+    assert "allows up to 0.20 on all but 0.1% of its sample" in measured_lines(
+        report, "model_int8.tflite")[3]
+    report["tflite"]["int8"]["probability_diff_fraction"] = 1.0
+    assert "allows up to 0.20 on every example of its sample" in measured_lines(
+        report, "model_int8.tflite")[3]
+    report["tflite"]["int8"]["held_out_max_abs_diff"] = float("nan")  # no figure, no crash
+    assert measured_lines(report, "model_int8.tflite")[3].startswith(
+        "its probabilities: at most 0.0017 from the SavedModel's on the parity gate's")
+    report["tflite"]["int8"]["held_out_max_abs_diff"] = 0.00141
     report["tflite"]["int8"]["quantization"] = "none"  # a float32 file: the figures alone
     assert measured_lines(report, "model_int8.tflite")[3].endswith(
         "(the largest difference in any class's probability)")

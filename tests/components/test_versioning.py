@@ -211,3 +211,34 @@ def test_a_staging_dir_removed_before_it_was_held_is_not_built_in(tmp_path, monk
     assert calls and os.path.isdir(staging)
     assert os.stat(staging).st_ino == os.fstat(versioning._HELD[staging]).st_ino
     versioning.discard(staging)
+
+
+def test_a_probe_holding_a_new_staging_dir_for_a_moment_does_not_fail_the_reservation(
+        tmp_path, monkeypatch):
+    """helper-77: `incomplete_dirs` (the summary) takes a shared lock on each staging dir for a
+    moment; a push whose fresh dir it held then failed its non-blocking lock and left the
+    empty dir behind. The push now waits the moment out; a lock held longer fails the
+    reservation of that version without leaving its empty dir."""
+    import fcntl
+    serving = tmp_path / "serving"
+    real_flock, refused = fcntl.flock, []
+
+    def busy_twice(fd, op):
+        if op & fcntl.LOCK_EX and len(refused) < 2:
+            refused.append(fd)
+            raise BlockingIOError
+        return real_flock(fd, op)
+    monkeypatch.setattr(versioning.fcntl, "flock", busy_twice)
+    version, staging = versioning.reserve_version(str(serving))
+    assert len(refused) == 2 and os.listdir(serving) == [os.path.basename(staging)]
+    versioning.discard(staging)
+
+    def always_busy(fd, op):
+        if op & fcntl.LOCK_EX:
+            raise BlockingIOError
+        return real_flock(fd, op)
+    monkeypatch.setattr(versioning.fcntl, "flock", always_busy)
+    monkeypatch.setattr(versioning.time, "sleep", lambda s: None)
+    with pytest.raises(BlockingIOError):
+        versioning.make_staging_dir(str(serving), 7)
+    assert not os.path.exists(serving / ".incomplete-7")

@@ -132,13 +132,33 @@ def test_symbolic_links_to_an_image_the_splits_read_are_named(tmp_path):
     os.symlink(outside, tmp_path / "train" / "dog" / "outside.png")
     config = load_config(overrides=[f"data.root={tmp_path}"])
     [note] = [n for n in data_notes(config) if "symbolic link" in n]
-    assert note.startswith(f"2 image file(s) are symbolic links to another image the splits read "
-                           f"(eval/cat/moved.png -> train/cat/{first}, train/cat/link.png -> "
-                           f"train/cat/{first}): each is read as its own example"), note
-    assert "outside.png" not in note
+    assert note.startswith(f"2 image path(s) read a file another path of the splits reads "
+                           f"too, through symbolic links (eval/cat/moved.png -> "
+                           f"train/cat/{first}, train/cat/link.png -> train/cat/{first}): each "
+                           f"path is read as its own example"), note
+    assert "outside.png" not in note and "two labels" not in note
     (tmp_path / "train" / "cat" / "link.png").unlink()
     (tmp_path / "eval" / "cat" / "moved.png").unlink()
     assert not [n for n in data_notes(config) if "symbolic link" in n]
+    # helper-77: a linked folder (every image in it read twice) and a link across class
+    # folders (one image, two labels)
+    os.symlink(os.path.join("..", "..", "train", "dog", "0.png"),
+               tmp_path / "train" / "cat" / "dog0.png")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    [note] = [n for n in data_notes(config) if "symbolic link" in n]
+    assert "train/cat/dog0.png -> train/dog/0.png" in note and "1 of them under two class " \
+        "folders, with two labels" in note, note
+    (tmp_path / "train" / "cat" / "dog0.png").unlink()
+    extra = tmp_path.parent / f"{tmp_path.name}-more"
+    extra.mkdir()
+    for i in range(30):
+        (extra / f"{i}.png").write_bytes(PNG)
+    os.symlink(extra, tmp_path / "train" / "bird")  # one folder outside, linked twice
+    os.symlink(extra, tmp_path / "eval" / "bird")
+    config = load_config(overrides=[f"data.root={tmp_path}"])
+    [note] = [n for n in data_notes(config) if "symbolic link" in n]
+    assert note.startswith("60 image path(s)") and "two labels" not in note, note
+    assert f"eval/bird/0.png -> ../{extra.name}/0.png" in note, note
 
 
 def test_jpegs_with_an_exif_orientation_are_named(tmp_path):

@@ -79,7 +79,7 @@ def test_a_killed_push_names_the_unfinished_files_it_left(tmp_path):
     assert ("its push did not finish (the run was killed or interrupted during ExportPusher; "
             "the next run pushes it); the previously pushed versions are unchanged; its "
             f"unfinished files, .incomplete-123 (2.5 MB) under {serving}, are read by nothing "
-            "and removed by the next run (or delete them)") in text, text
+            "and removed by the next push (or delete them)") in text, text
     # a push under way (its staging dir held by a live process's flock) is not a leftover
     import fcntl
     import os
@@ -91,7 +91,9 @@ def test_a_killed_push_names_the_unfinished_files_it_left(tmp_path):
         held = subprocess.run(
             [sys.executable, "-c", "import sys; from components.export_pusher.versioning import "
              "incomplete_dirs; print(incomplete_dirs(sys.argv[1]))", str(serving)],
-            capture_output=True, text=True, check=True).stdout.strip()
+            capture_output=True, text=True, check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        ).stdout.strip()
     finally:
         os.close(fd)
     assert held == "[]", held
@@ -142,14 +144,15 @@ def test_the_summary_names_the_deployed_file_and_what_each_figure_is_of():
                             "pushed_destination": "/o/serving/7", "report": report,
                             "already_pushed": True})  # the same model, the same export.*
     assert ("pushed version 7 to /o/serving/7 (by an earlier run: this model was already pushed "
-            "as that version with the same export.* settings, so nothing new was built") in again
+            "as that version with the same variants, parity-gate thresholds and samples, so "
+            "nothing new was built") in again
     # helper-76: export.* changed (the key a REJECTED line names): the model exported again
     again = format_summary({"metrics": {}, "gates": [], "blessed": True, "pushed": True,
                             "pushed_destination": "/o/serving/9",
                             "report": {**report, "version": 9, "reexported_from": {
-                                "version": 7, "changed": ["min_agreement"]}}})
+                                "version": 7, "changed": ["export.min_agreement.int8"]}}})
     assert ("pushed version 9 to /o/serving/9 (the same model as version 7, exported again "
-            "because export settings changed: min_agreement)") in again, again
+            "because export settings changed: export.min_agreement.int8)") in again, again
     # the version's own notes, as written at its push, not recomputed against today's gates
     # (helper-69: an already-pushed model under a stricter gate printed a note its files lacked)
     strict = [{"name": "accuracy", "metric": "accuracy", "kind": "value", "threshold": 0.95,
