@@ -381,7 +381,8 @@ def predicted_as(values: List[Dict[str, Any]], class_names: Sequence[str]
 
 def per_class(values: List[Dict[str, Any]], class_names: Sequence[str]
               ) -> Dict[str, Dict[str, float]]:
-    """{class c: {'precision', 'recall', 'support'}} of the candidate on the test split, from
+    """{class c: {'precision', 'recall', 'support', 'predicted'}} of the candidate on the test
+    split ('predicted': how many test images were predicted as c), from
     `metric_values`: each class_name slice's `predicted_as` shares (its confusion-matrix row)
     times its `example_count`. precision is None for a class nothing was predicted as; {} for
     evaluations without the shares or the counts."""
@@ -396,7 +397,8 @@ def per_class(values: List[Dict[str, Any]], class_names: Sequence[str]
     for c in class_names:
         predicted = sum(count[(t, c)] for t in class_names)
         out[c] = {"precision": count[(c, c)] / predicted if predicted > 0 else None,
-                  "recall": shares[c].get(c, 0.0), "support": int(round(support[c]))}
+                  "recall": shares[c].get(c, 0.0), "support": int(round(support[c])),
+                  "predicted": int(round(predicted))}
     return out
 
 

@@ -3,7 +3,7 @@
 
 probabilities: float32 [N, 1] (two classes: P(label == 1)) or [N, C] (softmax); labels: int [N].
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -112,14 +112,16 @@ def confusion_matrix(predicted: np.ndarray, labels: np.ndarray,
 
 def per_class_precision_recall(predicted: np.ndarray, labels: np.ndarray,
                                class_names: List[str]) -> dict:
-    """{class name: {precision, recall, support}}; precision None when the class is never
-    predicted."""
+    """{class name: {precision, recall, support, predicted}}: `predicted` is how many examples
+    were predicted as the class (precision's denominator); precision None when the class is
+    never predicted."""
     out = {}
     for c, name in enumerate(class_names):
         tp = int(np.sum((predicted == c) & (labels == c)))
         n_pred, n_true = int(np.sum(predicted == c)), int(np.sum(labels == c))
         out[name] = {"precision": tp / n_pred if n_pred else None,
-                     "recall": tp / n_true if n_true else None, "support": n_true}
+                     "recall": tp / n_true if n_true else None, "support": n_true,
+                     "predicted": n_pred}
     return out
 
 
@@ -153,3 +155,23 @@ def display(value: float, digits: int = 4) -> str:
         return f"{float(value):.{digits}f}"
     exact = str(np.float32(value)) if digits > 0 else repr(float(value))
     return str(Decimal(exact).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
+
+
+DECISION_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def threshold_table(probs: np.ndarray, labels: np.ndarray,
+                    thresholds: Sequence[float] = DECISION_THRESHOLDS) -> List[Dict[str, Any]]:
+    """A binary model's choices at other decision thresholds (helper-78: a rare class's user
+    needs more than 0.5): for each threshold t (class 1 when P(class 1) >= t), each class's
+    hits, examples and predictions, i.e. its recall (hits of examples) and precision (hits of
+    predictions). probs: [N, 1] or [N] sigmoid outputs; labels: [N] 0/1."""
+    p = np.asarray(probs, np.float64).reshape(-1)
+    y = np.asarray(labels).astype(int).reshape(-1)
+    rows = []
+    for t in thresholds:
+        predicted = (p >= t).astype(int)
+        rows.append({"threshold": float(t), "classes": [
+            {"hits": int(np.sum((predicted == c) & (y == c))), "examples": int(np.sum(y == c)),
+             "predicted": int(np.sum(predicted == c))} for c in (0, 1)]})
+    return rows

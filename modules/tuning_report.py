@@ -22,10 +22,15 @@ def _metric(trial, name: str) -> Any:
         return None
 
 
+OBJECTIVE_WORDS = {"val_accuracy": "val_accuracy: accuracy on the validation split (every "
+                                   "example alike, not balanced by class)"}
+
+
 def trial_rows(tuner, objective: str = "val_accuracy") -> List[Dict[str, Any]]:
     """One dict per trial of a finished keras-tuner search, in run order.
 
-    Keys: trial (1-based), trial_id, status, hyperparameters {name: value}, fold_scores [k],
+    Keys: trial (1-based), trial_id, status, objective (what mean is), hyperparameters
+    {name: value}, fold_scores [k],
     mean, std, seconds, epochs (trained by this trial, summed over folds), initial_epoch (its
     first epoch: > 0 when a Hyperband trial resumed), resumed_from (the trial whose checkpoint it
     resumed, else None), best_so_far (max mean over trials 1..n; None until a trial completes).
@@ -43,6 +48,8 @@ def trial_rows(tuner, objective: str = "val_accuracy") -> List[Dict[str, Any]]:
         epochs, initial = _metric(t, "epochs"), _metric(t, "initial_epoch")
         rows.append({
             "trial": n, "trial_id": t.trial_id, "status": str(t.status),
+            # what `mean` is (helper-78: on an imbalanced validation split, plain accuracy)
+            "objective": OBJECTIVE_WORDS.get(objective, objective),
             "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
             "fold_scores": [_metric(t, m) for _, m in folds],
             "mean": mean, "std": _metric(t, f"{objective}_std"),

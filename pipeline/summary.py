@@ -5,7 +5,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from components.export_pusher.deployed_notes import held_out_notes, recall_hits
+from components.export_pusher.deployed_notes import (held_out_notes, precision_counts,
+                                                     recall_hits)
 from components.tfma_gates import accuracy_of
 from modules.class_names import shown
 from modules.metrics import display
@@ -439,7 +440,7 @@ def per_class_lines(summary: Dict[str, Any], report: Dict[str, Any]) -> List[str
         order = list(per_class)  # the Evaluator's class order
     else:
         return []
-    rows = [f"{shown(name)} precision={_fmt(v['precision'], 3)} "
+    rows = [f"{shown(name)} precision={_fmt(v['precision'], 3)}{precision_counts(v)} "
             f"recall={_fmt(v['recall'], 3)} ({recall_hits(v)} of {v['support']})"
             for name, v in in_label_order(per_class, order)]
     if len(rows) > PER_CLASS_ON_ONE_LINE:  # one line per class, as the gates

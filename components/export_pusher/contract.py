@@ -49,7 +49,8 @@ def alpha_rule(background: Sequence[float]) -> str:
 
 def output_meaning(class_names: Sequence[str]) -> str:
     if len(class_names) == 2:
-        return (f"float32 [batch, 1]: P(class 1 = {quoted(class_names[1])}); the predicted class is "
+        return (f"float32 [batch, 1]: P(class 1 = {quoted(class_names[1])}), and 1 minus it is "
+                f"P({quoted(class_names[0])}); the predicted class is "
                 f"{quoted(class_names[1])} when it is >= 0.5, else {quoted(class_names[0])}")
     return (f"float32 [batch, {len(class_names)}]: softmax probabilities in labels.txt order; "
             f"the predicted class is the argmax")
@@ -66,13 +67,14 @@ def deploy_rule() -> str:
 def build(class_names: Sequence[str], image_size: int, background: Sequence[float],
           tflite: Dict[str, Dict[str, Any]], deployed: Optional[str] = None,
           client_check: Optional[Dict[str, Any]] = None,
-          notes: Sequence[str] = (), measured: Sequence[str] = ()) -> Dict[str, Any]:
+          notes: Sequence[str] = (), measured: Sequence[str] = (),
+          thresholds: Sequence[str] = ()) -> Dict[str, Any]:
     """The contract as data. tflite: {file name: {"input": {name, dtype, shape}, "output": {...}}}
     as LiteRT reports them; deployed: the file name of the .tflite to deploy (None: none
     pushed); client_check: report["client_check"] (client_check.py), when it ran; notes: the
     deployed file's held-out notes (deployed_notes.py), listed under MODEL.md's "Deploy";
     measured: its accuracy and agreement figures (`deployed_notes.measured_lines`), listed
-    there too."""
+    there too; thresholds: MODEL.md's decision-threshold section (`threshold_lines`)."""
     def signature(name: str, dtype: str, shape: List[Any], content: str) -> Dict[str, Any]:
         return {"input": {"name": name, "dtype": dtype, "shape": shape, "content": content},
                 "output": {"name": "probability", "meaning": output_meaning(class_names)}}
@@ -86,6 +88,7 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
     return {
         "class_names": list(class_names), "labels_file": LABELS_FILE,
         "output": {"name": "probability", "meaning": output_meaning(class_names)},
+        **({"decision_threshold": list(thresholds)} if thresholds else {}),
         "image": image,
         "saved_model": {
             "serving_default": signature(
@@ -116,6 +119,50 @@ def build(class_names: Sequence[str], image_size: int, background: Sequence[floa
                                      **values_record(info.get("held_out_values"))}}
                    for name, info in sorted(tflite.items())},
     }
+
+
+def threshold_lines(record: Optional[Dict[str, Any]], class_names: Sequence[str],
+                    class_weight: Optional[Dict[str, Any]] = None) -> List[str]:
+    """MODEL.md's "Choosing a decision threshold" section for a two-class model (helper-78):
+    what 0.5 means, what class weights did to the probabilities, and each class's recall and
+    precision at thresholds 0.1-0.9 on the validation sample (report.json `thresholds`),
+    never the test split's. [] without a record."""
+    if not record or len(class_names) != 2:
+        return []
+    a, b = quoted(class_names[0]), quoted(class_names[1])
+    counts = record["rows"][0]["classes"]
+    lines = ["## Choosing a decision threshold (two classes)", "",
+             f"The output is P({b}); the file predicts {b} when it is >= 0.5. To find more of "
+             f"one class at the cost of more false alarms, compare the output with another "
+             f"threshold t (class {b} when P >= t). Below, each class's recall (found of its "
+             f"examples) and precision (right of those predicted as it) at each t, measured with "
+             f"the SavedModel on the `{record['split']}` split ({counts[0]['examples']} {a}, "
+             f"{counts[1]['examples']} {b}: choose t on these, never on the test split). "
+             f"Precision depends on how common each class is: in use, at another mix of "
+             f"classes, it differs."]
+    weights = {str(k): float(v) for k, v in (class_weight or {}).items()}
+    if weights and len(set(round(w, 6) for w in weights.values())) > 1:
+        shown_weights = ", ".join(f"{quoted(class_names[int(k)])} {w:.3g}"
+                                  for k, w in sorted(weights.items(), key=lambda kv: int(kv[0]))
+                                  if int(k) < len(class_names))
+        lines += ["", f"The model was trained with class weights ({shown_weights}; "
+                      f"`trainer.class_weight`), so its probabilities are those of classes "
+                      f"weighed alike, not of how common each is: read P as a score to "
+                      f"threshold, not as a frequency."]
+    lines += ["", f"| t | recall {a} | precision {a} | recall {b} | precision {b} |",
+              "|---:|---:|---:|---:|---:|"]
+
+    def share(k: int, n: int) -> str:
+        return f"{k / n:.3f} ({k} of {n})" if n else "n/a (0 of 0)"
+    for row in record["rows"]:
+        c0, c1 = row["classes"]
+        lines.append(f"| {row['threshold']:g} | {share(c0['hits'], c0['examples'])} | "
+                     f"{share(c0['hits'], c0['predicted'])} | {share(c1['hits'], c1['examples'])} "
+                     f"| {share(c1['hits'], c1['predicted'])} |")
+    lines += ["", "A quantized `.tflite` moves probabilities near a threshold more than "
+                  "elsewhere (the measured block above): check a chosen t with the file you "
+                  "deploy, on the `client_predictions.csv` files or your own.", ""]
+    return lines
 
 
 def tie_record(fraction: Any, classes: int) -> Dict[str, Any]:
@@ -226,6 +273,7 @@ def model_card(contract: Dict[str, Any]) -> str:
         f"{img['normalisation']}.", "",
         "`python -m pipeline predict --model <this directory or a .tflite> IMAGE...` does all "
         "of this.", ""]
+    lines += list(contract.get("decision_threshold") or [])
     check = contract.get("client_check")
     if check:
         lines += [

@@ -10,6 +10,15 @@ from typing import Any, Dict, List
 from modules.class_names import shown
 
 
+def precision_counts(figures: Dict[str, Any]) -> str:
+    """' (14 of 28)': a class's correct predictions of all predicted as it (helper-78: a rare
+    class's precision rests on few predictions); '' when the count was not recorded."""
+    n = figures.get("predicted")
+    if n is None or figures.get("precision") is None:
+        return ""
+    return f" ({int(round(float(figures['precision']) * n))} of {int(n)})"
+
+
 def recall_hits(figures: Dict[str, Any]) -> Any:
     """How many of a class's `support` test images were recalled ('?' without a recall)."""
     recall = figures.get("recall")

@@ -300,6 +300,14 @@ class Executor(pusher_executor.Executor):
             "parity": {**_sample_record(gate, seed, class_names),
                        "role": "the parity gate: which TFLite variants are pushed",
                        "probability_diff_fraction": _diff_fraction(exec_properties)},
+            # a two-class model at other decision thresholds, on the gate's (validation)
+            # sample: where a user chooses one (helper-78); MODEL.md shows the table
+            **({"thresholds": {
+                "split": gate.split, "examples": int(len(gate.labels)),
+                "role": "choosing a decision threshold: each class's hits, examples and "
+                        "predictions with the SavedModel (never the test split)",
+                "rows": metrics.threshold_table(gate.sm_probs, gate.labels)}}
+               if len(class_names) == 2 and gate.sm_probs.shape[-1] == 1 else {}),
             "eval_examples": int(len(labels)),
             "saved_model": {**sm_sizes, **_quality(sm_probs, labels),
                             "latency": sm_latency,
@@ -408,7 +416,9 @@ class Executor(pusher_executor.Executor):
         report["contract"] = contract_lib.build(
             class_names, int(images.shape[1]), background, tflite_io, deployed=deployed_file,
             client_check=report.get("client_check"), notes=report["deployed_notes"],
-            measured=measured_lines(report, deployed_file) if deployed_file else ())
+            measured=measured_lines(report, deployed_file) if deployed_file else (),
+            thresholds=contract_lib.threshold_lines(report.get("thresholds"), class_names,
+                                                    (training or {}).get("class_weight")))
         report["contract_files"] = contract_lib.write(staging, report["contract"])
         report["seconds"] = seconds
         logging.info("ExportPusher: seconds per stage %s", json.dumps(seconds))

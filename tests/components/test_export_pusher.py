@@ -244,6 +244,23 @@ def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
     assert again.get_string_custom_property("pushed_destination") == p["dest"]
 
 
+def test_a_two_class_version_tables_other_decision_thresholds_on_the_gates_split(pruned_push):
+    """helper-78: report.json `thresholds` (the gate's validation sample, never test) and
+    MODEL.md's section; at 0.5 the counts are the gate sample's own classes."""
+    p = pruned_push
+    record = p["report"]["thresholds"]
+    assert record["split"] == p["report"]["parity"]["split"]
+    assert [r["threshold"] for r in record["rows"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
+                                                         0.8, 0.9]
+    for row in record["rows"]:
+        assert sum(c["examples"] for c in row["classes"]) == record["examples"]
+        assert sum(c["predicted"] for c in row["classes"]) == record["examples"]
+    with open(os.path.join(p["dest"], "MODEL.md"), encoding="utf-8") as f:
+        card = f.read()
+    assert "## Choosing a decision threshold (two classes)" in card
+    assert f"on the `{record['split']}` split" in card
+
+
 def test_a_model_pushed_before_is_exported_again_when_export_settings_changed(pruned_push,
                                                                                tmp_path):
     """helper-76: a REJECTED line names the key that sets its threshold

@@ -86,7 +86,13 @@ def test_per_class_table_formats_missing_and_nan(tmp_path):
     page = html_lib.render(_report(), str(tmp_path), {})
     assert ('<tr><td>neg</td><td class="n">0.9500</td><td class="n">–</td>'
             '<td class="n">20</td></tr>') in page
-    assert '<tr><td>pos</td><td class="n">n/a</td><td class="n">1.0000</td>' in page
+    assert '<tr><td>pos</td><td class="n">n/a</td><td class="n">1.0000 (20 of 20)</td>' in page
+    # with the count of predictions recorded, precision shows its counts too (helper-78)
+    report = _report()
+    report["per_class"]["classes"]["neg"].update(predicted=40, recall=0.5)
+    page = html_lib.render(report, str(tmp_path), {})
+    assert ('<tr><td>neg</td><td class="n">0.9500 (38 of 40)</td><td class="n">0.5000 (10 of '
+            '20)</td>') in page
 
 
 def test_plots_are_embedded_as_data_uris(tmp_path):
@@ -414,3 +420,31 @@ def test_model_md_states_the_deployed_files_accuracy_and_agreement_with_interval
                                               deployed="model_int8.tflite", measured=lines))
     assert card.index("**Deploy") < card.index("Measured for `model_int8.tflite`") \
         < card.index(f"- {lines[0]}")
+
+
+def test_model_md_of_two_classes_has_a_decision_threshold_table_on_validation():
+    """helper-78: MODEL.md said only '>= 0.5'. It now tables each class's recall and precision
+    at other thresholds on the validation sample, and says when class weights make the
+    probabilities a score rather than a frequency."""
+    from components.export_pusher import contract
+    record = {"split": "validation", "examples": 101, "rows": [
+        {"threshold": 0.5, "classes": [{"hits": 5, "examples": 9, "predicted": 7},
+                                       {"hits": 90, "examples": 92, "predicted": 94}]},
+        {"threshold": 0.9, "classes": [{"hits": 8, "examples": 9, "predicted": 20},
+                                       {"hits": 80, "examples": 92, "predicted": 81}]}]}
+    lines = contract.threshold_lines(record, ["defect", "ok"], {"0": 5.47, "1": 0.55})
+    text = "\n".join(lines)
+    assert lines[0] == "## Choosing a decision threshold (two classes)"
+    assert "measured with the SavedModel on the `validation` split (9 'defect', 92 'ok': " \
+        "choose t on these, never on the test split)" in text
+    assert "class weights ('defect' 5.47, 'ok' 0.55; `trainer.class_weight`)" in text
+    assert ("| 0.9 | 0.889 (8 of 9) | 0.400 (8 of 20) | 0.870 (80 of 92) | 0.988 (80 of 81) |"
+            in lines), text
+    assert "class weights" not in "\n".join(
+        contract.threshold_lines(record, ["defect", "ok"], {"0": 1.0, "1": 1.0}))
+    assert contract.threshold_lines(record, ["a", "b", "c"]) == []
+    assert contract.threshold_lines(None, ["defect", "ok"]) == []
+    card = contract.model_card(contract.build(["defect", "ok"], 32, [255.0] * 3, {},
+                                              thresholds=lines))
+    assert card.index("## Preparing an image") < card.index("## Choosing a decision threshold")
+    assert "P(class 1 = 'ok'), and 1 minus it is P('defect')" in card

@@ -148,6 +148,7 @@ def test_evaluation_record_has_overall_metrics_gates_and_the_failed_ones(binary_
         assert rows[name]["precision"] == pytest.approx(hits / np.sum(predicted == c), abs=1e-9)
         assert rows[name]["recall"] == pytest.approx(hits / np.sum(labels == c), abs=1e-9)
         assert rows[name]["support"] == 40
+        assert rows[name]["predicted"] == np.sum(predicted == c)  # precision's denominator
     # a class nothing was predicted as has no precision; an evaluation without shares, no rows
     values = [v for v in tfma_gates.metric_values(out) if not (
         v["name"] == "predicted_as" and v["class_id"] == 1)]
@@ -215,6 +216,8 @@ def test_three_classes_get_macro_auc_and_per_class_argmax_recall(tmp_path):
     assert [rows[n]["precision"] for n in names] == pytest.approx(precision.tolist(), abs=1e-9)
     assert [rows[n]["recall"] for n in names] == pytest.approx(recall.tolist(), abs=1e-9)
     assert [rows[n]["support"] for n in names] == support.tolist() == [30, 30, 30]
+    assert [rows[n]["predicted"] for n in names] == [int(np.sum(predicted == c))
+                                                     for c in range(len(names))]
     # TFMA's verdict: not blessed, for that gate alone
     assert _tfma_failures(out) == (False, [("shirt", "sparse_categorical_accuracy", "")])
 

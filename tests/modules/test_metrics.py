@@ -72,3 +72,18 @@ def test_top_ties_counts_rows_decided_by_an_exact_tie():
     assert top_ties(probs) == 1 / 3
     assert top_ties(np.array([[0.5], [0.75], [0.5], [0.2]])) == 0.5  # binary: exactly 0.5
     assert top_ties(np.zeros((0, 3))) == 0.0
+
+
+def test_a_binary_models_choices_at_other_thresholds_count_each_class():
+    """helper-78: a rare class's user chooses a threshold: each class's hits, examples and
+    predictions at each t (class 1 when P >= t)."""
+    from modules.metrics import threshold_table
+    probs = np.array([[0.05], [0.35], [0.55], [0.95], [0.45], [0.65]])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    rows = {r["threshold"]: r["classes"] for r in threshold_table(probs, labels)}
+    assert rows[0.5] == [{"hits": 2, "examples": 3, "predicted": 3},   # 0.05, 0.35; and 0.45
+                         {"hits": 2, "examples": 3, "predicted": 3}]   # 0.95, 0.65; and 0.55
+    assert rows[0.4] == [{"hits": 2, "examples": 3, "predicted": 2},   # 0.45 is class 1 now
+                         {"hits": 3, "examples": 3, "predicted": 4}]
+    assert rows[0.1][1]["hits"] == 3 and rows[0.9][0]["predicted"] == 5
+    assert sorted(rows) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]

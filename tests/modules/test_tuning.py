@@ -167,6 +167,7 @@ def test_cross_validated_trial_records_folds_mean_std_and_seconds(tmp_path):
     assert row["mean"] == pytest.approx(np.mean(row["fold_scores"]))
     assert row["std"] == pytest.approx(np.std(row["fold_scores"]))
     assert row["seconds"] > 0
+    assert row["objective"].startswith("val_accuracy: accuracy on the validation split")
     paths = tuning_report.write_trials_report(rows, str(tmp_path / "report"))
     with open(paths["trials.csv"], encoding="utf-8") as f:
         table = list(csv.DictReader(f))

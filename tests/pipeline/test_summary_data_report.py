@@ -312,6 +312,11 @@ def test_a_run_that_pushed_nothing_shows_the_evaluators_per_class_figures():
             "shirt precision=0.400 recall=0.350 (7 of 20); coat precision=n/a recall=0.000 (0 of 20)"
             in text)
     assert "per class" not in format_summary(base)
+    # helper-78: a rare class's precision rests on few predictions: its counts are shown
+    counted = {**per_class, "shirt": {**per_class["shirt"], "predicted": 18},
+               "coat": {**per_class["coat"], "predicted": 0}}
+    assert ("shirt precision=0.400 (7 of 18) recall=0.350 (7 of 20); coat precision=n/a "
+            "recall=0.000 (0 of 20)") in format_summary({**base, "per_class": counted})
     # a pushed version's report has the deployed artifact's figures: those are shown instead
     report = {"per_class": {"artifact": "saved_model", "classes": {
         "shirt": {"precision": 0.5, "recall": 0.5, "support": 20}}},

@@ -206,10 +206,16 @@ def gate_rows(report: Dict[str, Any]) -> List[Row]:
 
 
 def per_class_rows(report: Dict[str, Any]) -> List[Row]:
-    """(class, precision, recall, examples) rows of the deployed artifact; [] without them."""
+    """(class, precision, recall, examples) rows of the deployed artifact, each figure with
+    its counts where recorded ('0.5000 (14 of 28)': helper-78, a rare class's precision rests
+    on few predictions); [] without them."""
+    from components.export_pusher.deployed_notes import precision_counts, recall_hits
     from modules.class_names import in_label_order
     per_class = report.get("per_class", {}).get("classes", {})
-    return [(name, fmt(v["precision"]), fmt(v["recall"]), v["support"]) for name, v in
+    return [(name, fmt(v["precision"]) + precision_counts(v),
+             fmt(v["recall"]) + (f" ({recall_hits(v)} of {v['support']})"
+                                 if v.get("recall") is not None else ""), v["support"])
+            for name, v in
             in_label_order(per_class, (report.get("run") or {}).get("class_names") or [])]
 
 
