@@ -307,7 +307,9 @@ class Executor(pusher_executor.Executor):
                 "role": "choosing a decision threshold: each class's hits, examples and "
                         "predictions with the SavedModel (never the test split)",
                 "rows": metrics.threshold_table(gate.sm_probs, gate.labels)}}
-               if len(class_names) == 2 and gate.sm_probs.shape[-1] == 1 else {}),
+               # not when the gate reads the held-out split: chosen there, it would be test's
+               if len(class_names) == 2 and gate.sm_probs.shape[-1] == 1
+               and gate.split != held_out.split else {}),
             "eval_examples": int(len(labels)),
             "saved_model": {**sm_sizes, **_quality(sm_probs, labels),
                             "latency": sm_latency,

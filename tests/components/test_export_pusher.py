@@ -233,6 +233,7 @@ def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
     marked for the summary (helper-58: it read as a fresh push)."""
     p = pruned_push
     assert p["pushed"].get_int_custom_property("already_pushed") == 0
+    assert "thresholds" not in p["report"]  # its gate read the held-out split: no table there
     assert p["report"]["export_settings"]["export.tflite_variants"] == sorted(
         [*tflite_variants.DEFAULT_VARIANTS, "int8_sparse"])
     assert p["report"]["export_settings"]["export.min_agreement.int8"] == MIN_AGREEMENT.get(
@@ -242,23 +243,6 @@ def test_a_model_pushed_before_is_not_pushed_again_and_says_so(pruned_push):
     assert versioning.list_versions(serving) == versioning.list_versions(p["serving"])
     assert again.get_int_custom_property("already_pushed") == 1
     assert again.get_string_custom_property("pushed_destination") == p["dest"]
-
-
-def test_a_two_class_version_tables_other_decision_thresholds_on_the_gates_split(pruned_push):
-    """helper-78: report.json `thresholds` (the gate's validation sample, never test) and
-    MODEL.md's section; at 0.5 the counts are the gate sample's own classes."""
-    p = pruned_push
-    record = p["report"]["thresholds"]
-    assert record["split"] == p["report"]["parity"]["split"]
-    assert [r["threshold"] for r in record["rows"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
-                                                         0.8, 0.9]
-    for row in record["rows"]:
-        assert sum(c["examples"] for c in row["classes"]) == record["examples"]
-        assert sum(c["predicted"] for c in row["classes"]) == record["examples"]
-    with open(os.path.join(p["dest"], "MODEL.md"), encoding="utf-8") as f:
-        card = f.read()
-    assert "## Choosing a decision threshold (two classes)" in card
-    assert f"on the `{record['split']}` split" in card
 
 
 def test_a_model_pushed_before_is_exported_again_when_export_settings_changed(pruned_push,
@@ -562,6 +546,18 @@ def test_the_gate_decides_on_its_split_and_the_report_measures_on_the_held_out_o
     assert report["saved_model"]["accuracy"] == 1.0
     assert info["accuracy"] == pytest.approx(info["held_out_agreement"])
     assert np.sum(report["confusion_matrix"]["rows_true_columns_predicted"]) == 60
+    # helper-78: a two-class version tables other decision thresholds on the gate's split
+    # (validation), never the held-out one, and MODEL.md shows them
+    record = report["thresholds"]
+    assert record["split"] == "validation" and record["examples"] == 40
+    assert [r["threshold"] for r in record["rows"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
+                                                         0.8, 0.9]
+    for row in record["rows"]:
+        assert sum(c["examples"] for c in row["classes"]) == 40
+        assert sum(c["predicted"] for c in row["classes"]) == 40
+    with open(os.path.join(serving, str(version), "MODEL.md"), encoding="utf-8") as f:
+        assert "on the `validation` split" in f.read().split(
+            "## Choosing a decision threshold (two classes)")[1]
     with pytest.raises(ParityError, match=r"int8: .* of 60 test examples, below 98.00%"):
         _run(str(tmp_path / "b"), model, examples, graph, variants=["int8"],
              splits={"parity_split": "test", "held_out_split": "validation"})
