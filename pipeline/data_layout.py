@@ -766,8 +766,11 @@ def linked_copies(root: str, files: Dict[str, List[str]]) -> List[str]:
         linked = [r for r in rels if os.path.join(real_root, r) != target]
         original = next((r for r in rels if r not in linked),
                         os.path.relpath(target, real_root))
-        pairs += [(r, original) for r in linked if r != original]
-        labels += len({class_of(r) for r in rels}) > 1
+        new = [(r, original) for r in linked if r != original]
+        pairs += new
+        # paths that give the file another class folder's label than the first read path's
+        first = class_of(original if original in rels else rels[0])
+        labels += sum(class_of(r) != first for r in rels)
     if not pairs:
         return []
     listed = ", ".join(f"{link} -> {target}" for link, target in pairs[:5]) + (

@@ -136,10 +136,11 @@ def threshold_lines(record: Optional[Dict[str, Any]], class_names: Sequence[str]
              f"one class at the cost of more false alarms, compare the output with another "
              f"threshold t (class {b} when P >= t). Below, each class's recall (found of its "
              f"examples) and precision (right of those predicted as it) at each t, measured with "
-             f"the SavedModel on the `{record['split']}` split ({counts[0]['examples']} {a}, "
-             f"{counts[1]['examples']} {b}: choose t on these, never on the test split). "
-             f"Precision depends on how common each class is: in use, at another mix of "
-             f"classes, it differs."]
+             f"the SavedModel on {record['examples']} examples of the `{record['split']}` split "
+             f"({counts[0]['examples']} {a}, {counts[1]['examples']} {b}; all of them when the "
+             f"split holds at most `export.parity_examples`, else a class-stratified sample at "
+             f"its mix): choose t on these, never on the test split. Precision depends on how "
+             f"common each class is: in use, at another mix of classes, it differs."]
     weights = {str(k): float(v) for k, v in (class_weight or {}).items()}
     if weights and len(set(round(w, 6) for w in weights.values())) > 1:
         shown_weights = ", ".join(f"{quoted(class_names[int(k)])} {w:.3g}"
@@ -161,7 +162,9 @@ def threshold_lines(record: Optional[Dict[str, Any]], class_names: Sequence[str]
                      f"| {share(c1['hits'], c1['predicted'])} |")
     lines += ["", "A quantized `.tflite` moves probabilities near a threshold more than "
                   "elsewhere (the measured block above): check a chosen t with the file you "
-                  "deploy, on the `client_predictions.csv` files or your own.", ""]
+                  "deploy, on validation images of your own (`client_predictions.csv` holds "
+                  "held-out test images: a last check of a client, not a place to choose t).",
+              ""]
     return lines
 
 

@@ -13,8 +13,8 @@ from modules.class_names import shown
 def precision_counts(figures: Dict[str, Any]) -> str:
     """' (14 of 28)': a class's correct predictions of all predicted as it (helper-78: a rare
     class's precision rests on few predictions); '' when the count was not recorded."""
-    n = figures.get("predicted")
-    if n is None or figures.get("precision") is None:
+    n, precision = figures.get("predicted"), figures.get("precision")
+    if n is None or precision is None or not math.isfinite(float(precision)):
         return ""
     return f" ({int(round(float(figures['precision']) * n))} of {int(n)})"
 
@@ -22,7 +22,9 @@ def precision_counts(figures: Dict[str, Any]) -> str:
 def recall_hits(figures: Dict[str, Any]) -> Any:
     """How many of a class's `support` test images were recalled ('?' without a recall)."""
     recall = figures.get("recall")
-    return "?" if recall is None else int(round(float(recall) * figures["support"]))
+    if recall is None or not math.isfinite(float(recall)):
+        return "?"
+    return int(round(float(recall) * figures["support"]))
 
 
 def held_out_notes(report: Dict[str, Any], deployed: str, gates: List[Dict[str, Any]]

@@ -620,8 +620,9 @@ def recorded_export_settings(report: Dict[str, Any]) -> Dict[str, Any]:
     """A pushed version's `export_settings`; for a version pushed before they were recorded,
     the ones its report.json still shows (each variant's thresholds, pushed or refused, the
     fraction, the splits, the seed); {} when nothing shows."""
-    if isinstance(report.get(EXPORT_SETTINGS), dict):
-        return report[EXPORT_SETTINGS]
+    stored = report.get(EXPORT_SETTINGS)
+    if isinstance(stored, dict) and any(k.startswith("export.") for k in stored):
+        return stored  # (a record without `export.*` names is of an earlier format: rebuilt)
     variants = {**(report.get("rejected") or {}), **(report.get("tflite") or {})}
     out: Dict[str, Any] = {}
     if variants:
@@ -639,8 +640,8 @@ def recorded_export_settings(report: Dict[str, Any]) -> Dict[str, Any]:
         out["held_out_split"] = held["split"]
     if held.get("seed") is not None:
         out["seed"] = held["seed"]
-    examples = ((report.get("run") or {}).get("config") or {}).get("export", {}).get(
-        "parity_examples")
+    examples = ((((report.get("run") or {}).get("config") or {}).get("export") or {})
+                .get("parity_examples"))
     if examples is not None:
         out["export.parity_examples"] = examples
     return out

@@ -300,6 +300,13 @@ def test_export_settings_compare_what_is_in_effect_and_read_older_versions_repor
     assert changed_export_settings(recorded, export_settings(lower)) == [
         "export.min_agreement.int8"]
     assert changed_export_settings({}, export_settings(lower)) == []
+    # helper-79: a record of an earlier format (names without `export.`) is rebuilt from the
+    # report, not taken as one that holds nothing to compare
+    early = {**legacy, "export_settings": {"tflite_variants": ["float32", "int8"],
+                                           "min_agreement": None}}
+    assert changed_export_settings(recorded_export_settings(early), export_settings(lower)) == [
+        "export.min_agreement.int8"]
+    assert recorded_export_settings({"run": {"config": {"export": None}}}) == {}
 
 
 def _tree_digest(path):
@@ -556,7 +563,7 @@ def test_the_gate_decides_on_its_split_and_the_report_measures_on_the_held_out_o
         assert sum(c["examples"] for c in row["classes"]) == 40
         assert sum(c["predicted"] for c in row["classes"]) == 40
     with open(os.path.join(serving, str(version), "MODEL.md"), encoding="utf-8") as f:
-        assert "on the `validation` split" in f.read().split(
+        assert "examples of the `validation` split" in f.read().split(
             "## Choosing a decision threshold (two classes)")[1]
     with pytest.raises(ParityError, match=r"int8: .* of 60 test examples, below 98.00%"):
         _run(str(tmp_path / "b"), model, examples, graph, variants=["int8"],

@@ -93,6 +93,10 @@ def test_per_class_table_formats_missing_and_nan(tmp_path):
     page = html_lib.render(report, str(tmp_path), {})
     assert ('<tr><td>neg</td><td class="n">0.9500 (38 of 40)</td><td class="n">0.5000 (10 of '
             '20)</td>') in page
+    # helper-79: a NaN figure renders without counts, not a crash
+    report["per_class"]["classes"]["neg"].update(precision=float("nan"), recall=float("nan"))
+    page = html_lib.render(report, str(tmp_path), {})
+    assert '<tr><td>neg</td><td class="n">n/a</td><td class="n">n/a</td>' in page
 
 
 def test_plots_are_embedded_as_data_uris(tmp_path):
@@ -435,8 +439,11 @@ def test_model_md_of_two_classes_has_a_decision_threshold_table_on_validation():
     lines = contract.threshold_lines(record, ["defect", "ok"], {"0": 5.47, "1": 0.55})
     text = "\n".join(lines)
     assert lines[0] == "## Choosing a decision threshold (two classes)"
-    assert "measured with the SavedModel on the `validation` split (9 'defect', 92 'ok': " \
-        "choose t on these, never on the test split)" in text
+    assert "measured with the SavedModel on 101 examples of the `validation` split (9 " \
+        "'defect', 92 'ok'; all of them when the split holds at most `export.parity_examples`" \
+        ", else a class-stratified sample at its mix): choose t on these, never on the test " \
+        "split" in text, text
+    assert "not a place to choose t" in text
     assert "class weights ('defect' 5.47, 'ok' 0.55; `trainer.class_weight`)" in text
     assert ("| 0.9 | 0.889 (8 of 9) | 0.400 (8 of 20) | 0.870 (80 of 92) | 0.988 (80 of 81) |"
             in lines), text

@@ -214,7 +214,7 @@ def per_class_rows(report: Dict[str, Any]) -> List[Row]:
     per_class = report.get("per_class", {}).get("classes", {})
     return [(name, fmt(v["precision"]) + precision_counts(v),
              fmt(v["recall"]) + (f" ({recall_hits(v)} of {v['support']})"
-                                 if v.get("recall") is not None else ""), v["support"])
+                                 if recall_hits(v) != "?" else ""), v["support"])
             for name, v in
             in_label_order(per_class, (report.get("run") or {}).get("class_names") or [])]
 
