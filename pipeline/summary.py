@@ -5,8 +5,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from components.export_pusher.deployed_notes import (held_out_notes, precision_counts,
-                                                     recall_hits)
+from components.export_pusher.deployed_notes import (held_out_notes, majority_note,
+                                                     precision_counts, recall_hits)
 from components.tfma_gates import accuracy_of
 from modules.class_names import shown
 from modules.metrics import display
@@ -569,19 +569,9 @@ def format_gates(summary: Dict[str, Any]) -> List[str]:
 def _majority_note(metrics: Dict[str, Any], per_class: Dict[str, Any]) -> List[str]:
     """A note when the test accuracy is not above the largest class's share of the test split:
     answering that class for every image scores as much (imbalanced data). Decides nothing."""
-    accuracy = accuracy_of(metrics)
-    supports = {name: v.get("support") or 0 for name, v in per_class.items()}
-    total = sum(supports.values())
-    if accuracy is None or not total:
-        return []
-    largest = max(supports, key=supports.get)
-    share = supports[largest] / total
-    if float(accuracy) > share:
-        return []
-    return [f"  note: accuracy {_fmt(accuracy)} is not above the share of {shown(largest)} in the "
-            f"test split ({supports[largest]} of {total} = {_fmt(share)}): a model answering "
-            f"{shown(largest)} for every image scores as much; judge this one by its per-class "
-            f"recall and AUC"]
+    note = majority_note(accuracy_of(metrics),
+                         {name: v.get("support") or 0 for name, v in per_class.items()})
+    return [f"  note: {note}"] if note else []
 
 
 def _interval(accuracy: Any, examples: Any) -> str:

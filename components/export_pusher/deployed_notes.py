@@ -50,7 +50,29 @@ def held_out_notes(report: Dict[str, Any], deployed: str, gates: List[Dict[str, 
         notes.append(f"{deployed}'s held-out accuracy {variant['accuracy']:.4f} is below "
                      f"the accuracy gate ({accuracy_gate['threshold']:.4f}) the SavedModel "
                      f"passed")
-    return notes + deployed_recall_notes(report, gates)
+    supports = ((report.get("held_out") or {}).get("per_class") or {})
+    majority = majority_note(variant.get("accuracy"), supports, f"{deployed}'s held-out accuracy")
+    return notes + deployed_recall_notes(report, gates) + ([majority] if majority else [])
+
+
+def majority_note(accuracy: Any, supports: Dict[str, Any], what: str = "accuracy") -> str:
+    """A note when `accuracy` is not above the largest class's share of the test split
+    (`supports`: {class: test images}): answering that class for every image scores as much
+    (imbalanced data); '' otherwise. Decides nothing. The run summary says it of the
+    SavedModel's accuracy, the version's notes (report.json, report.html, MODEL.md: helper-78,
+    which kept it to the console) of the deployed file's."""
+    counts = {name: int(n or 0) for name, n in (supports or {}).items()}
+    total = sum(counts.values())
+    if accuracy is None or not total or not math.isfinite(float(accuracy)):
+        return ""
+    largest = max(counts, key=counts.get)
+    share = counts[largest] / total
+    if float(accuracy) > share:
+        return ""
+    return (f"{what} {float(accuracy):.4f} is not above the share of {shown(largest)} in the "
+            f"test split ({counts[largest]} of {total} = {share:.4f}): a model answering "
+            f"{shown(largest)} for every image scores as much; judge this one by its per-class "
+            f"recall and AUC")
 
 
 def deployed_recall_notes(report: Dict[str, Any], gates: List[Dict[str, Any]]) -> List[str]:

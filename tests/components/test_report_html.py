@@ -455,3 +455,19 @@ def test_model_md_of_two_classes_has_a_decision_threshold_table_on_validation():
                                               thresholds=lines))
     assert card.index("## Preparing an image") < card.index("## Choosing a decision threshold")
     assert "P(class 1 = 'ok'), and 1 minus it is P('defect')" in card
+
+
+def test_the_deployed_files_notes_say_when_its_accuracy_is_no_better_than_one_answer():
+    """helper-78: the note that accuracy only matched answering the largest class for every
+    image was on the console alone; the version's notes (report.json, report.html, MODEL.md)
+    now say it of the deployed file."""
+    from components.export_pusher.deployed_notes import held_out_notes
+    report = _report(held_out={"split": "test", "examples": 220,
+                               "per_class": {"defect": 20, "ok": 200}})
+    report["tflite"]["int8"]["accuracy"] = 0.9
+    notes = held_out_notes(report, "model_int8.tflite", [])
+    assert notes == ["model_int8.tflite's held-out accuracy 0.9000 is not above the share of ok "
+                     "in the test split (200 of 220 = 0.9091): a model answering ok for every "
+                     "image scores as much; judge this one by its per-class recall and AUC"]
+    report["tflite"]["int8"]["accuracy"] = 0.95
+    assert held_out_notes(report, "model_int8.tflite", []) == []
