@@ -752,16 +752,15 @@ def linked_copies(root: str, files: Dict[str, List[str]]) -> List[str]:
     as its own example, so that image counts twice in training or in the metrics; in two
     splits it has two roles, in two class folders two labels."""
     real_root = os.path.realpath(root)
-    by_target: Dict[str, List[Tuple[str, str]]] = {}
-    for split, paths in files.items():
+    by_target: Dict[str, List[str]] = {}
+    for paths in files.values():
         for rel in paths:
-            by_target.setdefault(os.path.realpath(os.path.join(root, rel)), []).append(
-                (split, rel))
+            by_target.setdefault(os.path.realpath(os.path.join(root, rel)), []).append(rel)
     pairs, labels = [], 0
     for target, reads in sorted(by_target.items()):
         if len(reads) < 2:
             continue
-        rels = sorted(rel for _, rel in reads)
+        rels = sorted(reads)
         # read through a link: its resolved path is not the path under the root
         linked = [r for r in rels if os.path.join(real_root, r) != target]
         original = next((r for r in rels if r not in linked),
