@@ -118,7 +118,7 @@ def test_add_facts_for_a_multiclass_deployed_variant(tmp_path):
         "artifact": "float32", "class_names": ["a", "b", "c"],
         "rows_true_columns_predicted": [[1, 0, 0], [0, 1, 0], [0, 1, 1]]}
     assert report["per_class"]["classes"]["b"] == {"precision": 0.5, "recall": 1.0,
-                                                   "support": 1}
+                                                   "support": 1, "predicted": 2}
     assert "sparsity" not in report and report["tuner_files"] == []
     assert report["data_manifest"]["sha256"] is None  # no data root recorded
 
