@@ -16,7 +16,7 @@ def precision_counts(figures: Dict[str, Any]) -> str:
     n, precision = figures.get("predicted"), figures.get("precision")
     if n is None or precision is None or not math.isfinite(float(precision)):
         return ""
-    return f" ({int(round(float(figures['precision']) * n))} of {int(n)})"
+    return f" ({int(round(float(precision) * n))} of {int(n)})"
 
 
 def recall_hits(figures: Dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from absl import logging
@@ -256,8 +256,7 @@ class Executor(pusher_executor.Executor):
                            if config else {})}
         class_names = list(run_info.get("class_names") or [])
         seed = int(exec_properties.get("seed") or 0)
-        gate_split = exec_properties.get("parity_split") or "eval"
-        held_out_split = exec_properties.get("held_out_split") or gate_split
+        gate_split, held_out_split = _splits(exec_properties)
         n_examples = int(exec_properties["parity_examples"])
         seconds: Dict[str, float] = {}  # wall time per stage, in report["seconds"]
         with timed(seconds, "samples"):
@@ -594,6 +593,12 @@ def _quality(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, Any]:
 EXPORT_SETTINGS = "export_settings"
 
 
+def _splits(exec_properties: Dict[str, Any]) -> Tuple[str, str]:
+    """(the parity gate's split, the held-out split): 'eval' and the gate's when unset."""
+    gate_split = exec_properties.get("parity_split") or "eval"
+    return gate_split, exec_properties.get("held_out_split") or gate_split
+
+
 def export_settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     """What decides a version's contents, as in effect (defaults resolved), under the names a
     user sets them by: `export.tflite_variants` (sorted: the deploy order is the table's),
@@ -602,7 +607,7 @@ def export_settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     splits and the samples' `seed`. Paths, run_info and latency repetitions are not in it.
     report.json records it as `export_settings`."""
     variants = sorted(json.loads(exec_properties.get("tflite_variants") or "[]"))
-    gate_split = exec_properties.get("parity_split") or "eval"
+    gate_split, held_out_split = _splits(exec_properties)
     out: Dict[str, Any] = {"export.tflite_variants": variants}
     for variant in variants:
         min_agreement, max_diff = _thresholds(variant, exec_properties)
@@ -610,8 +615,7 @@ def export_settings(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
         out[f"export.max_probability_diff.{variant}"] = max_diff
     out.update({"export.probability_diff_fraction": _diff_fraction(exec_properties),
                 "export.parity_examples": int(exec_properties.get("parity_examples") or 0),
-                "parity_split": gate_split,
-                "held_out_split": exec_properties.get("held_out_split") or gate_split,
+                "parity_split": gate_split, "held_out_split": held_out_split,
                 "seed": int(exec_properties.get("seed") or 0)})
     return out
 
@@ -654,27 +658,19 @@ def changed_export_settings(recorded: Dict[str, Any], current: Dict[str, Any]) -
     return [k for k, v in current.items() if k in recorded and recorded[k] != v]
 
 
-def _is_empty_object(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f) == {}
-    except (OSError, ValueError):
-        return False
-
-
 def find_pushed_version(serving_dir: str, model_uri: str):
     """The version whose report.json records `model_uri`, or None. A numbered folder whose
     report.json cannot be read (damaged, made by hand, a folder) is skipped with a warning
     naming it: it used to fail every later push with a JSONDecodeError naming no file
     (helper-75)."""
     for version in reversed(versioning.list_versions(serving_dir)):
-        report = versioning.version_report(serving_dir, version)
         path = os.path.join(serving_dir, str(version), REPORT_FILE)
-        if not report and os.path.lexists(path) and not _is_empty_object(path):
+        report = versioning.read_report(path)
+        if report is None and os.path.lexists(path):
             logging.warning("ExportPusher: %s is not a readable JSON object; version %s is "
                             "skipped when looking for an earlier push of this model", path,
                             version)
-        if report.get("model_uri") == model_uri:
+        if (report or {}).get("model_uri") == model_uri:
             return version
     return None
 

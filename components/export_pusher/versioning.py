@@ -101,12 +101,18 @@ def version_report(serving_dir: str, version: Optional[int]) -> Dict[str, Any]:
     cannot be read."""
     if version is None:
         return {}
+    return read_report(os.path.join(serving_dir, str(version), "report.json")) or {}
+
+
+def read_report(path: str) -> Optional[Dict[str, Any]]:
+    """A report.json at `path` as a dict; None when it is missing, cannot be read or parsed, or
+    holds no JSON object."""
     try:
-        with open(os.path.join(serving_dir, str(version), "report.json"), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             report = json.load(f)
     except (OSError, ValueError):
-        return {}
-    return report if isinstance(report, dict) else {}
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def newest_served(serving_dir: str) -> Optional[int]:
